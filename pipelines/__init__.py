@@ -1,0 +1,1 @@
+"""smsflow: SMS campaigns as data pipelines. Airflow-free logic (see SPEC.md)."""
