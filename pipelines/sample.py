@@ -26,6 +26,8 @@ VILLES = [
     "Châteauroux", "Créteil", "Angoulême", "Nantes", "Lille", "Grenoble", "Montréal-la-Cluse",
 ]
 
+MOBILE_PREFIXES = ["60", "61", "62", "64", "65", "66", "67", "68", "73", "74", "75", "76", "77", "78", "79"]
+
 # How a number is written, by share (out of 1000): mostly French mobiles in every format people type.
 NUMBER_FORMATS: list[tuple[int, str]] = [
     (300, "fr_spaced"),      # 06 12 34 56 78
@@ -39,8 +41,8 @@ NUMBER_FORMATS: list[tuple[int, str]] = [
     (30, "be_plus"),         # +32 470 12 34 56
     (20, "de_idd"),          # 0049 1512 3456789
     (20, "fr_landline"),     # 01 23 45 67 89 (valid number, not a mobile)
-    (20, "too_short"),       # 06 12 34 56
-    (15, "letters"),         # 06 12 AB 56 78
+    (15, "too_short"),       # 06 12 34 56
+    (5, "letters"),          # 06 12 AB 56 78
     (15, "empty"),           # (blank)
     (20, "dom"),             # +262 692 12 34 56 (La Réunion)
 ]
@@ -65,8 +67,8 @@ def _pairs(digits: pl.Expr, sep: str) -> pl.Expr:
 def sample_contacts(rows: int, seed: int = 42, duplicate_share: float = 0.03) -> pl.DataFrame:
     """A CRM export of `rows` contacts: ~5 % invalid numbers, ~3 % duplicates, some empty fields."""
     frame = pl.DataFrame({"_i": pl.int_range(rows, eager=True, dtype=pl.UInt64)})
-    mobile_prefix = pl.when(pl.col("_i").hash(seed + 1) % 2 == 0).then(pl.lit("6")).otherwise(pl.lit("7"))
-    national = pl.concat_str([pl.lit("0"), mobile_prefix, _digits(8, seed + 2)])
+    # French mobile ranges (06 and 073 … 079; 063 and 069 are only partly mobile, so left out).
+    national = pl.concat_str([pl.lit("0"), _pick(MOBILE_PREFIXES, seed + 1), _digits(7, seed + 2)])
     bucket = (pl.col("_i").hash(seed + 3) % 1000).cast(pl.Int64)
     written = pl.lit(None, dtype=pl.String)
     threshold = 0

@@ -1,0 +1,142 @@
+"""The `smsflow` command line: plan a campaign, make sample lists, run the demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="smsflow: SMS marketing and notification campaigns as data pipelines.")
+console = Console(stderr=True)
+
+
+@app.command()
+def plan(
+    spec: Path = typer.Argument(..., help="Campaign spec (YAML)."),
+    out: Path = typer.Option(..., "--out", help="Folder for recipients.parquet and summary.json."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Plan a campaign: read its lists, check and personalise every row, count parts and credits."""
+    from pipelines.lists import ListError
+    from pipelines.plan import plan_file
+    from pipelines.render import TemplateError
+    from pipelines.spec import SpecError
+
+    try:
+        with _progress(disable=as_json) as bar:
+            tasks: dict[str, int] = {}
+
+            def report(name: str, done: int, total: int) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(name, total=total or None)
+                bar.update(tasks[name], completed=done)
+
+            result = plan_file(spec, out, progress=report)
+    except (SpecError, ListError, TemplateError) as error:
+        console.print(f"[bold red]Refused[/]: {error}", highlight=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result.summary, ensure_ascii=False, indent=2) + "\n")
+    else:
+        print_summary(result.summary, Console())
+        Console().print(f"\nPlan written to [bold]{result.out_dir}[/] (recipients.parquet, summary.json)")
+
+
+def _progress(disable: bool) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    TimeElapsedColumn(), console=console, disable=disable, transient=False)
+
+
+def print_summary(summary: dict, out: Console) -> None:
+    """SEND-4 figures, NUM-4 countries, MSG-4 empty fields and ENC-6 worst case, in the user's terms."""
+    from pipelines.status import status_text
+
+    campaign = summary["campaign"]
+    overview = Table(title=f"Campaign « {campaign['name']} » ({campaign['type']})", show_header=False)
+    overview.add_column(style="bold")
+    overview.add_column()
+    overview.add_row("Lists", f"{len(summary['lists'])}: " + ", ".join(
+        f"{item['name']} ({item['rows']:,} rows, column {item['mobile_column']!r})" for item in summary["lists"]))
+    overview.add_row("Recipients", f"{summary['rows']:,}")
+    overview.add_row("Sendable", f"{summary['sendable']:,}")
+    overview.add_row("Invalid numbers", f"{summary['invalid']:,}")
+    overview.add_row("Duplicates", f"{summary['duplicates']:,}")
+    available = summary.get("credits_available")
+    overview.add_row("Credits used", f"{summary['credits']:,}" + (f" of {available:,}" if available is not None else ""))
+    overview.add_row("Send date", campaign["send_at"] or "immediately")
+    overview.add_row("Sender", campaign["sender"])
+    overview.add_row("Tracking", "on" if campaign["tracking"] else "off")
+    worst = summary["worst_case"]
+    overview.add_row("Longest message", f"{summary['max_length']} characters"
+                     + (f", {worst['parts']} SMS ({worst['encoding']})" if "parts" in worst else "")
+                     + f" — {worst['from']}")
+    out.print(overview)
+
+    statuses = Table(title="Recipients by status")
+    statuses.add_column("Code", justify="right")
+    statuses.add_column("Status")
+    statuses.add_column("Recipients", justify="right")
+    for code, count in summary["status_counts"].items():
+        statuses.add_row(code, "Sendable" if code == "0" else status_text(int(code)), f"{count:,}")
+    out.print(statuses)
+
+    countries = Table(title="Destinations by country")
+    countries.add_column("Country")
+    countries.add_column("Detected", justify="right")
+    countries.add_column("Accepted", justify="right")
+    for country, counts in summary["countries"].items():
+        countries.add_row(country, f"{counts['detected']:,}", f"{counts['accepted']:,}")
+    out.print(countries)
+
+    parts = Table(title="Messages by number of SMS")
+    parts.add_column("SMS per message", justify="right")
+    parts.add_column("Recipients", justify="right")
+    for count, rows in summary["parts"].items():
+        parts.add_row(count, f"{rows:,}")
+    out.print(parts)
+
+    if summary["empty_fields"]:
+        empty = Table(title="Fields with empty values (set a default in `defaults:`)")
+        empty.add_column("Field")
+        empty.add_column("Empty rows", justify="right")
+        empty.add_column("Used in message")
+        empty.add_column("Default")
+        for name, count in summary["empty_fields"].items():
+            empty.add_row(name, f"{count:,}", "yes" if name in summary["fields_used"] else "no",
+                          summary["defaults"].get(name, ""))
+        out.print(empty)
+
+
+@app.command()
+def sample(
+    out: Path = typer.Argument(..., help="CSV file to write."),
+    rows: int = typer.Option(10_000, "--rows", help="Number of contacts."),
+    seed: int = typer.Option(42, "--seed"),
+    encoding: str = typer.Option("utf-8", "--encoding", help="utf-8, utf-8-sig or cp1252."),
+) -> None:
+    """Write a realistic sample CRM export (accents, mixed number formats, invalid numbers, duplicates)."""
+    from pipelines.sample import write_sample_list
+
+    write_sample_list(out, rows, seed, encoding)
+    console.print(f"Wrote {rows:,} contacts to {out}")
+
+
+@app.command()
+def demo(
+    bucket: Path = typer.Option(Path("bucket"), "--bucket", help="The local bucket folder."),
+    rows: int = typer.Option(10_000, "--rows"),
+) -> None:
+    """The main job on embedded defaults: a sample CRM export dropped in the bucket, planned and summarised."""
+    from pipelines.demo import run_demo
+
+    run_demo(bucket, rows, Console())
+
+
+if __name__ == "__main__":
+    app()

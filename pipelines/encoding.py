@@ -1,0 +1,142 @@
+"""Alphabet, length and billing of rendered messages (ENC-1 … ENC-6), on whole columns.
+
+GSM 03.38 7-bit is the default alphabet: 160 septets in one SMS, else parts of 153 septets; a character of
+the extension table takes two septets (escape + character) and that pair is never split across two parts.
+UCS2 counts UTF-16 code units: 70 in one SMS, else parts of 67; a surrogate pair (emoji) is never split.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import polars as pl
+
+# GSM 03.38 default alphabet (3GPP TS 23.038 §6.2.1), without the escape code 0x1B.
+GSM7_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+# Its extension table (§6.2.1.1): each costs the escape septet plus itself.
+GSM7_EXTENSION = "\f^{}\\[~]|€"
+
+SINGLE_PART = {"GSM7": 160, "UCS2": 70}
+MULTI_PART = {"GSM7": 153, "UCS2": 67}
+
+_NON_GSM7 = "[^" + re.escape(GSM7_BASIC + GSM7_EXTENSION) + "]"
+_EXTENSION = "[" + re.escape(GSM7_EXTENSION) + "]"
+_ASTRAL = "[\U00010000-\U0010ffff]"
+
+# ENC-4: explicit replacements for characters NFKD does not bring back to GSM7.
+_TYPOGRAPHIC = {
+    "‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "`": "'", "´": "'",
+    "“": '"', "”": '"', "„": '"', "‟": '"', "«": '"', "»": '"', "″": '"',
+    "–": "-", "—": "-", "‐": "-", "‑": "-", "‒": "-", "−": "-", "―": "-",
+    "…": "...", "\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " ", "\t": " ",
+    "œ": "oe", "Œ": "OE", "•": "-", "·": ".",
+}
+
+# ENC-3: text emoticons turned into emoji when the emoji option is on (UCS2 only).
+EMOTICONS = {
+    ";-)": "😉", ";)": "😉", ":-)": "🙂", ":)": "🙂", ":-(": "🙁", ":(": "🙁", ":-D": "😃", ":D": "😃",
+    ":-P": "😛", ":P": "😛", ":-p": "😛", ":p": "😛", ":-O": "😮", ":O": "😮", ":-*": "😘", ":*": "😘",
+    ":'(": "😢", "<3": "❤️", "^^": "😊", "XD": "😆", "B-)": "😎", ":-|": "😐",
+}
+
+_GSM7_CHARS = frozenset(GSM7_BASIC + GSM7_EXTENSION)
+_GSM7_BASIC_CHARS = frozenset(GSM7_BASIC)
+
+
+@lru_cache(maxsize=4096)
+def gsm7_replacement(char: str) -> str | None:
+    """ENC-4: the GSM7 text for a non-GSM7 character, or None when there is no faithful one.
+
+    Typographic quotes, dashes, ellipsis, spaces and ligatures from a fixed table; otherwise the character's
+    NFKD decomposition without its combining marks (ç→c, â→a, ễ→e, ﬁ→fi), when that decomposition starts
+    with a GSM7 basic character: the whole of it if all of it is GSM7, else that first character.
+    """
+    if char in _TYPOGRAPHIC:
+        return _TYPOGRAPHIC[char]
+    decomposed = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    if not decomposed or decomposed[0] not in _GSM7_BASIC_CHARS:
+        return None
+    return decomposed if all(c in _GSM7_CHARS for c in decomposed) else decomposed[0]
+
+
+def replace_non_gsm7(messages: pl.Series) -> pl.Series:
+    """ENC-4 on a whole column: one `replace_many` with a table built from the distinct characters present."""
+    present = (
+        messages.filter(messages.str.contains(_NON_GSM7).fill_null(False))
+        .str.extract_all(_NON_GSM7).explode().drop_nulls().unique().to_list()
+    )
+    table = {char: replacement for char in present if (replacement := gsm7_replacement(char)) is not None}
+    if not table:
+        return messages
+    return messages.str.replace_many(list(table), list(table.values()))
+
+
+def emoticons_to_emoji(messages: pl.Series) -> pl.Series:
+    """ENC-3: `;-)` → 😉 and the other common emoticons."""
+    return messages.str.replace_many(list(EMOTICONS), list(EMOTICONS.values()))
+
+
+def is_gsm7(text: str) -> bool:
+    return all(char in _GSM7_CHARS for char in text)
+
+
+def exact_parts(text: str, encoding: str) -> int:
+    """Parts of one message, packing greedily without splitting an escape pair or a surrogate pair."""
+    if encoding == "GSM7":
+        costs = [2 if char in GSM7_EXTENSION else 1 for char in text]
+    else:
+        costs = [2 if ord(char) > 0xFFFF else 1 for char in text]
+    if sum(costs) <= SINGLE_PART[encoding]:
+        return 1
+    limit, parts, used = MULTI_PART[encoding], 1, 0
+    for cost in costs:
+        if used + cost > limit:
+            parts, used = parts + 1, 0
+        used += cost
+    return parts
+
+
+def measure(messages: pl.Series) -> pl.DataFrame:
+    """ENCODING (GSM7/UCS2), LENGTH (septets or UTF-16 units) and PARTS for each message (ENC-1, ENC-2).
+
+    The naive part count ceil(length / part size) is exact unless pairs that cannot be split meet a part
+    boundary; only rows whose length is within one unit per boundary of the next part count are re-counted
+    one by one.
+    """
+    frame = pl.DataFrame({"message": messages})
+    gsm7 = ~pl.col("message").str.contains(_NON_GSM7)
+    chars = pl.col("message").str.len_chars()
+    doubles = (
+        pl.when(gsm7).then(pl.col("message").str.count_matches(_EXTENSION))
+        .otherwise(pl.col("message").str.count_matches(_ASTRAL))
+    )
+    frame = frame.with_columns(
+        pl.when(gsm7).then(pl.lit("GSM7")).otherwise(pl.lit("UCS2")).alias("ENCODING"),
+        (chars + doubles).cast(pl.Int64).alias("LENGTH"),
+        doubles.alias("_doubles"),
+    )
+    single = pl.when(pl.col("ENCODING") == "GSM7").then(SINGLE_PART["GSM7"]).otherwise(SINGLE_PART["UCS2"])
+    multi = pl.when(pl.col("ENCODING") == "GSM7").then(MULTI_PART["GSM7"]).otherwise(MULTI_PART["UCS2"])
+    naive = pl.when(pl.col("LENGTH") <= single).then(1).otherwise((pl.col("LENGTH") + multi - 1) // multi)
+    frame = frame.with_columns(naive.cast(pl.Int64).alias("PARTS"))
+    # Each boundary can waste at most one unit, so only these rows can need an extra part.
+    near_boundary = (
+        (pl.col("LENGTH") > single) & (pl.col("_doubles") > 0)
+        & (pl.col("LENGTH") + pl.col("PARTS") - 1 > pl.col("PARTS") * multi)
+    )
+    frame = frame.with_row_index("_row")
+    recount = frame.filter(near_boundary.fill_null(False))
+    if recount.height:
+        exact = [exact_parts(text, encoding) for text, encoding in recount.select("message", "ENCODING").iter_rows()]
+        fixed = recount.select("_row", pl.Series("PARTS", exact, dtype=pl.Int64))
+        frame = frame.update(fixed, on="_row")
+    return frame.select(
+        pl.when(pl.col("message").is_null()).then(None).otherwise(pl.col("ENCODING")).alias("ENCODING"),
+        pl.col("LENGTH").fill_null(0),
+        pl.col("PARTS").fill_null(0),
+    )

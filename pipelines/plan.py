@@ -1,0 +1,429 @@
+"""The plan stage: campaign spec + contact lists → one planned row per input row, and a summary.
+
+Lists stream through in batches (the 10M-row case never holds the whole list): each batch is normalised
+(NUM-1/2), deduplicated against every number seen before it (NUM-3), checked against the blacklists (BL-1),
+rendered (MSG-3/4/5), encoded and measured (ENC-1…5) and billed (ENC-6, SEND-5), then appended to
+`recipients.parquet`. Nothing is dropped: a row that cannot be sent keeps its pre-send status.
+The output folder appears whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines import encoding as enc
+from pipelines.lists import ID_LINE, MANUAL_LIST, ListLayout, inspect_list, manual_recipients, read_blacklist, \
+    read_list_batches
+from pipelines.numbers import NumberStats, normalise_numbers
+from pipelines.render import Template, compile_template, empty_field, field_values, render
+from pipelines.spec import CampaignSpec, load_spec, resolve_location
+from pipelines.status import (
+    BLACKLIST_CLIENT, BLACKLIST_GLOBAL, BLACKLIST_OWN, DUPLICATE, INVALID, NO_CREDIT, NOT_ALLOWED,
+    PERSONALISATION_ERROR, TOO_LONG, UCS2_NOT_ALLOWED, status_text,
+)
+
+RECIPIENTS_FILE = "recipients.parquet"
+SUMMARY_FILE = "summary.json"
+PLAN_COLUMNS = {
+    "REF_LIST": pl.String, "ID_LINE": pl.Int64, "MOBILE_RAW": pl.String, "INT_MOBILE": pl.String,
+    "MF_VALID": pl.Boolean, "MF_ALLOW": pl.Boolean, "MF_COUNTRY": pl.String, "STATUS_CODE": pl.Int32,
+    "STATUS_TEXT": pl.String, "MESSAGE": pl.String, "ENCODING": pl.String, "PARTS": pl.Int32,
+}
+BATCH_ROWS = 250_000
+BLACKLIST_STATUSES = {"own": BLACKLIST_OWN, "global": BLACKLIST_GLOBAL, "client": BLACKLIST_CLIENT}
+
+Progress = Callable[[str, int, int], None]  # (list name, bytes planned, bytes in the list; 0 = unknown)
+
+
+@dataclass
+class Source:
+    """One list of the campaign, as the plan reads it."""
+
+    name: str
+    mobile_column: str
+    columns: list[str]  # original columns, in list order
+    layout: ListLayout | None = None  # None: manual entries
+    manual: pl.DataFrame | None = None
+    encoding: str = "utf-8"
+    delimiter: str = ";"
+    size_bytes: int = 0
+
+    def batches(self) -> Iterator[pl.DataFrame]:
+        if self.layout is not None:
+            yield from _rebatch(read_list_batches(self.layout), BATCH_ROWS)
+        elif self.manual is not None:
+            yield self.manual
+
+
+def _rebatch(batches: Iterator[pl.DataFrame], rows: int) -> Iterator[pl.DataFrame]:
+    """Regroup the reader's small blocks into batches of about `rows` rows (fewer, larger vector operations)."""
+    pending: list[pl.DataFrame] = []
+    size = 0
+    for batch in batches:
+        pending.append(batch)
+        size += batch.height
+        if size >= rows:
+            yield pl.concat(pending, rechunk=True)
+            pending, size = [], 0
+    if pending:
+        yield pl.concat(pending, rechunk=True)
+
+
+@dataclass
+class _Totals:
+    """What the summary needs, accumulated batch by batch."""
+
+    rows: int = 0
+    status: Counter = field(default_factory=Counter)
+    parts: Counter = field(default_factory=Counter)
+    encodings: Counter = field(default_factory=Counter)
+    detected: Counter = field(default_factory=Counter)
+    accepted: Counter = field(default_factory=Counter)
+    empty: Counter = field(default_factory=Counter)
+    list_rows: Counter = field(default_factory=Counter)
+    credits: int = 0
+    longest_message: int = 0
+    longest_values: dict[str, str] = field(default_factory=dict)
+    test_message: str | None = None
+    test_row_found: bool = False
+
+
+@dataclass
+class _Context:
+    spec: CampaignSpec
+    template: Template
+    blacklists: dict[int, pl.Series]
+    seen: pl.Series = field(default_factory=lambda: pl.Series("key", [], dtype=pl.UInt64))
+    credits_used: int = 0
+    next_row: int = 1  # 1-based position across all lists (SEND-3 test row)
+    numbers: NumberStats = field(default_factory=NumberStats)
+    totals: _Totals = field(default_factory=_Totals)
+
+
+def _number_key(column: str = "INT_MOBILE") -> pl.Expr:
+    """E.164 as an integer (a valid number has at most 15 digits): cheap to hash and compare."""
+    return pl.col(column).str.slice(1).cast(pl.UInt64, strict=False)
+
+
+def _load_blacklists(spec: CampaignSpec, base: Path) -> dict[int, pl.Series]:
+    lists = {}
+    for kind, code in BLACKLIST_STATUSES.items():
+        location = getattr(spec.account.blacklists, "global_" if kind == "global" else kind)
+        if not location:
+            continue
+        raw = read_blacklist(resolve_location(location, base))
+        numbers = normalise_numbers(raw)
+        lists[code] = numbers.select(_number_key()).to_series().drop_nulls().unique()
+    return lists
+
+
+def _sources(spec: CampaignSpec, base: Path) -> list[Source]:
+    sources = []
+    for location in spec.lists:
+        layout = inspect_list(resolve_location(location, base))
+        sources.append(Source(layout.name, layout.mobile_column, layout.columns, layout=layout,
+                              encoding=layout.encoding, delimiter=layout.delimiter, size_bytes=layout.size_bytes))
+    if spec.recipients:
+        frame, columns = manual_recipients(spec.recipients)
+        # The manual number is MOBILE_RAW; only the other fields are original columns.
+        sources.append(Source(MANUAL_LIST, "mobile", columns, manual=frame))
+    return sources
+
+
+def _output_columns(sources: list[Source]) -> list[str]:
+    """Every original column once, in order of first appearance; a name taken by the plan gets a suffix."""
+    columns: list[str] = []
+    for source in sources:
+        for column in source.columns:
+            if source.manual is not None and column == source.mobile_column:
+                continue
+            name = _original_name(column)
+            if name not in columns:
+                columns.append(name)
+    return columns
+
+
+def _original_name(column: str) -> str:
+    return f"{column} (list)" if column in PLAN_COLUMNS else column
+
+
+def _plan_batch(frame: pl.DataFrame, source: Source, context: _Context, columns: list[str]) -> pl.DataFrame:
+    spec, totals = context.spec, context.totals
+    frame = frame.rename({c: _original_name(c) for c in source.columns if c in PLAN_COLUMNS})
+    mobile = _original_name(source.mobile_column)
+    numbers = normalise_numbers(frame.get_column(mobile), stats=context.numbers)
+    frame = frame.with_columns(
+        pl.lit(source.name).alias("REF_LIST"),
+        pl.col(mobile).alias("MOBILE_RAW"),
+        numbers.get_column("INT_MOBILE"),
+        numbers.get_column("MF_VALID"),
+        numbers.get_column("MF_COUNTRY"),
+    ).with_columns(
+        pl.col("MF_COUNTRY").is_in(spec.account.allowed_countries).fill_null(False).alias("MF_ALLOW"),
+        pl.when(pl.col("MF_VALID")).then(_number_key()).alias("_key"),
+    )
+
+    # NUM-3: the first valid occurrence across all lists keeps its status; later copies are duplicates.
+    key = pl.col("_key")
+    duplicate = key.is_not_null() & (key.is_in(context.seen.implode()) | ~key.is_first_distinct())
+    status = pl.when(~pl.col("MF_VALID")).then(INVALID).when(~pl.col("MF_ALLOW")).then(NOT_ALLOWED)
+    status = status.when(duplicate).then(DUPLICATE)
+    for code in (BLACKLIST_OWN, BLACKLIST_GLOBAL, BLACKLIST_CLIENT):
+        if code in context.blacklists:
+            status = status.when(key.is_in(context.blacklists[code].implode())).then(code)
+    template = context.template
+    strict = [] if spec.options.allow_empty_fields else [f for f in template.strict_fields if f not in spec.defaults]
+    missing = [f for f in strict if f not in frame.columns]
+    if missing:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in missing)
+    if strict:
+        status = status.when(pl.any_horizontal(empty_field(f) for f in strict)).then(PERSONALISATION_ERROR)
+    frame = frame.with_columns(status.otherwise(None).cast(pl.Int32).alias("STATUS_CODE"))
+    context.seen = pl.concat([context.seen, frame.filter(key.is_not_null() & ~duplicate.fill_null(False))
+                             .get_column("_key").unique()])
+    frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name)
+                               for name in template.fields if name not in frame.columns)
+    _note_fields(frame, source, context)
+    _note_test_row(frame, context)
+
+    # Render, encode and measure only what may still be sent.
+    frame = frame.with_row_index("_row")
+    candidates = frame.filter(pl.col("STATUS_CODE").is_null())
+    messages = render(candidates, template, spec.defaults)
+    if spec.options.replace_non_gsm7:
+        messages = enc.replace_non_gsm7(messages)
+    if spec.options.ucs2 and spec.options.emojis:
+        messages = enc.emoticons_to_emoji(messages)
+    measured = enc.measure(messages)
+    candidates = candidates.select("_row").with_columns(
+        messages.alias("MESSAGE"), measured.get_column("ENCODING"), measured.get_column("PARTS").cast(pl.Int32),
+        measured.get_column("LENGTH"),
+    )
+    late = (
+        pl.when((pl.col("ENCODING") == "UCS2") & pl.lit(not spec.options.ucs2)).then(UCS2_NOT_ALLOWED)
+        .when(pl.col("PARTS") > spec.max_parts).then(TOO_LONG)
+    )
+    candidates = candidates.with_columns(late.otherwise(None).cast(pl.Int32).alias("STATUS_CODE"))
+    # SEND-5: rows beyond the credit balance, in list order, get status 8.
+    billable = pl.when(pl.col("STATUS_CODE").is_null()).then(pl.col("PARTS")).otherwise(0)
+    candidates = candidates.with_columns((billable.cum_sum() + context.credits_used).alias("_spent"))
+    if candidates.height:
+        context.credits_used = int(candidates.get_column("_spent").max() or context.credits_used)
+    if spec.account.credits is not None:
+        over = pl.col("STATUS_CODE").is_null() & (pl.col("_spent") > spec.account.credits)
+        candidates = candidates.with_columns(pl.when(over).then(NO_CREDIT).otherwise(pl.col("STATUS_CODE"))
+                                             .alias("STATUS_CODE"))
+    sendable = pl.col("STATUS_CODE").is_null()
+    candidates = candidates.with_columns(
+        pl.when(sendable).then(pl.col("MESSAGE")).alias("MESSAGE"),
+        pl.when(sendable).then(pl.col("PARTS")).otherwise(0).alias("PARTS"),
+    )
+    frame = frame.join(candidates.select("_row", "MESSAGE", "ENCODING", "PARTS", "LENGTH",
+                                         pl.col("STATUS_CODE").alias("_late")), on="_row", how="left")
+    frame = frame.with_columns(
+        pl.coalesce("STATUS_CODE", "_late").alias("STATUS_CODE"),
+        pl.col("PARTS").fill_null(0),
+    ).with_columns(
+        pl.col("STATUS_CODE").replace_strict(_STATUS_TEXTS, default=None, return_dtype=pl.String).alias("STATUS_TEXT")
+    )
+    _note_results(frame, source, context)
+    for name in columns:
+        if name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name))
+    return frame.select([pl.col(name).cast(dtype) for name, dtype in PLAN_COLUMNS.items()] + columns)
+
+
+_STATUS_TEXTS = {code: status_text(code) for code in
+                 (INVALID, NOT_ALLOWED, DUPLICATE, BLACKLIST_OWN, BLACKLIST_GLOBAL, BLACKLIST_CLIENT,
+                  PERSONALISATION_ERROR, UCS2_NOT_ALLOWED, TOO_LONG, NO_CREDIT)}
+
+
+def _note_fields(frame: pl.DataFrame, source: Source, context: _Context) -> None:
+    """MSG-4 empty fields, and ENC-6's longest value of each field for the worst-case length."""
+    personalisation = [_original_name(c) for c in source.columns if c != source.mobile_column]
+    if personalisation:
+        empties = frame.select(empty_field(c).sum().alias(c) for c in personalisation).row(0, named=True)
+        context.totals.empty.update({name: count for name, count in empties.items() if count})
+    fields = context.template.fields
+    if fields:
+        values = frame.select(field_values(fields, context.spec.defaults))
+        longest = values.select(pl.col(f).sort_by(pl.col(f).str.len_chars(), descending=True, nulls_last=True)
+                                .first() for f in fields).row(0, named=True)
+        for name, value in longest.items():
+            if value is not None and len(value) > len(context.totals.longest_values.get(name, "")):
+                context.totals.longest_values[name] = value
+
+
+def _note_test_row(frame: pl.DataFrame, context: _Context) -> None:
+    """SEND-3: the message of the chosen row, rendered whatever that row's status."""
+    test = context.spec.test
+    start = context.next_row
+    context.next_row += frame.height
+    if test is None or not start <= test.row < context.next_row:
+        return
+    row = frame.slice(test.row - start, 1)
+    message = render(row, context.template, context.spec.defaults)
+    if context.spec.options.replace_non_gsm7:
+        message = enc.replace_non_gsm7(message)
+    if context.spec.options.ucs2 and context.spec.options.emojis:
+        message = enc.emoticons_to_emoji(message)
+    context.totals.test_message = message[0]
+    context.totals.test_row_found = True
+
+
+def _note_results(frame: pl.DataFrame, source: Source, context: _Context) -> None:
+    totals = context.totals
+    totals.rows += frame.height
+    totals.list_rows[source.name] += frame.height
+    for code, count in frame.group_by("STATUS_CODE").len().iter_rows():
+        totals.status[str(code or 0)] += count
+    sendable = frame.filter(pl.col("STATUS_CODE").is_null())
+    for parts, count in sendable.group_by("PARTS").len().iter_rows():
+        totals.parts[str(parts)] += count
+    for name, count in sendable.group_by("ENCODING").len().iter_rows():
+        totals.encodings[name] += count
+    totals.credits += int(sendable.get_column("PARTS").sum() or 0)
+    if sendable.height:
+        totals.longest_message = max(totals.longest_message, int(sendable.get_column("LENGTH").max() or 0))
+    valid = frame.filter(pl.col("MF_VALID"))
+    for country, detected, accepted in valid.group_by("MF_COUNTRY").agg(
+        pl.len(), pl.col("MF_ALLOW").sum()
+    ).iter_rows():
+        totals.detected[country] += detected
+        totals.accepted[country] += accepted
+
+
+def _worst_case(context: _Context) -> dict:
+    """ENC-6: the message with the longest value of every field (the editor's counter)."""
+    template, spec = context.template, context.spec
+    if template.jinja is not None:
+        return {"length": context.totals.longest_message, "from": "longest rendered message"}
+    values = {name: context.totals.longest_values.get(name, spec.defaults.get(name, "")) for name in template.fields}
+    frame = pl.DataFrame({name: [value] for name, value in values.items()} or {"_": [None]})
+    message = render(frame, template, spec.defaults)
+    if spec.options.replace_non_gsm7:
+        message = enc.replace_non_gsm7(message)
+    if spec.options.ucs2 and spec.options.emojis:
+        message = enc.emoticons_to_emoji(message)
+    measured = enc.measure(message).row(0, named=True)
+    return {"length": measured["LENGTH"], "encoding": measured["ENCODING"], "parts": measured["PARTS"],
+            "message": message[0], "from": "longest value of each field"}
+
+
+def _summary(context: _Context, sources: list[Source]) -> dict:
+    spec, totals = context.spec, context.totals
+    worst = _worst_case(context)
+    status_counts = {code: totals.status[code] for code in sorted(totals.status, key=int)}
+    summary = {
+        "campaign": {
+            "name": spec.name, "type": spec.type, "billing_code": spec.billing_code,
+            "description": spec.description, "sender": spec.sender_or_default,
+            "send_at": spec.send_at.isoformat() if spec.send_at else None, "tracking": False,
+        },
+        "lists": [{"name": s.name, "rows": totals.list_rows[s.name], "mobile_column": s.mobile_column,
+                   "encoding": s.encoding, "delimiter": s.delimiter} for s in sources],
+        "rows": totals.rows,
+        "sendable": totals.status.get("0", 0),
+        "invalid": totals.status.get(str(INVALID), 0),
+        "duplicates": totals.status.get(str(DUPLICATE), 0),
+        "status_counts": status_counts,
+        "status_texts": {code: ("Envoyable" if code == "0" else status_text(int(code))) for code in status_counts},
+        "credits": totals.credits,
+        "credits_available": spec.account.credits,
+        "countries": {country: {"detected": totals.detected[country], "accepted": totals.accepted[country]}
+                      for country in sorted(totals.detected)},
+        "parts": {parts: totals.parts[parts] for parts in sorted(totals.parts, key=int)},
+        "encodings": dict(totals.encodings),
+        "empty_fields": dict(sorted(totals.empty.items())),
+        "fields_used": context.template.fields,
+        "defaults": spec.defaults,
+        "max_length": worst["length"],
+        "worst_case": worst,
+        "longest_message": totals.longest_message,
+        "max_parts": spec.max_parts,
+        "numbers": {"fast_path": context.numbers.fast, "full_parser": context.numbers.full,
+                    "full_parser_distinct": context.numbers.distinct_full},
+    }
+    if spec.test is not None:
+        summary["test"] = {"numbers": spec.test.number_list, "row": spec.test.row,
+                           "message": totals.test_message if totals.test_row_found else None}
+    return summary
+
+
+@dataclass
+class PlanResult:
+    out_dir: Path
+    recipients: Path
+    summary_path: Path
+    summary: dict
+
+
+def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progress | None = None) -> PlanResult:
+    """Plan `spec` (lists relative to `base`) into `out_dir`/recipients.parquet and summary.json, atomically."""
+    sources = _sources(spec, base)
+    columns = _output_columns(sources)
+    personalisation = list(dict.fromkeys(_original_name(c) for s in sources for c in s.columns
+                                         if c != s.mobile_column))
+    template = compile_template(spec.message, personalisation)
+    context = _Context(spec, template, _load_blacklists(spec, base))
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        schema = pa.schema([(name, _ARROW[dtype]) for name, dtype in PLAN_COLUMNS.items()]
+                           + [(name, pa.large_string()) for name in columns])
+        with pq.ParquetWriter(staging / RECIPIENTS_FILE, schema, compression="zstd", compression_level=1) as writer:
+            for source in sources:
+                done = 0
+                for batch in source.batches():
+                    if progress is not None and source.size_bytes:
+                        # Bytes of the batch as written (values + delimiters + line ends), for the bar.
+                        done += int(batch.select(
+                            pl.sum_horizontal(pl.col(c).str.len_bytes() for c in source.columns).sum()
+                        ).item() or 0) + batch.height * len(source.columns)
+                    planned = _plan_batch(batch, source, context, columns)
+                    writer.write_table(planned.to_arrow().cast(schema))
+                    if progress is not None:
+                        progress(source.name, min(done, source.size_bytes), source.size_bytes)
+                if progress is not None:
+                    progress(source.name, source.size_bytes, source.size_bytes)
+        summary = _summary(context, sources)
+        (staging / SUMMARY_FILE).write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+        _replace_dir(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return PlanResult(out_dir, out_dir / RECIPIENTS_FILE, out_dir / SUMMARY_FILE, summary)
+
+
+_ARROW = {pl.String: pa.large_string(), pl.Int64: pa.int64(), pl.Int32: pa.int32(), pl.Boolean: pa.bool_()}
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    """Swap the finished plan in: the old plan (if any) stays whole until the new one is in place."""
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def plan_file(spec_path: Path, out_dir: Path, progress: Progress | None = None) -> PlanResult:
+    """Load a YAML spec and plan it; lists are relative to the spec's folder."""
+    spec = load_spec(spec_path)
+    return plan_campaign(spec, spec_path.resolve().parent, out_dir, progress)

@@ -1,0 +1,273 @@
+"""The campaign spec (CAMP-1, CAMP-2): one pydantic model for the YAML file, the Airflow form and the API.
+
+A bad spec is refused before anything is sent, with every problem at once, each naming the field, the value
+and the SPEC rule it breaks.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+SHORT_CODE = "36184"  # MSG-1 default sender, MSG-2 opt-out number
+PARIS = ZoneInfo("Europe/Paris")
+MAX_PARTS = 6  # ENC-5
+STOP_MENTION = re.compile(r"\bSTOP\s+(?:au\s+)?36184\b", re.IGNORECASE)
+_SENDER = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
+
+# The rule each field answers to, for error messages (longest matching path wins).
+RULES = {
+    "name": "CAMP-1", "type": "CAMP-1", "billing_code": "CAMP-1", "description": "CAMP-1", "media": "CAMP-1",
+    "lists": "LIST-4", "recipients": "LIST-5", "sender": "MSG-1", "message": "MSG-2", "defaults": "MSG-4",
+    "options": "ENC-5", "options.ucs2": "ENC-2", "options.emojis": "ENC-3", "options.replace_non_gsm7": "ENC-4",
+    "options.max_parts": "ENC-5", "options.allow_empty_fields": "MSG-4",
+    "account": "NUM-2", "account.allowed_countries": "NUM-2", "account.blacklists": "BL-1",
+    "account.credits": "SEND-5", "account.max_parts": "ENC-5",
+    "send_at": "SEND-1", "test": "SEND-3",
+}
+
+
+def rule_for(path: str) -> str:
+    parts = path.split(".")
+    for size in range(len(parts), 0, -1):
+        rule = RULES.get(".".join(parts[:size]))
+        if rule:
+            return rule
+    return "CAMP-2"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Options(_Strict):
+    """Message options (ENC-2 … ENC-5, MSG-4)."""
+
+    ucs2: bool = Field(False, description="Allow every character (UCS2: 70 characters per SMS, 67 per part). ENC-2")
+    emojis: bool = Field(False, description="Turn text emoticons such as ;-) into emoji (needs ucs2). ENC-3")
+    replace_non_gsm7: bool = Field(True, description="Replace common non-GSM7 characters (ç→c, “→\"). ENC-4")
+    max_parts: int = Field(MAX_PARTS, ge=1, le=MAX_PARTS, description="Maximum SMS parts per message. ENC-5")
+    allow_empty_fields: bool = Field(
+        False, description="Send rows whose ${Field} is empty with no default, instead of status 5. MSG-4")
+
+
+class Blacklists(_Strict):
+    """Files of numbers never to send to (BL-1)."""
+
+    own: str | None = Field(None, description="The account's own blacklist (status 14).")
+    global_: str | None = Field(None, alias="global", description="The platform's global blacklist (status 15).")
+    client: str | None = Field(None, description="The account's client's blacklist (status 18).")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Account(_Strict):
+    """What the sending account allows (NUM-2, BL-1, SEND-5, ENC-5)."""
+
+    allowed_countries: list[str] = Field(default_factory=lambda: ["FR"],
+                                         description="ISO regions the account may send to. NUM-2")
+    blacklists: Blacklists = Field(default_factory=Blacklists)
+    credits: int | None = Field(None, ge=0, description="Credit balance available; none = unlimited. SEND-5")
+    max_parts: int = Field(MAX_PARTS, ge=1, le=MAX_PARTS, description="The account's maximum parts. ENC-5")
+
+    @field_validator("allowed_countries")
+    @classmethod
+    def _known_regions(cls, value: list[str]) -> list[str]:
+        import phonenumbers
+
+        regions = phonenumbers.SUPPORTED_REGIONS
+        unknown = [code for code in value if code.upper() not in regions]
+        if unknown:
+            raise ValueError(f"unknown ISO region code(s) {', '.join(unknown)}")
+        return [code.upper() for code in value]
+
+
+class TestSend(_Strict):
+    """SEND-3: numbers that receive the test, personalised with one row of the lists."""
+
+    numbers: str = Field(description="Test numbers separated by ',' or ';'.")
+    row: int = Field(1, ge=1, description="Row (1-based, across the lists in order) used to personalise the test.")
+
+    @property
+    def number_list(self) -> list[str]:
+        return [part.strip() for part in re.split(r"[;,]", self.numbers) if part.strip()]
+
+    @field_validator("numbers")
+    @classmethod
+    def _valid_mobiles(cls, value: str) -> str:
+        from pipelines.numbers import reference_verdict
+
+        numbers = [part.strip() for part in re.split(r"[;,]", value) if part.strip()]
+        if not numbers:
+            raise ValueError("at least one test number is required")
+        bad = [number for number in numbers if not reference_verdict(number).valid]
+        if bad:
+            raise ValueError(f"not a valid mobile number: {', '.join(bad)}")
+        return value
+
+
+class CampaignSpec(_Strict):
+    """A campaign: what to send, to whom, when (CAMP-1)."""
+
+    name: str = Field(min_length=1, max_length=200, description="Campaign name. CAMP-1")
+    type: Literal["marketing", "notification"] = Field(
+        "marketing", description="marketing (legal window, STOP mention) or notification (transactional).")
+    billing_code: str | None = Field(None, description="Carried into reports.")
+    description: str | None = Field(None, description="Shown on reports.")
+    media: Literal["sms"] = "sms"
+    lists: list[str] = Field(default_factory=list,
+                             description="Contact list files: paths relative to the spec, absolute, or file:// URIs.")
+    recipients: list[dict[str, Any]] = Field(
+        default_factory=list, description="Manual entries: a mobile plus any fields. LIST-5")
+    sender: str | None = Field(None, description="Alphanumeric sender (≤ 11 ASCII letters, digits, spaces); "
+                                                 "empty = short code 36184. MSG-1")
+    message: str = Field(min_length=1, description="The message; ${Field} or Jinja2 personalisation. MSG-2/3/5")
+    defaults: dict[str, str] = Field(default_factory=dict, description="Default value per empty field. MSG-4")
+    options: Options = Field(default_factory=Options)
+    account: Account = Field(default_factory=Account)
+    send_at: datetime | None = Field(None, description="null = immediate; else an ISO date-time (Europe/Paris "
+                                                       "when it has no offset). SEND-1")
+    test: TestSend | None = None
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not _SENDER.fullmatch(value):
+            raise ValueError("a sender has at most 11 characters, ASCII letters, digits and spaces only "
+                             "(no accents or special characters)")
+        if value.replace(" ", "").isdigit():
+            raise ValueError("a sender must not be a phone number (all digits); leave it empty for 36184")
+        return value
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        missing = [index for index, entry in enumerate(value, start=1) if not str(entry.get("mobile") or "").strip()]
+        if missing:
+            raise ValueError(f"entries {', '.join(map(str, missing))} have no 'mobile'")
+        return value
+
+    @field_validator("defaults", mode="before")
+    @classmethod
+    def _defaults_as_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(key): "" if item is None else str(item) for key, item in value.items()}
+        return value
+
+    @field_validator("send_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=PARIS)
+        return value
+
+    @property
+    def sender_or_default(self) -> str:
+        return self.sender or SHORT_CODE
+
+    @property
+    def max_parts(self) -> int:
+        return min(self.options.max_parts, self.account.max_parts)
+
+
+class Problem(BaseModel):
+    field: str
+    value: Any = None
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}={self.value!r}: {self.message} [{self.rule}]"
+
+
+class SpecError(ValueError):
+    """Every problem of a refused spec (CAMP-2)."""
+
+    def __init__(self, problems: list[Problem], source: str = "spec"):
+        self.problems, self.source = problems, source
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{source}: the campaign spec is refused ({len(problems)} problem(s)):\n{lines}")
+
+
+def _cross_field_problems(raw: dict[str, Any]) -> list[Problem]:
+    """Rules that tie fields together, checked on the raw input so they show even when other fields fail."""
+    problems = []
+    message = raw.get("message")
+    if raw.get("type", "marketing") == "marketing" and isinstance(message, str) and not STOP_MENTION.search(message):
+        problems.append(Problem(field="message", value=message, rule="MSG-2",
+                                message="a marketing message must contain the opt-out mention 'STOP 36184'"))
+    options = raw.get("options") if isinstance(raw.get("options"), dict) else {}
+    if options.get("emojis") is True and options.get("ucs2") is not True:
+        problems.append(Problem(field="options.emojis", value=True, rule="ENC-3",
+                                message="emojis need the UCS2 option (options.ucs2: true)"))
+    if not raw.get("lists") and not raw.get("recipients"):
+        problems.append(Problem(field="lists", value=raw.get("lists"), rule="LIST-4",
+                                message="a campaign needs at least one list or one manual recipient"))
+    return problems
+
+
+def validate_spec(raw: Any, source: str = "spec") -> CampaignSpec:
+    """The spec, or a SpecError listing every problem (field, value, rule)."""
+    if not isinstance(raw, dict):
+        raise SpecError([Problem(field="(spec)", value=raw, rule="CAMP-2",
+                                 message="a campaign spec is a mapping of fields")], source)
+    problems = _cross_field_problems(raw)
+    spec = None
+    try:
+        spec = CampaignSpec.model_validate(raw)
+    except ValidationError as error:
+        for item in error.errors():
+            path = ".".join(str(part) for part in item["loc"] if not isinstance(part, int)) or "(spec)"
+            path = path.replace("global_", "global")
+            message = item["msg"].removeprefix("Value error, ")
+            value = item.get("input")
+            if item["type"] == "extra_forbidden":
+                message = "unknown field"
+            elif item["type"] == "missing":
+                value = None
+            problems.append(Problem(field=path, value=value, rule=rule_for(path), message=message))
+    if problems:
+        raise SpecError(problems, source)
+    assert spec is not None
+    return spec
+
+
+def load_spec(path: Path) -> CampaignSpec:
+    """Read and validate a YAML spec file."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise SpecError([Problem(field="(file)", value=str(path), rule="CAMP-2", message="spec file not found")],
+                        str(path)) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError([Problem(field="(file)", value=str(path), rule="CAMP-2",
+                                 message=f"not valid YAML{where}: {getattr(error, 'problem', error)}")],
+                        str(path)) from None
+    return validate_spec(raw, str(path))
+
+
+def resolve_location(location: str, base: Path) -> Path:
+    """A list or blacklist location from the spec: relative to the spec's folder, absolute, or file:// URI."""
+    if "://" in location:
+        scheme, _, rest = location.partition("://")
+        if scheme != "file":
+            raise SpecError([Problem(field="lists", value=location, rule="LIST-1",
+                                     message=f"the {scheme}:// scheme is not supported yet; use a path or file://")])
+        return Path(rest)
+    path = Path(location).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON schema that drives the Airflow trigger form (CAMP-2)."""
+    return CampaignSpec.model_json_schema(by_alias=True)
