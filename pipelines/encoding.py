@@ -101,27 +101,30 @@ def exact_parts(text: str, encoding: str) -> int:
     return parts
 
 
-def measure(messages: pl.Series) -> pl.DataFrame:
-    """ENCODING (GSM7/UCS2), LENGTH (septets or UTF-16 units) and PARTS for each message (ENC-1, ENC-2).
+def text_metrics(texts: pl.Series) -> pl.DataFrame:
+    """Per text: GSM7 or not, characters, extension characters (2 septets) and astral ones (2 UTF-16 units)."""
+    return pl.DataFrame({"text": texts}).select(
+        (~pl.col("text").str.contains(_NON_GSM7)).fill_null(True).alias("gsm7"),
+        pl.col("text").str.len_chars().fill_null(0).cast(pl.Int64).alias("chars"),
+        pl.col("text").str.count_matches(_EXTENSION).fill_null(0).cast(pl.Int64).alias("extension"),
+        pl.col("text").str.count_matches(_ASTRAL).fill_null(0).cast(pl.Int64).alias("astral"),
+    )
+
+
+def parts_from_metrics(messages: pl.Series, metrics: pl.DataFrame) -> pl.DataFrame:
+    """ENCODING, LENGTH and PARTS from per-message metrics (gsm7, chars, extension, astral).
 
     The naive part count ceil(length / part size) is exact unless pairs that cannot be split meet a part
     boundary; only rows whose length is within one unit per boundary of the next part count are re-counted
     one by one.
     """
-    frame = pl.DataFrame({"message": messages})
-    gsm7 = ~pl.col("message").str.contains(_NON_GSM7)
-    chars = pl.col("message").str.len_chars()
-    doubles = (
-        pl.when(gsm7).then(pl.col("message").str.count_matches(_EXTENSION))
-        .otherwise(pl.col("message").str.count_matches(_ASTRAL))
-    )
-    frame = frame.with_columns(
+    gsm7 = pl.col("gsm7")
+    frame = metrics.with_columns(messages.alias("message")).with_columns(
         pl.when(gsm7).then(pl.lit("GSM7")).otherwise(pl.lit("UCS2")).alias("ENCODING"),
-        (chars + doubles).cast(pl.Int64).alias("LENGTH"),
-        doubles.alias("_doubles"),
-    )
-    single = pl.when(pl.col("ENCODING") == "GSM7").then(SINGLE_PART["GSM7"]).otherwise(SINGLE_PART["UCS2"])
-    multi = pl.when(pl.col("ENCODING") == "GSM7").then(MULTI_PART["GSM7"]).otherwise(MULTI_PART["UCS2"])
+        pl.when(gsm7).then(pl.col("extension")).otherwise(pl.col("astral")).alias("_doubles"),
+    ).with_columns((pl.col("chars") + pl.col("_doubles")).alias("LENGTH"))
+    single = pl.when(gsm7).then(SINGLE_PART["GSM7"]).otherwise(SINGLE_PART["UCS2"])
+    multi = pl.when(gsm7).then(MULTI_PART["GSM7"]).otherwise(MULTI_PART["UCS2"])
     naive = pl.when(pl.col("LENGTH") <= single).then(1).otherwise((pl.col("LENGTH") + multi - 1) // multi)
     frame = frame.with_columns(naive.cast(pl.Int64).alias("PARTS"))
     # Each boundary can waste at most one unit, so only these rows can need an extra part.
@@ -140,3 +143,8 @@ def measure(messages: pl.Series) -> pl.DataFrame:
         pl.col("LENGTH").fill_null(0),
         pl.col("PARTS").fill_null(0),
     )
+
+
+def measure(messages: pl.Series) -> pl.DataFrame:
+    """ENCODING (GSM7/UCS2), LENGTH (septets or UTF-16 units) and PARTS of each message (ENC-1, ENC-2)."""
+    return parts_from_metrics(messages, text_metrics(messages))

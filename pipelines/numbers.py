@@ -34,7 +34,8 @@ _NON_GEO = "001"
 # A shape the fast path may settle: an optional single leading '+', then digits and the separators people
 # type (space, dot, dash). Anything else (letters, brackets, slashes, several '+', unusual spaces) is left
 # to phonenumbers itself.
-_FAST_SHAPE = r"^\+?[0-9][0-9 .\-]*$"
+_FAST_SHAPE = r"^ *\+?[0-9][0-9 .\-]*$"
+_SEPARATORS = [" ", ".", "-"]
 # Fewer digits than this are decided by phonenumbers (its "too short"/"not a number" paths).
 _FAST_MIN_DIGITS = 5
 
@@ -114,11 +115,16 @@ def _strip_national_prefix(frame: pl.DataFrame, column: str, metadata) -> pl.Dat
     prefix = metadata.national_prefix_for_parsing
     if not prefix:
         return frame
-    anchored = f"^(?:{prefix})"
     general = metadata.general_desc
+    if prefix.isdigit():  # a plain prefix such as FR's "0": no regex needed
+        matched = pl.col(column).str.starts_with(prefix)
+        stripped = pl.when(matched).then(pl.col(column).str.slice(len(prefix))).otherwise(pl.col(column))
+    else:
+        anchored = f"^(?:{prefix})"
+        matched, stripped = pl.col(column).str.contains(anchored), pl.col(column).str.replace(anchored, "")
     frame = frame.with_columns(
-        pl.col(column).str.contains(anchored).alias("_np_match"),
-        pl.col(column).str.replace(anchored, "").alias("_np_stripped"),
+        matched.alias("_np_match"),
+        stripped.alias("_np_stripped"),
         _pattern_matches(pl.col(column), general).alias("_np_viable"),
     )
     keep_original = pl.col("_np_viable") & ~_pattern_matches(pl.col("_np_stripped"), general)
@@ -137,16 +143,31 @@ def _parse_national(frame: pl.DataFrame, column: str, metadata) -> pl.DataFrame:
     ).drop("_stripped")
 
 
+def _special_matches(nsn: pl.Expr, metadata) -> pl.Expr:
+    """Any of the types checked before fixed line and mobile (premium rate … voicemail).
+
+    Descriptions with the same possible lengths share one alternation regex: a whole-string match of
+    `(?:a)|(?:b)` is a whole-string match of a or of b, so one pass replaces several.
+    """
+    by_lengths: dict[tuple[int, ...], list[str]] = {}
+    for desc in (metadata.premium_rate, metadata.toll_free, metadata.shared_cost, metadata.voip,
+                 metadata.personal_number, metadata.pager, metadata.uan, metadata.voicemail):
+        if desc is not None and desc.national_number_pattern:
+            by_lengths.setdefault(tuple(desc.possible_length or ()), []).append(desc.national_number_pattern)
+    matches = []
+    for lengths, patterns in by_lengths.items():
+        match = nsn.str.contains("^(?:" + "|".join(f"(?:{p})" for p in patterns) + ")$")
+        matches.append(nsn.str.len_bytes().is_in(list(lengths)) & match if lengths else match)
+    return pl.any_horizontal(matches) if matches else pl.lit(False)
+
+
 def _type_flags(frame: pl.DataFrame, metadata) -> tuple[pl.Series, pl.Series]:
     """(valid, sms) for `_nsn` in one region's plan: _number_type_helper != UNKNOWN, and type MOBILE or
     FIXED_LINE_OR_MOBILE."""
     nsn = pl.col("_nsn")
-    specials = [desc for desc in (metadata.premium_rate, metadata.toll_free, metadata.shared_cost, metadata.voip,
-                                  metadata.personal_number, metadata.pager, metadata.uan, metadata.voicemail)
-                if desc is not None and desc.national_number_pattern]
     flags = frame.select(
         _desc_matches(nsn, metadata.general_desc).alias("general"),
-        pl.any_horizontal([_desc_matches(nsn, desc) for desc in specials] or [pl.lit(False)]).alias("special"),
+        _special_matches(nsn, metadata).alias("special"),
         _desc_matches(nsn, metadata.fixed_line).alias("fixed"),
         _desc_matches(nsn, metadata.mobile).alias("mobile"),
     )
@@ -234,21 +255,24 @@ def _fast_path(raw: pl.Series, region: str) -> pl.DataFrame:
     """Settle what the Polars replay of phonenumbers' parse can; rows it cannot settle are absent."""
     default = PhoneMetadata.metadata_for_region(region)
     default_code = str(default.country_code)
-    text = pl.col("_raw").str.strip_chars()
     frame = (
         pl.DataFrame({"_raw": raw}).with_row_index("_row")
-        .with_columns(text.alias("_text"))
-        .filter(pl.col("_text").str.contains(_FAST_SHAPE).fill_null(False))
+        .filter(pl.col("_raw").str.contains(_FAST_SHAPE).fill_null(False))
+        .select("_row", pl.col("_raw").str.replace_many(_SEPARATORS, [""] * len(_SEPARATORS)).alias("_text"))
         .select(
             "_row",
             pl.col("_text").str.starts_with("+").alias("_plus"),
-            pl.col("_text").str.replace_all(r"[^0-9]", "").alias("_digits"),
+            pl.col("_text").str.strip_prefix("+").alias("_digits"),
         )
         .filter(pl.col("_digits").str.len_bytes() >= _FAST_MIN_DIGITS)
     )
     # _maybe_strip_i18n_prefix_and_normalize: a '+', or the default region's international prefix (00)
     # not followed by a 0.
-    idd_size = pl.col("_digits").str.extract(f"^({default.international_prefix})", 1).str.len_bytes()
+    idd = default.international_prefix
+    if idd.isdigit():
+        idd_size = pl.when(pl.col("_digits").str.starts_with(idd)).then(pl.lit(len(idd), dtype=pl.UInt32))
+    else:
+        idd_size = pl.col("_digits").str.extract(f"^({idd})", 1).str.len_bytes()
     frame = frame.with_columns(idd_size.alias("_idd"))
     after_idd = pl.col("_digits").str.slice(pl.col("_idd").fill_null(0))
     by_idd = ~pl.col("_plus") & pl.col("_idd").is_not_null() & ~after_idd.str.starts_with("0")
@@ -334,8 +358,12 @@ def normalise_numbers(raw: pl.Series, region: str = DEFAULT_REGION, stats: Numbe
     """INT_MOBILE, MF_VALID and MF_COUNTRY for every raw string, in order (NUM-1, NUM-2)."""
     raw = raw.cast(pl.String)
     fast = _fast_path(raw, region)
-    frame = pl.DataFrame({"_raw": raw}).with_row_index("_row").join(fast, on="_row", how="left", maintain_order="left")
-    unsettled = frame.filter(pl.col("_settled").is_null())
+    settled = pl.Series([False], dtype=pl.Boolean).extend_constant(False, raw.len() - 1) if raw.len() else \
+        pl.Series([], dtype=pl.Boolean)
+    settled = settled.scatter(fast["_row"], True)
+    columns = {name: pl.Series(name, [None] * raw.len(), dtype=dtype).scatter(fast["_row"], fast[name])
+               for name, dtype in NUMBER_COLUMNS.items()}
+    unsettled = pl.DataFrame({"_raw": raw}).with_row_index("_row").filter(~settled)
     if stats is not None:
         stats.fast += fast.height
         stats.full += unsettled.height
@@ -343,10 +371,7 @@ def normalise_numbers(raw: pl.Series, region: str = DEFAULT_REGION, stats: Numbe
         parsed = _full_parser(unsettled["_raw"], region)
         if stats is not None:
             stats.distinct_full += parsed.height
-        frame = frame.join(parsed, on="_raw", how="left", nulls_equal=True, maintain_order="left", suffix="_full")
-        frame = frame.with_columns(pl.coalesce(name, f"{name}_full").alias(name) for name in NUMBER_COLUMNS)
-    return frame.select(
-        pl.col("INT_MOBILE"),
-        pl.col("MF_VALID").fill_null(False),
-        pl.col("MF_COUNTRY"),
-    )
+        verdicts = unsettled.join(parsed, on="_raw", how="left", nulls_equal=True, maintain_order="left")
+        for name in NUMBER_COLUMNS:
+            columns[name] = columns[name].scatter(verdicts["_row"], verdicts[name])
+    return pl.DataFrame(columns).with_columns(pl.col("MF_VALID").fill_null(False))

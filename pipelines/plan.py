@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,11 +24,13 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import encoding as enc
 from pipelines.lists import ID_LINE, MANUAL_LIST, ListLayout, inspect_list, manual_recipients, read_blacklist, \
     read_list_batches
 from pipelines.numbers import NumberStats, normalise_numbers
-from pipelines.render import Template, compile_template, empty_field, field_values, render
+from pipelines.render import (
+    MessageOptions, Template, compile_template, compose, compose_prepared, empty_column, empty_field, prepare_fields,
+    value_column,
+)
 from pipelines.spec import CampaignSpec, load_spec, resolve_location
 from pipelines.status import (
     BLACKLIST_CLIENT, BLACKLIST_GLOBAL, BLACKLIST_OWN, DUPLICATE, INVALID, NO_CREDIT, NOT_ALLOWED,
@@ -183,57 +187,50 @@ def _plan_batch(frame: pl.DataFrame, source: Source, context: _Context, columns:
         if code in context.blacklists:
             status = status.when(key.is_in(context.blacklists[code].implode())).then(code)
     template = context.template
+    options = _message_options(spec)
+    prepared = prepare_fields(frame, template, spec.defaults, options)
     strict = [] if spec.options.allow_empty_fields else [f for f in template.strict_fields if f not in spec.defaults]
-    missing = [f for f in strict if f not in frame.columns]
-    if missing:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in missing)
-    if strict:
-        status = status.when(pl.any_horizontal(empty_field(f) for f in strict)).then(PERSONALISATION_ERROR)
+    if strict:  # MSG-4: a ${Field} empty with no default
+        status = status.when(pl.any_horizontal(pl.col(empty_column(f)) for f in strict)).then(PERSONALISATION_ERROR)
+    frame = frame.hstack(prepared.select(empty_column(f) for f in strict)) if strict else frame
     frame = frame.with_columns(status.otherwise(None).cast(pl.Int32).alias("STATUS_CODE"))
     context.seen = pl.concat([context.seen, frame.filter(key.is_not_null() & ~duplicate.fill_null(False))
                              .get_column("_key").unique()])
-    frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name)
-                               for name in template.fields if name not in frame.columns)
-    _note_fields(frame, source, context)
+    _note_fields(frame, prepared, source, context)
     _note_test_row(frame, context)
 
-    # Render, encode and measure only what may still be sent.
-    frame = frame.with_row_index("_row")
-    candidates = frame.filter(pl.col("STATUS_CODE").is_null())
-    messages = render(candidates, template, spec.defaults)
-    if spec.options.replace_non_gsm7:
-        messages = enc.replace_non_gsm7(messages)
-    if spec.options.ucs2 and spec.options.emojis:
-        messages = enc.emoticons_to_emoji(messages)
-    measured = enc.measure(messages)
-    candidates = candidates.select("_row").with_columns(
-        messages.alias("MESSAGE"), measured.get_column("ENCODING"), measured.get_column("PARTS").cast(pl.Int32),
-        measured.get_column("LENGTH"),
-    )
+    # Encode, measure and bill only what may still be sent.
+    candidate_rows = frame.select(pl.arg_where(pl.col("STATUS_CODE").is_null())).to_series()
+    composed = compose_prepared(prepared[candidate_rows], template, options)
     late = (
         pl.when((pl.col("ENCODING") == "UCS2") & pl.lit(not spec.options.ucs2)).then(UCS2_NOT_ALLOWED)
         .when(pl.col("PARTS") > spec.max_parts).then(TOO_LONG)
     )
-    candidates = candidates.with_columns(late.otherwise(None).cast(pl.Int32).alias("STATUS_CODE"))
+    composed = composed.with_columns(late.otherwise(None).cast(pl.Int32).alias("STATUS_CODE"))
     # SEND-5: rows beyond the credit balance, in list order, get status 8.
     billable = pl.when(pl.col("STATUS_CODE").is_null()).then(pl.col("PARTS")).otherwise(0)
-    candidates = candidates.with_columns((billable.cum_sum() + context.credits_used).alias("_spent"))
-    if candidates.height:
-        context.credits_used = int(candidates.get_column("_spent").max() or context.credits_used)
+    composed = composed.with_columns((billable.cum_sum() + context.credits_used).alias("_spent"))
+    if composed.height:
+        context.credits_used = int(composed.get_column("_spent").max() or context.credits_used)
     if spec.account.credits is not None:
         over = pl.col("STATUS_CODE").is_null() & (pl.col("_spent") > spec.account.credits)
-        candidates = candidates.with_columns(pl.when(over).then(NO_CREDIT).otherwise(pl.col("STATUS_CODE"))
-                                             .alias("STATUS_CODE"))
+        composed = composed.with_columns(pl.when(over).then(NO_CREDIT).otherwise(pl.col("STATUS_CODE"))
+                                         .alias("STATUS_CODE"))
     sendable = pl.col("STATUS_CODE").is_null()
-    candidates = candidates.with_columns(
+    composed = composed.with_columns(
         pl.when(sendable).then(pl.col("MESSAGE")).alias("MESSAGE"),
-        pl.when(sendable).then(pl.col("PARTS")).otherwise(0).alias("PARTS"),
+        pl.when(sendable).then(pl.col("PARTS")).otherwise(0).cast(pl.Int32).alias("PARTS"),
     )
-    frame = frame.join(candidates.select("_row", "MESSAGE", "ENCODING", "PARTS", "LENGTH",
-                                         pl.col("STATUS_CODE").alias("_late")), on="_row", how="left")
+    late_status = frame.get_column("STATUS_CODE").scatter(candidate_rows, composed.get_column("STATUS_CODE"))
+    empty_text = pl.Series([None] * frame.height, dtype=pl.String)
     frame = frame.with_columns(
-        pl.coalesce("STATUS_CODE", "_late").alias("STATUS_CODE"),
-        pl.col("PARTS").fill_null(0),
+        late_status.alias("STATUS_CODE"),
+        empty_text.scatter(candidate_rows, composed.get_column("MESSAGE")).alias("MESSAGE"),
+        empty_text.scatter(candidate_rows, composed.get_column("ENCODING")).alias("ENCODING"),
+        pl.repeat(0, frame.height, dtype=pl.Int32, eager=True).scatter(candidate_rows, composed.get_column("PARTS"))
+        .alias("PARTS"),
+        pl.repeat(0, frame.height, dtype=pl.Int64, eager=True).scatter(candidate_rows, composed.get_column("LENGTH"))
+        .alias("LENGTH"),
     ).with_columns(
         pl.col("STATUS_CODE").replace_strict(_STATUS_TEXTS, default=None, return_dtype=pl.String).alias("STATUS_TEXT")
     )
@@ -249,7 +246,7 @@ _STATUS_TEXTS = {code: status_text(code) for code in
                   PERSONALISATION_ERROR, UCS2_NOT_ALLOWED, TOO_LONG, NO_CREDIT)}
 
 
-def _note_fields(frame: pl.DataFrame, source: Source, context: _Context) -> None:
+def _note_fields(frame: pl.DataFrame, prepared: pl.DataFrame, source: Source, context: _Context) -> None:
     """MSG-4 empty fields, and ENC-6's longest value of each field for the worst-case length."""
     personalisation = [_original_name(c) for c in source.columns if c != source.mobile_column]
     if personalisation:
@@ -257,9 +254,9 @@ def _note_fields(frame: pl.DataFrame, source: Source, context: _Context) -> None
         context.totals.empty.update({name: count for name, count in empties.items() if count})
     fields = context.template.fields
     if fields:
-        values = frame.select(field_values(fields, context.spec.defaults))
-        longest = values.select(pl.col(f).sort_by(pl.col(f).str.len_chars(), descending=True, nulls_last=True)
-                                .first() for f in fields).row(0, named=True)
+        longest = prepared.select(
+            pl.col(value_column(f)).gather(pl.col(value_column(f)).str.len_chars().fill_null(-1).arg_max()).alias(f)
+            for f in fields).row(0, named=True)
         for name, value in longest.items():
             if value is not None and len(value) > len(context.totals.longest_values.get(name, "")):
                 context.totals.longest_values[name] = value
@@ -273,12 +270,8 @@ def _note_test_row(frame: pl.DataFrame, context: _Context) -> None:
     if test is None or not start <= test.row < context.next_row:
         return
     row = frame.slice(test.row - start, 1)
-    message = render(row, context.template, context.spec.defaults)
-    if context.spec.options.replace_non_gsm7:
-        message = enc.replace_non_gsm7(message)
-    if context.spec.options.ucs2 and context.spec.options.emojis:
-        message = enc.emoticons_to_emoji(message)
-    context.totals.test_message = message[0]
+    composed = compose(row, context.template, context.spec.defaults, _message_options(context.spec))
+    context.totals.test_message = composed.get_column("MESSAGE")[0]
     context.totals.test_row_found = True
 
 
@@ -310,15 +303,16 @@ def _worst_case(context: _Context) -> dict:
     if template.jinja is not None:
         return {"length": context.totals.longest_message, "from": "longest rendered message"}
     values = {name: context.totals.longest_values.get(name, spec.defaults.get(name, "")) for name in template.fields}
-    frame = pl.DataFrame({name: [value] for name, value in values.items()} or {"_": [None]})
-    message = render(frame, template, spec.defaults)
-    if spec.options.replace_non_gsm7:
-        message = enc.replace_non_gsm7(message)
-    if spec.options.ucs2 and spec.options.emojis:
-        message = enc.emoticons_to_emoji(message)
-    measured = enc.measure(message).row(0, named=True)
+    frame = pl.DataFrame({name: [value] for name, value in values.items()} or {"_": [None]},
+                         schema={name: pl.String for name in values} or {"_": pl.String})
+    measured = compose(frame, template, spec.defaults, _message_options(spec)).row(0, named=True)
     return {"length": measured["LENGTH"], "encoding": measured["ENCODING"], "parts": measured["PARTS"],
-            "message": message[0], "from": "longest value of each field"}
+            "message": measured["MESSAGE"], "from": "longest value of each field"}
+
+
+def _message_options(spec: CampaignSpec) -> MessageOptions:
+    return MessageOptions(replace_non_gsm7=spec.options.replace_non_gsm7,
+                          emojis=spec.options.ucs2 and spec.options.emojis)
 
 
 def _summary(context: _Context, sources: list[Source]) -> dict:
@@ -385,17 +379,17 @@ def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progr
     try:
         schema = pa.schema([(name, _ARROW[dtype]) for name, dtype in PLAN_COLUMNS.items()]
                            + [(name, pa.large_string()) for name in columns])
-        with pq.ParquetWriter(staging / RECIPIENTS_FILE, schema, compression="zstd", compression_level=1) as writer:
+        with _BackgroundWriter(staging / RECIPIENTS_FILE, schema) as writer:
             for source in sources:
                 done = 0
-                for batch in source.batches():
+                for batch in _prefetch(source.batches()):
                     if progress is not None and source.size_bytes:
                         # Bytes of the batch as written (values + delimiters + line ends), for the bar.
                         done += int(batch.select(
                             pl.sum_horizontal(pl.col(c).str.len_bytes() for c in source.columns).sum()
                         ).item() or 0) + batch.height * len(source.columns)
                     planned = _plan_batch(batch, source, context, columns)
-                    writer.write_table(planned.to_arrow().cast(schema))
+                    writer.write(planned.to_arrow().cast(schema))
                     if progress is not None:
                         progress(source.name, min(done, source.size_bytes), source.size_bytes)
                 if progress is not None:
@@ -408,6 +402,67 @@ def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progr
         raise
     return PlanResult(out_dir, out_dir / RECIPIENTS_FILE, out_dir / SUMMARY_FILE, summary)
 
+
+_DONE = object()
+
+
+def _prefetch(batches: Iterator[pl.DataFrame], depth: int = 1) -> Iterator[pl.DataFrame]:
+    """Read the next batch in a thread while this one is planned (the CSV reader releases the GIL)."""
+    pending: queue.Queue = queue.Queue(maxsize=depth)
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                pending.put(batch)
+            pending.put(_DONE)
+        except BaseException as error:  # handed to the consumer, raised there
+            pending.put(error)
+
+    thread = threading.Thread(target=produce, name="smsflow-read", daemon=True)
+    thread.start()
+    while (item := pending.get()) is not _DONE:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+class _BackgroundWriter:
+    """Append Arrow tables to one Parquet file from a thread, so writing overlaps planning."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        self._writer = pq.ParquetWriter(path, schema, compression="lz4", use_dictionary=_DICTIONARY_COLUMNS,
+                                        write_statistics=["STATUS_CODE", "PARTS", "MF_VALID", "ID_LINE"])
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="smsflow-write", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (table := self._queue.get()) is not _DONE:
+            if self._error is None:
+                try:
+                    self._writer.write_table(table)
+                except BaseException as error:
+                    self._error = error
+
+    def write(self, table: pa.Table) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(table)
+
+    def __enter__(self) -> _BackgroundWriter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._queue.put(_DONE)
+        self._thread.join()
+        self._writer.close()
+        if self._error is not None and exc_info[0] is None:
+            raise self._error
+
+
+# Low-cardinality columns compress well as dictionaries; the rest (messages, numbers) do not.
+_DICTIONARY_COLUMNS = ["REF_LIST", "MF_COUNTRY", "STATUS_TEXT", "ENCODING"]
 
 _ARROW = {pl.String: pa.large_string(), pl.Int64: pa.int64(), pl.Int32: pa.int32(), pl.Boolean: pa.bool_()}
 
