@@ -1,0 +1,119 @@
+"""CAMP-1, CAMP-2, MSG-1, MSG-2: the spec contract and its refusals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+import yaml
+
+from pipelines.spec import SpecError, json_schema, load_spec, validate_spec
+
+FULL = """
+name: Soldes VIP
+type: marketing
+billing_code: MKT-42
+description: Soldes d'hiver
+lists: [clients.csv, crm/export.txt]
+recipients:
+  - {mobile: "06 12 34 56 78", Prénom: Ann}
+sender: MABOUTIQUE
+message: "Bonjour ${Prénom} ... STOP 36184"
+defaults: {Civilité: "Mme/M"}
+options:
+  ucs2: false
+  emojis: false
+  replace_non_gsm7: true
+  max_parts: 6
+account:
+  allowed_countries: [FR]
+  blacklists: {own: own.csv, global: global.csv, client: client.csv}
+  credits: 100000
+send_at: null
+test: {numbers: "0612345678;0698765432", row: 1}
+"""
+
+
+def test_camp2_the_documented_spec_loads(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(FULL, encoding="utf-8")
+    spec = load_spec(path)
+    assert spec.name == "Soldes VIP" and spec.type == "marketing" and spec.billing_code == "MKT-42"
+    assert spec.lists == ["clients.csv", "crm/export.txt"]
+    assert spec.account.blacklists.global_ == "global.csv"
+    assert spec.account.credits == 100000 and spec.options.max_parts == 6
+    assert spec.test.number_list == ["0612345678", "0698765432"]
+
+
+def test_camp2_every_problem_reported_at_once_with_field_value_and_rule():
+    raw = {
+        "type": "marketing", "message": "Promo !", "sender": "MA BOUTIQUE 2024", "mesage": "typo",
+        "options": {"max_parts": 9, "emojis": True}, "account": {"allowed_countries": ["FR", "XX"]},
+        "test": {"numbers": "0123456789"}, "lists": ["a.csv"],
+    }
+    with pytest.raises(SpecError) as error:
+        validate_spec(raw)
+    problems = {(p.field, p.rule) for p in error.value.problems}
+    assert {("name", "CAMP-1"), ("message", "MSG-2"), ("sender", "MSG-1"), ("mesage", "CAMP-2"),
+            ("options.max_parts", "ENC-5"), ("options.emojis", "ENC-3"), ("account.allowed_countries", "NUM-2"),
+            ("test.numbers", "SEND-3")} <= problems
+    by_field = {p.field: p for p in error.value.problems}
+    assert by_field["sender"].value == "MA BOUTIQUE 2024"
+    assert by_field["options.max_parts"].value == 9
+    assert "STOP 36184" in str(error.value)
+
+
+@pytest.mark.parametrize("sender", ["ABCDEFGHIJKL", "BOUTIQUÉ", "MA-BOUTIQUE", "0612345678", "36 18 4"])
+def test_msg1_bad_senders_refused(sender):
+    with pytest.raises(SpecError) as error:
+        validate_spec({"name": "x", "type": "notification", "message": "m", "sender": sender, "lists": ["a"]})
+    assert [p.rule for p in error.value.problems] == ["MSG-1"]
+
+
+@pytest.mark.parametrize("sender, expected", [(None, "36184"), ("", "36184"), ("MA BOUTIQUE", "MA BOUTIQUE"),
+                                              ("Promo2024", "Promo2024")])
+def test_msg1_sender_or_short_code(sender, expected):
+    spec = validate_spec({"name": "x", "type": "notification", "message": "m", "sender": sender, "lists": ["a"]})
+    assert spec.sender_or_default == expected
+
+
+@pytest.mark.parametrize("message", ["Promo STOP 36184", "Promo stop au 36184", "STOP  36184 !"])
+def test_msg2_marketing_with_stop_mention_accepted(message):
+    assert validate_spec({"name": "x", "message": message, "lists": ["a"]}).type == "marketing"
+
+
+def test_msg2_notification_needs_no_stop_mention():
+    assert validate_spec({"name": "x", "type": "notification", "message": "Votre colis", "lists": ["a"]})
+
+
+def test_list4_a_campaign_needs_a_list_or_recipients():
+    with pytest.raises(SpecError) as error:
+        validate_spec({"name": "x", "type": "notification", "message": "m"})
+    assert error.value.problems[0].rule == "LIST-4"
+
+
+def test_list5_manual_entries_need_a_mobile():
+    with pytest.raises(SpecError) as error:
+        validate_spec({"name": "x", "type": "notification", "message": "m", "recipients": [{"Prénom": "Ann"}]})
+    assert error.value.problems[0].rule == "LIST-5"
+
+
+def test_send1_send_at_without_offset_is_paris_time():
+    spec = validate_spec({"name": "x", "type": "notification", "message": "m", "lists": ["a"],
+                          "send_at": "2026-12-01T09:30:00"})
+    assert spec.send_at.utcoffset().total_seconds() == 3600
+    assert spec.send_at == datetime.fromisoformat("2026-12-01T08:30:00+00:00")
+
+
+def test_camp2_yaml_syntax_error_names_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\nmessage: [unclosed\n", encoding="utf-8")
+    with pytest.raises(SpecError, match=r"line \d+"):
+        load_spec(path)
+
+
+def test_camp2_json_schema_drives_forms():
+    schema = json_schema()
+    assert {"name", "type", "lists", "message", "options", "account", "send_at", "test"} <= set(schema["properties"])
+    assert schema["required"] == ["name", "message"]
+    assert yaml.safe_dump(schema)
