@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -39,7 +40,7 @@ def plan(
 
             result = plan_file(spec, out, progress=report)
     except (SpecError, ListError, TemplateError) as error:
-        console.print(f"[bold red]Refused[/]: {error}", highlight=False)
+        console.print(f"[bold red]Refused[/]: {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     if as_json:
         sys.stdout.write(json.dumps(result.summary, ensure_ascii=False, indent=2) + "\n")

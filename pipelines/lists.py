@@ -212,7 +212,7 @@ def read_list_batches(layout: ListLayout) -> Iterator[pl.DataFrame]:
         ragged = _first_ragged_line(layout)
         if ragged is not None:
             line, fields = ragged
-            raise ListError(str(layout.path), f"this row has {fields} fields but the header has "
+            raise ListError(str(layout.path), f"this row has {fields} field{'s' * (fields != 1)} but the header has "
                             f"{len(layout.columns)} (delimiter {layout.delimiter!r})", "LIST-1", line=line) from None
         raise ListError(str(layout.path), f"unreadable CSV: {error}", "LIST-1") from None
 
