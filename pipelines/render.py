@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
-import jinja2
-import jinja2.meta
 import polars as pl
-from jinja2.sandbox import SandboxedEnvironment
 
 from pipelines import encoding as enc
 
@@ -38,7 +36,7 @@ class Template:
     source: str
     literal_parts: list[str] = field(default_factory=list)  # ${} mode: text around the fields
     field_parts: list[str] = field(default_factory=list)  # ${} mode: the field between two literal parts
-    jinja: jinja2.Template | None = None
+    jinja: Any = None  # a jinja2.Template (Jinja2 is imported only for templates that use it)
     jinja_fields: list[str] = field(default_factory=list)  # columns the Jinja part uses
     strict_fields: list[str] = field(default_factory=list)  # fields written ${Field}: empty → status 5 (MSG-4)
 
@@ -60,7 +58,10 @@ def _resolve(name: str, columns: list[str]) -> str:
     )
 
 
-def _environment() -> SandboxedEnvironment:
+def _environment():
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
     return SandboxedEnvironment(autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
 
@@ -74,6 +75,9 @@ def compile_template(source: str, columns: list[str]) -> Template:
         def to_variable(match: re.Match) -> str:
             names.append(_resolve(match.group(1), columns))
             return "{{ __field_%d }}" % (len(names) - 1)
+
+        import jinja2
+        import jinja2.meta
 
         jinja_source = FIELD.sub(to_variable, source)
         environment = _environment()
