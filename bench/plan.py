@@ -95,13 +95,12 @@ def main() -> None:
 
     import yaml
 
-    from pipelines.sample import write_sample_list
-
     folder = args.out / f"plan-{args.rows}"
     list_path = folder / "list.csv"
-    if not list_path.exists():
+    if not list_path.exists():  # in a child process, so this one stays small (its RSS would be inherited)
         print(f"generating {args.rows:,} contacts → {list_path}", flush=True)
-        write_sample_list(list_path, args.rows)
+        subprocess.run([str(ROOT / ".venv" / "bin" / "smsflow"), "sample", str(list_path), "--rows",
+                        str(args.rows)], check=True)
     (folder / "spec.yaml").write_text(yaml.safe_dump(SPEC, allow_unicode=True), encoding="utf-8")
     size_mb = list_path.stat().st_size / 1e6
 

@@ -122,6 +122,17 @@ def _number_key(column: str = "INT_MOBILE") -> pl.Expr:
     return pl.col(column).str.slice(1).cast(pl.UInt64, strict=False)
 
 
+def _seen_before(keys: pl.Series, context: _Context) -> pl.Series:
+    """The keys of this batch already planned in an earlier batch.
+
+    The hash table is built on the batch (small) and the numbers seen so far are only probed, so a
+    10M-row list costs a linear scan per batch instead of rebuilding a table of everything seen.
+    """
+    if context.seen.is_empty():
+        return context.seen
+    return context.seen.filter(context.seen.is_in(keys.drop_nulls().unique().implode()))
+
+
 def _load_blacklists(spec: CampaignSpec, base: Path) -> dict[int, pl.Series]:
     lists = {}
     for kind, code in BLACKLIST_STATUSES.items():
@@ -206,7 +217,8 @@ def _plan_batch(batch: _Batch, source: Source, context: _Context, columns: list[
 
     # NUM-3: the first valid occurrence across all lists keeps its status; later copies are duplicates.
     key = pl.col("_key")
-    duplicate = key.is_not_null() & (key.is_in(context.seen.implode()) | ~key.is_first_distinct())
+    seen_before = _seen_before(frame.get_column("_key"), context)
+    duplicate = key.is_not_null() & (key.is_in(seen_before.implode()) | ~key.is_first_distinct())
     status = pl.when(~pl.col("MF_VALID")).then(INVALID).when(~pl.col("MF_ALLOW")).then(NOT_ALLOWED)
     status = status.when(duplicate).then(DUPLICATE)
     for code in (BLACKLIST_OWN, BLACKLIST_GLOBAL, BLACKLIST_CLIENT):
@@ -219,8 +231,9 @@ def _plan_batch(batch: _Batch, source: Source, context: _Context, columns: list[
         status = status.when(pl.any_horizontal(pl.col(empty_column(f)) for f in strict)).then(PERSONALISATION_ERROR)
     frame = frame.hstack(prepared.select(empty_column(f) for f in strict)) if strict else frame
     frame = frame.with_columns(status.otherwise(None).cast(pl.Int32).alias("STATUS_CODE"))
-    context.seen = pl.concat([context.seen, frame.filter(key.is_not_null() & ~duplicate.fill_null(False))
-                             .get_column("_key").unique()])
+    context.seen.append(frame.filter(key.is_not_null() & ~duplicate.fill_null(False)).get_column("_key").unique())
+    if context.seen.n_chunks() > 32:
+        context.seen = context.seen.rechunk()
     _note_fields(frame, prepared, source, context)
     _note_test_row(frame, context)
 
