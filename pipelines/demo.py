@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
+DEMO_CAMPAIGN = "soldes-vip"
 DEMO_SPEC = {
     "name": "Soldes d'hiver VIP",
     "type": "marketing",
@@ -30,6 +31,7 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
     from pipelines.cli import print_summary
     from pipelines.plan import plan_file
     from pipelines.sample import write_sample_list
+    from pipelines.warehouse import load_plan
 
     bucket = bucket.resolve()
     export = write_sample_list(bucket / "incoming" / "clients-vip.csv", rows)
@@ -39,12 +41,16 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
     spec_path.write_text(yaml.safe_dump(DEMO_SPEC, allow_unicode=True, sort_keys=False), encoding="utf-8")
     out.print(f"[bold]2.[/] Campaign spec → {spec_path}")
     started = time.perf_counter()
-    plan_dir = bucket / "campaigns" / "soldes-vip" / "plan"
+    plan_dir = bucket / "campaigns" / DEMO_CAMPAIGN / "plan"
     result = plan_file(spec_path, plan_dir)
     out.print(f"[bold]3.[/] Planned in {time.perf_counter() - started:.2f} s → {result.out_dir}\n")
     print_summary(result.summary, out)
-    query = f"SELECT STATUS_TEXT, count(*) AS recipients FROM '{result.recipients}' GROUP BY ALL ORDER BY 2 DESC"
-    out.print("\nQuery the plan with DuckDB:", style="bold")
-    out.print(f'.venv/bin/python -c "import duckdb; duckdb.sql(\\"{query}\\").show()"', soft_wrap=True,
-              highlight=False, markup=False)
+    database = bucket / "warehouse.duckdb"
+    loaded = load_plan(database, DEMO_CAMPAIGN, result.out_dir)
+    out.print(f"\n[bold]4.[/] Loaded {loaded:,} planned rows into DuckDB → {database}")
+    query = ("SELECT coalesce(status_text, 'Envoyable') AS status, count(*) AS recipients, sum(parts) AS credits "
+             "FROM plan_recipients GROUP BY ALL ORDER BY recipients DESC")
+    out.print("\nQuery it:", style="bold")
+    out.print(f'.venv/bin/python -c "import duckdb; duckdb.connect(\'{database}\', read_only=True)'
+              f'.sql(\\"{query}\\").show()"', soft_wrap=True, highlight=False, markup=False)
     return result.out_dir

@@ -1,27 +1,15 @@
-"""Shared helpers: write real list files and specs in a temporary bucket folder."""
+"""Shared fixtures: a temporary bucket folder, and a throwaway Airflow home for DAG tests."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-
-def write_list(path: Path, text: str, encoding: str = "utf-8") -> Path:
-    """A list file exactly as a CRM would write it (bytes, no newline translation)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(text.encode(encoding))
-    return path
-
-
-def write_spec(folder: Path, **fields) -> Path:
-    """A YAML spec in `folder`; lists are relative to it."""
-    spec = {"name": "Test", "type": "notification", "message": "Bonjour ${Prénom}"}
-    spec.update(fields)
-    path = folder / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -29,3 +17,17 @@ def bucket(tmp_path: Path) -> Path:
     folder = tmp_path / "bucket"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("airflow_home")
+    os.environ.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+    })
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ)
+    return home

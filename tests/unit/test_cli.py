@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import write_list, write_spec
+from helpers import write_list, write_spec
 
 SMSFLOW = [sys.executable, "-m", "pipelines.cli"]
 

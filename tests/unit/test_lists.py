@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from conftest import write_list
+from helpers import write_list
 
 from pipelines.lists import ListError, detect_encoding, inspect_list, read_list_batches
 

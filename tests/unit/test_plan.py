@@ -6,7 +6,7 @@ import json
 
 import polars as pl
 import pytest
-from conftest import write_list, write_spec
+from helpers import write_list, write_spec
 
 from pipelines import plan as plan_module
 from pipelines.lists import ListError

@@ -1,0 +1,34 @@
+-- Loading a plan and reading it back. Parameters are bound ($name), never formatted into the text.
+
+-- name: delete_plan
+-- A re-load replaces the campaign's plan whole: loading the same plan twice changes nothing.
+DELETE FROM plan_recipients WHERE campaign_id = $campaign_id;
+
+-- name: insert_plan
+-- The original list columns (everything after the plan's own) are folded into one JSON object, so that
+-- lists with different headers share one table.
+INSERT INTO plan_recipients
+SELECT $campaign_id, REF_LIST, ID_LINE, MOBILE_RAW, INT_MOBILE, MF_VALID, MF_ALLOW, MF_COUNTRY, STATUS_CODE,
+       STATUS_TEXT, MESSAGE, ENCODING, PARTS,
+       to_json(struct_pack(*COLUMNS(* EXCLUDE (REF_LIST, ID_LINE, MOBILE_RAW, INT_MOBILE, MF_VALID, MF_ALLOW,
+                                              MF_COUNTRY, STATUS_CODE, STATUS_TEXT, MESSAGE, ENCODING, PARTS)))),
+       current_timestamp
+FROM read_parquet($recipients_path);
+
+-- name: count_plan
+SELECT count(*) FROM plan_recipients WHERE campaign_id = $campaign_id;
+
+-- name: upsert_summary
+INSERT OR REPLACE INTO plan_summaries
+VALUES ($campaign_id, $name, $type, $rows, $sendable, $credits, $summary, current_timestamp);
+
+-- name: status_breakdown
+-- Recipients per pre-send status of one campaign, largest first (REP-1 at a glance).
+SELECT coalesce(status_code, 0) AS status_code,
+       coalesce(status_text, 'Envoyable') AS status_text,
+       count(*) AS recipients,
+       sum(parts) AS credits
+FROM plan_recipients
+WHERE campaign_id = $campaign_id
+GROUP BY ALL
+ORDER BY recipients DESC;
