@@ -1,0 +1,31 @@
+"""docker-compose.yml and the Dockerfile describe a stack made of what this repository holds.
+
+No Docker engine runs here (nor in CI), so these checks read the files; `make demo` runs the same code on
+embedded defaults for real.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_compose_is_a_celery_stack_with_several_workers():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert {"postgres", "redis", "api-server", "scheduler", "dag-processor", "triggerer", "worker"} <= set(services)
+    assert services["worker"]["deploy"]["replicas"] >= 2
+    assert services["worker"]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert services["scheduler"]["environment"]["SMSFLOW_BUCKET"] == "/bucket"
+
+
+def test_dockerfile_copies_existing_folders_and_installs_from_the_lock():
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), source
+    assert "uv sync --frozen" in dockerfile
