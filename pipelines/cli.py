@@ -140,5 +140,27 @@ def demo(
     run_demo(bucket, rows, Console())
 
 
+@app.command()
+def smsc(
+    host: str = typer.Option(None, "--host", help="Address to listen on (default 127.0.0.1)."),
+    port: int = typer.Option(None, "--port", help="TCP port (default 2775; 0 = any free port)."),
+    config: Path = typer.Option(None, "--config", help="YAML or TOML file of simulator settings."),
+    log: Path = typer.Option(None, "--log", help="JSON-lines log of every part, message, receipt and reply."),
+    users: list[str] = typer.Option(None, "--user", help="system_id:password (repeatable)."),
+    id_format: str = typer.Option(None, "--id-format", help="decimal or hex message ids."),
+    tps: int = typer.Option(None, "--tps", help="submit_sm per second per bind before ESME_RTHROTTLED."),
+    receipt_delay: float = typer.Option(None, "--receipt-delay", help="Seconds before the final receipt."),
+) -> None:
+    """Run the SMPP 3.4 SMSC simulator (receipts, replies, throttling; see pipelines/smpp/simulator.py)."""
+    from pipelines.smpp.simulator import SmscConfig, run
+
+    overrides = {"host": host, "port": port, "log": log, "message_id_format": id_format, "tps_per_bind": tps,
+                 "receipt_delay": receipt_delay,
+                 "users": dict(user.split(":", 1) for user in users) if users else None}
+    settings = SmscConfig.from_file(config, **overrides) if config else SmscConfig.model_validate(
+        {key: value for key, value in overrides.items() if value is not None})
+    run(settings)
+
+
 if __name__ == "__main__":
     app()
