@@ -48,11 +48,13 @@ def plan(
         Console().print(f"\nPlan written to [bold]{result.out_dir}[/] (recipients.parquet, summary.json)")
 
 
-def _progress(disable: bool):
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+def _progress(disable: bool, unit: str = "bytes"):
+    from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TransferSpeedColumn)
 
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                    TimeElapsedColumn(), console=console, disable=disable, transient=False)
+    counter = (DownloadColumn(), TransferSpeedColumn()) if unit == "bytes" else (MofNCompleteColumn(),)
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), *counter, TimeElapsedColumn(),
+                    console=console, disable=disable, transient=False)
 
 
 def print_summary(summary: dict, out: Console) -> None:
@@ -138,6 +140,49 @@ def demo(
     from pipelines.demo import run_demo
 
     run_demo(bucket, rows, Console())
+
+
+@app.command()
+def send(
+    plan_dir: Path = typer.Argument(..., help="A plan folder (recipients.parquet, summary.json)."),
+    smsc_url: str = typer.Option("smpp://smsflow:smsflow@127.0.0.1:2775", "--smsc", help="smpp://user:pass@host:port?..."),
+    batch: int = typer.Option(None, "--batch", help="Send only this batch (0-based); default: all rows."),
+    batch_size: int = typer.Option(10_000, "--batch-size", help="Rows per batch."),
+    binds: int = typer.Option(None, "--binds", help="Parallel binds."),
+    window: int = typer.Option(None, "--window", help="submit_sm in flight per bind."),
+    tps: float = typer.Option(None, "--tps", help="Parts per second allowed, all binds together."),
+    linger: float = typer.Option(None, "--linger", help="Seconds to keep listening for receipts at the end."),
+) -> None:
+    """Send the sendable rows of a plan over SMPP; a re-run resumes from the send ledger (PLUS-1)."""
+    from pipelines.dispatch import DispatchError, DispatchPaused, SmscSettings, send_plan, sendable_rows
+
+    settings = SmscSettings.from_url(smsc_url, binds=binds, window=window, tps=tps, linger=linger)
+    total = int(sendable_rows(plan_dir).get_column("PARTS").sum() or 0)
+    try:
+        with _progress(disable=False, unit="parts") as bar:
+            task = bar.add_task("parts", total=total)
+            report = send_plan(plan_dir, settings, batch, batch_size,
+                               progress=lambda count: bar.advance(task, count))
+    except (DispatchPaused, DispatchError) as error:
+        console.print(f"[bold red]Stopped[/]: {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(3) from None
+    console.print(f"{report.accepted:,} parts accepted, {report.refused:,} refused, {report.throttled:,} throttled "
+                  f"and retried, {report.skipped:,} already sent (ledger), {report.confirmed_by_receipt:,} confirmed "
+                  f"by receipt; {report.parts_per_second:,.0f} parts/s; {report.receipts:,} receipts, "
+                  f"{report.replies:,} replies", soft_wrap=True)
+
+
+@app.command()
+def receive(
+    events_dir: Path = typer.Argument(..., help="Folder for receipt and reply events (Parquet)."),
+    smsc_url: str = typer.Option("smpp://smsflow:smsflow@127.0.0.1:2775", "--smsc"),
+    seconds: float = typer.Option(None, "--seconds", help="Stop after this long (default: until Ctrl-C)."),
+) -> None:
+    """Stay bound as a receiver and record late receipts and replies."""
+    from pipelines.dispatch import SmscSettings, receive as receive_events
+
+    report = receive_events(SmscSettings.from_url(smsc_url), events_dir, seconds)
+    console.print(f"{report.receipts:,} receipts, {report.replies:,} replies in {report.seconds:,.0f} s")
 
 
 @app.command()

@@ -1,0 +1,657 @@
+"""Dispatch (SEND-6, PLUS-1, PLUS-5, PLUS-9): the sendable rows of a plan, as SMS parts, over SMPP binds.
+
+Each part goes out as one submit_sm (smpplib builds and parses the PDUs) with a delivery receipt requested,
+through a window of parts in flight and a rate limiter counted in parts per second. Throttling answers
+(ESME_RTHROTTLED, ESME_RMSGQFUL) slow the bind down and the same parts are sent again, in order. An error
+budget pauses the batch instead of burning the list.
+
+The send ledger makes a part go out at most once per (campaign, recipient, part), across crashes, kills and
+re-runs: before a group of parts is sent its `intent` records are fsynced, and every submit_sm_resp is
+recorded with the SMSC's message id. A re-run skips what the ledger shows as accepted or refused. The one
+ambiguous case is an intent with no response (the process died in between): the SMSC may or may not have
+the part. Those parts are never resent blindly: the re-run first binds and listens for receipts (the SMSC
+keeps them until a receiver binds) for `ambiguous_grace` seconds, and a receipt from that handset quoting
+that part's text proves it was taken; only the parts with no such evidence are sent again. A part the SMSC
+took but never reports on at all can therefore arrive twice: that is the documented price of never losing
+one.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.dlr import (DESTINATION_ERRORS, SUBMIT_ERROR, SUBMIT_REFUSED_DESTINATION, EventWriter, parse_receipt)
+from pipelines.smpp import parts as sms_parts
+from pipelines.smpp import pdu as P
+
+THROTTLING = {P.ESME_RTHROTTLED, P.ESME_RMSGQFUL}
+SHORT_CODE = "36184"
+
+
+class SmscSettings(BaseModel):
+    """Where and how to send; from an `smpp://` URL (Airflow connection URI) or fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = 2775
+    system_id: str = "smsflow"
+    password: str = "smsflow"
+    system_type: str = ""
+    binds: int = Field(1, ge=1, le=32, description="Parallel binds (processes).")
+    window: int = Field(64, ge=1, le=10_000, description="submit_sm in flight per bind.")
+    tps: float | None = Field(None, gt=0, description="Parts per second allowed by the operator, all binds together.")
+    error_budget: float = Field(0.05, ge=0, le=1, description="Share of permanent errors that pauses the batch.")
+    budget_window: int = Field(1000, ge=10, description="How many recent submits the error budget looks at.")
+    ambiguous_grace: float = Field(5.0, ge=0, description="Seconds to wait for receipts before resending "
+                                                          "parts whose submit outcome is unknown.")
+    linger: float = Field(0.0, ge=0, description="Seconds to keep listening for receipts after the last response.")
+    gsm7_packed: bool = False
+    fsync_group: int = Field(64, ge=1, description="Ledger records per fsync.")
+    timeout: float = Field(30.0, gt=0, description="Seconds without any answer before the bind is given up.")
+
+    @classmethod
+    def from_url(cls, url: str, **overrides) -> SmscSettings:
+        """smpp://system_id:password@host:port?binds=2&window=64&tps=500&system_type=..."""
+        parsed = urlparse(url)
+        if parsed.scheme not in ("smpp", "smpps"):
+            raise ValueError(f"not an smpp:// URL: {url!r}")
+        values: dict = {"host": parsed.hostname or "127.0.0.1", "port": parsed.port or 2775}
+        if parsed.username:
+            values["system_id"] = unquote(parsed.username)
+        if parsed.password is not None:
+            values["password"] = unquote(parsed.password)
+        values.update({key: items[-1] for key, items in parse_qs(parsed.query).items()})
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls.model_validate(values)
+
+
+class DispatchPaused(RuntimeError):
+    """The error budget was exceeded: the batch stopped instead of burning the list."""
+
+
+class DispatchError(RuntimeError):
+    """The SMSC could not be reached or refused the bind."""
+
+
+# --- what to send ------------------------------------------------------------------------------------------
+
+@dataclass(order=True)
+class OutPart:
+    order: int
+    key: str = field(compare=False)  # "REF_LIST\x1fID_LINE\x1fpart"
+    destination: str = field(compare=False)
+    short_message: bytes = field(compare=False)
+    esm_class: int = field(compare=False)
+    data_coding: int = field(compare=False)
+    text: str = field(compare=False)
+    row: int = field(compare=False)
+
+
+def part_key(ref_list: str, id_line: int, number: int) -> str:
+    return f"{ref_list}\x1f{id_line}\x1f{number}"
+
+
+def sendable_rows(plan_dir: Path) -> pl.DataFrame:
+    """The rows of the plan that are sent, in plan order, numbered."""
+    return (
+        pl.scan_parquet(plan_dir / "recipients.parquet")
+        .select("REF_LIST", "ID_LINE", "INT_MOBILE", "MESSAGE", "ENCODING", "PARTS", "STATUS_CODE")
+        .with_row_index("_plan_row")
+        .filter(pl.col("STATUS_CODE").is_null())
+        .drop("STATUS_CODE")
+        .collect()
+    )
+
+
+def batch_count(plan_dir: Path, batch_size: int) -> int:
+    rows = pl.scan_parquet(plan_dir / "recipients.parquet").filter(pl.col("STATUS_CODE").is_null()) \
+        .select(pl.len()).collect().item()
+    return max(1, -(-rows // batch_size))
+
+
+def build_parts(rows: pl.DataFrame, campaign: str, packed: bool = False) -> list[OutPart]:
+    """Every part of every row, in order; their count per row equals the plan's PARTS (tested)."""
+    out: list[OutPart] = []
+    for ref_list, id_line, number, message, encoding, planned, plan_row in rows.select(
+            "REF_LIST", "ID_LINE", "INT_MOBILE", "MESSAGE", "ENCODING", "PARTS", "_plan_row").iter_rows():
+        pieces = sms_parts.split(message, encoding, sms_parts.reference(f"{campaign}\x1f{ref_list}\x1f{id_line}"),
+                                 packed)
+        if len(pieces) != planned:
+            raise AssertionError(f"{ref_list} line {id_line}: {len(pieces)} parts on the wire, {planned} planned")
+        for index, piece in enumerate(pieces, start=1):
+            out.append(OutPart(len(out), part_key(ref_list, id_line, index), number.lstrip("+"),
+                               piece.short_message, P.ESM_UDHI if piece.udh else 0,
+                               sms_parts.DATA_CODING[encoding], piece.text, plan_row))
+    return out
+
+
+def source_address(sender: str) -> tuple[int, int, str]:
+    """(TON, NPI, address): an alphanumeric sender is TON 5; the short code is a network-specific number."""
+    if sender.isdigit():
+        return 3, 0, sender
+    return 5, 0, sender
+
+
+def validity_period(until: datetime | None) -> str:
+    """SMPP 3.4 §7.1.1 absolute time `YYMMDDhhmmsstnnp` (PLUS-9): the part expires when the window closes."""
+    if until is None:
+        return ""
+    offset = until.utcoffset() or timedelta(0)
+    quarters = int(abs(offset.total_seconds()) // 900)
+    sign = "-" if offset.total_seconds() < 0 else "+"
+    return until.strftime("%y%m%d%H%M%S") + "0" + f"{quarters:02d}" + sign
+
+
+# --- the ledger ------------------------------------------------------------------------------------------
+
+LEDGER_SCHEMA = {"key": pl.String, "event": pl.String, "status": pl.Int64, "message_id": pl.String,
+                 "evidence": pl.String, "ts": pl.Float64}
+
+
+class Ledger:
+    """Append-only JSON lines, one file per bind and run, fsynced in groups (PLUS-1)."""
+
+    def __init__(self, directory: Path, name: str, group: int):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{name}-{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl"
+        self._file = self.path.open("a", encoding="utf-8")
+        self._group, self._pending, self._lock = group, 0, threading.Lock()
+
+    def _write(self, record: dict, sync: bool) -> None:
+        with self._lock:
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._pending += 1
+            if sync or self._pending >= self._group:
+                self._sync()
+
+    def _sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._pending = 0
+
+    def intents(self, keys: list[str]) -> None:
+        """Recorded and on disk before any of these parts is sent."""
+        now = time.time()
+        with self._lock:
+            self._file.write("".join(json.dumps({"key": k, "event": "intent", "ts": now}, separators=(",", ":"))
+                                     + "\n" for k in keys))
+            self._sync()
+
+    def outcome(self, key: str, status: int, message_id: str | None, evidence: str = "submit_sm_resp") -> None:
+        event = "accepted" if status == P.ESME_ROK else ("throttled" if status in THROTTLING else "refused")
+        self._write({"key": key, "event": event, "status": status, "message_id": message_id, "evidence": evidence,
+                     "ts": time.time()}, sync=False)
+
+    def sync(self) -> None:
+        with self._lock:
+            self._sync()
+
+    def close(self) -> None:
+        self.sync()
+        self._file.close()
+
+
+def ledger_state(directory: Path) -> pl.DataFrame:
+    """Per part key: its last outcome (accepted / refused / throttled / none) and SMSC message id."""
+    files = sorted(directory.glob("*.jsonl")) if directory.is_dir() else []
+    records = []
+    for path in files:
+        with path.open(encoding="utf-8") as stream:
+            for line in stream:
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break  # a line cut by a crash: everything after it in this file is gone too
+    if not records:
+        return pl.DataFrame(schema={"key": pl.String, "outcome": pl.String, "status": pl.Int64,
+                                    "message_id": pl.String})
+    frame = pl.DataFrame(records, schema=LEDGER_SCHEMA).with_row_index("_n")
+    outcomes = frame.filter(pl.col("event") != "intent").sort("_n").group_by("key", maintain_order=True).last()
+    intents = frame.filter(pl.col("event") == "intent").select("key").unique()
+    state = intents.join(outcomes.select("key", "event", "status", "message_id"), on="key", how="full",
+                         coalesce=True)
+    return state.select("key", pl.col("event").fill_null("none").alias("outcome"), "status", "message_id")
+
+
+# --- one bind ------------------------------------------------------------------------------------------
+
+class _RateLimiter:
+    """Parts per second, slowed on throttling answers and recovering gradually (PLUS-5)."""
+
+    def __init__(self, rate: float | None):
+        self.ceiling = rate
+        self.rate = rate
+        self._next = time.monotonic()
+        self._last_throttle = 0.0
+
+    def wait(self) -> None:
+        if self.rate is None:
+            return
+        now = time.monotonic()
+        if self._next > now:
+            time.sleep(self._next - now)
+            now = self._next
+        self._next = max(self._next, now - 0.05) + 1.0 / self.rate  # at most 50 ms of catch-up burst
+
+    def throttled(self, observed: float) -> None:
+        now = time.monotonic()
+        if now - self._last_throttle > 0.2:  # one slow-down per burst of refusals
+            base = self.rate if self.rate is not None else max(observed, 10.0)
+            self.rate = max(1.0, base * 0.7)
+            self._last_throttle = now
+        self._next = max(self._next, now + 0.1)
+
+    def recover(self) -> None:
+        if self.rate is not None and self._last_throttle and time.monotonic() - self._last_throttle > 1.0:
+            target = self.ceiling if self.ceiling is not None else self.rate * 1.25
+            self.rate = min(target, self.rate * 1.05) if self.ceiling is not None else self.rate * 1.05
+
+
+@dataclass
+class BindReport:
+    accepted: int = 0
+    refused: int = 0
+    throttled: int = 0
+    receipts: int = 0
+    replies: int = 0
+    seconds: float = 0.0
+
+
+class _Bind:
+    """One transceiver bind: a sending loop (this thread) and a reading loop (a thread)."""
+
+    def __init__(self, settings: SmscSettings, ledger: Ledger, events: EventWriter, source: tuple[int, int, str],
+                 validity: str, rate: float | None, progress: Callable[[int], None] | None = None):
+        import smpplib.client
+
+        self.settings, self.ledger, self.events = settings, ledger, events
+        self.source, self.validity = source, validity
+        self.limiter = _RateLimiter(rate)
+        self.progress = progress
+        self.client = smpplib.client.Client(settings.host, settings.port, timeout=settings.timeout,
+                                            allow_unknown_opt_params=True)
+        self._send_lock = threading.Lock()
+        self._state = threading.Condition()
+        self._in_flight: dict[int, OutPart] = {}
+        self._retry: list[OutPart] = []
+        self._recent: deque[bool] = deque(maxlen=settings.budget_window)
+        self._refusals: dict[int, int] = {}
+        self._error: BaseException | None = None
+        self._closing = False
+        self.report = BindReport()
+        self.receipts: list[dict] = []
+
+    # connection -------------------------------------------------------------------------------------
+    def open(self) -> None:
+        try:
+            self.client.connect()
+            self.client.bind_transceiver(system_id=self.settings.system_id, password=self.settings.password,
+                                         system_type=self.settings.system_type)
+        except Exception as error:  # smpplib raises its own types for socket and bind failures
+            raise DispatchError(f"cannot bind to {self.settings.host}:{self.settings.port} as "
+                                f"{self.settings.system_id!r}: {error}") from None
+        self._reader = threading.Thread(target=self._read_loop, name="smsflow-smpp-read", daemon=True)
+        self._reader.start()
+
+    def close(self) -> None:
+        import smpplib.smpp
+
+        try:  # the reading thread gets the unbind_resp and ends
+            self._send(smpplib.smpp.make_pdu("unbind", client=self.client))
+            self._reader.join(timeout=5)
+        except Exception:  # the SMSC may already have closed the connection
+            pass
+        self._closing = True
+        try:
+            self.client.disconnect()
+        except Exception:
+            pass
+
+    def _send(self, pdu) -> None:
+        with self._send_lock:
+            self.client.send_pdu(pdu)
+
+    # reading ----------------------------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        import smpplib.smpp
+
+        while not self._closing:
+            try:
+                pdu = self.client.read_pdu()
+            except socket.timeout:
+                self._send(smpplib.smpp.make_pdu("enquire_link", client=self.client))
+                continue
+            except Exception as error:  # connection closed or broken PDU
+                if not self._closing:
+                    with self._state:
+                        self._error = DispatchError(f"SMPP connection lost: {error}")
+                        self._state.notify_all()
+                return
+            command = pdu.command
+            if command in ("submit_sm_resp", "generic_nack"):
+                self._answered(pdu.sequence, int(pdu.status), getattr(pdu, "message_id", None))
+            elif command == "deliver_sm":
+                self._delivered(pdu)
+            elif command == "enquire_link":
+                response = smpplib.smpp.make_pdu("enquire_link_resp", client=self.client)
+                response.sequence = pdu.sequence
+                self._send(response)
+            elif command == "unbind_resp":
+                return
+
+    def _answered(self, sequence: int, status: int, message_id) -> None:
+        with self._state:
+            part = self._in_flight.pop(sequence, None)
+            if part is None:
+                return
+            if isinstance(message_id, bytes):
+                message_id = message_id.decode("latin-1")
+            self.ledger.outcome(part.key, status, message_id if status == P.ESME_ROK else None)
+            if status == P.ESME_ROK:
+                self.report.accepted += 1
+                self._recent.append(False)
+            elif status in THROTTLING:
+                self.report.throttled += 1
+                heapq.heappush(self._retry, part)
+                self.limiter.throttled(self._observed_rate())
+            else:
+                self.report.refused += 1
+                self._recent.append(True)
+                self._refusals[status] = self._refusals.get(status, 0) + 1
+            self._state.notify_all()
+        if self.progress is not None and status not in THROTTLING:
+            self.progress(1)
+
+    def _delivered(self, pdu) -> None:
+        import smpplib.smpp
+
+        text = pdu.short_message or b""
+        esm_class = int(getattr(pdu, "esm_class", 0) or 0)
+        handset = (pdu.source_addr or b"").decode("latin-1") if isinstance(pdu.source_addr, bytes) else str(
+            pdu.source_addr or "")
+        service = (pdu.destination_addr or b"").decode("latin-1") if isinstance(pdu.destination_addr, bytes) else \
+            str(pdu.destination_addr or "")
+        if esm_class & P.ESM_DELIVERY_RECEIPT:
+            receipted = getattr(pdu, "receipted_message_id", None)
+            if isinstance(receipted, bytes):
+                receipted = receipted.decode("latin-1")
+            state = getattr(pdu, "message_state", None)
+            receipt = parse_receipt(text.decode("latin-1", errors="replace"), receipted, state)
+            self.events.add(kind="receipt", message_id=receipt.message_id, stat=receipt.stat, err=receipt.err,
+                            done_date=receipt.done_date, handset=handset, service=service, text=receipt.text)
+            self.receipts.append({"handset": handset, "text": receipt.text, "message_id": receipt.message_id})
+            self.report.receipts += 1
+        else:
+            coding = int(getattr(pdu, "data_coding", 0) or 0)
+            if coding == 8:
+                body = text.decode("utf-16-be", errors="replace")
+            else:
+                from pipelines.smpp import gsm7
+
+                body = gsm7.decode(text) if coding in (0, 1) else text.decode("latin-1", errors="replace")
+            self.events.add(kind="reply", handset=handset, service=service, text=body)
+            self.report.replies += 1
+        response = smpplib.smpp.make_pdu("deliver_sm_resp", client=self.client)
+        response.sequence = pdu.sequence
+        self._send(response)
+
+    # sending ----------------------------------------------------------------------------------------
+    def _observed_rate(self) -> float:
+        elapsed = time.monotonic() - self._started
+        return (self.report.accepted + 1) / elapsed if elapsed > 0 else 100.0
+
+    def _check_budget(self) -> None:
+        if len(self._recent) >= min(self.settings.budget_window, 100):
+            share = sum(self._recent) / len(self._recent)
+            if share > self.settings.error_budget:
+                codes = ", ".join(f"0x{code:02X}×{count}" for code, count in sorted(self._refusals.items()))
+                raise DispatchPaused(
+                    f"error budget exceeded: {sum(self._recent)} of the last {len(self._recent)} submits were "
+                    f"refused ({share:.1%} > {self.settings.error_budget:.0%}; codes {codes}); the batch is "
+                    f"paused, nothing more is sent until it is re-run")
+
+    def run(self, parts: list[OutPart]) -> BindReport:
+        import smpplib.smpp
+
+        started = self._started = time.monotonic()
+        pending = deque(sorted(parts))
+        ton, npi, address = self.source
+        group = self.settings.fsync_group
+        announced: set[str] = set()
+        last_answer = time.monotonic()
+        while True:
+            with self._state:
+                while True:
+                    if self._error is not None:
+                        raise self._error
+                    self._check_budget()
+                    if len(self._in_flight) < self.settings.window and (self._retry or pending):
+                        break
+                    if not self._in_flight and not self._retry and not pending:
+                        break
+                    if not self._state.wait(timeout=self.settings.timeout):
+                        if time.monotonic() - last_answer > self.settings.timeout:
+                            raise DispatchError(f"no answer from the SMSC for {self.settings.timeout:.0f} s")
+                    else:
+                        last_answer = time.monotonic()
+                if not self._in_flight and not self._retry and not pending:
+                    break
+                # Parts refused for throttling go again first, in their original order.
+                if self._retry and (not pending or self._retry[0] < pending[0]):
+                    part = heapq.heappop(self._retry)
+                else:
+                    part = pending.popleft()
+            if part.key not in announced:
+                # The intents of the next group go to disk before any of them is sent.
+                batch = [part.key] + [p.key for p in itertools.islice(pending, group - 1) if p.key not in announced]
+                self.ledger.intents(batch)
+                announced.update(batch)
+            self.limiter.wait()
+            self.limiter.recover()
+            pdu = smpplib.smpp.make_pdu(
+                "submit_sm", client=self.client, source_addr_ton=ton, source_addr_npi=npi, source_addr=address,
+                dest_addr_ton=1, dest_addr_npi=1, destination_addr=part.destination, esm_class=part.esm_class,
+                data_coding=part.data_coding, short_message=part.short_message, registered_delivery=1,
+                validity_period=self.validity or None,
+            )
+            with self._state:
+                self._in_flight[pdu.sequence] = part
+            try:
+                self._send(pdu)
+            except Exception as error:
+                raise DispatchError(f"SMPP connection lost while sending: {error}") from None
+        self.ledger.sync()
+        if self.settings.linger:
+            deadline = time.monotonic() + self.settings.linger
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def listen(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self._error is None:
+            time.sleep(0.05)
+
+
+# --- a batch ------------------------------------------------------------------------------------------
+
+@dataclass
+class DispatchReport:
+    batch: int | None
+    parts: int = 0
+    skipped: int = 0
+    resent_ambiguous: int = 0
+    confirmed_by_receipt: int = 0
+    accepted: int = 0
+    refused: int = 0
+    throttled: int = 0
+    receipts: int = 0
+    replies: int = 0
+    seconds: float = 0.0
+
+    @property
+    def parts_per_second(self) -> float:
+        return (self.accepted + self.refused) / self.seconds if self.seconds else 0.0
+
+
+def campaign_dirs(plan_dir: Path) -> tuple[Path, Path]:
+    """The ledger and events folders beside a plan: <campaign>/dispatch/ledger, <campaign>/events."""
+    campaign = plan_dir.parent
+    return campaign / "dispatch" / "ledger", campaign / "events"
+
+
+def _confirm_by_receipts(ambiguous: list[OutPart], receipts: list[dict], ledger: Ledger) -> set[str]:
+    """Ambiguous parts proven taken by a receipt from their handset quoting their text."""
+    seen: dict[tuple[str, str], str] = {}
+    for receipt in receipts:
+        seen.setdefault((receipt["handset"].lstrip("+"), receipt["text"]), receipt["message_id"])
+    confirmed = set()
+    for part in ambiguous:
+        message_id = seen.get((part.destination, part.text[:20].strip()))
+        if message_id is not None:
+            ledger.outcome(part.key, P.ESME_ROK, message_id, evidence="receipt")
+            confirmed.add(part.key)
+    return confirmed
+
+
+def send_batch(plan_dir: Path, settings: SmscSettings, batch: int | None = None, batch_size: int = 10_000,
+               campaign: str | None = None, sender: str | None = None, valid_until: datetime | None = None,
+               progress: Callable[[int], None] | None = None, bind_index: int = 0, binds: int = 1) -> DispatchReport:
+    """Send one batch of the plan (all of it when `batch` is None) over one bind, resuming from the ledger.
+
+    With `binds` > 1 this call sends only the rows of its `bind_index` (rows are dealt by plan order).
+    """
+    plan_dir = Path(plan_dir)
+    summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
+    campaign = campaign or plan_dir.parent.name
+    sender = sender or summary["campaign"]["sender"] or SHORT_CODE
+    rows = sendable_rows(plan_dir)
+    if batch is not None:
+        rows = rows.slice(batch * batch_size, batch_size)
+    if binds > 1:
+        rows = rows.filter(pl.int_range(pl.len()) % binds == bind_index)
+    parts = build_parts(rows, campaign, settings.gsm7_packed)
+    ledger_dir, events_dir = campaign_dirs(plan_dir)
+    state = ledger_state(ledger_dir)
+    outcome = dict(zip(state.get_column("key").to_list(), state.get_column("outcome").to_list()))
+    done = {key for key, value in outcome.items() if value in ("accepted", "refused")}
+    ambiguous = [part for part in parts if outcome.get(part.key) == "none"]
+    todo = [part for part in parts if part.key not in done]
+    report = DispatchReport(batch, parts=len(parts), skipped=len(parts) - len(todo))
+    if not todo:
+        return report
+    name = f"batch-{batch if batch is not None else 'all'}-bind-{bind_index}"
+    ledger = Ledger(ledger_dir, name, settings.fsync_group)
+    events = EventWriter(events_dir, name)
+    rate = settings.tps / binds if settings.tps else None
+    session = _Bind(settings, ledger, events, source_address(sender), validity_period(valid_until), rate, progress)
+    session.open()
+    try:
+        if ambiguous:
+            session.listen(settings.ambiguous_grace)
+            confirmed = _confirm_by_receipts(ambiguous, session.receipts, ledger)
+            report.confirmed_by_receipt = len(confirmed)
+            report.resent_ambiguous = len(ambiguous) - len(confirmed)
+            todo = [part for part in todo if part.key not in confirmed]
+        bind_report = session.run(todo)
+    finally:
+        session.close()
+        events.flush()
+        ledger.close()
+    for name in ("accepted", "refused", "throttled", "receipts", "replies", "seconds"):
+        setattr(report, name, getattr(bind_report, name))
+    return report
+
+
+def _send_in_child(arguments: tuple) -> DispatchReport:
+    plan_dir, settings_json, batch, batch_size, campaign, sender, valid_until, index, binds = arguments
+    settings = SmscSettings.model_validate_json(settings_json)
+    return send_batch(Path(plan_dir), settings, batch, batch_size, campaign, sender, valid_until, None, index, binds)
+
+
+def send_plan(plan_dir: Path, settings: SmscSettings, batch: int | None = None, batch_size: int = 10_000,
+              campaign: str | None = None, sender: str | None = None, valid_until: datetime | None = None,
+              progress: Callable[[int], None] | None = None) -> DispatchReport:
+    """Send over `settings.binds` binds in parallel processes (Python encodes PDUs on one core per process)."""
+    if settings.binds == 1:
+        return send_batch(plan_dir, settings, batch, batch_size, campaign, sender, valid_until, progress)
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    arguments = [(str(plan_dir), settings.model_dump_json(), batch, batch_size, campaign, sender, valid_until, index,
+                  settings.binds) for index in range(settings.binds)]
+    started = time.monotonic()
+    with context.Pool(settings.binds) as pool:
+        reports = pool.map(_send_in_child, arguments)
+    total = DispatchReport(batch)
+    for report in reports:
+        for name in ("parts", "skipped", "resent_ambiguous", "confirmed_by_receipt", "accepted", "refused",
+                     "throttled", "receipts", "replies"):
+            setattr(total, name, getattr(total, name) + getattr(report, name))
+    total.seconds = time.monotonic() - started
+    if progress is not None:
+        progress(total.accepted + total.refused)
+    return total
+
+
+def iter_batches(plan_dir: Path, batch_size: int) -> Iterator[int]:
+    yield from range(batch_count(plan_dir, batch_size))
+
+
+def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = None,
+            flush_every: float = 1.0) -> BindReport:
+    """`smsflow receive`: stay bound as a receiver and record every receipt and reply (late ones too)."""
+    import smpplib.client
+    import smpplib.smpp
+
+    events = EventWriter(events_dir, f"receiver-{os.getpid()}")
+    client = smpplib.client.Client(settings.host, settings.port, timeout=flush_every, allow_unknown_opt_params=True)
+    report = BindReport()
+    holder = _Bind.__new__(_Bind)  # reuse the receipt parsing of a bind without its sending side
+    holder.events, holder.report, holder.receipts, holder.client = events, report, [], client
+    holder._send_lock = threading.Lock()
+    client.connect()
+    client.bind_receiver(system_id=settings.system_id, password=settings.password, system_type=settings.system_type)
+    started = time.monotonic()
+    try:
+        while seconds is None or time.monotonic() - started < seconds:
+            try:
+                pdu = client.read_pdu()
+            except socket.timeout:
+                events.flush()
+                continue
+            if pdu.command == "deliver_sm":
+                holder._delivered(pdu)
+            elif pdu.command == "enquire_link":
+                response = smpplib.smpp.make_pdu("enquire_link_resp", client=client)
+                response.sequence = pdu.sequence
+                holder._send(response)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        events.flush()
+        try:
+            client.unbind()
+            client.disconnect()
+        except Exception:
+            pass
+    report.seconds = time.monotonic() - started
+    return report
