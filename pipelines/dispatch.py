@@ -42,6 +42,8 @@ from pipelines.smpp import parts as sms_parts
 from pipelines.smpp import pdu as P
 
 THROTTLING = {P.ESME_RTHROTTLED, P.ESME_RMSGQFUL}
+_TICK = 0.5  # seconds between event flushes when receipts trickle in
+_ENQUIRE_EVERY = 30.0  # seconds of silence before an enquire_link
 SHORT_CODE = "36184"
 
 
@@ -209,7 +211,7 @@ class Ledger:
 
 
 def ledger_state(directory: Path) -> pl.DataFrame:
-    """Per part key: its last outcome (accepted / refused / throttled / none) and SMSC message id."""
+    """Per part key: its last outcome (accepted / refused / throttled / none), SMSC message id and time."""
     files = sorted(directory.glob("*.jsonl")) if directory.is_dir() else []
     records = []
     for path in files:
@@ -221,13 +223,14 @@ def ledger_state(directory: Path) -> pl.DataFrame:
                     break  # a line cut by a crash: everything after it in this file is gone too
     if not records:
         return pl.DataFrame(schema={"key": pl.String, "outcome": pl.String, "status": pl.Int64,
-                                    "message_id": pl.String})
+                                    "message_id": pl.String, "ts": pl.Float64})
     frame = pl.DataFrame(records, schema=LEDGER_SCHEMA).with_row_index("_n")
     outcomes = frame.filter(pl.col("event") != "intent").sort("_n").group_by("key", maintain_order=True).last()
-    intents = frame.filter(pl.col("event") == "intent").select("key").unique()
-    state = intents.join(outcomes.select("key", "event", "status", "message_id"), on="key", how="full",
+    intents = frame.filter(pl.col("event") == "intent").group_by("key").agg(pl.col("ts").max().alias("_intent"))
+    state = intents.join(outcomes.select("key", "event", "status", "message_id", "ts"), on="key", how="full",
                          coalesce=True)
-    return state.select("key", pl.col("event").fill_null("none").alias("outcome"), "status", "message_id")
+    return state.select("key", pl.col("event").fill_null("none").alias("outcome"), "status", "message_id",
+                        pl.coalesce("ts", "_intent").alias("ts"))
 
 
 # --- one bind ------------------------------------------------------------------------------------------
@@ -285,7 +288,7 @@ class _Bind:
         self.source, self.validity = source, validity
         self.limiter = _RateLimiter(rate)
         self.progress = progress
-        self.client = smpplib.client.Client(settings.host, settings.port, timeout=settings.timeout,
+        self.client = smpplib.client.Client(settings.host, settings.port, timeout=_TICK,
                                             allow_unknown_opt_params=True)
         self._send_lock = threading.Lock()
         self._state = threading.Condition()
@@ -295,8 +298,13 @@ class _Bind:
         self._refusals: dict[int, int] = {}
         self._error: BaseException | None = None
         self._closing = False
+        self._draining = False
         self.report = BindReport()
         self.receipts: list[dict] = []
+        self._acks: list = []  # deliver_sm_resp held until their events are on disk
+        self._events_lock = threading.Lock()
+        self._flushed = time.monotonic()
+        self._last_read = time.monotonic()
 
     # connection -------------------------------------------------------------------------------------
     def open(self) -> None:
@@ -314,6 +322,7 @@ class _Bind:
         import smpplib.smpp
 
         try:  # the reading thread gets the unbind_resp and ends
+            self.flush_events(force=True)
             self._send(smpplib.smpp.make_pdu("unbind", client=self.client))
             self._reader.join(timeout=5)
         except Exception:  # the SMSC may already have closed the connection
@@ -336,7 +345,10 @@ class _Bind:
             try:
                 pdu = self.client.read_pdu()
             except socket.timeout:
-                self._send(smpplib.smpp.make_pdu("enquire_link", client=self.client))
+                self.flush_events(force=True)
+                if time.monotonic() - self._last_read > _ENQUIRE_EVERY:
+                    self._send(smpplib.smpp.make_pdu("enquire_link", client=self.client))
+                    self._last_read = time.monotonic()
                 continue
             except Exception as error:  # connection closed or broken PDU
                 if not self._closing:
@@ -344,6 +356,7 @@ class _Bind:
                         self._error = DispatchError(f"SMPP connection lost: {error}")
                         self._state.notify_all()
                 return
+            self._last_read = time.monotonic()
             command = pdu.command
             if command in ("submit_sm_resp", "generic_nack"):
                 self._answered(pdu.sequence, int(pdu.status), getattr(pdu, "message_id", None))
@@ -368,7 +381,9 @@ class _Bind:
                 self.report.accepted += 1
                 self._recent.append(False)
             elif status in THROTTLING:
+                # Stop sending until every part in flight is answered, so refused parts go again in order.
                 self.report.throttled += 1
+                self._draining = True
                 heapq.heappush(self._retry, part)
                 self.limiter.throttled(self._observed_rate())
             else:
@@ -410,7 +425,22 @@ class _Bind:
             self.report.replies += 1
         response = smpplib.smpp.make_pdu("deliver_sm_resp", client=self.client)
         response.sequence = pdu.sequence
-        self._send(response)
+        self._acks.append(response)
+        self.flush_events()
+
+    def flush_events(self, force: bool = False) -> None:
+        """Write the buffered events, then acknowledge them: a receipt is acknowledged only once it is on
+        disk, so one that arrives just before a crash is delivered again by the SMSC, not lost."""
+        with self._events_lock:
+            if not self._acks:
+                return
+            if not force and len(self._acks) < 500 and time.monotonic() - self._flushed < _TICK:
+                return
+            self.events.flush()
+            for response in self._acks:
+                self._send(response)
+            self._acks.clear()
+            self._flushed = time.monotonic()
 
     # sending ----------------------------------------------------------------------------------------
     def _observed_rate(self) -> float:
@@ -442,7 +472,12 @@ class _Bind:
                     if self._error is not None:
                         raise self._error
                     self._check_budget()
-                    if len(self._in_flight) < self.settings.window and (self._retry or pending):
+                    if self._draining and not self._in_flight:
+                        self._draining = False  # every answer is in: resend the refused parts, in order
+                    # Refused parts go again one at a time, each answered before the next, so they are taken
+                    # in their original order and before any part not sent yet.
+                    window = 1 if self._retry else self.settings.window
+                    if not self._draining and len(self._in_flight) < window and (self._retry or pending):
                         break
                     if not self._in_flight and not self._retry and not pending:
                         break
@@ -518,14 +553,19 @@ def campaign_dirs(plan_dir: Path) -> tuple[Path, Path]:
     return campaign / "dispatch" / "ledger", campaign / "events"
 
 
+def _excerpt(text: str) -> str:
+    """A receipt's `text:` field as SMSCs write it: 20 characters, anything outside Latin-1 replaced."""
+    return text[:20].encode("latin-1", errors="replace").decode("latin-1").strip()
+
+
 def _confirm_by_receipts(ambiguous: list[OutPart], receipts: list[dict], ledger: Ledger) -> set[str]:
     """Ambiguous parts proven taken by a receipt from their handset quoting their text."""
     seen: dict[tuple[str, str], str] = {}
     for receipt in receipts:
-        seen.setdefault((receipt["handset"].lstrip("+"), receipt["text"]), receipt["message_id"])
+        seen.setdefault((receipt["handset"].lstrip("+"), _excerpt(receipt["text"])), receipt["message_id"])
     confirmed = set()
     for part in ambiguous:
-        message_id = seen.get((part.destination, part.text[:20].strip()))
+        message_id = seen.get((part.destination, _excerpt(part.text)))
         if message_id is not None:
             ledger.outcome(part.key, P.ESME_ROK, message_id, evidence="receipt")
             confirmed.add(part.key)
@@ -627,7 +667,8 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
     report = BindReport()
     holder = _Bind.__new__(_Bind)  # reuse the receipt parsing of a bind without its sending side
     holder.events, holder.report, holder.receipts, holder.client = events, report, [], client
-    holder._send_lock = threading.Lock()
+    holder._send_lock, holder._acks, holder._flushed = threading.Lock(), [], time.monotonic()
+    holder._events_lock = threading.Lock()
     client.connect()
     client.bind_receiver(system_id=settings.system_id, password=settings.password, system_type=settings.system_type)
     started = time.monotonic()
@@ -636,7 +677,7 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
             try:
                 pdu = client.read_pdu()
             except socket.timeout:
-                events.flush()
+                holder.flush_events(force=True)
                 continue
             if pdu.command == "deliver_sm":
                 holder._delivered(pdu)
@@ -647,7 +688,7 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
     except KeyboardInterrupt:
         pass
     finally:
-        events.flush()
+        holder.flush_events(force=True)
         try:
             client.unbind()
             client.disconnect()

@@ -170,3 +170,98 @@ def match_receipts(parts: pl.DataFrame, receipts: pl.DataFrame) -> pl.DataFrame:
         matches.append(found.select("_receipt", "key"))
     chosen = pl.concat(matches).unique("_receipt", keep="first", maintain_order=True)
     return receipt_keys.join(chosen, on="_receipt", how="left").drop("_receipt", "_id_text", "_id_dec", "_id_hex")
+
+
+FAILURES = {20, 22, 23, 26, 27, 13, 12}
+PENDING = 1  # submitted to nobody yet (or throttled and waiting): "En cours de traitement"
+
+
+def _part_statuses(ledger: pl.DataFrame, receipts: pl.DataFrame, expired_before: float | None) -> pl.DataFrame:
+    """One status per part: the submit outcome, then its latest receipt (a final one wins)."""
+    matched = match_receipts(ledger.select("key", "message_id"), receipts.filter(pl.col("kind") == "receipt"))
+    ranked = matched.drop_nulls("key").with_columns(
+        pl.col("stat").is_in(list(FINAL_STATES)).alias("_final")
+    ).sort(["_final", "received_at"])
+    latest = ranked.group_by("key", maintain_order=True).last().select(
+        "key", pl.col("stat").alias("_stat"), pl.col("received_at").alias("DELIVERYDATE"), "_final")
+    parts = ledger.join(latest, on="key", how="left")
+    receipt_code = pl.col("_stat").replace_strict(RECEIPT_STATUS, default=None, return_dtype=pl.Int32)
+    no_final = pl.col("_final").is_null() | ~pl.col("_final")
+    expired = pl.lit(False) if expired_before is None else (pl.col("ts") < expired_before)
+    code = (
+        pl.when(pl.col("outcome") == "refused")
+        .then(pl.when(pl.col("status").is_in(list(DESTINATION_ERRORS))).then(SUBMIT_REFUSED_DESTINATION)
+              .otherwise(SUBMIT_ERROR))
+        .when(pl.col("outcome") != "accepted").then(PENDING)
+        .when(no_final & expired).then(NO_FINAL_RECEIPT)
+        .when(pl.col("_stat").is_not_null()).then(receipt_code)
+        .otherwise(SUBMIT_ACCEPTED)
+    )
+    return parts.with_columns(code.cast(pl.Int32).alias("PART_STATUS"))
+
+
+def recipient_statuses(plan: pl.DataFrame, ledger: pl.DataFrame, events: pl.DataFrame,
+                       validity_seconds: float | None = 48 * 3600, now: float | None = None) -> pl.DataFrame:
+    """STATUS_CODE, DELIVERYDATE, REPLY and STOP per sendable recipient, derived from events (PLUS-4).
+
+    `plan` has REF_LIST, ID_LINE, INT_MOBILE, PARTS; `ledger` is `dispatch.ledger_state` with the time of
+    each part's last record (`ts`). A multipart message rolls up to one status: all parts delivered →
+    delivered; any part failed → that failure; else the first part still under way. A STOP reply (any
+    keyword of PLUS-6) turns the recipient into 17.
+    """
+    now = time.time() if now is None else now
+    expired_before = None if validity_seconds is None else now - validity_seconds
+    keys = ledger.with_columns(
+        pl.col("key").str.split_exact("\x1f", 2).struct.rename_fields(["REF_LIST", "_line", "_part"]).alias("_k")
+    ).unnest("_k").with_columns(pl.col("_line").cast(pl.Int64).alias("ID_LINE"), pl.col("_part").cast(pl.Int32))
+    parts = _part_statuses(keys, events, expired_before)
+    failed = pl.col("PART_STATUS").is_in(list(FAILURES))
+    rolled = parts.sort("_part").group_by("REF_LIST", "ID_LINE", maintain_order=True).agg(
+        pl.len().alias("_sent_parts"),
+        (pl.col("PART_STATUS") == 16).all().alias("_all_delivered"),
+        pl.col("PART_STATUS").filter(failed).first().alias("_failure"),
+        pl.col("PART_STATUS").filter(pl.col("PART_STATUS") != 16).first().alias("_under_way"),
+        pl.col("DELIVERYDATE").max(),
+    )
+    frame = plan.select("REF_LIST", "ID_LINE", "INT_MOBILE", "PARTS").join(
+        rolled, on=["REF_LIST", "ID_LINE"], how="left")
+    complete = pl.col("_sent_parts") == pl.col("PARTS")
+    status = (
+        pl.when(pl.col("_failure").is_not_null()).then(pl.col("_failure"))
+        .when(complete & pl.col("_all_delivered")).then(16)
+        .when(pl.col("_under_way").is_not_null()).then(pl.col("_under_way"))
+        .otherwise(PENDING)
+    )
+    frame = frame.with_columns(status.cast(pl.Int32).alias("STATUS_CODE"),
+                               pl.when(complete & pl.col("_all_delivered")).then(pl.col("DELIVERYDATE"))
+                               .alias("DELIVERYDATE"))
+    replies = events.filter(pl.col("kind") == "reply").sort("received_at").with_columns(
+        ("+" + pl.col("handset").str.strip_prefix("+")).alias("INT_MOBILE"),
+        pl.col("text").map_elements(is_stop, return_dtype=pl.Boolean).alias("_stop"),
+    ).group_by("INT_MOBILE", maintain_order=True).agg(
+        pl.col("text").str.join("#").alias("REPLY"), pl.col("_stop").any().alias("STOP"))
+    frame = frame.join(replies, on="INT_MOBILE", how="left").with_columns(pl.col("STOP").fill_null(False))
+    frame = frame.with_columns(pl.when(pl.col("STOP")).then(STOP_REQUESTED).otherwise(pl.col("STATUS_CODE"))
+                               .cast(pl.Int32).alias("STATUS_CODE"))
+    return frame.select("REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "DELIVERYDATE", "REPLY", "STOP")
+
+
+def stop_numbers(events: pl.DataFrame) -> list[str]:
+    """E.164 numbers that asked to stop (BL-2), in the order they asked."""
+    replies = events.filter(pl.col("kind") == "reply").sort("received_at")
+    numbers = ["+" + handset.lstrip("+") for handset, text in replies.select("handset", "text").iter_rows()
+               if is_stop(text)]
+    return list(dict.fromkeys(numbers))
+
+
+def add_to_blacklist(path: Path, numbers: list[str]) -> int:
+    """Append numbers not yet in the account's own blacklist file (one number per line); returns how many."""
+    existing = set()
+    if path.exists():
+        existing = {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    new = [number for number in numbers if number not in existing]
+    if new:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as stream:
+            stream.write("".join(f"{number}\n" for number in new))
+    return len(new)

@@ -31,3 +31,59 @@ def airflow_home(tmp_path_factory) -> Path:
     })
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ)
     return home
+
+
+class RunningSmsc:
+    """A `smsflow smsc` process on a free 127.0.0.1 port, and its JSON-lines log."""
+
+    def __init__(self, folder: Path, settings: dict):
+        import yaml
+
+        self.log = folder / "smsc.jsonl"
+        config = folder / "smsc.yaml"
+        config.write_text(yaml.safe_dump({"port": 0, "receipt_delay": 0.05, **settings, "log": str(self.log)}),
+                          encoding="utf-8")
+        self.process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "smsc", "--config", str(config)],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        line = self.process.stdout.readline()
+        if "listening on" not in line:
+            self.process.kill()
+            raise RuntimeError(f"simulator did not start: {line!r} {self.process.stderr.read()}")
+        self.host, port = line.rsplit(" ", 1)[1].strip().rsplit(":", 1)
+        self.port = int(port)
+
+    def url(self, **query) -> str:
+        text = "&".join(f"{key}={value}" for key, value in query.items())
+        return f"smpp://smsflow:smsflow@{self.host}:{self.port}" + (f"?{text}" if text else "")
+
+    def records(self, event: str | None = None) -> list[dict]:
+        import json
+
+        if not self.log.exists():
+            return []
+        lines = [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [line for line in lines if event is None or line["event"] == event]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture
+def smsc(tmp_path: Path):
+    """Start a simulator with given settings: `smsc(tps_per_bind=100, ...)`; stopped after the test."""
+    running = []
+
+    def start(**settings) -> RunningSmsc:
+        folder = tmp_path / f"smsc-{len(running)}"
+        folder.mkdir()
+        running.append(RunningSmsc(folder, settings))
+        return running[-1]
+
+    yield start
+    for simulator in running:
+        simulator.stop()

@@ -1,0 +1,154 @@
+"""Dispatch over TCP to the simulator process: parts on the wire, ledger, resume after kill -9, throttling."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import pytest
+from helpers import write_list, write_spec
+
+from pipelines.dispatch import DispatchPaused, SmscSettings, campaign_dirs, ledger_state, send_plan
+from pipelines.dlr import read_events, recipient_statuses
+from pipelines.plan import plan_file
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_plan(bucket: Path, rows: list[tuple[str, str]], **spec) -> Path:
+    text = "Mobile;Texte\n" + "".join(f"{mobile};{message}\n" for mobile, message in rows)
+    write_list(bucket / "list.csv", text)
+    spec.setdefault("message", "${Texte}")
+    result = plan_file(write_spec(bucket, lists=["list.csv"], **spec), bucket / "campaign" / "plan")
+    return result.out_dir
+
+
+def mobiles(count: int, start: int = 0) -> list[str]:
+    return [f"06{10_000_000 + start + i:08d}"[:10] for i in range(count)]
+
+
+def assert_every_part_once(simulator, plan_dir: Path) -> None:
+    plan = pl.read_parquet(plan_dir / "recipients.parquet").filter(pl.col("STATUS_CODE").is_null())
+    parts = simulator.records("part")
+    counts = Counter((p["destination"], p["ref"], p["seq"]) for p in parts)
+    assert max(counts.values()) == 1, [k for k, v in counts.items() if v > 1][:5]
+    assert len(parts) == plan.get_column("PARTS").sum()
+    messages = {m["destination"]: m for m in simulator.records("message")}
+    expected = {number.lstrip("+"): message for number, message in plan.select("INT_MOBILE", "MESSAGE").iter_rows()}
+    assert {d: m["text"] for d, m in messages.items()} == expected
+
+
+def test_send6_parts_on_the_wire_equal_the_plan_escape_and_surrogate_pairs_at_boundaries(smsc, bucket):
+    simulator = smsc()
+    gsm_long = "a" * 152 + "€" + ("b" * 151 + "€") * 4 + "c" * 100  # € straddles every 153 boundary: 6 parts
+    ucs2_long = "ж" * 66 + "😀" + "ж" * 64 + "😀" + "ж" * 3  # an emoji at each 67 boundary: 66 + 66 + 5 units
+    rows = [("0611111111", gsm_long), ("0622222222", ucs2_long), ("0633333333", "Court")]
+    plan_dir = make_plan(bucket, rows, options={"ucs2": True, "replace_non_gsm7": False})
+    plan = pl.read_parquet(plan_dir / "recipients.parquet")
+    assert plan.get_column("PARTS").to_list() == [6, 3, 1]
+    report = send_plan(plan_dir, SmscSettings.from_url(simulator.url()))
+    assert report.accepted == 10
+    assert_every_part_once(simulator, plan_dir)
+    codings = {p["destination"]: p["data_coding"] for p in simulator.records("part")}
+    assert codings == {"33611111111": 0, "33622222222": 8, "33633333333": 0}
+    sources = {(p["source"], p["source_ton"]) for p in simulator.records("part")}
+    assert sources == {("36184", 3)}  # MSG-1: the short code when no sender is set
+
+
+def test_plus1_rerun_skips_what_the_ledger_holds(smsc, bucket):
+    simulator = smsc()
+    plan_dir = make_plan(bucket, [(m, f"Message {i}") for i, m in enumerate(mobiles(50))], sender="MABOUTIQUE")
+    settings = SmscSettings.from_url(simulator.url())
+    assert send_plan(plan_dir, settings).accepted == 50
+    again = send_plan(plan_dir, settings)
+    assert (again.accepted, again.skipped) == (0, 50)
+    assert_every_part_once(simulator, plan_dir)
+    assert {(p["source"], p["source_ton"]) for p in simulator.records("part")} == {("MABOUTIQUE", 5)}
+
+
+def test_plus1_kill_9_at_random_points_then_resume_sends_every_part_exactly_once(smsc, bucket):
+    """The send process is killed with SIGKILL several times mid-batch; the re-runs finish the job."""
+    simulator = smsc(receipt_delay=0.05)
+    rows = [(m, ("Offre spéciale no %d pour vous " % i) * (1 + i % 3)) for i, m in enumerate(mobiles(1500))]
+    plan_dir = make_plan(bucket, rows)
+    total_parts = pl.read_parquet(plan_dir / "recipients.parquet").get_column("PARTS").sum()
+    command = [sys.executable, "-m", "pipelines.cli", "send", str(plan_dir), "--smsc",
+               simulator.url(ambiguous_grace=1.0, fsync_group=16), "--tps", "800", "--window", "32"]
+    rng = random.Random(20261124)
+    kills = 0
+    for _ in range(4):
+        sent_before = len(simulator.records("part"))
+        kill_after = rng.randint(20, 600)  # parts into this run: each kill lands at a different point
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while process.poll() is None and time.monotonic() < deadline:
+            if len(simulator.records("part")) - sent_before >= kill_after:
+                os.kill(process.pid, signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(0.01)
+        process.wait()
+    assert kills == 4
+    assert 0 < len(simulator.records("part")) < total_parts
+    final = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert final.returncode == 0, final.stderr
+    assert_every_part_once(simulator, plan_dir)
+
+
+def test_plus5_throttled_parts_are_retried_in_order(smsc, bucket):
+    simulator = smsc(tps_per_bind=200, queue_full={"every": 50, "burst": 3})
+    plan_dir = make_plan(bucket, [(m, f"Message {i:04d}") for i, m in enumerate(mobiles(600))])
+    window = 16
+    report = send_plan(plan_dir, SmscSettings.from_url(simulator.url(window=window)))
+    assert report.accepted == 600 and report.throttled > 0
+    order = [int(p["text"].split()[1]) for p in simulator.records("part")]
+    # Retried parts go again in their own order, ahead of every part not yet sent: no part is overtaken
+    # by more than the parts already in flight when it was refused.
+    retried = [number for number in order if number in _throttled_rows(plan_dir)]
+    assert retried and retried == sorted(retried)
+    assert all(later - position <= window for position, number in enumerate(order)
+               for later in [order.index(number)] if number < position)
+    assert max(number - position for position, number in enumerate(order)) <= window
+    assert_every_part_once(simulator, plan_dir)
+
+
+def _throttled_rows(plan_dir: Path) -> set[int]:
+    ledger_dir, _ = campaign_dirs(plan_dir)
+    lines = [json.loads(line) for path in ledger_dir.glob("*.jsonl") for line in path.read_text().splitlines()]
+    return {int(line["key"].split("\x1f")[1]) - 1 for line in lines if line["event"] == "throttled"}
+
+
+def test_plus5_error_budget_pauses_the_batch(smsc, bucket):
+    simulator = smsc(refuse_prefixes=["336"])
+    plan_dir = make_plan(bucket, [(m, "x") for m in mobiles(400)])
+    with pytest.raises(DispatchPaused, match="error budget exceeded"):
+        send_plan(plan_dir, SmscSettings.from_url(simulator.url(window=8)))
+    assert len(simulator.records("part")) == 0
+    refused = ledger_state(campaign_dirs(plan_dir)[0]).filter(pl.col("outcome") == "refused")
+    assert 100 <= refused.height < 400  # stopped early, not after burning the list
+
+
+@pytest.mark.parametrize("id_format", ["decimal", "hex"])
+def test_plus4_statuses_from_receipts_and_replies(smsc, bucket, id_format):
+    simulator = smsc(message_id_format=id_format, rules=[{"value": "22", "outcome": "UNDELIV"},
+                                                         {"value": "33", "outcome": "EXPIRED"}],
+                     replies=[{"number": "33611111111", "text": " stop ! ", "delay": 0.0},
+                              {"number": "33644444444", "text": "Merci", "delay": 0.0}])
+    rows = [("0611111111", "A"), ("0611111122", "B" * 200), ("0611111133", "C"), ("0644444444", "D")]
+    plan_dir = make_plan(bucket, rows)
+    send_plan(plan_dir, SmscSettings.from_url(simulator.url(linger=1.0)))
+    ledger_dir, events_dir = campaign_dirs(plan_dir)
+    plan = pl.read_parquet(plan_dir / "recipients.parquet")
+    statuses = recipient_statuses(plan, ledger_state(ledger_dir), read_events(events_dir))
+    assert dict(statuses.select("INT_MOBILE", "STATUS_CODE").iter_rows()) == {
+        "+33611111111": 17, "+33611111122": 20, "+33611111133": 22, "+33644444444": 16}
+    replies = dict(statuses.select("INT_MOBILE", "REPLY").iter_rows())
+    assert replies["+33611111111"] == " stop ! " and replies["+33644444444"] == "Merci"

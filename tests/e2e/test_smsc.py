@@ -1,0 +1,141 @@
+"""The SMSC simulator over TCP, spoken to by smpplib as any ESME would (SEND-6)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import smpplib.client
+import smpplib.exceptions
+
+from pipelines.smpp import gsm7
+
+
+def client(simulator, **kwargs):
+    connection = smpplib.client.Client(simulator.host, simulator.port, timeout=5, allow_unknown_opt_params=True)
+    connection.connect()
+    return connection
+
+
+def submit(connection, destination="33612345678", text=b"Bonjour", **fields):
+    pdu = connection.send_message(source_addr_ton=5, source_addr="MABOUTIQUE", dest_addr_ton=1, dest_addr_npi=1,
+                                  destination_addr=destination, short_message=text, data_coding=fields.pop(
+                                      "data_coding", 0), registered_delivery=fields.pop("registered_delivery", 1),
+                                  **fields)
+    return pdu, connection.read_pdu()
+
+
+def wait_for(condition, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_send6_bind_checks_the_password(smsc):
+    simulator = smsc()
+    connection = client(simulator)
+    with pytest.raises(smpplib.exceptions.PDUError) as error:
+        connection.bind_transceiver(system_id="smsflow", password="wrong")
+    assert error.value.args[1] == 0x0E  # ESME_RINVPASWD
+    connection.disconnect()
+
+
+@pytest.mark.parametrize("id_format, expected", [("decimal", "1000000"), ("hex", "F4240")])
+def test_send6_submit_answered_with_decimal_or_hex_ids(smsc, id_format, expected):
+    simulator = smsc(message_id_format=id_format)
+    connection = client(simulator)
+    connection.bind_transmitter(system_id="smsflow", password="smsflow")
+    _, response = submit(connection)
+    assert response.command == "submit_sm_resp" and response.status == 0
+    assert response.message_id.decode() == expected
+    connection.unbind()
+    connection.disconnect()
+    assert simulator.records("message")[0]["text"] == "Bonjour"
+
+
+def test_send6_enquire_link_and_garbage_get_answers(smsc):
+    simulator = smsc()
+    connection = client(simulator)
+    connection.bind_transceiver(system_id="smsflow", password="smsflow")
+    connection._socket.sendall(bytes.fromhex("00000010 00000015 00000000 00000007".replace(" ", "")))
+    assert connection.read_pdu().command == "enquire_link_resp"
+    connection._socket.sendall(bytes.fromhex("00000010 000000FF 00000000 00000008".replace(" ", "")))
+    nack = connection.read_pdu()
+    assert nack.command == "generic_nack" and nack.status == 0x03  # ESME_RINVCMDID
+    connection.disconnect()
+
+
+def test_send6_throttling_over_the_tps_limit(smsc):
+    simulator = smsc(tps_per_bind=3)
+    connection = client(simulator)
+    connection.bind_transmitter(system_id="smsflow", password="smsflow")
+    statuses = [submit(connection, destination=f"3361234567{i}")[1].status for i in range(6)]
+    assert statuses.count(0) <= 3 + 3  # at most one more second's worth if the clock turned
+    assert 0x58 in statuses  # ESME_RTHROTTLED
+    connection.disconnect()
+
+
+def test_send6_queue_full_bursts(smsc):
+    simulator = smsc(queue_full={"every": 4, "burst": 2})
+    connection = client(simulator)
+    connection.bind_transmitter(system_id="smsflow", password="smsflow")
+    statuses = [submit(connection, destination=f"3361234567{i}")[1].status for i in range(8)]
+    assert statuses == [0x14, 0x14, 0, 0, 0x14, 0x14, 0, 0]
+    connection.disconnect()
+
+
+def test_send6_concatenated_messages_reassembled_udh_and_sar(smsc):
+    simulator = smsc()
+    connection = client(simulator)
+    connection.bind_transmitter(system_id="smsflow", password="smsflow")
+    for number, chunk in enumerate((b"Hello ", b"world"), start=1):
+        submit(connection, text=bytes((5, 0, 3, 9, 2, number)) + gsm7.encode(chunk.decode()), esm_class=0x40)
+    for number, chunk in enumerate(("Привет ", "мир"), start=1):
+        submit(connection, destination="33698765432", text=chunk.encode("utf-16-be"), data_coding=8,
+               sar_msg_ref_num=300, sar_total_segments=2, sar_segment_seqnum=number)
+    connection.disconnect()
+    messages = {m["destination"]: m for m in simulator.records("message")}
+    assert messages["33612345678"]["text"] == "Hello world" and messages["33612345678"]["parts"] == 2
+    assert messages["33698765432"]["text"] == "Привет мир"
+
+
+def test_send6_receipts_intermediate_then_final_with_tlvs(smsc):
+    simulator = smsc(intermediate=["ACCEPTD", "ENROUTE"], rules=[{"match": "suffix", "value": "99",
+                                                                   "outcome": "UNDELIV", "error": 12}])
+    connection = client(simulator)
+    received = []
+    connection.set_message_received_handler(lambda pdu: received.append(pdu))
+    connection.bind_transceiver(system_id="smsflow", password="smsflow")
+    _, response = submit(connection, destination="33612345699")
+    while len(received) < 3:
+        connection.read_once()
+    texts = [pdu.short_message.decode() for pdu in received]
+    assert [text.split("stat:")[1][:7] for text in texts] == ["ACCEPTD", "ENROUTE", "UNDELIV"]
+    final = received[-1]
+    assert final.esm_class & 0x04
+    assert final.receipted_message_id.decode() == response.message_id.decode()
+    assert final.message_state == 5  # UNDELIVERABLE
+    assert texts[-1].startswith(f"id:{response.message_id.decode()} sub:001 dlvrd:000 submit date:")
+    assert " err:012 text:Bonjour" in texts[-1]
+    connection.disconnect()
+
+
+def test_send6_receipts_wait_for_a_receiver_and_replies_follow_delivery(smsc):
+    simulator = smsc(replies=[{"number": "33612345678", "text": "Arrêt", "delay": 0.05}])
+    transmitter = client(simulator)
+    transmitter.bind_transmitter(system_id="smsflow", password="smsflow")
+    submit(transmitter)
+    transmitter.disconnect()
+    assert wait_for(lambda: simulator.records("reply"))
+    receiver = client(simulator)
+    received = []
+    receiver.set_message_received_handler(lambda pdu: received.append(pdu))
+    receiver.bind_receiver(system_id="smsflow", password="smsflow")
+    while len(received) < 2:
+        receiver.read_once()
+    assert received[0].esm_class & 0x04 and b"stat:DELIVRD" in received[0].short_message
+    assert received[1].short_message.decode("utf-16-be") == "Arrêt" and received[1].data_coding == 8
+    receiver.disconnect()
