@@ -40,6 +40,9 @@ def reference(key: str) -> int:
 
 def split(text: str, encoding: str, ref: int, packed: bool = False) -> list[Part]:
     """The parts of one message, greedy, never cutting an escape or surrogate pair."""
+    whole = gsm7.encode(text) if encoding == "GSM7" else text.encode("utf-16-be")
+    if len(whole) <= SINGLE_PART[encoding] * (1 if encoding == "GSM7" else 2):  # one SMS: no splitting to do
+        return [Part(gsm7.pack(whole) if packed and encoding == "GSM7" else whole, False, text)]
     units = _units(text, encoding)
     total = sum(size for _, _, size in units)
     if total <= SINGLE_PART[encoding]:

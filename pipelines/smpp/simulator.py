@@ -18,6 +18,7 @@ import signal
 import time
 from collections import defaultdict, deque
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -77,6 +78,8 @@ class SmscConfig(BaseModel):
     replies: list[ReplyRule] = Field(default_factory=list)
     gsm7_packed: bool = False
     log: Path | None = None
+    log_receipts: bool = Field(False, description="Also log every receipt sent (parts, messages and replies "
+                                                  "are always logged).")
 
     @classmethod
     def from_file(cls, path: Path, **overrides) -> SmscConfig:
@@ -94,7 +97,12 @@ class SmscConfig(BaseModel):
 
 
 def _timestamp(moment: float) -> str:
-    return datetime.fromtimestamp(moment, timezone.utc).strftime("%y%m%d%H%M")
+    return _minute(int(moment // 60))
+
+
+@lru_cache(maxsize=4)
+def _minute(minute: int) -> str:
+    return datetime.fromtimestamp(minute * 60, timezone.utc).strftime("%y%m%d%H%M")
 
 
 class _Log:
@@ -129,6 +137,11 @@ class Simulator:
         self._waiting: dict[str, deque[bytes]] = defaultdict(deque)  # deliver_sm bodies with no receiver bound
         self._partials: dict[tuple, dict[int, dict]] = {}
         self.server: asyncio.AbstractServer | None = None
+        # Receipts due, one FIFO per delay (every entry of a FIFO has the same delay, so they fall due in
+        # order): one timer sweep every few ms instead of one asyncio timer per receipt.
+        self._due: dict[float, deque[tuple]] = defaultdict(deque)
+        self._dirty: set[Session] = set()
+        self._pump: asyncio.Task | None = None
 
     # --- sessions --------------------------------------------------------------------------------------
     def bound(self, session: Session) -> None:
@@ -137,6 +150,7 @@ class Simulator:
             waiting = self._waiting[session.system_id]
             while waiting:
                 session.deliver(waiting.popleft())
+            session.flush_out()
 
     def closed(self, session: Session) -> None:
         receivers = self._receivers.get(session.system_id, [])
@@ -147,12 +161,27 @@ class Simulator:
 
     def deliver(self, system_id: str, body: bytes) -> None:
         """Hand a deliver_sm to a bound receiver of this system id, or keep it until one binds."""
-        receivers = self._receivers.get(system_id)
+        receivers = [r for r in self._receivers.get(system_id, ()) if not r.closing]
         if receivers:
-            receivers.append(receivers.pop(0))  # round robin
-            receivers[-1].deliver(body)
+            session = receivers[self._submits % len(receivers)]  # spread over the receivers
+            session.deliver(body)
+            self._dirty.add(session)
         else:
             self._waiting[system_id].append(body)
+
+    async def _sweep(self) -> None:
+        """Send the receipts that fell due, in bulk, every few milliseconds."""
+        while True:
+            await asyncio.sleep(0.005)
+            now = time.monotonic()
+            for queue in self._due.values():
+                while queue and queue[0][0] <= now:
+                    _, function, arguments = queue.popleft()
+                    function(*arguments)
+            for session in self._dirty:
+                session.flush_out()
+            self._dirty.clear()
+            self.log.flush()
 
     # --- submit_sm ---------------------------------------------------------------------------------------
     def submit_status(self, session: Session, message: P.ShortMessage) -> int:
@@ -231,21 +260,22 @@ class Simulator:
             draw -= weight
         return "DELIVRD", 0
 
+    def _later(self, delay: float, function, *arguments) -> None:
+        self._due[delay].append((time.monotonic() + delay, function, arguments))
+
     def _schedule_receipts(self, system_id: str, message: P.ShortMessage, message_id: str, text: str,
                            submitted: float) -> None:
-        loop = asyncio.get_running_loop()
         delay = self.config.receipt_delay
         for step, state in enumerate(self.config.intermediate, start=1):
-            loop.call_later(delay * step / (len(self.config.intermediate) + 1), self._send_receipt, system_id,
-                            message, message_id, text, submitted, state, 0)
+            self._later(delay * step / (len(self.config.intermediate) + 1), self._send_receipt, system_id,
+                        message, message_id, text, submitted, state, 0)
         outcome, error = self.outcome(message.destination_addr)
         if outcome != "NONE":
-            loop.call_later(delay, self._send_receipt, system_id, message, message_id, text, submitted, outcome,
-                            error)
+            self._later(delay, self._send_receipt, system_id, message, message_id, text, submitted, outcome, error)
         if outcome == "DELIVRD":
             for reply in self.config.replies:
                 if reply.number == message.destination_addr:
-                    loop.call_later(delay + reply.delay, self._send_reply, system_id, message, reply.text)
+                    self._later(delay + reply.delay, self._send_reply, system_id, message, reply.text)
 
     def _send_receipt(self, system_id: str, message: P.ShortMessage, message_id: str, text: str,
                       submitted: float, stat: str, error: int) -> None:
@@ -260,10 +290,10 @@ class Simulator:
             tlvs={P.TAG_RECEIPTED_MESSAGE_ID: P.cstring(message_id),
                   P.TAG_MESSAGE_STATE: bytes([P.MESSAGE_STATES[stat]])},
         )
-        self.log.write({"event": "receipt", "message_id": message_id, "destination": message.destination_addr,
-                        "stat": stat, "ts": now})
+        if self.config.log_receipts:
+            self.log.write({"event": "receipt", "message_id": message_id, "destination": message.destination_addr,
+                            "stat": stat, "ts": now})
         self.deliver(system_id, P.build_short_message(receipt))
-        self.log.flush()
 
     def _send_reply(self, system_id: str, message: P.ShortMessage, text: str) -> None:
         try:
@@ -276,15 +306,17 @@ class Simulator:
         self.log.write({"event": "reply", "source": message.destination_addr, "destination": message.source_addr,
                         "text": text, "ts": time.time()})
         self.deliver(system_id, P.build_short_message(reply))
-        self.log.flush()
 
     # --- server -----------------------------------------------------------------------------------------
     async def start(self) -> asyncio.AbstractServer:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(lambda: Session(self), self.config.host, self.config.port)
+        self._pump = asyncio.create_task(self._sweep())
         return self.server
 
     def close(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
         if self.server is not None:
             self.server.close()
         self.log.close()
@@ -320,11 +352,18 @@ class Session(asyncio.Protocol):
         self._count += 1
         return True
 
+    @property
+    def closing(self) -> bool:
+        return self.transport is None or self.transport.is_closing()
+
     def deliver(self, body: bytes) -> None:
+        """Queue a deliver_sm; it goes out with the next flush (same tick or next sweep)."""
         sequence = next(self._sequence)
         self._in_flight[sequence] = body
-        assert self.transport is not None
-        self.transport.write(P.encode(P.DELIVER_SM, 0, sequence, body))
+        self._out.append(P.encode(P.DELIVER_SM, 0, sequence, body))
+
+    def flush_out(self) -> None:
+        self._flush()
 
     def unacknowledged(self) -> list[bytes]:
         bodies = list(self._in_flight.values())
@@ -350,9 +389,9 @@ class Session(asyncio.Protocol):
         self._out.append(P.encode(command_id, status, sequence, body))
 
     def _flush(self) -> None:
-        if self._out and self.transport is not None:
+        if self._out and not self.closing:
             self.transport.write(b"".join(self._out))
-            self._out.clear()
+        self._out.clear()
 
     def _handle(self, command_id: int, sequence: int, body: bytes) -> None:
         if command_id == P.SUBMIT_SM:

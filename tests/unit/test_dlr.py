@@ -1,0 +1,85 @@
+"""PLUS-4, BL-2, PLUS-6: receipts parsed, matched in hex or decimal, statuses derived from events."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import polars as pl
+import pytest
+
+from pipelines.dlr import (EVENT_SCHEMA, add_to_blacklist, is_stop, match_receipts, parse_receipt,
+                           recipient_statuses, stop_numbers)
+
+TEXT = "id:0A1B sub:001 dlvrd:001 submit date:2611241010 done date:2611241011 stat:DELIVRD err:000 text:Bonjour"
+
+
+def test_plus4_receipt_text_and_tlvs_parsed():
+    receipt = parse_receipt(TEXT)
+    assert (receipt.message_id, receipt.stat, receipt.err, receipt.done_date, receipt.text) == (
+        "0A1B", "DELIVRD", "000", "2611241011", "Bonjour")
+    assert parse_receipt(TEXT, receipted_message_id="2587").message_id == "2587"
+    assert parse_receipt("", receipted_message_id="9", message_state=5).stat == "UNDELIV"
+
+
+@pytest.mark.parametrize("resp_id, receipt_id", [("0A1B", "0A1B"), ("A1B", "0000A1B"), ("0A1B", "2587"),
+                                                 ("2587", "A1B"), ("00042", "42"), ("ff", "255")])
+def test_plus4_receipt_matches_its_part_in_hex_or_decimal(resp_id, receipt_id):
+    parts = pl.DataFrame({"key": ["other", "mine"], "message_id": ["77777", resp_id]})
+    receipts = pl.DataFrame({"message_id": [receipt_id], "stat": ["DELIVRD"]})
+    assert match_receipts(parts, receipts).get_column("key").to_list() == ["mine"]
+
+
+@pytest.mark.parametrize("text", ["STOP", "stop", " Stop. ", "S T O P", "Arrêt", "ARRET!", "stopall", "Désabonner",
+                                  "unsubscribe"])
+def test_bl2_plus6_stop_keywords(text):
+    assert is_stop(text)
+
+
+@pytest.mark.parametrize("text", ["Merci", "stop au spam svp", "START", "Arrête de m'écrire"])
+def test_bl2_other_replies_are_not_stop(text):
+    assert not is_stop(text)
+
+
+def _events(*rows):
+    return pl.DataFrame([dict(zip(("kind", "message_id", "stat", "handset", "text"), row),
+                              received_at=datetime(2026, 11, 24, 10, i, tzinfo=timezone.utc),
+                              err="", done_date="", service="36184")
+                         for i, row in enumerate(rows)], schema=EVENT_SCHEMA)
+
+
+def test_plus4_statuses_derived_and_multipart_rolled_up():
+    plan = pl.DataFrame({"REF_LIST": ["l"] * 6, "ID_LINE": [1, 2, 3, 4, 5, 6],
+                         "INT_MOBILE": ["+33611111111", "+33622222222", "+33633333333", "+33644444444",
+                                        "+33655555555", "+33666666666"], "PARTS": [2, 2, 1, 1, 1, 1]})
+    ledger = pl.DataFrame({
+        "key": ["l\x1f1\x1f1", "l\x1f1\x1f2", "l\x1f2\x1f1", "l\x1f2\x1f2", "l\x1f3\x1f1", "l\x1f4\x1f1",
+                "l\x1f5\x1f1"],
+        "outcome": ["accepted", "accepted", "accepted", "accepted", "refused", "accepted", "accepted"],
+        "status": [0, 0, 0, 0, 0x0B, 0, 0], "message_id": ["A", "B", "C", "D", None, "E", "F"],
+        "ts": [1e9] * 6 + [2e9]})
+    events = _events(("receipt", "10", "DELIVRD", "33611111111", ""), ("receipt", "11", "DELIVRD", "33611111111", ""),
+                     ("receipt", "12", "DELIVRD", "33622222222", ""), ("receipt", "13", "UNDELIV", "33622222222", ""),
+                     ("receipt", "15", "ENROUTE", "33655555555", ""),
+                     ("reply", None, None, "33611111111", "Super"), ("reply", None, None, "33611111111", "STOP"))
+    statuses = recipient_statuses(plan, ledger, events, validity_seconds=48 * 3600, now=1.5e9)
+    assert dict(statuses.select("ID_LINE", "STATUS_CODE").iter_rows()) == {
+        1: 17,  # both parts delivered, then a STOP reply
+        2: 20,  # one part undelivered: the message is undelivered
+        3: 13,  # refused at submit for its destination
+        4: 10,  # accepted, no final receipt within the validity period
+        5: 24,  # accepted, only an intermediate receipt, still valid
+        6: 1,  # not submitted yet
+    }
+    assert statuses.filter(pl.col("ID_LINE") == 1).row(0, named=True)["REPLY"] == "Super#STOP"
+    assert statuses.filter(pl.col("ID_LINE") == 2).row(0, named=True)["DELIVERYDATE"] is None
+
+
+def test_bl2_stop_numbers_join_the_own_blacklist(tmp_path):
+    events = _events(("reply", None, None, "33611111111", "Arrêt"), ("reply", None, None, "33622222222", "Merci"),
+                     ("reply", None, None, "+33611111111", "STOP"))
+    assert stop_numbers(events) == ["+33611111111"]
+    path = tmp_path / "own.txt"
+    path.write_text("+33699999999\n", encoding="utf-8")
+    assert add_to_blacklist(path, stop_numbers(events)) == 1
+    assert add_to_blacklist(path, stop_numbers(events)) == 0
+    assert path.read_text(encoding="utf-8").splitlines() == ["+33699999999", "+33611111111"]
