@@ -172,6 +172,46 @@ def send(
                   f"{report.replies:,} replies", soft_wrap=True)
 
 
+@app.command("test-send")
+def test_send(
+    spec: Path = typer.Argument(..., help="Campaign spec (YAML)."),
+    numbers: str = typer.Option(None, "--numbers", help="Test numbers separated by ',' or ';' (default: the spec's)."),
+    row: int = typer.Option(None, "--row", help="Row (1-based, across the lists) that personalises the test."),
+    smsc_url: str = typer.Option("smpp://smsflow:smsflow@127.0.0.1:2775", "--smsc"),
+) -> None:
+    """SEND-3: send the personalised message to test numbers before the real send."""
+    import tempfile
+
+    import polars as pl
+
+    from pipelines.dispatch import SmscSettings, send_test
+    from pipelines.encoding import measure
+    from pipelines.plan import plan_campaign
+    from pipelines.spec import TestSend, load_spec
+
+    campaign = load_spec(spec)
+    test = campaign.test.model_dump() if campaign.test else {}
+    test.update({key: value for key, value in {"numbers": numbers, "row": row}.items() if value is not None})
+    if not test.get("numbers"):
+        console.print("[bold red]Refused[/]: no test numbers (--numbers or test.numbers in the spec) [SEND-3]")
+        raise typer.Exit(2)
+    campaign = campaign.model_copy(update={"test": TestSend.model_validate(test)})
+    with tempfile.TemporaryDirectory() as folder:
+        summary = plan_campaign(campaign, spec.resolve().parent, Path(folder) / "plan").summary
+        message = summary["test"]["message"]
+        if message is None:
+            console.print(f"[bold red]Refused[/]: the lists have no row {test.get('row', 1)} [SEND-3]")
+            raise typer.Exit(2)
+        encoding = measure(pl.Series([message])).item(0, "ENCODING")
+        results = send_test(message, encoding, campaign.test.number_list, SmscSettings.from_url(smsc_url),
+                            campaign.sender_or_default, Path(folder) / "ledger", Path(folder) / "events")
+    console.print(f"Test message ({encoding}): {escape(message)}", soft_wrap=True)
+    for result in results:
+        verdict = "accepted" if result.status == 0 else f"refused (0x{result.status or 0:02X})"
+        console.print(f"  {result.number}: {verdict}" + (f", message id {result.message_id}" if result.message_id
+                                                         else ""))
+
+
 @app.command()
 def receive(
     events_dir: Path = typer.Argument(..., help="Folder for receipt and reply events (Parquet)."),

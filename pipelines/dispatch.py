@@ -252,18 +252,18 @@ class _RateLimiter:
         if self._next > now:
             time.sleep(self._next - now)
             now = self._next
-        self._next = max(self._next, now - 0.05) + 1.0 / self.rate  # at most 50 ms of catch-up burst
+        self._next = max(self._next, now - 0.01) + 1.0 / self.rate  # at most 10 ms of catch-up burst
 
     def throttled(self, observed: float) -> None:
         now = time.monotonic()
         if now - self._last_throttle > 0.2:  # one slow-down per burst of refusals
             base = self.rate if self.rate is not None else max(observed, 10.0)
-            self.rate = max(1.0, base * 0.7)
+            self.rate = max(1.0, base * 0.9)
             self._last_throttle = now
-        self._next = max(self._next, now + 0.1)
+        self._next = max(self._next, now + 0.05)
 
     def recover(self) -> None:
-        if self.rate is not None and self._last_throttle and time.monotonic() - self._last_throttle > 1.0:
+        if self.rate is not None and self._last_throttle and time.monotonic() - self._last_throttle > 0.3:
             target = self.ceiling if self.ceiling is not None else self.rate * 1.25
             self.rate = min(target, self.rate * 1.05) if self.ceiling is not None else self.rate * 1.05
 
@@ -679,3 +679,48 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
         session.events.flush()
     session.report.seconds = time.monotonic() - started
     return session.report
+
+
+@dataclass
+class TestSendResult:
+    number: str
+    status: int
+    message_id: str | None
+
+
+def send_test(message: str, encoding: str, numbers: list[str], settings: SmscSettings, sender: str,
+              ledger_dir: Path, events_dir: Path) -> list[TestSendResult]:
+    """SEND-3: the personalised message to each test number, over one bind; returns the SMSC's answers.
+
+    A test is meant to be sent again after each correction, so it has its own ledger and never touches the
+    campaign's.
+    """
+    from pipelines.numbers import normalise_numbers
+
+    verdicts = normalise_numbers(pl.Series(numbers, dtype=pl.String))
+    if not verdicts.get_column("MF_VALID").all():
+        bad = [n for n, ok in zip(numbers, verdicts.get_column("MF_VALID").to_list()) if not ok]
+        raise ValueError(f"not valid mobile numbers: {', '.join(bad)} [SEND-3]")
+    stamp = time.time_ns()
+    out: list[OutPart] = []
+    for index, number in enumerate(verdicts.get_column("INT_MOBILE").to_list()):
+        pieces = sms_parts.split(message, encoding, sms_parts.reference(f"test\x1f{stamp}\x1f{index}"),
+                                 settings.gsm7_packed)
+        for part_number, piece in enumerate(pieces, start=1):
+            out.append(OutPart(len(out), part_key(f"test-{stamp}", index + 1, part_number), number.lstrip("+"),
+                               piece.short_message, P.ESM_UDHI if piece.udh else 0, sms_parts.DATA_CODING[encoding],
+                               piece.text, index))
+    ledger = Ledger(ledger_dir, f"test-{stamp}", settings.fsync_group)
+    events = EventWriter(events_dir, f"test-{stamp}")
+    session = _Bind(settings, ledger, events, source_address(sender), "", settings.tps)
+    session.open()
+    try:
+        session.run(out)
+    finally:
+        session.close()
+        events.flush()
+        ledger.close()
+    state = ledger_state(ledger_dir).filter(pl.col("key").str.starts_with(f"test-{stamp}"))
+    answers = {int(key.split("\x1f")[1]): (status, message_id) for key, status, message_id in
+               state.select("key", "status", "message_id").iter_rows() if key.endswith("\x1f1")}
+    return [TestSendResult(number, *answers.get(index + 1, (None, None))) for index, number in enumerate(numbers)]
