@@ -1,4 +1,5 @@
-"""`make demo`: a sample CRM export dropped into the local bucket, a sample campaign planned end to end."""
+"""`make demo`: a sample CRM export dropped into the local bucket, a campaign planned, tested, sent to the
+SMSC simulator over SMPP, its receipts and replies turned into statuses."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ DEMO_SPEC = {
                "Votre code : VIP${CP}. STOP 36184",
     "defaults": {"Civilité": "Mme/M"},
     "options": {"ucs2": False, "replace_non_gsm7": True, "max_parts": 2},
-    "account": {"allowed_countries": ["FR", "BE", "RE"], "credits": 50_000},
+    "account": {"allowed_countries": ["FR", "BE", "RE"], "credits": 50_000,
+                "blacklists": {"own": "../blacklists/own.txt"}},
     "test": {"numbers": "0612345678", "row": 1},
 }
 
@@ -34,6 +36,9 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
     from pipelines.warehouse import load_plan
 
     bucket = bucket.resolve()
+    own_blacklist = bucket / "blacklists" / "own.txt"
+    own_blacklist.parent.mkdir(parents=True, exist_ok=True)
+    own_blacklist.touch()
     export = write_sample_list(bucket / "incoming" / "clients-vip.csv", rows)
     out.print(f"[bold]1.[/] Sample CRM export: {rows:,} contacts → {export}")
     spec_path = bucket / "specs" / "soldes-vip.yaml"
@@ -41,16 +46,70 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
     spec_path.write_text(yaml.safe_dump(DEMO_SPEC, allow_unicode=True, sort_keys=False), encoding="utf-8")
     out.print(f"[bold]2.[/] Campaign spec → {spec_path}")
     started = time.perf_counter()
-    plan_dir = bucket / "campaigns" / DEMO_CAMPAIGN / "plan"
+    campaign = f"{DEMO_CAMPAIGN}-{time.strftime('%Y%m%d-%H%M%S')}"  # each run is a new campaign
+    plan_dir = bucket / "campaigns" / campaign / "plan"
     result = plan_file(spec_path, plan_dir)
     out.print(f"[bold]3.[/] Planned in {time.perf_counter() - started:.2f} s → {result.out_dir}\n")
     print_summary(result.summary, out)
     database = bucket / "warehouse.duckdb"
-    loaded = load_plan(database, DEMO_CAMPAIGN, result.out_dir)
+    loaded = load_plan(database, campaign, result.out_dir)
     out.print(f"\n[bold]4.[/] Loaded {loaded:,} planned rows into DuckDB → {database}")
+    send_demo(bucket, result.out_dir, result.summary, own_blacklist, out)
     query = ("SELECT coalesce(status_text, 'Envoyable') AS status, count(*) AS recipients, sum(parts) AS credits "
              "FROM plan_recipients GROUP BY ALL ORDER BY recipients DESC")
-    out.print("\nQuery it:", style="bold")
+    out.print("\nQuery the plan in DuckDB:", style="bold")
     out.print(f'.venv/bin/python -c "import duckdb; duckdb.connect(\'{database}\', read_only=True)'
               f'.sql(\\"{query}\\").show()"', soft_wrap=True, highlight=False, markup=False)
     return result.out_dir
+
+
+def send_demo(bucket: Path, plan_dir: Path, summary: dict, own_blacklist: Path, out: Console) -> None:
+    """Steps 5-8: a realistic SMSC simulator, the test send, the real send, receipts and replies."""
+    import polars as pl
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from pipelines.dispatch import SmscSettings, campaign_dirs, ledger_state, send_plan, send_test
+    from pipelines.dlr import add_to_blacklist, read_events, recipient_statuses, stop_numbers
+    from pipelines.smpp.simulator import ReplyRule, SmscConfig, start_process
+    from pipelines.status import STATUSES
+
+    plan = pl.read_parquet(plan_dir / "recipients.parquet")
+    sendable = plan.filter(pl.col("STATUS_CODE").is_null())
+    repliers = sendable.get_column("INT_MOBILE").str.strip_prefix("+").head(4).to_list()
+    config = SmscConfig(
+        port=0, log=bucket / "smsc" / "smsc.jsonl", receipt_delay=1.0, intermediate=["ACCEPTD"],
+        ratios={"DELIVRD": 0.92, "UNDELIV": 0.04, "EXPIRED": 0.03, "REJECTD": 0.01},
+        replies=[ReplyRule(number=n, text=t) for n, t in zip(repliers, ["STOP", "Arrêt", "Merci !", "stop svp"])],
+    )
+    process, port = start_process(config, bucket / "smsc")
+    out.print(f"\n[bold]5.[/] SMSC simulator listening on 127.0.0.1:{port} (log: {config.log})")
+    try:
+        settings = SmscSettings(port=port, window=64, linger=2.0)
+        test = summary["test"]
+        ledger_dir, events_dir = campaign_dirs(plan_dir)
+        results = send_test(test["message"], "GSM7", test["numbers"], settings, summary["campaign"]["sender"],
+                            ledger_dir.parent / "tests", events_dir.parent / "test-events")
+        out.print(f"[bold]6.[/] Test sent to {', '.join(r.number for r in results)}: « {test['message']} »")
+        total = int(sendable.get_column("PARTS").sum() or 0)
+        with Progress(TextColumn("[bold]7.[/] Sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=out) as bar:
+            task = bar.add_task("parts", total=total)
+            report = send_plan(plan_dir, settings, progress=lambda count: bar.advance(task, count))
+        out.print(f"   {report.accepted:,} parts accepted at {report.parts_per_second:,.0f} parts/s, "
+                  f"{report.receipts:,} receipts and {report.replies:,} replies received")
+    finally:
+        process.terminate()
+        process.wait()
+    events = read_events(events_dir)
+    statuses = recipient_statuses(sendable, ledger_state(ledger_dir), events)
+    added = add_to_blacklist(own_blacklist, stop_numbers(events))
+    table = Table(title="8. Sent messages by status (from receipts and replies)")
+    table.add_column("Code", justify="right")
+    table.add_column("Status")
+    table.add_column("Recipients", justify="right")
+    for code, count in statuses.group_by("STATUS_CODE").len().sort("len", descending=True).iter_rows():
+        table.add_row(str(code), STATUSES[code].text, f"{count:,}")
+    out.print(table)
+    out.print(f"   {added} number(s) asked to STOP and joined the account's blacklist ({own_blacklist}); "
+              f"events in {events_dir}, send ledger in {ledger_dir}")

@@ -518,11 +518,9 @@ class _Bind:
             except Exception as error:
                 raise DispatchError(f"SMPP connection lost while sending: {error}") from None
         self.ledger.sync()
+        self.report.seconds = time.monotonic() - started  # sending time, without the receipts' linger
         if self.settings.linger:
-            deadline = time.monotonic() + self.settings.linger
-            while time.monotonic() < deadline:
-                time.sleep(0.05)
-        self.report.seconds = time.monotonic() - started
+            self.listen(self.settings.linger)
         return self.report
 
     def listen(self, seconds: float) -> None:
