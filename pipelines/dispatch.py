@@ -30,7 +30,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -532,18 +532,14 @@ class _Bind:
 # --- a batch ------------------------------------------------------------------------------------------
 
 @dataclass
-class DispatchReport:
-    batch: int | None
+class DispatchReport(BindReport):
+    """A batch's send: the bind's figures, plus what the ledger saved from sending again."""
+
+    batch: int | None = None
     parts: int = 0
     skipped: int = 0
     resent_ambiguous: int = 0
     confirmed_by_receipt: int = 0
-    accepted: int = 0
-    refused: int = 0
-    throttled: int = 0
-    receipts: int = 0
-    replies: int = 0
-    seconds: float = 0.0
     wall: float = 0.0
 
     @property
@@ -599,7 +595,7 @@ def send_batch(plan_dir: Path, settings: SmscSettings, batch: int | None = None,
     done = {key for key, value in outcome.items() if value in ("accepted", "refused")}
     ambiguous = [part for part in parts if outcome.get(part.key) == "none"]
     todo = [part for part in parts if part.key not in done]
-    report = DispatchReport(batch, parts=len(parts), skipped=len(parts) - len(todo))
+    report = DispatchReport(batch=batch, parts=len(parts), skipped=len(parts) - len(todo))
     if not todo:
         return report
     name = f"batch-{batch if batch is not None else 'all'}-bind-{bind_index}"
@@ -620,7 +616,7 @@ def send_batch(plan_dir: Path, settings: SmscSettings, batch: int | None = None,
         session.close()
         events.flush()
         ledger.close()
-    for name in ("accepted", "refused", "throttled", "receipts", "replies", "seconds"):
+    for name in (f.name for f in fields(BindReport)):
         setattr(report, name, getattr(bind_report, name))
     return report
 
@@ -645,10 +641,10 @@ def send_plan(plan_dir: Path, settings: SmscSettings, batch: int | None = None, 
     started = time.monotonic()
     with context.Pool(settings.binds) as pool:
         reports = pool.map(_send_in_child, arguments)
-    total = DispatchReport(batch)
+    total = DispatchReport(batch=batch)
+    counters = [f.name for f in fields(DispatchReport) if f.name not in ("batch", "seconds", "wall")]
     for report in reports:
-        for name in ("parts", "skipped", "resent_ambiguous", "confirmed_by_receipt", "accepted", "refused",
-                     "throttled", "receipts", "replies"):
+        for name in counters:
             setattr(total, name, getattr(total, name) + getattr(report, name))
     # Sending time: the binds run side by side, so the slowest one's; process start-up is in `wall`.
     total.seconds = max((report.seconds for report in reports), default=0.0)

@@ -152,3 +152,12 @@ def test_plus4_statuses_from_receipts_and_replies(smsc, bucket, id_format):
         "+33611111111": 17, "+33611111122": 20, "+33611111133": 22, "+33644444444": 16}
     replies = dict(statuses.select("INT_MOBILE", "REPLY").iter_rows())
     assert replies["+33611111111"] == " stop ! " and replies["+33644444444"] == "Merci"
+
+
+def test_send6_several_binds_in_parallel_processes_share_the_rows(smsc, bucket):
+    simulator = smsc()
+    plan_dir = make_plan(bucket, [(m, f"Message {i} " * (1 + i % 2) * 10) for i, m in enumerate(mobiles(300))])
+    report = send_plan(plan_dir, SmscSettings.from_url(simulator.url(binds=2)))
+    assert report.accepted == pl.read_parquet(plan_dir / "recipients.parquet").get_column("PARTS").sum()
+    assert_every_part_once(simulator, plan_dir)
+    assert len(list(campaign_dirs(plan_dir)[0].glob("*bind-1*.jsonl"))) == 1  # each bind keeps its own ledger
