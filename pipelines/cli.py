@@ -154,7 +154,7 @@ def send(
     linger: float = typer.Option(None, "--linger", help="Seconds to keep listening for receipts at the end."),
 ) -> None:
     """Send the sendable rows of a plan over SMPP; a re-run resumes from the send ledger (PLUS-1)."""
-    from pipelines.dispatch import DispatchError, DispatchPaused, SmscSettings, send_plan, sendable_rows
+    from pipelines.dispatch import DispatchError, DispatchPaused, SmscSettings, WindowClosed, send_plan, sendable_rows
 
     settings = SmscSettings.from_url(smsc_url, binds=binds, window=window, tps=tps, linger=linger)
     total = int(sendable_rows(plan_dir).get_column("PARTS").sum() or 0)
@@ -166,6 +166,10 @@ def send(
     except (DispatchPaused, DispatchError) as error:
         console.print(f"[bold red]Stopped[/]: {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(3) from None
+    except WindowClosed as closed:
+        console.print(f"[bold yellow]Paused[/]: {escape(str(closed))}; run the same command then to resume",
+                      soft_wrap=True)
+        raise typer.Exit(4) from None
     console.print(f"{report.accepted:,} parts accepted, {report.refused:,} refused, {report.throttled:,} throttled "
                   f"and retried, {report.skipped:,} already sent (ledger), {report.confirmed_by_receipt:,} confirmed "
                   f"by receipt; {report.parts_per_second:,.0f} parts/s; {report.receipts:,} receipts, "

@@ -4,6 +4,7 @@ SMSC simulator over SMPP, its receipts and replies turned into statuses."""
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
@@ -34,6 +35,7 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
     from pipelines.plan import plan_file
     from pipelines.sample import write_sample_list
     from pipelines.warehouse import load_plan
+    from pipelines.window import is_open, next_opening, policy
 
     bucket = bucket.resolve()
     own_blacklist = bucket / "blacklists" / "own.txt"
@@ -43,7 +45,14 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
     out.print(f"[bold]1.[/] Sample CRM export: {rows:,} contacts → {export}")
     spec_path = bucket / "specs" / "soldes-vip.yaml"
     spec_path.parent.mkdir(parents=True, exist_ok=True)
-    spec_path.write_text(yaml.safe_dump(DEMO_SPEC, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    spec = dict(DEMO_SPEC)
+    window = policy("seed")
+    now = datetime.now(timezone.utc)
+    if not is_open(window, now):  # SEND-2: marketing waits for the window; the demo should run at any hour
+        spec["type"] = "notification"
+        out.print(f"[yellow]Outside the legal window for marketing (next opening "
+                  f"{next_opening(window, now):%A %d/%m %H:%M}): the demo runs as a notification campaign.[/]")
+    spec_path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
     out.print(f"[bold]2.[/] Campaign spec → {spec_path}")
     started = time.perf_counter()
     campaign = f"{DEMO_CAMPAIGN}-{time.strftime('%Y%m%d-%H%M%S')}"  # each run is a new campaign

@@ -41,6 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipelines.dlr import (DESTINATION_ERRORS, SUBMIT_ERROR, SUBMIT_REFUSED_DESTINATION, EventWriter, parse_receipt)
 from pipelines.smpp import parts as sms_parts
 from pipelines.smpp import pdu as P
+from pipelines.window import WindowPolicy, closing_time, is_open, next_opening
+from pipelines.window import policy as send_window
 
 THROTTLING = {P.ESME_RTHROTTLED, P.ESME_RMSGQFUL}
 _TICK = 0.5  # seconds between event flushes when receipts trickle in
@@ -91,6 +93,15 @@ class DispatchPaused(RuntimeError):
 
 class DispatchError(RuntimeError):
     """The SMSC could not be reached or refused the bind."""
+
+
+class WindowClosed(RuntimeError):
+    """SEND-2: the legal window is closed (or closed mid-batch); the batch resumes at `reopens`."""
+
+    def __init__(self, reopens: datetime, sent: int = 0):
+        self.reopens, self.sent = reopens, sent
+        super().__init__(f"the send window is closed; {sent:,} parts went out before it closed; the batch resumes "
+                         f"at {reopens:%A %d/%m/%Y %H:%M} (Europe/Paris) [SEND-2]")
 
 
 # --- what to send ------------------------------------------------------------------------------------------
@@ -270,6 +281,7 @@ class _RateLimiter:
 
 @dataclass
 class BindReport:
+    paused: int = 0  # parts left unsent because the window closed
     accepted: int = 0
     refused: int = 0
     throttled: int = 0
@@ -465,7 +477,8 @@ class _Bind:
                     f"refused ({share:.1%} > {self.settings.error_budget:.0%}; codes {codes}); the batch is "
                     f"paused, nothing more is sent until it is re-run")
 
-    def run(self, parts: list[OutPart]) -> BindReport:
+    def run(self, parts: list[OutPart], deadline: float | None = None) -> BindReport:
+        """Send `parts`; stop taking new ones at `deadline` (epoch seconds: the window's close)."""
         started = self._started = time.monotonic()
         pending = deque(sorted(parts))
         ton, npi, address = self.source
@@ -493,6 +506,12 @@ class _Bind:
                     else:
                         last_answer = time.monotonic()
                 if not self._in_flight and not self._retry and not pending:
+                    break
+                if deadline is not None and time.time() >= deadline:
+                    if self._in_flight:  # the window closed: let what is in flight be answered, send nothing new
+                        self._state.wait(timeout=self.settings.timeout)
+                        continue
+                    self.report.paused = len(self._retry) + len(pending)
                     break
                 # Parts refused for throttling go again first, in their original order.
                 if self._retry and (not pending or self._retry[0] < pending[0]):
@@ -574,13 +593,28 @@ def _confirm_by_receipts(ambiguous: list[OutPart], receipts: list[dict], ledger:
 
 def send_batch(plan_dir: Path, settings: SmscSettings, batch: int | None = None, batch_size: int = 10_000,
                campaign: str | None = None, sender: str | None = None, valid_until: datetime | None = None,
-               progress: Callable[[int], None] | None = None, bind_index: int = 0, binds: int = 1) -> DispatchReport:
+               progress: Callable[[int], None] | None = None, bind_index: int = 0, binds: int = 1,
+               window: WindowPolicy | None = None) -> DispatchReport:
     """Send one batch of the plan (all of it when `batch` is None) over one bind, resuming from the ledger.
 
     With `binds` > 1 this call sends only the rows of its `bind_index` (rows are dealt by plan order).
+    A marketing campaign is sent inside its legal window only (SEND-2, checked now, when the batch actually
+    goes out): closed → WindowClosed before anything is sent; closing mid-batch → the rest waits for the next
+    opening (WindowClosed after the parts in flight are answered). Its parts expire when the window closes
+    (PLUS-9).
     """
     plan_dir = Path(plan_dir)
     summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
+    deadline = None
+    if window is None and summary["campaign"]["type"] == "marketing":
+        window = send_window(summary["campaign"].get("send_window") or "seed")
+    if window is not None:
+        now = datetime.now(timezone.utc)
+        if not is_open(window, now):
+            raise WindowClosed(next_opening(window, now))
+        closes = closing_time(window, now)
+        valid_until = min(valid_until, closes) if valid_until else closes
+        deadline = closes.timestamp()
     campaign = campaign or plan_dir.parent.name
     sender = sender or summary["campaign"]["sender"] or SHORT_CODE
     rows = sendable_rows(plan_dir)
@@ -611,38 +645,48 @@ def send_batch(plan_dir: Path, settings: SmscSettings, batch: int | None = None,
             report.confirmed_by_receipt = len(confirmed)
             report.resent_ambiguous = len(ambiguous) - len(confirmed)
             todo = [part for part in todo if part.key not in confirmed]
-        bind_report = session.run(todo)
+        bind_report = session.run(todo, deadline)
     finally:
         session.close()
         events.flush()
         ledger.close()
     for name in (f.name for f in fields(BindReport)):
         setattr(report, name, getattr(bind_report, name))
+    if report.paused:
+        raise WindowClosed(next_opening(window, datetime.now(timezone.utc)), report.accepted)
     return report
 
 
-def _send_in_child(arguments: tuple) -> DispatchReport:
-    plan_dir, settings_json, batch, batch_size, campaign, sender, valid_until, index, binds = arguments
+def _send_in_child(arguments: tuple) -> DispatchReport | WindowClosed:
+    plan_dir, settings_json, batch, batch_size, campaign, sender, valid_until, index, binds, window = arguments
     settings = SmscSettings.model_validate_json(settings_json)
-    return send_batch(Path(plan_dir), settings, batch, batch_size, campaign, sender, valid_until, None, index, binds)
+    try:
+        return send_batch(Path(plan_dir), settings, batch, batch_size, campaign, sender, valid_until, None, index,
+                          binds, window)
+    except WindowClosed as closed:
+        return closed
 
 
 def send_plan(plan_dir: Path, settings: SmscSettings, batch: int | None = None, batch_size: int = 10_000,
               campaign: str | None = None, sender: str | None = None, valid_until: datetime | None = None,
-              progress: Callable[[int], None] | None = None) -> DispatchReport:
+              progress: Callable[[int], None] | None = None, window: WindowPolicy | None = None) -> DispatchReport:
     """Send over `settings.binds` binds in parallel processes (Python encodes PDUs on one core per process)."""
     if settings.binds == 1:
-        return send_batch(plan_dir, settings, batch, batch_size, campaign, sender, valid_until, progress)
+        return send_batch(plan_dir, settings, batch, batch_size, campaign, sender, valid_until, progress,
+                          window=window)
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     arguments = [(str(plan_dir), settings.model_dump_json(), batch, batch_size, campaign, sender, valid_until, index,
-                  settings.binds) for index in range(settings.binds)]
+                  settings.binds, window) for index in range(settings.binds)]
     started = time.monotonic()
     with context.Pool(settings.binds) as pool:
         reports = pool.map(_send_in_child, arguments)
+    closed = [report for report in reports if isinstance(report, WindowClosed)]
+    if closed:
+        raise WindowClosed(closed[0].reopens, sum(c.sent for c in closed))
     total = DispatchReport(batch=batch)
-    counters = [f.name for f in fields(DispatchReport) if f.name not in ("batch", "seconds", "wall")]
+    counters = [f.name for f in fields(DispatchReport) if f.name not in ("batch", "seconds", "wall", "paused")]
     for report in reports:
         for name in counters:
             setattr(total, name, getattr(total, name) + getattr(report, name))

@@ -362,6 +362,7 @@ def _summary(context: _Context, sources: list[Source]) -> dict:
             "name": spec.name, "type": spec.type, "billing_code": spec.billing_code,
             "description": spec.description, "sender": spec.sender_or_default,
             "send_at": spec.send_at.isoformat() if spec.send_at else None, "tracking": False,
+            "send_window": spec.account.send_window if spec.type == "marketing" else None,
         },
         "lists": [{"name": s.name, "rows": totals.list_rows[s.name], "mobile_column": s.mobile_column,
                    "encoding": s.encoding, "delimiter": s.delimiter} for s in sources],

@@ -28,7 +28,7 @@ RULES = {
     "options": "ENC-5", "options.ucs2": "ENC-2", "options.emojis": "ENC-3", "options.replace_non_gsm7": "ENC-4",
     "options.max_parts": "ENC-5", "options.allow_empty_fields": "MSG-4",
     "account": "NUM-2", "account.allowed_countries": "NUM-2", "account.blacklists": "BL-1",
-    "account.credits": "SEND-5", "account.max_parts": "ENC-5",
+    "account.credits": "SEND-5", "account.max_parts": "ENC-5", "account.send_window": "SEND-2",
     "send_at": "SEND-1", "test": "SEND-3",
 }
 
@@ -75,6 +75,9 @@ class Account(_Strict):
     blacklists: Blacklists = Field(default_factory=Blacklists)
     credits: int | None = Field(None, ge=0, description="Credit balance available; none = unlimited. SEND-5")
     max_parts: int = Field(MAX_PARTS, ge=1, le=MAX_PARTS, description="The account's maximum parts. ENC-5")
+    send_window: Literal["seed", "charter-2024", "charter-2026"] = Field(
+        "seed", description="Legal send window for marketing: seed (Mon-Sat 08:00-20:00), charter-2024 "
+                            "(08:00-22:00), charter-2026 (08:00-21:30 from 2026-03-01); never on holidays. SEND-2")
 
     @field_validator("allowed_countries")
     @classmethod
@@ -208,10 +211,31 @@ def _cross_field_problems(raw: dict[str, Any]) -> list[Problem]:
     if options.get("emojis") is True and options.get("ucs2") is not True:
         problems.append(Problem(field="options.emojis", value=True, rule="ENC-3",
                                 message="emojis need the UCS2 option (options.ucs2: true)"))
+    account = raw.get("account") if isinstance(raw.get("account"), dict) else {}
+    if raw.get("type", "marketing") == "marketing" and raw.get("send_at"):
+        problems.extend(_window_problems(raw["send_at"], account.get("send_window", "seed")))
     if not raw.get("lists") and not raw.get("recipients"):
         problems.append(Problem(field="lists", value=raw.get("lists"), rule="LIST-4",
                                 message="a campaign needs at least one list or one manual recipient"))
     return problems
+
+
+def _window_problems(send_at: Any, window: Any) -> list[Problem]:
+    """SEND-2: a marketing send scheduled outside the legal window, with the next allowed time."""
+    from pipelines.window import WindowError, check_send_at, policy
+
+    try:
+        moment = send_at if isinstance(send_at, datetime) else datetime.fromisoformat(str(send_at))
+        rules = policy(str(window))
+    except ValueError:
+        return []  # the field checks report a malformed date or an unknown policy
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=PARIS)
+    try:
+        check_send_at(rules, moment)
+    except WindowError as error:
+        return [Problem(field="send_at", value=str(send_at), rule="SEND-2", message=str(error).rsplit(" [", 1)[0])]
+    return []
 
 
 def validate_spec(raw: Any, source: str = "spec") -> CampaignSpec:

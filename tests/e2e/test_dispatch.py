@@ -161,3 +161,39 @@ def test_send6_several_binds_in_parallel_processes_share_the_rows(smsc, bucket):
     assert report.accepted == pl.read_parquet(plan_dir / "recipients.parquet").get_column("PARTS").sum()
     assert_every_part_once(simulator, plan_dir)
     assert len(list(campaign_dirs(plan_dir)[0].glob("*bind-1*.jsonl"))) == 1  # each bind keeps its own ledger
+
+
+def test_send2_plus9_window_closing_mid_batch_pauses_and_the_rerun_resumes(smsc, bucket):
+    from datetime import datetime, time as clock, timedelta
+
+    from pipelines.dispatch import WindowClosed
+    from pipelines.window import PARIS, Hours, WindowPolicy
+
+    simulator = smsc()
+    plan_dir = make_plan(bucket, [(m, f"Promo {i}") for i, m in enumerate(mobiles(2000))],
+                         type="marketing", message="${Texte} STOP 36184")
+    now = datetime.now(PARIS)
+    if now.time() > clock(23, 59, 50):
+        pytest.skip("the test window cannot close after midnight")  # a few seconds a day
+    closes = (now + timedelta(seconds=1.0)).time()
+    closing = WindowPolicy("test", (Hours(clock(0), closes, frozenset(range(7))),), "closes in a second")
+    with pytest.raises(WindowClosed) as paused:
+        send_plan(plan_dir, SmscSettings.from_url(simulator.url(tps=800)), window=closing)
+    sent = len(simulator.records("part"))
+    assert 0 < sent < 2000 and paused.value.sent == sent
+    validity = {p["validity_period"] for p in simulator.records("part")}
+    assert validity == {closing_time_text(now, closes)}  # PLUS-9: the parts expire when the window closes
+    with pytest.raises(WindowClosed):  # still closed: nothing goes out
+        send_plan(plan_dir, SmscSettings.from_url(simulator.url()), window=closing)
+    assert len(simulator.records("part")) == sent
+    always = WindowPolicy("open", (Hours(clock(0), clock(23, 59, 59, 999999), frozenset(range(7))),), "open")
+    send_plan(plan_dir, SmscSettings.from_url(simulator.url()), window=always)
+    assert_every_part_once(simulator, plan_dir)
+
+
+def closing_time_text(now, closes) -> str:
+    from datetime import datetime
+
+    from pipelines.dispatch import validity_period
+
+    return validity_period(datetime.combine(now.date(), closes, tzinfo=now.tzinfo).replace(microsecond=0))

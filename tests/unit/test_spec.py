@@ -117,3 +117,15 @@ def test_camp2_json_schema_drives_forms():
     assert {"name", "type", "lists", "message", "options", "account", "send_at", "test"} <= set(schema["properties"])
     assert schema["required"] == ["name", "message"]
     assert yaml.safe_dump(schema)
+
+
+def test_send2_marketing_schedule_outside_the_window_refused_with_next_allowed_time():
+    with pytest.raises(SpecError) as error:
+        validate_spec({"name": "x", "message": "Promo STOP 36184", "lists": ["a"], "send_at": "2026-11-29T10:00:00"})
+    (problem,) = error.value.problems
+    assert (problem.field, problem.rule) == ("send_at", "SEND-2")
+    assert "30/11/2026 08:00" in problem.message
+    assert validate_spec({"name": "x", "type": "notification", "message": "Colis", "lists": ["a"],
+                          "send_at": "2026-11-29T10:00:00"})  # notifications are not bound by the window
+    assert validate_spec({"name": "x", "message": "Promo STOP 36184", "lists": ["a"], "send_at": "2026-11-28T21:00",
+                          "account": {"send_window": "charter-2024"}})
