@@ -393,6 +393,14 @@ class _Bind:
                     self._send(P.encode(P.ENQUIRE_LINK | P.RESPONSE, 0, sequence))
                 elif command_id == P.UNBIND | P.RESPONSE:
                     return
+                elif command_id == P.UNBIND:  # the SMSC ends the session: answer, and stop sending
+                    self._send(P.encode(P.UNBIND | P.RESPONSE, 0, sequence))
+                    with self._state:
+                        self._error = DispatchError("the SMSC unbound the session")
+                        self._state.notify_all()
+                    return
+                elif not command_id & P.RESPONSE:  # a request we do not serve (data_sm, alert_notification...)
+                    self._send(P.encode(P.GENERIC_NACK, P.ESME_RINVCMDID, sequence))
 
     def _answered(self, sequence: int, status: int, message_id) -> None:
         with self._state:
@@ -426,7 +434,8 @@ class _Bind:
         except P.PduError:
             self._acks.append(P.encode(P.DELIVER_SM | P.RESPONSE, P.ESME_RSYSERR, sequence, b"\x00"))
             return
-        handset, service, text = message.source_addr, message.destination_addr, message.short_message
+        handset, service = message.source_addr, message.destination_addr
+        text = message.short_message or message.tlvs.get(P.TAG_MESSAGE_PAYLOAD, b"")
         if message.esm_class & P.ESM_DELIVERY_RECEIPT:
             receipted = message.tlvs.get(P.TAG_RECEIPTED_MESSAGE_ID, b"").rstrip(b"\x00").decode("latin-1") or None
             state = message.tlvs.get(P.TAG_MESSAGE_STATE)

@@ -43,11 +43,15 @@ DESTINATION_ERRORS = {0x0B, 0x0C, 0x33, 0x34, 0x50, 0x51}
 STOP_KEYWORDS = {"STOP", "ARRET", "STOPALL", "DESABONNER", "UNSUBSCRIBE"}  # PLUS-6 (ARRÊT folds to ARRET)
 START_KEYWORDS = {"START"}
 
-_RECEIPT = re.compile(
-    r"id:(?P<id>\S*)\s+sub:(?P<sub>\S*)\s+dlvrd:(?P<dlvrd>\S*)\s+submit date:(?P<submit>\d*)\s+"
-    r"done date:(?P<done>\d*)\s+stat:(?P<stat>\S*)\s+err:(?P<err>\S*)(?:\s+text:(?P<text>.*))?",
-    re.IGNORECASE | re.DOTALL,
-)
+# SMPP 3.4 Appendix B is only "a typical format": SMSCs drop, reorder or re-case fields, so each is found
+# on its own.
+_RECEIPT_FIELDS = {
+    "id": re.compile(r"\bid:\s*(\S+)", re.IGNORECASE),
+    "stat": re.compile(r"\bstat:\s*(\w+)", re.IGNORECASE),
+    "err": re.compile(r"\berr:\s*(\w+)", re.IGNORECASE),
+    "done": re.compile(r"\bdone[ _]date:\s*(\d+)", re.IGNORECASE),
+    "text": re.compile(r"\btext:(.*)\Z", re.IGNORECASE | re.DOTALL),
+}
 
 EVENT_SCHEMA = {
     "kind": pl.String,  # receipt | reply
@@ -73,10 +77,10 @@ class Receipt:
 
 def parse_receipt(text: str, receipted_message_id: str | None = None, message_state: int | None = None) -> Receipt:
     """A delivery receipt's fields; the TLVs win over the text when both are there."""
-    match = _RECEIPT.search(text or "")
-    fields = match.groupdict() if match else {}
+    fields = {name: match.group(1) for name, pattern in _RECEIPT_FIELDS.items()
+              if (match := pattern.search(text or ""))}
     stat = (fields.get("stat") or "").upper() or STATE_NAMES.get(message_state or 0, "UNKNOWN")
-    if message_state in STATE_NAMES and not match:
+    if message_state in STATE_NAMES and "stat" not in fields:
         stat = STATE_NAMES[message_state]
     return Receipt(
         message_id=(receipted_message_id or fields.get("id") or "").strip(),

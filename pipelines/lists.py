@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import pyarrow.csv as pacsv
 
 MOBILE_HEADERS = ("PORTABLE", "MOBILE", "SMS", "GSM")  # LIST-2
 DELIMITERS = (";", ",", "\t", "|")
+_SEP_HINT = re.compile(r"sep=(.)", re.IGNORECASE)
 ID_LINE = "ID_LINE"
 MANUAL_LIST = "manual"
 _SNIFF_BYTES = 1 << 20
@@ -141,6 +143,7 @@ class ListLayout:
     columns: list[str]
     mobile_column: str
     size_bytes: int = 0
+    skip_lines: int = 1  # lines before the data: the header, and Excel's `sep=;` hint when present
 
     @property
     def personalisation_columns(self) -> list[str]:
@@ -155,22 +158,31 @@ def inspect_list(path: Path, name: str | None = None) -> ListLayout:
         raise ListError(file, "file not found", "LIST-1")
     encoding = detect_encoding(path)
     with path.open("r", encoding=encoding, newline="") as stream:
-        header_line = stream.readline()
-    header_line = header_line.lstrip("\ufeff").rstrip("\r\n")
+        header_line = stream.readline().lstrip("\ufeff").rstrip("\r\n")
+        hint = _SEP_HINT.fullmatch(header_line.strip())
+        if hint:  # Excel writes `sep=;` before the header to name the delimiter
+            header_line = stream.readline().rstrip("\r\n")
+    header_number = 2 if hint else 1
     if not header_line.strip():
-        raise ListError(file, "the file is empty or its first line is blank; a header row is required", "LIST-1",
-                        line=1)
-    delimiter = _detect_delimiter(header_line)
+        raise ListError(file, "the file is empty or its header line is blank; a header row is required", "LIST-1",
+                        line=header_number)
+    delimiter = hint.group(1) if hint else _detect_delimiter(header_line)
     columns = _unique_headers(next(csv.reader([header_line], delimiter=delimiter)))
-    mobile = find_mobile_column(columns, file)
-    return ListLayout(path, name or path.name, encoding, delimiter, columns, mobile, path.stat().st_size)
+    try:
+        mobile = find_mobile_column(columns, file)
+    except ListError as error:
+        error.line = header_number
+        raise
+    return ListLayout(path, name or path.name, encoding, delimiter, columns, mobile, path.stat().st_size,
+                      skip_lines=header_number)
 
 
 def _first_ragged_line(layout: ListLayout) -> tuple[int, int] | None:
     """(physical line, field count) of the first data row whose field count differs from the header's."""
     with layout.path.open("r", encoding=layout.encoding, newline="") as stream:
         reader = csv.reader(stream, delimiter=layout.delimiter)
-        next(reader, None)
+        for _ in range(layout.skip_lines):
+            next(reader, None)
         for record in reader:
             if not record or (len(record) == 1 and not record[0] and len(layout.columns) > 1):
                 continue  # blank line
@@ -190,7 +202,7 @@ def read_list_batches(layout: ListLayout) -> Iterator[pl.DataFrame]:
         reader = pacsv.open_csv(
             layout.path,
             read_options=pacsv.ReadOptions(
-                column_names=positional, skip_rows=1, block_size=_BLOCK_BYTES, use_threads=False,
+                column_names=positional, skip_rows=layout.skip_lines, block_size=_BLOCK_BYTES, use_threads=False,
                 encoding=reader_encoding,
             ),
             parse_options=pacsv.ParseOptions(delimiter=layout.delimiter, newlines_in_values=True,

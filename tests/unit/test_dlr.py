@@ -83,3 +83,15 @@ def test_bl2_stop_numbers_join_the_own_blacklist(tmp_path):
     assert add_to_blacklist(path, stop_numbers(events)) == 1
     assert add_to_blacklist(path, stop_numbers(events)) == 0
     assert path.read_text(encoding="utf-8").splitlines() == ["+33699999999", "+33611111111"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("id:77 stat:UNDELIV err:001", ("77", "UNDELIV", "001")),
+    ("ID:77 SUB:001 DLVRD:000 SUBMIT DATE:2611241010 DONE DATE:2611241011 STAT:EXPIRED ERR:000 TEXT:x", ("77",
+                                                                                                      "EXPIRED",
+                                                                                                      "000")),
+    ("stat:DELIVRD id:0000000077 err:0", ("0000000077", "DELIVRD", "0")),
+])
+def test_plus4_receipt_variants_from_other_smscs(text, expected):
+    receipt = parse_receipt(text)
+    assert (receipt.message_id, receipt.stat, receipt.err) == expected

@@ -99,3 +99,16 @@ def test_list1_empty_file_is_an_error(tmp_path):
 def test_list1_detect_encoding_prefers_utf8(tmp_path):
     assert detect_encoding(write_list(tmp_path / "a.csv", "Nom\nÉ\n")) == "utf-8"
     assert detect_encoding(write_list(tmp_path / "b.csv", "Nom\nÉ\n", "cp1252")) != "utf-8"
+
+
+def test_list1_excel_sep_hint_line_names_the_delimiter(tmp_path):
+    text = "sep=,\nNom;Prénom,GSM\nDupont;Jean,0612345678\n"
+    layout, frame = read_all(write_list(tmp_path / "excel.csv", text))
+    assert (layout.delimiter, layout.columns) == (",", ["Nom;Prénom", "GSM"])
+    assert frame.select("Nom;Prénom", "ID_LINE").rows() == [("Dupont;Jean", 1)]
+
+
+def test_list1_old_mac_line_endings_and_trailing_delimiters(tmp_path):
+    layout, frame = read_all(write_list(tmp_path / "mac.csv", "Nom;Mobile;\rA;0611111111;\rB;0622222222;\r"))
+    assert layout.columns == ["Nom", "Mobile", "column_3"]
+    assert frame.select("Nom", "Mobile").rows() == [("A", "0611111111"), ("B", "0622222222")]
