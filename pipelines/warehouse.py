@@ -52,3 +52,48 @@ def status_breakdown(database: Path, campaign_id: str) -> list[tuple]:
     """(status code, text, recipients, credits) of a campaign's plan, read-only."""
     with connect(database, read_only=True) as connection:
         return connection.execute(queries("plan.sql")["status_breakdown"], {"campaign_id": campaign_id}).fetchall()
+
+
+def _with_id_columns(frame, column: str = "message_id"):
+    """The SMSC id as text, decimal and hexadecimal (dlr.id_keys), for matching in SQL."""
+    import polars as pl
+
+    from pipelines.dlr import id_keys
+
+    keys = [id_keys(value) if value else (None, None, None) for value in frame.get_column(column).to_list()]
+    return frame.with_columns(
+        pl.Series("id_text", [k[0] for k in keys], dtype=pl.String),
+        pl.Series("id_dec", [k[1] for k in keys], dtype=pl.Int64),
+        pl.Series("id_hex", [k[2] if k[2] is None or k[2] < 2**63 else None for k in keys], dtype=pl.Int64),
+    )
+
+
+def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir: Path) -> tuple[int, int]:
+    """Load (idempotently) a campaign's send ledger and events; returns (parts, events) loaded."""
+    import polars as pl
+
+    from pipelines.dispatch import ledger_state
+    from pipelines.dlr import read_events
+
+    ledger = ledger_state(ledger_dir)
+    ledger = ledger.with_columns(
+        pl.col("key").str.split_exact("\x1f", 2).struct.rename_fields(["ref_list", "_line", "_part"]).alias("_k")
+    ).unnest("_k").with_columns(pl.col("_line").cast(pl.Int64).alias("id_line"),
+                                pl.col("_part").cast(pl.Int32).alias("part"))
+    ledger_frame = _with_id_columns(ledger).to_arrow()
+    events_frame = _with_id_columns(read_events(events_dir)).to_arrow()
+    load = queries("load.sql")
+    with connect(database) as connection:
+        connection.register("ledger_frame", ledger_frame)
+        connection.register("events_frame", events_frame)
+        connection.begin()
+        for name in ("delete_parts", "insert_parts", "delete_events", "insert_events"):
+            connection.execute(load[name], {"campaign_id": campaign_id})
+        connection.commit()
+    return ledger_frame.num_rows, events_frame.num_rows
+
+
+def campaign_statuses(database: Path, campaign_id: str) -> list[tuple]:
+    """(ref_list, id_line, int_mobile, status_code, delivery_date, reply, stop) per sendable recipient."""
+    with connect(database, read_only=True) as connection:
+        return connection.execute(queries("load.sql")["campaign_statuses"], {"campaign_id": campaign_id}).fetchall()

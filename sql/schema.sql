@@ -35,3 +35,101 @@ CREATE TABLE IF NOT EXISTS plan_summaries (
     summary      JSON    NOT NULL,
     loaded_at    TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
 );
+
+-- Every part submitted to the SMSC, from the send ledger (PLUS-1): its last outcome and the SMSC's id, with
+-- that id read as text, as decimal and as hexadecimal, so receipts match whichever way the SMSC writes it.
+CREATE TABLE IF NOT EXISTS parts (
+    campaign_id  VARCHAR NOT NULL,
+    ref_list     VARCHAR NOT NULL,
+    id_line      BIGINT  NOT NULL,
+    part         INTEGER NOT NULL,
+    outcome      VARCHAR NOT NULL,  -- accepted | refused | throttled | none (submitted, never answered)
+    submit_status INTEGER,          -- submit_sm_resp command_status
+    message_id   VARCHAR,
+    id_text      VARCHAR,
+    id_dec       BIGINT,
+    id_hex       BIGINT,
+    submitted_at TIMESTAMPTZ,
+    PRIMARY KEY (campaign_id, ref_list, id_line, part)
+);
+
+-- Receipts and replies as they arrived (PLUS-4, BL-3): append-only facts, never edited.
+CREATE TABLE IF NOT EXISTS events (
+    campaign_id  VARCHAR NOT NULL,
+    kind         VARCHAR NOT NULL,  -- receipt | reply
+    received_at  TIMESTAMPTZ NOT NULL,
+    message_id   VARCHAR,
+    id_text      VARCHAR,
+    id_dec       BIGINT,
+    id_hex       BIGINT,
+    stat         VARCHAR,           -- DELIVRD, UNDELIV, EXPIRED, ... (receipts)
+    err          VARCHAR,
+    handset      VARCHAR,           -- the recipient's number as the SMSC writes it
+    service      VARCHAR,           -- our sender or short code
+    text         VARCHAR            -- receipt excerpt, or the reply
+);
+
+-- The one table from SMSC facts to SPEC STAT codes (pipelines/dlr.py holds the same one).
+CREATE OR REPLACE VIEW receipt_codes AS
+SELECT * FROM (VALUES ('ACCEPTD', 10, false), ('ENROUTE', 24, false), ('DELIVRD', 16, true),
+                      ('UNDELIV', 20, true), ('EXPIRED', 22, true), ('DELETED', 23, true),
+                      ('REJECTD', 27, true), ('UNKNOWN', 26, true)) AS t(stat, status_code, final);
+
+-- Each part's latest receipt (a final one wins over an intermediate one), matched by SMSC id in text,
+-- decimal-against-hex, or hex-against-decimal.
+CREATE OR REPLACE VIEW part_receipts AS
+WITH matched AS (
+    SELECT p.campaign_id, p.ref_list, p.id_line, p.part, e.stat, e.received_at FROM parts p
+    JOIN events e ON e.campaign_id = p.campaign_id AND e.kind = 'receipt' AND e.id_text = p.id_text
+    UNION
+    SELECT p.campaign_id, p.ref_list, p.id_line, p.part, e.stat, e.received_at FROM parts p
+    JOIN events e ON e.campaign_id = p.campaign_id AND e.kind = 'receipt' AND e.id_dec = p.id_hex
+    UNION
+    SELECT p.campaign_id, p.ref_list, p.id_line, p.part, e.stat, e.received_at FROM parts p
+    JOIN events e ON e.campaign_id = p.campaign_id AND e.kind = 'receipt' AND e.id_hex = p.id_dec
+)
+SELECT m.*, coalesce(c.final, false) AS final, c.status_code
+FROM matched m LEFT JOIN receipt_codes c USING (stat)
+QUALIFY row_number() OVER (PARTITION BY campaign_id, ref_list, id_line, part
+                           ORDER BY coalesce(c.final, false) DESC, received_at DESC) = 1;
+
+-- One status per part, from its submit outcome then its receipt (PLUS-4).
+CREATE OR REPLACE VIEW part_status AS
+SELECT p.*, r.stat, r.received_at AS receipt_at,
+       CASE WHEN p.outcome = 'refused' THEN (CASE WHEN p.submit_status IN (11, 12, 51, 52, 80, 81) THEN 13 ELSE 12 END)
+            WHEN p.outcome <> 'accepted' THEN 1
+            WHEN r.status_code IS NOT NULL THEN r.status_code
+            WHEN p.submitted_at < now() - INTERVAL 48 HOUR THEN 10  -- no final receipt within the validity
+            ELSE 24 END AS status_code,
+       coalesce(r.final, false) AS final
+FROM parts p LEFT JOIN part_receipts r USING (campaign_id, ref_list, id_line, part);
+
+-- One status per recipient: a multipart message rolls up (all delivered → 16, any failure → it, else the
+-- first part under way); a STOP reply makes it 17 (BL-2). Replies are joined with '#' (REP-2 REPLY).
+CREATE OR REPLACE VIEW message_status AS
+WITH rolled AS (
+    SELECT campaign_id, ref_list, id_line, count(*) AS sent_parts,
+           bool_and(status_code = 16) AS all_delivered,
+           arg_min(status_code, part) FILTER (WHERE status_code IN (12, 13, 20, 22, 23, 26, 27)) AS failure,
+           arg_min(status_code, part) FILTER (WHERE status_code <> 16) AS under_way,
+           max(receipt_at) AS last_receipt
+    FROM part_status GROUP BY ALL
+), replies AS (
+    SELECT campaign_id, '+' || ltrim(handset, '+') AS int_mobile,
+           string_agg(text, '#' ORDER BY received_at) AS reply,
+           bool_or(upper(regexp_replace(strip_accents(text), '[^A-Za-z]', '', 'g'))
+                   IN ('STOP', 'ARRET', 'STOPALL', 'DESABONNER', 'UNSUBSCRIBE')) AS stop
+    FROM events WHERE kind = 'reply' GROUP BY ALL
+)
+SELECT r.campaign_id, r.ref_list, r.id_line, r.int_mobile,
+       CASE WHEN coalesce(q.stop, false) THEN 17
+            WHEN m.failure IS NOT NULL THEN m.failure
+            WHEN m.sent_parts = r.parts AND m.all_delivered THEN 16
+            WHEN m.under_way IS NOT NULL THEN m.under_way
+            ELSE 1 END AS status_code,
+       CASE WHEN m.sent_parts = r.parts AND m.all_delivered THEN m.last_receipt END AS delivery_date,
+       q.reply, coalesce(q.stop, false) AS stop
+FROM plan_recipients r
+LEFT JOIN rolled m USING (campaign_id, ref_list, id_line)
+LEFT JOIN replies q ON q.campaign_id = r.campaign_id AND q.int_mobile = r.int_mobile
+WHERE r.status_code IS NULL;

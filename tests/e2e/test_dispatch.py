@@ -197,3 +197,27 @@ def closing_time_text(now, closes) -> str:
     from pipelines.dispatch import validity_period
 
     return validity_period(datetime.combine(now.date(), closes, tzinfo=now.tzinfo).replace(microsecond=0))
+
+
+def test_plus4_warehouse_view_derives_the_same_statuses_from_events(smsc, bucket):
+    """The DuckDB view message_status and pipelines.dlr agree, and loads are idempotent (REP-3)."""
+    from pipelines.warehouse import campaign_statuses, load_dispatch, load_plan
+
+    simulator = smsc(message_id_format="hex", rules=[{"value": "22", "outcome": "UNDELIV"},
+                                                     {"value": "44", "outcome": "NONE"}],
+                     replies=[{"number": "33611111111", "text": "Arrêt", "delay": 0.0},
+                              {"number": "33633333333", "text": "Merci", "delay": 0.0}])
+    rows = [("0611111111", "A"), ("0611111122", "B" * 200), ("0633333333", "C" * 300), ("0611111144", "D")]
+    plan_dir = make_plan(bucket, rows)
+    send_plan(plan_dir, SmscSettings.from_url(simulator.url(linger=1.0)))
+    database = bucket / "warehouse.duckdb"
+    ledger_dir, events_dir = campaign_dirs(plan_dir)
+    load_plan(database, "c1", plan_dir)
+    assert load_dispatch(database, "c1", ledger_dir, events_dir) == load_dispatch(database, "c1", ledger_dir,
+                                                                                  events_dir)
+    in_sql = {(r[0], r[1]): (r[3], r[5]) for r in campaign_statuses(database, "c1")}
+    plan = pl.read_parquet(plan_dir / "recipients.parquet")
+    in_polars = {(r["REF_LIST"], r["ID_LINE"]): (r["STATUS_CODE"], r["REPLY"]) for r in recipient_statuses(
+        plan, ledger_state(ledger_dir), read_events(events_dir)).iter_rows(named=True)}
+    assert in_sql == in_polars
+    assert sorted(code for code, _ in in_sql.values()) == [16, 17, 20, 24]

@@ -1,0 +1,25 @@
+-- Loading a campaign's ledger and events. Each load replaces the campaign's rows whole, in one
+-- transaction, so re-loading the same files changes nothing and analysts never see half a load.
+
+-- name: delete_parts
+DELETE FROM parts WHERE campaign_id = $campaign_id;
+
+-- name: insert_parts
+-- `ledger_frame` is the ledger state registered by the loader (one row per part key).
+INSERT INTO parts
+SELECT $campaign_id, ref_list, id_line, part, outcome, status, message_id, id_text, id_dec, id_hex,
+       to_timestamp(ts)
+FROM ledger_frame;
+
+-- name: delete_events
+DELETE FROM events WHERE campaign_id = $campaign_id;
+
+-- name: insert_events
+INSERT INTO events
+SELECT $campaign_id, kind, received_at, message_id, id_text, id_dec, id_hex, stat, err, handset, service, text
+FROM events_frame;
+
+-- name: campaign_statuses
+-- One status per sendable recipient of a campaign, derived from its events (view message_status).
+SELECT ref_list, id_line, int_mobile, status_code, delivery_date, reply, stop
+FROM message_status WHERE campaign_id = $campaign_id ORDER BY ref_list, id_line;
