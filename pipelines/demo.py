@@ -64,12 +64,27 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
     loaded = load_plan(database, campaign, result.out_dir)
     out.print(f"\n[bold]4.[/] Loaded {loaded:,} planned rows into DuckDB → {database}")
     send_demo(bucket, result.out_dir, result.summary, own_blacklist, out)
-    query = ("SELECT coalesce(status_text, 'Envoyable') AS status, count(*) AS recipients, sum(parts) AS credits "
-             "FROM plan_recipients GROUP BY ALL ORDER BY recipients DESC")
-    out.print("\nQuery the plan in DuckDB:", style="bold")
+    report_demo(database, campaign, result.out_dir, out)
+    query = ("SELECT status_code, count(*) AS recipients FROM message_status "
+             f"WHERE campaign_id = '{campaign}' GROUP BY ALL ORDER BY recipients DESC")
+    out.print("\nQuery the warehouse (tables plan_recipients, parts, events; views message_status, "
+              "part_status):", style="bold")
     out.print(f'.venv/bin/python -c "import duckdb; duckdb.connect(\'{database}\', read_only=True)'
               f'.sql(\\"{query}\\").show()"', soft_wrap=True, highlight=False, markup=False)
     return result.out_dir
+
+
+def report_demo(database: Path, campaign: str, plan_dir: Path, out: Console) -> None:
+    """Step 9: events into DuckDB, the REP-2 CSV report and REP-1 figures."""
+    from pipelines.cli import print_stats
+    from pipelines.dispatch import campaign_dirs
+    from pipelines.report import campaign_report, campaign_stats, write_csv
+    from pipelines.warehouse import load_dispatch
+
+    parts, events = load_dispatch(database, campaign, *campaign_dirs(plan_dir))
+    csv = write_csv(campaign_report(database, campaign), plan_dir.parent / "report" / f"{campaign}.csv")
+    out.print(f"\n[bold]9.[/] Loaded {parts:,} parts and {events:,} events into {database}; report → {csv}")
+    print_stats(campaign_stats(database, campaign), out)
 
 
 def send_demo(bucket: Path, plan_dir: Path, summary: dict, own_blacklist: Path, out: Console) -> None:

@@ -364,6 +364,7 @@ def _summary(context: _Context, sources: list[Source]) -> dict:
             "send_at": spec.send_at.isoformat() if spec.send_at else None, "tracking": False,
             "send_window": spec.account.send_window if spec.type == "marketing" else None,
         },
+        "columns": _output_columns(sources),
         "lists": [{"name": s.name, "rows": totals.list_rows[s.name], "mobile_column": s.mobile_column,
                    "encoding": s.encoding, "delimiter": s.delimiter} for s in sources],
         "rows": totals.rows,

@@ -1,0 +1,101 @@
+"""Reports (REP-1, REP-2, CAMP-4): the campaign CSV exactly as the hosted product's, and figures at a glance.
+
+The CSV is `;`-separated UTF-8 with a BOM (Excel opens it right), columns in REP-2 order, dates as
+`DD/MM/YYYY HH:MM:SS` Europe/Paris, every reply joined with `#`, `MF_*` as True/False, then the list's
+original columns. A cell starting with `=`, `+`, `-` or `@` is prefixed with `'` so a spreadsheet never runs
+it as a formula (CSV injection).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.status import STATUSES
+from pipelines.warehouse import connect, queries
+
+REPORT_COLUMNS = ["REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "STATUS_TEXT", "DELIVERYDATE", "REPLY",
+                  "PREVIEW", "PREVIEW_COUNTER", "TRACK_1", "TRACK_1_COUNTER", "MF_ALLOW", "MF_VALID", "MF_COUNTRY"]
+CATEGORIES = ("delivered", "not_delivered", "pending", "invalid", "duplicates", "blacklisted", "not_allowed",
+              "errors", "all")
+_FORMULA = r"^[=+\-@]"
+
+
+def campaign_report(database: Path, campaign_id: str, category: str = "all") -> pl.DataFrame:
+    """Every row of the campaign (or of one status category) in REP-2 order, as text ready for the CSV."""
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown category {category!r}; choose one of {', '.join(CATEGORIES)}")
+    with connect(database, read_only=True) as connection:
+        rows = connection.sql(queries("report.sql")["report_rows"], params={"campaign_id": campaign_id}).pl()
+        summary = connection.execute(queries("report.sql")["campaign_summary"],
+                                     {"campaign_id": campaign_id}).fetchone()
+    if summary is None:
+        raise ValueError(f"no campaign {campaign_id!r} in {database}")
+    columns = [c for c in json.loads(summary[0]).get("columns", [])]
+    codes = {code: status.text for code, status in STATUSES.items()}
+    categories = {code: status.category for code, status in STATUSES.items()}
+    if category != "all":
+        rows = rows.filter(pl.col("status_code").replace_strict(categories, default=None) == category)
+    fields = rows.get_column("fields").str.json_decode(pl.Struct({c: pl.String for c in columns})) if columns else None
+    report = rows.select(
+        pl.col("ref_list").alias("REF_LIST"),
+        pl.col("id_line").cast(pl.String).alias("ID_LINE"),
+        pl.col("int_mobile").alias("INT_MOBILE"),
+        pl.col("status_code").cast(pl.String).alias("STATUS_CODE"),
+        pl.col("status_code").replace_strict(codes, default=None, return_dtype=pl.String).alias("STATUS_TEXT"),
+        pl.col("delivery_date").dt.convert_time_zone("Europe/Paris").dt.strftime("%d/%m/%Y %H:%M:%S")
+        .alias("DELIVERYDATE"),
+        pl.col("reply").alias("REPLY"),
+        *(pl.lit(None, dtype=pl.String).alias(name) for name in ("PREVIEW", "PREVIEW_COUNTER", "TRACK_1",
+                                                                  "TRACK_1_COUNTER")),
+        *(pl.when(pl.col(flag)).then(pl.lit("True")).otherwise(pl.lit("False")).alias(flag.upper())
+          for flag in ("mf_allow", "mf_valid")),
+        pl.col("mf_country").alias("MF_COUNTRY"),
+    )
+    if fields is not None:
+        report = report.hstack(fields.struct.unnest())
+    return report
+
+
+def write_csv(report: pl.DataFrame, path: Path) -> Path:
+    """REP-2 CSV: `;`, UTF-8 with BOM, formulas neutralised."""
+    safe = report.with_columns(
+        pl.when(pl.col(c).str.contains(_FORMULA)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c in report.columns if report.schema[c] == pl.String
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    safe.write_csv(path, separator=";", include_bom=True)
+    return path
+
+
+def campaign_stats(database: Path, campaign_id: str) -> dict:
+    """REP-1 at a glance: counts per status, delivery rate, replies and STOPs."""
+    report = campaign_report(database, campaign_id)
+    counts = report.group_by("STATUS_CODE", "STATUS_TEXT").len().sort("len", descending=True)
+    codes = report.get_column("STATUS_CODE").cast(pl.Int64)
+    sent = int(codes.is_in([c for c, s in STATUSES.items() if s.billed]).sum())
+    delivered = int(codes.is_in([16, 17, 21]).sum())
+    return {
+        "campaign_id": campaign_id,
+        "rows": report.height,
+        "statuses": [{"code": int(code), "text": text, "recipients": n} for code, text, n in counts.iter_rows()],
+        "sent": sent,
+        "delivered": delivered,
+        "delivery_rate": round(delivered / sent, 4) if sent else None,
+        "replies": int(report.get_column("REPLY").is_not_null().sum()),
+        "stops": int((codes == 17).sum()),
+        "clicks": 0,
+    }
+
+
+def list_campaigns(database: Path, status: str | None = None, search: str | None = None) -> pl.DataFrame:
+    """CAMP-4: campaigns, searchable by name, filterable by status."""
+    with connect(database, read_only=True) as connection:
+        campaigns = connection.sql(queries("report.sql")["campaigns"]).pl()
+    if status:
+        campaigns = campaigns.filter(pl.col("status") == status)
+    if search:
+        campaigns = campaigns.filter(pl.col("name").str.to_lowercase().str.contains(search.lower(), literal=True))
+    return campaigns

@@ -1,0 +1,26 @@
+-- Reports (REP-1, REP-2): every row of a campaign with its current status, and figures at a glance.
+
+-- name: report_rows
+-- Pre-send statuses come from the plan; sent rows take the status derived from their events.
+SELECT r.ref_list, r.id_line, r.int_mobile,
+       coalesce(r.status_code, m.status_code) AS status_code,
+       m.delivery_date, m.reply, r.mf_allow, r.mf_valid, r.mf_country, r.fields
+FROM plan_recipients r
+LEFT JOIN message_status m USING (campaign_id, ref_list, id_line)
+WHERE r.campaign_id = $campaign_id
+ORDER BY r.ref_list = 'manual', r.loaded_at, r.ref_list, r.id_line;
+
+-- name: campaign_summary
+SELECT summary FROM plan_summaries WHERE campaign_id = $campaign_id;
+
+-- name: campaigns
+-- CAMP-4: campaigns, newest first, with a lifecycle status derived from what happened to them.
+SELECT c.campaign_id, c.name, c.type, c.rows, c.sendable, c.credits, c.loaded_at,
+       CASE WHEN p.parts IS NULL THEN 'draft'
+            WHEN p.open_parts > 0 THEN 'running'
+            ELSE 'finished' END AS status
+FROM plan_summaries c
+LEFT JOIN (SELECT campaign_id, count(*) AS parts,
+                  count(*) FILTER (WHERE NOT final AND status_code IN (1, 24, 10)) AS open_parts
+           FROM part_status GROUP BY ALL) p USING (campaign_id)
+ORDER BY c.loaded_at DESC;

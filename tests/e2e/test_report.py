@@ -1,0 +1,72 @@
+"""REP-1, REP-2, CAMP-4: the CSV report, the figures at a glance and the campaign list, from the warehouse."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import write_list, write_spec
+
+from pipelines.dispatch import SmscSettings, campaign_dirs, send_plan
+from pipelines.plan import plan_file
+from pipelines.report import REPORT_COLUMNS, campaign_report, campaign_stats, list_campaigns
+from pipelines.warehouse import load_dispatch, load_plan
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sent_campaign(smsc, bucket: Path) -> Path:
+    simulator = smsc(rules=[{"value": "22", "outcome": "UNDELIV"}],
+                     replies=[{"number": "33611111111", "text": "Merci", "delay": 0.0},
+                              {"number": "33611111111", "text": "STOP", "delay": 0.1}])
+    rows = ["0611111111;=HYPERLINK(\"x\");Nîmes", "0611111122;@Zoé;-1", "0611111111;Ann;Lyon", "abc;+x;Paris",
+            "0611111133;Léo;Dijon"]
+    write_list(bucket / "list.csv", "Mobile;Prénom;Ville\n" + "\n".join(rows) + "\n")
+    plan = plan_file(write_spec(bucket, lists=["list.csv"]), bucket / "c1" / "plan").out_dir
+    send_plan(plan, SmscSettings.from_url(simulator.url(linger=1.0)))
+    database = bucket / "warehouse.duckdb"
+    load_plan(database, "c1", plan)
+    load_dispatch(database, "c1", *campaign_dirs(plan))
+    return database
+
+
+def test_rep2_csv_columns_order_encoding_dates_replies_and_formula_neutralisation(smsc, bucket):
+    database = sent_campaign(smsc, bucket)
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "report", "c1", "--db", str(database), "--out",
+                             str(bucket / "c1.csv")], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    raw = (bucket / "c1.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    assert list(rows[0]) == REPORT_COLUMNS + ["Mobile", "Prénom", "Ville"]
+    first, undelivered, duplicate, invalid, delivered = rows
+    assert (first["STATUS_CODE"], first["STATUS_TEXT"], first["REPLY"]) == ("17", "Délivré + STOP demandé",
+                                                                           "Merci#STOP")
+    assert first["INT_MOBILE"] == "'+33611111111" and first["Prénom"] == "'=HYPERLINK(\"x\")"
+    assert undelivered["STATUS_CODE"] == "20" and undelivered["DELIVERYDATE"] == ""
+    assert undelivered["Prénom"] == "'@Zoé" and undelivered["Ville"] == "'-1"
+    assert (duplicate["STATUS_CODE"], duplicate["STATUS_TEXT"]) == ("4", "Doublons")
+    assert (invalid["STATUS_CODE"], invalid["MF_VALID"], invalid["MF_ALLOW"]) == ("2", "False", "False")
+    assert delivered["STATUS_CODE"] == "16" and delivered["MF_COUNTRY"] == "FR"
+    day, hour = delivered["DELIVERYDATE"].split(" ")
+    assert len(day.split("/")) == 3 and len(hour.split(":")) == 3
+
+
+def test_rep1_categories_stats_and_camp4_campaign_list(smsc, bucket):
+    database = sent_campaign(smsc, bucket)
+    assert campaign_report(database, "c1", "delivered").get_column("STATUS_CODE").to_list() == ["17", "16"]
+    assert campaign_report(database, "c1", "invalid").height == 1
+    assert campaign_report(database, "c1", "duplicates").height == 1
+    assert campaign_report(database, "c1", "not_delivered").get_column("STATUS_CODE").to_list() == ["20"]
+    figures = campaign_stats(database, "c1")
+    assert (figures["sent"], figures["delivered"], figures["delivery_rate"], figures["stops"]) == (3, 2, 0.6667, 1)
+    listed = list_campaigns(database, search="TES")
+    assert listed.select("campaign_id", "name", "status").rows() == [("c1", "Test", "finished")]
+    assert list_campaigns(database, status="draft").is_empty()
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "stats", "c1", "--db", str(database), "--json"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert json.loads(result.stdout)["delivered"] == 2
