@@ -133,3 +133,24 @@ FROM plan_recipients r
 LEFT JOIN rolled m USING (campaign_id, ref_list, id_line)
 LEFT JOIN replies q ON q.campaign_id = r.campaign_id AND q.int_mobile = r.int_mobile
 WHERE r.status_code IS NULL;
+
+-- SEND-5: the credit ledger. A balance is never stored: it is the sum of the entries.
+-- topup +n (credits bought), reserve -n (a campaign validated), release +n (a cancelled or rejected
+-- campaign, or the unused part of a finished one, gives its reservation back).
+CREATE SEQUENCE IF NOT EXISTS credit_entry_id;
+CREATE TABLE IF NOT EXISTS credit_ledger (
+    entry_id     BIGINT PRIMARY KEY DEFAULT nextval('credit_entry_id'),
+    account_id   VARCHAR NOT NULL,
+    campaign_id  VARCHAR,
+    kind         VARCHAR NOT NULL CHECK (kind IN ('topup', 'reserve', 'release')),
+    credits      BIGINT  NOT NULL CHECK (credits >= 0),
+    reason       VARCHAR,
+    entered_at   TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+);
+
+CREATE OR REPLACE VIEW credit_balances AS
+SELECT account_id,
+       sum(CASE kind WHEN 'reserve' THEN -credits ELSE credits END) AS available,
+       sum(credits) FILTER (WHERE kind = 'reserve') - coalesce(sum(credits) FILTER (WHERE kind = 'release'), 0)
+           AS reserved_net
+FROM credit_ledger GROUP BY account_id;
