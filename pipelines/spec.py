@@ -29,7 +29,7 @@ RULES = {
     "options.max_parts": "ENC-5", "options.allow_empty_fields": "MSG-4",
     "account": "NUM-2", "account.allowed_countries": "NUM-2", "account.blacklists": "BL-1",
     "account.credits": "SEND-5", "account.max_parts": "ENC-5", "account.send_window": "SEND-2",
-    "send_at": "SEND-1", "test": "SEND-3",
+    "send_at": "SEND-1", "test": "SEND-3", "approval": "SEND-3", "contracts": "PLUS-3",
 }
 
 
@@ -70,6 +70,7 @@ class Blacklists(_Strict):
 class Account(_Strict):
     """What the sending account allows (NUM-2, BL-1, SEND-5, ENC-5)."""
 
+    id: str = Field("default", min_length=1, description="The account whose credits and blacklist are used.")
     allowed_countries: list[str] = Field(default_factory=lambda: ["FR"],
                                          description="ISO regions the account may send to. NUM-2")
     blacklists: Blacklists = Field(default_factory=Blacklists)
@@ -89,6 +90,12 @@ class Account(_Strict):
         if unknown:
             raise ValueError(f"unknown ISO region code(s) {', '.join(unknown)}")
         return [code.upper() for code in value]
+
+
+class Contracts(_Strict):
+    """PLUS-3: what the plan must satisfy before anything is sent."""
+
+    max_invalid_share: float = Field(0.2, ge=0, le=1, description="Largest share of invalid numbers accepted.")
 
 
 class TestSend(_Strict):
@@ -137,6 +144,10 @@ class CampaignSpec(_Strict):
     send_at: datetime | None = Field(None, description="null = immediate; else an ISO date-time (Europe/Paris "
                                                        "when it has no offset). SEND-1")
     test: TestSend | None = None
+    approval: Literal["manual", "auto"] = Field(
+        "manual", description="manual: a person approves the test in Airflow; auto: scheduled automation "
+                              "(recorded in the audit). SEND-3")
+    contracts: Contracts = Field(default_factory=Contracts)
 
     @field_validator("sender")
     @classmethod

@@ -1,0 +1,33 @@
+"""PLUS-3: Great Expectations gates the send; rows that cannot be sent go to quarantine.csv."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from helpers import write_list, write_spec
+
+from pipelines.contracts import ContractError, check_plan
+from pipelines.plan import plan_file
+
+
+def test_plus3_contract_passes_and_quarantines_unsendable_rows(bucket):
+    write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n0611111111;Ann\nabc;Zoé\n0622222222;Léo\n"
+                                 "0633333333;Lou\n0644444444;Max\n")
+    plan = plan_file(write_spec(bucket, lists=["a.csv"], type="marketing", message="Promo ${Prénom} STOP 36184"),
+                     bucket / "plan").out_dir
+    result = check_plan(plan, max_invalid_share=0.2)
+    assert "STOP 36184 mention in every marketing message" in result.checked
+    rows = list(csv.DictReader((plan / "quarantine.csv").read_text(encoding="utf-8-sig").splitlines(),
+                               delimiter=";"))
+    assert [(r["ID_LINE"], r["STATUS_CODE"], r["Prénom"]) for r in rows] == [("2", "4", "Ann"), ("3", "2", "Zoé")]
+
+
+def test_plus3_failed_expectations_are_named(bucket):
+    write_list(bucket / "a.csv", "Mobile;Prénom\nabc;Ann\n0123456789;Zoé\n")
+    plan = plan_file(write_spec(bucket, lists=["a.csv"]), bucket / "plan").out_dir
+    with pytest.raises(ContractError) as error:
+        check_plan(plan, max_invalid_share=0.2)
+    assert any("invalid numbers under 20%" in failure for failure in error.value.failures)
+    assert any("at least one sendable row" in failure for failure in error.value.failures)
+    assert (plan / "quarantine.csv").is_file()
