@@ -1,24 +1,37 @@
-"""One SMS campaign = one run of this DAG (SPEC CAMP-2).
+"""One SMS campaign = one run of this DAG (SPEC CAMP-2 … REP-2).
 
 Thin by design (STYLE.md): only `airflow.sdk`, `pendulum` and the standard library are imported at parse
 time; each task is a short adapter around one `pipelines` function and passes file paths, never data.
-Trigger it with a campaign spec already in the bucket:
+
+The trigger form is the campaign form: its fields come from the campaign spec's JSON schema
+(`campaign_form.json`, generated from `pipelines.spec`, kept equal by a test), so a bad conf is refused
+before a run starts. Or give `spec_path`, a YAML spec in the bucket:
 
     airflow dags trigger sms_campaign --conf '{"spec_path": "specs/soldes-vip.yaml"}'
 
-The plan lands in `<bucket>/campaigns/<campaign_id>/plan/` (recipients.parquet, summary.json).
+plan → contracts → reserve credits → wait for the send time and window → test send → approval (a person in
+the Airflow UI or REST API, or `approval: auto`) → dispatch, one mapped task per batch in the `smsc` pool →
+receipts → load into DuckDB and report (pool `duckdb`, one writer) → close. A reject, a timeout or a failure
+before sending cancels the campaign and gives its credits back. Everything lands in
+`<bucket>/campaigns/<run id>/`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 BUCKET_ENV = "SMSFLOW_BUCKET"  # the bucket folder; ./bucket beside the repository by default
+SMPP_CONN_ID = "smsc_default"
+BATCH_SIZE = int(os.environ.get("SMSFLOW_BATCH_SIZE", "10000"))
+RECEIPT_TIMEOUT = float(os.environ.get("SMSFLOW_RECEIPT_TIMEOUT", "600"))
+FORM = json.loads((Path(__file__).with_name("campaign_form.json")).read_text(encoding="utf-8"))
 
 
 def bucket_root() -> Path:
@@ -32,6 +45,16 @@ def campaign_id(run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_")
 
 
+def _param(schema: dict) -> Param:
+    schema = dict(schema)
+    return Param(schema.pop("default", None), **schema)
+
+
+PARAMS = {"spec_path": Param(None, type=["null", "string"], title="Spec file",
+                             description="A campaign spec (YAML) in the bucket; leave the fields below empty.")}
+PARAMS.update({name: _param(schema) for name, schema in FORM.items()})
+
+
 @dag(
     dag_id="sms_campaign",
     schedule=None,
@@ -39,28 +62,168 @@ def campaign_id(run_id: str) -> str:
     catchup=False,
     max_active_tasks=4,
     tags=["smsflow"],
-    params={"spec_path": Param(type="string", description="Campaign spec (YAML), relative to the bucket or absolute.")},
+    params=PARAMS,
     doc_md=__doc__,
 )
 def sms_campaign():
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+    from smsflow_provider.operators.campaign import SmppDispatchOperator, WaitForSendTimeOperator
+
     @task
-    def plan() -> dict:
-        """Plan stage: validate the spec, read the lists, one planned row per input row (PLUS-2)."""
-        from pipelines.plan import plan_file
+    def prepare() -> dict:
+        """CAMP-2: the spec from the form or the bucket, validated, written into the campaign folder."""
+        from pipelines.campaign import prepare_spec
+        from pipelines.spec import load_spec
 
         context = get_current_context()
-        bucket = bucket_root()
-        spec_path = Path(context["params"]["spec_path"])
-        spec_path = spec_path if spec_path.is_absolute() else bucket / spec_path
-        out_dir = bucket / "campaigns" / campaign_id(context["run_id"]) / "plan"
-        result = plan_file(spec_path, out_dir)
-        summary = result.summary
-        print(f"Planned {summary['rows']:,} rows: {summary['sendable']:,} sendable, {summary['credits']:,} credits, "
-              f"statuses {summary['status_counts']} → {result.out_dir}")
-        return {"plan_dir": str(result.out_dir), "rows": summary["rows"], "sendable": summary["sendable"],
-                "credits": summary["credits"]}
+        conf = {key: value for key, value in context["params"].items()}
+        identifier = campaign_id(context["run_id"])
+        spec_path = prepare_spec(bucket_root(), identifier, conf)
+        spec = load_spec(spec_path)
+        return {"campaign_id": identifier, "spec_path": str(spec_path), "approval": spec.approval,
+                "account": spec.account.id, "max_invalid_share": spec.contracts.max_invalid_share}
 
-    plan()
+    @task
+    def plan(prepared: dict) -> dict:
+        """The plan stage (PLUS-2): one planned row per input row, statuses, parts, credits."""
+        from pipelines.campaign import plan_step
+
+        planned = plan_step(bucket_root(), prepared["campaign_id"], Path(prepared["spec_path"]))
+        print(f"Planned {planned['rows']:,} rows: {planned['sendable']:,} sendable, {planned['credits']:,} credits")
+        return {**prepared, **planned}
+
+    @task
+    def contracts(planned: dict) -> dict:
+        """PLUS-3: Great Expectations gates the send; unsendable rows go to quarantine.csv."""
+        from pipelines.contracts import check_plan
+
+        result = check_plan(Path(planned["plan_dir"]), planned["max_invalid_share"])
+        print(f"Contract kept: {', '.join(result.checked)}; {result.quarantined:,} rows in {result.quarantine}")
+        return planned
+
+    @task
+    def reserve_credits(planned: dict) -> dict:
+        """SEND-5: the campaign holds its credits from now on."""
+        from pipelines.campaign import WAREHOUSE
+        from pipelines.credits import has_ledger, reserve
+
+        database = bucket_root() / WAREHOUSE
+        if has_ledger(database, planned["account"]):
+            reserve(database, planned["account"], planned["campaign_id"], planned["credits"])
+        return planned
+
+    wait = WaitForSendTimeOperator(task_id="wait_for_send_time",
+                                   spec_path="{{ ti.xcom_pull(task_ids='prepare')['spec_path'] }}")
+
+    @task
+    def test_send(planned: dict) -> dict:
+        """SEND-3: the personalised message to the test numbers, then the SEND-4 summary for the approver."""
+        import polars as pl
+
+        from pipelines.campaign import approval_text
+        from pipelines.dispatch import send_test
+        from pipelines.encoding import measure
+        from smsflow_provider.hooks.smpp import SmppHook
+
+        plan_dir = Path(planned["plan_dir"])
+        summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
+        test = summary.get("test")
+        if test and test.get("message"):
+            encoding = measure(pl.Series([test["message"]])).item(0, "ENCODING")
+            results = send_test(test["message"], encoding, test["numbers"], SmppHook(SMPP_CONN_ID).get_settings(),
+                                summary["campaign"]["sender"], plan_dir.parent / "dispatch" / "tests",
+                                plan_dir.parent / "test-events")
+            print("Test sent: " + ", ".join(f"{r.number} → {r.status}" for r in results))
+        return {"subject": f"Send « {summary['campaign']['name']} » to {summary['sendable']:,} recipients?",
+                "body": approval_text(summary, test)}
+
+    @task.branch
+    def approval_mode(planned: dict) -> str:
+        return "auto_approve" if planned["approval"] == "auto" else "approve"
+
+    approve = ApprovalOperator(
+        task_id="approve",
+        subject="{{ ti.xcom_pull(task_ids='test_send')['subject'] }}",
+        body="{{ ti.xcom_pull(task_ids='test_send')['body'] }}",
+        response_timeout=timedelta(hours=24),
+    )
+
+    @task
+    def auto_approve(planned: dict) -> dict:
+        """`approval: auto`: scheduled automation by a data team, recorded in the audit."""
+        from pipelines.campaign import WAREHOUSE, record
+
+        record(bucket_root() / WAREHOUSE, planned["campaign_id"], "scheduled", "approval: auto (spec)")
+        return {"chosen_options": ["Approve"], "responded_by_user": "approval: auto"}
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def batches(planned: dict) -> list[int]:
+        from pipelines.campaign import WAREHOUSE, record
+        from pipelines.dispatch import batch_count
+
+        context = get_current_context()
+        who = context["ti"].xcom_pull(task_ids="approve") or context["ti"].xcom_pull(task_ids="auto_approve") or {}
+        record(bucket_root() / WAREHOUSE, planned["campaign_id"], "running",
+               f"approved by {who.get('responded_by_user')}")
+        return list(range(batch_count(Path(planned["plan_dir"]), BATCH_SIZE)))
+
+    @task
+    def receipts(planned: dict, sent: list) -> dict:
+        """Wait for every part's final receipt, or the end of the wait (late ones: `smsflow receive`)."""
+        from pipelines.campaign import receipts_step
+        from smsflow_provider.hooks.smpp import SmppHook
+
+        return receipts_step(Path(planned["plan_dir"]), SmppHook(SMPP_CONN_ID).get_settings(), RECEIPT_TIMEOUT)
+
+    @task(pool="duckdb")
+    def finish(planned: dict, received: dict) -> dict:
+        """Load ledger and events into DuckDB, bill what was sent, write the CSV report (REP-1, REP-2)."""
+        from pipelines.campaign import finish_step
+
+        result = finish_step(bucket_root(), planned["campaign_id"], planned["account"])
+        print(f"Report: {result['report']} ({result['delivered']:,} delivered)")
+        return result
+
+    @task(trigger_rule="all_done")
+    def close(planned: dict) -> str:
+        """After a reject, a timeout or a failure: cancelled, credits given back (CAMP-3, SEND-5).
+
+        A reject is the user's decision: the run succeeds. Anything else fails the run, named.
+        """
+        from pipelines.campaign import cancel_step
+
+        context = get_current_context()
+        if context["ti"].xcom_pull(task_ids="finish"):
+            return "finished"
+        states = context["ti"].get_task_states(dag_id=context["dag"].dag_id, run_ids=[context["run_id"]])
+        states = states.get(context["run_id"], {})
+        failed = sorted(task for task, state in states.items() if state in ("failed", "upstream_failed"))
+        rejected = not failed and states.get("approve") == "success" and states.get("batches") == "skipped"
+        reason = "rejected at approval" if rejected else f"failed at {', '.join(failed) or 'an unknown step'}"
+        back = cancel_step(bucket_root(), planned["campaign_id"], planned["account"], reason)
+        print(f"Campaign cancelled ({reason}); {back:,} credits given back; nothing was sent after the test")
+        if not rejected:
+            raise RuntimeError(f"campaign {planned['campaign_id']} cancelled: {reason} (see the failed task's log)")
+        return "cancelled"
+
+    prepared = prepare()
+    planned = plan(prepared)
+    checked = contracts(planned)
+    reserved = reserve_credits(checked)
+    tested = test_send(reserved)
+    reserved >> wait >> tested
+    mode = approval_mode(planned)
+    automatic = auto_approve(planned)
+    tested >> mode >> [approve, automatic]
+    numbers = batches(planned)
+    [approve, automatic] >> numbers
+    dispatched = SmppDispatchOperator.partial(
+        task_id="dispatch", pool="smsc", plan_dir="{{ ti.xcom_pull(task_ids='plan')['plan_dir'] }}",
+        batch_size=BATCH_SIZE, smpp_conn_id=SMPP_CONN_ID, retries=3, retry_delay=timedelta(seconds=5),
+    ).expand(batch=numbers)
+    received = receipts(planned, dispatched.output)
+    finished = finish(planned, received)
+    finished >> close(planned)
 
 
 sms_campaign()

@@ -59,3 +59,11 @@ def release(database: Path, account: str, campaign: str, keep: int = 0, reason: 
             _entry(connection, account, campaign, "release", back, reason)
         connection.commit()
         return back
+
+
+def has_ledger(database: Path, account: str) -> bool:
+    """Whether the account's credits are kept in this warehouse (else the spec's `account.credits` rules)."""
+    if not database.exists():
+        return False
+    with connect(database) as connection:
+        return bool(connection.execute(queries("credits.sql")["has_ledger"], {"account_id": account}).fetchone()[0])

@@ -12,3 +12,6 @@ FROM credit_ledger WHERE account_id = $account_id AND campaign_id = $campaign_id
 -- name: add_entry
 INSERT INTO credit_ledger (account_id, campaign_id, kind, credits, reason)
 VALUES ($account_id, $campaign_id, $kind, $credits, $reason);
+
+-- name: has_ledger
+SELECT count(*) > 0 FROM credit_ledger WHERE account_id = $account_id;

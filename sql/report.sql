@@ -16,10 +16,11 @@ SELECT summary FROM plan_summaries WHERE campaign_id = $campaign_id;
 -- name: campaigns
 -- CAMP-4: campaigns, newest first, with a lifecycle status derived from what happened to them.
 SELECT c.campaign_id, c.name, c.type, c.rows, c.sendable, c.credits, c.loaded_at,
-       CASE WHEN p.parts IS NULL THEN 'draft'
-            WHEN p.open_parts > 0 THEN 'running'
-            ELSE 'finished' END AS status
+       coalesce(l.status, CASE WHEN p.parts IS NULL THEN 'draft'
+                               WHEN p.open_parts > 0 THEN 'running'
+                               ELSE 'finished' END) AS status
 FROM plan_summaries c
+LEFT JOIN campaign_status l USING (campaign_id)
 LEFT JOIN (SELECT campaign_id, count(*) AS parts,
                   count(*) FILTER (WHERE NOT final AND status_code IN (1, 24, 10)) AS open_parts
            FROM part_status GROUP BY ALL) p USING (campaign_id)

@@ -154,3 +154,17 @@ SELECT account_id,
        sum(credits) FILTER (WHERE kind = 'reserve') - coalesce(sum(credits) FILTER (WHERE kind = 'release'), 0)
            AS reserved_net
 FROM credit_ledger GROUP BY account_id;
+
+-- CAMP-3: every lifecycle step of every campaign, with why (approvals and their audit included).
+CREATE SEQUENCE IF NOT EXISTS campaign_step_id;
+CREATE TABLE IF NOT EXISTS campaign_lifecycle (
+    step_id      BIGINT PRIMARY KEY DEFAULT nextval('campaign_step_id'),
+    campaign_id  VARCHAR NOT NULL,
+    status       VARCHAR NOT NULL CHECK (status IN ('draft', 'scheduled', 'running', 'finished', 'cancelled')),
+    detail       VARCHAR,
+    recorded_at  TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+);
+
+CREATE OR REPLACE VIEW campaign_status AS
+SELECT campaign_id, arg_max(status, step_id) AS status, max(recorded_at) AS since
+FROM campaign_lifecycle GROUP BY campaign_id;

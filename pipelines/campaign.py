@@ -1,0 +1,176 @@
+"""A campaign's steps, as the Airflow DAG runs them (one function per task, Airflow-free, tested directly).
+
+A campaign lives in `<bucket>/campaigns/<campaign_id>/`: `spec.yaml`, `plan/`, `dispatch/ledger/`, `events/`,
+`report/`. Its lifecycle (CAMP-3: scheduled → running → finished, or cancelled) is recorded in the warehouse
+(`campaign_lifecycle`), with who approved the test and how (audit).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.spec import CampaignSpec, load_spec, validate_spec
+
+WAREHOUSE = "warehouse.duckdb"
+
+
+def campaign_dir(bucket: Path, campaign_id: str) -> Path:
+    return bucket / "campaigns" / campaign_id
+
+
+def prepare_spec(bucket: Path, campaign_id: str, conf: dict[str, Any]) -> Path:
+    """The run's spec, validated (CAMP-2), written into the campaign folder with lists made absolute.
+
+    `conf` is the trigger form: either `spec_path` (a YAML spec in the bucket) or the spec's own fields.
+    """
+    folder = campaign_dir(bucket, campaign_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    fields = {key: value for key, value in conf.items() if key != "spec_path" and value is not None}
+    if conf.get("spec_path"):
+        source = Path(conf["spec_path"])
+        source = source if source.is_absolute() else bucket / source
+        spec = load_spec(source)
+        base = source.resolve().parent
+    else:
+        spec = validate_spec(fields, "trigger form")
+        base = bucket
+    data = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["lists"] = [str(_absolute(location, base)) for location in spec.lists]
+    blacklists = data.get("account", {}).get("blacklists", {})
+    for kind, location in list(blacklists.items()):
+        blacklists[kind] = str(_absolute(location, base))
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _absolute(location: str, base: Path) -> Path:
+    from pipelines.spec import resolve_location
+
+    return resolve_location(location, base).resolve()
+
+
+def plan_step(bucket: Path, campaign_id: str, spec_path: Path) -> dict:
+    """Plan with the account's available credits from the warehouse ledger when it has one (SEND-5)."""
+    from pipelines.credits import available, has_ledger
+    from pipelines.plan import plan_campaign
+    from pipelines.warehouse import load_plan
+
+    spec = load_spec(spec_path)
+    database = bucket / WAREHOUSE
+    if has_ledger(database, spec.account.id):
+        spec = spec.model_copy(update={"account": spec.account.model_copy(
+            update={"credits": available(database, spec.account.id)})})
+    result = plan_campaign(spec, spec_path.parent, campaign_dir(bucket, campaign_id) / "plan")
+    load_plan(database, campaign_id, result.out_dir)
+    record(database, campaign_id, "scheduled", f"{result.summary['sendable']:,} sendable rows planned")
+    return {"plan_dir": str(result.out_dir), "rows": result.summary["rows"], "sendable": result.summary["sendable"],
+            "credits": result.summary["credits"], "account": spec.account.id}
+
+
+def send_target(spec: CampaignSpec, now: datetime | None = None) -> datetime:
+    """When the send may start (SEND-1, SEND-2): `send_at` or now, then, for marketing, the window's opening."""
+    from pipelines.window import next_opening, policy
+
+    now = now or datetime.now(timezone.utc)
+    target = max(spec.send_at, now) if spec.send_at else now
+    if spec.type == "marketing":
+        target = next_opening(policy(spec.account.send_window), target)
+    return target
+
+
+def record(database: Path, campaign_id: str, status: str, detail: str = "") -> None:
+    """CAMP-3: append a lifecycle step (draft, scheduled, running, finished, cancelled) with its reason."""
+    from pipelines.warehouse import connect, queries
+
+    with connect(database) as connection:
+        connection.execute(queries("campaign.sql")["record_status"],
+                           {"campaign_id": campaign_id, "status": status, "detail": detail})
+
+
+def lifecycle(database: Path, campaign_id: str) -> list[tuple[str, str]]:
+    from pipelines.warehouse import connect, queries
+
+    with connect(database, read_only=True) as connection:
+        return connection.execute(queries("campaign.sql")["lifecycle"], {"campaign_id": campaign_id}).fetchall()
+
+
+def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0) -> dict:
+    """Listen for receipts until every sent part has a final one, or `timeout` (their validity) runs out."""
+    import polars as pl
+
+    from pipelines.dispatch import campaign_dirs, ledger_state, receive
+    from pipelines.dlr import read_events, recipient_statuses
+
+    ledger_dir, events_dir = campaign_dirs(plan_dir)
+    plan = pl.read_parquet(plan_dir / "recipients.parquet").filter(pl.col("STATUS_CODE").is_null())
+    deadline = time.monotonic() + timeout
+    while True:
+        statuses = recipient_statuses(plan, ledger_state(ledger_dir), read_events(events_dir), validity_seconds=None)
+        waiting = int(statuses.get_column("STATUS_CODE").is_in([1, 10, 24]).sum())
+        if waiting == 0 or time.monotonic() >= deadline:
+            return {"waiting": waiting, "recipients": statuses.height}
+        receive(settings, events_dir, seconds=min(poll, max(0.1, deadline - time.monotonic())))
+
+
+def finish_step(bucket: Path, campaign_id: str, account: str) -> dict:
+    """Load ledger and events, bill what was sent and give back the rest, write the report (REP-1, REP-2)."""
+    from pipelines.credits import release
+    from pipelines.dispatch import campaign_dirs
+    from pipelines.report import campaign_report, campaign_stats, write_csv
+    from pipelines.warehouse import load_dispatch
+
+    database = bucket / WAREHOUSE
+    folder = campaign_dir(bucket, campaign_id)
+    parts, events = load_dispatch(database, campaign_id, *campaign_dirs(folder / "plan"))
+    release(database, account, campaign_id, keep=parts, reason="finished: unused credits")
+    csv = write_csv(campaign_report(database, campaign_id), folder / "report" / f"{campaign_id}.csv")
+    figures = campaign_stats(database, campaign_id)
+    (folder / "report" / "stats.json").write_text(json.dumps(figures, ensure_ascii=False, indent=2),
+                                                  encoding="utf-8")
+    record(database, campaign_id, "finished", f"{figures['delivered']:,} of {figures['sent']:,} delivered")
+    return {"report": str(csv), "parts": parts, "events": events, "delivered": figures["delivered"]}
+
+
+def cancel_step(bucket: Path, campaign_id: str, account: str, reason: str) -> int:
+    """A rejected, timed-out or cancelled campaign: nothing sent, its credits come back (SEND-5, CAMP-3)."""
+    from pipelines.credits import release
+
+    database = bucket / WAREHOUSE
+    back = release(database, account, campaign_id, reason=f"cancelled: {reason}")
+    record(database, campaign_id, "cancelled", reason)
+    return back
+
+
+def wait_seconds(target: datetime) -> float:
+    return max(0.0, (target - datetime.now(timezone.utc)).total_seconds())
+
+
+def approval_text(summary: dict, test: dict | None) -> str:
+    """SEND-4: what the approver reads before the real send starts."""
+    campaign = summary["campaign"]
+    lines = [
+        f"**Campaign**: {campaign['name']} ({campaign['type']})",
+        f"**Lists**: {len(summary['lists'])} — " + ", ".join(f"{item['name']} ({item['rows']:,} rows)"
+                                                           for item in summary["lists"]),
+        f"**Recipients**: {summary['rows']:,}, of which **{summary['sendable']:,}** will be sent",
+        f"**Invalid numbers**: {summary['invalid']:,}",
+        f"**Duplicates**: {summary['duplicates']:,}",
+        f"**Credits used**: {summary['credits']:,}",
+        f"**Send date**: {campaign['send_at'] or 'as soon as approved'}",
+        f"**Sender**: {campaign['sender']}",
+        f"**Tracking**: {'on' if campaign['tracking'] else 'off'}",
+    ]
+    if test and test.get("message"):
+        lines.append(f"**Test sent to** {', '.join(test.get('numbers', []))}: « {test['message']} »")
+    return "\n\n".join(lines)
+
+
+def default_timeout() -> timedelta:
+    return timedelta(hours=24)

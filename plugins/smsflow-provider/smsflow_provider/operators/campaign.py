@@ -1,0 +1,67 @@
+"""Deferrable operators for a campaign run: wait for the send time and window, dispatch a batch over SMPP.
+
+Both free their worker slot while they wait (SEND-1, SEND-2): the triggerer wakes them up at the time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+from airflow.sdk import BaseOperator
+
+
+class WaitForSendTimeOperator(BaseOperator):
+    """Wait until `send_at` and, for marketing, the next opening of the account's send window."""
+
+    template_fields = ("spec_path",)
+
+    def __init__(self, *, spec_path: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec_path = spec_path
+
+    def execute(self, context) -> str:
+        from pipelines.campaign import send_target
+        from pipelines.spec import load_spec
+
+        target = send_target(load_spec(Path(self.spec_path)))
+        if target > datetime.now(timezone.utc) + timedelta(seconds=1):
+            self.log.info("Waiting for %s (Europe/Paris: %s)", target.isoformat(),
+                          target.astimezone().isoformat())
+            self.defer(trigger=DateTimeTrigger(moment=target), method_name="execute_complete")
+        return target.isoformat()
+
+    def execute_complete(self, context, event: Any = None) -> str:
+        return self.execute(context)  # check again: a holiday or the clock may have moved the window
+
+
+class SmppDispatchOperator(BaseOperator):
+    """Send one batch of a plan over the `smpp` connection; retries and re-runs resume from the send ledger.
+
+    The window is checked when the batch actually goes out: closed, the task defers to the next opening;
+    closing mid-batch, the parts not sent wait for it too (SEND-2).
+    """
+
+    template_fields = ("plan_dir",)
+
+    def __init__(self, *, plan_dir: str, batch: int, batch_size: int = 10_000, smpp_conn_id: str = "smsc_default",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan_dir, self.batch, self.batch_size, self.smpp_conn_id = plan_dir, batch, batch_size, smpp_conn_id
+
+    def execute(self, context, event: Any = None) -> dict:
+        from pipelines.dispatch import WindowClosed, send_plan
+        from smsflow_provider.hooks.smpp import SmppHook
+
+        settings = SmppHook(self.smpp_conn_id).get_settings()
+        try:
+            report = send_plan(Path(self.plan_dir), settings, self.batch, self.batch_size)
+        except WindowClosed as closed:
+            self.log.info("%s", closed)
+            self.defer(trigger=DateTimeTrigger(moment=closed.reopens), method_name="execute")
+        self.log.info("batch %s: %s parts accepted, %s refused, %s already sent (ledger), %.0f parts/s",
+                      self.batch, report.accepted, report.refused, report.skipped, report.parts_per_second)
+        return {"batch": self.batch, "accepted": report.accepted, "refused": report.refused,
+                "skipped": report.skipped}
