@@ -1,0 +1,62 @@
+"""Run the campaign DAG once with dag.test() in a clean process (its own AIRFLOW_HOME), answering the approval
+through Airflow's REST API from a second thread as a user would; prints a JSON summary for the test.
+
+    python tests/dags/campaign_run.py HOME BUCKET SMSC_URL SPEC_PATH (Approve|Reject|auto)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+home, bucket, smsc_url, spec_path, answer = sys.argv[1:6]
+os.environ.update({
+    "AIRFLOW_HOME": home, "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parents[2] / "dags"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+    "SMSFLOW_BUCKET": bucket, "SMSFLOW_RECEIPT_TIMEOUT": "5", "AIRFLOW_CONN_SMSC_DEFAULT": smsc_url,
+})
+if not Path(home, "airflow.db").exists():
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+sys.path.insert(0, os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+
+answered: dict = {}
+
+
+def approve_through_the_rest_api() -> None:
+    """What a user does in the UI, through the same REST API: find the pending approval and answer it."""
+    import airflow.models
+    from fastapi.testclient import TestClient
+
+    airflow.models.import_all_models()
+    from airflow.api_fastapi.app import create_app
+
+    client = TestClient(create_app())
+    for _ in range(600):
+        time.sleep(0.3)
+        details = client.get("/api/v2/dags/sms_campaign/dagRuns/~/hitlDetails").json().get("hitl_details", [])
+        pending = [d for d in details if d.get("responded_at") is None]
+        if pending:
+            ti = pending[0]["task_instance"]
+            answered["subject"], answered["body"] = pending[0]["subject"], pending[0]["body"]
+            response = client.patch(f"/api/v2/dags/sms_campaign/dagRuns/{ti['dag_run_id']}/taskInstances/"
+                                    f"{ti['task_id']}/{ti['map_index']}/hitlDetails",
+                                    json={"chosen_options": [answer]})
+            answered["status"] = response.status_code
+            return
+
+
+if answer != "auto":
+    threading.Thread(target=approve_through_the_rest_api, daemon=True).start()
+
+import sms_campaign  # noqa: E402  (after the environment is set)
+
+run = sms_campaign.sms_campaign().test(run_conf={"spec_path": spec_path})
+states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+print("RESULT " + json.dumps({"state": str(run.state), "run_id": run.run_id, "tasks": states, "approval": answered}))

@@ -1,0 +1,108 @@
+"""A whole campaign as one Airflow DAG run (dag.test) against the SMSC simulator process."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from helpers import write_list, write_spec
+
+from pipelines.credits import top_up
+
+ROOT = Path(__file__).resolve().parents[2]
+LIST = "Mobile;Prénom;Ville\n0611111111;Ann;Nîmes\n0622222222;Loïc;Lyon\n0633333333;Léa;Dijon\n" \
+       "0644444444;Max;Paris\n0622222222;Loïc;Lyon\nabc;Zoé;Metz\n"
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory) -> Path:
+    """One Airflow metadata database for the runs of this module (migrated by the first run)."""
+    return tmp_path_factory.mktemp("airflow_home")
+
+
+def run_campaign(tmp_path, smsc, answer: str, home: Path, **spec) -> tuple[dict, Path, object]:
+    simulator = smsc(rules=[{"value": "44", "outcome": "UNDELIV"}])
+    bucket = tmp_path / "bucket"
+    write_list(bucket / "incoming" / "clients.csv", LIST)
+    top_up(bucket / "warehouse.duckdb", "acme", 100)
+    spec_path = write_spec(bucket / "specs", lists=["../incoming/clients.csv"], account={"id": "acme"},
+                           test={"numbers": "0698765432", "row": 2},
+                           contracts={"max_invalid_share": 0.5}, **spec)
+    result = subprocess.run([sys.executable, str(ROOT / "tests" / "dags" / "campaign_run.py"), str(home),
+                             str(bucket), simulator.url(linger=0.5), str(spec_path.relative_to(bucket)), answer],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(lines[-1][7:]), bucket, simulator
+
+
+def test_campaign_dag_run_approved_through_the_rest_api(tmp_path, smsc, airflow_home):
+    outcome, bucket, simulator = run_campaign(tmp_path, smsc, "Approve", airflow_home)
+    assert outcome["state"] == "success", outcome
+    assert outcome["approval"]["status"] == 200
+    assert "Recipients**: 6, of which **4** will be sent" in outcome["approval"]["body"]  # SEND-4 summary
+    assert "0698765432" in outcome["approval"]["body"]
+    messages = simulator.records("message")
+    assert sorted(m["destination"] for m in messages) == ["33611111111", "33622222222", "33633333333",
+                                                          "33644444444", "33698765432"]  # 4 + the test
+    test = [m for m in messages if m["destination"] == "33698765432"][0]
+    assert test["text"] == "Bonjour Loic"  # SEND-3: personalised with row 2
+    with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
+        statuses = dict(connection.execute("SELECT int_mobile, status_code FROM message_status").fetchall())
+        credits = connection.execute("SELECT kind, credits FROM credit_ledger ORDER BY entry_id").fetchall()
+        lifecycle = [row[0] for row in connection.execute(
+            "SELECT status FROM campaign_lifecycle ORDER BY step_id").fetchall()]
+    assert statuses == {"+33611111111": 16, "+33622222222": 16, "+33633333333": 16, "+33644444444": 20}
+    assert credits == [("topup", 100), ("reserve", 4)]  # every reserved credit was used
+    assert lifecycle == ["scheduled", "running", "finished"]
+    (report,) = (bucket / "campaigns").glob("*/report/*.csv")
+    rows = list(csv.reader(report.read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
+    assert rows[0][:7] == ["REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "STATUS_TEXT", "DELIVERYDATE",
+                           "REPLY"]
+    assert rows[0][-3:] == ["Mobile", "Prénom", "Ville"]
+    assert [row[3] for row in rows[1:]] == ["16", "16", "16", "20", "4", "2"]
+
+
+def test_campaign_dag_run_rejected_sends_nothing_and_gives_credits_back(tmp_path, smsc, airflow_home):
+    outcome, bucket, simulator = run_campaign(tmp_path, smsc, "Reject", airflow_home)
+    assert outcome["state"] == "success" and outcome["tasks"]["dispatch"] == "skipped", outcome
+    assert [m["destination"] for m in simulator.records("message")] == ["33698765432"]  # only the test
+    with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
+        credits = connection.execute("SELECT kind, credits FROM credit_ledger ORDER BY entry_id").fetchall()
+        (status,) = connection.execute("SELECT status FROM campaign_status").fetchone()
+    assert credits == [("topup", 100), ("reserve", 4), ("release", 4)]
+    assert status == "cancelled"
+
+
+def test_campaign_dag_run_with_automatic_approval(tmp_path, smsc, airflow_home):
+    outcome, bucket, simulator = run_campaign(tmp_path, smsc, "auto", airflow_home, approval="auto")
+    assert outcome["state"] == "success" and outcome["tasks"]["approve"] == "skipped", outcome
+    assert len(simulator.records("message")) == 5
+    with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
+        audit = connection.execute("SELECT detail FROM campaign_lifecycle ORDER BY step_id").fetchall()
+    assert ("approval: auto (spec)",) in audit
+
+
+def test_send2_wait_operator_defers_until_the_window_opens(tmp_path):
+    """The window-closed path: the wait task defers to the next opening (policies tested in test_window)."""
+    from datetime import datetime, timezone
+
+    from airflow.sdk.exceptions import TaskDeferred
+    from smsflow_provider.operators.campaign import WaitForSendTimeOperator
+
+    from pipelines.spec import validate_spec
+
+    spec = write_spec(tmp_path, lists=["a.csv"], type="marketing", message="Promo STOP 36184",
+                      send_at="2027-03-29T10:00:00+02:00")  # Easter Monday: refused at validation...
+    with pytest.raises(Exception, match="SEND-2"):
+        validate_spec(__import__("yaml").safe_load(spec.read_text(encoding="utf-8")))
+    spec = write_spec(tmp_path, lists=["a.csv"], type="notification", message="Colis",
+                      send_at="2099-01-05T10:00:00+01:00")
+    with pytest.raises(TaskDeferred) as deferred:
+        WaitForSendTimeOperator(task_id="wait", spec_path=str(spec)).execute({})
+    assert deferred.value.trigger.moment == datetime(2099, 1, 5, 9, 0, tzinfo=timezone.utc)
