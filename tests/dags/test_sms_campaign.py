@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import write_list, write_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED_TOP_LEVEL = {"airflow", "pendulum", "__future__"} | set(sys.stdlib_module_names)
@@ -40,19 +39,19 @@ def test_dagbag_has_no_import_errors(airflow_home):
     assert loaded == {"errors": {}, "dags": ["sms_campaign"]}
 
 
-def test_dag_run_plans_a_campaign_from_the_bucket(airflow_home, tmp_path, monkeypatch):
-    bucket = tmp_path / "bucket"
-    write_list(bucket / "incoming" / "clients.csv", "Mobile;Prénom\n0611111111;Ann\n0611111111;Ann\nabc;Zoé\n")
-    spec = write_spec(bucket / "specs", lists=["../incoming/clients.csv"])
-    monkeypatch.setenv("SMSFLOW_BUCKET", str(bucket))
-    sys.path.insert(0, str(ROOT / "dags"))
-    try:
-        import sms_campaign
-    finally:
-        sys.path.remove(str(ROOT / "dags"))
-    run = sms_campaign.sms_campaign().test(run_conf={"spec_path": str(spec.relative_to(bucket))})
-    assert str(run.state) == "success"
-    plans = list((bucket / "campaigns").glob("*/plan/summary.json"))
-    assert len(plans) == 1
-    summary = json.loads(plans[0].read_text(encoding="utf-8"))
-    assert summary["status_counts"] == {"0": 1, "2": 1, "4": 1}
+def test_camp2_trigger_form_is_the_spec_schema():
+    """dags/campaign_form.json is generated from the spec model; regenerate it when the spec changes:
+    .venv/bin/python -c "import json; from pipelines.spec import form_fields; json.dump(form_fields(),
+    open('dags/campaign_form.json', 'w'), ensure_ascii=False, indent=1, sort_keys=True)"."""
+    from pipelines.spec import form_fields
+
+    assert json.loads((ROOT / "dags" / "campaign_form.json").read_text(encoding="utf-8")) == form_fields()
+
+
+def test_camp2_bad_conf_refused_by_the_form_before_a_run_starts(airflow_home):
+    code = ("import sys; sys.path.insert(0, 'dags'); import sms_campaign\n"
+            "param = sms_campaign.sms_campaign().params.get_param('options')\n"
+            "try:\n    param.resolve({'max_parts': 9})\n    print('accepted')\n"
+            "except Exception as error:\n    print('refused', type(error).__name__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.strip().splitlines()[-1] == "refused ParamValidationError", result.stderr[-2000:]
