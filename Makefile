@@ -6,7 +6,9 @@ UV = $(shell scripts/bootstrap-uv.sh)
 BUCKET ?= bucket
 ROWS ?= 10000
 
-.PHONY: install demo test bench clean
+PORT ?= 8080
+
+.PHONY: install demo demo-direct airflow test bench clean
 
 .venv/.installed: pyproject.toml uv.lock
 	$(UV) sync --frozen --all-groups
@@ -14,8 +16,14 @@ ROWS ?= 10000
 
 install: .venv/.installed
 
-demo: install  ## generate a CRM export in ./bucket, plan a sample campaign, print its summary
-	.venv/bin/smsflow demo --bucket $(BUCKET) --rows $(ROWS)
+demo: install  ## a whole campaign run by Airflow (standalone) against the SMSC simulator, approved via the REST API
+	.venv/bin/smsflow demo --bucket $(BUCKET) --rows $(ROWS) --port $(PORT)
+
+demo-direct: install  ## the same campaign driven by pipelines alone, without Airflow (~15 s)
+	.venv/bin/smsflow demo --direct --bucket $(BUCKET) --rows $(ROWS)
+
+airflow: install  ## Airflow and the simulator left running: http://127.0.0.1:8080 (admin / admin)
+	.venv/bin/smsflow airflow --bucket $(BUCKET) --port $(PORT)
 
 test: install  ## the whole test suite
 	.venv/bin/python -m pytest -n 2 -q
@@ -24,4 +32,4 @@ bench: install  ## plan-stage benchmark against a row-wise baseline (ROWS=100000
 	.venv/bin/python bench/plan.py --rows $(if $(filter 10000,$(ROWS)),1000000,$(ROWS))
 
 clean:
-	rm -rf .venv .tools $(BUCKET) bench/out
+	rm -rf .venv .tools $(BUCKET) bench/out airflow_home

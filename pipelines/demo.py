@@ -29,15 +29,16 @@ DEMO_SPEC = {
 }
 
 
-def run_demo(bucket: Path, rows: int, out: Console) -> Path:
-    """Generate the export and the spec in `bucket`, plan the campaign, print its summary; return the plan."""
-    from pipelines.cli import print_summary
-    from pipelines.plan import plan_file
+def prepare_bucket(bucket: Path, rows: int, out: Console) -> tuple[Path, list[str]]:
+    """Steps 1-2: a sample CRM export and the campaign spec in the bucket; returns the spec and a few
+    recipients the simulated handsets will answer from."""
+    import polars as pl
+
+    from pipelines.numbers import normalise_numbers
     from pipelines.sample import write_sample_list
-    from pipelines.warehouse import load_plan
     from pipelines.window import is_open, next_opening, policy
 
-    bucket = bucket.resolve()
+    bucket.mkdir(parents=True, exist_ok=True)
     own_blacklist = bucket / "blacklists" / "own.txt"
     own_blacklist.parent.mkdir(parents=True, exist_ok=True)
     own_blacklist.touch()
@@ -54,6 +55,21 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
                   f"{next_opening(window, now):%A %d/%m %H:%M}): the demo runs as a notification campaign.[/]")
     spec_path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
     out.print(f"[bold]2.[/] Campaign spec → {spec_path}")
+    first = pl.read_csv(export, separator=";", infer_schema=False, n_rows=200).get_column("Mobile")
+    numbers = normalise_numbers(first).filter(pl.col("MF_VALID") & (pl.col("MF_COUNTRY") == "FR"))
+    return spec_path, numbers.get_column("INT_MOBILE").str.strip_prefix("+").unique(maintain_order=True) \
+        .head(3).to_list()
+
+
+def run_demo(bucket: Path, rows: int, out: Console) -> Path:
+    """The campaign driven directly by `pipelines` (no Airflow): plan, DuckDB, simulator, send, report."""
+    from pipelines.cli import print_summary
+    from pipelines.plan import plan_file
+    from pipelines.warehouse import load_plan
+
+    bucket = bucket.resolve()
+    spec_path, _ = prepare_bucket(bucket, rows, out)
+    own_blacklist = bucket / "blacklists" / "own.txt"
     started = time.perf_counter()
     campaign = f"{DEMO_CAMPAIGN}-{time.strftime('%Y%m%d-%H%M%S')}"  # each run is a new campaign
     plan_dir = bucket / "campaigns" / campaign / "plan"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_demo_runs_a_campaign_end_to_end(tmp_path):
     bucket = tmp_path / "bucket"
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "demo", "--bucket", str(bucket), "--rows", "2000"],
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "demo", "--bucket", str(bucket), "--rows", "2000", "--direct"],
                             capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     for words in ("Sendable", "Destinations by country", "Test sent to", "parts accepted", "Délivré"):
@@ -24,3 +25,23 @@ def test_demo_runs_a_campaign_end_to_end(tmp_path):
     with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
         assert connection.execute("SELECT count(*) FROM plan_recipients").fetchone()[0] == 2001
     assert (bucket / "blacklists" / "own.txt").read_text(encoding="utf-8").count("+33") == 2
+
+
+def test_demo_through_airflow_standalone_and_its_rest_api(tmp_path):
+    """`make demo`: airflow standalone started and stopped, the run triggered and approved over HTTP."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bucket = tmp_path / "bucket"
+    environment = {**os.environ, "SMSFLOW_AIRFLOW_HOME": str(tmp_path / "airflow_home")}
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "demo", "--bucket", str(bucket), "--rows", "1500",
+                             "--port", str(port)], capture_output=True, text=True, timeout=400, cwd=ROOT,
+                            env=environment)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Approved (200)" in result.stdout and ": success after" in result.stdout
+    (report,) = bucket.glob("campaigns/*/report/*.csv")
+    assert report.read_text(encoding="utf-8-sig").startswith("REF_LIST;ID_LINE;INT_MOBILE;STATUS_CODE")
+    with socket.socket() as probe:  # everything it started is stopped
+        assert probe.connect_ex(("127.0.0.1", port)) != 0

@@ -1,0 +1,190 @@
+"""`make demo` through Airflow, and `make airflow`: a local Airflow (standalone: SQLite, LocalExecutor, its own
+AIRFLOW_HOME inside the repository) next to the SMSC simulator, driven through Airflow's REST API exactly as
+a user's browser would: trigger the campaign, read the approval request, approve it, wait for the end.
+
+This module starts Airflow as a separate program and speaks HTTP to it: `pipelines` itself never imports
+Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+
+ROOT = Path(__file__).resolve().parents[1]
+LOGIN = ("admin", "admin")
+
+
+class AirflowApi:
+    """The few REST calls a user's browser makes, with the JWT the login gives."""
+
+    def __init__(self, base: str):
+        self.base, self.token = base, None
+
+    def call(self, method: str, path: str, body: dict | None = None):
+        request = urllib.request.Request(
+            self.base + path, method=method, data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json",
+                     **({"Authorization": f"Bearer {self.token}"} if self.token else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace")
+
+    def login(self) -> None:
+        status, answer = self.call("POST", "/auth/token", {"username": LOGIN[0], "password": LOGIN[1]})
+        if status not in (200, 201):
+            raise RuntimeError(f"Airflow login failed ({status}): {answer}")
+        self.token = answer["access_token"]
+
+    def healthy(self) -> bool:
+        try:
+            status, answer = self.call("GET", "/api/v2/monitor/health")
+        except OSError:
+            return False
+        return status == 200 and all(part.get("status") == "healthy" for part in answer.values()
+                                     if isinstance(part, dict))
+
+
+def airflow_environment(home: Path, bucket: Path, smsc_url: str, port: int) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    passwords = home / "passwords.json"
+    passwords.write_text(json.dumps({LOGIN[0]: LOGIN[1]}), encoding="utf-8")
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{LOGIN[0]}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+        "SMSFLOW_BUCKET": str(bucket),
+        "SMSFLOW_RECEIPT_TIMEOUT": "15",
+        "AIRFLOW_CONN_SMSC_DEFAULT": smsc_url,
+    }
+
+
+@contextmanager
+def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str] | None = None):
+    """The SMSC simulator and `airflow standalone`, stopped (with all their children) on the way out."""
+    from pipelines.smpp.simulator import ReplyRule, SmscConfig, start_process
+
+    replies = [ReplyRule(number=n, text=t) for n, t in zip(smsc_replies or [], ["STOP", "Arrêt", "Merci !"])]
+    config = SmscConfig(port=0, log=bucket / "smsc" / "smsc.jsonl", receipt_delay=1.0, intermediate=["ACCEPTD"],
+                        ratios={"DELIVRD": 0.92, "UNDELIV": 0.04, "EXPIRED": 0.03, "REJECTD": 0.01},
+                        replies=replies)
+    simulator, smsc_port = start_process(config, bucket / "smsc")
+    out.print(f"SMSC simulator on 127.0.0.1:{smsc_port} (log: {config.log})")
+    home = Path(os.environ.get("SMSFLOW_AIRFLOW_HOME", ROOT / "airflow_home"))
+    environment = airflow_environment(home, bucket, f"smpp://smsflow:smsflow@127.0.0.1:{smsc_port}", port)
+    log = (home / "standalone.log").open("w", encoding="utf-8")
+    airflow = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=environment, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+    api = AirflowApi(f"http://127.0.0.1:{port}")
+    try:
+        out.print(f"Starting Airflow (AIRFLOW_HOME={home}, log: {home / 'standalone.log'}) …")
+        started = time.monotonic()
+        while not api.healthy():
+            if airflow.poll() is not None or time.monotonic() - started > 300:
+                raise RuntimeError(f"Airflow did not start; see {home / 'standalone.log'}")
+            time.sleep(2)
+        api.login()
+        for name, slots in (("smsc", 2), ("duckdb", 1)):  # binds to the SMSC; one DuckDB writer
+            api.call("POST", "/api/v2/pools", {"name": name, "slots": slots})
+        out.print(f"Airflow is up in {time.monotonic() - started:.0f} s: http://127.0.0.1:{port} "
+                  f"(login {LOGIN[0]} / {LOGIN[1]})")
+        yield api
+    finally:
+        for process in (airflow, simulator):
+            try:
+                os.killpg(process.pid, signal.SIGTERM) if process is airflow else process.terminate()
+                process.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(process.pid, signal.SIGKILL) if process is airflow else process.kill()
+        log.close()
+
+
+def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
+    """Trigger the sample campaign through the REST API, approve it as a user would, wait, show the results."""
+    from pipelines.cli import print_stats
+    from pipelines.demo import prepare_bucket
+    from pipelines.report import campaign_stats
+
+    bucket = bucket.resolve()
+    spec_path, repliers = prepare_bucket(bucket, rows, out)
+    started = time.monotonic()
+    with running_stack(bucket, port, out, repliers) as api:
+        for _ in range(60):  # the DAG processor's first parse
+            if api.call("GET", "/api/v2/dags/sms_campaign")[0] == 200:
+                break
+            time.sleep(2)
+        status, run = api.call("POST", "/api/v2/dags/sms_campaign/dagRuns",
+                               {"logical_date": None, "conf": {"spec_path": str(spec_path.relative_to(bucket))}})
+        if status not in (200, 201):
+            raise RuntimeError(f"trigger refused ({status}): {run}")
+        run_id = run["dag_run_id"]
+        out.print(f"Triggered run {run_id}: http://127.0.0.1:{port}/dags/sms_campaign/runs/{run_id}")
+        approved, state = False, "queued"
+        while state not in ("success", "failed"):
+            time.sleep(2)
+            if not approved:
+                status, details = api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}/hitlDetails")
+                pending = [d for d in (details or {}).get("hitl_details", []) if d.get("responded_at") is None] \
+                    if status == 200 else []
+                if pending:
+                    out.print(f"\n[bold]Approval requested[/]: {pending[0]['subject']}\n{pending[0]['body']}\n"
+                              f"(a person clicks Approve at http://127.0.0.1:{port}/dags/sms_campaign/runs/{run_id}; "
+                              f"the demo answers through the same REST API)")
+                    status, answer = api.call(
+                        "PATCH", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails",
+                        {"chosen_options": ["Approve"]})
+                    approved = status == 200
+                    out.print(f"Approved ({status})")
+            state = api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}")[1]["state"]
+        out.print(f"Run {run_id}: [bold]{state}[/] after {time.monotonic() - started:.0f} s")
+    campaign = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_")  # as dags/sms_campaign.py names it
+    database = bucket / "warehouse.duckdb"
+    if state == "success":
+        print_stats(campaign_stats(database, campaign), out)
+        report = next((bucket / "campaigns" / campaign / "report").glob("*.csv"))
+        out.print(f"CSV report: {report}\nDuckDB warehouse: {database}")
+        query = f"SELECT status_code, count(*) FROM message_status WHERE campaign_id = '{campaign}' GROUP BY ALL"
+        out.print(f'.venv/bin/python -c "import duckdb; duckdb.connect(\'{database}\', read_only=True)'
+                  f'.sql(\\"{query}\\").show()"', soft_wrap=True, highlight=False, markup=False)
+    else:
+        raise RuntimeError(f"the campaign run {state}; see the task logs under "
+                           f"{os.environ.get('SMSFLOW_AIRFLOW_HOME', ROOT / 'airflow_home')}/logs")
+
+
+def serve_airflow(bucket: Path, port: int, out: Console) -> None:
+    """`make airflow`: the stack stays up for a person to use the trigger form and the approval page."""
+    from pipelines.demo import prepare_bucket
+
+    bucket = bucket.resolve()
+    spec_path, repliers = prepare_bucket(bucket, 1000, out)
+    with running_stack(bucket, port, out, repliers):
+        out.print(f"Trigger `sms_campaign` with {{\"spec_path\": \"{spec_path.relative_to(bucket)}\"}} or fill the "
+                  f"form, then approve the test in the run's page. Ctrl-C stops everything.")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            out.print("Stopping …")
