@@ -38,7 +38,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.dlr import (DESTINATION_ERRORS, SUBMIT_ERROR, SUBMIT_REFUSED_DESTINATION, EventWriter, parse_receipt)
+from pipelines.dlr import (DESTINATION_ERRORS, SUBMIT_ERROR, SUBMIT_REFUSED_DESTINATION, EventWriter, parse_receipt,
+                           read_events)
 from pipelines.smpp import parts as sms_parts
 from pipelines.smpp import pdu as P
 from pipelines.window import WindowPolicy, closing_time, is_open, next_opening
@@ -191,6 +192,7 @@ class Ledger:
     def _write(self, record: dict, sync: bool) -> None:
         with self._lock:
             self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file.flush()  # in the kernel at once: a killed process loses nothing; fsync covers power loss
             self._pending += 1
             if sync or self._pending >= self._group:
                 self._sync()
@@ -649,8 +651,11 @@ def send_batch(plan_dir: Path, settings: SmscSettings, batch: int | None = None,
     session.open()
     try:
         if ambiguous:
+            # Receipts the SMSC still holds arrive now; those an earlier run already stored count too.
             session.listen(settings.ambiguous_grace)
-            confirmed = _confirm_by_receipts(ambiguous, session.receipts, ledger)
+            stored = read_events(events_dir).filter(pl.col("kind") == "receipt").select("handset", "text",
+                                                                                       "message_id").to_dicts()
+            confirmed = _confirm_by_receipts(ambiguous, stored + session.receipts, ledger)
             report.confirmed_by_receipt = len(confirmed)
             report.resent_ambiguous = len(ambiguous) - len(confirmed)
             todo = [part for part in todo if part.key not in confirmed]

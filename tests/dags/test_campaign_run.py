@@ -106,3 +106,37 @@ def test_send2_wait_operator_defers_until_the_window_opens(tmp_path):
     with pytest.raises(TaskDeferred) as deferred:
         WaitForSendTimeOperator(task_id="wait", spec_path=str(spec)).execute({})
     assert deferred.value.trigger.moment == datetime(2099, 1, 5, 9, 0, tzinfo=timezone.utc)
+
+
+def test_plus1_dispatch_task_killed_mid_batch_and_retried_sends_each_part_once(tmp_path, smsc):
+    """An Airflow retry of a dispatch task killed mid-batch: the ledger makes the retry finish the job."""
+    import os
+    import signal
+    import time
+    from collections import Counter
+
+    from pipelines.plan import plan_file
+
+    simulator = smsc()
+    rows = "".join(f"06{10_000_000 + i:08d};Client {i}\n" for i in range(1500))
+    write_list(tmp_path / "list.csv", "Mobile;Nom\n" + rows)
+    plan_dir = plan_file(write_spec(tmp_path, lists=["list.csv"], message="Bonjour ${Nom}, votre colis arrive."),
+                         tmp_path / "campaign" / "plan").out_dir
+    environment = {**os.environ, "AIRFLOW_CONN_SMSC_DEFAULT": simulator.url(tps=600, ambiguous_grace=1.0),
+                   "AIRFLOW_HOME": str(tmp_path / "home")}
+    task = ("from smsflow_provider.operators.campaign import SmppDispatchOperator\n"
+            f"print(SmppDispatchOperator(task_id='dispatch', plan_dir={str(plan_dir)!r}, batch=0, batch_size=1000)"
+            ".execute({}))")
+    attempt = subprocess.Popen([sys.executable, "-c", task], env=environment, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(simulator.records("part")) < 300 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(attempt.pid, signal.SIGKILL)  # the worker dies mid-batch
+    attempt.wait()
+    assert 300 <= len(simulator.records("part")) < 1000
+    retry = subprocess.run([sys.executable, "-c", task], env=environment, cwd=ROOT, capture_output=True, text=True,
+                           timeout=120)
+    assert retry.returncode == 0, retry.stderr[-2000:]
+    counts = Counter(p["destination"] for p in simulator.records("part"))
+    assert len(counts) == 1000 and set(counts.values()) == {1}  # batch 0 = the first 1,000 rows: none twice
