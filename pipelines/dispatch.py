@@ -192,7 +192,6 @@ class Ledger:
     def _write(self, record: dict, sync: bool) -> None:
         with self._lock:
             self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-            self._file.flush()  # in the kernel at once: a killed process loses nothing; fsync covers power loss
             self._pending += 1
             if sync or self._pending >= self._group:
                 self._sync()
@@ -214,6 +213,11 @@ class Ledger:
         event = "accepted" if status == P.ESME_ROK else ("throttled" if status in THROTTLING else "refused")
         self._write({"key": key, "event": event, "status": status, "message_id": message_id, "evidence": evidence,
                      "ts": time.time()}, sync=False)
+
+    def flush(self) -> None:
+        """Hand what was written to the kernel: a killed process then loses nothing (fsync covers power loss)."""
+        with self._lock:
+            self._file.flush()
 
     def sync(self) -> None:
         with self._lock:
@@ -385,24 +389,33 @@ class _Bind:
                         self._state.notify_all()
                 return
             self._last_read = time.monotonic()
-            for command_id, status, sequence, body in pdus:
-                if command_id in (P.SUBMIT_SM | P.RESPONSE, P.GENERIC_NACK):
-                    message_id = body[:body.index(0)].decode("latin-1") if status == P.ESME_ROK and body else None
-                    self._answered(sequence, status, message_id)
-                elif command_id == P.DELIVER_SM:
-                    self._delivered(sequence, body)
-                elif command_id == P.ENQUIRE_LINK:
-                    self._send(P.encode(P.ENQUIRE_LINK | P.RESPONSE, 0, sequence))
-                elif command_id == P.UNBIND | P.RESPONSE:
-                    return
-                elif command_id == P.UNBIND:  # the SMSC ends the session: answer, and stop sending
-                    self._send(P.encode(P.UNBIND | P.RESPONSE, 0, sequence))
-                    with self._state:
-                        self._error = DispatchError("the SMSC unbound the session")
-                        self._state.notify_all()
-                    return
-                elif not command_id & P.RESPONSE:  # a request we do not serve (data_sm, alert_notification...)
-                    self._send(P.encode(P.GENERIC_NACK, P.ESME_RINVCMDID, sequence))
+            over = self._handle(pdus)
+            if self.ledger is not None:
+                self.ledger.flush()  # once per network read, not once per record
+            if over:
+                return
+
+    def _handle(self, pdus: list) -> bool:
+        """Act on the PDUs of one network read; True when the session is over."""
+        for command_id, status, sequence, body in pdus:
+            if command_id in (P.SUBMIT_SM | P.RESPONSE, P.GENERIC_NACK):
+                message_id = body[:body.index(0)].decode("latin-1") if status == P.ESME_ROK and body else None
+                self._answered(sequence, status, message_id)
+            elif command_id == P.DELIVER_SM:
+                self._delivered(sequence, body)
+            elif command_id == P.ENQUIRE_LINK:
+                self._send(P.encode(P.ENQUIRE_LINK | P.RESPONSE, 0, sequence))
+            elif command_id == P.UNBIND | P.RESPONSE:
+                return True
+            elif command_id == P.UNBIND:  # the SMSC ends the session: answer, and stop sending
+                self._send(P.encode(P.UNBIND | P.RESPONSE, 0, sequence))
+                with self._state:
+                    self._error = DispatchError("the SMSC unbound the session")
+                    self._state.notify_all()
+                return True
+            elif not command_id & P.RESPONSE:  # a request we do not serve (data_sm, alert_notification...)
+                self._send(P.encode(P.GENERIC_NACK, P.ESME_RINVCMDID, sequence))
+        return False
 
     def _answered(self, sequence: int, status: int, message_id) -> None:
         with self._state:
