@@ -160,6 +160,11 @@ def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
                     out.print(f"Approved ({status})")
             state = api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}")[1]["state"]
         out.print(f"Run {run_id}: [bold]{state}[/] after {time.monotonic() - started:.0f} s")
+        if state != "success":
+            _, instances = api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}/taskInstances")
+            for instance in (instances or {}).get("task_instances", []):
+                if instance.get("state") not in ("success", "skipped"):
+                    out.print(f"  task {instance['task_id']}: {instance.get('state')}")
     campaign = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_")  # as dags/sms_campaign.py names it
     database = bucket / "warehouse.duckdb"
     if state == "success":

@@ -383,8 +383,8 @@ class Session(asyncio.Protocol):
             return
         for command_id, status, sequence, body in pdus:
             self._handle(command_id, sequence, body)
+        self.simulator.log.flush()  # what handsets receive is on record before the ESME hears "accepted"
         self._flush()
-        self.simulator.log.flush()
 
     def _send(self, command_id: int, status: int, sequence: int, body: bytes = b"") -> None:
         self._out.append(P.encode(command_id, status, sequence, body))

@@ -175,10 +175,10 @@ def test_send2_plus9_window_closing_mid_batch_pauses_and_the_rerun_resumes(smsc,
     now = datetime.now(PARIS)
     if now.time() > clock(23, 59, 50):
         pytest.skip("the test window cannot close after midnight")  # a few seconds a day
-    closes = (now + timedelta(seconds=1.0)).time()
-    closing = WindowPolicy("test", (Hours(clock(0), closes, frozenset(range(7))),), "closes in a second")
+    closes = (now + timedelta(seconds=3.0)).time()
+    closing = WindowPolicy("test", (Hours(clock(0), closes, frozenset(range(7))),), "closes in 3 seconds")
     with pytest.raises(WindowClosed) as paused:
-        send_plan(plan_dir, SmscSettings.from_url(simulator.url(tps=800)), window=closing)
+        send_plan(plan_dir, SmscSettings.from_url(simulator.url(tps=300)), window=closing)
     sent = len(simulator.records("part"))
     assert 0 < sent < 2000 and paused.value.sent == sent
     validity = {p["validity_period"] for p in simulator.records("part")}
