@@ -26,7 +26,7 @@ airflow: install  ## Airflow and the simulator left running: http://127.0.0.1:80
 	.venv/bin/smsflow airflow --bucket $(BUCKET) --port $(PORT)
 
 test: install  ## the whole test suite
-	.venv/bin/python -m pytest -n 2 -q
+	.venv/bin/python -m pytest -n 2 --dist loadgroup -q
 
 bench: install  ## plan-stage benchmark against a row-wise baseline (ROWS=1000000 by default)
 	.venv/bin/python bench/plan.py --rows $(if $(filter 10000,$(ROWS)),1000000,$(ROWS))

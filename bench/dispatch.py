@@ -87,7 +87,7 @@ def main() -> None:
     throttled_messages = min(args.messages, args.tps * 10)
     throttled = run(args.out / "throttled", throttled_messages, 1, float(args.tps), args.tps)
     rows.append((f"1 bind, {args.tps} parts/s allowed", throttled))
-    print(f"\ndispatch over SMPP to the simulator on 127.0.0.1 (window 128, receipts on)")
+    print("\ndispatch over SMPP to the simulator on 127.0.0.1 (window 128, receipts on)")
     print(f"{'run':28} {'parts':>8} {'seconds':>8} {'parts/s':>9} {'throttled':>9} {'lost':>5} {'dup':>4}")
     for name, row in rows:
         print(f"{name:28} {row['parts']:>8,} {row['seconds']:>8.2f} {row['rate']:>9,.0f} {row['throttled']:>9,} "

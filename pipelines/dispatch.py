@@ -23,7 +23,6 @@ import heapq
 import itertools
 import json
 import os
-import re
 import socket
 import threading
 import time
@@ -38,7 +37,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.dlr import (DESTINATION_ERRORS, SUBMIT_ERROR, SUBMIT_REFUSED_DESTINATION, EventWriter, parse_receipt,
+from pipelines.dlr import (EventWriter, parse_receipt,
                            read_events)
 from pipelines.smpp import parts as sms_parts
 from pipelines.smpp import pdu as P

@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.lists import ID_LINE, MANUAL_LIST, ListLayout, inspect_list, manual_recipients, read_blacklist, \
+from pipelines.lists import MANUAL_LIST, ListLayout, inspect_list, manual_recipients, read_blacklist, \
     read_list_batches
 from pipelines.numbers import NumberStats, normalise_numbers
 from pipelines.render import (

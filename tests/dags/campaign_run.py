@@ -19,7 +19,7 @@ os.environ.update({
     "AIRFLOW_HOME": home, "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parents[2] / "dags"),
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True", "AIRFLOW__API_AUTH__JWT_SECRET": "campaign-run-test",
     "SMSFLOW_BUCKET": bucket, "SMSFLOW_RECEIPT_TIMEOUT": "5", "AIRFLOW_CONN_SMSC_DEFAULT": smsc_url,
 })
 if not Path(home, "airflow.db").exists():

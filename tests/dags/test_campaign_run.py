@@ -15,6 +15,7 @@ from helpers import write_list, write_spec
 from pipelines.credits import top_up
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.xdist_group("airflow")  # one Airflow at a time on a 2-core machine
 LIST = "Mobile;Prénom;Ville\n0611111111;Ann;Nîmes\n0622222222;Loïc;Lyon\n0633333333;Léa;Dijon\n" \
        "0644444444;Max;Paris\n0622222222;Loïc;Lyon\nabc;Zoé;Metz\n"
 

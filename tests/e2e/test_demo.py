@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,6 +28,7 @@ def test_demo_runs_a_campaign_end_to_end(tmp_path):
     assert (bucket / "blacklists" / "own.txt").read_text(encoding="utf-8").count("+33") == 2
 
 
+@pytest.mark.xdist_group("airflow")  # one Airflow at a time on a 2-core machine
 def test_demo_through_airflow_standalone_and_its_rest_api(tmp_path):
     """`make demo`: airflow standalone started and stopped, the run triggered and approved over HTTP."""
     import socket
