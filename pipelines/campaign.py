@@ -18,6 +18,7 @@ import yaml
 from pipelines.spec import CampaignSpec, load_spec, validate_spec
 
 WAREHOUSE = "warehouse.duckdb"
+SHARED_EVENTS = "events"  # where the long-lived `smsflow receive` writes late receipts and replies
 
 
 def campaign_dir(bucket: Path, campaign_id: str) -> Path:
@@ -128,7 +129,8 @@ def finish_step(bucket: Path, campaign_id: str, account: str) -> dict:
 
     database = bucket / WAREHOUSE
     folder = campaign_dir(bucket, campaign_id)
-    parts, events = load_dispatch(database, campaign_id, *campaign_dirs(folder / "plan"))
+    parts, events = load_dispatch(database, campaign_id, *campaign_dirs(folder / "plan"),
+                                  shared_events=bucket / SHARED_EVENTS)
     release(database, account, campaign_id, keep=parts, reason="finished: unused credits")
     csv = write_csv(campaign_report(database, campaign_id), folder / "report" / f"{campaign_id}.csv")
     figures = campaign_stats(database, campaign_id)

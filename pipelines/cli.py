@@ -257,6 +257,8 @@ def load(
     campaign_dir: Path = typer.Argument(..., help="A campaign folder: plan/, dispatch/ledger/, events/."),
     db: Path = typer.Option(DEFAULT_DB, "--db", help="The DuckDB warehouse file."),
     campaign_id: str = typer.Option(None, "--id", help="Campaign id (default: the folder's name)."),
+    late_events: Path = typer.Option(Path("bucket/events"), "--late-events",
+                                     help="The folder `smsflow receive` writes late receipts and replies to."),
 ) -> None:
     """Load a campaign's plan, send ledger and events into the DuckDB warehouse (idempotent)."""
     from pipelines.dispatch import campaign_dirs
@@ -264,7 +266,7 @@ def load(
 
     campaign_id = campaign_id or campaign_dir.name
     rows = load_plan(db, campaign_id, campaign_dir / "plan")
-    parts, events = load_dispatch(db, campaign_id, *campaign_dirs(campaign_dir / "plan"))
+    parts, events = load_dispatch(db, campaign_id, *campaign_dirs(campaign_dir / "plan"), shared_events=late_events)
     console.print(f"{campaign_id}: {rows:,} planned rows, {parts:,} parts, {events:,} events → {db}")
 
 

@@ -68,20 +68,33 @@ def _with_id_columns(frame, column: str = "message_id"):
     )
 
 
-def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir: Path) -> tuple[int, int]:
-    """Load (idempotently) a campaign's send ledger and events; returns (parts, events) loaded."""
+def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir: Path,
+                  shared_events: Path | None = None) -> tuple[int, int]:
+    """Load (idempotently) a campaign's send ledger and events; returns (parts, events) loaded.
+
+    `shared_events` is the folder of the long-lived `smsflow receive`: the late receipts there that match
+    this campaign's parts (PLUS-4), and the replies from its recipients after its first submit, join it.
+    """
     import polars as pl
 
     from pipelines.dispatch import ledger_state
-    from pipelines.dlr import read_events
+    from pipelines.dlr import match_receipts, read_events
 
     ledger = ledger_state(ledger_dir)
     ledger = ledger.with_columns(
         pl.col("key").str.split_exact("\x1f", 2).struct.rename_fields(["ref_list", "_line", "_part"]).alias("_k")
     ).unnest("_k").with_columns(pl.col("_line").cast(pl.Int64).alias("id_line"),
                                 pl.col("_part").cast(pl.Int32).alias("part"))
+    events = read_events(events_dir)
+    if shared_events is not None and shared_events.is_dir() and not ledger.is_empty():
+        late = read_events(shared_events)
+        receipts = match_receipts(ledger.select("key", "message_id"), late.filter(pl.col("kind") == "receipt"))
+        started = ledger.get_column("ts").min()
+        replies = late.filter((pl.col("kind") == "reply")
+                              & (pl.col("received_at").dt.epoch("s") >= int(started or 0)))
+        events = pl.concat([events, receipts.drop_nulls("key").drop("key"), replies]).unique(maintain_order=True)
     ledger_frame = _with_id_columns(ledger).to_arrow()
-    events_frame = _with_id_columns(read_events(events_dir)).to_arrow()
+    events_frame = _with_id_columns(events).to_arrow()
     load = queries("load.sql")
     with connect(database) as connection:
         connection.register("ledger_frame", ledger_frame)

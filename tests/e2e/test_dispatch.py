@@ -221,3 +221,20 @@ def test_plus4_warehouse_view_derives_the_same_statuses_from_events(smsc, bucket
         plan, ledger_state(ledger_dir), read_events(events_dir)).iter_rows(named=True)}
     assert in_sql == in_polars
     assert sorted(code for code, _ in in_sql.values()) == [16, 17, 20, 24]
+
+
+def test_plus4_late_receipts_from_the_long_lived_receiver_join_their_campaign(smsc, bucket):
+    """A receipt that arrives after the send (to `smsflow receive`) still lands on its part."""
+    from pipelines.dispatch import receive
+    from pipelines.warehouse import campaign_statuses, load_dispatch, load_plan
+
+    simulator = smsc(receipt_delay=1.5, replies=[{"number": "33611111111", "text": "STOP", "delay": 0.0}])
+    plan_dir = make_plan(bucket, [("0611111111", "A"), ("0622222222", "B")])
+    send_plan(plan_dir, SmscSettings.from_url(simulator.url()))  # no linger: the receipts come later
+    receive(SmscSettings.from_url(simulator.url()), bucket / "events", seconds=3)
+    database = bucket / "warehouse.duckdb"
+    load_plan(database, "c1", plan_dir)
+    load_dispatch(database, "c1", *campaign_dirs(plan_dir))
+    assert {row[3] for row in campaign_statuses(database, "c1")} == {24}  # sent, no receipt yet
+    load_dispatch(database, "c1", *campaign_dirs(plan_dir), shared_events=bucket / "events")
+    assert sorted(row[3] for row in campaign_statuses(database, "c1")) == [16, 17]
