@@ -61,7 +61,7 @@ def plan_step(bucket: Path, campaign_id: str, spec_path: Path) -> dict:
     """Plan with the account's available credits from the warehouse ledger when it has one (SEND-5)."""
     from pipelines.credits import available, has_ledger
     from pipelines.plan import plan_campaign
-    from pipelines.warehouse import load_plan
+    from pipelines.warehouse import load_blacklist, load_plan
 
     spec = load_spec(spec_path)
     database = bucket / WAREHOUSE
@@ -70,6 +70,10 @@ def plan_step(bucket: Path, campaign_id: str, spec_path: Path) -> dict:
             update={"credits": available(database, spec.account.id)})})
     result = plan_campaign(spec, spec_path.parent, campaign_dir(bucket, campaign_id) / "plan")
     load_plan(database, campaign_id, result.out_dir)
+    for kind in ("own", "global", "client"):  # BL-1: the lists this campaign was checked against
+        location = getattr(spec.account.blacklists, "global_" if kind == "global" else kind)
+        if location:
+            load_blacklist(database, spec.account.id, kind, Path(location))
     record(database, campaign_id, "scheduled", f"{result.summary['sendable']:,} sendable rows planned")
     return {"plan_dir": str(result.out_dir), "rows": result.summary["rows"], "sendable": result.summary["sendable"],
             "credits": result.summary["credits"], "account": spec.account.id}

@@ -110,3 +110,22 @@ def campaign_statuses(database: Path, campaign_id: str) -> list[tuple]:
     """(ref_list, id_line, int_mobile, status_code, delivery_date, reply, stop) per sendable recipient."""
     with connect(database, read_only=True) as connection:
         return connection.execute(queries("load.sql")["campaign_statuses"], {"campaign_id": campaign_id}).fetchall()
+
+
+def load_blacklist(database: Path, account: str, kind: str, path: Path) -> int:
+    """BL-1: an account's blacklist file (own, global or client) into the warehouse, normalised to E.164."""
+    import polars as pl
+
+    from pipelines.lists import read_blacklist
+    from pipelines.numbers import normalise_numbers
+
+    numbers = normalise_numbers(read_blacklist(path)).select("INT_MOBILE").rename({"INT_MOBILE": "int_mobile"})
+    frame = numbers.filter(pl.col("int_mobile").is_not_null()).unique().to_arrow()
+    with connect(database) as connection:
+        connection.register("blacklist_frame", frame)
+        connection.begin()
+        for statement in queries("plan.sql")["replace_blacklist"].split(";"):
+            if statement.strip():
+                connection.execute(statement, {"account_id": account, "kind": kind})
+        connection.commit()
+    return frame.num_rows

@@ -32,3 +32,9 @@ FROM plan_recipients
 WHERE campaign_id = $campaign_id
 GROUP BY ALL
 ORDER BY recipients DESC;
+
+-- name: replace_blacklist
+-- BL-1: a blacklist file loaded whole for an account (`blacklist_frame` registered by the loader).
+DELETE FROM blacklists WHERE account_id = $account_id AND kind = $kind;
+INSERT INTO blacklists (account_id, kind, int_mobile)
+SELECT DISTINCT $account_id, $kind, int_mobile FROM blacklist_frame WHERE int_mobile IS NOT NULL;

@@ -168,3 +168,31 @@ CREATE TABLE IF NOT EXISTS campaign_lifecycle (
 CREATE OR REPLACE VIEW campaign_status AS
 SELECT campaign_id, arg_max(status, step_id) AS status, max(recorded_at) AS since
 FROM campaign_lifecycle GROUP BY campaign_id;
+
+-- BL-1: the numbers never sent to, by list (own, global, client), as loaded from the account's files.
+CREATE TABLE IF NOT EXISTS blacklists (
+    account_id   VARCHAR NOT NULL,
+    kind         VARCHAR NOT NULL CHECK (kind IN ('own', 'global', 'client')),
+    int_mobile   VARCHAR NOT NULL,
+    loaded_at    TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (account_id, kind, int_mobile)
+);
+
+-- REP-1 at a glance, per campaign: recipients by outcome, delivery rate, replies and STOPs.
+CREATE OR REPLACE VIEW campaign_stats AS
+WITH rows AS (
+    SELECT r.campaign_id, coalesce(r.status_code, m.status_code) AS status_code, m.reply,
+           -- the billed statuses of the STAT table: the message went to the operator
+           coalesce(r.status_code, m.status_code) IN (10, 28, 24, 16, 21, 17, 20, 25, 29, 30, 31, 32, 13, 27, 22,
+                                                       23, 26) AS billed
+    FROM plan_recipients r LEFT JOIN message_status m USING (campaign_id, ref_list, id_line)
+)
+SELECT campaign_id,
+       count(*) AS recipients,
+       count(*) FILTER (WHERE billed) AS sent,
+       count(*) FILTER (WHERE status_code IN (16, 17, 21)) AS delivered,
+       round(count(*) FILTER (WHERE status_code IN (16, 17, 21)) / nullif(count(*) FILTER (WHERE billed), 0), 4)
+           AS delivery_rate,
+       count(reply) AS replies,
+       count(*) FILTER (WHERE status_code = 17) AS stops
+FROM rows GROUP BY campaign_id;

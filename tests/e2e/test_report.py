@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
+
 from helpers import write_list, write_spec
 
 from pipelines.dispatch import SmscSettings, campaign_dirs, send_plan
@@ -70,3 +72,20 @@ def test_rep1_categories_stats_and_camp4_campaign_list(smsc, bucket):
     result = subprocess.run([sys.executable, "-m", "pipelines.cli", "stats", "c1", "--db", str(database), "--json"],
                             capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert json.loads(result.stdout)["delivered"] == 2
+
+
+def test_rep1_campaign_stats_view_and_bl1_blacklists_table(smsc, bucket):
+    from pipelines.warehouse import load_blacklist
+
+    database = sent_campaign(smsc, bucket)
+    write_list(bucket / "own.txt", "0611111111\n06 22 22 22 22\nnot a number\n")
+    assert load_blacklist(database, "acme", "own", bucket / "own.txt") == 2
+    assert load_blacklist(database, "acme", "own", bucket / "own.txt") == 2  # replaced, not added
+    with duckdb.connect(str(database), read_only=True) as connection:
+        stats = connection.execute("SELECT recipients, sent, delivered, delivery_rate, replies, stops "
+                                   "FROM campaign_stats WHERE campaign_id = 'c1'").fetchone()
+        listed = connection.execute("SELECT int_mobile FROM blacklists ORDER BY 1").fetchall()
+    figures = campaign_stats(database, "c1")
+    assert stats == (5, figures["sent"], figures["delivered"], figures["delivery_rate"], figures["replies"],
+                     figures["stops"])
+    assert listed == [("+33611111111",), ("+33622222222",)]
