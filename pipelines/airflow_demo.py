@@ -151,6 +151,9 @@ def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
         approved, state = False, "queued"
         while state not in ("success", "failed"):
             time.sleep(2)
+            if time.monotonic() - started > 600:
+                raise RuntimeError(f"run {run_id} did not finish within 10 minutes (state {state}); see "
+                                   f"http://127.0.0.1:{port}/dags/sms_campaign/runs/{run_id}")
             if not approved:
                 status, details = api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}/hitlDetails")
                 pending = [d for d in (details or {}).get("hitl_details", []) if d.get("responded_at") is None] \

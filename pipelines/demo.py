@@ -4,7 +4,7 @@ SMSC simulator over SMPP, its receipts and replies turned into statuses."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import yaml
@@ -49,7 +49,9 @@ def prepare_bucket(bucket: Path, rows: int, out: Console) -> tuple[Path, list[st
     spec = dict(DEMO_SPEC)
     window = policy("seed")
     now = datetime.now(timezone.utc)
-    if not is_open(window, now):  # SEND-2: marketing waits for the window; the demo should run at any hour
+    if not is_open(window, now) or not is_open(window, now + timedelta(minutes=20)):
+        # SEND-2: marketing waits for the window (and its open period must cover the run); the demo should
+        # run at any hour.
         spec["type"] = "notification"
         out.print(f"[yellow]Outside the legal window for marketing (next opening "
                   f"{next_opening(window, now):%A %d/%m %H:%M}): the demo runs as a notification campaign.[/]")

@@ -39,7 +39,7 @@ def test_demo_through_airflow_standalone_and_its_rest_api(tmp_path):
     bucket = tmp_path / "bucket"
     environment = {**os.environ, "SMSFLOW_AIRFLOW_HOME": str(tmp_path / "airflow_home")}
     result = subprocess.run([sys.executable, "-m", "pipelines.cli", "demo", "--bucket", str(bucket), "--rows", "1500",
-                             "--port", str(port)], capture_output=True, text=True, timeout=400, cwd=ROOT,
+                             "--port", str(port)], capture_output=True, text=True, timeout=900, cwd=ROOT,
                             env=environment)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Approved (200)" in result.stdout and ": success after" in result.stdout
