@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -154,10 +154,6 @@ def cancel_step(bucket: Path, campaign_id: str, account: str, reason: str) -> in
     return back
 
 
-def wait_seconds(target: datetime) -> float:
-    return max(0.0, (target - datetime.now(timezone.utc)).total_seconds())
-
-
 def approval_text(summary: dict, test: dict | None) -> str:
     """SEND-4: what the approver reads before the real send starts."""
     campaign = summary["campaign"]
@@ -176,7 +172,3 @@ def approval_text(summary: dict, test: dict | None) -> str:
     if test and test.get("message"):
         lines.append(f"**Test sent to** {', '.join(test.get('numbers', []))}: « {test['message']} »")
     return "\n\n".join(lines)
-
-
-def default_timeout() -> timedelta:
-    return timedelta(hours=24)

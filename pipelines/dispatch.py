@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -722,10 +722,6 @@ def send_plan(plan_dir: Path, settings: SmscSettings, batch: int | None = None, 
     if progress is not None:
         progress(total.accepted + total.refused)
     return total
-
-
-def iter_batches(plan_dir: Path, batch_size: int) -> Iterator[int]:
-    yield from range(batch_count(plan_dir, batch_size))
 
 
 def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = None) -> BindReport:

@@ -15,7 +15,7 @@ import io
 import re
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -255,16 +255,3 @@ def read_blacklist(path: Path) -> pl.Series:
         raise ListError(str(path), "blacklist file not found", "BL-1")
     text = path.read_text(encoding=detect_encoding(path))
     return pl.Series([line.strip() for line in io.StringIO(text) if line.strip()], dtype=pl.String)
-
-
-@dataclass
-class ListSummary:
-    """What the plan reports about one list."""
-
-    name: str
-    path: str
-    encoding: str
-    delimiter: str
-    mobile_column: str
-    rows: int = 0
-    columns: list[str] = field(default_factory=list)
