@@ -211,10 +211,10 @@ def compose_prepared(fields: pl.DataFrame, template: Template, options: MessageO
             pieces.append(pl.lit(literal))
         if name is not None:
             pieces.append(pl.col(value_column(name)).fill_null(""))
-    if pieces:
+    if template.field_parts:
         messages = fields.select(pl.concat_str(pieces).alias("MESSAGE")).to_series()
-    else:
-        messages = pl.Series("MESSAGE", [""] * height, dtype=pl.String)
+    else:  # no ${Field}: one text for every row (a select of literals alone would give one row)
+        messages = pl.repeat("".join(literals), height, dtype=pl.String, eager=True).alias("MESSAGE")
     if options.emojis:  # emoticons may straddle a field boundary: measure the whole text
         messages = enc.emoticons_to_emoji(messages)
         return enc.measure(messages).with_columns(messages.alias("MESSAGE"))
@@ -226,8 +226,13 @@ def compose_prepared(fields: pl.DataFrame, template: Template, options: MessageO
         sums = {metric: total + pl.col(f"{name}\x00{metric}") for metric, total in sums.items()}
     metrics = fields.select(gsm7.alias("gsm7"), *(total.alias(metric) for metric, total in sums.items()))
     if metrics.height != height:  # only literals: one row of metrics for every row
-        metrics = pl.concat([metrics] * height) if height else metrics.clear()
+        metrics = _broadcast(metrics, height)
     return enc.parts_from_metrics(messages, metrics).with_columns(messages.alias("MESSAGE"))
+
+
+def _broadcast(row: pl.DataFrame, height: int) -> pl.DataFrame:
+    """A one-row frame repeated `height` times, by one gather (not a concat of `height` frames)."""
+    return row[pl.zeros(height, dtype=pl.UInt32, eager=True)]
 
 
 def _compose_jinja(values: pl.DataFrame, height: int, template: Template, options: MessageOptions) -> pl.DataFrame:
@@ -236,8 +241,7 @@ def _compose_jinja(values: pl.DataFrame, height: int, template: Template, option
     fields = template.fields
     if not fields:
         message = _finish(pl.Series("MESSAGE", [template.jinja.render()]), options)
-        measured = enc.measure(message).with_columns(message.alias("MESSAGE"))
-        return pl.concat([measured] * height) if height else measured.clear()
+        return _broadcast(enc.measure(message).with_columns(message.alias("MESSAGE")), height)
     values = values.select(pl.col(value_column(name)).alias(name) for name in fields)
     distinct = values.select(fields).unique()
     rendered = pl.Series("MESSAGE", [

@@ -167,3 +167,10 @@ def test_plan_names_list_file_columns_that_clash_with_plan_columns(bucket):
     frame, _ = planned(bucket, lists=["a.csv"])
     assert frame.row(0, named=True)["MESSAGE (list)"] == "old"
     assert frame.row(0, named=True)["MESSAGE"] == "Bonjour Ann"
+
+
+def test_msg3_notification_without_fields_planned_for_every_row(bucket):
+    write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n0622222222;Luc\n0633333333;Zoé\n")
+    frame, summary = planned(bucket, lists=["a.csv"], message="Votre colis arrive demain.")
+    assert frame.get_column("MESSAGE").to_list() == ["Votre colis arrive demain."] * 3
+    assert summary["sendable"] == 3 and summary["credits"] == 3

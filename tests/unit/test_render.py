@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from pipelines.render import TemplateError, compile_template, render, render_one
+from pipelines.render import MessageOptions, TemplateError, compile_template, compose, render, render_one
 
 
 def rendered(message: str, rows: dict[str, list], defaults: dict | None = None) -> list[str]:
@@ -65,3 +65,13 @@ def test_msg5_jinja_unknown_variable_and_syntax_error():
 def test_msg3_render_one_row():
     template = compile_template("Code ${CP}", ["CP"])
     assert render_one({"CP": "01000"}, template, {}) == "Code 01000"
+
+
+@pytest.mark.parametrize("rows", [0, 1, 2, 1000])
+@pytest.mark.parametrize("message", ["Votre colis arrive demain.", "Votre {{ 'colis' | upper }} arrive demain."])
+def test_msg3_message_without_fields_renders_on_every_row(message, rows):
+    expected = message.replace("{{ 'colis' | upper }}", "COLIS")
+    frame = pl.DataFrame({"Nom": ["x"] * rows}, schema={"Nom": pl.String})
+    composed = compose(frame, compile_template(message, ["Nom"]), {}, MessageOptions(emojis=True))
+    assert composed.get_column("MESSAGE").to_list() == [expected] * rows
+    assert composed.select("ENCODING", "LENGTH", "PARTS").rows() == [("GSM7", len(expected), 1)] * rows
