@@ -47,3 +47,32 @@ def test_cli_unreadable_list_names_file_and_line(bucket: Path):
     result = run("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"))
     assert result.returncode == 2
     assert "a.csv" in result.stderr and "line 3" in result.stderr and "LIST-1" in result.stderr
+
+
+def _no_traceback(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout, result.stderr
+
+
+def test_send7_cli_malformed_smsc_url_is_refused_without_echoing_the_password(bucket: Path):
+    for url in ("http://smsflow:s3cr3tpw@127.0.0.1:2775", "smpp://smsflow:s3cr3tpw@127.0.0.1:port"):
+        result = run("send", str(bucket / "plan"), "--smsc", url)
+        assert result.returncode == 2, result.stderr
+        _no_traceback(result)
+        assert "Refused" in result.stderr and "s3cr3tpw" not in result.stderr + result.stdout
+
+
+def test_cli_unwritable_output_folder_is_one_line_naming_it(bucket: Path, tmp_path: Path):
+    write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    result = run("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(blocker / "plan"))
+    assert result.returncode != 0
+    _no_traceback(result)
+    assert "a-file" in result.stderr
+
+
+def test_cli_unknown_warehouse_is_one_line():
+    result = run("stats", "no-such-campaign", "--db", "/nonexistent/warehouse.duckdb")
+    assert result.returncode != 0
+    _no_traceback(result)
+    assert "warehouse.duckdb" in result.stderr
