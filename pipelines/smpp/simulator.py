@@ -75,6 +75,9 @@ class SmscConfig(BaseModel):
     ratios: dict[Outcome, float] = Field(default_factory=lambda: {"DELIVRD": 1.0})
     seed: int = 42
     receipt_delay: float = 0.2
+    receipts: Literal["stored", "session"] = Field(
+        "stored", description="stored: receipts wait for any receiver of the system_id, unacknowledged ones are "
+                              "delivered again; session: only the submitting session gets them, lost if it died.")
     intermediate: list[Literal["ENROUTE", "ACCEPTD"]] = Field(default_factory=list)
     replies: list[ReplyRule] = Field(default_factory=list)
     gsm7_packed: bool = False
@@ -157,8 +160,25 @@ class Simulator:
         receivers = self._receivers.get(session.system_id, [])
         if session in receivers:
             receivers.remove(session)
-        for body in session.unacknowledged():  # a receipt the ESME never acknowledged is delivered again
-            self.deliver(session.system_id, body)
+        for body, receipt in session.unacknowledged():
+            if receipt is not None:  # a session-bound receipt dies with its session, as on many real SMSCs
+                self._lost(session, receipt, "session closed before acknowledging it")
+            else:  # a stored receipt or a reply the ESME never acknowledged is delivered again
+                self.deliver(session.system_id, body)
+
+    def _deliver_to_session(self, session: Session, body: bytes, receipt: dict) -> None:
+        """`receipts: session`: the receipt goes to the session that submitted the part, or is lost."""
+        if session.closing:
+            self._lost(session, receipt, "session closed")
+        elif session.mode != "transceiver":
+            self._lost(session, receipt, "submitting session is a transmitter")
+        else:
+            session.deliver(body, receipt)
+            self._dirty.add(session)
+
+    def _lost(self, session: Session, receipt: dict, reason: str) -> None:
+        self.log.write({"event": "receipt_lost", **receipt, "system_id": session.system_id, "reason": reason,
+                        "ts": time.time()})
 
     def deliver(self, system_id: str, body: bytes) -> None:
         """Hand a deliver_sm to a bound receiver of this system id, or keep it until one binds."""
@@ -214,7 +234,7 @@ class Simulator:
         self.log.write(part)
         self._reassemble(part)
         if message.registered_delivery & 0x03:
-            self._schedule_receipts(session.system_id, message, message_id, text, now)
+            self._schedule_receipts(session, message, message_id, text, now)
         return message_id
 
     def _decode(self, message: P.ShortMessage) -> str:
@@ -264,22 +284,24 @@ class Simulator:
     def _later(self, delay: float, function, *arguments) -> None:
         self._due[delay].append((time.monotonic() + delay, function, arguments))
 
-    def _schedule_receipts(self, system_id: str, message: P.ShortMessage, message_id: str, text: str,
+    def _schedule_receipts(self, session: Session, message: P.ShortMessage, message_id: str, text: str,
                            submitted: float) -> None:
         delay = self.config.receipt_delay
+        target = session if self.config.receipts == "session" else session.system_id
         for step, state in enumerate(self.config.intermediate, start=1):
-            self._later(delay * step / (len(self.config.intermediate) + 1), self._send_receipt, system_id,
+            self._later(delay * step / (len(self.config.intermediate) + 1), self._send_receipt, target,
                         message, message_id, text, submitted, state, 0)
         outcome, error = self.outcome(message.destination_addr)
         if outcome != "NONE":
-            self._later(delay, self._send_receipt, system_id, message, message_id, text, submitted, outcome, error)
-        if outcome == "DELIVRD":
+            self._later(delay, self._send_receipt, target, message, message_id, text, submitted, outcome, error)
+        if outcome == "DELIVRD":  # a reply is mobile-originated: any receiver of the system id gets it
             for reply in self.config.replies:
                 if reply.number == message.destination_addr:
-                    self._later(delay + reply.delay, self._send_reply, system_id, message, reply.text)
+                    self._later(delay + reply.delay, self._send_reply, session.system_id, message, reply.text)
 
-    def _send_receipt(self, system_id: str, message: P.ShortMessage, message_id: str, text: str,
+    def _send_receipt(self, target: str | Session, message: P.ShortMessage, message_id: str, text: str,
                       submitted: float, stat: str, error: int) -> None:
+        """Build a delivery receipt for the system id (`stored`) or the submitting session (`session`)."""
         now = time.time()
         receipt = P.ShortMessage(
             source_addr=message.destination_addr, source_addr_ton=message.dest_addr_ton,
@@ -294,7 +316,11 @@ class Simulator:
         if self.config.log_receipts:
             self.log.write({"event": "receipt", "message_id": message_id, "destination": message.destination_addr,
                             "stat": stat, "ts": now})
-        self.deliver(system_id, P.build_short_message(receipt))
+        if isinstance(target, Session):
+            self._deliver_to_session(target, P.build_short_message(receipt),
+                                     {"message_id": message_id, "destination": message.destination_addr, "stat": stat})
+        else:
+            self.deliver(target, P.build_short_message(receipt))
 
     def _send_reply(self, system_id: str, message: P.ShortMessage, text: str) -> None:
         try:
@@ -334,7 +360,7 @@ class Session(asyncio.Protocol):
         self.system_id = ""
         self._out: list[bytes] = []
         self._sequence = itertools.count(1)
-        self._in_flight: dict[int, bytes] = {}
+        self._in_flight: dict[int, tuple[bytes, dict | None]] = {}
         self._second = 0
         self._count = 0
 
@@ -357,16 +383,16 @@ class Session(asyncio.Protocol):
     def closing(self) -> bool:
         return self.transport is None or self.transport.is_closing()
 
-    def deliver(self, body: bytes) -> None:
-        """Queue a deliver_sm; it goes out with the next flush (same tick or next sweep)."""
+    def deliver(self, body: bytes, receipt: dict | None = None) -> None:
+        """Queue a deliver_sm (`receipt`: a session-bound receipt, lost if unacknowledged); sent at next flush."""
         sequence = next(self._sequence)
-        self._in_flight[sequence] = body
+        self._in_flight[sequence] = (body, receipt)
         self._out.append(P.encode(P.DELIVER_SM, 0, sequence, body))
 
     def flush_out(self) -> None:
         self._flush()
 
-    def unacknowledged(self) -> list[bytes]:
+    def unacknowledged(self) -> list[tuple[bytes, dict | None]]:
         bodies = list(self._in_flight.values())
         self._in_flight.clear()
         return bodies

@@ -7,6 +7,7 @@ import time
 import pytest
 import smpplib.client
 import smpplib.exceptions
+import smpplib.smpp
 
 from pipelines.smpp import gsm7
 
@@ -139,3 +140,68 @@ def test_send6_receipts_wait_for_a_receiver_and_replies_follow_delivery(smsc):
     assert received[0].esm_class & 0x04 and b"stat:DELIVRD" in received[0].short_message
     assert received[1].short_message.decode("utf-16-be") == "Arrêt" and received[1].data_coding == 8
     receiver.disconnect()
+
+
+def kill_after_submit(simulator, destination):
+    """A transceiver submits one part asking for a receipt, then dies without reading anything (SEND-7)."""
+    connection = client(simulator)
+    connection.bind_transceiver(system_id="smsflow", password="smsflow")
+    _, response = submit(connection, destination=destination)
+    connection.disconnect()  # the socket closes: no unbind, no deliver_sm_resp
+    return response.message_id.decode()
+
+
+def bind_and_collect(simulator, mode="receiver"):
+    """Bind, then read every deliver_sm the SMSC sends before it answers an enquire_link sent right after.
+
+    A stored receipt is written right after bind_resp, before the enquire_link is read: nothing is missed.
+    """
+    connection = client(simulator)
+    getattr(connection, f"bind_{mode}")(system_id="smsflow", password="smsflow")
+    connection.send_pdu(smpplib.smpp.make_pdu("enquire_link", client=connection))
+    received = []
+    while (pdu := connection.read_pdu()).command != "enquire_link_resp":
+        assert pdu.command == "deliver_sm"
+        received.append(pdu)
+        connection.send_pdu(smpplib.smpp.make_pdu("deliver_sm_resp", client=connection, sequence=pdu.sequence))
+    return connection, received
+
+
+def test_send7_stored_receipts_of_a_killed_session_go_to_the_next_bind(smsc):
+    simulator = smsc(receipts="stored", log_receipts=True)
+    message_id = kill_after_submit(simulator, "33612345678")
+    assert wait_for(lambda: simulator.records("receipt"), 10)
+    receiver, received = bind_and_collect(simulator)
+    assert [pdu.receipted_message_id.decode() for pdu in received] == [message_id]
+    assert simulator.records("receipt_lost") == []
+    receiver.disconnect()
+
+
+def test_send7_session_receipts_of_a_killed_session_are_lost_and_logged(smsc):
+    simulator = smsc(receipts="session", log_receipts=True)
+    message_id = kill_after_submit(simulator, "33612345678")
+    assert wait_for(lambda: simulator.records("receipt_lost"), 10)
+    receiver, received = bind_and_collect(simulator)
+    assert received == []
+    lost = simulator.records("receipt_lost")
+    assert [(record["message_id"], record["stat"], record["destination"]) for record in lost] == [
+        (message_id, "DELIVRD", "33612345678")]
+    receiver.disconnect()
+
+
+def test_send7_session_receipts_go_only_to_the_submitting_session(smsc):
+    simulator = smsc(receipts="session")
+    other, before = bind_and_collect(simulator)  # a receiver of the same system id, bound first
+    sender = client(simulator)
+    received = []
+    sender.set_message_received_handler(lambda pdu: received.append(pdu))
+    sender.bind_transceiver(system_id="smsflow", password="smsflow")
+    _, response = submit(sender)
+    while not received:
+        sender.read_once()
+    assert received[0].receipted_message_id == response.message_id
+    other.send_pdu(smpplib.smpp.make_pdu("enquire_link", client=other))
+    assert other.read_pdu().command == "enquire_link_resp"  # the receipt did not go to the other receiver
+    assert before == [] and simulator.records("receipt_lost") == []
+    sender.disconnect()
+    other.disconnect()
