@@ -371,15 +371,26 @@ def smsc(
     id_format: str = typer.Option(None, "--id-format", help="decimal or hex message ids."),
     tps: int = typer.Option(None, "--tps", help="submit_sm per second per bind before ESME_RTHROTTLED."),
     receipt_delay: float = typer.Option(None, "--receipt-delay", help="Seconds before the final receipt."),
+    receipts: str = typer.Option(None, "--receipts", help="stored (kept for the next bind, default) or session "
+                                                         "(only the submitting session; lost if it dies)."),
+    bind_delay: float = typer.Option(None, "--bind-delay", help="Seconds before answering a bind (WAN SMSC)."),
 ) -> None:
     """Run the SMPP 3.4 SMSC simulator (receipts, replies, throttling; see pipelines/smpp/simulator.py)."""
+    from pydantic import ValidationError
+
     from pipelines.smpp.simulator import SmscConfig, run
 
-    overrides = {"host": host, "port": port, "log": log, "message_id_format": id_format, "tps_per_bind": tps,
-                 "receipt_delay": receipt_delay,
-                 "users": dict(user.split(":", 1) for user in users) if users else None}
-    settings = SmscConfig.from_file(config, **overrides) if config else SmscConfig.model_validate(
-        {key: value for key, value in overrides.items() if value is not None})
+    try:
+        overrides = {"host": host, "port": port, "log": log, "message_id_format": id_format, "tps_per_bind": tps,
+                     "receipt_delay": receipt_delay, "receipts": receipts, "bind_delay": bind_delay,
+                     "users": dict(user.split(":", 1) for user in users) if users else None}
+        settings = SmscConfig.from_file(config, **overrides) if config else SmscConfig.model_validate(
+            {key: value for key, value in overrides.items() if value is not None})
+    except (ValueError, OSError) as error:  # field and message only: pydantic's text would echo the passwords
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()) if isinstance(
+            error, ValidationError) else str(error)
+        console.print(f"[bold red]Refused[/]: {escape(problems)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     run(settings)
 
 

@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.smpp import gsm7
 from pipelines.smpp import pdu as P
@@ -64,7 +64,8 @@ class SmscConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     host: str = "127.0.0.1"
     port: int = 2775
-    users: dict[str, str] = Field(default_factory=lambda: {"smsflow": "smsflow"})
+    users: dict[str, str] = Field(default_factory=lambda: {"smsflow": "smsflow"},
+                                  description="system_id: password (SMPP 3.4 §5.2.1: at most 15 and 8 characters)")
     message_id_format: Literal["decimal", "hex"] = "decimal"
     first_message_id: int = 1_000_000
     tps_per_bind: int | None = Field(None, gt=0, description="submit_sm per second per bind; more: ESME_RTHROTTLED")
@@ -74,6 +75,7 @@ class SmscConfig(BaseModel):
     rules: list[OutcomeRule] = Field(default_factory=list)
     ratios: dict[Outcome, float] = Field(default_factory=lambda: {"DELIVRD": 1.0})
     seed: int = 42
+    bind_delay: float = Field(0.0, ge=0, description="Seconds before answering a bind (a SMSC across a WAN).")
     receipt_delay: float = 0.2
     receipts: Literal["stored", "session"] = Field(
         "stored", description="stored: receipts wait for any receiver of the system_id, unacknowledged ones are "
@@ -84,6 +86,18 @@ class SmscConfig(BaseModel):
     log: Path | None = None
     log_receipts: bool = Field(False, description="Also log every receipt sent (parts, messages and replies "
                                                   "are always logged).")
+
+    @field_validator("users")
+    @classmethod
+    def _smpp_lengths(cls, users: dict[str, str]) -> dict[str, str]:
+        """A user no ESME can bind as is refused at start, not at every bind (SMPP 3.4 §4.1.1, §5.2.1)."""
+        problems = [f"user {system_id!r}: system_id has {len(system_id)} characters, SMPP 3.4 allows at most 15"
+                    for system_id in users if len(system_id) > 15]
+        problems += [f"user {system_id!r}: password has {len(password)} characters, SMPP 3.4 allows at most 8"
+                     for system_id, password in users.items() if len(password) > 8]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return users
 
     @classmethod
     def from_file(cls, path: Path, **overrides) -> SmscConfig:
@@ -363,6 +377,7 @@ class Session(asyncio.Protocol):
         self._in_flight: dict[int, tuple[bytes, dict | None]] = {}
         self._second = 0
         self._count = 0
+        self._held: list[tuple] | None = None  # PDUs read while a delayed bind waits for its answer
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -407,7 +422,13 @@ class Session(asyncio.Protocol):
             assert self.transport is not None
             self.transport.close()
             return
-        for command_id, status, sequence, body in pdus:
+        self._handle_all(pdus)
+
+    def _handle_all(self, pdus: list[tuple]) -> None:
+        for index, (command_id, _status, sequence, body) in enumerate(pdus):
+            if self._held is not None:  # a delayed bind is pending: what follows waits for its answer
+                self._held.extend(pdus[index:])
+                break
             self._handle(command_id, sequence, body)
         self.simulator.log.flush()  # what handsets receive is on record before the ESME hears "accepted"
         self._flush()
@@ -453,6 +474,26 @@ class Session(asyncio.Protocol):
             self._send(P.GENERIC_NACK, P.ESME_RINVCMDID, sequence)
 
     def _bind(self, command_id: int, sequence: int, body: bytes) -> None:
+        delay = self.simulator.config.bind_delay
+        if delay <= 0 or self.mode is not None:
+            self._answer_bind(command_id, sequence, body)
+            return
+        self._held = []
+        assert self.transport is not None
+        self.transport.pause_reading()
+        asyncio.get_running_loop().call_later(delay, self._delayed_bind, command_id, sequence, body)
+
+    def _delayed_bind(self, command_id: int, sequence: int, body: bytes) -> None:
+        """`bind_delay` later: answer the bind, then the PDUs that came after it, in order."""
+        held, self._held = self._held or [], None
+        if self.closing:
+            return
+        self._answer_bind(command_id, sequence, body)
+        self._handle_all(held)
+        if self._held is None and not self.closing:
+            self.transport.resume_reading()
+
+    def _answer_bind(self, command_id: int, sequence: int, body: bytes) -> None:
         response = command_id | P.RESPONSE
         if self.mode is not None:
             self._send(response, P.ESME_RALYBND, sequence, b"\x00")

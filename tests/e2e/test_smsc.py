@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import smpplib.client
@@ -10,6 +13,8 @@ import smpplib.exceptions
 import smpplib.smpp
 
 from pipelines.smpp import gsm7
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def client(simulator, **kwargs):
@@ -205,3 +210,44 @@ def test_send7_session_receipts_go_only_to_the_submitting_session(smsc):
     assert before == [] and simulator.records("receipt_lost") == []
     sender.disconnect()
     other.disconnect()
+
+
+def test_send6_bind_answered_after_the_bind_delay_then_submits_in_order(smsc):
+    simulator = smsc(bind_delay=0.6)
+    connection = client(simulator)
+    started = time.monotonic()
+    connection.bind_transceiver(system_id="smsflow", password="smsflow")
+    assert time.monotonic() - started >= 0.6  # a lower bound only: a loaded machine can only make it later
+    _, response = submit(connection)
+    assert response.status == 0 and response.message_id.decode() == "1000000"
+    connection.disconnect()
+
+
+def test_send6_pdus_sent_behind_a_delayed_bind_are_answered_after_it(smsc):
+    simulator = smsc(bind_delay=0.3)
+    connection = client(simulator)
+    bind = smpplib.smpp.make_pdu("bind_transceiver", client=connection, system_id="smsflow", password="smsflow")
+    enquire = smpplib.smpp.make_pdu("enquire_link", client=connection)
+    connection._socket.sendall(bind.generate() + enquire.generate())  # pipelined: no wait for bind_resp
+    assert [connection.read_pdu().command for _ in range(2)] == ["bind_transceiver_resp", "enquire_link_resp"]
+    connection.disconnect()
+
+
+@pytest.mark.parametrize("user, complaint", [
+    ("smsflow:password9", "user 'smsflow': password has 9 characters, SMPP 3.4 allows at most 8"),
+    ("a-system-id-of-16:pw", "user 'a-system-id-of-16': system_id has 17 characters, SMPP 3.4 allows at most 15"),
+])
+def test_send6_users_beyond_smpp_lengths_refused_at_start_with_exit_2(tmp_path, user, complaint):
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "smsc", "--port", "0", "--user", user],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 2 and result.stdout == ""
+    assert complaint in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
+    assert "password9" not in result.stderr  # the refusal does not echo the password it was given
+
+
+def test_send6_unknown_receipts_mode_refused_with_exit_2(tmp_path):
+    config = tmp_path / "smsc.yaml"
+    config.write_text("receipts: forever\nport: 0\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "smsc", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 2 and "receipts" in result.stderr and "Traceback" not in result.stderr
