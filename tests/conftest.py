@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -36,19 +37,25 @@ def airflow_home(tmp_path_factory) -> Path:
 class RunningSmsc:
     """A `smsflow smsc` process on a free 127.0.0.1 port, and its JSON-lines log."""
 
-    def __init__(self, folder: Path, settings: dict):
+    def __init__(self, folder: Path, settings: dict, start_timeout: float = 60.0):
+        import selectors
+
         import yaml
 
         self.log = folder / "smsc.jsonl"
+        self.stderr = folder / "smsc.stderr"  # a file, not a pipe nobody reads: a full pipe would block it
         config = folder / "smsc.yaml"
         config.write_text(yaml.safe_dump({"port": 0, "receipt_delay": 0.05, **settings, "log": str(self.log)}),
                           encoding="utf-8")
-        self.process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "smsc", "--config", str(config)],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-        line = self.process.stdout.readline()
+        with self.stderr.open("w", encoding="utf-8") as stderr:
+            self.process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "smsc", "--config", str(config)],
+                                            stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT)
+        with selectors.DefaultSelector() as selector:  # a simulator that hangs before its line fails the test
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            line = self.process.stdout.readline() if selector.select(start_timeout) else ""
         if "listening on" not in line:
-            self.process.kill()
-            raise RuntimeError(f"simulator did not start: {line!r} {self.process.stderr.read()}")
+            self.stop(timeout=5)
+            raise RuntimeError(f"simulator did not start: {line!r} {self.stderr.read_text(encoding='utf-8')}")
         self.host, port = line.rsplit(" ", 1)[1].strip().rsplit(":", 1)
         self.port = int(port)
 
@@ -61,16 +68,22 @@ class RunningSmsc:
 
         if not self.log.exists():
             return []
-        lines = [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return [line for line in lines if event is None or line["event"] == event]
+        # the simulator may be writing: a last line without its newline is not complete yet
+        complete = self.log.read_text(encoding="utf-8").split("\n")[:-1]
+        records = [json.loads(line) for line in complete if line.strip()]
+        return [record for record in records if event is None or record["event"] == event]
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then SIGKILL after `timeout` seconds; always waits, so no process outlives the test."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
+        self.process.stdout.close()
+        return self.process.returncode
 
 
 @pytest.fixture
@@ -82,8 +95,8 @@ def smsc(tmp_path: Path):
         folder = tmp_path / f"smsc-{len(running)}"
         folder.mkdir()
         running.append(RunningSmsc(folder, settings))
+        stops.callback(running[-1].stop)
         return running[-1]
 
-    yield start
-    for simulator in running:
-        simulator.stop()
+    with contextlib.ExitStack() as stops:  # every simulator stopped, even if stopping another one raised
+        yield start

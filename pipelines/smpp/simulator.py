@@ -140,6 +140,7 @@ class _Log:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+            self._file = None  # a connection lost during shutdown must not write to a closed file
 
 
 class Simulator:
@@ -518,16 +519,16 @@ class Session(asyncio.Protocol):
 
 async def serve(config: SmscConfig, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT; prints one `listening on host:port` line when ready (tests wait for it)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # before the line: whoever read it may stop us at once
+        loop.add_signal_handler(signum, stop.set)
     simulator = Simulator(config)
     server = await simulator.start()
     host, port = server.sockets[0].getsockname()[:2]
     print(f"smsflow smsc listening on {host}:{port}", flush=True)
     if ready is not None:
         ready.set()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     try:
         await stop.wait()
     finally:
