@@ -1,7 +1,7 @@
 """Dispatch (SEND-6, PLUS-1, PLUS-5, PLUS-9): the sendable rows of a plan, as SMS parts, over SMPP binds.
 
-Each part goes out as one submit_sm with a delivery receipt requested (smpplib binds; the hot path encodes
-with `pipelines.smpp.pdu`, profiled 20x cheaper per PDU than smpplib's PDU objects),
+Each part goes out as one submit_sm with a delivery receipt requested (PDUs from `pipelines.smpp.pdu`,
+profiled 20x cheaper per PDU than smpplib's PDU objects; the bind waits `bind_timeout` for a slow SMSC),
 through a window of parts in flight and a rate limiter counted in parts per second. Throttling answers
 (ESME_RTHROTTLED, ESME_RMSGQFUL) slow the bind down and the same parts are sent again, in order. An error
 budget pauses the batch instead of burning the list.
@@ -26,6 +26,7 @@ import heapq
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -40,7 +41,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipelines.dlr import (EventWriter, parse_receipt,
                            read_events)
@@ -50,6 +51,10 @@ from pipelines.window import WindowPolicy, closing_time, is_open, next_opening
 from pipelines.window import policy as send_window
 
 THROTTLING = {P.ESME_RTHROTTLED, P.ESME_RMSGQFUL}
+STATUS_NAMES = {P.ESME_RINVMSGLEN: "ESME_RINVMSGLEN", P.ESME_RINVCMDLEN: "ESME_RINVCMDLEN",
+                P.ESME_RINVCMDID: "ESME_RINVCMDID", P.ESME_RINVBNDSTS: "ESME_RINVBNDSTS",
+                P.ESME_RALYBND: "ESME_RALYBND", P.ESME_RSYSERR: "ESME_RSYSERR", P.ESME_RBINDFAIL: "ESME_RBINDFAIL",
+                P.ESME_RINVPASWD: "ESME_RINVPASWD", 0x0F: "ESME_RINVSYSID", P.ESME_RTHROTTLED: "ESME_RTHROTTLED"}
 _TICK = 0.5  # seconds between event flushes when receipts trickle in
 _ENQUIRE_EVERY = 30.0  # seconds of silence before an enquire_link
 SHORT_CODE = "36184"
@@ -75,21 +80,40 @@ class SmscSettings(BaseModel):
     gsm7_packed: bool = False
     fsync_group: int = Field(64, ge=1, description="Ledger records per fsync.")
     timeout: float = Field(30.0, gt=0, description="Seconds without any answer before the bind is given up.")
+    bind_timeout: float = Field(10.0, gt=0, description="Seconds to connect and get the bind answered (an SMSC "
+                                                        "across a WAN takes seconds).")
 
     @classmethod
     def from_url(cls, url: str, **overrides) -> SmscSettings:
-        """smpp://system_id:password@host:port?binds=2&window=64&tps=500&system_type=..."""
-        parsed = urlparse(url)
+        """smpp://system_id:password@host:port?binds=2&window=64&tps=500&bind_timeout=10&system_type=...
+
+        A refused URL raises ValueError naming it with the password masked (the message ends in logs)."""
+        shown = redact_url(url)
+        try:
+            parsed = urlparse(url)
+            port = parsed.port
+        except ValueError as error:
+            raise ValueError(f"malformed SMSC URL {shown}: {error}") from None
         if parsed.scheme not in ("smpp", "smpps"):
-            raise ValueError(f"not an smpp:// URL: {url!r}")
-        values: dict = {"host": parsed.hostname or "127.0.0.1", "port": parsed.port or 2775}
+            raise ValueError(f"not an smpp:// URL: {shown}")
+        values: dict = {"host": parsed.hostname or "127.0.0.1", "port": port or 2775}
         if parsed.username:
             values["system_id"] = unquote(parsed.username)
         if parsed.password is not None:
             values["password"] = unquote(parsed.password)
         values.update({key: items[-1] for key, items in parse_qs(parsed.query).items()})
         values.update({key: value for key, value in overrides.items() if value is not None})
-        return cls.model_validate(values)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+                                 if "password" not in e["loc"])
+            raise ValueError(f"bad SMSC URL {shown}: {problems or 'invalid password field'}") from None
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password replaced by ***, whatever the scheme, even when it does not parse."""
+    return re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", str(url))
 
 
 class DispatchPaused(RuntimeError):
@@ -167,6 +191,12 @@ def build_parts(rows: pl.DataFrame, campaign: str, packed: bool = False) -> list
                                piece.short_message, P.ESM_UDHI if piece.udh else 0,
                                sms_parts.DATA_CODING[encoding], piece.text, plan_row))
     return out
+
+
+def status_name(status: int) -> str:
+    """`0x0D (ESME_RBINDFAIL)`: an SMPP 3.4 §5.1.3 command_status as people look it up."""
+    name = STATUS_NAMES.get(status)
+    return f"0x{status:02X}" + (f" ({name})" if name else "")
 
 
 def source_address(sender: str) -> tuple[int, int, str]:
@@ -313,14 +343,14 @@ class _Bind:
 
     def __init__(self, settings: SmscSettings, ledger: Ledger, events: EventWriter, source: tuple[int, int, str],
                  validity: str, rate: float | None, progress: Callable[[int], None] | None = None):
-        import smpplib.client
-
         self.settings, self.ledger, self.events = settings, ledger, events
         self.source, self.validity = source, validity
         self.limiter = _RateLimiter(rate)
         self.progress = progress
-        self.client = smpplib.client.Client(settings.host, settings.port, timeout=_TICK,
-                                            allow_unknown_opt_params=True)
+        self._socket: socket.socket | None = None
+        self._sequence = 0
+        self._early: list = []
+        self._leftover = bytearray()
         self._send_lock = threading.Lock()
         self._state = threading.Condition()
         self._in_flight: dict[int, OutPart] = {}
@@ -339,20 +369,60 @@ class _Bind:
 
     # connection -------------------------------------------------------------------------------------
     def open(self, mode: str = "transceiver") -> None:
-        try:
-            self.client.connect()
-            bind = getattr(self.client, f"bind_{mode}")
-            bind(system_id=self.settings.system_id, password=self.settings.password,
-                 system_type=self.settings.system_type)
-        except Exception as error:  # smpplib raises its own types for socket and bind failures
-            raise DispatchError(f"cannot bind to {self.settings.host}:{self.settings.port} as "
-                                f"{self.settings.system_id!r}: {error}") from None
-        # smpplib did the handshake; the hot path reads and writes PDUs with pipelines.smpp.pdu, whose
-        # struct-based encoding costs a few µs where smpplib's generic PDU objects cost ~100 µs (profiled).
-        self._socket = self.client._socket
-        self._sequence = self.client.sequence
+        """Connect and bind (§4.1) within `bind_timeout`; DispatchError always says where, as whom and why."""
+        self._socket = self._bind(mode)
+        self._socket.settimeout(_TICK)  # from now on the reading loop wakes up every tick to flush events
         self._reader = threading.Thread(target=self._read_loop, name="smsflow-smpp-read", daemon=True)
         self._reader.start()
+
+    def _bind(self, mode: str) -> socket.socket:
+        settings = self.settings
+        where = f"cannot bind to {settings.host}:{settings.port} as {settings.system_id!r} ({mode})"
+        command = {"receiver": P.BIND_RECEIVER, "transmitter": P.BIND_TRANSMITTER,
+                   "transceiver": P.BIND_TRANSCEIVER}[mode]
+        started = time.monotonic()
+        try:
+            connection = socket.create_connection((settings.host, settings.port), timeout=settings.bind_timeout)
+        except socket.timeout:
+            raise DispatchError(f"{where}: no TCP connection after {settings.bind_timeout:g} s") from None
+        except ConnectionRefusedError:
+            raise DispatchError(f"{where}: connection refused") from None
+        except OSError as error:
+            raise DispatchError(f"{where}: {error.strerror or error.__class__.__name__}") from None
+        # §4.1.1: system_id, password, system_type, interface_version 3.4, addr_ton, addr_npi, address_range
+        body = (P.cstring(settings.system_id) + P.cstring(settings.password) + P.cstring(settings.system_type)
+                + bytes((0x34, 0, 0)) + P.cstring(""))
+        buffer = bytearray()
+        try:
+            connection.sendall(P.encode(command, 0, self._next_sequence(), body))
+            while True:
+                left = settings.bind_timeout - (time.monotonic() - started)
+                if left <= 0:
+                    raise socket.timeout
+                connection.settimeout(left)
+                data = connection.recv(4096)
+                if not data:
+                    raise ConnectionError("the SMSC closed the connection without answering the bind")
+                buffer += data
+                pdus = P.split(buffer)
+                for index, (command_id, status, _, _) in enumerate(pdus):
+                    if command_id == command | P.RESPONSE or command_id == P.GENERIC_NACK:
+                        if status != P.ESME_ROK:
+                            raise DispatchError(f"{where}: bind refused with status {status_name(status)}")
+                        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                        # Receipts the SMSC sends right after the bind may share its read: the loop gets them.
+                        self._early, self._leftover = pdus[index + 1:], buffer
+                        return connection
+        except DispatchError:
+            connection.close()
+            raise
+        except socket.timeout:
+            connection.close()
+            raise DispatchError(f"{where}: no bind answer after {settings.bind_timeout:g} s "
+                                f"(bind_timeout; raise it for a slow SMSC)") from None
+        except (OSError, P.PduError) as error:
+            connection.close()
+            raise DispatchError(f"{where}: {error or error.__class__.__name__}") from None
 
     def close(self) -> None:
         try:  # the reading thread gets the unbind_resp and ends
@@ -362,13 +432,8 @@ class _Bind:
         except OSError:  # the SMSC may already have closed the connection
             pass
         self._closing = True
-        import smpplib.consts
-
-        self.client.state = smpplib.consts.SMPP_CLIENT_STATE_OPEN  # unbound above, on the raw socket
-        try:
-            self.client.disconnect()
-        except Exception:  # smpplib's own errors on an already closed socket
-            pass
+        with contextlib.suppress(OSError):
+            self._socket.close()
 
     def _send(self, data: bytes) -> None:
         with self._send_lock:
@@ -380,7 +445,9 @@ class _Bind:
 
     # reading ----------------------------------------------------------------------------------------
     def _read_loop(self) -> None:
-        buffer = bytearray()
+        buffer = self._leftover
+        if self._early:
+            self._handle(self._early)
         while not self._closing:
             try:
                 data = self._socket.recv(1 << 16)
