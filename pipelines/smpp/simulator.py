@@ -3,7 +3,8 @@
 No SMSC that runs here installs from a package registry, so smsflow ships its own: the dispatcher's tests,
 the demo and the benchmarks talk to it over TCP, and people run it for load tests. It binds ESMEs with a
 password, answers submit_sm with message ids in decimal or hex, reassembles concatenated messages, sends
-delivery receipts (intermediate and final) and MO replies, throttles and fills its queue on demand, and
+delivery receipts (intermediate and final; kept for the next bind, or tied to the submitting session and
+lost with it: `receipts`) and MO replies, throttles and fills its queue on demand, and
 writes every accepted part and every reassembled message to a JSON-lines log: what handsets would receive.
 """
 
@@ -79,7 +80,8 @@ class SmscConfig(BaseModel):
     receipt_delay: float = 0.2
     receipts: Literal["stored", "session"] = Field(
         "stored", description="stored: receipts wait for any receiver of the system_id, unacknowledged ones are "
-                              "delivered again; session: only the submitting session gets them, lost if it died.")
+                              "delivered again; session: only the submitting transceiver gets them, lost (and "
+                              "logged as receipt_lost) if it died. MO replies are stored in both modes.")
     intermediate: list[Literal["ENROUTE", "ACCEPTD"]] = Field(default_factory=list)
     replies: list[ReplyRule] = Field(default_factory=list)
     gsm7_packed: bool = False

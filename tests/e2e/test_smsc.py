@@ -230,6 +230,17 @@ def test_send7_session_receipts_go_only_to_the_submitting_session(smsc):
     other.disconnect()
 
 
+def test_send7_session_receipts_of_a_transmitter_are_lost_and_logged(smsc):
+    simulator = smsc(receipts="session")
+    transmitter = client(simulator)
+    transmitter.bind_transmitter(system_id="smsflow", password="smsflow")
+    _, response = submit(transmitter)
+    assert wait_for(lambda: simulator.records("receipt_lost"))
+    assert [(r["message_id"], r["reason"]) for r in simulator.records("receipt_lost")] == [
+        (response.message_id.decode(), "submitting session is a transmitter")]
+    transmitter.disconnect()
+
+
 def test_send6_bind_answered_after_the_bind_delay_then_submits_in_order(smsc):
     simulator = smsc(bind_delay=0.6)
     connection = client(simulator)
