@@ -33,7 +33,7 @@ from pipelines.render import (
     MessageOptions, Template, compile_template, compose, compose_prepared, empty_column, empty_field, prepare_fields,
     value_column,
 )
-from pipelines.spec import CampaignSpec, load_spec, resolve_location
+from pipelines.spec import CampaignSpec, Problem, SpecError, load_spec, resolve_location
 from pipelines.status import (
     BLACKLIST_CLIENT, BLACKLIST_GLOBAL, BLACKLIST_OWN, DUPLICATE, INVALID, NO_CREDIT, NOT_ALLOWED,
     PERSONALISATION_ERROR, TOO_LONG, UCS2_NOT_ALLOWED, status_text,
@@ -41,6 +41,10 @@ from pipelines.status import (
 
 RECIPIENTS_FILE = "recipients.parquet"
 SUMMARY_FILE = "summary.json"
+MARKER_FILE = ".smsflow-plan"  # marks a plan folder and lists what the plan wrote: a re-plan replaces only those
+PLAN_FILES = (RECIPIENTS_FILE, SUMMARY_FILE)
+DERIVED_FILES = ("quarantine.csv",)  # written into the plan folder from a plan (PLUS-3): stale once re-planned
+OWNED_FILES = frozenset((*PLAN_FILES, MARKER_FILE, *DERIVED_FILES))
 PLAN_COLUMNS = {
     "REF_LIST": pl.String, "ID_LINE": pl.Int64, "MOBILE_RAW": pl.String, "INT_MOBILE": pl.String,
     "MF_VALID": pl.Boolean, "MF_ALLOW": pl.Boolean, "MF_COUNTRY": pl.String, "STATUS_CODE": pl.Int32,
@@ -403,8 +407,40 @@ class PlanResult:
     summary: dict
 
 
+class PlanFolderError(SpecError):
+    """An output folder a plan may not write: it holds files no plan wrote (PLUS-2). Names the folder."""
+
+    def __init__(self, folder: Path, reason: str):
+        self.folder, self.source = folder, str(folder)
+        self.problems = [Problem(field="out", value=str(folder), rule="PLUS-2", message=reason)]
+        ValueError.__init__(self, f"{folder}: {reason} [PLUS-2]")
+
+
+def _plan_folder(out_dir: Path) -> Path:
+    """The real folder a plan goes to; refused when it exists and is neither empty nor a plan folder."""
+    target = Path(out_dir).resolve()
+    if target.exists() and not target.is_dir():
+        raise PlanFolderError(out_dir, "the plan's output is a folder, and this is a file")
+    if target.is_dir():
+        entries = {entry.name for entry in target.iterdir()}
+        if entries and not _is_plan_folder(entries):
+            raise PlanFolderError(out_dir, f"not a plan folder (no {MARKER_FILE}) and not empty "
+                                           f"({len(entries)} entries): a plan only replaces its own files, "
+                                           "so it needs a new, empty or plan folder")
+    return target
+
+
+def _is_plan_folder(entries: set[str]) -> bool:
+    """A folder a plan wrote: it has the marker, or (plans written before the marker) only plan files."""
+    return MARKER_FILE in entries or (SUMMARY_FILE in entries and entries <= OWNED_FILES)
+
+
 def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progress | None = None) -> PlanResult:
-    """Plan `spec` (lists relative to `base`) into `out_dir`/recipients.parquet and summary.json, atomically."""
+    """Plan `spec` (lists relative to `base`) into `out_dir`/recipients.parquet and summary.json, atomically.
+
+    `out_dir` must be new, empty or a plan folder; only the plan's own files in it are replaced.
+    """
+    target = _plan_folder(out_dir)
     sources = _sources(spec, base)
     columns = _output_columns(sources)
     personalisation = list(dict.fromkeys(_original_name(c) for s in sources for c in s.columns
@@ -413,8 +449,8 @@ def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progr
     context = _Context(spec, template, _load_blacklists(spec, base))
 
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
         schema = pa.schema([(name, _ARROW[dtype]) for name, dtype in PLAN_COLUMNS.items()]
@@ -432,7 +468,8 @@ def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progr
                     progress(source.name, source.size_bytes, source.size_bytes)
         summary = _summary(context, sources)
         (staging / SUMMARY_FILE).write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-        _replace_dir(staging, out_dir)
+        (staging / MARKER_FILE).write_text(json.dumps({"files": list(PLAN_FILES)}) + "\n", encoding="utf-8")
+        _install(staging, target, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -524,15 +561,32 @@ _DICTIONARY_COLUMNS = ["REF_LIST", "MF_COUNTRY", "STATUS_TEXT", "ENCODING"]
 _ARROW = {pl.String: pa.large_string(), pl.Int64: pa.int64(), pl.Int32: pa.int32(), pl.Boolean: pa.bool_()}
 
 
-def _replace_dir(staging: Path, target: Path) -> None:
-    """Swap the finished plan in: the old plan (if any) stays whole until the new one is in place."""
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(target, old)
+def _install(staging: Path, target: Path, out_dir: Path) -> None:
+    """Put the finished plan in place, touching nothing the plan does not own.
+
+    A new folder, or a plan folder holding only plan files, is swapped whole (the old plan stays whole until
+    the new one is in place). An empty folder, or a plan folder where someone put other files, gets the plan's
+    files one atomic rename each, the marker last; the other files are never moved.
+    """
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    entries = {entry.name for entry in _plan_folder(out_dir).iterdir()}  # checked again: it may have changed
+    if not entries or not entries <= OWNED_FILES:
+        for name in PLAN_FILES:
+            os.replace(staging / name, target / name)
+        for name in DERIVED_FILES:
+            (target / name).unlink(missing_ok=True)
+        os.replace(staging / MARKER_FILE, target / MARKER_FILE)
+        staging.rmdir()
+        return
+    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    os.replace(target, old)
     os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    for entry in old.iterdir():  # a file someone wrote between the check and the swap is kept, not deleted
+        if entry.name not in OWNED_FILES:
+            os.replace(entry, target / entry.name)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def plan_file(spec_path: Path, out_dir: Path, progress: Progress | None = None) -> PlanResult:
