@@ -2,13 +2,17 @@
 
 The CSV is `;`-separated UTF-8 with a BOM (Excel opens it right), columns in REP-2 order, dates as
 `DD/MM/YYYY HH:MM:SS` Europe/Paris, every reply joined with `#`, `MF_*` as True/False, then the list's
-original columns. A cell starting with `=`, `+`, `-` or `@` is prefixed with `'` so a spreadsheet never runs
-it as a formula (CSV injection).
+original columns. A cell or header starting with `=`, `+`, `-`, `@`, tab or CR is prefixed with `'` so a
+spreadsheet never runs it as a formula (CSV injection); a valid E.164 `INT_MOBILE` (`+33…`) is written as is.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -20,7 +24,8 @@ REPORT_COLUMNS = ["REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "STATUS_TE
                   "PREVIEW", "PREVIEW_COUNTER", "TRACK_1", "TRACK_1_COUNTER", "MF_ALLOW", "MF_VALID", "MF_COUNTRY"]
 CATEGORIES = ("delivered", "not_delivered", "pending", "invalid", "duplicates", "blacklisted", "not_allowed",
               "errors", "all")
-_FORMULA = r"^[=+\-@]"
+_FORMULA = r"^[=+\-@\t\r]"  # what a spreadsheet may read as the start of a formula (OWASP CSV injection)
+_E164 = r"^\+[1-9][0-9]{1,14}$"  # INT_MOBILE as the plan validated it: digits only, nothing to run
 
 
 def campaign_report(database: Path, campaign_id: str, category: str = "all") -> pl.DataFrame:
@@ -59,14 +64,24 @@ def campaign_report(database: Path, campaign_id: str, category: str = "all") -> 
     return report
 
 
+def _neutralised(text: str) -> str:
+    return "'" + text if re.match(_FORMULA, text) else text
+
+
 def write_csv(report: pl.DataFrame, path: Path) -> Path:
-    """REP-2 CSV: `;`, UTF-8 with BOM, formulas neutralised."""
+    """REP-2 CSV: `;`, UTF-8 with BOM, formulas neutralised in every free-text cell and header."""
     safe = report.with_columns(
-        pl.when(pl.col(c).str.contains(_FORMULA)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        pl.when(pl.col(c).str.contains(_FORMULA) & ~(pl.lit(c == "INT_MOBILE") & pl.col(c).str.contains(_E164)))
+        .then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
         for c in report.columns if report.schema[c] == pl.String
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    safe.write_csv(path, separator=";", include_bom=True)
+    # Headers come from the list (LIST-3): written apart, so two that read alike once neutralised still work.
+    header = io.StringIO()
+    csv.writer(header, delimiter=";", lineterminator="\n").writerow(_neutralised(c) for c in report.columns)
+    with path.open("wb") as stream:
+        stream.write(codecs.BOM_UTF8 + header.getvalue().encode())
+        safe.write_csv(stream, separator=";", include_header=False)
     return path
 
 

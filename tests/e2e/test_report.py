@@ -48,7 +48,7 @@ def test_rep2_csv_columns_order_encoding_dates_replies_and_formula_neutralisatio
     first, undelivered, duplicate, invalid, delivered = rows
     assert (first["STATUS_CODE"], first["STATUS_TEXT"], first["REPLY"]) == ("17", "Délivré + STOP demandé",
                                                                            "Merci#STOP")
-    assert first["INT_MOBILE"] == "'+33611111111" and first["Prénom"] == "'=HYPERLINK(\"x\")"
+    assert first["INT_MOBILE"] == "+33611111111" and first["Prénom"] == "'=HYPERLINK(\"x\")"
     assert undelivered["STATUS_CODE"] == "20" and undelivered["DELIVERYDATE"] == ""
     assert undelivered["Prénom"] == "'@Zoé" and undelivered["Ville"] == "'-1"
     assert (duplicate["STATUS_CODE"], duplicate["STATUS_TEXT"]) == ("4", "Doublons")
