@@ -7,6 +7,7 @@ and the SPEC rule it breaks.
 from __future__ import annotations
 
 import re
+import reprlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,11 @@ PARIS = ZoneInfo("Europe/Paris")
 MAX_PARTS = 6  # ENC-5
 STOP_MENTION = re.compile(r"\bSTOP\s+(?:au\s+)?36184\b", re.IGNORECASE)
 _SENDER = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
+MAX_SPEC_BYTES = 2_000_000  # a spec with thousands of manual recipients fits; a runaway file is refused unread
+MAX_ALIASES = 50  # YAML aliases (*name) in one spec: a few reuse a value, a "billion laughs" needs many levels
+MAX_NODES = 1_000_000  # YAML values once aliases are expanded
+MAX_ECHO = 80  # characters of a value echoed in an error
+MAX_PROBLEMS_SHOWN = 50  # problems listed in a refusal's text (all stay in SpecError.problems)
 
 # The rule each field answers to, for error messages (longest matching path wins).
 RULES = {
@@ -192,14 +198,44 @@ class CampaignSpec(_Strict):
         return min(self.options.max_parts, self.account.max_parts)
 
 
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    """Text echoed in an error, cut to `limit` characters: a refusal never prints a huge value."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+_ECHO = reprlib.Repr()
+_ECHO.maxlevel, _ECHO.maxstring, _ECHO.maxother = 3, MAX_ECHO, MAX_ECHO
+_ECHO.maxdict = _ECHO.maxlist = _ECHO.maxtuple = _ECHO.maxset = 6
+
+
+def echo(value: Any) -> Any:
+    """A value as kept in a Problem: small values as they are, long texts clipped, big structures summarised."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return clip(value)
+    summary = _ECHO.repr(value)  # bounded, whatever the size or recursion of `value`
+    return value if len(summary) <= MAX_ECHO and "..." not in summary else clip(summary)
+
+
 class Problem(BaseModel):
     field: str
     value: Any = None
     rule: str
     message: str
 
+    @field_validator("value", mode="before")
+    @classmethod
+    def _echoed(cls, value: Any) -> Any:
+        return echo(value)
+
+    @field_validator("message", mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return clip(value, 400) if isinstance(value, str) else value
+
     def __str__(self) -> str:
-        return f"{self.field}={self.value!r}: {self.message} [{self.rule}]"
+        return f"{self.field}={clip(repr(self.value), MAX_ECHO + 30)}: {self.message} [{self.rule}]"
 
 
 class SpecError(ValueError):
@@ -207,7 +243,9 @@ class SpecError(ValueError):
 
     def __init__(self, problems: list[Problem], source: str = "spec"):
         self.problems, self.source = problems, source
-        lines = "\n".join(f"  - {problem}" for problem in problems)
+        lines = "\n".join(f"  - {problem}" for problem in problems[:MAX_PROBLEMS_SHOWN])
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            lines += f"\n  … and {len(problems) - MAX_PROBLEMS_SHOWN:,} more"
         super().__init__(f"{source}: the campaign spec is refused ({len(problems)} problem(s)):\n{lines}")
 
 
@@ -275,19 +313,90 @@ def validate_spec(raw: Any, source: str = "spec") -> CampaignSpec:
     return spec
 
 
-def load_spec(path: Path) -> CampaignSpec:
-    """Read and validate a YAML spec file."""
+class _SpecLoader(yaml.SafeLoader):
+    """Safe YAML with a budget of aliases, so a "billion laughs" spec is refused before it is expanded."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise yaml.composer.ComposerError(None, None, f"more than {MAX_ALIASES} aliases (*name)",
+                                                  self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many values the document holds once every alias is expanded; a recursive alias is refused."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise yaml.composer.ComposerError(None, None, "a recursive alias (a value that contains itself)",
+                                              node.start_mark)
+        open_nodes.add(key)
+        if isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(key_node) + size(value) for key_node, value in node.value)
+        else:
+            total = 1
+        open_nodes.discard(key)
+        sizes[key] = min(total, MAX_NODES + 1)
+        if total > MAX_NODES:
+            raise yaml.composer.ComposerError(None, None, f"more than {MAX_NODES:,} values once aliases are "
+                                                          "expanded", node.start_mark)
+        return sizes[key]
+
+    return size(root)
+
+
+def _parse_yaml(text: str) -> Any:
+    loader = _SpecLoader(text)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if loader.aliases:
+            _expanded_size(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def load_spec(path: Path) -> CampaignSpec:
+    """Read and validate a YAML spec file (at most MAX_SPEC_BYTES, aliases within budget)."""
+    def refused(message: str) -> SpecError:
+        return SpecError([Problem(field="(file)", value=str(path), rule="CAMP-2", message=message)], str(path))
+
+    try:
+        with Path(path).open("rb") as file:
+            data = file.read(MAX_SPEC_BYTES + 1)
     except FileNotFoundError:
-        raise SpecError([Problem(field="(file)", value=str(path), rule="CAMP-2", message="spec file not found")],
-                        str(path)) from None
+        raise refused("spec file not found") from None
+    except OSError as error:
+        raise refused(f"cannot read the spec file: {error.strerror or type(error).__name__}") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise refused(f"the spec file is larger than {MAX_SPEC_BYTES:,} bytes")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise refused(f"not UTF-8 text (byte {error.start + 1})") from None
+    try:
+        raw = _parse_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError([Problem(field="(file)", value=str(path), rule="CAMP-2",
-                                 message=f"not valid YAML{where}: {getattr(error, 'problem', error)}")],
-                        str(path)) from None
+        raise refused(f"not valid YAML{where}: {clip(str(getattr(error, 'problem', None) or error))}") from None
+    except RecursionError:
+        raise refused("not valid YAML: nested too deeply") from None
     return validate_spec(raw, str(path))
 
 

@@ -129,3 +129,64 @@ def test_send2_marketing_schedule_outside_the_window_refused_with_next_allowed_t
                           "send_at": "2026-11-29T10:00:00"})  # notifications are not bound by the window
     assert validate_spec({"name": "x", "message": "Promo STOP 36184", "lists": ["a"], "send_at": "2026-11-28T21:00",
                           "account": {"send_window": "charter-2024"}})
+
+
+BOMB_LEVELS = "\n".join(f"{chr(98 + level)}: &{chr(98 + level)} [" + ", ".join([f"*{chr(97 + level)}"] * 9) + "]"
+                        for level in range(8))
+WIDE_BOMB = 'name: x\ntype: notification\nmessage: m\na: &a ["lol", "lol"]\n' + BOMB_LEVELS + "\nlists: [*i, *i]\n"
+DEEP_BOMB = 'name: x\ntype: notification\nmessage: m\na0: &a0 ["lol", "lol"]\n' + "\n".join(
+    f"a{level}: &a{level} [*a{level - 1}, *a{level - 1}]" for level in range(1, 25)) + "\nlists: [*a24]\n"
+
+
+@pytest.mark.parametrize("text, reason", [
+    (WIDE_BOMB, "more than 50 aliases"),
+    (DEEP_BOMB, "more than 1,000,000 values once aliases are expanded"),
+    ("name: x\ntype: notification\nmessage: m\nlists: &a [*a]\n", "recursive alias"),
+])
+def test_camp2_yaml_alias_bomb_refused_before_expansion(tmp_path, text, reason):
+    path = tmp_path / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    (problem,) = error.value.problems
+    assert (problem.field, problem.rule) == ("(file)", "CAMP-2") and reason in problem.message
+    assert len(str(error.value)) < 500
+
+
+def test_camp2_yaml_with_a_few_aliases_loads(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text("name: x\ntype: notification\nmessage: m\nshared: &lists [a.csv, b.csv]\n", encoding="utf-8")
+    with pytest.raises(SpecError, match="shared"):  # the anchor's own field is unknown, the alias is fine
+        load_spec(path)
+    path.write_text("name: &n x\ntype: notification\nmessage: m\nlists: [*n]\ndescription: *n\n", encoding="utf-8")
+    assert load_spec(path).lists == ["x"]
+
+
+def test_camp2_spec_file_over_the_size_cap_refused_unread(tmp_path):
+    from pipelines.spec import MAX_SPEC_BYTES
+
+    path = tmp_path / "spec.yaml"
+    with path.open("wb") as file:
+        file.truncate(MAX_SPEC_BYTES * 1000)  # sparse: 2 GB that were never written
+    with pytest.raises(SpecError, match="larger than 2,000,000 bytes"):
+        load_spec(path)
+
+
+def test_camp2_spec_file_not_utf8_is_a_refusal(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_bytes("name: Crème\n".encode("utf-16"))
+    with pytest.raises(SpecError, match="not UTF-8"):
+        load_spec(path)
+
+
+def test_camp2_refusals_never_echo_huge_values():
+    raw = {"name": "x", "message": "Promo " + "x" * 1_000_000, "sender": "é" * 1_000_000,
+           "lists": [{"n": list(range(1000))}] * 10_000}
+    with pytest.raises(SpecError) as error:
+        validate_spec(raw)
+    text = str(error.value)
+    assert len(text) < 8_000 and "… and" in text
+    by_field = {p.field: p for p in error.value.problems}
+    assert by_field["message"].rule == "MSG-2" and by_field["message"].value.endswith("(1,000,006 characters)")
+    assert len(by_field["message"].value) < 120 and len(by_field["sender"].value) < 120
+    assert all(len(str(problem)) < 600 for problem in error.value.problems)
