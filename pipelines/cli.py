@@ -238,7 +238,9 @@ def test_send(
     from pipelines.dispatch import SmscSettings, send_test
     from pipelines.encoding import measure
     from pipelines.plan import plan_campaign
-    from pipelines.spec import TestSend, load_spec
+    from pydantic import ValidationError
+
+    from pipelines.spec import Problem, SpecError, TestSend, load_spec
 
     campaign = load_spec(spec)
     test = campaign.test.model_dump() if campaign.test else {}
@@ -246,7 +248,12 @@ def test_send(
     if not test.get("numbers"):
         console.print("[bold red]Refused[/]: no test numbers (--numbers or test.numbers in the spec) [SEND-3]")
         raise typer.Exit(2)
-    campaign = campaign.model_copy(update={"test": TestSend.model_validate(test)})
+    try:
+        campaign = campaign.model_copy(update={"test": TestSend.model_validate(test)})
+    except ValidationError as error:
+        raise SpecError([Problem(field="test." + ".".join(str(part) for part in item["loc"]), value=item.get("input"),
+                                 rule="SEND-3", message=item["msg"].removeprefix("Value error, "))
+                         for item in error.errors()], "test-send") from None
     with tempfile.TemporaryDirectory() as folder:
         summary = plan_campaign(campaign, spec.resolve().parent, Path(folder) / "plan").summary
         message = summary["test"]["message"]

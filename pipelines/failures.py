@@ -56,6 +56,8 @@ def _os_error(error: OSError) -> str:
 
 def explain(error: BaseException) -> Failure:
     """The verdict, message and exit code for an exception raised by a command."""
+    from pydantic import ValidationError
+
     from pipelines.dispatch import DispatchError, DispatchPaused, WindowClosed
 
     refusals: tuple[type[BaseException], ...] = (ValueError, LookupError)  # SpecError, ListError, ... are ValueErrors
@@ -69,6 +71,10 @@ def explain(error: BaseException) -> Failure:
         return Failure("Failed", _short(_os_error(error)), 1)
     if isinstance(error, MemoryError):
         return Failure("Failed", "out of memory", 1)
+    if isinstance(error, ValidationError):
+        problems = "; ".join(f"{'.'.join(str(part) for part in item['loc']) or '(input)'}: "
+                             f"{item['msg'].removeprefix('Value error, ')}" for item in error.errors())
+        return Failure("Refused", _short(f"{error.title}: {problems}"), 2)
     if isinstance(error, refusals):
         return Failure("Refused", _short(str(error) or type(error).__name__), 2)
     return Failure("Failed", _short(f"{type(error).__name__}: {error}"), 1)

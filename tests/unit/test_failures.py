@@ -36,3 +36,17 @@ def test_failures_exit_codes_follow_the_kind_of_failure():
 
 def test_failures_huge_messages_are_cut():
     assert len(explain(ValueError("x" * 100_000)).message) < 2_100
+
+
+def test_failures_validation_errors_are_field_and_message_without_links():
+    from pydantic import BaseModel, Field, ValidationError
+
+    class Settings(BaseModel):
+        window: int = Field(ge=1)
+
+    try:
+        Settings(window=0)
+    except ValidationError as error:
+        failure = explain(error)
+    assert failure.exit_code == 2
+    assert failure.message == "Settings: window: Input should be greater than or equal to 1"
