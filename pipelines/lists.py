@@ -471,15 +471,25 @@ def read_list_batches(layout: ListLayout) -> Iterator[pl.DataFrame]:
             frame = frame.with_columns(pl.int_range(next_line, next_line + frame.height, dtype=pl.Int64).alias(ID_LINE))
             next_line += frame.height
             if frame.height:
-                last_row_spans_lines = any("\n" in value or "\r" in value for value in frame.row(-1)[:-1])
+                last_value = frame.item(-1, layout.columns[-1])
+                last_row_spans_lines = "\n" in last_value or "\r" in last_value
             yield frame
     except pa.ArrowInvalid as error:
         raise _first_unreadable(layout) or ListError(str(layout.path), f"unreadable CSV: {error}", "LIST-1") \
             from None
-    if last_row_spans_lines:  # a quote left open on the last row takes the rest of the file without complaint
+    # A quote left open in the last value of the last row takes the rest of the file without complaint; a file
+    # whose last character (line breaks aside) is not the closing quote is scanned to find it.
+    if last_row_spans_lines and not _ends_with_quote(layout.path):
         unclosed = _first_unreadable(layout)
         if unclosed is not None:
             raise unclosed
+
+
+def _ends_with_quote(path: Path) -> bool:
+    """Whether the file's last character, line breaks aside, is `"` (NUL bytes dropped: UTF-16 alike)."""
+    with path.open("rb") as stream:
+        stream.seek(max(0, path.stat().st_size - 64))
+        return stream.read().replace(b"\0", b"").rstrip(b"\r\n").endswith(b'"')
 
 
 def manual_recipients(entries: list[dict[str, str]]) -> tuple[pl.DataFrame, list[str]]:

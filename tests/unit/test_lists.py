@@ -229,3 +229,17 @@ def test_list2_second_mobile_column_is_named_in_a_warning(tmp_path, headers):
     second = layout.columns[2]
     assert layout.warnings == [f"{path}: several mobile number columns: {headers[0]!r} is used (the first one); "
                                f"{second!r} kept as personalisation fields [LIST-2]"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_list1_multiline_value_closing_the_file_still_reads(tmp_path, encoding):
+    text = 'Mobile;Adresse\r\n0612345678;x\r\n0612345679;"12 rue du Port\r\nBât. B"\r\n'
+    _, frame = read_all(write_list(tmp_path / "l.csv", text, encoding))
+    assert frame.get_column("Adresse").to_list() == ["x", "12 rue du Port\r\nBât. B"]
+
+
+def test_list1_quote_left_open_in_a_utf16_file_is_an_error_naming_its_line(tmp_path):
+    path = write_list(tmp_path / "l.txt", 'Mobile;Adresse\r\n0612345678;x\r\n0612345679;"12 rue du Port\r\n', "utf-16")
+    with pytest.raises(ListError) as error:
+        read_all(path)
+    assert (error.value.line, error.value.column) == (3, "Adresse")
