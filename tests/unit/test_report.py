@@ -13,7 +13,8 @@ from pipelines.report import REPORT_COLUMNS, write_csv
 def report_rows(list_columns: dict[str, list[str]], int_mobile: list[str | None]) -> pl.DataFrame:
     """A report frame as campaign_report builds it: REP-2 columns as text, then the list's columns."""
     rows = len(int_mobile)
-    frame = pl.DataFrame({name: [None] * rows for name in REPORT_COLUMNS}, schema={n: pl.String for n in REPORT_COLUMNS})
+    frame = pl.DataFrame({name: [None] * rows for name in REPORT_COLUMNS},
+                         schema={name: pl.String for name in REPORT_COLUMNS})
     frame = frame.with_columns(pl.Series("INT_MOBILE", int_mobile, dtype=pl.String),
                                pl.Series("REF_LIST", ["list.csv"] * rows, dtype=pl.String))
     return frame.hstack(pl.DataFrame(list_columns, schema={name: pl.String for name in list_columns}))
