@@ -289,8 +289,8 @@ def _value_problems(values: pl.Series, delimiter: str, mobile: bool) -> pl.DataF
         .when(lines == 1).then(None)
         .when(pl.lit(mobile)).then(pl.lit("the mobile number spans several lines"))
         .when(after_first_break.str.contains(delimiter, literal=True))
-        .then(pl.format("a quoted value runs over {} lines and holds the delimiter after its first line: the rows "
-                        "after it were read into it", lines))
+        .then(pl.format("a quoted value runs over {} lines and holds the delimiter after its first line, as rows "
+                        "read into it would (a value meant to hold both needs another delimiter)", lines))
         .when((lines > _MULTILINE_MAX_LINES) | (text.str.len_chars() > _MULTILINE_MAX_CHARS))
         .then(pl.format("a quoted value runs over {} lines ({} characters), more than a multi-line value (an "
                         f"address) ever needs ({_MULTILINE_MAX_LINES} lines, {_MULTILINE_MAX_CHARS} characters)",
