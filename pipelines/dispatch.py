@@ -25,6 +25,7 @@ import fcntl
 import heapq
 import itertools
 import json
+import logging
 import os
 import re
 import signal
@@ -43,13 +44,14 @@ from urllib.parse import parse_qs, unquote, urlparse
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipelines.dlr import (EventWriter, parse_receipt,
-                           read_events)
+from pipelines.dlr import (EventWriter, keyed_rows, parse_receipt, part_key, read_events,
+                           split_part_keys)
 from pipelines.smpp import parts as sms_parts
 from pipelines.smpp import pdu as P
 from pipelines.window import WindowPolicy, closing_time, is_open, next_opening
 from pipelines.window import policy as send_window
 
+log = logging.getLogger(__name__)
 THROTTLING = {P.ESME_RTHROTTLED, P.ESME_RMSGQFUL}
 STATUS_NAMES = {P.ESME_RINVMSGLEN: "ESME_RINVMSGLEN", P.ESME_RINVCMDLEN: "ESME_RINVCMDLEN",
                 P.ESME_RINVCMDID: "ESME_RINVCMDID", P.ESME_RINVBNDSTS: "ESME_RINVBNDSTS",
@@ -146,7 +148,7 @@ class WindowClosed(RuntimeError):
 @dataclass(order=True)
 class OutPart:
     order: int
-    key: str = field(compare=False)  # "REF_LIST\x1fID_LINE\x1fpart"
+    key: str = field(compare=False)  # dlr.part_key: number, message digest, occurrence, part
     destination: str = field(compare=False)
     short_message: bytes = field(compare=False)
     esm_class: int = field(compare=False)
@@ -155,20 +157,11 @@ class OutPart:
     row: int = field(compare=False)
 
 
-def part_key(ref_list: str, id_line: int, number: int) -> str:
-    return f"{ref_list}\x1f{id_line}\x1f{number}"
-
-
 def sendable_rows(plan_dir: Path) -> pl.DataFrame:
-    """The rows of the plan that are sent, in plan order, numbered."""
-    return (
-        pl.scan_parquet(plan_dir / "recipients.parquet")
-        .select("REF_LIST", "ID_LINE", "INT_MOBILE", "MESSAGE", "ENCODING", "PARTS", "STATUS_CODE")
-        .with_row_index("_plan_row")
-        .filter(pl.col("STATUS_CODE").is_null())
-        .drop("STATUS_CODE")
-        .collect()
-    )
+    """The rows of the plan that are sent, in plan order, numbered, each with its MESSAGE_KEY (PLUS-1)."""
+    plan = pl.read_parquet(plan_dir / "recipients.parquet", columns=[
+        "REF_LIST", "ID_LINE", "INT_MOBILE", "MESSAGE", "ENCODING", "PARTS", "STATUS_CODE"])
+    return keyed_rows(plan).drop("STATUS_CODE")
 
 
 def batch_count(plan_dir: Path, batch_size: int) -> int:
@@ -180,14 +173,15 @@ def batch_count(plan_dir: Path, batch_size: int) -> int:
 def build_parts(rows: pl.DataFrame, campaign: str, packed: bool = False) -> list[OutPart]:
     """Every part of every row, in order; their count per row equals the plan's PARTS (tested)."""
     out: list[OutPart] = []
-    for ref_list, id_line, number, message, encoding, planned, plan_row in rows.select(
-            "REF_LIST", "ID_LINE", "INT_MOBILE", "MESSAGE", "ENCODING", "PARTS", "_plan_row").iter_rows():
-        pieces = sms_parts.split(message, encoding, sms_parts.reference(f"{campaign}\x1f{ref_list}\x1f{id_line}"),
-                                 packed)
+    for message_key, ref_list, id_line, number, message, encoding, planned, plan_row in rows.select(
+            "MESSAGE_KEY", "REF_LIST", "ID_LINE", "INT_MOBILE", "MESSAGE", "ENCODING", "PARTS",
+            "_plan_row").iter_rows():
+        # The concatenation reference follows the message, not its list line: a resumed message keeps it.
+        pieces = sms_parts.split(message, encoding, sms_parts.reference(f"{campaign}\x1f{message_key}"), packed)
         if len(pieces) != planned:
             raise AssertionError(f"{ref_list} line {id_line}: {len(pieces)} parts on the wire, {planned} planned")
         for index, piece in enumerate(pieces, start=1):
-            out.append(OutPart(len(out), part_key(ref_list, id_line, index), number.lstrip("+"),
+            out.append(OutPart(len(out), part_key(message_key, index), number.lstrip("+"),
                                piece.short_message, P.ESM_UDHI if piece.udh else 0,
                                sms_parts.DATA_CODING[encoding], piece.text, plan_row))
     return out
@@ -271,7 +265,8 @@ class Ledger:
 
 
 def ledger_state(directory: Path) -> pl.DataFrame:
-    """Per part key: its last outcome (accepted / refused / throttled / none), SMSC message id and time."""
+    """Per part key: its last outcome (accepted / refused / throttled / none), SMSC message id and time, and
+    the key split (MESSAGE_KEY, PART); LedgerFormatError for a ledger keyed the old way (by list line)."""
     files = sorted(directory.glob("*.jsonl")) if directory.is_dir() else []
     records = []
     for path in files:
@@ -283,14 +278,15 @@ def ledger_state(directory: Path) -> pl.DataFrame:
                     break  # a line cut by a crash: everything after it in this file is gone too
     if not records:
         return pl.DataFrame(schema={"key": pl.String, "outcome": pl.String, "status": pl.Int64,
-                                    "message_id": pl.String, "ts": pl.Float64})
+                                    "message_id": pl.String, "ts": pl.Float64, "MESSAGE_KEY": pl.String,
+                                    "PART": pl.Int32})
     frame = pl.DataFrame(records, schema=LEDGER_SCHEMA).with_row_index("_n")
     outcomes = frame.filter(pl.col("event") != "intent").sort("_n").group_by("key", maintain_order=True).last()
     intents = frame.filter(pl.col("event") == "intent").group_by("key").agg(pl.col("ts").max().alias("_intent"))
     state = intents.join(outcomes.select("key", "event", "status", "message_id", "ts"), on="key", how="full",
                          coalesce=True)
-    return state.select("key", pl.col("event").fill_null("none").alias("outcome"), "status", "message_id",
-                        pl.coalesce("ts", "_intent").alias("ts"))
+    return split_part_keys(state.select("key", pl.col("event").fill_null("none").alias("outcome"), "status",
+                                        "message_id", pl.coalesce("ts", "_intent").alias("ts")))
 
 
 # --- one bind ------------------------------------------------------------------------------------------
@@ -662,6 +658,7 @@ class DispatchReport(BindReport):
     skipped: int = 0
     resent_ambiguous: int = 0
     confirmed_by_receipt: int = 0
+    not_in_plan: int = 0  # parts in the ledger whose message is no longer in the plan (re-planned list)
     wall: float = 0.0
 
     @property
@@ -830,7 +827,8 @@ def send_batch(plan_dir: Path, settings: SmscSettings, batch: int | None = None,
         deadline = closes.timestamp()
     campaign = campaign or plan_dir.parent.name
     sender = sender or summary["campaign"]["sender"] or SHORT_CODE
-    rows = sendable_rows(plan_dir)
+    planned = sendable_rows(plan_dir)
+    rows = planned
     if batch is not None:
         rows = rows.slice(batch * batch_size, batch_size)
     if binds > 1:
@@ -842,7 +840,9 @@ def send_batch(plan_dir: Path, settings: SmscSettings, batch: int | None = None,
     done = {key for key, value in outcome.items() if value in ("accepted", "refused")}
     ambiguous = [part for part in parts if outcome.get(part.key) == "none"]
     todo = [part for part in parts if part.key not in done]
-    report = DispatchReport(batch=batch, parts=len(parts), skipped=len(parts) - len(todo))
+    report = DispatchReport(batch=batch, parts=len(parts), skipped=len(parts) - len(todo),
+                            not_in_plan=state.filter(~pl.col("MESSAGE_KEY").is_in(
+                                planned.get_column("MESSAGE_KEY").implode())).height)
     if not todo:
         return report
     name = f"batch-{batch if batch is not None else 'all'}-bind-{bind_index}"
@@ -901,10 +901,16 @@ def send_plan(plan_dir: Path, settings: SmscSettings, batch: int | None = None, 
     _check_plan(plan_dir)
     with campaign_lock(plan_dir, batch) as bind_locks:
         if settings.binds == 1:
-            return send_batch(plan_dir, settings, batch, batch_size, campaign, sender, valid_until, progress,
-                              window=window)
-        return _send_in_processes(plan_dir, settings, batch, batch_size, campaign, sender, valid_until, progress,
-                                  window, bind_locks)
+            report = send_batch(plan_dir, settings, batch, batch_size, campaign, sender, valid_until, progress,
+                                window=window)
+        else:
+            report = _send_in_processes(plan_dir, settings, batch, batch_size, campaign, sender, valid_until,
+                                        progress, window, bind_locks)
+    if report.not_in_plan:
+        log.warning("%s: %d parts in the send ledger are of messages no longer in the plan (the list or the "
+                    "message changed since they were sent); they are not sent again and not reported as anyone "
+                    "else's [PLUS-1]", plan_dir.parent, report.not_in_plan)
+    return report
 
 
 def _send_in_processes(plan_dir: Path, settings: SmscSettings, batch, batch_size, campaign, sender, valid_until,
@@ -926,10 +932,12 @@ def _send_in_processes(plan_dir: Path, settings: SmscSettings, batch, batch_size
     if closed:
         raise WindowClosed(closed[0].reopens, sum(c.sent for c in closed))
     total = DispatchReport(batch=batch)
-    counters = [f.name for f in fields(DispatchReport) if f.name not in ("batch", "seconds", "wall", "paused")]
+    counters = [f.name for f in fields(DispatchReport)
+                if f.name not in ("batch", "seconds", "wall", "paused", "not_in_plan")]
     for report in reports:
         for name in counters:
             setattr(total, name, getattr(total, name) + getattr(report, name))
+    total.not_in_plan = reports[0].not_in_plan  # the whole ledger against the whole plan: the same in every bind
     # Sending time: the binds run side by side, so the slowest one's; process start-up is in `wall`.
     total.seconds = max((report.seconds for report in reports), default=0.0)
     total.wall = time.monotonic() - started
@@ -976,12 +984,13 @@ def send_test(message: str, encoding: str, numbers: list[str], settings: SmscSet
         bad = [n for n, ok in zip(numbers, verdicts.get_column("MF_VALID").to_list()) if not ok]
         raise ValueError(f"not valid mobile numbers: {', '.join(bad)} [SEND-3]")
     stamp = time.time_ns()
+    tests = keyed_rows(verdicts.select("INT_MOBILE").with_columns(pl.lit(message).alias("MESSAGE")))
     out: list[OutPart] = []
-    for index, number in enumerate(verdicts.get_column("INT_MOBILE").to_list()):
+    for index, (number, message_key) in enumerate(tests.select("INT_MOBILE", "MESSAGE_KEY").iter_rows()):
         pieces = sms_parts.split(message, encoding, sms_parts.reference(f"test\x1f{stamp}\x1f{index}"),
                                  settings.gsm7_packed)
         for part_number, piece in enumerate(pieces, start=1):
-            out.append(OutPart(len(out), part_key(f"test-{stamp}", index + 1, part_number), number.lstrip("+"),
+            out.append(OutPart(len(out), part_key(message_key, part_number), number.lstrip("+"),
                                piece.short_message, P.ESM_UDHI if piece.udh else 0, sms_parts.DATA_CODING[encoding],
                                piece.text, index))
     ledger = Ledger(ledger_dir, f"test-{stamp}", settings.fsync_group)
@@ -994,7 +1003,8 @@ def send_test(message: str, encoding: str, numbers: list[str], settings: SmscSet
         session.close()
         events.flush()
         ledger.close()
-    state = ledger_state(ledger_dir).filter(pl.col("key").str.starts_with(f"test-{stamp}"))
-    answers = {int(key.split("\x1f")[1]): (status, message_id) for key, status, message_id in
-               state.select("key", "status", "message_id").iter_rows() if key.endswith("\x1f1")}
-    return [TestSendResult(number, *answers.get(index + 1, (None, None))) for index, number in enumerate(numbers)]
+    first_parts = {part.key: part.row for part in out if part.key.endswith("\x1f1")}
+    state = ledger_state(ledger_dir).filter(pl.col("key").is_in(list(first_parts)))
+    answers = {first_parts[key]: (status, message_id) for key, status, message_id in
+               state.select("key", "status", "message_id").iter_rows()}
+    return [TestSendResult(number, *answers.get(index, (None, None))) for index, number in enumerate(numbers)]

@@ -146,6 +146,70 @@ def read_events(directory: Path) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed").cast(EVENT_SCHEMA)
 
 
+# --- the part key (PLUS-1) ---------------------------------------------------------------------------------
+# A part is known by what it is, not by where it sat in a list: the number, a digest of the message, the
+# occurrence of that (number, message) among the plan's sendable rows, and the part number. A re-plan of a
+# changed list keeps the key of every unchanged message, so a resume never gives one person another's message.
+KEY_SEPARATOR = "\x1f"
+_PART_KEY = r"^\+?\d+\x1f[0-9a-f]{16}\x1f\d+\x1f\d+$"
+
+
+class LedgerFormatError(ValueError):
+    """A ledger whose part keys are not (number, message digest, occurrence, part): written before them."""
+
+
+def message_digests(messages: pl.Series) -> pl.Series:
+    """A stable digest per message (the first 64 bits of its MD5, hex), computed by DuckDB on the column.
+
+    Stable across versions and processes, unlike Polars' own hash: a ledger outlives the process that wrote it.
+    """
+    import duckdb
+
+    frame = pl.DataFrame({"message": messages.cast(pl.String).fill_null("")}).to_arrow()
+    with duckdb.connect() as connection:
+        digests = connection.sql("SELECT substr(md5(message), 1, 16) AS digest FROM frame").pl()
+    return digests.get_column("digest")
+
+
+def keyed_rows(plan: pl.DataFrame) -> pl.DataFrame:
+    """The sendable rows of a plan in plan order, numbered (`_plan_row`), each with its MESSAGE_KEY."""
+    rows = plan.with_row_index("_plan_row")
+    if "STATUS_CODE" in rows.columns:
+        rows = rows.filter(pl.col("STATUS_CODE").is_null())
+    digest = message_digests(rows.get_column("MESSAGE")).alias("_digest")
+    return rows.with_columns(digest).with_columns(
+        pl.concat_str(pl.col("INT_MOBILE"), pl.col("_digest"),
+                      pl.int_range(pl.len()).over("INT_MOBILE", "_digest").cast(pl.String),
+                      separator=KEY_SEPARATOR).alias("MESSAGE_KEY")
+    ).drop("_digest")
+
+
+def part_key(message_key: str, part: int) -> str:
+    """The key of part `part` (1-based) of the message `message_key` (from `keyed_rows`)."""
+    return f"{message_key}{KEY_SEPARATOR}{part}"
+
+
+def split_part_keys(frame: pl.DataFrame, column: str = "key") -> pl.DataFrame:
+    """`frame` with each part key split into MESSAGE_KEY and PART; LedgerFormatError for a key of another form."""
+    bad = frame.filter(~pl.col(column).str.contains(_PART_KEY)).get_column(column)
+    if bad.len():
+        raise LedgerFormatError(
+            f"{bad.len():,} ledger records are not keyed by (number, message digest, occurrence, part), e.g. "
+            f"{bad[0]!r}: this ledger was written by an earlier smsflow and cannot be resumed safely; move the "
+            f"campaign's dispatch/ledger folder aside and check with the SMSC what was sent [PLUS-1]")
+    parts = pl.col(column).str.extract(r"\x1f(\d+)$")
+    return frame.with_columns(pl.col(column).str.replace(r"\x1f\d+$", "").alias("MESSAGE_KEY"),
+                              parts.cast(pl.Int32).alias("PART"))
+
+
+def resolve_parts(plan: pl.DataFrame, ledger: pl.DataFrame) -> pl.DataFrame:
+    """The ledger's parts with the plan row each belongs to (REF_LIST, ID_LINE; null when no longer planned)."""
+    if "MESSAGE_KEY" not in ledger.columns:
+        ledger = split_part_keys(ledger)
+    rows = keyed_rows(plan).select("MESSAGE_KEY", "REF_LIST", "ID_LINE")
+    return ledger.join(rows, on="MESSAGE_KEY", how="left")
+
+
 def _with_id_keys(frame: pl.DataFrame, column: str) -> pl.DataFrame:
     keys = [id_keys(value) for value in frame.get_column(column).to_list()]
     return frame.with_columns(
@@ -208,16 +272,14 @@ def recipient_statuses(plan: pl.DataFrame, ledger: pl.DataFrame, events: pl.Data
                        validity_seconds: float | None = 48 * 3600, now: float | None = None) -> pl.DataFrame:
     """STATUS_CODE, DELIVERYDATE, REPLY and STOP per sendable recipient, derived from events (PLUS-4).
 
-    `plan` has REF_LIST, ID_LINE, INT_MOBILE, PARTS; `ledger` is `dispatch.ledger_state` with the time of
-    each part's last record (`ts`). A multipart message rolls up to one status: all parts delivered →
+    `plan` has REF_LIST, ID_LINE, INT_MOBILE, MESSAGE, PARTS; `ledger` is `dispatch.ledger_state` with the
+    time of each part's last record (`ts`); its parts join their rows by what was sent (`resolve_parts`). A multipart message rolls up to one status: all parts delivered →
     delivered; any part failed → that failure; else the first part still under way. A STOP reply (any
     keyword of PLUS-6) turns the recipient into 17.
     """
     now = time.time() if now is None else now
     expired_before = None if validity_seconds is None else now - validity_seconds
-    keys = ledger.with_columns(
-        pl.col("key").str.split_exact("\x1f", 2).struct.rename_fields(["REF_LIST", "_line", "_part"]).alias("_k")
-    ).unnest("_k").with_columns(pl.col("_line").cast(pl.Int64).alias("ID_LINE"), pl.col("_part").cast(pl.Int32))
+    keys = resolve_parts(plan, ledger).drop_nulls("REF_LIST").rename({"PART": "_part"})
     parts = _part_statuses(keys, events, expired_before)
     failed = pl.col("PART_STATUS").is_in(list(FAILURES))
     rolled = parts.sort("_part").group_by("REF_LIST", "ID_LINE", maintain_order=True).agg(

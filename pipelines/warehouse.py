@@ -26,7 +26,10 @@ def connect(database: Path, read_only: bool = False) -> duckdb.DuckDBPyConnectio
     """A connection to the warehouse file, its schema created on first use."""
     connection = duckdb.connect(str(database), read_only=read_only)
     if not read_only:
-        connection.execute(queries("schema.sql")["create_schema"])
+        schema = queries("schema.sql")
+        if connection.execute(schema["parts_keyed_by_line"]).fetchone()[0]:
+            connection.execute(schema["drop_parts"])
+        connection.execute(schema["create_schema"])
     return connection
 
 
@@ -69,22 +72,23 @@ def _with_id_columns(frame, column: str = "message_id"):
 
 
 def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir: Path,
-                  shared_events: Path | None = None) -> tuple[int, int]:
+                  shared_events: Path | None = None, plan_dir: Path | None = None) -> tuple[int, int]:
     """Load (idempotently) a campaign's send ledger and events; returns (parts, events) loaded.
 
+    Each part joins its plan row by what was sent (PLUS-1; `plan_dir` defaults to the campaign's plan/).
     `shared_events` is the folder of the long-lived `smsflow receive`: the late receipts there that match
     this campaign's parts (PLUS-4), and the replies from its recipients after its first submit, join it.
     """
     import polars as pl
 
     from pipelines.dispatch import ledger_state
-    from pipelines.dlr import match_receipts, read_events
+    from pipelines.dlr import match_receipts, read_events, resolve_parts
 
-    ledger = ledger_state(ledger_dir)
-    ledger = ledger.with_columns(
-        pl.col("key").str.split_exact("\x1f", 2).struct.rename_fields(["ref_list", "_line", "_part"]).alias("_k")
-    ).unnest("_k").with_columns(pl.col("_line").cast(pl.Int64).alias("id_line"),
-                                pl.col("_part").cast(pl.Int32).alias("part"))
+    plan_dir = Path(plan_dir) if plan_dir is not None else Path(ledger_dir).parent.parent / "plan"
+    plan = pl.read_parquet(plan_dir / "recipients.parquet",
+                           columns=["REF_LIST", "ID_LINE", "INT_MOBILE", "MESSAGE", "STATUS_CODE"])
+    ledger = resolve_parts(plan, ledger_state(ledger_dir)).rename(
+        {"REF_LIST": "ref_list", "ID_LINE": "id_line", "PART": "part"}).drop("MESSAGE_KEY")
     events = read_events(events_dir)
     if shared_events is not None and shared_events.is_dir() and not ledger.is_empty():
         late = read_events(shared_events)

@@ -5,9 +5,10 @@
 DELETE FROM parts WHERE campaign_id = $campaign_id;
 
 -- name: insert_parts
--- `ledger_frame` is the ledger state registered by the loader (one row per part key).
+-- `ledger_frame` is the ledger state registered by the loader (one row per part key), each part resolved to
+-- its plan row by what was sent (NULL ref_list: no longer in the plan).
 INSERT INTO parts
-SELECT $campaign_id, ref_list, id_line, part, outcome, status, message_id, id_text, id_dec, id_hex,
+SELECT $campaign_id, key, ref_list, id_line, part, outcome, status, message_id, id_text, id_dec, id_hex,
        to_timestamp(ts)
 FROM ledger_frame;
 

@@ -1,6 +1,15 @@
 -- smsflow warehouse (DuckDB). Analysts open the file read-only; loads are idempotent per campaign.
 -- Rule ids refer to ../shared/SPEC.md.
 
+-- name: parts_keyed_by_line
+-- A warehouse created before parts were keyed by what was sent (PLUS-1): its parts table is rebuilt, the
+-- next load of each campaign fills it again from the ledger.
+SELECT count(*) > 0 AND count(*) FILTER (WHERE column_name = 'part_key') = 0
+FROM information_schema.columns WHERE table_name = 'parts';
+
+-- name: drop_parts
+DROP TABLE parts;
+
 -- name: create_schema
 -- One row per input row of a campaign's plan (PLUS-2): the pre-send verdict of every contact (REP-2 columns
 -- first), and every original list column kept in `fields` (LIST-3) as JSON, as headers vary from list to list:
@@ -38,19 +47,23 @@ CREATE TABLE IF NOT EXISTS plan_summaries (
 
 -- Every part submitted to the SMSC, from the send ledger (PLUS-1): its last outcome and the SMSC's id, with
 -- that id read as text, as decimal and as hexadecimal, so receipts match whichever way the SMSC writes it.
+-- A part is keyed by what was sent (number, message digest, occurrence, part: pipelines.dlr.part_key); the
+-- loader resolves the plan row it belongs to, and a part whose message is no longer in the plan keeps a NULL
+-- ref_list (counted, never shown as someone else's).
 CREATE TABLE IF NOT EXISTS parts (
     campaign_id  VARCHAR NOT NULL,
-    ref_list     VARCHAR NOT NULL,
-    id_line      BIGINT  NOT NULL,
+    part_key     VARCHAR NOT NULL,
+    ref_list     VARCHAR,           -- NULL: the message is no longer in the plan
+    id_line      BIGINT,
     part         INTEGER NOT NULL,
-    outcome      VARCHAR NOT NULL,  -- accepted | refused | throttled | none (submitted, never answered)
+    outcome      VARCHAR NOT NULL,  -- accepted | refused | throttled | held (SEND-7) | none (never answered)
     submit_status INTEGER,          -- submit_sm_resp command_status
     message_id   VARCHAR,
     id_text      VARCHAR,
     id_dec       BIGINT,
     id_hex       BIGINT,
     submitted_at TIMESTAMPTZ,
-    PRIMARY KEY (campaign_id, ref_list, id_line, part)
+    PRIMARY KEY (campaign_id, part_key)
 );
 
 -- Receipts and replies as they arrived (PLUS-4, BL-3): append-only facts, never edited.
@@ -79,21 +92,22 @@ SELECT * FROM (VALUES ('ACCEPTD', 10, false), ('ENROUTE', 24, false), ('DELIVRD'
 -- decimal-against-hex, or hex-against-decimal.
 CREATE OR REPLACE VIEW part_receipts AS
 WITH matched AS (
-    SELECT p.campaign_id, p.ref_list, p.id_line, p.part, e.stat, e.received_at FROM parts p
+    SELECT p.campaign_id, p.part_key, e.stat, e.received_at FROM parts p
     JOIN events e ON e.campaign_id = p.campaign_id AND e.kind = 'receipt' AND e.id_text = p.id_text
     UNION
-    SELECT p.campaign_id, p.ref_list, p.id_line, p.part, e.stat, e.received_at FROM parts p
+    SELECT p.campaign_id, p.part_key, e.stat, e.received_at FROM parts p
     JOIN events e ON e.campaign_id = p.campaign_id AND e.kind = 'receipt' AND e.id_dec = p.id_hex
     UNION
-    SELECT p.campaign_id, p.ref_list, p.id_line, p.part, e.stat, e.received_at FROM parts p
+    SELECT p.campaign_id, p.part_key, e.stat, e.received_at FROM parts p
     JOIN events e ON e.campaign_id = p.campaign_id AND e.kind = 'receipt' AND e.id_hex = p.id_dec
 )
 SELECT m.*, coalesce(c.final, false) AS final, c.status_code
 FROM matched m LEFT JOIN receipt_codes c USING (stat)
-QUALIFY row_number() OVER (PARTITION BY campaign_id, ref_list, id_line, part
+QUALIFY row_number() OVER (PARTITION BY campaign_id, part_key
                            ORDER BY coalesce(c.final, false) DESC, received_at DESC) = 1;
 
--- One status per part, from its submit outcome then its receipt (PLUS-4).
+-- One status per part, from its submit outcome then its receipt (PLUS-4). A part held by the in-flight
+-- policy (SEND-7) stays 1 with `held`: it was not resent and may have reached the handset or not.
 CREATE OR REPLACE VIEW part_status AS
 SELECT p.*, r.stat, r.received_at AS receipt_at,
        CASE WHEN p.outcome = 'refused' THEN (CASE WHEN p.submit_status IN (11, 12, 51, 52, 80, 81) THEN 13 ELSE 12 END)
@@ -101,19 +115,22 @@ SELECT p.*, r.stat, r.received_at AS receipt_at,
             WHEN r.status_code IS NOT NULL THEN r.status_code
             WHEN p.submitted_at < now() - INTERVAL 48 HOUR THEN 10  -- no final receipt within the validity
             ELSE 24 END AS status_code,
-       coalesce(r.final, false) AS final
-FROM parts p LEFT JOIN part_receipts r USING (campaign_id, ref_list, id_line, part);
+       coalesce(r.final, false) AS final,
+       p.outcome = 'held' AS held
+FROM parts p LEFT JOIN part_receipts r USING (campaign_id, part_key);
 
 -- One status per recipient: a multipart message rolls up (all delivered → 16, any failure → it, else the
 -- first part under way); a STOP reply makes it 17 (BL-2). Replies are joined with '#' (REP-2 REPLY).
+-- `reason` says why a message is still 1: one of its parts was in flight when the sender stopped (SEND-7).
 CREATE OR REPLACE VIEW message_status AS
 WITH rolled AS (
     SELECT campaign_id, ref_list, id_line, count(*) AS sent_parts,
            bool_and(status_code = 16) AS all_delivered,
            arg_min(status_code, part) FILTER (WHERE status_code IN (12, 13, 20, 22, 23, 26, 27)) AS failure,
            arg_min(status_code, part) FILTER (WHERE status_code <> 16) AS under_way,
-           max(receipt_at) AS last_receipt
-    FROM part_status GROUP BY ALL
+           max(receipt_at) AS last_receipt,
+           bool_or(held) AS held
+    FROM part_status WHERE ref_list IS NOT NULL GROUP BY ALL
 ), replies AS (
     SELECT campaign_id, '+' || ltrim(handset, '+') AS int_mobile,
            string_agg(text, '#' ORDER BY received_at) AS reply,
@@ -128,7 +145,9 @@ SELECT r.campaign_id, r.ref_list, r.id_line, r.int_mobile,
             WHEN m.under_way IS NOT NULL THEN m.under_way
             ELSE 1 END AS status_code,
        CASE WHEN m.sent_parts = r.parts AND m.all_delivered THEN m.last_receipt END AS delivery_date,
-       q.reply, coalesce(q.stop, false) AS stop
+       q.reply, coalesce(q.stop, false) AS stop,
+       coalesce(m.held, false) AS held,
+       CASE WHEN m.held AND m.failure IS NULL THEN 'in flight when the sender stopped' END AS reason
 FROM plan_recipients r
 LEFT JOIN rolled m USING (campaign_id, ref_list, id_line)
 LEFT JOIN replies q ON q.campaign_id = r.campaign_id AND q.int_mobile = r.int_mobile
@@ -182,6 +201,7 @@ CREATE TABLE IF NOT EXISTS blacklists (
 CREATE OR REPLACE VIEW campaign_stats AS
 WITH rows AS (
     SELECT r.campaign_id, coalesce(r.status_code, m.status_code) AS status_code, m.reply,
+           coalesce(m.held, false) AS held,
            -- the billed statuses of the STAT table: the message went to the operator
            coalesce(r.status_code, m.status_code) IN (10, 28, 24, 16, 21, 17, 20, 25, 29, 30, 31, 32, 13, 27, 22,
                                                        23, 26) AS billed
@@ -194,5 +214,6 @@ SELECT campaign_id,
        round(count(*) FILTER (WHERE status_code IN (16, 17, 21)) / nullif(count(*) FILTER (WHERE billed), 0), 4)
            AS delivery_rate,
        count(reply) AS replies,
-       count(*) FILTER (WHERE status_code = 17) AS stops
+       count(*) FILTER (WHERE status_code = 17) AS stops,
+       count(*) FILTER (WHERE held AND status_code = 1) AS held  -- SEND-7: not resent, an operator may release
 FROM rows GROUP BY campaign_id;

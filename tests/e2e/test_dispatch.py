@@ -17,7 +17,7 @@ import pytest
 from helpers import write_list, write_spec
 
 from pipelines.dispatch import DispatchPaused, SmscSettings, campaign_dirs, ledger_state, send_plan
-from pipelines.dlr import read_events, recipient_statuses
+from pipelines.dlr import keyed_rows, read_events, recipient_statuses, split_part_keys
 from pipelines.plan import plan_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,7 +123,10 @@ def test_plus5_throttled_parts_are_retried_in_order(smsc, bucket):
 def _throttled_rows(plan_dir: Path) -> set[int]:
     ledger_dir, _ = campaign_dirs(plan_dir)
     lines = [json.loads(line) for path in ledger_dir.glob("*.jsonl") for line in path.read_text().splitlines()]
-    return {int(line["key"].split("\x1f")[1]) - 1 for line in lines if line["event"] == "throttled"}
+    keys = [line["key"] for line in lines if line["event"] == "throttled"]
+    throttled = split_part_keys(pl.DataFrame({"key": keys}, schema={"key": pl.String}))
+    rows = keyed_rows(pl.read_parquet(plan_dir / "recipients.parquet")).select("MESSAGE_KEY", "_plan_row")
+    return set(throttled.join(rows, on="MESSAGE_KEY").get_column("_plan_row").to_list())
 
 
 def test_plus5_error_budget_pauses_the_batch(smsc, bucket):
@@ -238,3 +241,62 @@ def test_plus4_late_receipts_from_the_long_lived_receiver_join_their_campaign(sm
     assert {row[3] for row in campaign_statuses(database, "c1")} == {24}  # sent, no receipt yet
     load_dispatch(database, "c1", *campaign_dirs(plan_dir), shared_events=bucket / "events")
     assert sorted(row[3] for row in campaign_statuses(database, "c1")) == [16, 17]
+
+
+def test_plus1_a_contact_inserted_at_line_1_and_re_planned_gets_its_message_and_nobody_gets_one_twice(smsc, bucket):
+    """The ledger knows parts by what was sent: a re-plan of a changed CRM export resumes correctly."""
+    from pipelines.warehouse import campaign_statuses, load_dispatch, load_plan
+
+    simulator = smsc(receipt_delay=0.0)
+    contacts = [("0611111111", "Bonjour Ann"), ("0622222222", "Bonjour Bob"), ("0633333333", "Bonjour Eve")]
+    plan_dir = make_plan(bucket, contacts)
+    settings = SmscSettings.from_url(simulator.url(linger=0.5))
+    assert send_plan(plan_dir, settings).accepted == 3
+    newcomer = ("0644444444", "Bonjour Zoé")
+    assert make_plan(bucket, [newcomer] + contacts) == plan_dir  # re-planned into the same folder
+    again = send_plan(plan_dir, settings)
+    assert (again.accepted, again.skipped, again.not_in_plan) == (1, 3, 0)
+    received = Counter((m["destination"], m["text"]) for m in simulator.records("message"))
+    assert received == Counter({("33611111111", "Bonjour Ann"): 1, ("33622222222", "Bonjour Bob"): 1,
+                                ("33633333333", "Bonjour Eve"): 1, ("33644444444", "Bonjour Zoé"): 1})
+    plan = pl.read_parquet(plan_dir / "recipients.parquet")
+    ledger_dir, events_dir = campaign_dirs(plan_dir)
+    statuses = recipient_statuses(plan, ledger_state(ledger_dir), read_events(events_dir))
+    assert dict(statuses.select("INT_MOBILE", "STATUS_CODE").iter_rows()) == {
+        "+33644444444": 16, "+33611111111": 16, "+33622222222": 16, "+33633333333": 16}
+    database = bucket / "warehouse.duckdb"
+    load_plan(database, "c1", plan_dir)
+    load_dispatch(database, "c1", ledger_dir, events_dir)
+    assert {row[2]: row[3] for row in campaign_statuses(database, "c1")} == {
+        "+33644444444": 16, "+33611111111": 16, "+33622222222": 16, "+33633333333": 16}
+
+
+def test_plus1_a_message_changed_after_sending_is_counted_not_in_plan_and_sent_in_its_new_form(smsc, bucket,
+                                                                                               caplog):
+    simulator = smsc(receipt_delay=0.0)
+    plan_dir = make_plan(bucket, [("0611111111", "Bonjour Ann"), ("0622222222", "Bonjour Bob")])
+    settings = SmscSettings.from_url(simulator.url())
+    send_plan(plan_dir, settings)
+    make_plan(bucket, [("0611111111", "Bonjour Ann, -20 %")])  # Bob left the list, Ann's text changed
+    with caplog.at_level("WARNING", logger="pipelines.dispatch"):
+        again = send_plan(plan_dir, settings)
+    assert (again.accepted, again.not_in_plan) == (1, 2)
+    assert "no longer in the plan" in caplog.text
+    statuses = recipient_statuses(pl.read_parquet(plan_dir / "recipients.parquet"),
+                                  ledger_state(campaign_dirs(plan_dir)[0]), read_events(campaign_dirs(plan_dir)[1]))
+    assert statuses.height == 1 and statuses.row(0, named=True)["INT_MOBILE"] == "+33611111111"
+
+
+def test_plus1_an_old_ledger_keyed_by_list_line_is_refused_not_resumed(smsc, bucket):
+    from pipelines.dlr import LedgerFormatError
+
+    simulator = smsc()
+    plan_dir = make_plan(bucket, [("0611111111", "Bonjour Ann")])
+    ledger_dir, _ = campaign_dirs(plan_dir)
+    ledger_dir.mkdir(parents=True)
+    (ledger_dir / "batch-all-bind-0-1-1-abc.jsonl").write_text(
+        json.dumps({"key": "list.csv\x1f1\x1f1", "event": "accepted", "status": 0, "message_id": "7", "ts": 1.0})
+        + "\n")
+    with pytest.raises(LedgerFormatError, match="earlier smsflow"):
+        send_plan(plan_dir, SmscSettings.from_url(simulator.url()))
+    assert simulator.records("part") == []

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import polars as pl
 import pytest
 
-from pipelines.dlr import (EVENT_SCHEMA, add_to_blacklist, is_stop, match_receipts, parse_receipt,
-                           recipient_statuses, stop_numbers)
+from pipelines.dlr import (EVENT_SCHEMA, LedgerFormatError, add_to_blacklist, is_stop, keyed_rows, match_receipts,
+                           parse_receipt, part_key, recipient_statuses, split_part_keys, stop_numbers)
 
 TEXT = "id:0A1B sub:001 dlvrd:001 submit date:2611241010 done date:2611241011 stat:DELIVRD err:000 text:Bonjour"
 
@@ -50,10 +50,12 @@ def _events(*rows):
 def test_plus4_statuses_derived_and_multipart_rolled_up():
     plan = pl.DataFrame({"REF_LIST": ["l"] * 6, "ID_LINE": [1, 2, 3, 4, 5, 6],
                          "INT_MOBILE": ["+33611111111", "+33622222222", "+33633333333", "+33644444444",
-                                        "+33655555555", "+33666666666"], "PARTS": [2, 2, 1, 1, 1, 1]})
+                                        "+33655555555", "+33666666666"], "PARTS": [2, 2, 1, 1, 1, 1],
+                         "MESSAGE": ["x" * 200, "y" * 200, "z", "z", "z", "z"]})
+    line = dict(keyed_rows(plan).select("ID_LINE", "MESSAGE_KEY").iter_rows())
     ledger = pl.DataFrame({
-        "key": ["l\x1f1\x1f1", "l\x1f1\x1f2", "l\x1f2\x1f1", "l\x1f2\x1f2", "l\x1f3\x1f1", "l\x1f4\x1f1",
-                "l\x1f5\x1f1"],
+        "key": [part_key(line[1], 1), part_key(line[1], 2), part_key(line[2], 1), part_key(line[2], 2),
+                part_key(line[3], 1), part_key(line[4], 1), part_key(line[5], 1)],
         "outcome": ["accepted", "accepted", "accepted", "accepted", "refused", "accepted", "accepted"],
         "status": [0, 0, 0, 0, 0x0B, 0, 0], "message_id": ["A", "B", "C", "D", None, "E", "F"],
         "ts": [1e9] * 6 + [2e9]})
@@ -95,3 +97,30 @@ def test_bl2_stop_numbers_join_the_own_blacklist(tmp_path):
 def test_plus4_receipt_variants_from_other_smscs(text, expected):
     receipt = parse_receipt(text)
     assert (receipt.message_id, receipt.stat, receipt.err) == expected
+
+
+def test_plus1_part_key_is_what_was_sent_not_where_it_sat_in_the_list():
+    before = pl.DataFrame({"REF_LIST": ["l", "l"], "ID_LINE": [1, 2], "INT_MOBILE": ["+33611111111", "+33622222222"],
+                           "MESSAGE": ["Bonjour Ann", "Bonjour Bob"], "STATUS_CODE": [None, None]})
+    inserted = pl.DataFrame({"REF_LIST": ["l"] * 3, "ID_LINE": [1, 2, 3],
+                             "INT_MOBILE": ["+33633333333", "+33611111111", "+33622222222"],
+                             "MESSAGE": ["Bonjour Zoé", "Bonjour Ann", "Bonjour Bob"], "STATUS_CODE": [None] * 3})
+    keys_before = dict(keyed_rows(before).select("INT_MOBILE", "MESSAGE_KEY").iter_rows())
+    keys_after = dict(keyed_rows(inserted).select("INT_MOBILE", "MESSAGE_KEY").iter_rows())
+    assert keys_after["+33611111111"] == keys_before["+33611111111"]
+    assert keys_after["+33633333333"] not in keys_before.values()
+    changed = before.with_columns(pl.Series("MESSAGE", ["Bonjour Ann, -20 %", "Bonjour Bob"]))
+    assert keyed_rows(changed).get_column("MESSAGE_KEY")[0] != keys_before["+33611111111"]
+    twice = pl.concat([before, before.head(1)])  # the same message to the same number twice: two keys
+    assert keyed_rows(twice).get_column("MESSAGE_KEY").n_unique() == 3
+
+
+def test_plus1_one_function_makes_and_splits_part_keys():
+    message_key = keyed_rows(pl.DataFrame({"INT_MOBILE": ["+33611111111"], "MESSAGE": ["A"]}))["MESSAGE_KEY"][0]
+    split = split_part_keys(pl.DataFrame({"key": [part_key(message_key, 3)]}))
+    assert split.row(0, named=True) == {"key": part_key(message_key, 3), "MESSAGE_KEY": message_key, "PART": 3}
+
+
+def test_plus1_a_ledger_keyed_by_list_line_is_refused_with_a_clear_message():
+    with pytest.raises(LedgerFormatError, match="earlier smsflow"):
+        split_part_keys(pl.DataFrame({"key": ["list.csv\x1f12\x1f1"]}))
