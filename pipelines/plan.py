@@ -18,8 +18,9 @@ import shutil
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
@@ -33,7 +34,7 @@ from pipelines.render import (
     MessageOptions, Template, compile_template, compose, compose_prepared, empty_column, empty_field, prepare_fields,
     value_column,
 )
-from pipelines.spec import CampaignSpec, Problem, SpecError, load_spec, resolve_location
+from pipelines.spec import CampaignSpec, Problem, SpecError, confine, load_spec, resolve_location
 from pipelines.status import (
     BLACKLIST_CLIENT, BLACKLIST_GLOBAL, BLACKLIST_OWN, DUPLICATE, INVALID, NO_CREDIT, NOT_ALLOWED,
     PERSONALISATION_ERROR, TOO_LONG, UCS2_NOT_ALLOWED, status_text,
@@ -137,22 +138,29 @@ def _seen_before(keys: pl.Series, context: _Context) -> pl.Series:
     return context.seen.filter(context.seen.is_in(keys.drop_nulls().unique().implode()))
 
 
-def _load_blacklists(spec: CampaignSpec, base: Path) -> dict[int, pl.Series]:
+def _locate(location: str, base: Path, roots: Sequence[Path] | None, field_path: str) -> Path:
+    """Where a list or blacklist is read; with `roots`, checked again here, right before it is opened."""
+    if roots is None:
+        return resolve_location(location, base, field_path)
+    return confine(location, base, roots, field_path)
+
+
+def _load_blacklists(spec: CampaignSpec, base: Path, roots: Sequence[Path] | None = None) -> dict[int, pl.Series]:
     lists = {}
     for kind, code in BLACKLIST_STATUSES.items():
         location = getattr(spec.account.blacklists, "global_" if kind == "global" else kind)
         if not location:
             continue
-        raw = read_blacklist(resolve_location(location, base))
+        raw = read_blacklist(_locate(location, base, roots, f"account.blacklists.{kind}"))
         numbers = normalise_numbers(raw)
         lists[code] = numbers.select(_number_key()).to_series().drop_nulls().unique()
     return lists
 
 
-def _sources(spec: CampaignSpec, base: Path) -> list[Source]:
+def _sources(spec: CampaignSpec, base: Path, roots: Sequence[Path] | None = None) -> list[Source]:
     sources = []
     for location in spec.lists:
-        layout = inspect_list(resolve_location(location, base))
+        layout = inspect_list(_locate(location, base, roots, "lists"))
         sources.append(Source(layout.name, layout.mobile_column, layout.columns, layout=layout,
                               encoding=layout.encoding, delimiter=layout.delimiter, size_bytes=layout.size_bytes))
     if spec.recipients:
@@ -435,18 +443,20 @@ def _is_plan_folder(entries: set[str]) -> bool:
     return MARKER_FILE in entries or (SUMMARY_FILE in entries and entries <= OWNED_FILES)
 
 
-def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progress | None = None) -> PlanResult:
+def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progress | None = None,
+                  roots: Sequence[Path] | None = None) -> PlanResult:
     """Plan `spec` (lists relative to `base`) into `out_dir`/recipients.parquet and summary.json, atomically.
 
-    `out_dir` must be new, empty or a plan folder; only the plan's own files in it are replaced.
+    `out_dir` must be new, empty or a plan folder; only the plan's own files in it are replaced. With `roots`,
+    a list or blacklist outside them is refused before it is opened (LIST-4, BL-1).
     """
     target = _plan_folder(out_dir)
-    sources = _sources(spec, base)
+    sources = _sources(spec, base, roots)
     columns = _output_columns(sources)
     personalisation = list(dict.fromkeys(_original_name(c) for s in sources for c in s.columns
                                          if c != s.mobile_column))
     template = compile_template(spec.message, personalisation)
-    context = _Context(spec, template, _load_blacklists(spec, base))
+    context = _Context(spec, template, _load_blacklists(spec, base, roots))
 
     out_dir = Path(out_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -589,7 +599,12 @@ def _install(staging: Path, target: Path, out_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def plan_file(spec_path: Path, out_dir: Path, progress: Progress | None = None) -> PlanResult:
-    """Load a YAML spec and plan it; lists are relative to the spec's folder."""
-    spec = load_spec(spec_path)
-    return plan_campaign(spec, spec_path.resolve().parent, out_dir, progress)
+def plan_file(spec_path: Path, out_dir: Path, progress: Progress | None = None, *,
+              roots: Sequence[Path] | None = None, check_send_at: bool = True) -> PlanResult:
+    """Load a YAML spec and plan it; lists are relative to the spec's folder.
+
+    A send time already past is refused (SEND-1) unless `check_send_at` is False (a spec accepted earlier).
+    """
+    now = datetime.now(timezone.utc) if check_send_at else None
+    spec = load_spec(spec_path, now=now, roots=roots)
+    return plan_campaign(spec, spec_path.resolve().parent, out_dir, progress, roots)

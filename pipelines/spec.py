@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import reprlib
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ MAX_SPEC_BYTES = 2_000_000  # a spec with thousands of manual recipients fits; a
 MAX_ALIASES = 50  # YAML aliases (*name) in one spec: a few reuse a value, a "billion laughs" needs many levels
 MAX_NODES = 1_000_000  # YAML values once aliases are expanded
 MAX_ECHO = 80  # characters of a value echoed in an error
+SEND_AT_TOLERANCE = timedelta(minutes=1)  # SEND-1: a send time this close behind "now" still means "now"
 MAX_PROBLEMS_SHOWN = 50  # problems listed in a refusal's text (all stay in SpecError.problems)
 
 # The rule each field answers to, for error messages (longest matching path wins).
@@ -269,17 +271,37 @@ def _cross_field_problems(raw: dict[str, Any]) -> list[Problem]:
     return problems
 
 
+def _moment(value: Any) -> datetime | None:
+    """A send time as the spec gives it, aware (Europe/Paris when it has no offset); None when malformed."""
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return None  # the field checks report a malformed date
+    return moment.replace(tzinfo=PARIS) if moment.tzinfo is None else moment
+
+
+def _past_problems(send_at: Any, now: datetime) -> list[Problem]:
+    """SEND-1: a send time already gone (beyond SEND_AT_TOLERANCE) when the spec is submitted at `now`."""
+    moment = _moment(send_at)
+    now = now.replace(tzinfo=PARIS) if now.tzinfo is None else now
+    if moment is None or moment >= now - SEND_AT_TOLERANCE:
+        return []
+    return [Problem(field="send_at", value=str(send_at), rule="SEND-1",
+                    message=f"the send time is in the past (now is {now.astimezone(PARIS):%d/%m/%Y %H:%M} "
+                            "Europe/Paris); give a later time, or none to send at once")]
+
+
 def _window_problems(send_at: Any, window: Any) -> list[Problem]:
     """SEND-2: a marketing send scheduled outside the legal window, with the next allowed time."""
     from pipelines.window import WindowError, check_send_at, policy
 
+    moment = _moment(send_at)
     try:
-        moment = send_at if isinstance(send_at, datetime) else datetime.fromisoformat(str(send_at))
         rules = policy(str(window))
     except ValueError:
-        return []  # the field checks report a malformed date or an unknown policy
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=PARIS)
+        return []  # the field checks report an unknown policy
+    if moment is None:
+        return []
     try:
         check_send_at(rules, moment)
     except WindowError as error:
@@ -287,12 +309,51 @@ def _window_problems(send_at: Any, window: Any) -> list[Problem]:
     return []
 
 
-def validate_spec(raw: Any, source: str = "spec") -> CampaignSpec:
-    """The spec, or a SpecError listing every problem (field, value, rule)."""
+def _location_problems(raw: dict[str, Any], base: Path, roots: Sequence[Path]) -> list[Problem]:
+    """Every list and blacklist location that does not resolve inside one of `roots`; no file is opened."""
+    locations = [("lists", item) for item in raw.get("lists") or [] if isinstance(item, str)] \
+        if isinstance(raw.get("lists"), list) else []
+    account = raw.get("account") if isinstance(raw.get("account"), dict) else {}
+    blacklists = account.get("blacklists") if isinstance(account.get("blacklists"), dict) else {}
+    locations += [(f"account.blacklists.{kind}", item) for kind, item in blacklists.items() if isinstance(item, str)]
+    problems = []
+    for field_path, location in locations:
+        try:
+            confine(location, base, roots, field_path)
+        except SpecError as error:
+            problems.extend(error.problems)
+    return problems
+
+
+def confine(location: str, base: Path, roots: Sequence[Path], field_path: str = "lists") -> Path:
+    """The real path of a list or blacklist location, refused unless it resolves (symlinks and `..` followed)
+    inside one of `roots`, the folders the account may read (LIST-4, BL-1). Never opens the file."""
+    path = resolve_location(location, base, field_path).resolve()
+    if not any(path.is_relative_to(Path(root).resolve()) for root in roots):
+        raise SpecError([Problem(field=field_path, value=location, rule=rule_for(field_path),
+                                 message="is outside the folders this account may read (its bucket): "
+                                         "lists and blacklists must be in them")])
+    return path
+
+
+def validate_spec(raw: Any, source: str = "spec", *, now: datetime | None = None,
+                  roots: Sequence[Path] | None = None, base: Path | None = None) -> CampaignSpec:
+    """The spec, or a SpecError listing every problem (field, value, rule).
+
+    `now`: the submission time; a `send_at` before it is refused (SEND-1). Leave it None when re-reading a
+    spec accepted earlier, whose send time may since have passed. `roots`: when given, every list and
+    blacklist must resolve inside one of them (paths relative to `base`, by default the first root).
+    """
     if not isinstance(raw, dict):
-        raise SpecError([Problem(field="(spec)", value=raw, rule="CAMP-2",
-                                 message="a campaign spec is a mapping of fields")], source)
+        raise SpecError([Problem(field="(spec)", rule="CAMP-2",  # the content is not echoed: it may be any file
+                                 message=f"a campaign spec is a mapping of fields, not a {type(raw).__name__}")],
+                        source)
     problems = _cross_field_problems(raw)
+    if now is not None and raw.get("send_at"):
+        problems.extend(_past_problems(raw["send_at"], now))
+    if roots is not None:
+        problems.extend(_location_problems(raw, Path(base) if base else Path(roots[0]) if roots else Path.cwd(),
+                                           roots))
     spec = None
     try:
         spec = CampaignSpec.model_validate(raw)
@@ -371,11 +432,17 @@ def _parse_yaml(text: str) -> Any:
         loader.dispose()
 
 
-def load_spec(path: Path) -> CampaignSpec:
-    """Read and validate a YAML spec file (at most MAX_SPEC_BYTES, aliases within budget)."""
+def load_spec(path: Path, *, now: datetime | None = None, roots: Sequence[Path] | None = None) -> CampaignSpec:
+    """Read and validate a YAML spec file (at most MAX_SPEC_BYTES, aliases within budget).
+
+    `now` and `roots` as for `validate_spec`; with `roots`, the spec file itself must be inside one of them
+    (it is not opened otherwise), and its lists are relative to its folder.
+    """
     def refused(message: str) -> SpecError:
         return SpecError([Problem(field="(file)", value=str(path), rule="CAMP-2", message=message)], str(path))
 
+    if roots is not None and not any(Path(path).resolve().is_relative_to(Path(root).resolve()) for root in roots):
+        raise refused("the spec file is outside the folders this account may read (its bucket)")
     try:
         with Path(path).open("rb") as file:
             data = file.read(MAX_SPEC_BYTES + 1)
@@ -397,15 +464,15 @@ def load_spec(path: Path) -> CampaignSpec:
         raise refused(f"not valid YAML{where}: {clip(str(getattr(error, 'problem', None) or error))}") from None
     except RecursionError:
         raise refused("not valid YAML: nested too deeply") from None
-    return validate_spec(raw, str(path))
+    return validate_spec(raw, str(path), now=now, roots=roots, base=Path(path).resolve().parent)
 
 
-def resolve_location(location: str, base: Path) -> Path:
+def resolve_location(location: str, base: Path, field_path: str = "lists") -> Path:
     """A list or blacklist location from the spec: relative to the spec's folder, absolute, or file:// URI."""
     if "://" in location:
         scheme, _, rest = location.partition("://")
         if scheme != "file":
-            raise SpecError([Problem(field="lists", value=location, rule="LIST-1",
+            raise SpecError([Problem(field=field_path, value=location, rule="LIST-1",
                                      message=f"the {scheme}:// scheme is not supported yet; use a path or file://")])
         return Path(rest)
     path = Path(location).expanduser()

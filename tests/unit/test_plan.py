@@ -10,8 +10,9 @@ from helpers import write_list, write_spec
 
 from pipelines import plan as plan_module
 from pipelines.lists import ListError
-from pipelines.plan import MARKER_FILE, PLAN_COLUMNS, PLAN_FILES, PlanFolderError, plan_file
+from pipelines.plan import MARKER_FILE, PLAN_COLUMNS, PLAN_FILES, PlanFolderError, plan_campaign, plan_file
 from pipelines.render import TemplateError
+from pipelines.spec import SpecError, load_spec
 
 HEADER = "Civilité;Prénom;Nom;Mobile;Ville\n"
 
@@ -185,7 +186,8 @@ def test_plus2_plan_into_a_campaign_folder_is_refused_and_deletes_nothing(bucket
     before = sorted(str(path.relative_to(campaign)) for path in campaign.rglob("*"))
     with pytest.raises(PlanFolderError) as error:
         plan_file(write_spec(bucket, lists=["a.csv"]), campaign)
-    assert str(campaign) in str(error.value) and "PLUS-2" in str(error.value) and "not a plan folder" in str(error.value)
+    message = str(error.value)
+    assert str(campaign) in message and "PLUS-2" in message and "not a plan folder" in message
     assert sorted(str(path.relative_to(campaign)) for path in campaign.rglob("*")) == before
     assert sorted(path.name for path in campaign.parent.iterdir()) == ["c1"]  # no staging left behind
 
@@ -235,3 +237,29 @@ def test_plus2_plan_output_that_is_a_file_is_refused(bucket):
     with pytest.raises(PlanFolderError, match="a.csv"):
         plan_file(write_spec(bucket, lists=["a.csv"]), bucket / "a.csv")
     assert (bucket / "a.csv").read_text(encoding="utf-8").startswith("Mobile")
+
+
+def test_send1_plan_file_refuses_a_past_send_time_unless_the_spec_was_accepted_earlier(bucket):
+    write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n")
+    spec = write_spec(bucket, lists=["a.csv"], send_at="2020-01-06T10:00:00")
+    with pytest.raises(SpecError, match="SEND-1"):
+        plan_file(spec, bucket / "plan")
+    assert not (bucket / "plan").exists()
+    assert plan_file(spec, bucket / "plan", check_send_at=False).summary["rows"] == 1
+
+
+def test_list4_plan_with_roots_reads_only_inside_them(tmp_path, bucket):
+    outside = write_list(tmp_path / "elsewhere" / "crm.csv", "Mobile;Prénom\n0611111111;SECRET\n")
+    write_list(bucket / "a.csv", "Mobile;Prénom\n0622222222;Ann\n")
+    (bucket / "link.csv").symlink_to(outside)
+    assert plan_file(write_spec(bucket, lists=["a.csv"]), bucket / "plan", roots=[bucket]).summary["rows"] == 1
+    for lists, account in ((["a.csv", str(outside)], {}), (["link.csv"], {}),
+                           (["a.csv"], {"blacklists": {"client": "../elsewhere/crm.csv"}})):
+        with pytest.raises(SpecError) as error:
+            plan_file(write_spec(bucket, lists=lists, account=account), bucket / "plan", roots=[bucket])
+        assert "outside the folders" in str(error.value) and "SECRET" not in str(error.value)
+    # A spec accepted without roots is still confined when the plan runs with them (checked at read time).
+    spec = load_spec(write_spec(bucket, lists=["link.csv"]))
+    with pytest.raises(SpecError, match="LIST-4"):
+        plan_campaign(spec, bucket, bucket / "plan", roots=[bucket])
+    assert plan_file(write_spec(bucket, lists=["link.csv"]), bucket / "plan").summary["rows"] == 1  # CLI: fine

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 import yaml
 
-from pipelines.spec import SpecError, json_schema, load_spec, validate_spec
+from pipelines.spec import SpecError, clip, json_schema, load_spec, validate_spec
 
 FULL = """
 name: Soldes VIP
@@ -190,3 +190,78 @@ def test_camp2_refusals_never_echo_huge_values():
     assert by_field["message"].rule == "MSG-2" and by_field["message"].value.endswith("(1,000,006 characters)")
     assert len(by_field["message"].value) < 120 and len(by_field["sender"].value) < 120
     assert all(len(str(problem)) < 600 for problem in error.value.problems)
+
+
+NOW = datetime.fromisoformat("2026-03-05T14:00:00+01:00")
+NOTIFICATION = {"name": "x", "type": "notification", "message": "Votre colis", "lists": ["a"]}
+
+
+def test_send1_send_at_in_the_past_refused_naming_now():
+    with pytest.raises(SpecError) as error:
+        validate_spec({**NOTIFICATION, "send_at": "2026-03-05T12:00:00"}, now=NOW)
+    (problem,) = error.value.problems
+    assert (problem.field, problem.rule, problem.value) == ("send_at", "SEND-1", "2026-03-05T12:00:00")
+    assert "past" in problem.message and "05/03/2026 14:00" in problem.message
+
+
+def test_send1_send_at_within_a_minute_or_later_accepted():
+    assert validate_spec({**NOTIFICATION, "send_at": "2026-03-05T13:59:30"}, now=NOW)
+    assert validate_spec({**NOTIFICATION, "send_at": "2026-03-05T14:30:00+01:00"}, now=NOW)
+
+
+def test_send1_an_accepted_spec_read_again_later_is_not_refused_for_its_past_send_at(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**NOTIFICATION, "send_at": "2026-03-05T14:30:00+01:00"}), encoding="utf-8")
+    assert load_spec(path, now=NOW).send_at  # submitted at NOW: accepted
+    later = NOW.replace(day=6)
+    with pytest.raises(SpecError, match="SEND-1"):
+        load_spec(path, now=later)
+    assert load_spec(path).send_at  # a re-read (no `now`) by a later task still loads
+
+
+def secrets(tmp_path):
+    """A file outside the bucket whose first line must never appear in an error, and a bucket."""
+    outside = tmp_path / "outside" / "passwd"
+    outside.parent.mkdir()
+    outside.write_text("root:x:0:0:SECRET-LINE:/root:/bin/bash\n", encoding="utf-8")
+    bucket = tmp_path / "bucket"
+    (bucket / "lists").mkdir(parents=True)
+    (bucket / "lists" / "ok.csv").write_text("Mobile\n0611111111\n", encoding="utf-8")
+    (bucket / "lists" / "link.csv").symlink_to(outside)
+    return bucket, outside
+
+
+def test_list4_lists_outside_the_roots_refused_without_reading_them(tmp_path):
+    bucket, outside = secrets(tmp_path)
+    escape_up = "../" * 12 + str(outside).lstrip("/")
+    raw = {**NOTIFICATION, "lists": ["lists/ok.csv", escape_up, str(outside), f"file://{outside}", "lists/link.csv",
+                                     "lists/../lists/ok.csv"],
+           "account": {"blacklists": {"global": str(outside), "own": "lists/ok.csv"}}}
+    with pytest.raises(SpecError) as error:
+        validate_spec(raw, "trigger form", roots=[bucket])
+    refused = [(p.field, p.rule, p.value) for p in error.value.problems]
+    assert refused == [("lists", "LIST-4", clip(escape_up)), ("lists", "LIST-4", clip(str(outside))),
+                       ("lists", "LIST-4", clip(f"file://{outside}")), ("lists", "LIST-4", "lists/link.csv"),
+                       ("account.blacklists.global", "BL-1", clip(str(outside)))]
+    assert "SECRET-LINE" not in str(error.value) and "outside the folders" in str(error.value)
+    assert validate_spec({**raw, "lists": ["lists/ok.csv"], "account": {}}, roots=[bucket])
+    assert validate_spec(raw)  # without roots (the CLI), a user's own paths are fine
+
+
+def test_list4_spec_file_outside_the_roots_is_not_opened(tmp_path):
+    bucket, outside = secrets(tmp_path)
+    with pytest.raises(SpecError) as error:
+        load_spec(outside, roots=[bucket])
+    assert "outside the folders" in str(error.value) and "SECRET-LINE" not in str(error.value)
+    spec = bucket / "spec.yaml"
+    spec.write_text(yaml.safe_dump({**NOTIFICATION, "lists": ["lists/ok.csv", "lists/link.csv"]}), encoding="utf-8")
+    with pytest.raises(SpecError) as error:
+        load_spec(spec, roots=[bucket])
+    assert [p.value for p in error.value.problems] == ["lists/link.csv"]
+
+
+def test_camp2_a_file_that_is_not_a_spec_is_refused_without_echoing_it(tmp_path):
+    _, outside = secrets(tmp_path)
+    with pytest.raises(SpecError) as error:
+        load_spec(outside)
+    assert "mapping of fields" in str(error.value) and "SECRET-LINE" not in str(error.value)
