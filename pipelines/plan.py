@@ -418,7 +418,7 @@ class PlanResult:
 class PlanFolderError(SpecError):
     """An output folder a plan may not write: it holds files no plan wrote (PLUS-2). Names the folder."""
 
-    def __init__(self, folder: Path, reason: str):
+    def __init__(self, folder: Path | str, reason: str):
         self.folder, self.source = folder, str(folder)
         self.problems = [Problem(field="out", value=str(folder), rule="PLUS-2", message=reason)]
         ValueError.__init__(self, f"{folder}: {reason} [PLUS-2]")
@@ -427,12 +427,13 @@ class PlanFolderError(SpecError):
 def _plan_folder(out_dir: Path) -> Path:
     """The real folder a plan goes to; refused when it exists and is neither empty nor a plan folder."""
     target = Path(out_dir).resolve()
+    shown = Path(out_dir) if str(out_dir) == str(target) else f"{out_dir} ({target})"
     if target.exists() and not target.is_dir():
-        raise PlanFolderError(out_dir, "the plan's output is a folder, and this is a file")
+        raise PlanFolderError(shown, "the plan's output is a folder, and this is a file")
     if target.is_dir():
         entries = {entry.name for entry in target.iterdir()}
         if entries and not _is_plan_folder(entries):
-            raise PlanFolderError(out_dir, f"not a plan folder (no {MARKER_FILE}) and not empty "
+            raise PlanFolderError(shown, f"not a plan folder (no {MARKER_FILE}) and not empty "
                                            f"({len(entries)} entries): a plan only replaces its own files, "
                                            "so it needs a new, empty or plan folder")
     return target

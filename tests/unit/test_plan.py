@@ -202,6 +202,7 @@ def test_plus2_cli_plan_out_dot_refuses_a_working_directory_with_files(bucket, m
     monkeypatch.chdir(bucket)
     result = CliRunner().invoke(app, ["plan", str(spec), "--out", "."])
     assert result.exit_code == 2
+    assert f". ({bucket.resolve()})" in " ".join(result.output.split()) and "not a plan folder" in result.output
     assert sorted(path.name for path in bucket.iterdir()) == ["a.csv", "spec.yaml"]
 
 
