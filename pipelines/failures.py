@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 
 # user:password@ inside any URL, and password=... in a query string or settings dump
-_SECRETS = (re.compile(r"(?P<keep>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*(?=@)", re.IGNORECASE),
-            re.compile(r"(?P<keep>password['\"]?\s*[=:]\s*['\"]?)[^'\"&\s,}]+", re.IGNORECASE))
+# (the look-behinds make a scan linear: a match can only start where a scheme or a word starts)
+_SECRETS = (re.compile(r"(?P<keep>(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*(?=@)", re.IGNORECASE),
+            re.compile(r"(?P<keep>(?<![a-z])password['\"]?\s*[=:]\s*['\"]?)[^'\"&\s,}]+", re.IGNORECASE))
 _MAX_MESSAGE = 2_000
 
 

@@ -11,6 +11,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
+
+# The kind of a test follows its folder: `pytest -m unit` is the fast part (no process, no socket, no Airflow).
+_KINDS = {"unit": ("unit",), "integration": ("integration",), "e2e": ("e2e", "slow"), "dags": ("airflow", "slow"),
+          "plugins": ("airflow",), "test_layout.py": ("integration",)}
+_SUBPROCESS_FIXTURES = {"smsc", "airflow_home"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        folder = Path(str(item.path)).relative_to(TESTS).parts[0]
+        kinds = _KINDS.get(folder, ("unit",))
+        if kinds == ("unit",) and _SUBPROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            kinds = ("integration",)
+        for kind in kinds:
+            item.add_marker(kind)
+        if item.get_closest_marker("xdist_group") and "slow" not in kinds:
+            item.add_marker("slow")
 
 
 @pytest.fixture
