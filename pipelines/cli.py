@@ -94,6 +94,9 @@ def print_summary(summary: dict, out: Console) -> None:
     overview.add_column()
     overview.add_row("Lists", f"{len(summary['lists'])}: " + ", ".join(
         f"{item['name']} ({item['rows']:,} rows, column {item['mobile_column']!r})" for item in summary["lists"]))
+    warnings = [warning for item in summary["lists"] for warning in item.get("warnings", [])]
+    if warnings:
+        overview.add_row("[yellow]Warnings[/]", escape("\n".join(warnings)))
     overview.add_row("Recipients", f"{summary['rows']:,}")
     overview.add_row("Sendable", f"{summary['sendable']:,}")
     overview.add_row("Invalid numbers", f"{summary['invalid']:,}")

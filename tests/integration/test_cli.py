@@ -76,3 +76,13 @@ def test_cli_unknown_warehouse_is_one_line():
     assert result.returncode != 0
     _no_traceback(result)
     assert "warehouse.duckdb" in result.stderr
+
+
+def test_list2_second_mobile_column_warning_reaches_the_summary_and_the_screen(bucket: Path):
+    write_list(bucket / "a.csv", "Mobile;Prénom;Portable\n0611111111;Ann;0622222222\n")
+    result = run("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((bucket / "plan" / "summary.json").read_text(encoding="utf-8"))
+    (warning,) = summary["lists"][0]["warnings"]
+    assert "'Mobile' is used" in warning and "LIST-2" in warning
+    assert "Warnings" in result.stdout and "'Mobile' is used" in " ".join(result.stdout.split())
