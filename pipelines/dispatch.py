@@ -39,12 +39,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qs, unquote, urlparse
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipelines.dlr import (EventWriter, keyed_rows, parse_receipt, part_key, read_events,
+from pipelines.dlr import (HELD_REASON, EventWriter, keyed_rows, parse_receipt, part_key, read_events,
                            split_part_keys)
 from pipelines.smpp import parts as sms_parts
 from pipelines.smpp import pdu as P
@@ -224,6 +225,14 @@ class Ledger:
         self.path = directory / f"{name}-{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl"
         self._file = self.path.open("a", encoding="utf-8")
         self._group, self._pending, self._lock = group, 0, threading.Lock()
+        # The boot this file was written in: its `sent` marks are only trusted when the kernel kept them.
+        self._write({"event": "open", "boot": boot_id(), "ts": time.time()}, sync=True)
+
+    def sent(self, key: str) -> None:
+        """SEND-7: this part is about to go on the wire; in the kernel before the bytes are (not fsynced)."""
+        with self._lock:
+            self._file.write('{"key":%s,"event":"sent"}\n' % json.dumps(key))
+            self._file.flush()
 
     def _write(self, record: dict, sync: bool) -> None:
         with self._lock:
@@ -250,6 +259,14 @@ class Ledger:
         self._write({"key": key, "event": event, "status": status, "message_id": message_id, "evidence": evidence,
                      "ts": time.time()}, sync=False)
 
+    def decide(self, keys: list[str], event: str, evidence: str) -> None:
+        """SEND-7: what becomes of parts in flight when a sender stopped (`held` or `resend`), on disk at once."""
+        now = time.time()
+        with self._lock:
+            self._file.write("".join(json.dumps({"key": k, "event": event, "evidence": evidence, "ts": now},
+                                                separators=(",", ":")) + "\n" for k in keys))
+            self._sync()
+
     def flush(self) -> None:
         """Hand what was written to the kernel: a killed process then loses nothing (fsync covers power loss)."""
         with self._lock:
@@ -264,29 +281,57 @@ class Ledger:
         self._file.close()
 
 
+def boot_id() -> str:
+    """This machine's boot (Linux): a ledger mark flushed to the kernel but not fsynced survives only in it."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
 def ledger_state(directory: Path) -> pl.DataFrame:
-    """Per part key: its last outcome (accepted / refused / throttled / none), SMSC message id and time, and
+    """Per part key: its last outcome (accepted / refused / throttled / held / resend / none: in flight), SMSC
+    message id and time, and
     the key split (MESSAGE_KEY, PART); LedgerFormatError for a ledger keyed the old way (by list line)."""
     files = sorted(directory.glob("*.jsonl")) if directory.is_dir() else []
-    records = []
+    records, this_boot, sent = [], boot_id(), set()
     for path in files:
+        trusted = False
         with path.open(encoding="utf-8") as stream:
             for line in stream:
                 try:
-                    records.append(json.loads(line))
+                    record = json.loads(line)
                 except json.JSONDecodeError:
                     break  # a line cut by a crash: everything after it in this file is gone too
+                event = record.get("event")
+                if event == "open":
+                    trusted = bool(this_boot) and record.get("boot") == this_boot
+                elif event == "sent":
+                    sent.add(record["key"])
+                elif event == "intent" and not trusted:
+                    sent.add(record["key"])  # written before a reboot: its `sent` mark may be lost, assume sent
+                else:
+                    records.append(record)
     if not records:
         return pl.DataFrame(schema={"key": pl.String, "outcome": pl.String, "status": pl.Int64,
                                     "message_id": pl.String, "ts": pl.Float64, "MESSAGE_KEY": pl.String,
                                     "PART": pl.Int32})
     frame = pl.DataFrame(records, schema=LEDGER_SCHEMA).with_row_index("_n")
-    outcomes = frame.filter(pl.col("event") != "intent").sort("_n").group_by("key", maintain_order=True).last()
+    # Files of several binds and runs interleave: records are put back in time order.
+    outcomes = frame.filter(pl.col("event") != "intent").sort("ts", "_n").group_by("key", maintain_order=True).last()
     intents = frame.filter(pl.col("event") == "intent").group_by("key").agg(pl.col("ts").max().alias("_intent"))
     state = intents.join(outcomes.select("key", "event", "status", "message_id", "ts"), on="key", how="full",
                          coalesce=True)
-    return split_part_keys(state.select("key", pl.col("event").fill_null("none").alias("outcome"), "status",
-                                        "message_id", pl.coalesce("ts", "_intent").alias("ts")))
+    # An intent newer than the part's last outcome: sent again (throttled, released, resent) and not answered.
+    # Marked `sent`, it may be at the SMSC (in flight: "none"); announced only, it never left ("unsent").
+    in_flight = pl.col("event").is_null() | (pl.col("_intent") > pl.col("ts")).fill_null(False)
+    on_the_wire = pl.col("key").is_in(pl.Series(list(sent), dtype=pl.String).implode())
+    return split_part_keys(state.select(
+        "key", pl.when(in_flight).then(pl.when(on_the_wire).then(pl.lit("none")).otherwise(pl.lit("unsent")))
+        .otherwise(pl.col("event")).alias("outcome"),
+        pl.when(in_flight).then(None).otherwise(pl.col("status")).alias("status"),
+        pl.when(in_flight).then(None).otherwise(pl.col("message_id")).alias("message_id"),
+        pl.when(in_flight).then(pl.col("_intent")).otherwise(pl.coalesce("ts", "_intent")).alias("ts")))
 
 
 # --- one bind ------------------------------------------------------------------------------------------
@@ -576,8 +621,10 @@ class _Bind:
                     f"refused ({share:.1%} > {self.settings.error_budget:.0%}; codes {codes}); the batch is "
                     f"paused, nothing more is sent until it is re-run")
 
-    def run(self, parts: list[OutPart], deadline: float | None = None) -> BindReport:
-        """Send `parts`; stop taking new ones at `deadline` (epoch seconds: the window's close)."""
+    def run(self, parts: list[OutPart], deadline: float | None = None,
+            clock: Callable[[], datetime] | None = None) -> BindReport:
+        """Send `parts`; stop taking new ones at `deadline` (epoch seconds by `clock`: the window's close)."""
+        now = (lambda: clock().timestamp()) if clock is not None else time.time
         started = self._started = time.monotonic()
         pending = deque(sorted(parts))
         ton, npi, address = self.source
@@ -606,7 +653,7 @@ class _Bind:
                         last_answer = time.monotonic()
                 if not self._in_flight and not self._retry and not pending:
                     break
-                if deadline is not None and time.time() >= deadline:
+                if deadline is not None and now() >= deadline:
                     if self._in_flight:  # the window closed: let what is in flight be answered, send nothing new
                         self._state.wait(timeout=self.settings.timeout)
                         continue
@@ -631,6 +678,7 @@ class _Bind:
                 short_message=part.short_message, registered_delivery=1, validity_period=self.validity))
             with self._state:
                 self._in_flight[sequence] = part
+            self.ledger.sent(part.key)
             try:
                 self._send(P.encode(P.SUBMIT_SM, 0, sequence, body))
             except Exception as error:
@@ -656,8 +704,11 @@ class DispatchReport(BindReport):
     batch: int | None = None
     parts: int = 0
     skipped: int = 0
-    resent_ambiguous: int = 0
-    confirmed_by_receipt: int = 0
+    resent: int = 0  # SEND-7 resend: parts in flight when a sender stopped, sent again (at least once)
+    resent_ambiguous: int = 0  # the same figure, by its former name
+    held: int = 0  # SEND-7 hold: parts in flight when a sender stopped, not sent again (status 1, the reason)
+    released: int = 0  # held parts an operator released (send_plan(release_held=True)), sent now
+    confirmed_by_receipt: int = 0  # parts in flight a receipt proved taken: neither held nor resent
     not_in_plan: int = 0  # parts in the ledger whose message is no longer in the plan (re-planned list)
     wall: float = 0.0
 
@@ -801,25 +852,56 @@ def _confirm_by_receipts(ambiguous: list[OutPart], receipts: list[dict], ledger:
     return confirmed
 
 
+InFlight = Literal["hold", "resend"]
+
+
+def in_flight_policy(summary: dict, chosen: InFlight | None = None) -> InFlight:
+    """SEND-7: the chosen policy, else the campaign's (options.in_flight), else hold for marketing, resend else."""
+    campaign = summary["campaign"]
+    return chosen or campaign.get("in_flight") or ("hold" if campaign["type"] == "marketing" else "resend")
+
+
+def _settle_in_flight(session: _Bind, in_flight: list[OutPart], ledger: Ledger, events_dir: Path,
+                      policy: InFlight, grace: float) -> tuple[set[str], set[str]]:
+    """SEND-7: parts written but never answered when a sender stopped; returns (confirmed, held) keys.
+
+    Receipts the SMSC still holds arrive during `grace`, and those an earlier run stored count too: a receipt
+    from the handset quoting the part's text proves it was taken. The others follow the policy: `hold` records
+    them held (not sent again), `resend` records them to be sent again. Each decision is in the ledger.
+    """
+    session.listen(grace)
+    stored = read_events(events_dir).filter(pl.col("kind") == "receipt").select("handset", "text",
+                                                                               "message_id").to_dicts()
+    confirmed = _confirm_by_receipts(in_flight, stored + session.receipts, ledger)
+    unproven = [part.key for part in in_flight if part.key not in confirmed]
+    ledger.decide(unproven, "held" if policy == "hold" else "resend", HELD_REASON)
+    return confirmed, set(unproven) if policy == "hold" else set()
+
+
 def send_batch(plan_dir: Path, settings: SmscSettings, batch: int | None = None, batch_size: int = 10_000,
                campaign: str | None = None, sender: str | None = None, valid_until: datetime | None = None,
                progress: Callable[[int], None] | None = None, bind_index: int = 0, binds: int = 1,
-               window: WindowPolicy | None = None) -> DispatchReport:
+               window: WindowPolicy | None = None, *, in_flight: InFlight | None = None, release_held: bool = False,
+               clock: Callable[[], datetime] | None = None, settle_only: bool = False) -> DispatchReport:
     """Send one batch of the plan (all of it when `batch` is None) over one bind, resuming from the ledger.
 
-    With `binds` > 1 this call sends only the rows of its `bind_index` (rows are dealt by plan order).
-    A marketing campaign is sent inside its legal window only (SEND-2, checked now, when the batch actually
-    goes out): closed → WindowClosed before anything is sent; closing mid-batch → the rest waits for the next
-    opening (WindowClosed after the parts in flight are answered). Its parts expire when the window closes
-    (PLUS-9).
+    Called under the campaign's lock (`send_plan`). With `binds` > 1 this call sends only the rows of its
+    `bind_index` (rows are dealt by plan order). Parts in flight when an earlier sender stopped follow the
+    in-flight policy (SEND-7); held parts go out only with `release_held`.
+    A marketing campaign is sent inside its legal window only (SEND-2, checked now by `clock`, when the batch
+    actually goes out): closed → WindowClosed before anything is sent; closing mid-batch → the rest waits for
+    the next opening (WindowClosed after the parts in flight are answered). Its parts expire when the window
+    closes (PLUS-9).
     """
     plan_dir = Path(plan_dir)
+    clock = clock or (lambda: datetime.now(timezone.utc))
     summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
+    policy = in_flight_policy(summary, in_flight)
     deadline = None
     if window is None and summary["campaign"]["type"] == "marketing":
         window = send_window(summary["campaign"].get("send_window") or "seed")
     if window is not None:
-        now = datetime.now(timezone.utc)
+        now = clock()
         if not is_open(window, now):
             raise WindowClosed(next_opening(window, now))
         closes = closing_time(window, now)
@@ -837,48 +919,62 @@ def send_batch(plan_dir: Path, settings: SmscSettings, batch: int | None = None,
     ledger_dir, events_dir = campaign_dirs(plan_dir)
     state = ledger_state(ledger_dir)
     outcome = dict(zip(state.get_column("key").to_list(), state.get_column("outcome").to_list()))
-    done = {key for key, value in outcome.items() if value in ("accepted", "refused")}
-    ambiguous = [part for part in parts if outcome.get(part.key) == "none"]
-    todo = [part for part in parts if part.key not in done]
-    report = DispatchReport(batch=batch, parts=len(parts), skipped=len(parts) - len(todo),
-                            not_in_plan=state.filter(~pl.col("MESSAGE_KEY").is_in(
-                                planned.get_column("MESSAGE_KEY").implode())).height)
-    if not todo:
-        return report
+    report = DispatchReport(batch=batch, parts=len(parts), not_in_plan=state.filter(~pl.col("MESSAGE_KEY").is_in(
+        planned.get_column("MESSAGE_KEY").implode())).height)
+    unanswered = [part for part in parts if outcome.get(part.key) == "none"]
     name = f"batch-{batch if batch is not None else 'all'}-bind-{bind_index}"
-    ledger = Ledger(ledger_dir, name, settings.fsync_group)
-    events = EventWriter(events_dir, name)
-    rate = settings.tps / binds if settings.tps else None
-    session = _Bind(settings, ledger, events, source_address(sender), validity_period(valid_until), rate, progress)
-    session.open()
+    ledger = events = session = None
     try:
-        if ambiguous:
-            # Receipts the SMSC still holds arrive now; those an earlier run already stored count too.
-            session.listen(settings.ambiguous_grace)
-            stored = read_events(events_dir).filter(pl.col("kind") == "receipt").select("handset", "text",
-                                                                                       "message_id").to_dicts()
-            confirmed = _confirm_by_receipts(ambiguous, stored + session.receipts, ledger)
+        if unanswered or (not settle_only and (release_held or any(
+                outcome.get(part.key) not in ("accepted", "refused", "held") for part in parts))):
+            ledger = Ledger(ledger_dir, name, settings.fsync_group)
+            events = EventWriter(events_dir, name)
+            rate = settings.tps / binds if settings.tps else None
+            session = _Bind(settings, ledger, events, source_address(sender), validity_period(valid_until), rate,
+                            progress)
+            session.open()
+        if unanswered:
+            confirmed, held = _settle_in_flight(session, unanswered, ledger, events_dir, policy,
+                                                settings.ambiguous_grace)
             report.confirmed_by_receipt = len(confirmed)
-            report.resent_ambiguous = len(ambiguous) - len(confirmed)
-            todo = [part for part in todo if part.key not in confirmed]
-        bind_report = session.run(todo, deadline)
+            outcome.update({key: "accepted" for key in confirmed})
+            outcome.update({part.key: "held" if part.key in held else "resend" for part in unanswered
+                            if part.key not in confirmed})
+        counts = itertools.groupby(sorted(outcome.get(part.key, "new") for part in parts))
+        tally = {value: sum(1 for _ in group) for value, group in counts}
+        report.skipped = tally.get("accepted", 0) + tally.get("refused", 0)
+        report.resent = report.resent_ambiguous = tally.get("resend", 0)
+        if release_held:
+            report.released = tally.get("held", 0)
+        else:
+            report.held = tally.get("held", 0)
+        stop = {"accepted", "refused"} if release_held else {"accepted", "refused", "held"}
+        todo = [part for part in parts if outcome.get(part.key) not in stop]
+        if report.released:
+            log.warning("%s: %d held parts released by the operator are sent now [SEND-7]", plan_dir.parent,
+                        report.released)
+        if not todo or settle_only:
+            return report
+        bind_report = session.run(todo, deadline, clock)
     finally:
-        session.close()
-        events.flush()
-        ledger.close()
+        if session is not None:
+            session.close()
+            events.flush()
+            ledger.close()
     for name in (f.name for f in fields(BindReport)):
         setattr(report, name, getattr(bind_report, name))
     if report.paused:
-        raise WindowClosed(next_opening(window, datetime.now(timezone.utc)), report.accepted)
+        raise WindowClosed(next_opening(window, clock()), report.accepted)
     return report
 
 
 def _send_in_child(arguments: tuple) -> DispatchReport | WindowClosed:
-    plan_dir, settings_json, batch, batch_size, campaign, sender, valid_until, index, binds, window = arguments
+    plan_dir, settings_json, batch, batch_size, campaign, sender, valid_until, index, binds, window, options = \
+        arguments
     settings = SmscSettings.model_validate_json(settings_json)
     try:
         return send_batch(Path(plan_dir), settings, batch, batch_size, campaign, sender, valid_until, None, index,
-                          binds, window)
+                          binds, window, **options)
     except WindowClosed as closed:
         return closed
 
@@ -890,22 +986,33 @@ def _check_plan(plan_dir: Path) -> None:
 
 
 def send_plan(plan_dir: Path, settings: SmscSettings, batch: int | None = None, batch_size: int = 10_000, *,
-              campaign: str | None = None, sender: str | None = None, valid_until: datetime | None = None,
-              progress: Callable[[int], None] | None = None, window: WindowPolicy | None = None) -> DispatchReport:
+              in_flight: InFlight | None = None, release_held: bool = False,
+              progress: Callable[[int], None] | None = None, campaign: str | None = None, sender: str | None = None,
+              valid_until: datetime | None = None, window: WindowPolicy | None = None,
+              clock: Callable[[], datetime] | None = None) -> DispatchReport:
     """Send over `settings.binds` binds in parallel processes (Python encodes PDUs on one core per process).
 
     The campaign's sender lock is held for the whole send (CampaignBusy if another sender lives); bind
-    processes die with this one.
+    processes die with this one. `in_flight` (SEND-7) overrides the campaign's policy for parts an earlier
+    sender left unanswered; `release_held` sends the parts held so far. `clock` (tests) is the time the
+    send window is judged at.
     """
     plan_dir = Path(plan_dir)
     _check_plan(plan_dir)
+    options = {"in_flight": in_flight, "release_held": release_held, "clock": clock}
     with campaign_lock(plan_dir, batch) as bind_locks:
         if settings.binds == 1:
             report = send_batch(plan_dir, settings, batch, batch_size, campaign, sender, valid_until, progress,
-                                window=window)
+                                window=window, **options)
         else:
+            # Parts left in flight are settled once, by this process, before the binds deal the rows: a
+            # receipt proving one bind's part may reach another bind.
+            settled = send_batch(plan_dir, settings.model_copy(update={"tps": None}), batch, batch_size, campaign,
+                                 sender, valid_until, window=window, in_flight=in_flight, clock=clock,
+                                 settle_only=True)
             report = _send_in_processes(plan_dir, settings, batch, batch_size, campaign, sender, valid_until,
-                                        progress, window, bind_locks)
+                                        progress, window, bind_locks, options)
+            report.confirmed_by_receipt = settled.confirmed_by_receipt
     if report.not_in_plan:
         log.warning("%s: %d parts in the send ledger are of messages no longer in the plan (the list or the "
                     "message changed since they were sent); they are not sent again and not reported as anyone "
@@ -914,13 +1021,13 @@ def send_plan(plan_dir: Path, settings: SmscSettings, batch: int | None = None, 
 
 
 def _send_in_processes(plan_dir: Path, settings: SmscSettings, batch, batch_size, campaign, sender, valid_until,
-                       progress, window, bind_locks: Path) -> DispatchReport:
+                       progress, window, bind_locks: Path, options: dict) -> DispatchReport:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     arguments = [(str(plan_dir), settings.model_dump_json(), batch, batch_size, campaign, sender, valid_until, index,
-                  settings.binds, window) for index in range(settings.binds)]
+                  settings.binds, window, options) for index in range(settings.binds)]
     started = time.monotonic()
     try:
         with ProcessPoolExecutor(settings.binds, mp_context=multiprocessing.get_context("spawn"),
@@ -933,7 +1040,7 @@ def _send_in_processes(plan_dir: Path, settings: SmscSettings, batch, batch_size
         raise WindowClosed(closed[0].reopens, sum(c.sent for c in closed))
     total = DispatchReport(batch=batch)
     counters = [f.name for f in fields(DispatchReport)
-                if f.name not in ("batch", "seconds", "wall", "paused", "not_in_plan")]
+                if f.name not in ("batch", "seconds", "wall", "paused", "not_in_plan", "confirmed_by_receipt")]
     for report in reports:
         for name in counters:
             setattr(total, name, getattr(total, name) + getattr(report, name))

@@ -242,6 +242,7 @@ def match_receipts(parts: pl.DataFrame, receipts: pl.DataFrame) -> pl.DataFrame:
 
 FAILURES = {20, 22, 23, 26, 27, 13, 12}
 PENDING = 1  # submitted to nobody yet (or throttled and waiting): "En cours de traitement"
+HELD_REASON = "in flight when the sender stopped"  # SEND-7 hold: status 1, not resent; an operator may release
 
 
 def _part_statuses(ledger: pl.DataFrame, receipts: pl.DataFrame, expired_before: float | None) -> pl.DataFrame:
@@ -275,7 +276,8 @@ def recipient_statuses(plan: pl.DataFrame, ledger: pl.DataFrame, events: pl.Data
     `plan` has REF_LIST, ID_LINE, INT_MOBILE, MESSAGE, PARTS; `ledger` is `dispatch.ledger_state` with the
     time of each part's last record (`ts`); its parts join their rows by what was sent (`resolve_parts`). A multipart message rolls up to one status: all parts delivered →
     delivered; any part failed → that failure; else the first part still under way. A STOP reply (any
-    keyword of PLUS-6) turns the recipient into 17.
+    keyword of PLUS-6) turns the recipient into 17. A message with a part held by the in-flight policy
+    (SEND-7) stays 1 with HELD and REASON.
     """
     now = time.time() if now is None else now
     expired_before = None if validity_seconds is None else now - validity_seconds
@@ -288,6 +290,7 @@ def recipient_statuses(plan: pl.DataFrame, ledger: pl.DataFrame, events: pl.Data
         pl.col("PART_STATUS").filter(failed).first().alias("_failure"),
         pl.col("PART_STATUS").filter(pl.col("PART_STATUS") != 16).first().alias("_under_way"),
         pl.col("DELIVERYDATE").max(),
+        (pl.col("outcome") == "held").any().alias("_held"),
     )
     frame = plan.select("REF_LIST", "ID_LINE", "INT_MOBILE", "PARTS").join(
         rolled, on=["REF_LIST", "ID_LINE"], how="left")
@@ -309,7 +312,10 @@ def recipient_statuses(plan: pl.DataFrame, ledger: pl.DataFrame, events: pl.Data
     frame = frame.join(replies, on="INT_MOBILE", how="left").with_columns(pl.col("STOP").fill_null(False))
     frame = frame.with_columns(pl.when(pl.col("STOP")).then(STOP_REQUESTED).otherwise(pl.col("STATUS_CODE"))
                                .cast(pl.Int32).alias("STATUS_CODE"))
-    return frame.select("REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "DELIVERYDATE", "REPLY", "STOP")
+    held = pl.col("_held").fill_null(False) & (pl.col("STATUS_CODE") == PENDING)
+    frame = frame.with_columns(held.alias("HELD"), pl.when(held).then(pl.lit(HELD_REASON)).alias("REASON"))
+    return frame.select("REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "DELIVERYDATE", "REPLY", "STOP", "HELD",
+                        "REASON")
 
 
 def stop_numbers(events: pl.DataFrame) -> list[str]:

@@ -1,0 +1,123 @@
+"""SEND-7: parts in flight when a sender is killed follow the campaign's policy (hold or resend).
+
+The simulator is frozen (SIGSTOP) while the sender fills its window, so exactly `window` parts are written and
+unanswered when the sender is killed (SIGKILL); the simulator then takes them (SIGCONT) and, with `receipts:
+stored`, keeps their receipts for the next bind, or with `receipts: session` loses them with the dead session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import pytest
+from test_dispatch import ROOT, make_plan, mobiles
+from test_send_lock import _wait_until
+
+from pipelines.dispatch import SmscSettings, campaign_dirs, ledger_state, send_plan
+from pipelines.dlr import read_events, recipient_statuses
+
+WINDOW = 16
+ROWS = 400
+
+
+def _ledger_events(plan_dir: Path) -> Counter:
+    ledger_dir, _ = campaign_dirs(plan_dir)
+    counts = Counter()
+    for path in ledger_dir.glob("*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                counts[json.loads(line)["event"]] += 1
+            except json.JSONDecodeError:
+                pass
+    return counts
+
+
+def _kill_with_a_full_window_in_flight(simulator, plan_dir: Path) -> None:
+    """Start a send, freeze the SMSC mid-send, kill the sender once its whole window is unanswered."""
+    command = [sys.executable, "-m", "pipelines.cli", "send", str(plan_dir), "--smsc", simulator.url(),
+               "--tps", "400", "--window", str(WINDOW)]
+    sender = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_until(lambda: len(simulator.records("part")) >= 100, what="the send to be under way")
+        os.kill(simulator.process.pid, signal.SIGSTOP)
+        _wait_until(lambda: (lambda c: c["sent"] - c["accepted"] == WINDOW)(_ledger_events(plan_dir)),
+                    what="a full window in flight")
+        os.kill(sender.pid, signal.SIGKILL)
+        sender.wait()
+    finally:
+        os.kill(simulator.process.pid, signal.SIGCONT)
+    written = _ledger_events(plan_dir)["sent"]
+    _wait_until(lambda: len(simulator.records("part")) == written, what="the SMSC to take the written parts")
+
+
+def _copies(simulator) -> Counter:
+    return Counter(p["destination"] for p in simulator.records("part"))
+
+
+@pytest.mark.parametrize("receipts", ["stored", "session"])
+@pytest.mark.parametrize("policy", ["hold", "resend"])
+def test_send7_parts_in_flight_at_a_kill_follow_the_policy(smsc, bucket, receipts, policy):
+    simulator = smsc(receipt_delay=0.05, receipts=receipts)
+    plan_dir = make_plan(bucket, [(m, f"Message {i}") for i, m in enumerate(mobiles(ROWS))])
+    _kill_with_a_full_window_in_flight(simulator, plan_dir)
+    report = send_plan(plan_dir, SmscSettings.from_url(simulator.url(ambiguous_grace=1.0)), in_flight=policy)
+    copies = _copies(simulator)
+    assert len(copies) == ROWS  # nobody is missing: the parts in flight had reached the SMSC
+    duplicates = sum(count - 1 for count in copies.values())
+    if receipts == "stored":  # every part in flight is proven taken by its stored receipt: neither held nor resent
+        assert (report.confirmed_by_receipt, report.held, report.resent, duplicates) == (WINDOW, 0, 0, 0)
+    elif policy == "hold":  # at most once: no proof, not sent again
+        assert (report.confirmed_by_receipt, report.held, report.resent, duplicates) == (0, WINDOW, 0, 0)
+    else:  # at least once: sent again, the duplicates are the window in flight
+        assert (report.confirmed_by_receipt, report.held, report.resent, duplicates) == (0, 0, WINDOW, WINDOW)
+    outcomes = Counter(ledger_state(campaign_dirs(plan_dir)[0]).get_column("outcome").to_list())
+    assert outcomes == Counter({"accepted": ROWS - report.held, **({"held": report.held} if report.held else {})})
+
+
+def test_send7_held_parts_show_as_held_and_an_operator_may_release_them(smsc, bucket):
+    from pipelines.warehouse import load_dispatch, load_plan
+
+    simulator = smsc(receipt_delay=0.05, receipts="session")
+    plan_dir = make_plan(bucket, [(m, f"Message {i}") for i, m in enumerate(mobiles(ROWS))])
+    _kill_with_a_full_window_in_flight(simulator, plan_dir)
+    settings = SmscSettings.from_url(simulator.url(ambiguous_grace=0.5))
+    first = send_plan(plan_dir, settings, in_flight="hold")
+    assert first.held == WINDOW
+    again = send_plan(plan_dir, settings, in_flight="hold")  # still held, nothing sent
+    assert (again.held, again.accepted) == (WINDOW, 0)
+    ledger_dir, events_dir = campaign_dirs(plan_dir)
+    plan = pl.read_parquet(plan_dir / "recipients.parquet")
+    statuses = recipient_statuses(plan, ledger_state(ledger_dir), read_events(events_dir))
+    held = statuses.filter(pl.col("HELD"))
+    assert held.height == WINDOW and set(held.get_column("STATUS_CODE")) == {1}
+    assert set(held.get_column("REASON")) == {"in flight when the sender stopped"}
+    database = bucket / "warehouse.duckdb"
+    load_plan(database, "c1", plan_dir)
+    load_dispatch(database, "c1", ledger_dir, events_dir)
+    import duckdb
+
+    with duckdb.connect(str(database), read_only=True) as connection:
+        (in_sql,) = connection.execute("SELECT held FROM campaign_stats WHERE campaign_id = 'c1'").fetchone()
+    assert in_sql == WINDOW
+    before = len(simulator.records("part"))
+    released = send_plan(plan_dir, settings, release_held=True)
+    assert (released.released, released.held, released.accepted) == (WINDOW, 0, WINDOW)
+    assert len(simulator.records("part")) == before + WINDOW
+    statuses = recipient_statuses(plan, ledger_state(ledger_dir), read_events(events_dir))
+    assert not statuses.get_column("HELD").any()
+
+
+def test_send7_the_policy_defaults_to_the_campaign_type(bucket):
+    from pipelines.dispatch import in_flight_policy
+
+    assert in_flight_policy({"campaign": {"type": "marketing"}}) == "hold"
+    assert in_flight_policy({"campaign": {"type": "notification"}}) == "resend"
+    assert in_flight_policy({"campaign": {"type": "marketing", "in_flight": "resend"}}) == "resend"
+    assert in_flight_policy({"campaign": {"type": "notification"}}, "hold") == "hold"
