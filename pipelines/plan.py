@@ -375,6 +375,7 @@ def _summary(context: _Context, sources: list[Source]) -> dict:
             "description": spec.description, "sender": spec.sender_or_default,
             "send_at": spec.send_at.isoformat() if spec.send_at else None, "tracking": False,
             "send_window": spec.account.send_window if spec.type == "marketing" else None,
+            "in_flight": spec.options.in_flight,
         },
         "columns": _output_columns(sources),
         "lists": [{"name": s.name, "rows": totals.list_rows[s.name], "mobile_column": s.mobile_column,

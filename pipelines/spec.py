@@ -63,6 +63,9 @@ class Options(_Strict):
     max_parts: int = Field(MAX_PARTS, ge=1, le=MAX_PARTS, description="Maximum SMS parts per message. ENC-5")
     allow_empty_fields: bool = Field(
         False, description="Send rows whose ${Field} is empty with no default, instead of status 5. MSG-4")
+    in_flight: Literal["hold", "resend"] | None = Field(
+        None, description="Parts in flight when a sender stopped: hold (at most once) or resend (at least once); "
+                          "default hold for marketing, resend for notifications. SEND-7")
 
 
 class Blacklists(_Strict):

@@ -121,3 +121,14 @@ def test_send7_the_policy_defaults_to_the_campaign_type(bucket):
     assert in_flight_policy({"campaign": {"type": "notification"}}) == "resend"
     assert in_flight_policy({"campaign": {"type": "marketing", "in_flight": "resend"}}) == "resend"
     assert in_flight_policy({"campaign": {"type": "notification"}}, "hold") == "hold"
+
+
+def test_send7_the_spec_option_reaches_the_plan_summary_and_the_send(smsc, bucket):
+    simulator = smsc()
+    plan_dir = make_plan(bucket, [("0611111111", "Bonjour")], options={"in_flight": "hold"})
+    summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["campaign"]["in_flight"] == "hold"
+    from pipelines.dispatch import in_flight_policy
+
+    assert in_flight_policy(summary) == "hold"  # a notification that chose hold
+    assert send_plan(plan_dir, SmscSettings.from_url(simulator.url())).accepted == 1
