@@ -1,0 +1,6 @@
+"""`python -m pipelines.cli`."""
+
+from pipelines.cli import app
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,161 @@
+"""Commands that make and send a campaign: plan, sample, send, test-send, receive."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from pipelines.cli.app import app, console
+from pipelines.cli.tables import _progress, print_summary
+
+
+@app.command()
+def plan(
+    spec: Path = typer.Argument(..., help="Campaign spec (YAML)."),
+    out: Path = typer.Option(..., "--out", help="Folder for recipients.parquet and summary.json."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Plan a campaign: read its lists, check and personalise every row, count parts and credits."""
+    from pipelines.lists import ListError
+    from pipelines.plan import plan_file
+    from pipelines.render import TemplateError
+    from pipelines.spec import SpecError
+
+    try:
+        with _progress(disable=as_json) as bar:
+            tasks: dict[str, int] = {}
+
+            def report(name: str, done: int, total: int) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(name, total=total or None)
+                bar.update(tasks[name], completed=done)
+
+            result = plan_file(spec, out, progress=report)
+    except (SpecError, ListError, TemplateError) as error:
+        console.print(f"[bold red]Refused[/]: {escape(str(error))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result.summary, ensure_ascii=False, indent=2) + "\n")
+    else:
+        print_summary(result.summary, Console())
+        Console().print(f"\nPlan written to [bold]{result.out_dir}[/] (recipients.parquet, summary.json)")
+
+
+@app.command()
+def sample(
+    out: Path = typer.Argument(..., help="CSV file to write."),
+    rows: int = typer.Option(10_000, "--rows", help="Number of contacts."),
+    seed: int = typer.Option(42, "--seed"),
+    encoding: str = typer.Option("utf-8", "--encoding", help="utf-8, utf-8-sig or cp1252."),
+) -> None:
+    """Write a realistic sample CRM export (accents, mixed number formats, invalid numbers, duplicates)."""
+    from pipelines.sample import write_sample_list
+
+    write_sample_list(out, rows, seed, encoding)
+    console.print(f"Wrote {rows:,} contacts to {out}")
+
+
+@app.command()
+def send(
+    plan_dir: Path = typer.Argument(..., help="A plan folder (recipients.parquet, summary.json)."),
+    smsc_url: str = typer.Option("smpp://smsflow:smsflow@127.0.0.1:2775", "--smsc", help="smpp://user:pass@host:port?..."),
+    batch: int = typer.Option(None, "--batch", help="Send only this batch (0-based); default: all rows."),
+    batch_size: int = typer.Option(10_000, "--batch-size", help="Rows per batch."),
+    binds: int = typer.Option(None, "--binds", help="Parallel binds."),
+    window: int = typer.Option(None, "--window", help="submit_sm in flight per bind."),
+    tps: float = typer.Option(None, "--tps", help="Parts per second allowed, all binds together."),
+    linger: float = typer.Option(None, "--linger", help="Seconds to keep listening for receipts at the end."),
+) -> None:
+    """Send the sendable rows of a plan over SMPP; a re-run resumes from the send ledger (PLUS-1)."""
+    from pipelines.dispatch import (
+        DispatchError,
+        DispatchPaused,
+        SmscSettings,
+        WindowClosed,
+        send_plan,
+        sendable_rows,
+    )
+
+    settings = SmscSettings.from_url(smsc_url, binds=binds, window=window, tps=tps, linger=linger)
+    total = int(sendable_rows(plan_dir).get_column("PARTS").sum() or 0)
+    try:
+        with _progress(disable=False, unit="parts") as bar:
+            task = bar.add_task("parts", total=total)
+            report = send_plan(plan_dir, settings, batch, batch_size,
+                               progress=lambda count: bar.advance(task, count))
+    except (DispatchPaused, DispatchError) as error:
+        console.print(f"[bold red]Stopped[/]: {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(3) from None
+    except WindowClosed as closed:
+        console.print(f"[bold yellow]Paused[/]: {escape(str(closed))}; run the same command then to resume",
+                      soft_wrap=True)
+        raise typer.Exit(4) from None
+    console.print(f"{report.accepted:,} parts accepted, {report.refused:,} refused, {report.throttled:,} throttled "
+                  f"and retried, {report.skipped:,} already sent (ledger), {report.confirmed_by_receipt:,} confirmed "
+                  f"by receipt; {report.parts_per_second:,.0f} parts/s; {report.receipts:,} receipts, "
+                  f"{report.replies:,} replies", soft_wrap=True)
+
+
+@app.command("test-send")
+def test_send(
+    spec: Path = typer.Argument(..., help="Campaign spec (YAML)."),
+    numbers: str = typer.Option(None, "--numbers", help="Test numbers separated by ',' or ';' (default: the spec's)."),
+    row: int = typer.Option(None, "--row", help="Row (1-based, across the lists) that personalises the test."),
+    smsc_url: str = typer.Option("smpp://smsflow:smsflow@127.0.0.1:2775", "--smsc"),
+) -> None:
+    """SEND-3: send the personalised message to test numbers before the real send."""
+    import tempfile
+
+    import polars as pl
+    from pydantic import ValidationError
+
+    from pipelines.dispatch import SmscSettings, send_test
+    from pipelines.encoding import measure
+    from pipelines.plan import plan_campaign
+    from pipelines.spec import Problem, SpecError, TestSend, load_spec
+
+    campaign = load_spec(spec)
+    test = campaign.test.model_dump() if campaign.test else {}
+    test.update({key: value for key, value in {"numbers": numbers, "row": row}.items() if value is not None})
+    if not test.get("numbers"):
+        console.print("[bold red]Refused[/]: no test numbers (--numbers or test.numbers in the spec) [SEND-3]")
+        raise typer.Exit(2)
+    try:
+        campaign = campaign.model_copy(update={"test": TestSend.model_validate(test)})
+    except ValidationError as error:
+        raise SpecError([Problem(field="test." + ".".join(str(part) for part in item["loc"]), value=item.get("input"),
+                                 rule="SEND-3", message=item["msg"].removeprefix("Value error, "))
+                         for item in error.errors()], "test-send") from None
+    with tempfile.TemporaryDirectory() as folder:
+        summary = plan_campaign(campaign, spec.resolve().parent, Path(folder) / "plan").summary
+        message = summary["test"]["message"]
+        if message is None:
+            console.print(f"[bold red]Refused[/]: the lists have no row {test.get('row', 1)} [SEND-3]")
+            raise typer.Exit(2)
+        encoding = measure(pl.Series([message])).item(0, "ENCODING")
+        results = send_test(message, encoding, campaign.test.number_list, SmscSettings.from_url(smsc_url),
+                            campaign.sender_or_default, Path(folder) / "ledger", Path(folder) / "events")
+    console.print(f"Test message ({encoding}): {escape(message)}", soft_wrap=True)
+    for result in results:
+        verdict = "accepted" if result.status == 0 else f"refused (0x{result.status or 0:02X})"
+        console.print(f"  {result.number}: {verdict}" + (f", message id {result.message_id}" if result.message_id
+                                                         else ""))
+
+
+@app.command()
+def receive(
+    events_dir: Path = typer.Argument(..., help="Folder for receipt and reply events (Parquet)."),
+    smsc_url: str = typer.Option("smpp://smsflow:smsflow@127.0.0.1:2775", "--smsc"),
+    seconds: float = typer.Option(None, "--seconds", help="Stop after this long (default: until Ctrl-C)."),
+) -> None:
+    """Stay bound as a receiver and record late receipts and replies."""
+    from pipelines.dispatch import SmscSettings
+    from pipelines.dispatch import receive as receive_events
+
+    report = receive_events(SmscSettings.from_url(smsc_url), events_dir, seconds)
+    console.print(f"{report.receipts:,} receipts, {report.replies:,} replies in {report.seconds:,.0f} s")

@@ -1,0 +1,84 @@
+"""Commands on the warehouse: load, report, stats, campaigns."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.cli.app import app, console
+from pipelines.cli.tables import print_stats
+
+DEFAULT_DB = Path("bucket/warehouse.duckdb")
+
+
+@app.command()
+def load(
+    campaign_dir: Path = typer.Argument(..., help="A campaign folder: plan/, dispatch/ledger/, events/."),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help="The DuckDB warehouse file."),
+    campaign_id: str = typer.Option(None, "--id", help="Campaign id (default: the folder's name)."),
+    late_events: Path = typer.Option(Path("bucket/events"), "--late-events",
+                                     help="The folder `smsflow receive` writes late receipts and replies to."),
+) -> None:
+    """Load a campaign's plan, send ledger and events into the DuckDB warehouse (idempotent)."""
+    from pipelines.dispatch import campaign_dirs
+    from pipelines.warehouse import load_dispatch, load_plan
+
+    campaign_id = campaign_id or campaign_dir.name
+    rows = load_plan(db, campaign_id, campaign_dir / "plan")
+    parts, events = load_dispatch(db, campaign_id, *campaign_dirs(campaign_dir / "plan"), shared_events=late_events)
+    console.print(f"{campaign_id}: {rows:,} planned rows, {parts:,} parts, {events:,} events → {db}")
+
+
+@app.command()
+def report(
+    campaign_id: str = typer.Argument(..., help="Campaign id (see `smsflow campaigns`)."),
+    db: Path = typer.Option(DEFAULT_DB, "--db"),
+    out: Path = typer.Option(None, "--out", help="CSV file (default: <campaign>-<category>.csv here)."),
+    category: str = typer.Option("all", "--category", help="delivered, not_delivered, pending, invalid, "
+                                                         "duplicates, blacklisted, not_allowed, errors or all."),
+) -> None:
+    """REP-2: the campaign report as CSV (`;`, UTF-8 with BOM, opens right in Excel)."""
+    from pipelines.report import campaign_report, write_csv
+
+    frame = campaign_report(db, campaign_id, category)
+    path = write_csv(frame, out or Path(f"{campaign_id}-{category}.csv"))
+    console.print(f"{frame.height:,} rows → {path}")
+
+
+@app.command()
+def stats(
+    campaign_id: str = typer.Argument(...),
+    db: Path = typer.Option(DEFAULT_DB, "--db"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """REP-1: a campaign's statistics at a glance."""
+    from pipelines.report import campaign_stats
+
+    figures = campaign_stats(db, campaign_id)
+    if as_json:
+        sys.stdout.write(json.dumps(figures, ensure_ascii=False, indent=2) + "\n")
+        return
+    print_stats(figures, Console())
+
+
+@app.command()
+def campaigns(
+    db: Path = typer.Option(DEFAULT_DB, "--db"),
+    status: str = typer.Option(None, "--status", help="draft, running or finished."),
+    search: str = typer.Option(None, "--search", help="Text to find in the name."),
+) -> None:
+    """CAMP-4: list campaigns, newest first."""
+    from pipelines.report import list_campaigns
+
+    table = Table(title="Campaigns")
+    for column in ("Id", "Name", "Type", "Status", "Recipients", "Sendable", "Credits"):
+        table.add_column(column)
+    for row in list_campaigns(db, status, search).iter_rows(named=True):
+        table.add_row(row["campaign_id"], row["name"], row["type"], row["status"], f"{row['rows']:,}",
+                      f"{row['sendable']:,}", f"{row['credits']:,}")
+    Console().print(table)
