@@ -1053,14 +1053,17 @@ def _send_in_processes(plan_dir: Path, settings: SmscSettings, batch, batch_size
     return total
 
 
-def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = None) -> BindReport:
-    """`smsflow receive`: stay bound as a receiver and record every receipt and reply (late ones too)."""
+def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = None,
+            until: Callable[[BindReport], bool] | None = None) -> BindReport:
+    """`smsflow receive`: stay bound as a receiver and record every receipt and reply (late ones too), for
+    `seconds` or until `until(report)` holds."""
     session = _Bind(settings, None, EventWriter(events_dir, f"receiver-{os.getpid()}"), ("", 0, ""), "", None)
     session.open(mode="receiver")
     started = time.monotonic()
     try:
-        while (seconds is None or time.monotonic() - started < seconds) and session._error is None:
-            time.sleep(0.1)
+        while (seconds is None or time.monotonic() - started < seconds) and session._error is None \
+                and not (until is not None and until(session.report)):
+            time.sleep(0.05)
     except KeyboardInterrupt:
         pass
     finally:

@@ -166,40 +166,47 @@ def test_send6_several_binds_in_parallel_processes_share_the_rows(smsc, bucket):
     assert len(list(campaign_dirs(plan_dir)[0].glob("*bind-1*.jsonl"))) == 1  # each bind keeps its own ledger
 
 
-def test_send2_plus9_window_closing_mid_batch_pauses_and_the_rerun_resumes(smsc, bucket):
-    from datetime import datetime, time as clock, timedelta
+class Clock:
+    """A clock the test moves: the send window is judged at `moment`."""
 
-    from pipelines.dispatch import WindowClosed
-    from pipelines.window import PARIS, Hours, WindowPolicy
+    def __init__(self, moment):
+        self.moment = moment
+
+    def __call__(self):
+        return self.moment
+
+
+def test_send2_plus9_window_closing_mid_batch_pauses_and_the_rerun_resumes(smsc, bucket):
+    from datetime import datetime
+
+    from pipelines.dispatch import WindowClosed, validity_period
+    from pipelines.window import PARIS
 
     simulator = smsc()
     plan_dir = make_plan(bucket, [(m, f"Promo {i}") for i, m in enumerate(mobiles(2000))],
                          type="marketing", message="${Texte} STOP 36184")
-    now = datetime.now(PARIS)
-    if now.time() > clock(23, 59, 50):
-        pytest.skip("the test window cannot close after midnight")  # a few seconds a day
-    closes = (now + timedelta(seconds=3.0)).time()
-    closing = WindowPolicy("test", (Hours(clock(0), closes, frozenset(range(7))),), "closes in 3 seconds")
+    clock = Clock(datetime(2026, 11, 24, 19, 0, tzinfo=PARIS))  # a Tuesday; the seed window closes at 20:00
+    closes = datetime(2026, 11, 24, 20, 0, tzinfo=PARIS)
+
+    def progress(count: int) -> None:
+        progress.answered += count
+        if progress.answered >= 500:
+            clock.moment = closes
+
+    progress.answered = 0
+    settings = SmscSettings.from_url(simulator.url(window=32))
     with pytest.raises(WindowClosed) as paused:
-        send_plan(plan_dir, SmscSettings.from_url(simulator.url(tps=300)), window=closing)
+        send_plan(plan_dir, settings, clock=clock, progress=progress)
     sent = len(simulator.records("part"))
-    assert 0 < sent < 2000 and paused.value.sent == sent
-    validity = {p["validity_period"] for p in simulator.records("part")}
-    assert validity == {closing_time_text(now, closes)}  # PLUS-9: the parts expire when the window closes
+    assert 500 <= sent <= 500 + 32 and paused.value.sent == sent  # what was in flight is answered, no more
+    assert paused.value.reopens == datetime(2026, 11, 25, 8, 0, tzinfo=PARIS)
+    assert {p["validity_period"] for p in simulator.records("part")} == {validity_period(closes)}  # PLUS-9
     with pytest.raises(WindowClosed):  # still closed: nothing goes out
-        send_plan(plan_dir, SmscSettings.from_url(simulator.url()), window=closing)
+        send_plan(plan_dir, settings, clock=clock)
     assert len(simulator.records("part")) == sent
-    always = WindowPolicy("open", (Hours(clock(0), clock(23, 59, 59, 999999), frozenset(range(7))),), "open")
-    send_plan(plan_dir, SmscSettings.from_url(simulator.url()), window=always)
+    clock.moment = paused.value.reopens
+    send_plan(plan_dir, settings, clock=clock)
     assert_every_part_once(simulator, plan_dir)
-
-
-def closing_time_text(now, closes) -> str:
-    from datetime import datetime
-
-    from pipelines.dispatch import validity_period
-
-    return validity_period(datetime.combine(now.date(), closes, tzinfo=now.tzinfo).replace(microsecond=0))
 
 
 def test_plus4_warehouse_view_derives_the_same_statuses_from_events(smsc, bucket):
@@ -234,7 +241,9 @@ def test_plus4_late_receipts_from_the_long_lived_receiver_join_their_campaign(sm
     simulator = smsc(receipt_delay=1.5, replies=[{"number": "33611111111", "text": "STOP", "delay": 0.0}])
     plan_dir = make_plan(bucket, [("0611111111", "A"), ("0622222222", "B")])
     send_plan(plan_dir, SmscSettings.from_url(simulator.url()))  # no linger: the receipts come later
-    receive(SmscSettings.from_url(simulator.url()), bucket / "events", seconds=3)
+    received = receive(SmscSettings.from_url(simulator.url()), bucket / "events", seconds=60,
+                       until=lambda report: report.receipts >= 2 and report.replies >= 1)
+    assert (received.receipts, received.replies) == (2, 1)
     database = bucket / "warehouse.duckdb"
     load_plan(database, "c1", plan_dir)
     load_dispatch(database, "c1", *campaign_dirs(plan_dir))
