@@ -85,20 +85,27 @@ def is_gsm7(text: str) -> bool:
     return all(char in _GSM7_CHARS for char in text)
 
 
-def exact_parts(text: str, encoding: str) -> int:
-    """Parts of one message, packing greedily without splitting an escape pair or a surrogate pair."""
+def part_texts(text: str, encoding: str) -> list[str]:
+    """The texts of one message's parts (ENC-1, ENC-2): greedy, never cutting an escape or surrogate pair."""
     if encoding == "GSM7":
         costs = [2 if char in GSM7_EXTENSION else 1 for char in text]
     else:
         costs = [2 if ord(char) > 0xFFFF else 1 for char in text]
     if sum(costs) <= SINGLE_PART[encoding]:
-        return 1
-    limit, parts, used = MULTI_PART[encoding], 1, 0
-    for cost in costs:
+        return [text]
+    limit, chunks, start, used = MULTI_PART[encoding], [], 0, 0
+    for index, cost in enumerate(costs):
         if used + cost > limit:
-            parts, used = parts + 1, 0
+            chunks.append(text[start:index])
+            start, used = index, 0
         used += cost
-    return parts
+    chunks.append(text[start:])
+    return chunks
+
+
+def exact_parts(text: str, encoding: str) -> int:
+    """Parts of one message, counted by the one splitter that also cuts it for the wire."""
+    return len(part_texts(text, encoding))
 
 
 def text_metrics(texts: pl.Series) -> pl.DataFrame:
