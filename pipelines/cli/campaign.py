@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 import sys
 from pathlib import Path
 
@@ -60,6 +61,13 @@ def sample(
     console.print(f"Wrote {rows:,} contacts to {out}")
 
 
+class InFlightPolicy(str, Enum):
+    """SEND-7: what a resume does with parts in flight when an earlier sender stopped."""
+
+    hold = "hold"
+    resend = "resend"
+
+
 @app.command()
 def send(
     plan_dir: Path = typer.Argument(..., help="A plan folder (recipients.parquet, summary.json)."),
@@ -70,35 +78,44 @@ def send(
     window: int = typer.Option(None, "--window", help="submit_sm in flight per bind."),
     tps: float = typer.Option(None, "--tps", help="Parts per second allowed, all binds together."),
     linger: float = typer.Option(None, "--linger", help="Seconds to keep listening for receipts at the end."),
+    in_flight: InFlightPolicy = typer.Option(None, "--in-flight", case_sensitive=False,
+                                  help="SEND-7: parts in flight when an earlier sender stopped: hold (at most once) "
+                                       "or resend (at least once). Default: the campaign's options.in_flight "
+                                       "(hold for marketing, resend for notifications)."),
+    release_held: bool = typer.Option(False, "--release-held",
+                                      help="SEND-7: send the held parts now (an operator's decision)."),
 ) -> None:
-    """Send the sendable rows of a plan over SMPP; a re-run resumes from the send ledger (PLUS-1)."""
-    from pipelines.dispatch import (
-        DispatchError,
-        DispatchPaused,
-        SmscSettings,
-        WindowClosed,
-        send_plan,
-        sendable_rows,
-    )
+    """Send the sendable rows of a plan over SMPP; a re-run resumes from the send ledger (PLUS-1, SEND-7)."""
+    from pipelines.dispatch import PlanMissing, SmscSettings, send_plan, sendable_rows
 
     settings = SmscSettings.from_url(smsc_url, binds=binds, window=window, tps=tps, linger=linger)
+    if not (plan_dir / "recipients.parquet").is_file():
+        raise PlanMissing(f"{plan_dir}: not a plan folder (no recipients.parquet); make one with `smsflow plan`")
     total = int(sendable_rows(plan_dir).get_column("PARTS").sum() or 0)
-    try:
-        with _progress(disable=False, unit="parts") as bar:
-            task = bar.add_task("parts", total=total)
-            report = send_plan(plan_dir, settings, batch, batch_size,
-                               progress=lambda count: bar.advance(task, count))
-    except (DispatchPaused, DispatchError) as error:
-        console.print(f"[bold red]Stopped[/]: {escape(str(error))}", soft_wrap=True)
-        raise typer.Exit(3) from None
-    except WindowClosed as closed:
-        console.print(f"[bold yellow]Paused[/]: {escape(str(closed))}; run the same command then to resume",
-                      soft_wrap=True)
-        raise typer.Exit(4) from None
-    console.print(f"{report.accepted:,} parts accepted, {report.refused:,} refused, {report.throttled:,} throttled "
-                  f"and retried, {report.skipped:,} already sent (ledger), {report.confirmed_by_receipt:,} confirmed "
-                  f"by receipt; {report.parts_per_second:,.0f} parts/s; {report.receipts:,} receipts, "
-                  f"{report.replies:,} replies", soft_wrap=True)
+    with _progress(disable=False, unit="parts") as bar:
+        task = bar.add_task("parts", total=total)
+        report = send_plan(plan_dir, settings, batch, batch_size, release_held=release_held,
+                           in_flight=in_flight.value if in_flight is not None else None,
+                           progress=lambda count: bar.advance(task, count))
+    console.print(send_summary(report), soft_wrap=True)
+    if report.held:
+        console.print(f"[bold yellow]{report.held:,} parts held[/]: they were in flight when an earlier sender "
+                      f"stopped and may or may not have reached the handset (SEND-7); `smsflow send {plan_dir} "
+                      f"--release-held` sends them again", soft_wrap=True)
+
+
+def send_summary(report) -> str:
+    """One sentence of a send's figures, in the user's terms."""
+    figures = [f"{report.accepted:,} parts accepted", f"{report.refused:,} refused",
+               f"{report.throttled:,} throttled and retried", f"{report.skipped:,} already sent (ledger)"]
+    for count, words in ((report.confirmed_by_receipt, "in flight and confirmed by a receipt"),
+                         (report.resent, "in flight and sent again"), (report.held, "in flight and held"),
+                         (report.released, "held and released"),
+                         (report.not_in_plan, "sent earlier but no longer in the plan")):
+        if count:
+            figures.append(f"{count:,} {words}")
+    return (", ".join(figures) + f"; {report.parts_per_second:,.0f} parts/s; {report.receipts:,} receipts, "
+            f"{report.replies:,} replies")
 
 
 @app.command("test-send")
