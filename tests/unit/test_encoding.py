@@ -77,19 +77,31 @@ def test_enc3_emoticons_become_emoji():
 
 
 TEXT = st.text(alphabet=st.sampled_from(list("abcdefgh €[{~éàç") + ["😀", "ж", "’", "\u00a0"]), max_size=420)
+# A pair laid on or next to the k-th part boundary, where the naive count and the exact one differ.
+AT_BOUNDARY = st.builds(
+    lambda case, boundary, shift, tail: case[0] * (boundary * case[2] - 1 + shift) + case[1] + case[0] * tail,
+    st.sampled_from([("a", "€", 153), ("a", "|", 153), ("ж", "😀", 67), ("a", "😀", 67)]),
+    st.integers(1, 6), st.integers(-2, 2), st.integers(0, 160))
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(TEXT, min_size=1, max_size=20))
+@given(st.lists(st.one_of(TEXT, AT_BOUNDARY), min_size=1, max_size=20))
 def test_enc1_enc2_vectorised_parts_equal_exact_count(texts):
     frame = enc.measure(pl.Series(texts, dtype=pl.String))
     for text, (encoding, length, parts) in zip(texts, frame.iter_rows()):
         expected_encoding = "GSM7" if enc.is_gsm7(text) else "UCS2"
         assert encoding == expected_encoding
-        assert parts == enc.exact_parts(text, expected_encoding)
+        chunks = enc.part_texts(text, expected_encoding)  # the one splitter smpp.parts.split cuts with
+        assert parts == len(chunks) == enc.exact_parts(text, expected_encoding)
+        assert "".join(chunks) == text
         unit = (lambda c: 2 if c in enc.GSM7_EXTENSION else 1) if encoding == "GSM7" else (
             lambda c: 2 if ord(c) > 0xFFFF else 1)
         assert length == sum(unit(c) for c in text)
+        # Greedy by its definition: each part but the last is full (its next character would not fit).
+        size = enc.MULTI_PART[encoding] if len(chunks) > 1 else enc.SINGLE_PART[encoding]
+        for chunk, following in zip(chunks, chunks[1:] + [""]):
+            used = sum(unit(c) for c in chunk)
+            assert used <= size and (not following or used + unit(following[0]) > size)
 
 
 VALUE = st.text(alphabet=st.sampled_from(list("ab €[éç") + ["😀", "ж", "…", "œ"]), max_size=90)
