@@ -290,9 +290,9 @@ def boot_id() -> str:
 
 
 def ledger_state(directory: Path) -> pl.DataFrame:
-    """Per part key: its last outcome (accepted / refused / throttled / held / resend / none: in flight), SMSC
-    message id and time, and
-    the key split (MESSAGE_KEY, PART); LedgerFormatError for a ledger keyed the old way (by list line)."""
+    """Per part key: its last outcome (accepted / refused / throttled / held / resend / unsent / none: in
+    flight), SMSC message id, time and the key split (MESSAGE_KEY, PART); LedgerFormatError for a ledger keyed
+    the old way (by list line)."""
     files = sorted(directory.glob("*.jsonl")) if directory.is_dir() else []
     records, this_boot, sent = [], boot_id(), set()
     for path in files:
