@@ -13,13 +13,13 @@ from functools import lru_cache
 
 import polars as pl
 
-# GSM 03.38 default alphabet (3GPP TS 23.038 §6.2.1), without the escape code 0x1B.
-GSM7_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-# Its extension table (§6.2.1.1): each costs the escape septet plus itself.
-GSM7_EXTENSION = "\f^{}\\[~]|€"
+from pipelines.smpp import gsm7
+
+# GSM 03.38 (3GPP TS 23.038 §6.2.1) read from the septet tables the wire encoder uses, so what the plan
+# counts as GSM7 is exactly what smpp.gsm7 can encode: the default alphabet without the escape code 0x1B,
+# and the extension table (§6.2.1.1), whose characters cost the escape septet plus themselves.
+GSM7_BASIC = "".join(char for value, char in enumerate(gsm7.BASIC) if value != gsm7.ESCAPE)
+GSM7_EXTENSION = "".join(gsm7.EXTENSION.values())
 
 SINGLE_PART = {"GSM7": 160, "UCS2": 70}
 MULTI_PART = {"GSM7": 153, "UCS2": 67}

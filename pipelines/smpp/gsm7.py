@@ -4,7 +4,8 @@ Most SMSCs take one septet per octet ("unpacked") in short_message; some want th
 octets. Both are here, with the extension table reached through the escape code 0x1B.
 
 smpplib ships a GSM table too, but it maps position 0x5F to '`' instead of '§' and splits escape pairs,
-so the exact table is kept here, next to its decoder.
+so the exact table is kept here, next to its decoder. It is the project's one GSM7 alphabet (issue 8):
+`pipelines.encoding` reads its GSM7 character sets from BASIC and EXTENSION.
 """
 
 from __future__ import annotations

@@ -21,6 +21,24 @@ def test_enc1_gsm7_table_round_trips_every_character_including_extension():
     assert gsm7.encode("§") == b"\x5f" and gsm7.encode("€") == b"\x1b\x65"
 
 
+def wire_septets(char: str) -> int:
+    """Septets smpp.gsm7 encodes one character into; 0 when it cannot."""
+    try:
+        return len(gsm7.encode(char))
+    except KeyError:
+        return 0
+
+
+def test_enc1_plan_and_wire_share_one_gsm7_alphabet():
+    """ENC-1: every character the plan counts as GSM7 the wire encodes, at the septets the plan counted."""
+    chars = [chr(code) for code in [*range(0xD800), *range(0xE000, 0x10000), 0x1F600, 0x10348]]
+    metrics = enc.text_metrics(pl.Series(chars, dtype=pl.String))
+    planned = metrics.select(pl.when("gsm7").then(1 + pl.col("extension")).otherwise(0)).to_series().to_list()
+    assert planned == [wire_septets(char) for char in chars]
+    assert [enc.is_gsm7(char) for char in chars] == [septets > 0 for septets in planned]
+    assert sum(septets == 1 for septets in planned) == 127 and sum(septets == 2 for septets in planned) == 10
+
+
 @given(st.text(alphabet=st.sampled_from(list(gsm7.BASIC.replace("\x1b", "")) + ["€", "["]), max_size=200),
        st.integers(0, 6))
 def test_enc1_gsm7_packing_round_trips(text, fill):
