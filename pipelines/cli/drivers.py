@@ -56,7 +56,7 @@ def smsc(
                                                          "(only the submitting session; lost if it dies)."),
     bind_delay: float = typer.Option(None, "--bind-delay", help="Seconds before answering a bind (WAN SMSC)."),
 ) -> None:
-    """Run the SMPP 3.4 SMSC simulator (receipts, replies, throttling; see pipelines/smpp/simulator.py)."""
+    """Run the SMPP 3.4 SMSC simulator (receipts, replies, throttling; see pipelines/smpp/simulator/)."""
     from pydantic import ValidationError
 
     from pipelines.smpp.simulator import SmscConfig, run

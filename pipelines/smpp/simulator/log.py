@@ -1,0 +1,26 @@
+"""The simulator's JSON-lines log: every accepted part and reassembled message, what handsets would receive."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+class EventLog:
+    """The JSON-lines log of what handsets would receive, flushed after every network read."""
+
+    def __init__(self, path: Path | None):
+        self._file = path.open("a", encoding="utf-8") if path else None
+
+    def write(self, record: dict) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None  # a connection lost during shutdown must not write to a closed file
