@@ -1,11 +1,12 @@
 """PLUS-3: data contracts gate the send. Great Expectations checks the plan before anything goes out.
 
-Expectations (each named in the error when it fails):
-- the mobile number column was found and read (MOBILE_RAW exists);
+Expectations (each named in the error when it fails), a second line of defence behind the plan's own rules:
 - the share of invalid numbers is under the campaign's threshold (spec `contracts.max_invalid_share`, 20 %);
-- a marketing message carries the STOP mention (MSG-2), on every rendered message;
-- no message has more parts than the maximum (ENC-5);
+- every row to be sent has an E.164 number (NUM-1);
+- every row to be sent has between 1 and the maximum parts (ENC-5);
+- a marketing message carries the STOP mention (MSG-2), on every message to be sent;
 - at least one row can be sent.
+The checks on rows to be sent read columns that are null for the other rows (expectations skip nulls).
 Rows that cannot be sent are written to `quarantine.csv` next to the plan, with their status: never silently
 dropped. Great Expectations takes seconds to import, so it is imported inside `check_plan` only.
 """
@@ -20,7 +21,8 @@ from pathlib import Path
 import polars as pl
 
 QUARANTINE_FILE = "quarantine.csv"
-STOP_REGEX = r"(?i)STOP\s+(au\s+)?36184"
+STOP_REGEX = r"(?i)STOP\s+(?:au\s+)?36184"
+E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
 
 
 class ContractError(ValueError):
@@ -55,18 +57,25 @@ def check_plan(plan_dir: Path, max_invalid_share: float = 0.2) -> ContractResult
     summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
     campaign = summary["campaign"]
     plan = pl.read_parquet(plan_dir / "recipients.parquet",
-                           columns=["MOBILE_RAW", "MF_VALID", "MESSAGE", "PARTS", "STATUS_CODE"])
+                           columns=["INT_MOBILE", "MF_VALID", "MESSAGE", "PARTS", "STATUS_CODE"])
+    sendable = pl.col("STATUS_CODE").is_null()
+    plan = plan.select(
+        "MF_VALID", sendable.alias("SENDABLE"),
+        *(pl.when(sendable).then(pl.col(name)).alias(f"SENDABLE_{name}") for name in ("INT_MOBILE", "PARTS",
+                                                                                     "MESSAGE")))
     expectations = {
-        "mobile column found": gx.expectations.ExpectColumnToExist(column="MOBILE_RAW"),
         f"invalid numbers under {max_invalid_share:.0%}": gx.expectations.ExpectColumnValuesToBeInSet(
             column="MF_VALID", value_set=[True], mostly=1 - max_invalid_share),
+        "every number to be sent in E.164": gx.expectations.ExpectColumnValuesToMatchRegex(
+            column="SENDABLE_INT_MOBILE", regex=E164_REGEX),
         f"parts within the maximum ({summary['max_parts']})": gx.expectations.ExpectColumnValuesToBeBetween(
-            column="PARTS", min_value=0, max_value=summary["max_parts"]),
-        "at least one sendable row": gx.expectations.ExpectColumnMaxToBeBetween(column="PARTS", min_value=1),
+            column="SENDABLE_PARTS", min_value=1, max_value=summary["max_parts"]),
+        "at least one sendable row": gx.expectations.ExpectColumnDistinctValuesToContainSet(
+            column="SENDABLE", value_set=[True]),
     }
     if campaign["type"] == "marketing":
         expectations["STOP 36184 mention in every marketing message"] = (
-            gx.expectations.ExpectColumnValuesToMatchRegex(column="MESSAGE", regex=STOP_REGEX))
+            gx.expectations.ExpectColumnValuesToMatchRegex(column="SENDABLE_MESSAGE", regex=STOP_REGEX))
     context = gx.get_context(mode="ephemeral")
     asset = context.data_sources.add_pandas("plan").add_dataframe_asset("recipients")
     batch = asset.add_batch_definition_whole_dataframe("whole plan").get_batch(

@@ -31,3 +31,23 @@ def test_plus3_failed_expectations_are_named(bucket):
     assert any("invalid numbers under 20%" in failure for failure in error.value.failures)
     assert any("at least one sendable row" in failure for failure in error.value.failures)
     assert (plan / "quarantine.csv").is_file()
+
+
+def test_plus3_every_expectation_can_fail_on_a_corrupted_plan(bucket):
+    """A plan whose rows to be sent break NUM-1, ENC-5 and MSG-2 is stopped, each expectation named."""
+    import polars as pl
+
+    write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n0622222222;Léo\n0633333333;Lou\n")
+    plan = plan_file(write_spec(bucket, lists=["a.csv"], type="marketing", message="Promo ${Prénom} STOP 36184"),
+                     bucket / "plan").out_dir
+    recipients = pl.read_parquet(plan / "recipients.parquet")
+    recipients.with_columns(
+        INT_MOBILE=pl.when(pl.col("ID_LINE") == 1).then(pl.lit("0611111111")).otherwise(pl.col("INT_MOBILE")),
+        PARTS=pl.when(pl.col("ID_LINE") == 2).then(pl.lit(9, dtype=pl.Int32)).otherwise(pl.col("PARTS")),
+        MESSAGE=pl.when(pl.col("ID_LINE") == 3).then(pl.lit("Promo Lou")).otherwise(pl.col("MESSAGE")),
+    ).write_parquet(plan / "recipients.parquet")
+    with pytest.raises(ContractError) as error:
+        check_plan(plan, max_invalid_share=0.2)
+    names = [failure.split(" (observed")[0] for failure in error.value.failures]
+    assert names == ["every number to be sent in E.164", "parts within the maximum (6)",
+                     "STOP 36184 mention in every marketing message"]
