@@ -116,7 +116,7 @@ def test_camp2_json_schema_drives_forms():
     schema = json_schema()
     assert {"name", "type", "lists", "message", "options", "account", "send_at", "test"} <= set(schema["properties"])
     assert schema["required"] == ["name", "message"]
-    assert yaml.safe_dump(schema)
+    assert yaml.safe_load(yaml.safe_dump(schema)) == schema  # the form can be stored as YAML and read back
 
 
 def test_send2_marketing_schedule_outside_the_window_refused_with_next_allowed_time():
