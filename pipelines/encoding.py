@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from functools import lru_cache
+from itertools import accumulate
 
 import polars as pl
 
@@ -27,6 +29,7 @@ MULTI_PART = {"GSM7": 153, "UCS2": 67}
 _NON_GSM7 = "[^" + re.escape(GSM7_BASIC + GSM7_EXTENSION) + "]"
 _EXTENSION = "[" + re.escape(GSM7_EXTENSION) + "]"
 _ASTRAL = "[\U00010000-\U0010ffff]"
+_EXTENSION_RE, _ASTRAL_RE = re.compile(_EXTENSION), re.compile(_ASTRAL)
 
 # ENC-4: explicit replacements for characters NFKD does not bring back to GSM7.
 _TYPOGRAPHIC = {
@@ -87,19 +90,19 @@ def is_gsm7(text: str) -> bool:
 
 def part_texts(text: str, encoding: str) -> list[str]:
     """The texts of one message's parts (ENC-1, ENC-2): greedy, never cutting an escape or surrogate pair."""
-    if encoding == "GSM7":
-        costs = [2 if char in GSM7_EXTENSION else 1 for char in text]
-    else:
-        costs = [2 if ord(char) > 0xFFFF else 1 for char in text]
-    if sum(costs) <= SINGLE_PART[encoding]:
+    doubles = _EXTENSION_RE if encoding == "GSM7" else _ASTRAL_RE
+    costs = [1] * len(text)
+    for match in doubles.finditer(text):  # one step per two-unit character, not per character
+        costs[match.start()] = 2
+    units = list(accumulate(costs, initial=0))  # units[i]: septets or UTF-16 units of text[:i]
+    if units[-1] <= SINGLE_PART[encoding]:
         return [text]
-    limit, chunks, start, used = MULTI_PART[encoding], [], 0, 0
-    for index, cost in enumerate(costs):
-        if used + cost > limit:
-            chunks.append(text[start:index])
-            start, used = index, 0
-        used += cost
-    chunks.append(text[start:])
+    limit, chunks, start = MULTI_PART[encoding], [], 0
+    while start < len(text):
+        # The longest prefix that fits: a pair that would straddle the boundary opens the next part.
+        end = bisect_right(units, units[start] + limit, start) - 1
+        chunks.append(text[start:end])
+        start = end
     return chunks
 
 
