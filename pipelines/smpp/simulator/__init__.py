@@ -12,9 +12,10 @@ JSON-lines log), launcher (the simulator as a child process).
 """
 
 from pipelines.smpp.simulator.config import Outcome, OutcomeRule, QueueFull, ReplyRule, SmscConfig
-from pipelines.smpp.simulator.launcher import start_process
+from pipelines.smpp.simulator.launcher import SimulatorProcess, start_process
+from pipelines.smpp.simulator.log import read_records
 from pipelines.smpp.simulator.server import Simulator, run, serve
 from pipelines.smpp.simulator.session import Session
 
-__all__ = ["Outcome", "OutcomeRule", "QueueFull", "ReplyRule", "Session", "Simulator", "SmscConfig", "run", "serve",
-           "start_process"]
+__all__ = ["Outcome", "OutcomeRule", "QueueFull", "ReplyRule", "Session", "Simulator", "SimulatorProcess",
+           "SmscConfig", "read_records", "run", "serve", "start_process"]

@@ -24,3 +24,13 @@ class EventLog:
         if self._file is not None:
             self._file.close()
             self._file = None  # a connection lost during shutdown must not write to a closed file
+
+
+def read_records(path: Path, event: str | None = None) -> list[dict]:
+    """The complete records of a simulator's log, of one `event` or all; [] before the first is written."""
+    if not path.exists():
+        return []
+    # the simulator may be writing: a last line without its newline is not complete yet
+    complete = path.read_text(encoding="utf-8").split("\n")[:-1]
+    records = [json.loads(line) for line in complete if line.strip()]
+    return [record for record in records if event is None or record["event"] == event]
