@@ -86,21 +86,25 @@ def write_csv(report: pl.DataFrame, path: Path) -> Path:
 
 
 def campaign_stats(database: Path, campaign_id: str) -> dict:
-    """REP-1 at a glance: counts per status, delivery rate, replies and STOPs."""
+    """REP-1 at a glance: counts per status, delivery rate, replies, STOPs and held parts (SEND-7).
+
+    The figures are the warehouse's `campaign_stats` view; the per-status counts are the report's rows.
+    """
     report = campaign_report(database, campaign_id)
     counts = report.group_by("STATUS_CODE", "STATUS_TEXT").len().sort("len", descending=True)
-    codes = report.get_column("STATUS_CODE").cast(pl.Int64)
-    sent = int(codes.is_in([c for c, s in STATUSES.items() if s.billed]).sum())
-    delivered = int(codes.is_in([16, 17, 21]).sum())
+    with connect(database, read_only=True) as connection:
+        recipients, sent, delivered, rate, replies, stops, held = connection.execute(
+            queries("report.sql")["campaign_figures"], {"campaign_id": campaign_id}).fetchone()
     return {
         "campaign_id": campaign_id,
-        "rows": report.height,
+        "rows": recipients,
         "statuses": [{"code": int(code), "text": text, "recipients": n} for code, text, n in counts.iter_rows()],
         "sent": sent,
         "delivered": delivered,
-        "delivery_rate": round(delivered / sent, 4) if sent else None,
-        "replies": int(report.get_column("REPLY").is_not_null().sum()),
-        "stops": int((codes == 17).sum()),
+        "delivery_rate": float(rate) if rate is not None else None,
+        "replies": replies,
+        "stops": stops,
+        "held": held,
         "clicks": 0,
     }
 

@@ -13,6 +13,11 @@ ORDER BY r.ref_list = 'manual', r.loaded_at, r.ref_list, r.id_line;
 -- name: campaign_summary
 SELECT summary FROM plan_summaries WHERE campaign_id = $campaign_id;
 
+-- name: campaign_figures
+-- REP-1 at a glance, from the one derivation of statuses (the campaign_stats view).
+SELECT recipients, sent, delivered, delivery_rate, replies, stops, held
+FROM campaign_stats WHERE campaign_id = $campaign_id;
+
 -- name: campaigns
 -- CAMP-4: campaigns, newest first, with a lifecycle status derived from what happened to them.
 SELECT c.campaign_id, c.name, c.type, c.rows, c.sendable, c.credits, c.loaded_at,

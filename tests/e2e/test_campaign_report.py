@@ -10,12 +10,17 @@ import sys
 from pathlib import Path
 
 import duckdb
-
 from helpers import write_list, write_spec
 
 from pipelines.dispatch import SmscSettings, campaign_dirs, send_plan
 from pipelines.plan import plan_file
-from pipelines.report import REPORT_COLUMNS, campaign_report, campaign_stats, list_campaigns
+from pipelines.report import (
+    REPORT_COLUMNS,
+    campaign_report,
+    campaign_stats,
+    list_campaigns,
+)
+from pipelines.status import STATUSES
 from pipelines.warehouse import load_dispatch, load_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +91,7 @@ def test_rep1_campaign_stats_view_and_bl1_blacklists_table(smsc, bucket):
                                    "FROM campaign_stats WHERE campaign_id = 'c1'").fetchone()
         listed = connection.execute("SELECT int_mobile FROM blacklists ORDER BY 1").fetchall()
     figures = campaign_stats(database, "c1")
-    assert stats == (5, figures["sent"], figures["delivered"], figures["delivery_rate"], figures["replies"],
-                     figures["stops"])
+    per_status = {status["code"]: status["recipients"] for status in figures["statuses"]}  # from the report rows
+    assert stats == (sum(per_status.values()), sum(n for code, n in per_status.items() if STATUSES[code].billed),
+                     per_status[16] + per_status[17], 0.6667, figures["replies"], per_status[17])
     assert listed == [("+33611111111",), ("+33622222222",)]
