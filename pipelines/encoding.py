@@ -3,6 +3,8 @@
 GSM 03.38 7-bit is the default alphabet: 160 septets in one SMS, else parts of 153 septets; a character of
 the extension table takes two septets (escape + character) and that pair is never split across two parts.
 UCS2 counts UTF-16 code units: 70 in one SMS, else parts of 67; a surrogate pair (emoji) is never split.
+`part_texts` is the one splitter: it counts the parts the columns cannot settle and `smpp.parts.split` cuts
+the wire parts with it; the alphabet is read from `smpp.gsm7`'s septet tables.
 """
 
 from __future__ import annotations
