@@ -55,8 +55,18 @@ def decode(data: bytes) -> str:
     return "".join(out)
 
 
-def pack(septet_bytes: bytes, fill_bits: int = 0) -> bytes:
-    """Pack septets 8 into 7 octets (3GPP TS 23.038 §6.1.2.1.1), after `fill_bits` zero bits (UDH alignment)."""
+CR = 0x0D
+
+
+def pack(septet_bytes: bytes, fill_bits: int = 0, second_cr: bool = True) -> bytes:
+    """Pack septets 8 into 7 octets (3GPP TS 23.038 §6.1.2.1.1), after `fill_bits` zero bits (UDH alignment).
+
+    §6.1.2.3.1: 7 spare bits at the end hold CR, not zeros a reader would take for '@'; and a text that
+    ends with CR exactly on an octet boundary gets a second CR, so that a reader who drops a padding CR
+    keeps the wanted one (`second_cr=False` when that septet would not fit the part).
+    """
+    if second_cr and septet_bytes[-1:] == bytes([CR]) and (fill_bits + 7 * len(septet_bytes)) % 8 == 0:
+        septet_bytes += bytes([CR])
     value, bits, out = 0, fill_bits, bytearray()
     for septet in septet_bytes:
         value |= (septet & 0x7F) << bits
@@ -65,6 +75,8 @@ def pack(septet_bytes: bytes, fill_bits: int = 0) -> bytes:
             out.append(value & 0xFF)
             value >>= 8
             bits -= 8
+    if bits == 1:
+        value |= CR << 1
     if bits:
         out.append(value & 0xFF)
     return bytes(out)
@@ -74,3 +86,13 @@ def unpack(data: bytes, count: int, fill_bits: int = 0) -> bytes:
     """The first `count` septets of packed data."""
     value = int.from_bytes(data, "little") >> fill_bits
     return bytes((value >> (7 * i)) & 0x7F for i in range(count))
+
+
+def unpack_text(data: bytes, fill_bits: int = 0) -> bytes:
+    """Every septet of a packed text whose length is only known in octets: when the septets fill the octets
+    exactly, a final CR is the padding of §6.1.2.3.1 and is dropped."""
+    total = len(data) * 8 - fill_bits
+    septet_bytes = unpack(data, total // 7, fill_bits)
+    if total % 7 == 0 and septet_bytes[-1:] == bytes([CR]):
+        septet_bytes = septet_bytes[:-1]
+    return septet_bytes

@@ -26,6 +26,9 @@ class Part:
     text: str
 
 
+MAX_OCTETS = 140  # SMPP short_message for one SMS: UDH + user data (3GPP TS 23.040 §9.2.3.24)
+
+
 def reference(key: str) -> int:
     """A stable 8-bit concatenation reference for one message (the same after a restart)."""
     return hashlib.blake2b(key.encode(), digest_size=1).digest()[0]
@@ -40,6 +43,9 @@ def split(text: str, encoding: str, ref: int, packed: bool = False) -> list[Part
         header = bytes((0x05, 0x00, 0x03, ref, len(chunks), number)) if len(chunks) > 1 else b""
         if packed and encoding == "GSM7":
             fill = (7 - (len(header) * 8) % 7) % 7  # the septets start on a septet boundary after the UDH
-            payload = gsm7.pack(payload, fill)
+            packed_payload = gsm7.pack(payload, fill)
+            if len(header) + len(packed_payload) > MAX_OCTETS:  # no room for §6.1.2.3.1's second CR
+                packed_payload = gsm7.pack(payload, fill, second_cr=False)
+            payload = packed_payload
         parts.append(Part(header + payload, bool(header), chunk))
     return parts

@@ -63,6 +63,18 @@ def test_send6_parts_on_the_wire_equal_the_plan_escape_and_surrogate_pairs_at_bo
     assert sources == {("36184", 3)}  # MSG-1: the short code when no sender is set
 
 
+def test_enc1_packed_gsm7_reaches_the_handset_exactly(smsc, bucket):
+    """An SMSC that takes packed GSM7 (3GPP TS 23.038 §6.1.2.1.1) reads every text back exactly, including
+    lengths that leave 7 spare bits (once read as a trailing '@') or none."""
+    simulator = smsc(gsm7_packed=True)
+    rows = [("0611111111", "abcdefg"), ("0622222222", "x" * 159 + "y"), ("0633333333", "abcdefgh"),
+            ("0644444444", "a" * 152 + "€" + "b" * 200)]
+    plan_dir = make_plan(bucket, rows)
+    report = send_plan(plan_dir, SmscSettings.from_url(simulator.url(gsm7_packed="true")))
+    assert report.accepted == 1 + 1 + 1 + 3
+    assert_every_part_once(simulator, plan_dir)
+
+
 def test_plus1_rerun_skips_what_the_ledger_holds(smsc, bucket):
     simulator = smsc()
     plan_dir = make_plan(bucket, [(m, f"Message {i}") for i, m in enumerate(mobiles(50))], sender="MABOUTIQUE")

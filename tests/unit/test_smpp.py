@@ -46,6 +46,21 @@ def test_enc1_gsm7_packing_round_trips(text, fill):
     assert gsm7.unpack(gsm7.pack(septets, fill), len(septets), fill) == septets
 
 
+@given(st.text(alphabet=st.sampled_from(list(gsm7.BASIC.replace("\x1b", "")) + ["€", "["]), min_size=1,
+               max_size=200), st.integers(0, 6))
+def test_enc1_packed_text_read_from_its_octets_alone_is_the_text(text, fill):
+    """3GPP TS 23.038 §6.1.2.3.1: 7 spare bits hold CR (zeros would read as '@'), a final CR on an octet
+    boundary is doubled; a reader that only knows the octet length gets the text back exactly."""
+    septets = gsm7.encode(text)
+    assert gsm7.decode(gsm7.unpack_text(gsm7.pack(septets, fill), fill)) == text
+
+
+def test_enc1_seven_spare_bits_are_not_read_as_an_at_sign():
+    packed = gsm7.pack(gsm7.encode("abcdefg"))
+    assert len(packed) == 7 and packed[-1] >> 1 == 0x0D
+    assert gsm7.decode(gsm7.unpack_text(packed)) == "abcdefg"
+
+
 def test_send6_smpplib_submit_sm_decodes_field_for_field():
     client = smpplib.client.Client("127.0.0.1", 1)
     built = smpplib.smpp.make_pdu("submit_sm", client=client, source_addr_ton=5, source_addr="MABOUTIQUE",
@@ -107,9 +122,10 @@ def test_enc1_enc2_parts_on_the_wire_equal_the_planned_parts(texts, packed):
             if encoding == "UCS2":
                 assert len(body) // 2 <= limit and body.decode("utf-16-be") == piece.text  # no lone surrogate
             else:
-                if packed:
-                    fill = 1 if piece.udh else 0
-                    body = gsm7.unpack(body, len(gsm7.encode(piece.text)), fill)
+                if packed:  # read as a handset does, knowing only the octets (§6.1.2.3.1 padding dropped)
+                    body = gsm7.unpack_text(body, 1 if piece.udh else 0)
+                    if piece.text.endswith("\r") and len(piece.short_message) == 140:
+                        body += b"\r"  # a full part ending with CR has no room for the second CR
                 assert len(body) <= limit and gsm7.decode(body) == piece.text and not body.endswith(b"\x1b")
             if piece.udh:
                 assert piece.short_message[:6] == bytes((5, 0, 3, 7, count, number))

@@ -145,7 +145,7 @@ class Simulator:
             if self.config.gsm7_packed:
                 udh = message.short_message[0] + 1 if message.esm_class & P.ESM_UDHI else 0
                 fill = (7 - (udh * 8) % 7) % 7  # septets start on a septet boundary after the UDH
-                data = gsm7.unpack(data, (len(data) * 8 - fill) // 7, fill)
+                data = gsm7.unpack_text(data, fill)
             return gsm7.decode(data)
         return data.decode("latin-1")
 
