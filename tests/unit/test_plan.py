@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from helpers import write_list, write_spec
 
-from pipelines import plan as plan_module
+from pipelines.plan import io as plan_io
 from pipelines.lists import ListError
 from pipelines.plan import MARKER_FILE, PLAN_COLUMNS, PLAN_FILES, PlanFolderError, plan_campaign, plan_file
 from pipelines.render import TemplateError
@@ -49,7 +49,7 @@ def test_plan_keeps_every_row_and_gives_each_its_status(bucket):
 
 
 def test_num3_duplicates_across_lists_in_spec_order_and_across_batches(bucket, monkeypatch):
-    monkeypatch.setattr(plan_module, "BATCH_ROWS", 2)
+    monkeypatch.setattr(plan_io, "BATCH_ROWS", 2)  # Source.batches reads it there
     write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;A1\nabc;A2\n0622222222;A3\n+33611111111;A4\n")
     write_list(bucket / "b.csv", "Mobile;Prénom\n06 22 22 22 22;B1\n0633333333;B2\n")
     frame, summary = planned(bucket, lists=["b.csv", "a.csv"])

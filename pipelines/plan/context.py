@@ -1,0 +1,45 @@
+"""What one plan run carries from batch to batch: the campaign, the numbers seen, the credits spent, totals."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from pipelines.numbers import NumberStats
+from pipelines.render import Template
+from pipelines.spec import CampaignSpec
+
+
+@dataclass
+class Totals:
+    """What the summary needs, accumulated batch by batch."""
+
+    rows: int = 0
+    status: Counter = field(default_factory=Counter)
+    parts: Counter = field(default_factory=Counter)
+    encodings: Counter = field(default_factory=Counter)
+    detected: Counter = field(default_factory=Counter)
+    accepted: Counter = field(default_factory=Counter)
+    empty: Counter = field(default_factory=Counter)
+    list_rows: Counter = field(default_factory=Counter)
+    credits: int = 0
+    longest_message: int = 0
+    longest_values: dict[str, str] = field(default_factory=dict)
+    test_message: str | None = None
+    test_row_found: bool = False
+
+
+@dataclass
+class Context:
+    """The state of one plan run."""
+
+    spec: CampaignSpec
+    template: Template
+    blacklists: dict[int, pl.Series]
+    seen: pl.Series = field(default_factory=lambda: pl.Series("key", [], dtype=pl.UInt64))
+    credits_used: int = 0
+    next_row: int = 1  # 1-based position across all lists (SEND-3 test row)
+    numbers: NumberStats = field(default_factory=NumberStats)
+    totals: Totals = field(default_factory=Totals)

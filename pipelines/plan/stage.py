@@ -1,0 +1,83 @@
+"""The plan stage's entry points: a spec (or spec file) planned into a plan folder, atomically."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipelines.plan.batch import plan_batch, prepare_batch
+from pipelines.plan.context import Context
+from pipelines.plan.io import (
+    MARKER_FILE, PLAN_FILES, RECIPIENTS_FILE, SUMMARY_FILE, BackgroundWriter, Progress, arrow_schema, install,
+    load_blacklists, output_columns, pipelined, plan_folder, sources as list_sources,
+)
+from pipelines.plan.rules import original_name
+from pipelines.plan.summary import summary as plan_summary
+from pipelines.render import compile_template
+from pipelines.spec import CampaignSpec, load_spec
+
+
+@dataclass
+class PlanResult:
+    out_dir: Path
+    recipients: Path
+    summary_path: Path
+    summary: dict
+
+
+def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progress | None = None,
+                  roots: Sequence[Path] | None = None) -> PlanResult:
+    """Plan `spec` (lists relative to `base`) into `out_dir`/recipients.parquet and summary.json, atomically.
+
+    `out_dir` must be new, empty or a plan folder; only the plan's own files in it are replaced. With `roots`,
+    a list or blacklist outside them is refused before it is opened (LIST-4, BL-1).
+    """
+    target = plan_folder(out_dir)
+    sources = list_sources(spec, base, roots)
+    columns = output_columns(sources)
+    personalisation = list(dict.fromkeys(original_name(c) for s in sources for c in s.columns
+                                         if c != s.mobile_column))
+    template = compile_template(spec.message, personalisation)
+    context = Context(spec, template, load_blacklists(spec, base, roots))
+
+    out_dir = Path(out_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        schema = arrow_schema(columns)
+        with BackgroundWriter(staging / RECIPIENTS_FILE, schema) as writer:
+            for source in sources:
+                done = 0
+                for batch in pipelined(source.batches(), lambda frame: prepare_batch(frame, source, context)):
+                    done += batch.source_bytes
+                    planned = plan_batch(batch, source, context, columns)
+                    writer.write(planned.to_arrow().cast(schema))
+                    if progress is not None:
+                        progress(source.name, min(done, source.size_bytes), source.size_bytes)
+                if progress is not None:
+                    progress(source.name, source.size_bytes, source.size_bytes)
+        summary = plan_summary(context, sources)
+        (staging / SUMMARY_FILE).write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+        (staging / MARKER_FILE).write_text(json.dumps({"files": list(PLAN_FILES)}) + "\n", encoding="utf-8")
+        install(staging, target, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return PlanResult(out_dir, out_dir / RECIPIENTS_FILE, out_dir / SUMMARY_FILE, summary)
+
+
+def plan_file(spec_path: Path, out_dir: Path, progress: Progress | None = None, *,
+              roots: Sequence[Path] | None = None, check_send_at: bool = True) -> PlanResult:
+    """Load a YAML spec and plan it; lists are relative to the spec's folder.
+
+    A send time already past is refused (SEND-1) unless `check_send_at` is False (a spec accepted earlier).
+    """
+    now = datetime.now(timezone.utc) if check_send_at else None
+    spec = load_spec(spec_path, now=now, roots=roots)
+    return plan_campaign(spec, spec_path.resolve().parent, out_dir, progress, roots)

@@ -1,0 +1,121 @@
+"""The plan summary (summary.json): totals noted batch by batch, then the figures people and contracts read."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipelines.plan.context import Context
+from pipelines.plan.io import Source, output_columns
+from pipelines.plan.rules import message_options, original_name
+from pipelines.render import compose, empty_field, value_column
+from pipelines.status import DUPLICATE, INVALID, status_text
+
+
+def note_fields(frame: pl.DataFrame, prepared: pl.DataFrame, source: Source, context: Context) -> None:
+    """MSG-4 empty fields, and ENC-6's longest value of each field for the worst-case length."""
+    personalisation = [original_name(c) for c in source.columns if c != source.mobile_column]
+    if personalisation:
+        empties = frame.select(empty_field(c).sum().alias(c) for c in personalisation).row(0, named=True)
+        context.totals.empty.update({name: count for name, count in empties.items() if count})
+    fields = context.template.fields
+    if fields:
+        longest = prepared.select(
+            pl.col(value_column(f)).gather(pl.col(value_column(f)).str.len_chars().fill_null(-1).arg_max()).alias(f)
+            for f in fields).row(0, named=True)
+        for name, value in longest.items():
+            if value is not None and len(value) > len(context.totals.longest_values.get(name, "")):
+                context.totals.longest_values[name] = value
+
+
+def note_test_row(frame: pl.DataFrame, context: Context) -> None:
+    """SEND-3: the message of the chosen row, rendered whatever that row's status."""
+    test = context.spec.test
+    start = context.next_row
+    context.next_row += frame.height
+    if test is None or not start <= test.row < context.next_row:
+        return
+    row = frame.slice(test.row - start, 1)
+    composed = compose(row, context.template, context.spec.defaults, message_options(context.spec))
+    context.totals.test_message = composed.get_column("MESSAGE")[0]
+    context.totals.test_row_found = True
+
+
+def note_results(frame: pl.DataFrame, source: Source, context: Context) -> None:
+    """Counts by status, parts, encoding and country of one planned batch."""
+    totals = context.totals
+    totals.rows += frame.height
+    totals.list_rows[source.name] += frame.height
+    for code, count in frame.group_by("STATUS_CODE").len().iter_rows():
+        totals.status[str(code or 0)] += count
+    sendable = frame.filter(pl.col("STATUS_CODE").is_null())
+    for parts, count in sendable.group_by("PARTS").len().iter_rows():
+        totals.parts[str(parts)] += count
+    for name, count in sendable.group_by("ENCODING").len().iter_rows():
+        totals.encodings[name] += count
+    totals.credits += int(sendable.get_column("PARTS").sum() or 0)
+    if sendable.height:
+        totals.longest_message = max(totals.longest_message, int(sendable.get_column("LENGTH").max() or 0))
+    valid = frame.filter(pl.col("MF_VALID"))
+    for country, detected, accepted in valid.group_by("MF_COUNTRY").agg(
+        pl.len(), pl.col("MF_ALLOW").sum()
+    ).iter_rows():
+        totals.detected[country] += detected
+        totals.accepted[country] += accepted
+
+
+def _worst_case(context: Context) -> dict:
+    """ENC-6: the message with the longest value of every field (the editor's counter)."""
+    template, spec = context.template, context.spec
+    if template.jinja is not None:
+        return {"length": context.totals.longest_message, "from": "longest rendered message"}
+    values = {name: context.totals.longest_values.get(name, spec.defaults.get(name, "")) for name in template.fields}
+    frame = pl.DataFrame({name: [value] for name, value in values.items()} or {"_": [None]},
+                         schema={name: pl.String for name in values} or {"_": pl.String})
+    measured = compose(frame, template, spec.defaults, message_options(spec)).row(0, named=True)
+    return {"length": measured["LENGTH"], "encoding": measured["ENCODING"], "parts": measured["PARTS"],
+            "message": measured["MESSAGE"], "from": "longest value of each field"}
+
+
+def summary(context: Context, sources: list[Source]) -> dict:
+    """The summary.json of a finished plan."""
+    spec, totals = context.spec, context.totals
+    worst = _worst_case(context)
+    status_counts = {code: totals.status[code] for code in sorted(totals.status, key=int)}
+    result = {
+        "campaign": {
+            "name": spec.name, "type": spec.type, "billing_code": spec.billing_code,
+            "description": spec.description, "sender": spec.sender_or_default,
+            "send_at": spec.send_at.isoformat() if spec.send_at else None, "tracking": False,
+            "send_window": spec.account.send_window if spec.type == "marketing" else None,
+            "in_flight": spec.options.in_flight,
+        },
+        "columns": output_columns(sources),
+        "lists": [{"name": s.name, "rows": totals.list_rows[s.name], "mobile_column": s.mobile_column,
+                   "encoding": s.encoding, "delimiter": s.delimiter,
+                   "warnings": list(s.layout.warnings) if s.layout is not None else []} for s in sources],
+        "rows": totals.rows,
+        "sendable": totals.status.get("0", 0),
+        "invalid": totals.status.get(str(INVALID), 0),
+        "duplicates": totals.status.get(str(DUPLICATE), 0),
+        "status_counts": status_counts,
+        "status_texts": {code: ("Envoyable" if code == "0" else status_text(int(code))) for code in status_counts},
+        "credits": totals.credits,
+        "credits_available": spec.account.credits,
+        "countries": {country: {"detected": totals.detected[country], "accepted": totals.accepted[country]}
+                      for country in sorted(totals.detected)},
+        "parts": {parts: totals.parts[parts] for parts in sorted(totals.parts, key=int)},
+        "encodings": dict(totals.encodings),
+        "empty_fields": dict(sorted(totals.empty.items())),
+        "fields_used": context.template.fields,
+        "defaults": spec.defaults,
+        "max_length": worst["length"],
+        "worst_case": worst,
+        "longest_message": totals.longest_message,
+        "max_parts": spec.max_parts,
+        "numbers": {"fast_path": context.numbers.fast, "full_parser": context.numbers.full,
+                    "full_parser_distinct": context.numbers.distinct_full},
+    }
+    if spec.test is not None:
+        result["test"] = {"numbers": spec.test.number_list, "row": spec.test.row,
+                          "message": totals.test_message if totals.test_row_found else None}
+    return result
