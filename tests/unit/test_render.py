@@ -119,9 +119,9 @@ def test_msg5_jinja_cannot_loop_for_ever(message, reason):
 
 
 def test_msg5_jinja_render_time_budget(monkeypatch):
-    from pipelines import render as render_module
+    from pipelines.render import sandbox
 
-    monkeypatch.setattr(render_module, "MAX_SECONDS", -1.0)  # already past the deadline: the first check trips
+    monkeypatch.setattr(sandbox, "MAX_SECONDS", -1.0)  # already past the deadline: the first check trips
     assert "took more than" in refusal("{% for a in range(900) %}{{ a }}{% endfor %}")
 
 

@@ -1,0 +1,96 @@
+"""A message template resolved against the list columns (MSG-3): `${Field}` parts, or a Jinja2 template
+compiled in the bounded sandbox (MSG-5)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipelines.render.sandbox import bound_tree, bounded_environment
+
+FIELD = re.compile(r"\$\{([^{}]*)\}")
+_JINJA_MARKERS = ("{{", "{%", "{#")
+
+
+class TemplateError(ValueError):
+    """A message that cannot be personalised from the lists: names the field, the columns and the rule."""
+
+    def __init__(self, message: str, rule: str, field_name: str | None = None):
+        self.rule, self.field = rule, field_name
+        super().__init__(f"message: {message} [{rule}]")
+
+
+@dataclass
+class Template:
+    """A message template resolved against the list columns."""
+
+    source: str
+    literal_parts: list[str] = field(default_factory=list)  # ${} mode: text around the fields
+    field_parts: list[str] = field(default_factory=list)  # ${} mode: the field between two literal parts
+    jinja: Any = None  # a jinja2.Template (Jinja2 is imported only for templates that use it)
+    jinja_fields: list[str] = field(default_factory=list)  # columns the Jinja part uses
+    strict_fields: list[str] = field(default_factory=list)  # fields written ${Field}: empty → status 5 (MSG-4)
+
+    @property
+    def fields(self) -> list[str]:
+        return list(dict.fromkeys(self.field_parts + self.jinja_fields))
+
+
+def _resolve(name: str, columns: list[str]) -> str:
+    """A field name as written in the message → the list column (exact, else case-insensitive if unique)."""
+    name = name.strip()
+    if name in columns:
+        return name
+    folded = [column for column in columns if column.casefold() == name.casefold()]
+    if len(folded) == 1:
+        return folded[0]
+    raise TemplateError(
+        f"unknown field ${{{name}}}; fields available: {', '.join(columns) or 'none'}", "MSG-3", name
+    )
+
+
+def compile_template(source: str, columns: list[str]) -> Template:
+    """Resolve every field of the message against the columns (MSG-3); unknown fields are an error."""
+    template = Template(source)
+    if any(marker in source for marker in _JINJA_MARKERS):
+        # ${Field} inside a Jinja template becomes a variable, so both syntaxes mix.
+        names: list[str] = []
+
+        def to_variable(match: re.Match) -> str:
+            names.append(_resolve(match.group(1), columns))
+            return "{{ __field_%d }}" % (len(names) - 1)
+
+        import jinja2
+        import jinja2.meta
+
+        jinja_source = FIELD.sub(to_variable, source)
+        environment = bounded_environment()
+        try:
+            parsed = environment.parse(jinja_source)
+            used = sorted(
+                name for name in jinja2.meta.find_undeclared_variables(parsed)
+                if not name.startswith("__field_") and name not in environment.globals
+            )
+            template.jinja = environment.from_string(bound_tree(parsed))
+        except jinja2.TemplateSyntaxError as error:
+            raise TemplateError(f"Jinja2 syntax error line {error.lineno}: {_clip(error.message)}", "MSG-5") \
+                from None
+        template.jinja_fields = list(dict.fromkeys(names + [_resolve(name, columns) for name in used]))
+        template.strict_fields = list(dict.fromkeys(names))
+        template.field_parts = names
+        return template
+    position = 0
+    for match in FIELD.finditer(source):
+        template.literal_parts.append(source[position:match.start()])
+        template.field_parts.append(_resolve(match.group(1), columns))
+        position = match.end()
+    template.literal_parts.append(source[position:])
+    template.strict_fields = list(dict.fromkeys(template.field_parts))
+    return template
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """Text echoed in an error, cut to `limit` characters (a refusal never prints a huge value)."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
