@@ -1,6 +1,6 @@
 """SEND-5: the account's credits, as a ledger in the DuckDB warehouse.
 
-A campaign reserves its credits when it is validated; rows beyond the balance get status 8 in the plan
+A campaign reserves its credits when it is validated; rows beyond the balance get status 8 (status.NO_CREDIT) in the plan
 (which is given the available balance). Cancelling or rejecting a campaign gives its reservation back; a
 finished campaign gives back what it did not use. Every call is idempotent for a campaign: reserving twice
 holds the credits once, releasing twice gives them back once.

@@ -1,15 +1,14 @@
 """Delivery receipts and replies (PLUS-4, BL-2, BL-3, PLUS-6): parsing, events, and statuses from events.
 
 Every deliver_sm becomes an event (append-only Parquet). A message's status is never stored: it is
-derived from its events, the ledger's submit outcome first, then its receipts; a multipart message rolls up
-to one status per recipient (all parts delivered → delivered; any part failed → that failure).
+derived from its events by sql/status.sql (the warehouse's views), which `recipient_statuses` runs in an
+in-memory DuckDB over a plan, a ledger and events: one derivation, the rules in pipelines/status.py.
 """
 
 from __future__ import annotations
 
 import re
 import time
-import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,30 +16,15 @@ from pathlib import Path
 
 import polars as pl
 
-# The one table from SMSC facts to SPEC STAT codes.
-SUBMIT_ACCEPTED = 24  # accepted by the SMSC: "Envoyé"
-SUBMIT_REFUSED_DESTINATION = 13  # submit refused for the destination: "Refus opérateur"
-SUBMIT_ERROR = 12  # any other submit error: "Erreur de traitement"
-NO_FINAL_RECEIPT = 10  # no final receipt within the validity period: "Posté"
-STOP_REQUESTED = 17
-RECEIPT_STATUS = {
-    "ACCEPTD": 10,  # intermediate: posted
-    "ENROUTE": 24,  # intermediate: stays sent
-    "DELIVRD": 16,
-    "UNDELIV": 20,
-    "EXPIRED": 22,
-    "DELETED": 23,
-    "REJECTD": 27,
-    "UNKNOWN": 26,
-}
-FINAL_STATES = {"DELIVRD", "UNDELIV", "EXPIRED", "DELETED", "REJECTD", "UNKNOWN"}
+from pipelines import status
+# The rules from SMSC facts to SPEC STAT codes live in pipelines.status; these names stay importable from here.
+from pipelines.status import (DESTINATION_ERRORS, FINAL_STATES, HELD_REASON, NO_FINAL_RECEIPT, RECEIPT_STATUS,
+                              STOP_KEYWORDS, STOP_REQUESTED, SUBMIT_ACCEPTED, SUBMIT_ERROR,
+                              SUBMIT_REFUSED_DESTINATION)
+
 # §5.2.28 message_state, for receipts that carry only the TLV.
 STATE_NAMES = {1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 6: "ACCEPTD", 7: "UNKNOWN",
                8: "REJECTD"}
-# Destination refusals among submit_sm_resp errors (SMPP 3.4 §5.1.3).
-DESTINATION_ERRORS = {0x0B, 0x0C, 0x33, 0x34, 0x50, 0x51}
-
-STOP_KEYWORDS = {"STOP", "ARRET", "STOPALL", "DESABONNER", "UNSUBSCRIBE"}  # PLUS-6 (ARRÊT folds to ARRET)
 START_KEYWORDS = {"START"}
 
 # SMPP 3.4 Appendix B is only "a typical format": SMSCs drop, reorder or re-case fields, so each is found
@@ -91,27 +75,53 @@ def parse_receipt(text: str, receipted_message_id: str | None = None, message_st
     )
 
 
+def _folded_keywords(texts: list[str]) -> pl.DataFrame:
+    """`keyword` and `stop` for each text, by sql/status.sql's `stop_keyword`: the fold the statuses use."""
+    from pipelines.warehouse import install_rules, queries
+
+    frame = pl.DataFrame({"text": texts}, schema={"text": pl.String}).with_row_index("position")
+    with _memory() as connection:
+        install_rules(connection)
+        connection.register("texts_frame", frame.to_arrow())
+        return connection.sql(queries("status.sql")["fold_keywords"]).pl()
+
+
 def normalise_keyword(text: str) -> str:
     """A reply folded for keyword matching: no accents, upper case, letters only ("Arrêt !" → "ARRET")."""
-    folded = "".join(c for c in unicodedata.normalize("NFKD", text or "") if not unicodedata.combining(c))
-    return re.sub(r"[^A-Z]", "", folded.upper())
+    return _folded_keywords([text or ""]).item(0, "keyword")
 
 
 def is_stop(text: str) -> bool:
     """BL-2, PLUS-6: STOP, ARRET/ARRÊT, STOPALL, DESABONNER, UNSUBSCRIBE in any case, spacing, punctuation."""
-    return normalise_keyword(text) in STOP_KEYWORDS
+    return bool(_folded_keywords([text or ""]).item(0, "stop"))
 
 
-def id_keys(message_id: str) -> tuple[str, int | None, int | None]:
-    """Ways an SMSC message id may be written again: (canonical text, as decimal, as hexadecimal).
+ID_KEY_COLUMNS = {"id_text": pl.String, "id_dec": pl.Int64, "id_hex": pl.Int64}
+
+
+def with_id_keys(frame: pl.DataFrame, column: str = "message_id") -> pl.DataFrame:
+    """`frame` with its SMSC ids read every way they may be written again: id_text, id_dec, id_hex.
 
     SMSCs answer submit_sm_resp in hex and write the receipt in decimal (or the reverse), with or without
-    leading zeros (Jasmin #643); the receipt matches the part when any of these agree.
+    leading zeros (Jasmin #643); a receipt matches its part when any of these agree. A value that does not fit
+    a signed 64-bit integer (≥ 2**63, as DuckDB's BIGINT) has no decimal or hex reading; an empty id has none.
     """
-    text = (message_id or "").strip().upper().lstrip("0") or "0"
-    decimal = int(text) if text.isdigit() else None
-    hexadecimal = int(text, 16) if re.fullmatch(r"[0-9A-F]+", text) else None
-    return text, decimal, hexadecimal
+    trimmed = pl.col(column).str.strip_chars().str.to_uppercase()
+    stripped = trimmed.str.strip_chars_start("0")
+    text = pl.when(trimmed.str.len_chars() == 0).then(None).when(stripped.str.len_chars() == 0).then(pl.lit("0")) \
+        .otherwise(stripped)
+    return frame.with_columns(text.alias("id_text")).with_columns(
+        pl.when(pl.col("id_text").str.contains(r"^[0-9]+$"))
+        .then(pl.col("id_text").str.to_integer(base=10, dtype=pl.Int64, strict=False)).alias("id_dec"),
+        pl.when(pl.col("id_text").str.contains(r"^[0-9A-F]+$"))
+        .then(pl.col("id_text").str.to_integer(base=16, dtype=pl.Int64, strict=False)).alias("id_hex"),
+    )
+
+
+def id_keys(message_id: str) -> tuple[str | None, int | None, int | None]:
+    """One SMSC id read every way (`with_id_keys`): (canonical text, as decimal, as hexadecimal)."""
+    row = with_id_keys(pl.DataFrame({"message_id": [message_id]}, schema={"message_id": pl.String})).row(0)
+    return row[1], row[2], row[3]
 
 
 @dataclass
@@ -210,15 +220,6 @@ def resolve_parts(plan: pl.DataFrame, ledger: pl.DataFrame) -> pl.DataFrame:
     return ledger.join(rows, on="MESSAGE_KEY", how="left")
 
 
-def _with_id_keys(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    keys = [id_keys(value) for value in frame.get_column(column).to_list()]
-    return frame.with_columns(
-        pl.Series("_id_text", [k[0] for k in keys], dtype=pl.String),
-        pl.Series("_id_dec", [k[1] for k in keys], dtype=pl.Int64),
-        pl.Series("_id_hex", [k[2] for k in keys], dtype=pl.Int64),
-    )
-
-
 def match_receipts(parts: pl.DataFrame, receipts: pl.DataFrame) -> pl.DataFrame:
     """Attach each receipt to its part by SMSC message id, written in hex or decimal either side.
 
@@ -227,103 +228,106 @@ def match_receipts(parts: pl.DataFrame, receipts: pl.DataFrame) -> pl.DataFrame:
     """
     if receipts.is_empty() or parts.is_empty():
         return receipts.with_columns(pl.lit(None, dtype=pl.String).alias("key"))
-    part_keys = _with_id_keys(parts.select("key", "message_id").drop_nulls("message_id"), "message_id")
-    receipt_keys = _with_id_keys(receipts.with_row_index("_receipt"), "message_id")
+    part_keys = with_id_keys(parts.select("key", "message_id").drop_nulls("message_id"))
+    receipt_keys = with_id_keys(receipts.drop(ID_KEY_COLUMNS, strict=False).with_row_index("_receipt"))
     matches = []
-    for receipt_column, part_column in (("_id_text", "_id_text"), ("_id_dec", "_id_hex"), ("_id_hex", "_id_dec"),
-                                        ("_id_dec", "_id_dec")):
+    for receipt_column, part_column in (("id_text", "id_text"), ("id_dec", "id_hex"), ("id_hex", "id_dec")):
         found = receipt_keys.drop_nulls(receipt_column).join(
             part_keys.drop_nulls(part_column).select(pl.col(part_column).alias(receipt_column), "key"),
             on=receipt_column, how="inner")
         matches.append(found.select("_receipt", "key"))
     chosen = pl.concat(matches).unique("_receipt", keep="first", maintain_order=True)
-    return receipt_keys.join(chosen, on="_receipt", how="left").drop("_receipt", "_id_text", "_id_dec", "_id_hex")
+    return receipt_keys.join(chosen, on="_receipt", how="left").drop("_receipt", *ID_KEY_COLUMNS)
 
 
-FAILURES = {20, 22, 23, 26, 27, 13, 12}
-PENDING = 1  # submitted to nobody yet (or throttled and waiting): "En cours de traitement"
-HELD_REASON = "in flight when the sender stopped"  # SEND-7 hold: status 1, not resent; an operator may release
+FAILURES = status.FAILED  # a part with one of these fails its whole message (kept for importers)
+PENDING = status.PROCESSING  # submitted to nobody yet (or throttled and waiting): "En cours de traitement"
+
+PART_ROW_SCHEMA = {"part_key": pl.String, "ref_list": pl.String, "id_line": pl.Int64, "part": pl.Int32,
+                   "outcome": pl.String, "submit_status": pl.Int32, "message_id": pl.String, **ID_KEY_COLUMNS,
+                   "submitted_at": pl.Datetime("us", "UTC")}
+EVENT_ROW_SCHEMA = {"kind": pl.String, "received_at": pl.Datetime("us", "UTC"), "message_id": pl.String,
+                    **ID_KEY_COLUMNS, "stat": pl.String, "err": pl.String, "handset": pl.String,
+                    "service": pl.String, "text": pl.String}
+RECIPIENT_ROW_SCHEMA = {"plan_row": pl.UInt32, "ref_list": pl.String, "id_line": pl.Int64, "int_mobile": pl.String,
+                        "status_code": pl.Int32, "parts": pl.Int32}
 
 
-def _part_statuses(ledger: pl.DataFrame, receipts: pl.DataFrame, expired_before: float | None) -> pl.DataFrame:
-    """One status per part: the submit outcome, then its latest receipt (a final one wins)."""
-    matched = match_receipts(ledger.select("key", "message_id"), receipts.filter(pl.col("kind") == "receipt"))
-    ranked = matched.drop_nulls("key").with_columns(
-        pl.col("stat").is_in(list(FINAL_STATES)).alias("_final")
-    ).sort(["_final", "received_at"])
-    latest = ranked.group_by("key", maintain_order=True).last().select(
-        "key", pl.col("stat").alias("_stat"), pl.col("received_at").alias("DELIVERYDATE"), "_final")
-    parts = ledger.join(latest, on="key", how="left")
-    receipt_code = pl.col("_stat").replace_strict(RECEIPT_STATUS, default=None, return_dtype=pl.Int32)
-    no_final = pl.col("_final").is_null() | ~pl.col("_final")
-    expired = pl.lit(False) if expired_before is None else (pl.col("ts") < expired_before)
-    code = (
-        pl.when(pl.col("outcome") == "refused")
-        .then(pl.when(pl.col("status").is_in(list(DESTINATION_ERRORS))).then(SUBMIT_REFUSED_DESTINATION)
-              .otherwise(SUBMIT_ERROR))
-        .when(pl.col("outcome") != "accepted").then(PENDING)
-        .when(no_final & expired).then(NO_FINAL_RECEIPT)
-        .when(pl.col("_stat").is_not_null()).then(receipt_code)
-        .otherwise(SUBMIT_ACCEPTED)
-    )
-    return parts.with_columns(code.cast(pl.Int32).alias("PART_STATUS"))
+def part_rows(plan: pl.DataFrame, ledger: pl.DataFrame) -> pl.DataFrame:
+    """The ledger's parts as rows of the warehouse's `parts` table (PART_ROW_SCHEMA), resolved to their plan row."""
+    parts = resolve_parts(plan, ledger)
+    return with_id_keys(parts).select(
+        pl.col("key").alias("part_key"), pl.col("REF_LIST").alias("ref_list"), pl.col("ID_LINE").alias("id_line"),
+        pl.col("PART").alias("part"), "outcome", pl.col("status").alias("submit_status"), "message_id",
+        *ID_KEY_COLUMNS,
+        pl.from_epoch((pl.col("ts").cast(pl.Float64) * 1_000_000).cast(pl.Int64), time_unit="us")
+        .dt.replace_time_zone("UTC").alias("submitted_at"),
+    ).cast(PART_ROW_SCHEMA)
+
+
+def event_rows(events: pl.DataFrame) -> pl.DataFrame:
+    """Events as rows of the warehouse's `events` table (EVENT_ROW_SCHEMA), SMSC ids read every way."""
+    return with_id_keys(events).select(*EVENT_ROW_SCHEMA).cast(EVENT_ROW_SCHEMA)
+
+
+def _memory():
+    """An in-memory DuckDB speaking UTC, for running sql/status.sql on frames."""
+    import duckdb
+
+    from pipelines.warehouse import queries
+
+    connection = duckdb.connect()
+    connection.execute(queries("status.sql")["memory_session"])
+    return connection
+
+
+def _derivation(recipients: pl.DataFrame, parts: pl.DataFrame, events: pl.DataFrame,
+                expired_before: float | None):
+    """An in-memory DuckDB where sql/status.sql's views read these frames as `plan_recipients`, `parts`, `events`."""
+    from pipelines.warehouse import install_rules, install_views
+
+    connection = _memory()
+    campaign = pl.lit("", dtype=pl.String).alias("campaign_id")
+    for name, frame in (("plan_recipients", recipients), ("parts", parts), ("events", events)):
+        connection.register(name, frame.select(campaign, pl.all()).to_arrow())
+    clock = pl.DataFrame({"expired_before": [None if expired_before is None else int(expired_before * 1_000_000)]},
+                         schema={"expired_before": pl.Int64})
+    connection.register("status_clock", clock.select(
+        pl.from_epoch("expired_before", time_unit="us").dt.replace_time_zone("UTC")).to_arrow())
+    install_rules(connection)
+    install_views(connection, wall_clock=False)
+    return connection
 
 
 def recipient_statuses(plan: pl.DataFrame, ledger: pl.DataFrame, events: pl.DataFrame,
-                       validity_seconds: float | None = 48 * 3600, now: float | None = None) -> pl.DataFrame:
-    """STATUS_CODE, DELIVERYDATE, REPLY and STOP per sendable recipient, derived from events (PLUS-4).
+                       validity_seconds: float | None = status.VALIDITY_SECONDS, now: float | None = None
+                       ) -> pl.DataFrame:
+    """STATUS_CODE, DELIVERYDATE, REPLY, STOP, HELD and REASON per sendable recipient, derived from events (PLUS-4).
 
-    `plan` has REF_LIST, ID_LINE, INT_MOBILE, MESSAGE, PARTS; `ledger` is `dispatch.ledger_state` with the
-    time of each part's last record (`ts`); its parts join their rows by what was sent (`resolve_parts`). A multipart message rolls up to one status: all parts delivered →
-    delivered; any part failed → that failure; else the first part still under way. A STOP reply (any
-    keyword of PLUS-6) turns the recipient into 17. A message with a part held by the in-flight policy
-    (SEND-7) stays 1 with HELD and REASON.
+    `plan` has REF_LIST, ID_LINE, INT_MOBILE, MESSAGE, PARTS (rows with a STATUS_CODE are not sendable);
+    `ledger` is `dispatch.ledger_state`. The statuses are the warehouse's `message_status` view, run here on
+    these frames: no final receipt `validity_seconds` after a part's last record (None: never) → 10.
     """
+    from pipelines.warehouse import queries
+
     now = time.time() if now is None else now
     expired_before = None if validity_seconds is None else now - validity_seconds
-    keys = resolve_parts(plan, ledger).drop_nulls("REF_LIST").rename({"PART": "_part"})
-    parts = _part_statuses(keys, events, expired_before)
-    failed = pl.col("PART_STATUS").is_in(list(FAILURES))
-    rolled = parts.sort("_part").group_by("REF_LIST", "ID_LINE", maintain_order=True).agg(
-        pl.len().alias("_sent_parts"),
-        (pl.col("PART_STATUS") == 16).all().alias("_all_delivered"),
-        pl.col("PART_STATUS").filter(failed).first().alias("_failure"),
-        pl.col("PART_STATUS").filter(pl.col("PART_STATUS") != 16).first().alias("_under_way"),
-        pl.col("DELIVERYDATE").max(),
-        (pl.col("outcome") == "held").any().alias("_held"),
-    )
-    frame = plan.select("REF_LIST", "ID_LINE", "INT_MOBILE", "PARTS").join(
-        rolled, on=["REF_LIST", "ID_LINE"], how="left")
-    complete = pl.col("_sent_parts") == pl.col("PARTS")
-    status = (
-        pl.when(pl.col("_failure").is_not_null()).then(pl.col("_failure"))
-        .when(complete & pl.col("_all_delivered")).then(16)
-        .when(pl.col("_under_way").is_not_null()).then(pl.col("_under_way"))
-        .otherwise(PENDING)
-    )
-    frame = frame.with_columns(status.cast(pl.Int32).alias("STATUS_CODE"),
-                               pl.when(complete & pl.col("_all_delivered")).then(pl.col("DELIVERYDATE"))
-                               .alias("DELIVERYDATE"))
-    replies = events.filter(pl.col("kind") == "reply").sort("received_at").with_columns(
-        ("+" + pl.col("handset").str.strip_prefix("+")).alias("INT_MOBILE"),
-        pl.col("text").map_elements(is_stop, return_dtype=pl.Boolean).alias("_stop"),
-    ).group_by("INT_MOBILE", maintain_order=True).agg(
-        pl.col("text").str.join("#").alias("REPLY"), pl.col("_stop").any().alias("STOP"))
-    frame = frame.join(replies, on="INT_MOBILE", how="left").with_columns(pl.col("STOP").fill_null(False))
-    frame = frame.with_columns(pl.when(pl.col("STOP")).then(STOP_REQUESTED).otherwise(pl.col("STATUS_CODE"))
-                               .cast(pl.Int32).alias("STATUS_CODE"))
-    held = pl.col("_held").fill_null(False) & (pl.col("STATUS_CODE") == PENDING)
-    frame = frame.with_columns(held.alias("HELD"), pl.when(held).then(pl.lit(HELD_REASON)).alias("REASON"))
-    return frame.select("REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "DELIVERYDATE", "REPLY", "STOP", "HELD",
-                        "REASON")
+    pre_send = pl.col("STATUS_CODE") if "STATUS_CODE" in plan.columns else pl.lit(None)
+    recipients = plan.with_row_index("plan_row").select(
+        "plan_row", pl.col("REF_LIST").alias("ref_list"), pl.col("ID_LINE").alias("id_line"),
+        pl.col("INT_MOBILE").alias("int_mobile"), pre_send.alias("status_code"), pl.col("PARTS").alias("parts"),
+    ).cast(RECIPIENT_ROW_SCHEMA)
+    with _derivation(recipients, part_rows(plan, ledger), event_rows(events), expired_before) as connection:
+        return connection.sql(queries("status.sql")["recipient_statuses"]).pl()
 
 
 def stop_numbers(events: pl.DataFrame) -> list[str]:
-    """E.164 numbers that asked to stop (BL-2), in the order they asked."""
-    replies = events.filter(pl.col("kind") == "reply").sort("received_at")
-    numbers = ["+" + handset.lstrip("+") for handset, text in replies.select("handset", "text").iter_rows()
-               if is_stop(text)]
-    return list(dict.fromkeys(numbers))
+    """E.164 numbers that asked to stop (BL-2), in the order they first asked: the statuses' own STOP rule."""
+    from pipelines.warehouse import queries
+
+    empty_recipients = pl.DataFrame(schema=RECIPIENT_ROW_SCHEMA)
+    with _derivation(empty_recipients, pl.DataFrame(schema=PART_ROW_SCHEMA), event_rows(events), None) as connection:
+        return connection.sql(queries("status.sql")["stop_numbers"]).pl().get_column("int_mobile").to_list()
 
 
 def add_to_blacklist(path: Path, numbers: list[str]) -> int:

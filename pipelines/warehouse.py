@@ -5,12 +5,23 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import duckdb
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 _BLOCK = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+def sql_dir():
+    """The SQL files: `pipelines/sql` inside an installed wheel (package data), else the checkout's `sql/`."""
+    packaged = resources.files("pipelines") / "sql"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[1] / "sql"
+
+
+SQL_DIR = sql_dir()
 
 
 @lru_cache(maxsize=None)
@@ -22,14 +33,42 @@ def queries(file: str) -> dict[str, str]:
             for i, mark in enumerate(marks)}
 
 
+def install_rules(connection: duckdb.DuckDBPyConnection) -> None:
+    """The status rules of pipelines/status.py as tables (`status_rules`, `receipt_states`), and the STOP fold."""
+    from pipelines.status import rule_tables
+
+    status = queries("status.sql")
+    connection.execute(status["create_macros"])
+    tables = rule_tables()
+    connection.register("status_rules_frame", tables["status_rules"])
+    connection.register("receipt_states_frame", tables["receipt_states"])
+    connection.execute(status["store_rules"])
+    connection.execute(status["store_receipt_states"])
+    connection.unregister("status_rules_frame")
+    connection.unregister("receipt_states_frame")
+
+
+def install_views(connection: duckdb.DuckDBPyConnection, wall_clock: bool = True) -> None:
+    """The one derivation of statuses (sql/status.sql) over `parts`, `events`, `plan_recipients`.
+
+    `wall_clock`: a part expires by now() (the warehouse); else the caller registered `status_clock` itself.
+    """
+    status = queries("status.sql")
+    if wall_clock:
+        connection.execute(status["warehouse_clock"])
+    connection.execute(status["create_views"])
+
+
 def connect(database: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to the warehouse file, its schema created on first use."""
+    """A connection to the warehouse file, its schema, status rules and views created on every write connection."""
     connection = duckdb.connect(str(database), read_only=read_only)
     if not read_only:
         schema = queries("schema.sql")
         if connection.execute(schema["parts_keyed_by_line"]).fetchone()[0]:
             connection.execute(schema["drop_parts"])
         connection.execute(schema["create_schema"])
+        install_rules(connection)
+        install_views(connection)
     return connection
 
 
@@ -57,20 +96,6 @@ def status_breakdown(database: Path, campaign_id: str) -> list[tuple]:
         return connection.execute(queries("plan.sql")["status_breakdown"], {"campaign_id": campaign_id}).fetchall()
 
 
-def _with_id_columns(frame, column: str = "message_id"):
-    """The SMSC id as text, decimal and hexadecimal (dlr.id_keys), for matching in SQL."""
-    import polars as pl
-
-    from pipelines.dlr import id_keys
-
-    keys = [id_keys(value) if value else (None, None, None) for value in frame.get_column(column).to_list()]
-    return frame.with_columns(
-        pl.Series("id_text", [k[0] for k in keys], dtype=pl.String),
-        pl.Series("id_dec", [k[1] for k in keys], dtype=pl.Int64),
-        pl.Series("id_hex", [k[2] if k[2] is None or k[2] < 2**63 else None for k in keys], dtype=pl.Int64),
-    )
-
-
 def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir: Path,
                   shared_events: Path | None = None, plan_dir: Path | None = None) -> tuple[int, int]:
     """Load (idempotently) a campaign's send ledger and events; returns (parts, events) loaded.
@@ -82,23 +107,23 @@ def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir
     import polars as pl
 
     from pipelines.dispatch import ledger_state
-    from pipelines.dlr import match_receipts, read_events, resolve_parts
+    from pipelines.dlr import event_rows, match_receipts, part_rows, read_events
 
     plan_dir = Path(plan_dir) if plan_dir is not None else Path(ledger_dir).parent.parent / "plan"
     plan = pl.read_parquet(plan_dir / "recipients.parquet",
                            columns=["REF_LIST", "ID_LINE", "INT_MOBILE", "MESSAGE", "STATUS_CODE"])
-    ledger = resolve_parts(plan, ledger_state(ledger_dir)).rename(
-        {"REF_LIST": "ref_list", "ID_LINE": "id_line", "PART": "part"}).drop("MESSAGE_KEY")
+    ledger = part_rows(plan, ledger_state(ledger_dir))
     events = read_events(events_dir)
     if shared_events is not None and shared_events.is_dir() and not ledger.is_empty():
         late = read_events(shared_events)
-        receipts = match_receipts(ledger.select("key", "message_id"), late.filter(pl.col("kind") == "receipt"))
-        started = ledger.get_column("ts").min()
+        receipts = match_receipts(ledger.select(pl.col("part_key").alias("key"), "message_id"),
+                                  late.filter(pl.col("kind") == "receipt"))
+        started = ledger.get_column("submitted_at").dt.epoch("s").min()
         replies = late.filter((pl.col("kind") == "reply")
                               & (pl.col("received_at").dt.epoch("s") >= int(started or 0)))
         events = pl.concat([events, receipts.drop_nulls("key").drop("key"), replies]).unique(maintain_order=True)
-    ledger_frame = _with_id_columns(ledger).to_arrow()
-    events_frame = _with_id_columns(events).to_arrow()
+    ledger_frame = ledger.to_arrow()
+    events_frame = event_rows(events).to_arrow()
     load = queries("load.sql")
     with connect(database) as connection:
         connection.register("ledger_frame", ledger_frame)

@@ -5,17 +5,18 @@
 DELETE FROM parts WHERE campaign_id = $campaign_id;
 
 -- name: insert_parts
--- `ledger_frame` is the ledger state registered by the loader (one row per part key), each part resolved to
--- its plan row by what was sent (NULL ref_list: no longer in the plan).
+-- `ledger_frame` is the ledger state registered by the loader (pipelines.dlr.part_rows: one row per part key),
+-- each part resolved to its plan row by what was sent (NULL ref_list: no longer in the plan).
 INSERT INTO parts
-SELECT $campaign_id, key, ref_list, id_line, part, outcome, status, message_id, id_text, id_dec, id_hex,
-       to_timestamp(ts)
+SELECT $campaign_id, part_key, ref_list, id_line, part, outcome, submit_status, message_id, id_text, id_dec,
+       id_hex, submitted_at
 FROM ledger_frame;
 
 -- name: delete_events
 DELETE FROM events WHERE campaign_id = $campaign_id;
 
 -- name: insert_events
+-- `events_frame`: pipelines.dlr.event_rows, each SMSC id read every way (text, decimal, hexadecimal).
 INSERT INTO events
 SELECT $campaign_id, kind, received_at, message_id, id_text, id_dec, id_hex, stat, err, handset, service, text
 FROM events_frame;

@@ -26,7 +26,7 @@ SELECT c.campaign_id, c.name, c.type, c.rows, c.sendable, c.credits, c.loaded_at
                                ELSE 'finished' END) AS status
 FROM plan_summaries c
 LEFT JOIN campaign_status l USING (campaign_id)
-LEFT JOIN (SELECT campaign_id, count(*) AS parts,
-                  count(*) FILTER (WHERE NOT final AND status_code IN (1, 24, 10)) AS open_parts
-           FROM part_status GROUP BY ALL) p USING (campaign_id)
+LEFT JOIN (SELECT p.campaign_id, count(*) AS parts,
+                  count(*) FILTER (WHERE NOT p.final AND list_contains(s.pending_codes, p.status_code)) AS open_parts
+           FROM part_status p CROSS JOIN status_rules s GROUP BY p.campaign_id) p USING (campaign_id)
 ORDER BY c.loaded_at DESC;

@@ -82,76 +82,8 @@ CREATE TABLE IF NOT EXISTS events (
     text         VARCHAR            -- receipt excerpt, or the reply
 );
 
--- The one table from SMSC facts to SPEC STAT codes (pipelines/dlr.py holds the same one).
-CREATE OR REPLACE VIEW receipt_codes AS
-SELECT * FROM (VALUES ('ACCEPTD', 10, false), ('ENROUTE', 24, false), ('DELIVRD', 16, true),
-                      ('UNDELIV', 20, true), ('EXPIRED', 22, true), ('DELETED', 23, true),
-                      ('REJECTD', 27, true), ('UNKNOWN', 26, true)) AS t(stat, status_code, final);
-
--- Each part's latest receipt (a final one wins over an intermediate one), matched by SMSC id in text,
--- decimal-against-hex, or hex-against-decimal.
-CREATE OR REPLACE VIEW part_receipts AS
-WITH matched AS (
-    SELECT p.campaign_id, p.part_key, e.stat, e.received_at FROM parts p
-    JOIN events e ON e.campaign_id = p.campaign_id AND e.kind = 'receipt' AND e.id_text = p.id_text
-    UNION
-    SELECT p.campaign_id, p.part_key, e.stat, e.received_at FROM parts p
-    JOIN events e ON e.campaign_id = p.campaign_id AND e.kind = 'receipt' AND e.id_dec = p.id_hex
-    UNION
-    SELECT p.campaign_id, p.part_key, e.stat, e.received_at FROM parts p
-    JOIN events e ON e.campaign_id = p.campaign_id AND e.kind = 'receipt' AND e.id_hex = p.id_dec
-)
-SELECT m.*, coalesce(c.final, false) AS final, c.status_code
-FROM matched m LEFT JOIN receipt_codes c USING (stat)
-QUALIFY row_number() OVER (PARTITION BY campaign_id, part_key
-                           ORDER BY coalesce(c.final, false) DESC, received_at DESC) = 1;
-
--- One status per part, from its submit outcome then its receipt (PLUS-4). A part held by the in-flight
--- policy (SEND-7) stays 1 with `held`: it was not resent and may have reached the handset or not.
-CREATE OR REPLACE VIEW part_status AS
-SELECT p.*, r.stat, r.received_at AS receipt_at,
-       CASE WHEN p.outcome = 'refused' THEN (CASE WHEN p.submit_status IN (11, 12, 51, 52, 80, 81) THEN 13 ELSE 12 END)
-            WHEN p.outcome <> 'accepted' THEN 1
-            WHEN r.status_code IS NOT NULL THEN r.status_code
-            WHEN p.submitted_at < now() - INTERVAL 48 HOUR THEN 10  -- no final receipt within the validity
-            ELSE 24 END AS status_code,
-       coalesce(r.final, false) AS final,
-       p.outcome = 'held' AS held
-FROM parts p LEFT JOIN part_receipts r USING (campaign_id, part_key);
-
--- One status per recipient: a multipart message rolls up (all delivered → 16, any failure → it, else the
--- first part under way); a STOP reply makes it 17 (BL-2). Replies are joined with '#' (REP-2 REPLY).
--- `reason` says why a message is still 1: one of its parts was in flight when the sender stopped (SEND-7).
-CREATE OR REPLACE VIEW message_status AS
-WITH rolled AS (
-    SELECT campaign_id, ref_list, id_line, count(*) AS sent_parts,
-           bool_and(status_code = 16) AS all_delivered,
-           arg_min(status_code, part) FILTER (WHERE status_code IN (12, 13, 20, 22, 23, 26, 27)) AS failure,
-           arg_min(status_code, part) FILTER (WHERE status_code <> 16) AS under_way,
-           max(receipt_at) AS last_receipt,
-           bool_or(held) AS held
-    FROM part_status WHERE ref_list IS NOT NULL GROUP BY ALL
-), replies AS (
-    SELECT campaign_id, '+' || ltrim(handset, '+') AS int_mobile,
-           string_agg(text, '#' ORDER BY received_at) AS reply,
-           bool_or(upper(regexp_replace(strip_accents(text), '[^A-Za-z]', '', 'g'))
-                   IN ('STOP', 'ARRET', 'STOPALL', 'DESABONNER', 'UNSUBSCRIBE')) AS stop
-    FROM events WHERE kind = 'reply' GROUP BY ALL
-)
-SELECT r.campaign_id, r.ref_list, r.id_line, r.int_mobile,
-       CASE WHEN coalesce(q.stop, false) THEN 17
-            WHEN m.failure IS NOT NULL THEN m.failure
-            WHEN m.sent_parts = r.parts AND m.all_delivered THEN 16
-            WHEN m.under_way IS NOT NULL THEN m.under_way
-            ELSE 1 END AS status_code,
-       CASE WHEN m.sent_parts = r.parts AND m.all_delivered THEN m.last_receipt END AS delivery_date,
-       q.reply, coalesce(q.stop, false) AS stop,
-       coalesce(m.held, false) AS held,
-       CASE WHEN m.held AND m.failure IS NULL THEN 'in flight when the sender stopped' END AS reason
-FROM plan_recipients r
-LEFT JOIN rolled m USING (campaign_id, ref_list, id_line)
-LEFT JOIN replies q ON q.campaign_id = r.campaign_id AND q.int_mobile = r.int_mobile
-WHERE r.status_code IS NULL;
+-- The views that derive statuses from these tables (receipt_codes, part_receipts, part_status, message_status,
+-- campaign_stats) are in status.sql: one derivation, shared with pipelines.dlr.recipient_statuses.
 
 -- SEND-5: the credit ledger. A balance is never stored: it is the sum of the entries.
 -- topup +n (credits bought), reserve -n (a campaign validated), release +n (a cancelled or rejected
@@ -196,24 +128,3 @@ CREATE TABLE IF NOT EXISTS blacklists (
     loaded_at    TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
     PRIMARY KEY (account_id, kind, int_mobile)
 );
-
--- REP-1 at a glance, per campaign: recipients by outcome, delivery rate, replies and STOPs.
-CREATE OR REPLACE VIEW campaign_stats AS
-WITH rows AS (
-    SELECT r.campaign_id, coalesce(r.status_code, m.status_code) AS status_code, m.reply,
-           coalesce(m.held, false) AS held,
-           -- the billed statuses of the STAT table: the message went to the operator
-           coalesce(r.status_code, m.status_code) IN (10, 28, 24, 16, 21, 17, 20, 25, 29, 30, 31, 32, 13, 27, 22,
-                                                       23, 26) AS billed
-    FROM plan_recipients r LEFT JOIN message_status m USING (campaign_id, ref_list, id_line)
-)
-SELECT campaign_id,
-       count(*) AS recipients,
-       count(*) FILTER (WHERE billed) AS sent,
-       count(*) FILTER (WHERE status_code IN (16, 17, 21)) AS delivered,
-       round(count(*) FILTER (WHERE status_code IN (16, 17, 21)) / nullif(count(*) FILTER (WHERE billed), 0), 4)
-           AS delivery_rate,
-       count(reply) AS replies,
-       count(*) FILTER (WHERE status_code = 17) AS stops,
-       count(*) FILTER (WHERE held AND status_code = 1) AS held  -- SEND-7: not resent, an operator may release
-FROM rows GROUP BY campaign_id;

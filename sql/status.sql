@@ -1,0 +1,138 @@
+-- The one derivation of message statuses (PLUS-4, BL-2, SEND-7): from parts, events and the plan, by the rules
+-- of pipelines/status.py. The warehouse runs these views over its tables; `pipelines.dlr.recipient_statuses`
+-- runs the very same views over a plan, a ledger and events registered in an in-memory DuckDB. The views read
+-- `parts`, `events`, `plan_recipients` (schema.sql), `status_rules` and `receipt_states` (status.rule_tables(),
+-- stored by `store_rules`) and `status_clock` (when a part counts as expired).
+
+-- name: memory_session
+-- dlr.recipient_statuses' in-memory DuckDB: timestamps come back in UTC, as the events were written.
+SET TimeZone = 'UTC';
+
+-- name: store_rules
+CREATE OR REPLACE TABLE status_rules AS SELECT * FROM status_rules_frame;
+
+-- name: store_receipt_states
+CREATE OR REPLACE TABLE receipt_states AS SELECT * FROM receipt_states_frame;
+
+-- name: warehouse_clock
+-- In the warehouse a part expires by the wall clock: analysts query hours after the load.
+CREATE OR REPLACE VIEW status_clock AS
+SELECT now() - to_seconds(validity_seconds) AS expired_before FROM status_rules;
+
+-- name: create_views
+-- Receipt state → SPEC status code (DELIVRD → 16, UNDELIV → 20, ...), and whether it is final.
+CREATE OR REPLACE VIEW receipt_codes AS SELECT stat, status_code, final FROM receipt_states;
+
+-- Each part's latest receipt (a final one wins over an intermediate one). A receipt belongs to one part: the
+-- one whose SMSC id it writes the same way, else the one whose hex id it writes in decimal, else the one whose
+-- decimal id it writes in hex (SMSCs answer submit_sm_resp in one base and receipts in the other).
+CREATE OR REPLACE VIEW part_receipts AS
+WITH matched AS (
+    SELECT e.campaign_id, coalesce(t.part_key, d.part_key, h.part_key) AS part_key, e.stat, e.received_at
+    FROM events e
+    LEFT JOIN parts t ON t.campaign_id = e.campaign_id AND t.id_text = e.id_text
+    LEFT JOIN parts d ON d.campaign_id = e.campaign_id AND d.id_hex = e.id_dec
+    LEFT JOIN parts h ON h.campaign_id = e.campaign_id AND h.id_dec = e.id_hex
+    WHERE e.kind = 'receipt'
+)
+SELECT m.*, coalesce(c.final, false) AS final, c.status_code
+FROM matched m LEFT JOIN receipt_codes c USING (stat)
+WHERE m.part_key IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY campaign_id, part_key
+                           ORDER BY coalesce(c.final, false) DESC, received_at DESC) = 1;
+
+-- One status per part: refused at submit (for its destination or not), not accepted yet (held by the in-flight
+-- policy included: not resent, it may have reached the handset or not), no final receipt within the validity
+-- period, its receipt, else accepted.
+CREATE OR REPLACE VIEW part_status AS
+SELECT p.*, r.stat, r.received_at AS receipt_at,
+       CASE WHEN p.outcome = 'refused'
+                 THEN (CASE WHEN list_contains(s.destination_errors, p.submit_status)
+                            THEN s.submit_refused_destination ELSE s.submit_error END)
+            WHEN p.outcome <> 'accepted' THEN s.pending
+            WHEN NOT coalesce(r.final, false) AND p.submitted_at < k.expired_before THEN s.no_final_receipt
+            WHEN r.status_code IS NOT NULL THEN r.status_code
+            ELSE s.submit_accepted END AS status_code,
+       coalesce(r.final, false) AS final,
+       p.outcome = 'held' AS held
+FROM parts p CROSS JOIN status_rules s CROSS JOIN status_clock k
+LEFT JOIN part_receipts r USING (campaign_id, part_key);
+
+-- One status per sendable recipient: a multipart message rolls up (all delivered → 16, any failure → it, else
+-- the first part under way, else 1); a STOP reply makes it 17 (BL-2); replies are joined with '#' (REP-2
+-- REPLY). `held`/`reason`: the message is still 1 because a part was in flight when the sender stopped (SEND-7).
+CREATE OR REPLACE VIEW message_status AS
+WITH rolled AS (
+    SELECT p.campaign_id, p.ref_list, p.id_line, count(*) AS sent_parts,
+           bool_and(p.status_code = s.delivered_to_handset) AS all_delivered,
+           arg_min(p.status_code, p.part) FILTER (WHERE list_contains(s.failed, p.status_code)) AS failure,
+           arg_min(p.status_code, p.part) FILTER (WHERE p.status_code <> s.delivered_to_handset) AS under_way,
+           max(p.receipt_at) AS last_receipt,
+           bool_or(p.held) AS held
+    FROM part_status p CROSS JOIN status_rules s WHERE p.ref_list IS NOT NULL GROUP BY ALL
+), replies AS (
+    SELECT e.campaign_id, '+' || ltrim(e.handset, '+') AS int_mobile,
+           string_agg(e.text, '#' ORDER BY e.received_at) AS reply,
+           bool_or(list_contains(s.stop_keywords, stop_keyword(e.text))) AS stop
+    FROM events e CROSS JOIN status_rules s WHERE e.kind = 'reply' GROUP BY ALL
+), derived AS (
+    SELECT r.campaign_id, r.ref_list, r.id_line, r.int_mobile,
+           CASE WHEN coalesce(q.stop, false) THEN s.stop_requested
+                WHEN m.failure IS NOT NULL THEN m.failure
+                WHEN m.sent_parts = r.parts AND m.all_delivered THEN s.delivered_to_handset
+                WHEN m.under_way IS NOT NULL THEN m.under_way
+                ELSE s.pending END AS status_code,
+           CASE WHEN m.sent_parts = r.parts AND m.all_delivered THEN m.last_receipt END AS delivery_date,
+           q.reply, coalesce(q.stop, false) AS stop, coalesce(m.held, false) AS any_part_held,
+           s.pending, s.held_reason
+    FROM plan_recipients r CROSS JOIN status_rules s
+    LEFT JOIN rolled m USING (campaign_id, ref_list, id_line)
+    LEFT JOIN replies q ON q.campaign_id = r.campaign_id AND q.int_mobile = r.int_mobile
+    WHERE r.status_code IS NULL
+)
+SELECT campaign_id, ref_list, id_line, int_mobile, status_code, delivery_date, reply, stop,
+       any_part_held AND status_code = pending AS held,
+       CASE WHEN any_part_held AND status_code = pending THEN held_reason END AS reason
+FROM derived;
+
+-- REP-1 at a glance, per campaign: recipients by outcome, delivery rate, replies, STOPs and held messages.
+CREATE OR REPLACE VIEW campaign_stats AS
+WITH rows AS (
+    SELECT r.campaign_id, coalesce(r.status_code, m.status_code) AS status_code, m.reply,
+           coalesce(m.held, false) AS held
+    FROM plan_recipients r LEFT JOIN message_status m USING (campaign_id, ref_list, id_line)
+)
+SELECT campaign_id,
+       count(*) AS recipients,
+       count(*) FILTER (WHERE list_contains(s.billed, status_code)) AS sent,  -- went to the operator
+       count(*) FILTER (WHERE list_contains(s.delivered, status_code)) AS delivered,
+       round(count(*) FILTER (WHERE list_contains(s.delivered, status_code))
+             / nullif(count(*) FILTER (WHERE list_contains(s.billed, status_code)), 0), 4) AS delivery_rate,
+       count(reply) AS replies,
+       count(*) FILTER (WHERE status_code = s.stop_requested) AS stops,
+       count(*) FILTER (WHERE held) AS held  -- SEND-7: not resent, an operator may release
+FROM rows CROSS JOIN status_rules s GROUP BY campaign_id;
+
+-- name: create_macros
+-- A reply folded for keyword matching: no accents, upper case, letters only ("Arrêt !" → "ARRET").
+CREATE OR REPLACE MACRO stop_keyword(text) AS regexp_replace(upper(strip_accents(text)), '[^A-Z]', '', 'g');
+
+-- name: recipient_statuses
+-- For dlr.recipient_statuses: message_status over one plan in memory, in plan order, the plan's column names.
+SELECT m.ref_list AS "REF_LIST", m.id_line AS "ID_LINE", m.int_mobile AS "INT_MOBILE",
+       m.status_code AS "STATUS_CODE", m.delivery_date AS "DELIVERYDATE", m.reply AS "REPLY", m.stop AS "STOP",
+       m.held AS "HELD", m.reason AS "REASON"
+FROM message_status m JOIN plan_recipients r USING (campaign_id, ref_list, id_line)
+ORDER BY r.plan_row;
+
+-- name: stop_numbers
+-- BL-2: the E.164 numbers that asked to stop, in the order they first asked.
+SELECT '+' || ltrim(e.handset, '+') AS int_mobile
+FROM events e CROSS JOIN status_rules s
+WHERE e.kind = 'reply' AND list_contains(s.stop_keywords, stop_keyword(e.text))
+GROUP BY ALL ORDER BY min(e.received_at), int_mobile;
+
+-- name: fold_keywords
+-- The folded keyword of each text in `texts_frame`, and whether it asks to stop.
+SELECT stop_keyword(t.text) AS keyword, coalesce(list_contains(s.stop_keywords, stop_keyword(t.text)), false) AS stop
+FROM texts_frame t CROSS JOIN status_rules s ORDER BY t.position;
