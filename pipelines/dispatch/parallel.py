@@ -1,0 +1,105 @@
+"""The whole send (SEND-6, PLUS-1): `send_plan` under the campaign lock, over parallel bind processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import fields
+from datetime import datetime
+from pathlib import Path
+
+from pipelines.dispatch.batch import DispatchReport, send_batch
+from pipelines.dispatch.errors import DispatchError, PlanMissing, WindowClosed
+from pipelines.dispatch.lock import _bind_process_started, campaign_lock
+from pipelines.dispatch.recovery import InFlight
+from pipelines.dispatch.settings import SmscSettings
+from pipelines.window import WindowPolicy
+
+log = logging.getLogger(__name__)
+
+
+def _send_in_child(arguments: tuple) -> DispatchReport | WindowClosed:
+    plan_dir, settings_json, batch, batch_size, campaign, sender, valid_until, index, binds, window, options = \
+        arguments
+    settings = SmscSettings.model_validate_json(settings_json)
+    try:
+        return send_batch(Path(plan_dir), settings, batch, batch_size, campaign, sender, valid_until, None, index,
+                          binds, window, **options)
+    except WindowClosed as closed:
+        return closed
+
+
+def _check_plan(plan_dir: Path) -> None:
+    for path in (plan_dir, plan_dir / "recipients.parquet", plan_dir / "summary.json"):
+        if not path.exists():
+            raise PlanMissing(f"no plan at {plan_dir}: {path.name} is missing; run `smsflow plan` first")
+
+
+def send_plan(plan_dir: Path, settings: SmscSettings, batch: int | None = None, batch_size: int = 10_000, *,
+              in_flight: InFlight | None = None, release_held: bool = False,
+              progress: Callable[[int], None] | None = None, campaign: str | None = None, sender: str | None = None,
+              valid_until: datetime | None = None, window: WindowPolicy | None = None,
+              clock: Callable[[], datetime] | None = None) -> DispatchReport:
+    """Send over `settings.binds` binds in parallel processes (Python encodes PDUs on one core per process).
+
+    The campaign's sender lock is held for the whole send (CampaignBusy if another sender lives); bind
+    processes die with this one. `in_flight` (SEND-7) overrides the campaign's policy for parts an earlier
+    sender left unanswered; `release_held` sends the parts held so far. `clock` (tests) is the time the
+    send window is judged at.
+    """
+    plan_dir = Path(plan_dir)
+    _check_plan(plan_dir)
+    options = {"in_flight": in_flight, "release_held": release_held, "clock": clock}
+    with campaign_lock(plan_dir, batch) as bind_locks:
+        if settings.binds == 1:
+            report = send_batch(plan_dir, settings, batch, batch_size, campaign, sender, valid_until, progress,
+                                window=window, **options)
+        else:
+            # Parts left in flight are settled once, by this process, before the binds deal the rows: a
+            # receipt proving one bind's part may reach another bind.
+            settled = send_batch(plan_dir, settings.model_copy(update={"tps": None}), batch, batch_size, campaign,
+                                 sender, valid_until, window=window, in_flight=in_flight, clock=clock,
+                                 settle_only=True)
+            report = _send_in_processes(plan_dir, settings, batch, batch_size, campaign, sender, valid_until,
+                                        progress, window, bind_locks, options)
+            report.confirmed_by_receipt = settled.confirmed_by_receipt
+    if report.not_in_plan:
+        log.warning("%s: %d parts in the send ledger are of messages no longer in the plan (the list or the "
+                    "message changed since they were sent); they are not sent again and not reported as anyone "
+                    "else's [PLUS-1]", plan_dir.parent, report.not_in_plan)
+    return report
+
+
+def _send_in_processes(plan_dir: Path, settings: SmscSettings, batch, batch_size, campaign, sender, valid_until,
+                       progress, window, bind_locks: Path, options: dict) -> DispatchReport:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    arguments = [(str(plan_dir), settings.model_dump_json(), batch, batch_size, campaign, sender, valid_until, index,
+                  settings.binds, window, options) for index in range(settings.binds)]
+    started = time.monotonic()
+    try:
+        with ProcessPoolExecutor(settings.binds, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_bind_process_started, initargs=(str(bind_locks), os.getpid())) as pool:
+            reports = list(pool.map(_send_in_child, arguments))
+    except BrokenProcessPool as error:
+        raise DispatchError(f"a bind process died: {error}; re-run to resume from the ledger") from None
+    closed = [report for report in reports if isinstance(report, WindowClosed)]
+    if closed:
+        raise WindowClosed(closed[0].reopens, sum(c.sent for c in closed))
+    total = DispatchReport(batch=batch)
+    counters = [f.name for f in fields(DispatchReport)
+                if f.name not in ("batch", "seconds", "wall", "paused", "not_in_plan", "confirmed_by_receipt")]
+    for report in reports:
+        for name in counters:
+            setattr(total, name, getattr(total, name) + getattr(report, name))
+    total.not_in_plan = reports[0].not_in_plan  # the whole ledger against the whole plan: the same in every bind
+    # Sending time: the binds run side by side, so the slowest one's; process start-up is in `wall`.
+    total.seconds = max((report.seconds for report in reports), default=0.0)
+    total.wall = time.monotonic() - started
+    if progress is not None:
+        progress(total.accepted + total.refused)
+    return total
