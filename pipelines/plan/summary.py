@@ -7,7 +7,7 @@ import polars as pl
 from pipelines.plan.context import Context
 from pipelines.plan.io import Source, output_columns
 from pipelines.plan.rules import message_options, original_name
-from pipelines.render import compose, empty_field, value_column
+from pipelines.render import compose, empty_field, one_row, value_column
 from pipelines.status import DUPLICATE, INVALID, status_text
 
 
@@ -69,9 +69,7 @@ def _worst_case(context: Context) -> dict:
     if template.jinja is not None:
         return {"length": context.totals.longest_message, "from": "longest rendered message"}
     values = {name: context.totals.longest_values.get(name, spec.defaults.get(name, "")) for name in template.fields}
-    frame = pl.DataFrame({name: [value] for name, value in values.items()} or {"_": [None]},
-                         schema={name: pl.String for name in values} or {"_": pl.String})
-    measured = compose(frame, template, spec.defaults, message_options(spec)).row(0, named=True)
+    measured = compose(one_row(template, values), template, spec.defaults, message_options(spec)).row(0, named=True)
     return {"length": measured["LENGTH"], "encoding": measured["ENCODING"], "parts": measured["PARTS"],
             "message": measured["MESSAGE"], "from": "longest value of each field"}
 

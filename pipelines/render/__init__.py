@@ -11,8 +11,8 @@ bounded Jinja2 environment.
 """
 
 from pipelines.render.composer import (
-    MessageOptions, compose, compose_prepared, empty_column, empty_field, field_values, prepare_fields, render,
-    render_one, value_column,
+    MessageOptions, compose, compose_prepared, empty_column, empty_field, field_values, one_row, prepare_fields,
+    render, render_one, value_column,
 )
 from pipelines.render.sandbox import MAX_INT_BITS, MAX_OUTPUT, MAX_RANGE, MAX_SECONDS, MAX_STEPS, MAX_TEXT
 from pipelines.render.template import FIELD, Template, TemplateError, compile_template
@@ -20,5 +20,5 @@ from pipelines.render.template import FIELD, Template, TemplateError, compile_te
 __all__ = [
     "FIELD", "MAX_INT_BITS", "MAX_OUTPUT", "MAX_RANGE", "MAX_SECONDS", "MAX_STEPS", "MAX_TEXT", "MessageOptions",
     "Template", "TemplateError", "compile_template", "compose", "compose_prepared", "empty_column", "empty_field",
-    "field_values", "prepare_fields", "render", "render_one", "value_column",
+    "field_values", "one_row", "prepare_fields", "render", "render_one", "value_column",
 ]

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import polars as pl
 
 from pipelines import encoding as enc
-from pipelines.render.template import Template, TemplateError, _clip
+from pipelines.render.template import Template, TemplateError
+from pipelines.spec.problems import clip
 
 
 def field_values(columns: list[str], defaults: dict[str, str]) -> list[pl.Expr]:
@@ -146,7 +148,7 @@ def _render_jinja(template: Template, context: dict[str, str]) -> str:
     except (jinja2.TemplateError, RecursionError, MemoryError, ArithmeticError, TypeError, ValueError,
             LookupError, AttributeError) as error:
         reason = error.message if isinstance(error, jinja2.TemplateError) and error.message else str(error)
-        raise TemplateError(f"the Jinja2 template is refused: {_clip(reason)}", "MSG-5") from None
+        raise TemplateError(f"the Jinja2 template is refused: {clip(str(reason))}", "MSG-5") from None
 
 
 def _broadcast(row: pl.DataFrame, height: int) -> pl.DataFrame:
@@ -186,6 +188,10 @@ def _context(template: Template, row: dict[str, str | None]) -> dict[str, str]:
 
 def render_one(row: dict[str, str | None], template: Template, defaults: dict[str, str]) -> str:
     """One row's message (tests, SEND-3 test message), through the same column path as the whole list."""
-    frame = pl.DataFrame({name: [row.get(name)] for name in template.fields} or {"_": [None]},
-                         schema={name: pl.String for name in template.fields} or {"_": pl.String})
-    return render(frame, template, defaults)[0]
+    return render(one_row(template, row), template, defaults)[0]
+
+
+def one_row(template: Template, row: Mapping[str, str | None]) -> pl.DataFrame:
+    """A one-row frame of the fields `template` uses (a placeholder column when it uses none)."""
+    return pl.DataFrame({name: [row.get(name)] for name in template.fields} or {"_": [None]},
+                        schema={name: pl.String for name in template.fields} or {"_": pl.String})

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.render.sandbox import bound_tree, bounded_environment
+from pipelines.spec.problems import clip
 
 FIELD = re.compile(r"\$\{([^{}]*)\}")
 _JINJA_MARKERS = ("{{", "{%", "{#")
@@ -74,7 +75,7 @@ def compile_template(source: str, columns: list[str]) -> Template:
             )
             template.jinja = environment.from_string(bound_tree(parsed))
         except jinja2.TemplateSyntaxError as error:
-            raise TemplateError(f"Jinja2 syntax error line {error.lineno}: {_clip(error.message)}", "MSG-5") \
+            raise TemplateError(f"Jinja2 syntax error line {error.lineno}: {clip(str(error.message))}", "MSG-5") \
                 from None
         template.jinja_fields = list(dict.fromkeys(names + [_resolve(name, columns) for name in used]))
         template.strict_fields = list(dict.fromkeys(names))
@@ -88,9 +89,3 @@ def compile_template(source: str, columns: list[str]) -> Template:
     template.literal_parts.append(source[position:])
     template.strict_fields = list(dict.fromkeys(template.field_parts))
     return template
-
-
-def _clip(text: str, limit: int = 80) -> str:
-    """Text echoed in an error, cut to `limit` characters (a refusal never prints a huge value)."""
-    text = str(text)
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
