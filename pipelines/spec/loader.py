@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from pipelines.spec.locations import inside
 from pipelines.spec.model import CampaignSpec
 from pipelines.spec.problems import Problem, SpecError, clip
 from pipelines.spec.validate import validate_spec
@@ -86,7 +87,7 @@ def load_spec(path: Path, *, now: datetime | None = None, roots: Sequence[Path] 
     def refused(message: str) -> SpecError:
         return SpecError([Problem(field="(file)", value=str(path), rule="CAMP-2", message=message)], str(path))
 
-    if roots is not None and not any(Path(path).resolve().is_relative_to(Path(root).resolve()) for root in roots):
+    if roots is not None and not inside(path, roots):
         raise refused("the spec file is outside the folders this account may read (its bucket)")
     try:
         with Path(path).open("rb") as file:

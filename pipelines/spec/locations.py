@@ -30,7 +30,7 @@ def confine(location: str, base: Path, roots: Sequence[Path], field_path: str = 
     """The real path of a list or blacklist location, refused unless it resolves (symlinks and `..` followed)
     inside one of `roots`, the folders the account may read (LIST-4, BL-1). Never opens the file."""
     path = resolve_location(location, base, field_path).resolve()
-    if not any(path.is_relative_to(Path(root).resolve()) for root in roots):
+    if not inside(path, roots):
         raise SpecError([Problem(field=field_path, value=location, rule=rule_for(field_path),
                                  message="is outside the folders this account may read (its bucket): "
                                          "lists and blacklists must be in them")])
@@ -47,3 +47,9 @@ def resolve_location(location: str, base: Path, field_path: str = "lists") -> Pa
         return Path(rest)
     path = Path(location).expanduser()
     return path if path.is_absolute() else base / path
+
+
+def inside(path: Path, roots: Sequence[Path]) -> bool:
+    """Whether `path` resolves (symlinks and `..` followed) inside one of `roots`."""
+    real = Path(path).resolve()
+    return any(real.is_relative_to(Path(root).resolve()) for root in roots)

@@ -75,6 +75,11 @@ class Contracts(_Strict):
     max_invalid_share: float = Field(0.2, ge=0, le=1, description="Largest share of invalid numbers accepted.")
 
 
+def _split_numbers(numbers: str) -> list[str]:
+    """Test numbers as given: separated by ',' or ';', blanks dropped."""
+    return [part.strip() for part in re.split(r"[;,]", numbers) if part.strip()]
+
+
 class TestSend(_Strict):
     """SEND-3: numbers that receive the test, personalised with one row of the lists."""
 
@@ -83,14 +88,14 @@ class TestSend(_Strict):
 
     @property
     def number_list(self) -> list[str]:
-        return [part.strip() for part in re.split(r"[;,]", self.numbers) if part.strip()]
+        return _split_numbers(self.numbers)
 
     @field_validator("numbers")
     @classmethod
     def _valid_mobiles(cls, value: str) -> str:
         from pipelines.numbers import reference_verdict
 
-        numbers = [part.strip() for part in re.split(r"[;,]", value) if part.strip()]
+        numbers = _split_numbers(value)
         if not numbers:
             raise ValueError("at least one test number is required")
         bad = [number for number in numbers if not reference_verdict(number).valid]
