@@ -106,7 +106,7 @@ def with_id_keys(frame: pl.DataFrame, column: str = "message_id") -> pl.DataFram
     leading zeros (Jasmin #643); a receipt matches its part when any of these agree. A value that does not fit
     a signed 64-bit integer (≥ 2**63, as DuckDB's BIGINT) has no decimal or hex reading; an empty id has none.
     """
-    trimmed = pl.col(column).str.strip_chars().str.to_uppercase()
+    trimmed = pl.col(column).cast(pl.String).str.strip_chars().str.to_uppercase()
     stripped = trimmed.str.strip_chars_start("0")
     text = pl.when(trimmed.str.len_chars() == 0).then(None).when(stripped.str.len_chars() == 0).then(pl.lit("0")) \
         .otherwise(stripped)

@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 from pipelines.dlr import (EVENT_SCHEMA, LedgerFormatError, add_to_blacklist, is_stop, keyed_rows, match_receipts,
-                           parse_receipt, part_key, recipient_statuses, split_part_keys, stop_numbers)
+                           parse_receipt, part_key, recipient_statuses, split_part_keys, stop_numbers,
+                           with_id_keys)
 
 TEXT = "id:0A1B sub:001 dlvrd:001 submit date:2611241010 done date:2611241011 stat:DELIVRD err:000 text:Bonjour"
 
@@ -124,3 +125,70 @@ def test_plus1_one_function_makes_and_splits_part_keys():
 def test_plus1_a_ledger_keyed_by_list_line_is_refused_with_a_clear_message():
     with pytest.raises(LedgerFormatError, match="earlier smsflow"):
         split_part_keys(pl.DataFrame({"key": ["list.csv\x1f12\x1f1"]}))
+
+
+def test_plus4_a_hex_id_above_2_63_has_no_integer_reading_and_still_matches_its_receipt():
+    """One id expansion for the matcher and the warehouse: ids ≥ 2**63 do not fit BIGINT and must not crash."""
+    keys = with_id_keys(pl.DataFrame({"message_id": ["FFFFFFFFFFFFFFFF", "18446744073709551615", "7FFFFFFFFFFFFFFF",
+                                                     "000", ""]}))
+    assert keys.select("id_text", "id_dec", "id_hex").rows() == [
+        ("FFFFFFFFFFFFFFFF", None, None), ("18446744073709551615", None, None),
+        ("7FFFFFFFFFFFFFFF", None, 2**63 - 1), ("0", 0, 0), (None, None, None)]
+    parts = pl.DataFrame({"key": ["other", "mine"], "message_id": ["1", "ffffffffffffffff"]})
+    receipts = pl.DataFrame({"message_id": ["FFFFFFFFFFFFFFFF"], "stat": ["DELIVRD"]})
+    assert match_receipts(parts, receipts).get_column("key").to_list() == ["mine"]
+
+
+def _one_part_plan(lines: int) -> tuple[pl.DataFrame, dict]:
+    plan = pl.DataFrame({"REF_LIST": ["l"] * lines, "ID_LINE": list(range(1, lines + 1)),
+                         "INT_MOBILE": [f"+3361111111{i}" for i in range(lines)], "PARTS": [1] * lines,
+                         "MESSAGE": ["z"] * lines})
+    return plan, dict(keyed_rows(plan).select("ID_LINE", "MESSAGE_KEY").iter_rows())
+
+
+def test_plus4_a_receipt_state_not_in_the_table_leaves_the_part_sent_not_delivered():
+    plan, line = _one_part_plan(1)
+    ledger = pl.DataFrame({"key": [part_key(line[1], 1)], "outcome": ["accepted"], "status": [0],
+                           "message_id": ["A"], "ts": [1e9]})
+    statuses = recipient_statuses(plan, ledger, _events(("receipt", "A", "FOOBAR", "33611111110", "")),
+                                  now=1e9 + 60)
+    assert statuses.get_column("STATUS_CODE").to_list() == [24]
+
+
+def test_plus4_an_intermediate_receipt_past_the_validity_is_no_final_receipt_10():
+    plan, line = _one_part_plan(1)
+    ledger = pl.DataFrame({"key": [part_key(line[1], 1)], "outcome": ["accepted"], "status": [0],
+                           "message_id": ["A"], "ts": [1e9]})
+    events = _events(("receipt", "A", "ENROUTE", "33611111110", ""))
+    assert recipient_statuses(plan, ledger, events, now=1e9 + 60)["STATUS_CODE"].to_list() == [24]
+    assert recipient_statuses(plan, ledger, events, now=1e9 + 49 * 3600)["STATUS_CODE"].to_list() == [10]
+
+
+def test_send7_held_only_while_the_message_is_still_1():
+    """A held part whose recipient then replied STOP is 17, not held: HELD and REASON say why a message is 1."""
+    plan, line = _one_part_plan(2)
+    ledger = pl.DataFrame({"key": [part_key(line[1], 1), part_key(line[2], 1)], "outcome": ["held", "held"],
+                           "status": [None, None], "message_id": [None, None], "ts": [1e9, 1e9]})
+    statuses = recipient_statuses(plan, ledger, _events(("reply", None, None, "33611111110", "STOP")), now=1e9)
+    assert statuses.select("ID_LINE", "STATUS_CODE", "HELD", "REASON").rows() == [
+        (1, 17, False, None), (2, 1, True, "in flight when the sender stopped")]
+
+
+def test_plus4_statuses_are_for_sendable_rows_only():
+    plan, _ = _one_part_plan(2)
+    plan = plan.with_columns(pl.Series("STATUS_CODE", [None, 4], dtype=pl.Int32))
+    statuses = recipient_statuses(plan, pl.DataFrame(schema={"key": pl.String, "outcome": pl.String,
+                                                             "status": pl.Int64, "message_id": pl.String,
+                                                             "ts": pl.Float64}), _events())
+    assert statuses.select("ID_LINE", "STATUS_CODE").rows() == [(1, 1)]
+
+
+@pytest.mark.parametrize("text", ["STOP", "Arrêt !", "s.t.o.p", "Désabonner", "Ｓｔｏｐ", "Stop ß", "stopp", "Merci"])
+def test_bl2_the_blacklist_and_status_17_agree_on_every_reply(text):
+    """BL-2: a number joins the blacklist exactly when its message becomes 17 (one STOP rule)."""
+    plan, _ = _one_part_plan(1)
+    events = _events(("reply", None, None, "33611111110", text))
+    empty_ledger = pl.DataFrame(schema={"key": pl.String, "outcome": pl.String, "status": pl.Int64,
+                                        "message_id": pl.String, "ts": pl.Float64})
+    seventeen = recipient_statuses(plan, empty_ledger, events)["STATUS_CODE"].to_list() == [17]
+    assert (stop_numbers(events) == ["+33611111110"]) == seventeen == is_stop(text)

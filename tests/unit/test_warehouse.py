@@ -30,3 +30,57 @@ def test_rep3_plan_loaded_into_duckdb_idempotently(bucket):
 def test_rep3_sql_files_hold_named_blocks():
     assert {"create_schema"} <= set(queries("schema.sql"))
     assert {"delete_plan", "insert_plan", "upsert_summary", "status_breakdown"} <= set(queries("plan.sql"))
+
+
+def _sent_plan(bucket, ledger_records, replies):
+    """A planned campaign with a hand-written send ledger (dispatch/ledger) and replies (events/)."""
+    import polars as pl
+
+    from pipelines.dispatch import campaign_dirs
+    from pipelines.dlr import EventWriter, keyed_rows, part_key
+
+    write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n0622222222;Bob\n0633333333;Eve\n")
+    plan_dir = plan_file(write_spec(bucket, lists=["a.csv"]), bucket / "c1" / "plan").out_dir
+    keys = dict(keyed_rows(pl.read_parquet(plan_dir / "recipients.parquet")).select("ID_LINE", "MESSAGE_KEY")
+                .iter_rows())
+    ledger_dir, events_dir = campaign_dirs(plan_dir)
+    ledger_dir.mkdir(parents=True)
+    (ledger_dir / "batch-1.jsonl").write_text("".join(
+        json.dumps({"key": part_key(keys[line], 1), **record}) + "\n" for line, record in ledger_records), "utf-8")
+    writer = EventWriter(events_dir)
+    for kind, message_id, stat, handset, text in replies:
+        writer.add(kind=kind, message_id=message_id, stat=stat, handset=handset, text=text, err="", done_date="",
+                   service="36184")
+    writer.flush()
+    return plan_dir, ledger_dir, events_dir
+
+
+def test_plus4_the_warehouse_and_recipient_statuses_are_one_derivation(bucket):
+    """No final receipt after the validity → 10 even after ENROUTE; a held recipient who replied STOP is 17 and
+    not held; a full-width STOP is 17 exactly when it joins the blacklist: in the warehouse and in memory alike."""
+    import time
+
+    import polars as pl
+
+    from pipelines.dispatch import ledger_state
+    from pipelines.dlr import read_events, recipient_statuses, stop_numbers
+    from pipelines.warehouse import connect, load_dispatch
+
+    long_ago = time.time() - 49 * 3600
+    plan_dir, ledger_dir, events_dir = _sent_plan(bucket, [
+        (1, {"event": "accepted", "status": 0, "message_id": "A", "ts": long_ago}),
+        (2, {"event": "held", "status": None, "message_id": None, "ts": time.time()}),
+        (3, {"event": "accepted", "status": 0, "message_id": "C", "ts": time.time()}),
+    ], [("receipt", "A", "ENROUTE", "33611111111", ""), ("reply", None, None, "33622222222", "STOP"),
+        ("receipt", "C", "DELIVRD", "33633333333", ""), ("reply", None, None, "33633333333", "Ｓｔｏｐ")])
+    database = bucket / "warehouse.duckdb"
+    load_plan(database, "c1", plan_dir)
+    load_dispatch(database, "c1", ledger_dir, events_dir)
+    with connect(database, read_only=True) as connection:
+        in_sql = connection.execute("SELECT id_line, status_code, held, reason FROM message_status "
+                                    "WHERE campaign_id = 'c1' ORDER BY id_line").fetchall()
+    in_memory = recipient_statuses(pl.read_parquet(plan_dir / "recipients.parquet"), ledger_state(ledger_dir),
+                                   read_events(events_dir)).select("ID_LINE", "STATUS_CODE", "HELD", "REASON").rows()
+    eve_stopped = "+33633333333" in stop_numbers(read_events(events_dir))
+    assert in_sql == in_memory == [(1, 10, False, None), (2, 17, False, None), (3, 17 if eve_stopped else 16, False,
+                                                                                 None)]
