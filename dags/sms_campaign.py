@@ -66,7 +66,7 @@ PARAMS.update({name: _param(schema) for name, schema in FORM.items()})
     doc_md=__doc__,
 )
 def sms_campaign():
-    from airflow.providers.standard.operators.hitl import ApprovalOperator
+    from smsflow_provider.operators.approval import CampaignApprovalOperator
     from smsflow_provider.operators.campaign import SmppDispatchOperator, WaitForSendTimeOperator
 
     @task
@@ -141,7 +141,7 @@ def sms_campaign():
     def approval_mode(planned: dict) -> str:
         return "auto_approve" if planned["approval"] == "auto" else "approve"
 
-    approve = ApprovalOperator(
+    approve = CampaignApprovalOperator(  # Airflow's ApprovalOperator: Approve / Reject on the run page
         task_id="approve",
         subject="{{ ti.xcom_pull(task_ids='test_send')['subject'] }}",
         body="{{ ti.xcom_pull(task_ids='test_send')['body'] }}",
@@ -188,20 +188,34 @@ def sms_campaign():
     def close(planned: dict) -> str:
         """After a reject, a timeout or a failure: cancelled, credits given back (CAMP-3, SEND-5).
 
-        A reject is the user's decision: the run succeeds. Anything else fails the run, named.
+        A reject is the user's decision: the run succeeds. Anything else fails the run, named. Either way the
+        outcome is written as the run's note (a rejected run is not a bare green Success).
         """
-        from pipelines.campaign import cancel_step
+        from pipelines.campaign import cancel_step, run_note
+        from smsflow_provider.hooks.airflow_api import AirflowApiHook
 
         context = get_current_context()
-        if context["ti"].xcom_pull(task_ids="finish"):
+        api = AirflowApiHook()
+        note = api.set_run_note
+        finished = context["ti"].xcom_pull(task_ids="finish")
+        if finished:
+            note(context["dag"].dag_id, context["run_id"],
+                 run_note("finished", parts=finished["parts"], delivered=finished["delivered"]))
             return "finished"
         states = context["ti"].get_task_states(dag_id=context["dag"].dag_id, run_ids=[context["run_id"]])
         states = states.get(context["run_id"], {})
         failed = sorted(task for task, state in states.items() if state in ("failed", "upstream_failed"))
         rejected = not failed and states.get("approve") == "success" and states.get("batches") == "skipped"
         reason = "rejected at approval" if rejected else f"failed at {', '.join(failed) or 'an unknown step'}"
-        back = cancel_step(bucket_root(), planned["campaign_id"], planned["account"], reason)
+        # A reject pushes no XCom (the skip ends the task): who answered is read from the approval itself.
+        answer = (api.approval(context["dag"].dag_id, context["run_id"], "approve") or {}) if rejected else {}
+        who = (answer.get("responded_by_user") or {}).get("name")
+        back = cancel_step(bucket_root(), planned["campaign_id"], planned["account"],
+                           f"{reason} by {who}" if who else reason)
         print(f"Campaign cancelled ({reason}); {back:,} credits given back; nothing was sent after the test")
+        note(context["dag"].dag_id, context["run_id"],
+             run_note("cancelled" if rejected else "failed", reason="rejected" if rejected else reason,
+                      credits_back=back, who=who, at=answer.get("responded_at")))
         if not rejected:
             raise RuntimeError(f"campaign {planned['campaign_id']} cancelled: {reason} (see the failed task's log)")
         return "cancelled"

@@ -44,8 +44,8 @@ class AirflowApi:
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode(errors="replace")
 
-    def login(self) -> None:
-        status, answer = self.call("POST", "/auth/token", {"username": LOGIN[0], "password": LOGIN[1]})
+    def login(self, username: str = LOGIN[0], password: str = LOGIN[1]) -> None:
+        status, answer = self.call("POST", "/auth/token", {"username": username, "password": password})
         if status not in (200, 201):
             raise RuntimeError(f"Airflow login failed ({status}): {answer}")
         self.token = answer["access_token"]
@@ -85,11 +85,16 @@ def airflow_environment(home: Path, bucket: Path, smsc_url: str, port: int) -> d
         "SMSFLOW_BUCKET": str(bucket),
         "SMSFLOW_RECEIPT_TIMEOUT": "15",
         "AIRFLOW_CONN_SMSC_DEFAULT": smsc_url,
+        # The run writes its outcome as the run's note through the REST API (smsflow_provider AirflowApiHook).
+        "AIRFLOW_CONN_AIRFLOW_API": f"http://{LOGIN[0]}:{LOGIN[1]}@127.0.0.1:{port}",
+        # Airflow 3.3.2 fails a task resumed within a second of its pause (apache/airflow #71580, #72716).
+        "AIRFLOW__CORE__EXECUTOR": "smsflow_provider.executors.local.SettledLocalExecutor",
     }
 
 
 @contextmanager
-def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str] | None = None):
+def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str] | None = None,
+                  home: Path | None = None):
     """The SMSC simulator and `airflow standalone`, stopped (with all their children) on the way out."""
     from pipelines.smpp.simulator import ReplyRule, SmscConfig, start_process
 
@@ -99,7 +104,7 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
                         replies=replies)
     simulator, smsc_port = start_process(config, bucket / "smsc")
     out.print(f"SMSC simulator on 127.0.0.1:{smsc_port} (log: {config.log})")
-    home = Path(os.environ.get("SMSFLOW_AIRFLOW_HOME", ROOT / "airflow_home"))
+    home = home or Path(os.environ.get("SMSFLOW_AIRFLOW_HOME", ROOT / "airflow_home"))
     environment = airflow_environment(home, bucket, f"smpp://smsflow:smsflow@127.0.0.1:{smsc_port}", port)
     log = (home / "standalone.log").open("w", encoding="utf-8")
     airflow = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=environment, stdout=log,
@@ -128,6 +133,68 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
         log.close()
 
 
+def wait_for_dag(api: AirflowApi, dag_id: str = "sms_campaign", timeout: float = 120) -> None:
+    """Until the DAG processor has parsed the DAG (its first parse after a start)."""
+    deadline = time.monotonic() + timeout
+    while api.call("GET", f"/api/v2/dags/{dag_id}")[0] != 200:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"DAG {dag_id} not parsed within {timeout:.0f} s")
+        time.sleep(1)
+
+
+def trigger_campaign(api: AirflowApi, spec_path: str) -> str:
+    """Trigger one campaign run with a spec from the bucket; returns the run id."""
+    status, run = api.call("POST", "/api/v2/dags/sms_campaign/dagRuns",
+                           {"logical_date": None, "conf": {"spec_path": spec_path}})
+    if status not in (200, 201):
+        raise RuntimeError(f"trigger refused ({status}): {run}")
+    return run["dag_run_id"]
+
+
+def run_state(api: AirflowApi, run_id: str) -> dict:
+    return api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}")[1]
+
+
+def answer_approval(api: AirflowApi, run_id: str, option: str, timeout: float = 600,
+                    poll: float = 0.05) -> tuple[int, dict] | None:
+    """Answer the run's approval the instant it is asked, as a script (or a quick person) would.
+
+    Returns the answer's HTTP status and the request answered, or None when the run ended first.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, details = api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}/hitlDetails")
+        pending = [d for d in (details or {}).get("hitl_details", []) if d.get("responded_at") is None] \
+            if status == 200 else []
+        if pending:
+            ti = pending[0]["task_instance"]
+            status, _ = api.call("PATCH", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}/taskInstances/"
+                                          f"{ti['task_id']}/{ti['map_index']}/hitlDetails",
+                                 {"chosen_options": [option]})
+            return status, pending[0]
+        if run_state(api, run_id).get("state") in ("success", "failed"):
+            return None
+        time.sleep(poll)
+    raise RuntimeError(f"run {run_id} asked for no approval within {timeout:.0f} s")
+
+
+def wait_for_run(api: AirflowApi, run_id: str, timeout: float = 600) -> dict:
+    """Until the run ends; returns the run (state, note, …)."""
+    deadline = time.monotonic() + timeout
+    while (run := run_state(api, run_id)).get("state") not in ("success", "failed"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"run {run_id} did not finish within {timeout:.0f} s (state {run.get('state')})")
+        time.sleep(1)
+    return run
+
+
+def failed_tasks(api: AirflowApi, run_id: str) -> list[str]:
+    """The run's tasks that did not end in success or skipped, with their state."""
+    _, instances = api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}/taskInstances")
+    return [f"{instance['task_id']}: {instance.get('state')}" for instance in (instances or {}).get("task_instances", [])
+            if instance.get("state") not in ("success", "skipped")]
+
+
 def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
     """Trigger the sample campaign through the REST API, approve it as a user would, wait, show the results."""
     from pipelines.cli import print_stats
@@ -138,42 +205,27 @@ def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
     spec_path, repliers = prepare_bucket(bucket, rows, out)
     started = time.monotonic()
     with running_stack(bucket, port, out, repliers) as api:
-        for _ in range(60):  # the DAG processor's first parse
-            if api.call("GET", "/api/v2/dags/sms_campaign")[0] == 200:
-                break
-            time.sleep(2)
-        status, run = api.call("POST", "/api/v2/dags/sms_campaign/dagRuns",
-                               {"logical_date": None, "conf": {"spec_path": str(spec_path.relative_to(bucket))}})
-        if status not in (200, 201):
-            raise RuntimeError(f"trigger refused ({status}): {run}")
-        run_id = run["dag_run_id"]
-        out.print(f"Triggered run {run_id}: http://127.0.0.1:{port}/dags/sms_campaign/runs/{run_id}")
-        approved, state = False, "queued"
-        while state not in ("success", "failed"):
-            time.sleep(2)
-            if time.monotonic() - started > 600:
-                raise RuntimeError(f"run {run_id} did not finish within 10 minutes (state {state}); see "
-                                   f"http://127.0.0.1:{port}/dags/sms_campaign/runs/{run_id}")
-            if not approved:
-                status, details = api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}/hitlDetails")
-                pending = [d for d in (details or {}).get("hitl_details", []) if d.get("responded_at") is None] \
-                    if status == 200 else []
-                if pending:
-                    out.print(f"\n[bold]Approval requested[/]: {pending[0]['subject']}\n{pending[0]['body']}\n"
-                              f"(a person clicks Approve at http://127.0.0.1:{port}/dags/sms_campaign/runs/{run_id}; "
-                              f"the demo answers through the same REST API)")
-                    status, answer = api.call(
-                        "PATCH", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails",
-                        {"chosen_options": ["Approve"]})
-                    approved = status == 200
-                    out.print(f"Approved ({status})")
-            state = api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}")[1]["state"]
-        out.print(f"Run {run_id}: [bold]{state}[/] after {time.monotonic() - started:.0f} s")
+        wait_for_dag(api)
+        run_id = trigger_campaign(api, str(spec_path.relative_to(bucket)))
+        page = f"http://127.0.0.1:{port}/dags/sms_campaign/runs/{run_id}"
+        out.print(f"Triggered run {run_id}: {page}")
+        remaining = 600 - (time.monotonic() - started)
+        answered = answer_approval(api, run_id, "Approve", timeout=remaining)
+        if answered:
+            status, request = answered
+            out.print(f"\n[bold]Approval requested[/]: {request['subject']}\n{request['body']}\n"
+                      f"(a person clicks Approve at {page}; the demo answers at once through the same REST API)")
+            out.print(f"Approved ({status})")
+        try:
+            run = wait_for_run(api, run_id, timeout=max(1.0, 600 - (time.monotonic() - started)))
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}; see {page}") from None
+        state = run["state"]
+        out.print(f"Run {run_id}: [bold]{state}[/] after {time.monotonic() - started:.0f} s"
+                  + (f" — {run['note']}" if run.get("note") else ""))
         if state != "success":
-            _, instances = api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}/taskInstances")
-            for instance in (instances or {}).get("task_instances", []):
-                if instance.get("state") not in ("success", "skipped"):
-                    out.print(f"  task {instance['task_id']}: {instance.get('state')}")
+            for line in failed_tasks(api, run_id):
+                out.print(f"  task {line}")
     campaign = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_")  # as dags/sms_campaign.py names it
     database = bucket / "warehouse.duckdb"
     if state == "success":

@@ -12,12 +12,14 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 
 from pipelines.spec import CampaignSpec, load_spec, validate_spec
 
 WAREHOUSE = "warehouse.duckdb"
+PARIS = ZoneInfo("Europe/Paris")
 SHARED_EVENTS = "events"  # where the long-lived `smsflow receive` writes late receipts and replies
 
 
@@ -152,6 +154,18 @@ def cancel_step(bucket: Path, campaign_id: str, account: str, reason: str) -> in
     back = release(database, account, campaign_id, reason=f"cancelled: {reason}")
     record(database, campaign_id, "cancelled", reason)
     return back
+
+
+def run_note(outcome: str, *, parts: int = 0, delivered: int = 0, reason: str = "", credits_back: int = 0,
+             who: str | None = None, at: datetime | str | None = None) -> str:
+    """CAMP-3: the campaign's outcome in one line, written as its Airflow run's note (a reject is no bare Success)."""
+    if outcome == "finished":
+        return f"Sent: {parts:,} parts accepted, {delivered:,} delivered"
+    if who:
+        when = datetime.fromisoformat(at) if isinstance(at, str) else at
+        reason = f"{reason} by {who}" + (f" at {when.astimezone(PARIS):%Y-%m-%d %H:%M:%S %Z}" if when else "")
+    head = "Cancelled" if outcome == "cancelled" else "Failed, cancelled"
+    return f"{head}: {reason}; {credits_back:,} credits given back, nothing sent after the test"
 
 
 def approval_text(summary: dict, test: dict | None) -> str:

@@ -1,0 +1,82 @@
+"""CAMP-3 / SEND-4 through a real `airflow standalone`: approvals answered the instant they are asked.
+
+Airflow 3.3.2 can fail a resumed task with a stale executor event from its own pause (apache/airflow #71580,
+#72716): these runs answer through the REST API as fast as a script can, several times in a row.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+from pathlib import Path
+
+import duckdb
+import pytest
+from rich.console import Console
+
+from pipelines.airflow_demo import answer_approval, failed_tasks, running_stack, trigger_campaign, wait_for_dag, \
+    wait_for_run
+from pipelines.credits import top_up
+from pipelines.demo import prepare_bucket
+
+pytestmark = pytest.mark.xdist_group("airflow")  # one Airflow at a time on a 2-core machine
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """One airflow standalone and SMSC simulator for every run of this module, with 40 credits per run."""
+    folder = tmp_path_factory.mktemp("approval")
+    bucket = folder / "bucket"
+    out = Console(file=io.StringIO(), width=200)
+    spec_path, repliers = prepare_bucket(bucket, 12, out)
+    top_up(bucket / "warehouse.duckdb", "default", 1_000)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with running_stack(bucket, port, out, repliers, home=folder / "airflow_home") as api:
+        wait_for_dag(api)
+        yield api, bucket, str(spec_path.relative_to(bucket)), folder / "airflow_home"
+
+
+def campaign_of(run_id: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_")  # as dags/sms_campaign.py names it
+
+
+def credit_entries(bucket: Path, campaign: str) -> list[tuple[str, int]]:
+    with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
+        return connection.execute("SELECT kind, credits FROM credit_ledger WHERE campaign_id = ? ORDER BY entry_id",
+                                  [campaign]).fetchall()
+
+
+def test_send4_approved_the_instant_it_is_asked_five_runs_in_a_row_all_succeed(stack):
+    api, bucket, spec, home = stack
+    for attempt in range(5):
+        run_id = trigger_campaign(api, spec)
+        answered = answer_approval(api, run_id, "Approve", timeout=300, poll=0.02)
+        assert answered and answered[0] == 200, (attempt, answered, failed_tasks(api, run_id))
+        run = wait_for_run(api, run_id, timeout=300)
+        assert run["state"] == "success" and not failed_tasks(api, run_id), \
+            (attempt, run_id, failed_tasks(api, run_id), sorted(home.glob("logs/**/task_id=approve/*")))
+        assert run["note"].startswith("Sent: "), run  # the run says what happened
+        entries = credit_entries(bucket, campaign_of(run_id))
+        assert entries and entries[0][0] == "reserve", entries
+
+
+def test_camp3_rejected_the_instant_it_is_asked_cancels_gives_credits_back_and_says_so(stack):
+    api, bucket, spec, _ = stack
+    run_id = trigger_campaign(api, spec)
+    answered = answer_approval(api, run_id, "Reject", timeout=300, poll=0.02)
+    assert answered and answered[0] == 200, (answered, failed_tasks(api, run_id))
+    run = wait_for_run(api, run_id, timeout=300)
+    assert run["state"] == "success" and not failed_tasks(api, run_id), (run, failed_tasks(api, run_id))
+    campaign = campaign_of(run_id)
+    entries = credit_entries(bucket, campaign)
+    assert [kind for kind, _ in entries] == ["reserve", "release"] and entries[0][1] == entries[1][1] > 0, entries
+    with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
+        (status,) = connection.execute("SELECT status FROM campaign_status WHERE campaign_id = ?",
+                                       [campaign]).fetchone()
+    assert status == "cancelled"
+    assert run["note"].startswith("Cancelled: rejected by admin at "), run  # item 12: not a bare green Success
+    assert f"{entries[1][1]} credits given back" in run["note"], run
