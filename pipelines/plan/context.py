@@ -40,6 +40,5 @@ class Context:
     blacklists: dict[int, pl.Series]
     seen: pl.Series = field(default_factory=lambda: pl.Series("key", [], dtype=pl.UInt64))
     credits_used: int = 0
-    next_row: int = 1  # 1-based position across all lists (SEND-3 test row)
     numbers: NumberStats = field(default_factory=NumberStats)
     totals: Totals = field(default_factory=Totals)

@@ -30,9 +30,8 @@ def note_fields(frame: pl.DataFrame, prepared: pl.DataFrame, source: Source, con
 def note_test_row(frame: pl.DataFrame, context: Context) -> None:
     """SEND-3: the message of the chosen row, rendered whatever that row's status."""
     test = context.spec.test
-    start = context.next_row
-    context.next_row += frame.height
-    if test is None or not start <= test.row < context.next_row:
+    start = context.totals.rows + 1  # 1-based position across all lists; note_results counts this batch after
+    if test is None or not start <= test.row < start + frame.height:
         return
     row = frame.slice(test.row - start, 1)
     composed = compose(row, context.template, context.spec.defaults, message_options(context.spec))
