@@ -11,7 +11,7 @@ bounded Jinja2 environment.
 """
 
 from pipelines.render.composer import (
-    MessageOptions, compose, compose_prepared, empty_column, empty_field, field_values, one_row, prepare_fields,
+    MessageOptions, compose, compose_prepared, empty_column, empty_field, one_row, prepare_fields,
     render, render_one, value_column,
 )
 from pipelines.render.sandbox import MAX_INT_BITS, MAX_OUTPUT, MAX_RANGE, MAX_SECONDS, MAX_STEPS, MAX_TEXT
@@ -20,5 +20,5 @@ from pipelines.render.template import FIELD, Template, TemplateError, compile_te
 __all__ = [
     "FIELD", "MAX_INT_BITS", "MAX_OUTPUT", "MAX_RANGE", "MAX_SECONDS", "MAX_STEPS", "MAX_TEXT", "MessageOptions",
     "Template", "TemplateError", "compile_template", "compose", "compose_prepared", "empty_column", "empty_field",
-    "field_values", "one_row", "prepare_fields", "render", "render_one", "value_column",
+    "one_row", "prepare_fields", "render", "render_one", "value_column",
 ]

@@ -13,17 +13,6 @@ from pipelines.render.template import Template, TemplateError
 from pipelines.spec.problems import clip
 
 
-def field_values(columns: list[str], defaults: dict[str, str]) -> list[pl.Expr]:
-    """Each field as inserted: the trimmed value, or the default when empty (MSG-4); null when empty with
-    no default."""
-    exprs = []
-    for column in columns:
-        value = pl.col(column).str.strip_chars()
-        default = defaults.get(column)
-        exprs.append(pl.when(_is_empty(value)).then(pl.lit(default, dtype=pl.String)).otherwise(value).alias(column))
-    return exprs
-
-
 def _is_empty(value: pl.Expr) -> pl.Expr:
     return value.is_null() | (value.str.len_bytes() == 0)
 
