@@ -20,7 +20,7 @@ from pipelines.report import (
     campaign_stats,
     list_campaigns,
 )
-from pipelines.status import STATUSES
+from pipelines.status import BILLED, DELIVERED, STOP_REQUESTED
 from pipelines.warehouse import load_dispatch, load_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +92,37 @@ def test_rep1_campaign_stats_view_and_bl1_blacklists_table(smsc, bucket):
         listed = connection.execute("SELECT int_mobile FROM blacklists ORDER BY 1").fetchall()
     figures = campaign_stats(database, "c1")
     per_status = {status["code"]: status["recipients"] for status in figures["statuses"]}  # from the report rows
-    assert stats == (sum(per_status.values()), sum(n for code, n in per_status.items() if STATUSES[code].billed),
-                     per_status[16] + per_status[17], 0.6667, figures["replies"], per_status[17])
+    assert stats == (sum(per_status.values()), sum(n for code, n in per_status.items() if code in BILLED),
+                     sum(n for code, n in per_status.items() if code in DELIVERED), 0.6667, figures["replies"],
+                     per_status[STOP_REQUESTED])
     assert listed == [("+33611111111",), ("+33622222222",)]
+
+
+def test_plus4_one_derivation_the_report_and_recipient_statuses_agree_on_real_events(smsc, bucket):
+    """Receipts in hex, a two-part message, UNDELIV, a reply and an "Arrêt": the warehouse's report and
+    dlr.recipient_statuses (the same views, in memory) give every sent row the same status and delivery date."""
+    import polars as pl
+
+    from pipelines.dispatch import ledger_state
+    from pipelines.dlr import read_events, recipient_statuses
+
+    simulator = smsc(message_id_format="hex", rules=[{"value": "22", "outcome": "UNDELIV"}],
+                     replies=[{"number": "33611111111", "text": "Arrêt", "delay": 0.0},
+                              {"number": "33633333333", "text": "Merci", "delay": 0.0}])
+    rows = ["0611111111;Ann", "0611111122;Bob", f"0633333333;{'É' * 200}", "0611111144;Léo"]
+    write_list(bucket / "list.csv", "Mobile;Prénom\n" + "\n".join(rows) + "\n")
+    plan = plan_file(write_spec(bucket, lists=["list.csv"]), bucket / "c1" / "plan").out_dir
+    send_plan(plan, SmscSettings.from_url(simulator.url(linger=1.0)))
+    database = bucket / "warehouse.duckdb"
+    load_plan(database, "c1", plan)
+    ledger_dir, events_dir = campaign_dirs(plan)
+    load_dispatch(database, "c1", ledger_dir, events_dir)
+    report = campaign_report(database, "c1").select("ID_LINE", "STATUS_CODE", "DELIVERYDATE", "REPLY").rows()
+    in_memory = recipient_statuses(pl.read_parquet(plan / "recipients.parquet"), ledger_state(ledger_dir),
+                                   read_events(events_dir)).select(
+        pl.col("ID_LINE").cast(pl.String), pl.col("STATUS_CODE").cast(pl.String),
+        pl.col("DELIVERYDATE").dt.convert_time_zone("Europe/Paris").dt.strftime("%d/%m/%Y %H:%M:%S"), "REPLY").rows()
+    assert report == in_memory
+    assert [(line, code, reply) for line, code, _, reply in report] == [
+        ("1", "17", "Arrêt"), ("2", "20", None), ("3", "16", "Merci#Merci"), ("4", "16", None)]  # a reply per part
+    assert pl.read_parquet(plan / "recipients.parquet").get_column("PARTS").to_list() == [1, 1, 2, 1]

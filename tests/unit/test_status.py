@@ -12,7 +12,8 @@ def test_stat_named_sets_are_the_stat_table():
     assert BILLED == {10, 28, 24, 16, 21, 17, 20, 25, 29, 30, 31, 32, 13, 27, 22, 23, 26}
     assert PENDING == {1, 9, 10, 24, 28}
     assert FAILED <= set(STATUSES) and not FAILED & (DELIVERED | PENDING)
-    assert (status.SUBMIT_ACCEPTED, status.NO_FINAL_RECEIPT, status.STOP_REQUESTED, status.PROCESSING) == (24, 10, 17, 1)
+    assert (status.SUBMIT_ACCEPTED, status.NO_FINAL_RECEIPT, status.STOP_REQUESTED, status.PROCESSING) == (
+        24, 10, 17, 1)
 
 
 def test_plus4_the_warehouse_views_read_the_rules_of_status_py(tmp_path):
