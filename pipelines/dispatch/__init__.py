@@ -20,17 +20,17 @@ The package, one module per job, each importing only those above it:
   errors, settings   SMPP statuses and the errors a send stops with; the SMSC settings
   parts              the plan's sendable rows as SMS parts
   ledger             the send ledger and its state per part
-  pacing             the rate limiter
-  session            one bind (_Bind)
+  pacing             the rate limiter and the error budget
+  session            one bind (BindSession)
   recovery           parts in flight when a sender stopped (SEND-7)
   lock               one live sender per campaign
-  batch              send_batch: a batch over one bind
+  batch              SendJob, send_batch(job): a batch over one bind
   parallel           send_plan: the whole send, over parallel bind processes
   receiver           receive: `smsflow receive`
   test_send          send_test: SEND-3
 """
 
-from pipelines.dispatch.batch import DispatchReport, send_batch
+from pipelines.dispatch.batch import DispatchReport, SendJob, send_batch
 from pipelines.dispatch.errors import (STATUS_NAMES, THROTTLING, CampaignBusy, DispatchError, DispatchPaused,
                                        PlanMissing, WindowClosed, status_name)
 from pipelines.dispatch.ledger import LEDGER_SCHEMA, Ledger, boot_id, campaign_dirs, ledger_state
@@ -45,7 +45,7 @@ from pipelines.dispatch.settings import SmscSettings, redact_url
 from pipelines.dispatch.test_send import TestSendResult, send_test
 
 __all__ = ["LEDGER_SCHEMA", "SHORT_CODE", "STATUS_NAMES", "THROTTLING", "BindReport", "CampaignBusy", "DispatchError",
-           "DispatchPaused", "DispatchReport", "InFlight", "Ledger", "OutPart", "PlanMissing", "SmscSettings",
+           "DispatchPaused", "DispatchReport", "InFlight", "Ledger", "OutPart", "PlanMissing", "SendJob", "SmscSettings",
            "TestSendResult", "WindowClosed", "batch_count", "boot_id", "build_parts", "campaign_dirs", "campaign_lock",
            "in_flight_policy", "ledger_state", "receive", "redact_url", "send_batch", "send_plan", "send_test",
            "sendable_rows", "source_address", "status_name", "validity_period"]

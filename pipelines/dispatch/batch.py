@@ -14,9 +14,9 @@ import polars as pl
 
 from pipelines.dispatch.errors import WindowClosed
 from pipelines.dispatch.ledger import Ledger, campaign_dirs, ledger_state
-from pipelines.dispatch.parts import SHORT_CODE, build_parts, sendable_rows, source_address, validity_period
-from pipelines.dispatch.recovery import InFlight, _settle_in_flight, in_flight_policy
-from pipelines.dispatch.session import BindReport, _Bind
+from pipelines.dispatch.parts import SHORT_CODE, OutPart, build_parts, sendable_rows, source_address, validity_period
+from pipelines.dispatch.recovery import InFlight, in_flight_policy, settle_in_flight
+from pipelines.dispatch.session import BindReport, BindSession
 from pipelines.dispatch.settings import SmscSettings
 from pipelines.dlr import EventWriter
 from pipelines.window import WindowPolicy, closing_time, is_open, next_opening
@@ -45,12 +45,34 @@ class DispatchReport(BindReport):
         return (self.accepted + self.refused) / self.seconds if self.seconds else 0.0
 
 
-def send_batch(plan_dir: Path, settings: SmscSettings, batch: int | None = None, batch_size: int = 10_000,
-               campaign: str | None = None, sender: str | None = None, valid_until: datetime | None = None,
-               progress: Callable[[int], None] | None = None, bind_index: int = 0, binds: int = 1,
-               window: WindowPolicy | None = None, *, in_flight: InFlight | None = None, release_held: bool = False,
-               clock: Callable[[], datetime] | None = None, settle_only: bool = False) -> DispatchReport:
-    """Send one batch of the plan (all of it when `batch` is None) over one bind, resuming from the ledger.
+@dataclass(frozen=True)
+class SendJob:
+    """What one bind sends and how: a batch of the plan (all of it when `batch` is None), the share of its rows
+    dealt to `bind_index` of `binds`, and the SEND-7 in-flight choices. Pickled as is to a bind process."""
+
+    plan_dir: Path
+    settings: SmscSettings
+    batch: int | None = None
+    batch_size: int = 10_000
+    bind_index: int = 0
+    binds: int = 1
+    in_flight: InFlight | None = None
+    release_held: bool = False
+    campaign: str | None = None
+    sender: str | None = None
+    valid_until: datetime | None = None
+    window: WindowPolicy | None = None
+    clock: Callable[[], datetime] | None = None  # the time the send window is judged at (tests)
+    settle_only: bool = False  # only settle the parts an earlier sender left in flight (SEND-7)
+
+    @property
+    def name(self) -> str:
+        """This bind's ledger and events files start with it."""
+        return f"batch-{self.batch if self.batch is not None else 'all'}-bind-{self.bind_index}"
+
+
+def send_batch(job: SendJob, progress: Callable[[int], None] | None = None) -> DispatchReport:
+    """Send one batch of the plan over one bind, resuming from the ledger; `progress` gets each answered part.
 
     Called under the campaign's lock (`send_plan`). With `binds` > 1 this call sends only the rows of its
     `bind_index` (rows are dealt by plan order). Parts in flight when an earlier sender stopped follow the
@@ -60,67 +82,42 @@ def send_batch(plan_dir: Path, settings: SmscSettings, batch: int | None = None,
     the next opening (WindowClosed after the parts in flight are answered). Its parts expire when the window
     closes (PLUS-9).
     """
-    plan_dir = Path(plan_dir)
-    clock = clock or (lambda: datetime.now(timezone.utc))
+    plan_dir, settings = Path(job.plan_dir), job.settings
+    clock = job.clock or (lambda: datetime.now(timezone.utc))
     summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
-    policy = in_flight_policy(summary, in_flight)
-    deadline = None
-    if window is None and summary["campaign"]["type"] == "marketing":
-        window = send_window(summary["campaign"].get("send_window") or "seed")
-    if window is not None:
-        now = clock()
-        if not is_open(window, now):
-            raise WindowClosed(next_opening(window, now))
-        closes = closing_time(window, now)
-        valid_until = min(valid_until, closes) if valid_until else closes
-        deadline = closes.timestamp()
-    campaign = campaign or plan_dir.parent.name
-    sender = sender or summary["campaign"]["sender"] or SHORT_CODE
+    policy = in_flight_policy(summary, job.in_flight)
+    window, valid_until, deadline = _send_window(job, summary, clock)
     planned = sendable_rows(plan_dir)
-    rows = planned
-    if batch is not None:
-        rows = rows.slice(batch * batch_size, batch_size)
-    if binds > 1:
-        rows = rows.filter(pl.int_range(pl.len()) % binds == bind_index)
-    parts = build_parts(rows, campaign, settings.gsm7_packed)
+    parts = _parts_of(job, planned)
     ledger_dir, events_dir = campaign_dirs(plan_dir)
     state = ledger_state(ledger_dir)
     outcome = dict(zip(state.get_column("key").to_list(), state.get_column("outcome").to_list()))
-    report = DispatchReport(batch=batch, parts=len(parts), not_in_plan=state.filter(~pl.col("MESSAGE_KEY").is_in(
+    report = DispatchReport(batch=job.batch, parts=len(parts), not_in_plan=state.filter(~pl.col("MESSAGE_KEY").is_in(
         planned.get_column("MESSAGE_KEY").implode())).height)
     unanswered = [part for part in parts if outcome.get(part.key) == "none"]
-    name = f"batch-{batch if batch is not None else 'all'}-bind-{bind_index}"
     ledger = events = session = None
     try:
-        if unanswered or (not settle_only and (release_held or any(
+        if unanswered or (not job.settle_only and (job.release_held or any(
                 outcome.get(part.key) not in ("accepted", "refused", "held") for part in parts))):
-            ledger = Ledger(ledger_dir, name, settings.fsync_group)
-            events = EventWriter(events_dir, name)
-            rate = settings.tps / binds if settings.tps else None
-            session = _Bind(settings, ledger, events, source_address(sender), validity_period(valid_until), rate,
-                            progress)
+            ledger = Ledger(ledger_dir, job.name, settings.fsync_group)
+            events = EventWriter(events_dir, job.name)
+            rate = settings.tps / job.binds if settings.tps else None
+            sender = job.sender or summary["campaign"]["sender"] or SHORT_CODE
+            session = BindSession(settings, ledger, events, source_address(sender), validity_period(valid_until),
+                                  rate, progress)
             session.open()
         if unanswered:
-            confirmed, held = _settle_in_flight(session, unanswered, ledger, events_dir, policy,
-                                                settings.ambiguous_grace)
+            confirmed, held = settle_in_flight(session, unanswered, ledger, events_dir, policy,
+                                               settings.ambiguous_grace)
             report.confirmed_by_receipt = len(confirmed)
             outcome.update({key: "accepted" for key in confirmed})
             outcome.update({part.key: "held" if part.key in held else "resend" for part in unanswered
                             if part.key not in confirmed})
-        counts = itertools.groupby(sorted(outcome.get(part.key, "new") for part in parts))
-        tally = {value: sum(1 for _ in group) for value, group in counts}
-        report.skipped = tally.get("accepted", 0) + tally.get("refused", 0)
-        report.resent = report.resent_ambiguous = tally.get("resend", 0)
-        if release_held:
-            report.released = tally.get("held", 0)
-        else:
-            report.held = tally.get("held", 0)
-        stop = {"accepted", "refused"} if release_held else {"accepted", "refused", "held"}
-        todo = [part for part in parts if outcome.get(part.key) not in stop]
+        todo = _tally(report, parts, outcome, job.release_held)
         if report.released:
             log.warning("%s: %d held parts released by the operator are sent now [SEND-7]", plan_dir.parent,
                         report.released)
-        if not todo or settle_only:
+        if not todo or job.settle_only:
             return report
         bind_report = session.run(todo, deadline, clock)
     finally:
@@ -133,3 +130,44 @@ def send_batch(plan_dir: Path, settings: SmscSettings, batch: int | None = None,
     if report.paused:
         raise WindowClosed(next_opening(window, clock()), report.accepted)
     return report
+
+
+def _send_window(job: SendJob, summary: dict, clock: Callable[[], datetime]
+                 ) -> tuple[WindowPolicy | None, datetime | None, float | None]:
+    """SEND-2, PLUS-9: (the window, when the parts expire, when sending stops: epoch seconds); WindowClosed now."""
+    window, valid_until = job.window, job.valid_until
+    if window is None and summary["campaign"]["type"] == "marketing":
+        window = send_window(summary["campaign"].get("send_window") or "seed")
+    if window is None:
+        return None, valid_until, None
+    now = clock()
+    if not is_open(window, now):
+        raise WindowClosed(next_opening(window, now))
+    closes = closing_time(window, now)
+    return window, min(valid_until, closes) if valid_until else closes, closes.timestamp()
+
+
+def _parts_of(job: SendJob, planned: pl.DataFrame) -> list[OutPart]:
+    """The parts of this job's rows: its batch of the plan, then every `binds`-th row from `bind_index`."""
+    rows = planned
+    if job.batch is not None:
+        rows = rows.slice(job.batch * job.batch_size, job.batch_size)
+    if job.binds > 1:
+        rows = rows.filter(pl.int_range(pl.len()) % job.binds == job.bind_index)
+    return build_parts(rows, job.campaign or Path(job.plan_dir).parent.name, job.settings.gsm7_packed)
+
+
+def _tally(report: DispatchReport, parts: list[OutPart], outcome: dict[str, str], release_held: bool
+           ) -> list[OutPart]:
+    """Count in `report` what the ledger saves from sending again (skipped, resent, held or released); returns
+    the parts to send, in order."""
+    counts = itertools.groupby(sorted(outcome.get(part.key, "new") for part in parts))
+    tally = {value: sum(1 for _ in group) for value, group in counts}
+    report.skipped = tally.get("accepted", 0) + tally.get("refused", 0)
+    report.resent = report.resent_ambiguous = tally.get("resend", 0)
+    if release_held:
+        report.released = tally.get("held", 0)
+    else:
+        report.held = tally.get("held", 0)
+    stop = {"accepted", "refused"} if release_held else {"accepted", "refused", "held"}
+    return [part for part in parts if outcome.get(part.key) not in stop]

@@ -111,7 +111,7 @@ def _die_with_parent() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
-def _bind_process_started(lock_pattern: str, parent: int) -> None:
+def bind_process_started(lock_pattern: str, parent: int) -> None:
     """A bind process: its own lock first (a resume sees it alive), then die with the parent, then check it."""
     global _bind_lock_fd
     path = Path(lock_pattern.format(pid=os.getpid()))

@@ -6,13 +6,13 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime
 from pathlib import Path
 
-from pipelines.dispatch.batch import DispatchReport, send_batch
+from pipelines.dispatch.batch import DispatchReport, SendJob, send_batch
 from pipelines.dispatch.errors import DispatchError, PlanMissing, WindowClosed
-from pipelines.dispatch.lock import _bind_process_started, campaign_lock
+from pipelines.dispatch.lock import bind_process_started, campaign_lock
 from pipelines.dispatch.recovery import InFlight
 from pipelines.dispatch.settings import SmscSettings
 from pipelines.window import WindowPolicy
@@ -20,13 +20,10 @@ from pipelines.window import WindowPolicy
 log = logging.getLogger(__name__)
 
 
-def _send_in_child(arguments: tuple) -> DispatchReport | WindowClosed:
-    plan_dir, settings_json, batch, batch_size, campaign, sender, valid_until, index, binds, window, options = \
-        arguments
-    settings = SmscSettings.model_validate_json(settings_json)
+def _send_in_child(job: SendJob) -> DispatchReport | WindowClosed:
+    """A bind process's work: its share of the rows; a closed window is returned, to be summed by the parent."""
     try:
-        return send_batch(Path(plan_dir), settings, batch, batch_size, campaign, sender, valid_until, None, index,
-                          binds, window, **options)
+        return send_batch(job)
     except WindowClosed as closed:
         return closed
 
@@ -51,19 +48,18 @@ def send_plan(plan_dir: Path, settings: SmscSettings, batch: int | None = None, 
     """
     plan_dir = Path(plan_dir)
     _check_plan(plan_dir)
-    options = {"in_flight": in_flight, "release_held": release_held, "clock": clock}
+    job = SendJob(plan_dir, settings, batch, batch_size, binds=settings.binds, in_flight=in_flight,
+                  release_held=release_held, campaign=campaign, sender=sender, valid_until=valid_until, window=window,
+                  clock=clock)
     with campaign_lock(plan_dir, batch) as bind_locks:
         if settings.binds == 1:
-            report = send_batch(plan_dir, settings, batch, batch_size, campaign, sender, valid_until, progress,
-                                window=window, **options)
+            report = send_batch(job, progress)
         else:
             # Parts left in flight are settled once, by this process, before the binds deal the rows: a
             # receipt proving one bind's part may reach another bind.
-            settled = send_batch(plan_dir, settings.model_copy(update={"tps": None}), batch, batch_size, campaign,
-                                 sender, valid_until, window=window, in_flight=in_flight, clock=clock,
-                                 settle_only=True)
-            report = _send_in_processes(plan_dir, settings, batch, batch_size, campaign, sender, valid_until,
-                                        progress, window, bind_locks, options)
+            settled = send_batch(replace(job, settings=settings.model_copy(update={"tps": None}), binds=1,
+                                         release_held=False, settle_only=True))
+            report = _send_in_processes(job, progress, bind_locks)
             report.confirmed_by_receipt = settled.confirmed_by_receipt
     if report.not_in_plan:
         log.warning("%s: %d parts in the send ledger are of messages no longer in the plan (the list or the "
@@ -72,25 +68,24 @@ def send_plan(plan_dir: Path, settings: SmscSettings, batch: int | None = None, 
     return report
 
 
-def _send_in_processes(plan_dir: Path, settings: SmscSettings, batch, batch_size, campaign, sender, valid_until,
-                       progress, window, bind_locks: Path, options: dict) -> DispatchReport:
+def _send_in_processes(job: SendJob, progress: Callable[[int], None] | None, bind_locks: Path) -> DispatchReport:
+    """One process per bind, each sending the rows dealt to it; their reports summed (a bind that died: re-run)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    arguments = [(str(plan_dir), settings.model_dump_json(), batch, batch_size, campaign, sender, valid_until, index,
-                  settings.binds, window, options) for index in range(settings.binds)]
+    jobs = [replace(job, bind_index=index) for index in range(job.binds)]
     started = time.monotonic()
     try:
-        with ProcessPoolExecutor(settings.binds, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_bind_process_started, initargs=(str(bind_locks), os.getpid())) as pool:
-            reports = list(pool.map(_send_in_child, arguments))
+        with ProcessPoolExecutor(job.binds, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=bind_process_started, initargs=(str(bind_locks), os.getpid())) as pool:
+            reports = list(pool.map(_send_in_child, jobs))
     except BrokenProcessPool as error:
         raise DispatchError(f"a bind process died: {error}; re-run to resume from the ledger") from None
     closed = [report for report in reports if isinstance(report, WindowClosed)]
     if closed:
         raise WindowClosed(closed[0].reopens, sum(c.sent for c in closed))
-    total = DispatchReport(batch=batch)
+    total = DispatchReport(batch=job.batch)
     counters = [f.name for f in fields(DispatchReport)
                 if f.name not in ("batch", "seconds", "wall", "paused", "not_in_plan", "confirmed_by_receipt")]
     for report in reports:

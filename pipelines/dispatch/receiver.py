@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pipelines.dispatch.session import BindReport, _Bind
+from pipelines.dispatch.session import BindReport, BindSession
 from pipelines.dispatch.settings import SmscSettings
 from pipelines.dlr import EventWriter
 
@@ -16,11 +16,11 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
             until: Callable[[BindReport], bool] | None = None) -> BindReport:
     """`smsflow receive`: stay bound as a receiver and record every receipt and reply (late ones too), for
     `seconds` or until `until(report)` holds."""
-    session = _Bind(settings, None, EventWriter(events_dir, f"receiver-{os.getpid()}"), ("", 0, ""), "", None)
+    session = BindSession(settings, None, EventWriter(events_dir, f"receiver-{os.getpid()}"), ("", 0, ""), "", None)
     session.open(mode="receiver")
     started = time.monotonic()
     try:
-        while (seconds is None or time.monotonic() - started < seconds) and session._error is None \
+        while (seconds is None or time.monotonic() - started < seconds) and session.error is None \
                 and not (until is not None and until(session.report)):
             time.sleep(0.05)
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ import polars as pl
 
 from pipelines.dispatch.ledger import Ledger
 from pipelines.dispatch.parts import OutPart
-from pipelines.dispatch.session import _Bind
+from pipelines.dispatch.session import BindSession
 from pipelines.dlr import HELD_REASON, read_events
 from pipelines.smpp import pdu as P
 
@@ -19,7 +19,7 @@ def _excerpt(text: str) -> str:
     return text[:20].encode("latin-1", errors="replace").decode("latin-1").strip()
 
 
-def _confirm_by_receipts(ambiguous: list[OutPart], receipts: list[dict], ledger: Ledger) -> set[str]:
+def confirm_by_receipts(ambiguous: list[OutPart], receipts: list[dict], ledger: Ledger) -> set[str]:
     """Ambiguous parts proven taken by a receipt from their handset quoting their text."""
     seen: dict[tuple[str, str], str] = {}
     for receipt in receipts:
@@ -42,8 +42,8 @@ def in_flight_policy(summary: dict, chosen: InFlight | None = None) -> InFlight:
     return chosen or campaign.get("in_flight") or ("hold" if campaign["type"] == "marketing" else "resend")
 
 
-def _settle_in_flight(session: _Bind, in_flight: list[OutPart], ledger: Ledger, events_dir: Path,
-                      policy: InFlight, grace: float) -> tuple[set[str], set[str]]:
+def settle_in_flight(session: BindSession, in_flight: list[OutPart], ledger: Ledger, events_dir: Path,
+                     policy: InFlight, grace: float) -> tuple[set[str], set[str]]:
     """SEND-7: parts written but never answered when a sender stopped; returns (confirmed, held) keys.
 
     Receipts the SMSC still holds arrive during `grace`, and those an earlier run stored count too: a receipt
@@ -53,7 +53,7 @@ def _settle_in_flight(session: _Bind, in_flight: list[OutPart], ledger: Ledger, 
     session.listen(grace)
     stored = read_events(events_dir).filter(pl.col("kind") == "receipt").select("handset", "text",
                                                                                "message_id").to_dicts()
-    confirmed = _confirm_by_receipts(in_flight, stored + session.receipts, ledger)
+    confirmed = confirm_by_receipts(in_flight, stored + session.receipts, ledger)
     unproven = [part.key for part in in_flight if part.key not in confirmed]
     ledger.decide(unproven, "held" if policy == "hold" else "resend", HELD_REASON)
     return confirmed, set(unproven) if policy == "hold" else set()

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipelines.dispatch.errors import THROTTLING, DispatchError, DispatchPaused, status_name
+from pipelines.dispatch.errors import THROTTLING, DispatchError, status_name
 from pipelines.dispatch.ledger import Ledger
-from pipelines.dispatch.pacing import _RateLimiter
+from pipelines.dispatch.pacing import ErrorBudget, RateLimiter
 from pipelines.dispatch.parts import OutPart
 from pipelines.dispatch.settings import SmscSettings
 from pipelines.dlr import EventWriter, parse_receipt
@@ -36,14 +36,16 @@ class BindReport:
     seconds: float = 0.0
 
 
-class _Bind:
+class BindSession:
     """One transceiver bind: a sending loop (this thread) and a reading loop (a thread)."""
 
     def __init__(self, settings: SmscSettings, ledger: Ledger, events: EventWriter, source: tuple[int, int, str],
                  validity: str, rate: float | None, progress: Callable[[int], None] | None = None):
         self.settings, self.ledger, self.events = settings, ledger, events
-        self.source, self.validity = source, validity
-        self.limiter = _RateLimiter(rate)
+        self.validity = validity
+        self._source_ton, self._source_npi, self._source_address = source
+        self.limiter = RateLimiter(rate)
+        self.budget = ErrorBudget(settings.error_budget, settings.budget_window)
         self.progress = progress
         self._socket: socket.socket | None = None
         self._sequence = 0
@@ -53,8 +55,6 @@ class _Bind:
         self._state = threading.Condition()
         self._in_flight: dict[int, OutPart] = {}
         self._retry: list[OutPart] = []
-        self._recent: deque[bool] = deque(maxlen=settings.budget_window)
-        self._refusals: dict[int, int] = {}
         self._error: BaseException | None = None
         self._closing = False
         self._draining = False
@@ -202,7 +202,7 @@ class _Bind:
             self.ledger.outcome(part.key, status, message_id if status == P.ESME_ROK else None)
             if status == P.ESME_ROK:
                 self.report.accepted += 1
-                self._recent.append(False)
+                self.budget.accepted()
             elif status in THROTTLING:
                 # Stop sending until every part in flight is answered, so refused parts go again in order.
                 self.report.throttled += 1
@@ -211,8 +211,7 @@ class _Bind:
                 self.limiter.throttled(self._observed_rate())
             else:
                 self.report.refused += 1
-                self._recent.append(True)
-                self._refusals[status] = self._refusals.get(status, 0) + 1
+                self.budget.refused(status)
             self._state.notify_all()
         if self.progress is not None and status not in THROTTLING:
             self.progress(1)
@@ -268,85 +267,96 @@ class _Bind:
         elapsed = time.monotonic() - self._started
         return (self.report.accepted + 1) / elapsed if elapsed > 0 else 100.0
 
-    def _check_budget(self) -> None:
-        if len(self._recent) >= min(self.settings.budget_window, 100):
-            share = sum(self._recent) / len(self._recent)
-            if share > self.settings.error_budget:
-                codes = ", ".join(f"0x{code:02X}×{count}" for code, count in sorted(self._refusals.items()))
-                raise DispatchPaused(
-                    f"error budget exceeded: {sum(self._recent)} of the last {len(self._recent)} submits were "
-                    f"refused ({share:.1%} > {self.settings.error_budget:.0%}; codes {codes}); the batch is "
-                    f"paused, nothing more is sent until it is re-run")
-
     def run(self, parts: list[OutPart], deadline: float | None = None,
             clock: Callable[[], datetime] | None = None) -> BindReport:
         """Send `parts`; stop taking new ones at `deadline` (epoch seconds by `clock`: the window's close)."""
         now = (lambda: clock().timestamp()) if clock is not None else time.time
-        started = self._started = time.monotonic()
+        started = self._started = self._last_answer = time.monotonic()
         pending = deque(sorted(parts))
-        ton, npi, address = self.source
-        group = self.settings.fsync_group
         announced: set[str] = set()
-        last_answer = time.monotonic()
-        while True:
-            with self._state:
-                while True:
-                    if self._error is not None:
-                        raise self._error
-                    self._check_budget()
-                    if self._draining and not self._in_flight:
-                        self._draining = False  # every answer is in: resend the refused parts, in order
-                    # Refused parts go again one at a time, each answered before the next, so they are taken
-                    # in their original order and before any part not sent yet.
-                    window = 1 if self._retry else self.settings.window
-                    if not self._draining and len(self._in_flight) < window and (self._retry or pending):
-                        break
-                    if not self._in_flight and not self._retry and not pending:
-                        break
-                    if not self._state.wait(timeout=self.settings.timeout):
-                        if time.monotonic() - last_answer > self.settings.timeout:
-                            raise DispatchError(f"no answer from the SMSC for {self.settings.timeout:.0f} s")
-                    else:
-                        last_answer = time.monotonic()
-                if not self._in_flight and not self._retry and not pending:
-                    break
-                if deadline is not None and now() >= deadline:
-                    if self._in_flight:  # the window closed: let what is in flight be answered, send nothing new
-                        self._state.wait(timeout=self.settings.timeout)
-                        continue
-                    self.report.paused = len(self._retry) + len(pending)
-                    break
-                # Parts refused for throttling go again first, in their original order.
-                if self._retry and (not pending or self._retry[0] < pending[0]):
-                    part = heapq.heappop(self._retry)
-                else:
-                    part = pending.popleft()
-            if part.key not in announced:
-                # The intents of the next group go to disk before any of them is sent.
-                batch = [part.key] + [p.key for p in itertools.islice(pending, group - 1) if p.key not in announced]
-                self.ledger.intents(batch)
-                announced.update(batch)
-            self.limiter.wait()
-            self.limiter.recover()
-            sequence = self._next_sequence()
-            body = P.build_short_message(P.ShortMessage(
-                source_addr=address, source_addr_ton=ton, source_addr_npi=npi, destination_addr=part.destination,
-                dest_addr_ton=1, dest_addr_npi=1, esm_class=part.esm_class, data_coding=part.data_coding,
-                short_message=part.short_message, registered_delivery=1, validity_period=self.validity))
-            with self._state:
-                self._in_flight[sequence] = part
-            self.ledger.sent(part.key)
-            try:
-                self._send(P.encode(P.SUBMIT_SM, 0, sequence, body))
-            except Exception as error:
-                raise DispatchError(f"SMPP connection lost while sending: {error}") from None
+        while (part := self._next_part(pending, deadline, now)) is not None:
+            self._announce(part, pending, announced)
+            self._submit(part)
         self.ledger.sync()
         self.report.seconds = time.monotonic() - started  # sending time, without the receipts' linger
         if self.settings.linger:
             self.listen(self.settings.linger)
         return self.report
 
+    def _next_part(self, pending: deque[OutPart], deadline: float | None, now: Callable[[], float]) -> OutPart | None:
+        """The next part to send once there is room for it; None when every part is answered or the window closed
+        (the parts left unsent are then counted in `report.paused`)."""
+        with self._state:
+            while True:
+                self._wait_for_room(pending)
+                if not self._in_flight and not self._retry and not pending:
+                    return None
+                if deadline is None or now() < deadline:
+                    break
+                if not self._in_flight:
+                    self.report.paused = len(self._retry) + len(pending)
+                    return None
+                # The window closed: let what is in flight be answered, send nothing new.
+                self._state.wait(timeout=self.settings.timeout)
+            # Parts refused for throttling go again first, in their original order.
+            if self._retry and (not pending or self._retry[0] < pending[0]):
+                return heapq.heappop(self._retry)
+            return pending.popleft()
+
+    def _wait_for_room(self, pending: deque[OutPart]) -> None:
+        """Under `_state`: until a part may go, or nothing is left; raises the reader's error and DispatchPaused."""
+        while True:
+            if self._error is not None:
+                raise self._error
+            self.budget.check()
+            if self._draining and not self._in_flight:
+                self._draining = False  # every answer is in: resend the refused parts, in order
+            # Refused parts go again one at a time, each answered before the next, so they are taken in their
+            # original order and before any part not sent yet.
+            window = 1 if self._retry else self.settings.window
+            if not self._draining and len(self._in_flight) < window and (self._retry or pending):
+                return
+            if not self._in_flight and not self._retry and not pending:
+                return
+            if self._state.wait(timeout=self.settings.timeout):
+                self._last_answer = time.monotonic()
+            elif time.monotonic() - self._last_answer > self.settings.timeout:
+                raise DispatchError(f"no answer from the SMSC for {self.settings.timeout:.0f} s")
+
+    def _announce(self, part: OutPart, pending: deque[OutPart], announced: set[str]) -> None:
+        """PLUS-1: the intents of the next group are on disk before any of them is sent."""
+        if part.key in announced:
+            return
+        group = [part.key] + [p.key for p in itertools.islice(pending, self.settings.fsync_group - 1)
+                              if p.key not in announced]
+        self.ledger.intents(group)
+        announced.update(group)
+
+    def _submit(self, part: OutPart) -> None:
+        """Pace, then one submit_sm with a receipt requested; marked `sent` in the ledger before the bytes go."""
+        self.limiter.wait()
+        self.limiter.recover()
+        sequence = self._next_sequence()
+        body = P.build_short_message(P.ShortMessage(
+            source_addr=self._source_address, source_addr_ton=self._source_ton, source_addr_npi=self._source_npi,
+            destination_addr=part.destination, dest_addr_ton=1, dest_addr_npi=1, esm_class=part.esm_class,
+            data_coding=part.data_coding, short_message=part.short_message, registered_delivery=1,
+            validity_period=self.validity))
+        with self._state:
+            self._in_flight[sequence] = part
+        self.ledger.sent(part.key)
+        try:
+            self._send(P.encode(P.SUBMIT_SM, 0, sequence, body))
+        except Exception as error:
+            raise DispatchError(f"SMPP connection lost while sending: {error}") from None
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the session ended on its own (connection lost, the SMSC unbound), else None."""
+        return self._error
+
     def listen(self, seconds: float) -> None:
+        """Stay bound `seconds` (receipts and replies keep arriving), or until the session fails."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and self._error is None:
             time.sleep(0.05)

@@ -10,7 +10,7 @@ import polars as pl
 
 from pipelines.dispatch.ledger import Ledger, ledger_state
 from pipelines.dispatch.parts import OutPart, source_address
-from pipelines.dispatch.session import _Bind
+from pipelines.dispatch.session import BindSession
 from pipelines.dispatch.settings import SmscSettings
 from pipelines.dlr import EventWriter, keyed_rows, part_key
 from pipelines.smpp import parts as sms_parts
@@ -49,7 +49,7 @@ def send_test(message: str, encoding: str, numbers: list[str], settings: SmscSet
                                piece.text, index))
     ledger = Ledger(ledger_dir, f"test-{stamp}", settings.fsync_group)
     events = EventWriter(events_dir, f"test-{stamp}")
-    session = _Bind(settings, ledger, events, source_address(sender), "", settings.tps)
+    session = BindSession(settings, ledger, events, source_address(sender), "", settings.tps)
     session.open()
     try:
         session.run(out)
