@@ -42,3 +42,7 @@ class WindowClosed(RuntimeError):
         self.reopens, self.sent = reopens, sent
         super().__init__(f"the send window is closed; {sent:,} parts went out before it closed; the batch resumes "
                          f"at {reopens:%A %d/%m/%Y %H:%M} (Europe/Paris) [SEND-2]")
+
+    def __reduce__(self):
+        # A bind process returns this to its parent: pickled by its fields, not by the message its __init__ makes.
+        return type(self), (self.reopens, self.sent)
