@@ -50,6 +50,11 @@ class Source:
     delimiter: str = ";"
     size_bytes: int = 0
 
+    @property
+    def fields(self) -> list[str]:
+        """The personalisation fields (LIST-3): every column but the mobile number, as the plan names them."""
+        return [original_name(c) for c in self.columns if c != self.mobile_column]
+
     def batches(self) -> Iterator[pl.DataFrame]:
         if self.layout is not None:
             yield from _rebatch(read_list_batches(self.layout), BATCH_ROWS)

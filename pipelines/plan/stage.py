@@ -16,7 +16,6 @@ from pipelines.plan.io import (
     MARKER_FILE, PLAN_FILES, RECIPIENTS_FILE, SUMMARY_FILE, BackgroundWriter, Progress, arrow_schema, install,
     load_blacklists, output_columns, pipelined, plan_folder, sources as list_sources,
 )
-from pipelines.plan.rules import original_name
 from pipelines.plan.summary import summary as plan_summary
 from pipelines.render import compile_template
 from pipelines.spec import CampaignSpec, load_spec
@@ -40,9 +39,7 @@ def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progr
     target = plan_folder(out_dir)
     sources = list_sources(spec, base, roots)
     columns = output_columns(sources)
-    personalisation = list(dict.fromkeys(original_name(c) for s in sources for c in s.columns
-                                         if c != s.mobile_column))
-    template = compile_template(spec.message, personalisation)
+    template = compile_template(spec.message, list(dict.fromkeys(f for source in sources for f in source.fields)))
     context = Context(spec, template, load_blacklists(spec, base, roots))
 
     out_dir = Path(out_dir)

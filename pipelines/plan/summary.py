@@ -6,16 +6,15 @@ import polars as pl
 
 from pipelines.plan.context import Context
 from pipelines.plan.io import Source, output_columns
-from pipelines.plan.rules import message_options, original_name
+from pipelines.plan.rules import message_options
 from pipelines.render import compose, empty_field, one_row, value_column
 from pipelines.status import DUPLICATE, INVALID, status_text
 
 
 def note_fields(frame: pl.DataFrame, prepared: pl.DataFrame, source: Source, context: Context) -> None:
     """MSG-4 empty fields, and ENC-6's longest value of each field for the worst-case length."""
-    personalisation = [original_name(c) for c in source.columns if c != source.mobile_column]
-    if personalisation:
-        empties = frame.select(empty_field(c).sum().alias(c) for c in personalisation).row(0, named=True)
+    if source.fields:
+        empties = frame.select(empty_field(c).sum().alias(c) for c in source.fields).row(0, named=True)
         context.totals.empty.update({name: count for name, count in empties.items() if count})
     fields = context.template.fields
     if fields:
