@@ -18,9 +18,10 @@ import polars as pl
 
 from pipelines import status
 # The rules from SMSC facts to SPEC STAT codes live in pipelines.status; these names stay importable from here.
-from pipelines.status import (DESTINATION_ERRORS, FINAL_STATES, HELD_REASON, NO_FINAL_RECEIPT, RECEIPT_STATUS,
-                              STOP_KEYWORDS, STOP_REQUESTED, SUBMIT_ACCEPTED, SUBMIT_ERROR,
-                              SUBMIT_REFUSED_DESTINATION)
+from pipelines.status import (  # noqa: F401
+    DESTINATION_ERRORS, FINAL_STATES, HELD_REASON, NO_FINAL_RECEIPT, RECEIPT_STATUS, STOP_KEYWORDS, STOP_REQUESTED,
+    SUBMIT_ACCEPTED, SUBMIT_ERROR, SUBMIT_REFUSED_DESTINATION,
+)
 
 # §5.2.28 message_state, for receipts that carry only the TLV.
 STATE_NAMES = {1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV", 6: "ACCEPTD", 7: "UNKNOWN",
