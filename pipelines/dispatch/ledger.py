@@ -110,9 +110,9 @@ def ledger_state(directory: Path) -> pl.DataFrame:
                     trusted = bool(this_boot) and record.get("boot") == this_boot
                 elif event == "sent":
                     sent.add(record["key"])
-                elif event == "intent" and not trusted:
-                    sent.add(record["key"])  # written before a reboot: its `sent` mark may be lost, assume sent
                 else:
+                    if event == "intent" and not trusted:
+                        sent.add(record["key"])  # written before a reboot: its `sent` mark may be lost, assume sent
                     records.append(record)
     if not records:
         return pl.DataFrame(schema={"key": pl.String, "outcome": pl.String, "status": pl.Int64,
