@@ -79,7 +79,7 @@ def sms_campaign():
         conf = {key: value for key, value in context["params"].items()}
         identifier = campaign_id(context["run_id"])
         spec_path = prepare_spec(bucket_root(), identifier, conf)
-        spec = load_spec(spec_path)
+        spec = load_spec(spec_path, roots=[bucket_root()])
         return {"campaign_id": identifier, "spec_path": str(spec_path), "approval": spec.approval,
                 "account": spec.account.id, "max_invalid_share": spec.contracts.max_invalid_share}
 

@@ -30,7 +30,9 @@ def campaign_dir(bucket: Path, campaign_id: str) -> Path:
 def prepare_spec(bucket: Path, campaign_id: str, conf: dict[str, Any]) -> Path:
     """The run's spec, validated (CAMP-2), written into the campaign folder with lists made absolute.
 
-    `conf` is the trigger form: either `spec_path` (a YAML spec in the bucket) or the spec's own fields.
+    `conf` is the trigger form: either `spec_path` (a YAML spec in the bucket) or the spec's own fields. Both
+    come from a form or the REST API, so every path must stay inside the bucket (LIST-4), and `send_at` must not
+    be in the past now, at submission (SEND-1).
     """
     folder = campaign_dir(bucket, campaign_id)
     folder.mkdir(parents=True, exist_ok=True)
@@ -38,10 +40,10 @@ def prepare_spec(bucket: Path, campaign_id: str, conf: dict[str, Any]) -> Path:
     if conf.get("spec_path"):
         source = Path(conf["spec_path"])
         source = source if source.is_absolute() else bucket / source
-        spec = load_spec(source)
+        spec = load_spec(source, now=datetime.now(timezone.utc), roots=[bucket])
         base = source.resolve().parent
     else:
-        spec = validate_spec(fields, "trigger form")
+        spec = validate_spec(fields, "trigger form", now=datetime.now(timezone.utc), roots=[bucket], base=bucket)
         base = bucket
     data = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     data["lists"] = [str(_absolute(location, base)) for location in spec.lists]
@@ -65,12 +67,12 @@ def plan_step(bucket: Path, campaign_id: str, spec_path: Path) -> dict:
     from pipelines.plan import plan_campaign
     from pipelines.warehouse import load_blacklist, load_plan
 
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, roots=[bucket])  # accepted at submission: its send_at may have passed since
     database = bucket / WAREHOUSE
     if has_ledger(database, spec.account.id):
         spec = spec.model_copy(update={"account": spec.account.model_copy(
             update={"credits": available(database, spec.account.id)})})
-    result = plan_campaign(spec, spec_path.parent, campaign_dir(bucket, campaign_id) / "plan")
+    result = plan_campaign(spec, spec_path.parent, campaign_dir(bucket, campaign_id) / "plan", roots=[bucket])
     load_plan(database, campaign_id, result.out_dir)
     for kind in ("own", "global", "client"):  # BL-1: the lists this campaign was checked against
         location = getattr(spec.account.blacklists, "global_" if kind == "global" else kind)

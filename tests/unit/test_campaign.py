@@ -1,0 +1,50 @@
+"""The campaign's steps as the DAG runs them: what comes from a form or the REST API stays inside the bucket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import write_list, write_spec
+
+from pipelines.campaign import plan_step, prepare_spec
+from pipelines.spec import SpecError
+
+
+def test_list4_form_lists_outside_the_bucket_are_refused_without_reading_them(bucket: Path, tmp_path: Path):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("Mobile;Motdepasse\n0611111111;hunter2\n", encoding="utf-8")
+    for location in (str(secret), "../secret.csv", f"file://{secret}"):
+        conf = {"name": "Test", "type": "notification", "message": "Bonjour", "lists": [location]}
+        with pytest.raises(SpecError) as error:
+            prepare_spec(bucket, "c1", conf)
+        assert "LIST-4" in str(error.value) and "hunter2" not in str(error.value)
+
+
+def test_list4_a_spec_path_outside_the_bucket_is_refused(bucket: Path, tmp_path: Path):
+    outside = write_spec(tmp_path / "elsewhere", lists=["a.csv"])
+    write_list(outside.parent / "a.csv", "Mobile;Prénom\n0611111111;Ann\n")
+    with pytest.raises(SpecError, match="LIST-4|CAMP-2"):
+        prepare_spec(bucket, "c1", {"spec_path": str(outside)})
+
+
+def test_send1_a_form_send_at_in_the_past_is_refused_at_submission(bucket: Path):
+    write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n")
+    conf = {"name": "Test", "type": "notification", "message": "Bonjour", "lists": ["a.csv"],
+            "send_at": "2020-01-01T10:00:00+01:00"}
+    with pytest.raises(SpecError, match="SEND-1"):
+        prepare_spec(bucket, "c1", conf)
+
+
+def test_send1_an_accepted_spec_is_planned_even_after_its_send_at_passed(bucket: Path):
+    """The spec was accepted at submission; the plan task reads it later, maybe after its send time."""
+    import yaml
+
+    write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n")
+    spec_path = prepare_spec(bucket, "c1", {"name": "Test", "type": "notification", "message": "Bonjour ${Prénom}",
+                                            "lists": ["a.csv"]})
+    data = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    data["send_at"] = "2020-01-01T10:00:00+01:00"  # time has passed since it was accepted
+    spec_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    planned = plan_step(bucket, "c1", spec_path)
+    assert (planned["rows"], planned["sendable"]) == (1, 1)
