@@ -15,7 +15,8 @@ TESTS = ROOT / "tests"
 
 # The kind of a test follows its folder: `pytest -m unit` is the fast part (no process, no socket, no Airflow).
 _KINDS = {"unit": ("unit",), "integration": ("integration",), "e2e": ("e2e", "slow"), "dags": ("airflow", "slow"),
-          "plugins": ("airflow",), "test_layout.py": ("integration",)}
+          "plugins": ("airflow",), "test_layout.py": ("integration",),
+          "test_stack.py": ("airflow",)}
 _SUBPROCESS_FIXTURES = {"smsc", "airflow_home"}
 
 

@@ -18,7 +18,15 @@ def test_compose_is_a_celery_stack_with_several_workers():
     services = compose["services"]
     assert {"postgres", "redis", "api-server", "scheduler", "dag-processor", "triggerer", "worker"} <= set(services)
     assert services["worker"]["deploy"]["replicas"] >= 2
-    assert services["worker"]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    executor = services["worker"]["environment"]["AIRFLOW__CORE__EXECUTOR"]
+    module, _, name = executor.rpartition(".")
+    import importlib
+
+    from airflow.providers.celery.executors.celery_executor import CeleryExecutor
+    from smsflow_provider.executors.local import SettledEventsMixin
+
+    settled = getattr(importlib.import_module(module), name)  # the stale-success fix (#71580) on Celery too
+    assert issubclass(settled, CeleryExecutor) and issubclass(settled, SettledEventsMixin)
     assert services["scheduler"]["environment"]["SMSFLOW_BUCKET"] == "/bucket"
 
 
