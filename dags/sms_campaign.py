@@ -118,24 +118,14 @@ def sms_campaign():
     @task
     def test_send(planned: dict) -> dict:
         """SEND-3: the personalised message to the test numbers, then the SEND-4 summary for the approver."""
-        import polars as pl
-
-        from pipelines.campaign import approval_text
-        from pipelines.dispatch import send_test
-        from pipelines.encoding import measure
+        from pipelines.campaign import approval_request, send_test_message
         from smsflow_provider.hooks.smpp import SmppHook
 
         plan_dir = Path(planned["plan_dir"])
-        summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
-        test = summary.get("test")
-        if test and test.get("message"):
-            encoding = measure(pl.Series([test["message"]])).item(0, "ENCODING")
-            results = send_test(test["message"], encoding, test["numbers"], SmppHook(SMPP_CONN_ID).get_settings(),
-                                summary["campaign"]["sender"], plan_dir.parent / "dispatch" / "tests",
-                                plan_dir.parent / "test-events")
-            print("Test sent: " + ", ".join(f"{r.number} → {r.status}" for r in results))
-        return {"subject": f"Send « {summary['campaign']['name']} » to {summary['sendable']:,} recipients?",
-                "body": approval_text(summary, test)}
+        sent = send_test_message(plan_dir, SmppHook(SMPP_CONN_ID).get_settings())
+        if sent:
+            print(f"Test sent ({sent.encoding}): " + ", ".join(f"{r.number} → {r.status}" for r in sent.results))
+        return approval_request(plan_dir)
 
     @task.branch
     def approval_mode(planned: dict) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,45 @@ def lifecycle(database: Path, campaign_id: str) -> list[tuple[str, str]]:
 
     with connect(database, read_only=True) as connection:
         return connection.execute(queries("campaign.sql")["lifecycle"], {"campaign_id": campaign_id}).fetchall()
+
+
+@dataclass(frozen=True)
+class SentTestMessage:
+    """SEND-3: the test message as sent, its encoding (ENC-1) and the SMSC's answer for each test number."""
+
+    message: str
+    encoding: str
+    results: list  # pipelines.dispatch.TestSendResult, one per test number, in the spec's order
+
+
+def send_test_message(plan_dir: Path, settings) -> SentTestMessage | None:
+    """SEND-3: a plan's personalised test message to its test numbers, the one way the DAG, the CLI and the demo
+    send it; its ledger and events sit beside the plan (`dispatch/tests`, `test-events`), never the campaign's.
+
+    None when the plan has no test to send: no test numbers, or no list row to personalise it with.
+    """
+    import polars as pl
+
+    from pipelines.dispatch import send_test
+    from pipelines.encoding import measure
+
+    summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
+    test = summary.get("test") or {}
+    if not test.get("message") or not test.get("numbers"):
+        return None
+    message = test["message"]
+    encoding = measure(pl.Series([message])).item(0, "ENCODING")
+    folder = plan_dir.parent
+    results = send_test(message, encoding, test["numbers"], settings, summary["campaign"]["sender"],
+                        folder / "dispatch" / "tests", folder / "test-events")
+    return SentTestMessage(message, encoding, results)
+
+
+def approval_request(plan_dir: Path) -> dict:
+    """SEND-4: the approval's subject and body, from the plan's summary (with the test sent, SEND-3)."""
+    summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
+    return {"subject": f"Send « {summary['campaign']['name']} » to {summary['sendable']:,} recipients?",
+            "body": approval_text(summary, summary.get("test"))}
 
 
 def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0) -> dict:

@@ -128,11 +128,10 @@ def test_send(
     """SEND-3: send the personalised message to test numbers before the real send."""
     import tempfile
 
-    import polars as pl
     from pydantic import ValidationError
 
-    from pipelines.dispatch import SmscSettings, send_test
-    from pipelines.encoding import measure
+    from pipelines.campaign import send_test_message
+    from pipelines.dispatch import SmscSettings
     from pipelines.plan import plan_campaign
     from pipelines.spec import Problem, SpecError, TestSend, load_spec
 
@@ -148,17 +147,14 @@ def test_send(
         raise SpecError([Problem(field="test." + ".".join(str(part) for part in item["loc"]), value=item.get("input"),
                                  rule="SEND-3", message=item["msg"].removeprefix("Value error, "))
                          for item in error.errors()], "test-send") from None
-    with tempfile.TemporaryDirectory() as folder:
-        summary = plan_campaign(campaign, spec.resolve().parent, Path(folder) / "plan").summary
-        message = summary["test"]["message"]
-        if message is None:
-            console.print(f"[bold red]Refused[/]: the lists have no row {test.get('row', 1)} [SEND-3]")
-            raise typer.Exit(2)
-        encoding = measure(pl.Series([message])).item(0, "ENCODING")
-        results = send_test(message, encoding, campaign.test.number_list, SmscSettings.from_url(smsc_url),
-                            campaign.sender_or_default, Path(folder) / "ledger", Path(folder) / "events")
-    console.print(f"Test message ({encoding}): {escape(message)}", soft_wrap=True)
-    for result in results:
+    with tempfile.TemporaryDirectory() as folder:  # a test touches no campaign: its plan and ledger are thrown away
+        plan_dir = plan_campaign(campaign, spec.resolve().parent, Path(folder) / "plan").out_dir
+        sent = send_test_message(plan_dir, SmscSettings.from_url(smsc_url))
+    if sent is None:
+        console.print(f"[bold red]Refused[/]: the lists have no row {test.get('row', 1)} [SEND-3]")
+        raise typer.Exit(2)
+    console.print(f"Test message ({sent.encoding}): {escape(sent.message)}", soft_wrap=True)
+    for result in sent.results:
         verdict = "accepted" if result.status == 0 else f"refused (0x{result.status or 0:02X})"
         console.print(f"  {result.number}: {verdict}" + (f", message id {result.message_id}" if result.message_id
                                                          else ""))
