@@ -1,45 +1,14 @@
-"""Commands that start things: the SMSC simulator, the demo, a local Airflow."""
+"""Commands that start things: the SMSC simulator. The demo and a local Airflow join the command line through
+the `smsflow.commands` entry point (pyproject.toml)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from pipelines.cli.app import app, console
-
-
-@app.command()
-def demo(
-    bucket: Path = typer.Option(Path("bucket"), "--bucket", help="The local bucket folder."),
-    rows: int = typer.Option(10_000, "--rows"),
-    direct: bool = typer.Option(False, "--direct", help="Drive the campaign from pipelines, without Airflow."),
-    port: int = typer.Option(8080, "--port", help="Airflow's port on 127.0.0.1."),
-) -> None:
-    """The main job on embedded defaults: a sample CRM export in the bucket, a whole campaign run by Airflow
-    against the SMSC simulator, approved through the REST API, its statistics, report and DuckDB file."""
-    console_out = Console()
-    if direct:
-        from pipelines.demo import run_demo
-
-        run_demo(bucket, rows, console_out)
-        return
-    from pipelines.airflow_demo import run_airflow_demo
-
-    run_airflow_demo(bucket, rows, port, console_out)
-
-
-@app.command()
-def airflow(
-    bucket: Path = typer.Option(Path("bucket"), "--bucket"),
-    port: int = typer.Option(8080, "--port"),
-) -> None:
-    """Airflow (standalone, SQLite) and the SMSC simulator, left running for the trigger form and approvals."""
-    from pipelines.airflow_demo import serve_airflow
-
-    serve_airflow(bucket, port, Console())
 
 
 @app.command()

@@ -14,10 +14,10 @@ import duckdb
 import pytest
 from rich.console import Console
 
-from pipelines.airflow_demo import answer_approval, failed_tasks, running_stack, trigger_campaign, wait_for_dag, \
-    wait_for_run
 from pipelines.credits import top_up
-from pipelines.demo import prepare_bucket
+from pipelines.demo.bucket import prepare_bucket
+from pipelines.demo.rest import answer_approval, failed_tasks, trigger_campaign, wait_for_dag, wait_for_run
+from pipelines.demo.standalone import running_stack
 
 pytestmark = pytest.mark.xdist_group("airflow")  # one Airflow at a time on a 2-core machine
 

@@ -2,8 +2,8 @@
 AIRFLOW_HOME inside the repository) next to the SMSC simulator, driven through Airflow's REST API exactly as
 a user's browser would: trigger the campaign, read the approval request, approve it, wait for the end.
 
-This module starts Airflow as a separate program and speaks HTTP to it: `pipelines` itself never imports
-Airflow.
+This module starts Airflow as a separate program (subprocess) and speaks HTTP to it (`rest`): it never
+imports Airflow.
 """
 
 from __future__ import annotations
@@ -16,47 +16,16 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 
-ROOT = Path(__file__).resolve().parents[1]
-LOGIN = ("admin", "admin")
+from pipelines.demo.bucket import prepare_bucket, simulator_config
+from pipelines.demo.rest import LOGIN, AirflowApi, answer_approval, failed_tasks, trigger_campaign, wait_for_dag, \
+    wait_for_run
 
-
-class AirflowApi:
-    """The few REST calls a user's browser makes, with the JWT the login gives."""
-
-    def __init__(self, base: str):
-        self.base, self.token = base, None
-
-    def call(self, method: str, path: str, body: dict | None = None):
-        request = urllib.request.Request(
-            self.base + path, method=method, data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json",
-                     **({"Authorization": f"Bearer {self.token}"} if self.token else {})})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode(errors="replace")
-
-    def login(self, username: str = LOGIN[0], password: str = LOGIN[1]) -> None:
-        status, answer = self.call("POST", "/auth/token", {"username": username, "password": password})
-        if status not in (200, 201):
-            raise RuntimeError(f"Airflow login failed ({status}): {answer}")
-        self.token = answer["access_token"]
-
-    def healthy(self) -> bool:
-        try:
-            status, answer = self.call("GET", "/api/v2/monitor/health")
-        except OSError:
-            return False
-        return status == 200 and all(part.get("status") == "healthy" for part in answer.values()
-                                     if isinstance(part, dict))
+ROOT = Path(__file__).resolve().parents[2]  # the repository: dags/, airflow_home/
 
 
 def airflow_environment(home: Path, bucket: Path, smsc_url: str, port: int) -> dict[str, str]:
@@ -96,12 +65,9 @@ def airflow_environment(home: Path, bucket: Path, smsc_url: str, port: int) -> d
 def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str] | None = None,
                   home: Path | None = None):
     """The SMSC simulator and `airflow standalone`, stopped (with all their children) on the way out."""
-    from pipelines.smpp.simulator import ReplyRule, SmscConfig, start_process
+    from pipelines.smpp.simulator import start_process
 
-    replies = [ReplyRule(number=n, text=t) for n, t in zip(smsc_replies or [], ["STOP", "Arrêt", "Merci !"])]
-    config = SmscConfig(port=0, log=bucket / "smsc" / "smsc.jsonl", receipt_delay=1.0, intermediate=["ACCEPTD"],
-                        ratios={"DELIVRD": 0.92, "UNDELIV": 0.04, "EXPIRED": 0.03, "REJECTD": 0.01},
-                        replies=replies)
+    config = simulator_config(bucket, smsc_replies or [])
     simulator, smsc_port = start_process(config, bucket / "smsc")
     out.print(f"SMSC simulator on 127.0.0.1:{smsc_port} (log: {config.log})")
     home = home or Path(os.environ.get("SMSFLOW_AIRFLOW_HOME", ROOT / "airflow_home"))
@@ -133,72 +99,9 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
         log.close()
 
 
-def wait_for_dag(api: AirflowApi, dag_id: str = "sms_campaign", timeout: float = 120) -> None:
-    """Until the DAG processor has parsed the DAG (its first parse after a start)."""
-    deadline = time.monotonic() + timeout
-    while api.call("GET", f"/api/v2/dags/{dag_id}")[0] != 200:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"DAG {dag_id} not parsed within {timeout:.0f} s")
-        time.sleep(1)
-
-
-def trigger_campaign(api: AirflowApi, spec_path: str) -> str:
-    """Trigger one campaign run with a spec from the bucket; returns the run id."""
-    status, run = api.call("POST", "/api/v2/dags/sms_campaign/dagRuns",
-                           {"logical_date": None, "conf": {"spec_path": spec_path}})
-    if status not in (200, 201):
-        raise RuntimeError(f"trigger refused ({status}): {run}")
-    return run["dag_run_id"]
-
-
-def run_state(api: AirflowApi, run_id: str) -> dict:
-    return api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}")[1]
-
-
-def answer_approval(api: AirflowApi, run_id: str, option: str, timeout: float = 600,
-                    poll: float = 0.05) -> tuple[int, dict] | None:
-    """Answer the run's approval the instant it is asked, as a script (or a quick person) would.
-
-    Returns the answer's HTTP status and the request answered, or None when the run ended first.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, details = api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}/hitlDetails")
-        pending = [d for d in (details or {}).get("hitl_details", []) if d.get("responded_at") is None] \
-            if status == 200 else []
-        if pending:
-            ti = pending[0]["task_instance"]
-            status, _ = api.call("PATCH", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}/taskInstances/"
-                                          f"{ti['task_id']}/{ti['map_index']}/hitlDetails",
-                                 {"chosen_options": [option]})
-            return status, pending[0]
-        if run_state(api, run_id).get("state") in ("success", "failed"):
-            return None
-        time.sleep(poll)
-    raise RuntimeError(f"run {run_id} asked for no approval within {timeout:.0f} s")
-
-
-def wait_for_run(api: AirflowApi, run_id: str, timeout: float = 600) -> dict:
-    """Until the run ends; returns the run (state, note, …)."""
-    deadline = time.monotonic() + timeout
-    while (run := run_state(api, run_id)).get("state") not in ("success", "failed"):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"run {run_id} did not finish within {timeout:.0f} s (state {run.get('state')})")
-        time.sleep(1)
-    return run
-
-
-def failed_tasks(api: AirflowApi, run_id: str) -> list[str]:
-    """The run's tasks that did not end in success or skipped, with their state."""
-    _, instances = api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}/taskInstances")
-    return [f"{instance['task_id']}: {instance.get('state')}" for instance in (instances or {}).get("task_instances", [])
-            if instance.get("state") not in ("success", "skipped")]
-
-
 def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
     """Trigger the sample campaign through the REST API, approve it as a user would, wait, show the results."""
-    from pipelines.cli import print_stats
-    from pipelines.demo import prepare_bucket
+    from pipelines.cli.tables import print_stats
     from pipelines.report import campaign_stats
 
     bucket = bucket.resolve()
@@ -242,8 +145,6 @@ def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
 
 def serve_airflow(bucket: Path, port: int, out: Console) -> None:
     """`make airflow`: the stack stays up for a person to use the trigger form and the approval page."""
-    from pipelines.demo import prepare_bucket
-
     bucket = bucket.resolve()
     spec_path, repliers = prepare_bucket(bucket, 1000, out)
     with running_stack(bucket, port, out, repliers):
