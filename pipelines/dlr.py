@@ -222,23 +222,29 @@ def resolve_parts(plan: pl.DataFrame, ledger: pl.DataFrame) -> pl.DataFrame:
 
 
 def match_receipts(parts: pl.DataFrame, receipts: pl.DataFrame) -> pl.DataFrame:
-    """Attach each receipt to its part by SMSC message id, written in hex or decimal either side.
+    """Attach each receipt to its part by SMSC message id: sql/status.sql's `receipt_parts`, run in memory.
 
-    `parts` has `key` and `message_id`; the result is `receipts` with the part's `key` (null if unmatched).
-    Exact text first, then a decimal receipt against a hex id, then a hex receipt against a decimal id.
+    `parts` has `key` and `message_id`; the result is `receipts` with the part's `key` (null if unmatched), each
+    matched under the one id convention that fits the most of these receipts, as the warehouse matches them.
     """
+    from pipelines.warehouse import queries
+
+    numbered = receipts.drop(ID_KEY_COLUMNS, strict=False).with_row_index("receipt_row")
     if receipts.is_empty() or parts.is_empty():
-        return receipts.with_columns(pl.lit(None, dtype=pl.String).alias("key"))
-    part_keys = with_id_keys(parts.select("key", "message_id").drop_nulls("message_id"))
-    receipt_keys = with_id_keys(receipts.drop(ID_KEY_COLUMNS, strict=False).with_row_index("_receipt"))
-    matches = []
-    for receipt_column, part_column in (("id_text", "id_text"), ("id_dec", "id_hex"), ("id_hex", "id_dec")):
-        found = receipt_keys.drop_nulls(receipt_column).join(
-            part_keys.drop_nulls(part_column).select(pl.col(part_column).alias(receipt_column), "key"),
-            on=receipt_column, how="inner")
-        matches.append(found.select("_receipt", "key"))
-    chosen = pl.concat(matches).unique("_receipt", keep="first", maintain_order=True)
-    return receipt_keys.join(chosen, on="_receipt", how="left").drop("_receipt", *ID_KEY_COLUMNS)
+        return numbered.drop("receipt_row").with_columns(pl.lit(None, dtype=pl.String).alias("key"))
+    part_frame = _with_schema(with_id_keys(parts.select(pl.col("key").alias("part_key"), "message_id")),
+                              PART_ROW_SCHEMA)
+    receipt_frame = _with_schema(with_id_keys(numbered).with_columns(pl.lit("receipt").alias("kind")),
+                                 EVENT_ROW_SCHEMA).with_columns(numbered.get_column("receipt_row"))
+    with _derivation(pl.DataFrame(schema=RECIPIENT_ROW_SCHEMA), part_frame, receipt_frame, None) as connection:
+        matched = connection.sql(queries("status.sql")["receipt_rows"]).pl()
+    return numbered.join(matched, on="receipt_row", how="left", maintain_order="left").drop("receipt_row")
+
+
+def _with_schema(frame: pl.DataFrame, schema: dict) -> pl.DataFrame:
+    """`frame`'s columns of `schema`, in its order and types; a column it lacks is null."""
+    return frame.select(pl.col(name) if name in frame.columns else pl.lit(None).alias(name)
+                        for name in schema).cast(schema)
 
 
 FAILURES = status.FAILED  # a part with one of these fails its whole message (kept for importers)

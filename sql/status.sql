@@ -23,23 +23,39 @@ SELECT now() - to_seconds(validity_seconds) AS expired_before FROM status_rules;
 -- Receipt state → SPEC status code (DELIVRD → 16, UNDELIV → 20, ...), and whether it is final.
 CREATE OR REPLACE VIEW receipt_codes AS SELECT stat, status_code, final FROM receipt_states;
 
--- Each part's latest receipt (a final one wins over an intermediate one). A receipt belongs to one part: the
--- one whose SMSC id it writes the same way, else the one whose hex id it writes in decimal, else the one whose
--- decimal id it writes in hex (SMSCs answer submit_sm_resp in one base and receipts in the other).
-CREATE OR REPLACE VIEW part_receipts AS
-WITH matched AS (
-    SELECT e.campaign_id, coalesce(t.part_key, d.part_key, h.part_key) AS part_key, e.stat, e.received_at
-    FROM events e
-    LEFT JOIN parts t ON t.campaign_id = e.campaign_id AND t.id_text = e.id_text
-    LEFT JOIN parts d ON d.campaign_id = e.campaign_id AND d.id_hex = e.id_dec
-    LEFT JOIN parts h ON h.campaign_id = e.campaign_id AND h.id_dec = e.id_hex
-    WHERE e.kind = 'receipt'
+-- Every receipt with the part it belongs to. SMSCs answer submit_sm_resp in one base and may write receipts in
+-- the other; which one is a property of the SMSC, not of each receipt, and reading each receipt every way is
+-- ambiguous: a receipt's decimal id can also be another part's hex id ("10" is part A's receipt in decimal and
+-- part 10's id in hex). So each campaign's id convention is chosen once, the one under which the most receipts
+-- match (a tie goes to the first: the same text, then decimal receipts of hex ids, then hex receipts of decimal
+-- ids), and every receipt of the campaign matches under that one alone. id_convention says which was chosen.
+CREATE OR REPLACE VIEW receipt_parts AS
+WITH receipts AS (
+    SELECT * FROM events WHERE kind = 'receipt'
+), candidates AS MATERIALIZED (
+    SELECT 1 AS convention, e.*, p.part_key
+    FROM receipts e JOIN parts p ON p.campaign_id = e.campaign_id AND p.id_text = e.id_text
+    UNION ALL
+    SELECT 2 AS convention, e.*, p.part_key
+    FROM receipts e JOIN parts p ON p.campaign_id = e.campaign_id AND p.id_hex = e.id_dec
+    UNION ALL
+    SELECT 3 AS convention, e.*, p.part_key
+    FROM receipts e JOIN parts p ON p.campaign_id = e.campaign_id AND p.id_dec = e.id_hex
+), chosen AS (
+    SELECT campaign_id, convention FROM candidates GROUP BY campaign_id, convention
+    QUALIFY row_number() OVER (PARTITION BY campaign_id ORDER BY count(*) DESC, convention) = 1
 )
-SELECT m.*, coalesce(c.final, false) AS final, c.status_code
-FROM matched m LEFT JOIN receipt_codes c USING (stat)
-WHERE m.part_key IS NOT NULL
-QUALIFY row_number() OVER (PARTITION BY campaign_id, part_key
-                           ORDER BY coalesce(c.final, false) DESC, received_at DESC) = 1;
+SELECT c.* EXCLUDE (convention),
+       CASE c.convention WHEN 1 THEN 'as written' WHEN 2 THEN 'decimal receipt, hex id'
+                         ELSE 'hex receipt, decimal id' END AS id_convention
+FROM candidates c JOIN chosen USING (campaign_id, convention);
+
+-- Each part's latest receipt (a final one wins over an intermediate one), matched by receipt_parts.
+CREATE OR REPLACE VIEW part_receipts AS
+SELECT m.campaign_id, m.part_key, m.stat, m.received_at, coalesce(c.final, false) AS final, c.status_code
+FROM receipt_parts m LEFT JOIN receipt_codes c USING (stat)
+QUALIFY row_number() OVER (PARTITION BY m.campaign_id, m.part_key
+                           ORDER BY coalesce(c.final, false) DESC, m.received_at DESC) = 1;
 
 -- One status per part: refused at submit (for its destination or not), not accepted yet (held by the in-flight
 -- policy included: not resent, it may have reached the handset or not), no final receipt within the validity
@@ -124,6 +140,10 @@ SELECT m.ref_list AS "REF_LIST", m.id_line AS "ID_LINE", m.int_mobile AS "INT_MO
        m.held AS "HELD", m.reason AS "REASON"
 FROM message_status m JOIN plan_recipients r USING (campaign_id, ref_list, id_line)
 ORDER BY r.plan_row;
+
+-- name: receipt_rows
+-- For dlr.match_receipts: the part each receipt (numbered `receipt_row` in memory) belongs to, by receipt_parts.
+SELECT receipt_row, min(part_key) AS key FROM receipt_parts GROUP BY receipt_row;
 
 -- name: stop_numbers
 -- BL-2: the E.164 numbers that asked to stop, in the order they first asked.

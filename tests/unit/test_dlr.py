@@ -139,6 +139,27 @@ def test_plus4_a_hex_id_above_2_63_has_no_integer_reading_and_still_matches_its_
     assert match_receipts(parts, receipts).get_column("key").to_list() == ["mine"]
 
 
+@pytest.mark.parametrize("part_ids, receipt_ids", [
+    (["A", "10", "1F"], ["10", "16", "31"]),  # hex ids, decimal receipts: A's receipt "10" spells part 10's id
+    (["10", "16", "31"], ["A", "10", "1F"]),  # decimal ids, hex receipts: 16's receipt "10" spells part 10's id
+])
+def test_plus4_a_receipt_that_reads_as_another_parts_id_goes_to_its_own_part(part_ids, receipt_ids):
+    """The id convention is the SMSC's, chosen once per campaign: each receipt goes to its own part, never to the
+    part whose id it happens to spell (the same-text rule gave recipient 2 recipient 1's UNDELIV, left 1 at 24)."""
+    plan, line = _one_part_plan(3)
+    ledger = pl.DataFrame({"key": [part_key(line[1], 1), part_key(line[2], 1), part_key(line[3], 1)],
+                           "outcome": ["accepted"] * 3, "status": [0] * 3, "message_id": part_ids,
+                           "ts": [1e9] * 3})
+    events = _events(("receipt", receipt_ids[1], "DELIVRD", "33611111111", ""),
+                     ("receipt", receipt_ids[0], "UNDELIV", "33611111110", ""),
+                     ("receipt", receipt_ids[2], "DELIVRD", "33611111112", ""))
+    statuses = recipient_statuses(plan, ledger, events, now=1e9 + 60)
+    assert statuses.select("ID_LINE", "STATUS_CODE").rows() == [(1, 20), (2, 16), (3, 16)]
+    parts = ledger.select("key", "message_id")
+    assert match_receipts(parts, events).get_column("key").to_list() == [
+        part_key(line[2], 1), part_key(line[1], 1), part_key(line[3], 1)]
+
+
 def _one_part_plan(lines: int) -> tuple[pl.DataFrame, dict]:
     plan = pl.DataFrame({"REF_LIST": ["l"] * lines, "ID_LINE": list(range(1, lines + 1)),
                          "INT_MOBILE": [f"+3361111111{i}" for i in range(lines)], "PARTS": [1] * lines,
