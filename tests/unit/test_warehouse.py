@@ -86,6 +86,50 @@ def test_plus4_the_warehouse_and_recipient_statuses_are_one_derivation(bucket):
                                                                                  None)]
 
 
+def test_plus4_late_receipts_match_under_the_campaigns_id_convention_in_the_warehouse(bucket):
+    """An SMSC that answers hex ids and writes decimal receipts, part A's receipt "10" arriving late in the shared
+    folder, where it spells part 10's id, beside another SMSC's hex receipt "1F": the campaign's own receipts
+    vote for its id convention too, so A's receipt is kept and goes to A, the other SMSC's is not loaded, and the
+    warehouse agrees with recipient_statuses on all the events (one matcher: status.sql's receipt_parts)."""
+    import time
+    from datetime import datetime, timezone
+
+    import polars as pl
+
+    from pipelines.dispatch import ledger_state
+    from pipelines.dlr import EventWriter, read_events, recipient_statuses
+    from pipelines.warehouse import connect, load_dispatch, load_plan
+
+    now = time.time()
+    plan_dir, ledger_dir, events_dir = _sent_plan(bucket, [
+        (1, {"event": "accepted", "status": 0, "message_id": "A", "ts": now}),
+        (2, {"event": "accepted", "status": 0, "message_id": "10", "ts": now}),
+        (3, {"event": "accepted", "status": 0, "message_id": "1F", "ts": now}),
+    ], [("receipt", "16", "DELIVRD", "33622222222", ""), ("receipt", "31", "DELIVRD", "33633333333", "")])
+    shared = EventWriter(bucket / "shared-events")
+    for minute, (message_id, stat, handset) in enumerate([("10", "UNDELIV", "33611111111"),
+                                                          ("1F", "UNDELIV", "33644444444"),  # another SMSC's
+                                                          ("99999", "DELIVRD", "33699999999")]):
+        shared.add(kind="receipt", message_id=message_id, stat=stat, handset=handset, text="", err="",
+                   done_date="", service="36184",
+                   received_at=datetime.fromtimestamp(now + 60 * (minute + 1), timezone.utc))
+    shared.flush()
+    database = bucket / "warehouse.duckdb"
+    load_plan(database, "c1", plan_dir)
+    loaded = load_dispatch(database, "c1", ledger_dir, events_dir, shared_events=bucket / "shared-events")
+    with connect(database, read_only=True) as connection:
+        in_sql = connection.execute("SELECT id_line, status_code FROM message_status WHERE campaign_id = 'c1' "
+                                    "ORDER BY id_line").fetchall()
+    all_events = pl.concat([read_events(events_dir), read_events(bucket / "shared-events")])
+    in_memory = recipient_statuses(pl.read_parquet(plan_dir / "recipients.parquet"), ledger_state(ledger_dir),
+                                   all_events).select("ID_LINE", "STATUS_CODE").rows()
+    assert in_sql == in_memory == [(1, 20), (2, 16), (3, 16)]
+    assert loaded == (3, 3)  # 3 parts; 2 receipts of its own and A's late one
+    with connect(database, read_only=True) as connection:
+        assert connection.execute("SELECT DISTINCT id_convention FROM receipt_parts").fetchall() == [
+            ("decimal receipt, hex id",)]
+
+
 def test_rep3_the_wheel_carries_the_sql_and_an_installed_copy_finds_it(tmp_path):
     """sql/ ships as package data (pipelines/sql): an installed wheel has no checkout above it to find it in."""
     import subprocess
