@@ -104,8 +104,9 @@ def with_id_keys(frame: pl.DataFrame, column: str = "message_id") -> pl.DataFram
     """`frame` with its SMSC ids read every way they may be written again: id_text, id_dec, id_hex.
 
     SMSCs answer submit_sm_resp in hex and write the receipt in decimal (or the reverse), with or without
-    leading zeros (Jasmin #643); a receipt matches its part when any of these agree. A value that does not fit
-    a signed 64-bit integer (≥ 2**63, as DuckDB's BIGINT) has no decimal or hex reading; an empty id has none.
+    leading zeros (Jasmin #643); sql/status.sql's receipt_parts matches under the one pairing of these that fits
+    the campaign. A value that does not fit a signed 64-bit integer (≥ 2**63, as DuckDB's BIGINT) has no decimal
+    or hex reading; an empty id has none.
     """
     trimmed = pl.col(column).cast(pl.String).str.strip_chars().str.to_uppercase()
     stripped = trimmed.str.strip_chars_start("0")

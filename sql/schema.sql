@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS plan_summaries (
 );
 
 -- Every part submitted to the SMSC, from the send ledger (PLUS-1): its last outcome and the SMSC's id, with
--- that id read as text, as decimal and as hexadecimal, so receipts match whichever way the SMSC writes it.
+-- that id read as text, as decimal and as hexadecimal, so receipts match whichever way the SMSC writes it
+-- (one way per campaign: status.sql's receipt_parts).
 -- A part is keyed by what was sent (number, message digest, occurrence, part: pipelines.dlr.part_key); the
 -- loader resolves the plan row it belongs to, and a part whose message is no longer in the plan keeps a NULL
 -- ref_list (counted, never shown as someone else's).
@@ -82,8 +83,8 @@ CREATE TABLE IF NOT EXISTS events (
     text         VARCHAR            -- receipt excerpt, or the reply
 );
 
--- The views that derive statuses from these tables (receipt_codes, part_receipts, part_status, message_status,
--- campaign_stats) are in status.sql: one derivation, shared with pipelines.dlr.recipient_statuses.
+-- The views that derive statuses from these tables (receipt_codes, receipt_parts, part_receipts, part_status,
+-- message_status, campaign_stats) are in status.sql: one derivation, shared with pipelines.dlr.recipient_statuses.
 
 -- SEND-5: the credit ledger. A balance is never stored: it is the sum of the entries.
 -- topup +n (credits bought), reserve -n (a campaign validated), release +n (a cancelled or rejected
