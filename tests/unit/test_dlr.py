@@ -160,6 +160,16 @@ def test_plus4_a_receipt_that_reads_as_another_parts_id_goes_to_its_own_part(par
         part_key(line[2], 1), part_key(line[1], 1), part_key(line[3], 1)]
 
 
+def test_plus4_receipts_that_fit_two_id_conventions_equally_match_as_written():
+    """A tie between conventions (here one receipt, "10", that is part 10's id as written and part A's in decimal)
+    goes to the id as written (most SMSCs write both alike), then to decimal receipts of hex ids."""
+    parts = pl.DataFrame({"key": ["a", "ten", "twelve"], "message_id": ["A", "10", "12"]})
+    assert match_receipts(parts, pl.DataFrame({"message_id": ["10"], "stat": ["DELIVRD"]}))["key"].to_list() == [
+        "ten"]
+    receipts = pl.DataFrame({"message_id": ["10", "18"], "stat": ["DELIVRD", "DELIVRD"]})  # 18 = 0x12
+    assert match_receipts(parts, receipts)["key"].to_list() == ["a", "twelve"]
+
+
 def _one_part_plan(lines: int) -> tuple[pl.DataFrame, dict]:
     plan = pl.DataFrame({"REF_LIST": ["l"] * lines, "ID_LINE": list(range(1, lines + 1)),
                          "INT_MOBILE": [f"+3361111111{i}" for i in range(lines)], "PARTS": [1] * lines,
