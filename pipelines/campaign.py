@@ -97,7 +97,8 @@ def send_target(spec: CampaignSpec, now: datetime | None = None) -> datetime:
 
 def record(database: Path, campaign_id: str, status: str, detail: str = "") -> None:
     """CAMP-3: append a lifecycle step (draft, scheduled, running, finished, cancelled) with its reason."""
-    from pipelines.warehouse import connect, queries
+    from pipelines.queries import queries
+    from pipelines.warehouse import connect
 
     with connect(database) as connection:
         connection.execute(queries("campaign.sql")["record_status"],
@@ -105,7 +106,8 @@ def record(database: Path, campaign_id: str, status: str, detail: str = "") -> N
 
 
 def lifecycle(database: Path, campaign_id: str) -> list[tuple[str, str]]:
-    from pipelines.warehouse import connect, queries
+    from pipelines.queries import queries
+    from pipelines.warehouse import connect
 
     with connect(database, read_only=True) as connection:
         return connection.execute(queries("campaign.sql")["lifecycle"], {"campaign_id": campaign_id}).fetchall()

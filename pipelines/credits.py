@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.warehouse import connect, queries
+from pipelines.queries import queries
+from pipelines.warehouse import connect
 
 
 def _scalar(connection, name: str, **params) -> int:

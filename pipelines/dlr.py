@@ -17,10 +17,19 @@ from pathlib import Path
 import polars as pl
 
 from pipelines import status
+
 # The rules from SMSC facts to SPEC STAT codes live in pipelines.status; these names stay importable from here.
 from pipelines.status import (  # noqa: F401
-    DESTINATION_ERRORS, FINAL_STATES, HELD_REASON, NO_FINAL_RECEIPT, RECEIPT_STATUS, STOP_KEYWORDS, STOP_REQUESTED,
-    SUBMIT_ACCEPTED, SUBMIT_ERROR, SUBMIT_REFUSED_DESTINATION,
+    DESTINATION_ERRORS,
+    FINAL_STATES,
+    HELD_REASON,
+    NO_FINAL_RECEIPT,
+    RECEIPT_STATUS,
+    STOP_KEYWORDS,
+    STOP_REQUESTED,
+    SUBMIT_ACCEPTED,
+    SUBMIT_ERROR,
+    SUBMIT_REFUSED_DESTINATION,
 )
 
 # §5.2.28 message_state, for receipts that carry only the TLV.
@@ -78,7 +87,7 @@ def parse_receipt(text: str, receipted_message_id: str | None = None, message_st
 
 def _folded_keywords(texts: list[str]) -> pl.DataFrame:
     """`keyword` and `stop` for each text, by sql/status.sql's `stop_keyword`: the fold the statuses use."""
-    from pipelines.warehouse import install_rules, queries
+    from pipelines.queries import install_rules, queries
 
     frame = pl.DataFrame({"text": texts}, schema={"text": pl.String}).with_row_index("position")
     with _memory() as connection:
@@ -228,7 +237,7 @@ def match_receipts(parts: pl.DataFrame, receipts: pl.DataFrame) -> pl.DataFrame:
     `parts` has `key` and `message_id`; the result is `receipts` with the part's `key` (null if unmatched), each
     matched under the one id convention that fits the most of these receipts, as the warehouse matches them.
     """
-    from pipelines.warehouse import queries
+    from pipelines.queries import queries
 
     numbered = receipts.drop(ID_KEY_COLUMNS, strict=False).with_row_index("receipt_row")
     if receipts.is_empty() or parts.is_empty():
@@ -282,7 +291,7 @@ def _memory():
     """An in-memory DuckDB speaking UTC, for running sql/status.sql on frames."""
     import duckdb
 
-    from pipelines.warehouse import queries
+    from pipelines.queries import queries
 
     connection = duckdb.connect()
     connection.execute(queries("status.sql")["memory_session"])
@@ -292,7 +301,7 @@ def _memory():
 def _derivation(recipients: pl.DataFrame, parts: pl.DataFrame, events: pl.DataFrame,
                 expired_before: float | None):
     """An in-memory DuckDB where sql/status.sql's views read these frames as `plan_recipients`, `parts`, `events`."""
-    from pipelines.warehouse import install_rules, install_views
+    from pipelines.queries import install_rules, install_views
 
     connection = _memory()
     campaign = pl.lit("", dtype=pl.String).alias("campaign_id")
@@ -316,7 +325,7 @@ def recipient_statuses(plan: pl.DataFrame, ledger: pl.DataFrame, events: pl.Data
     `ledger` is `dispatch.ledger_state`. The statuses are the warehouse's `message_status` view, run here on
     these frames: no final receipt `validity_seconds` after a part's last record (None: never) → 10.
     """
-    from pipelines.warehouse import queries
+    from pipelines.queries import queries
 
     now = time.time() if now is None else now
     expired_before = None if validity_seconds is None else now - validity_seconds
@@ -331,7 +340,7 @@ def recipient_statuses(plan: pl.DataFrame, ledger: pl.DataFrame, events: pl.Data
 
 def stop_numbers(events: pl.DataFrame) -> list[str]:
     """E.164 numbers that asked to stop (BL-2), in the order they first asked: the statuses' own STOP rule."""
-    from pipelines.warehouse import queries
+    from pipelines.queries import queries
 
     empty_recipients = pl.DataFrame(schema=RECIPIENT_ROW_SCHEMA)
     with _derivation(empty_recipients, pl.DataFrame(schema=PART_ROW_SCHEMA), event_rows(events), None) as connection:

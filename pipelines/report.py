@@ -17,8 +17,9 @@ from pathlib import Path
 
 import polars as pl
 
+from pipelines.queries import queries
 from pipelines.status import STATUSES
-from pipelines.warehouse import connect, queries
+from pipelines.warehouse import connect
 
 REPORT_COLUMNS = ["REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "STATUS_TEXT", "DELIVERYDATE", "REPLY",
                   "PREVIEW", "PREVIEW_COUNTER", "TRACK_1", "TRACK_1_COUNTER", "MF_ALLOW", "MF_VALID", "MF_COUNTRY"]

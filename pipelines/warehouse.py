@@ -3,60 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import duckdb
 
-_BLOCK = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
-
-
-def sql_dir():
-    """The SQL files: `pipelines/sql` inside an installed wheel (package data), else the checkout's `sql/`."""
-    packaged = resources.files("pipelines") / "sql"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[1] / "sql"
-
-
-SQL_DIR = sql_dir()
-
-
-@lru_cache(maxsize=None)
-def queries(file: str) -> dict[str, str]:
-    """The named queries of `sql/<file>`: each block starts with a `-- name: <name>` line."""
-    text = (SQL_DIR / file).read_text(encoding="utf-8")
-    marks = list(_BLOCK.finditer(text))
-    return {mark.group(1): text[mark.end():(marks[i + 1].start() if i + 1 < len(marks) else len(text))].strip()
-            for i, mark in enumerate(marks)}
-
-
-def install_rules(connection: duckdb.DuckDBPyConnection) -> None:
-    """The status rules of pipelines/status.py as tables (`status_rules`, `receipt_states`), and the STOP fold."""
-    from pipelines.status import rule_tables
-
-    status = queries("status.sql")
-    connection.execute(status["create_macros"])
-    tables = rule_tables()
-    connection.register("status_rules_frame", tables["status_rules"])
-    connection.register("receipt_states_frame", tables["receipt_states"])
-    connection.execute(status["store_rules"])
-    connection.execute(status["store_receipt_states"])
-    connection.unregister("status_rules_frame")
-    connection.unregister("receipt_states_frame")
-
-
-def install_views(connection: duckdb.DuckDBPyConnection, wall_clock: bool = True) -> None:
-    """The one derivation of statuses (sql/status.sql) over `parts`, `events`, `plan_recipients`.
-
-    `wall_clock`: a part expires by now() (the warehouse); else the caller registered `status_clock` itself.
-    """
-    status = queries("status.sql")
-    if wall_clock:
-        connection.execute(status["warehouse_clock"])
-    connection.execute(status["create_views"])
+from pipelines.queries import install_rules, install_views, queries
 
 
 def connect(database: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -107,7 +58,13 @@ def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir
     import polars as pl
 
     from pipelines.dispatch import ledger_state
-    from pipelines.dlr import EVENT_SCHEMA, event_rows, match_receipts, part_rows, read_events
+    from pipelines.dlr import (
+        EVENT_SCHEMA,
+        event_rows,
+        match_receipts,
+        part_rows,
+        read_events,
+    )
 
     plan_dir = Path(plan_dir) if plan_dir is not None else Path(ledger_dir).parent.parent / "plan"
     plan = pl.read_parquet(plan_dir / "recipients.parquet",

@@ -91,13 +91,11 @@ def import_edges(package: Path) -> list[tuple[str, str, str]]:
     return edges
 
 
-def import_cycles(package: Path, ignore: frozenset[tuple[str, str]] = frozenset()) -> list[list[str]]:
-    """The strongly connected components of more than one module in the package's import graph (Tarjan),
-    without the `ignore`d (importer, imported) edges."""
+def import_cycles(package: Path) -> list[list[str]]:
+    """The strongly connected components of more than one module in the package's import graph (Tarjan)."""
     graph: dict[str, set[str]] = {name: set() for name in package_modules(package)}
     for importer, imported, _ in import_edges(package):
-        if (importer, imported) not in ignore:
-            graph[importer].add(imported)
+        graph[importer].add(imported)
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -125,12 +123,6 @@ def import_cycles(package: Path, ignore: frozenset[tuple[str, str]] = frozenset(
     return cycles
 
 
-# The one cycle left, in modules being reworked by another engineer (PLUS-4): dlr runs sql/status.sql through
-# warehouse's query helpers, while warehouse loads a campaign with dlr and dispatch. It closes through this edge
-# alone; once dlr reads the queries from a module that imports neither, delete it (the xfail below says when).
-KNOWN_CYCLE_EDGES = frozenset({("pipelines.dlr", "pipelines.warehouse")})
-
-
 def describe(cycles: list[list[str]], edges: list[tuple[str, str, str]]) -> str:
     """Each cycle and the imports that make it, with file and line."""
     return "import cycles:\n" + "\n".join(
@@ -140,14 +132,6 @@ def describe(cycles: list[list[str]], edges: list[tuple[str, str, str]]) -> str:
 
 def test_house_no_import_cycle_among_pipelines_modules():
     """Issue 8: no two modules of `pipelines` import each other, even through imports inside functions."""
-    cycles = import_cycles(ROOT / "pipelines", ignore=KNOWN_CYCLE_EDGES)
-    assert not cycles, describe(cycles, import_edges(ROOT / "pipelines"))
-
-
-@pytest.mark.xfail(strict=True, reason="pipelines.dlr ↔ pipelines.warehouse (KNOWN_CYCLE_EDGES); when this passes, "
-                                       "empty KNOWN_CYCLE_EDGES and delete this test")
-def test_house_no_import_cycle_at_all():
-    """Issue 8: the same check with no exception."""
     cycles = import_cycles(ROOT / "pipelines")
     assert not cycles, describe(cycles, import_edges(ROOT / "pipelines"))
 

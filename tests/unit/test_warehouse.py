@@ -8,7 +8,8 @@ import duckdb
 from helpers import write_list, write_spec
 
 from pipelines.plan import plan_file
-from pipelines.warehouse import load_plan, queries, status_breakdown
+from pipelines.queries import queries
+from pipelines.warehouse import load_plan, status_breakdown
 
 
 def test_rep3_plan_loaded_into_duckdb_idempotently(bucket):
@@ -148,7 +149,7 @@ def test_rep3_the_wheel_carries_the_sql_and_an_installed_copy_finds_it(tmp_path)
         archive.extractall(tmp_path / "installed")
     assert {f"pipelines/sql/{path.name}" for path in (root / "sql").glob("*.sql")} <= packaged
     found = subprocess.run(
-        [sys.executable, "-c", "from pipelines.warehouse import SQL_DIR, queries; "
+        [sys.executable, "-c", "from pipelines.queries import SQL_DIR, queries; "
                                "print(SQL_DIR); print(sorted(queries('status.sql')))"],
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
         env={"PYTHONPATH": str(tmp_path / "installed"), "PATH": ""})

@@ -1,0 +1,63 @@
+"""The SQL of `sql/` (package data): named blocks with bound parameters, and the one derivation of statuses
+(the rules of pipelines/status.py as tables, sql/status.sql's views) installed on a DuckDB connection.
+
+Both the warehouse and the in-memory status derivation (pipelines.dlr) read their SQL here, so neither
+imports the other.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+_BLOCK = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+def sql_dir():
+    """The SQL files: `pipelines/sql` inside an installed wheel (package data), else the checkout's `sql/`."""
+    packaged = resources.files("pipelines") / "sql"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[1] / "sql"
+
+
+SQL_DIR = sql_dir()
+
+
+@lru_cache(maxsize=None)
+def queries(file: str) -> dict[str, str]:
+    """The named queries of `sql/<file>`: each block starts with a `-- name: <name>` line."""
+    text = (SQL_DIR / file).read_text(encoding="utf-8")
+    marks = list(_BLOCK.finditer(text))
+    return {mark.group(1): text[mark.end():(marks[i + 1].start() if i + 1 < len(marks) else len(text))].strip()
+            for i, mark in enumerate(marks)}
+
+
+def install_rules(connection: duckdb.DuckDBPyConnection) -> None:
+    """The status rules of pipelines/status.py as tables (`status_rules`, `receipt_states`), and the STOP fold."""
+    from pipelines.status import rule_tables
+
+    status = queries("status.sql")
+    connection.execute(status["create_macros"])
+    tables = rule_tables()
+    connection.register("status_rules_frame", tables["status_rules"])
+    connection.register("receipt_states_frame", tables["receipt_states"])
+    connection.execute(status["store_rules"])
+    connection.execute(status["store_receipt_states"])
+    connection.unregister("status_rules_frame")
+    connection.unregister("receipt_states_frame")
+
+
+def install_views(connection: duckdb.DuckDBPyConnection, wall_clock: bool = True) -> None:
+    """The one derivation of statuses (sql/status.sql) over `parts`, `events`, `plan_recipients`.
+
+    `wall_clock`: a part expires by now() (the warehouse); else the caller registered `status_clock` itself.
+    """
+    status = queries("status.sql")
+    if wall_clock:
+        connection.execute(status["warehouse_clock"])
+    connection.execute(status["create_views"])
