@@ -8,11 +8,13 @@ RUN pip install --no-cache-dir uv==0.13.8 && useradd --create-home --uid 50000 a
 
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --group deploy --no-install-project
+COPY plugins/smsflow-provider/pyproject.toml ./plugins/smsflow-provider/
+RUN uv sync --frozen --no-dev --group airflow --group deploy --no-install-workspace
 COPY pipelines ./pipelines
 COPY plugins ./plugins
 COPY dags ./dags
 COPY sql ./sql
-RUN uv sync --frozen --no-dev --group deploy && mkdir -p /opt/airflow /bucket && chown -R airflow /opt/airflow /bucket
+RUN uv sync --frozen --no-dev --group airflow --group deploy && mkdir -p /opt/airflow /bucket \
+    && chown -R airflow /opt/airflow /bucket
 
 USER airflow
