@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -24,18 +23,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def start_simulator(folder: Path, **settings) -> tuple[subprocess.Popen, int]:
-    import yaml
-
-    config = folder / "smsc.yaml"
-    config.write_text(yaml.safe_dump({"port": 0, "log": str(folder / "smsc.jsonl"), "receipt_delay": 0.2,
-                                      **settings}), encoding="utf-8")
-    process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "smsflow"), "smsc", "--config", str(config)],
-                               stdout=subprocess.PIPE, text=True)
-    line = process.stdout.readline()
-    return process, int(line.rsplit(":", 1)[1])
 
 
 def make_plan(folder: Path, messages: int) -> Path:
@@ -51,22 +38,18 @@ def make_plan(folder: Path, messages: int) -> Path:
 
 def run(folder: Path, messages: int, binds: int, tps: float | None, simulator_tps: int | None) -> dict:
     from pipelines.dispatch import SmscSettings, send_plan
+    from pipelines.smpp.simulator import SimulatorProcess
 
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     plan_dir = make_plan(folder, messages)
-    process, port = start_simulator(folder, tps_per_bind=simulator_tps)
-    try:
-        settings = SmscSettings(port=port, binds=binds, window=128, tps=tps)
+    with SimulatorProcess(folder / "smsc", {"receipt_delay": 0.2, "tps_per_bind": simulator_tps}) as smsc:
+        settings = SmscSettings(port=smsc.port, binds=binds, window=128, tps=tps)
         started = time.perf_counter()
         report = send_plan(plan_dir, settings)
         wall = time.perf_counter() - started
-    finally:
-        process.terminate()
-        process.wait()
-    parts = [json.loads(line) for line in (folder / "smsc.jsonl").read_text().splitlines()]
-    counts = Counter(p["destination"] for p in parts if p["event"] == "part")
+    counts = Counter(part["destination"] for part in smsc.records("part"))
     return {"parts": report.accepted, "seconds": report.seconds, "wall": wall,
             "rate": report.accepted / report.seconds, "throttled": report.throttled,
             "lost": messages - len(counts), "duplicated": sum(c - 1 for c in counts.values())}
