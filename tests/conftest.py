@@ -9,15 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
 
 # The kind of a test follows its folder: `pytest -m unit` is the fast part (no process, no socket, no Airflow).
 _KINDS = {"unit": ("unit",), "integration": ("integration",), "e2e": ("e2e", "slow"), "dags": ("airflow", "slow"),
           "plugins": ("airflow",), "test_layout.py": ("integration",),
           "test_stack.py": ("airflow",)}
-_SUBPROCESS_FIXTURES = {"smsc", "airflow_home"}
+_SUBPROCESS_FIXTURES = {"smsc", "migrated_airflow_env"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -40,7 +40,8 @@ def bucket(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def airflow_home(tmp_path_factory) -> Path:
+def migrated_airflow_env(tmp_path_factory) -> Path:
+    """A throwaway AIRFLOW_HOME with a migrated metadata database, exported into this process's environment."""
     home = tmp_path_factory.mktemp("airflow_home")
     os.environ.update({
         "AIRFLOW_HOME": str(home),

@@ -1,10 +1,38 @@
-"""Helpers for tests: write real list files and specs in a temporary bucket folder."""
+"""Helpers shared by the tests: the checkout's root, the `smsflow` command, list files, specs and plans."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SMSFLOW = [sys.executable, "-m", "pipelines.cli"]
+
+
+def smsflow(*args: str, timeout: float = 120, **options) -> subprocess.CompletedProcess:
+    """Run `smsflow ARGS` as a user does (a real process, from the checkout), capturing its text output."""
+    return subprocess.run([*SMSFLOW, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, **options)
+
+
+def start_smsflow(*args: str, **options) -> subprocess.Popen:
+    """Start `smsflow ARGS` in the background (output discarded unless `options` say otherwise)."""
+    options.setdefault("stdout", subprocess.DEVNULL)
+    options.setdefault("stderr", subprocess.DEVNULL)
+    return subprocess.Popen([*SMSFLOW, *args], cwd=ROOT, **options)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll `condition` until it holds; fail naming `what` after a generous `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
 
 def write_list(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -22,3 +50,18 @@ def write_spec(folder: Path, **fields) -> Path:
     path = folder / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
+
+
+def make_plan(bucket: Path, rows: list[tuple[str, str]], **spec) -> Path:
+    """Plan a campaign of (mobile, message) rows from `bucket`/list.csv into `bucket`/campaign/plan."""
+    from pipelines.plan import plan_file
+
+    text = "Mobile;Texte\n" + "".join(f"{mobile};{message}\n" for mobile, message in rows)
+    write_list(bucket / "list.csv", text)
+    spec.setdefault("message", "${Texte}")
+    return plan_file(write_spec(bucket, lists=["list.csv"], **spec), bucket / "campaign" / "plan").out_dir
+
+
+def mobiles(count: int, start: int = 0) -> list[str]:
+    """`count` distinct French mobile numbers."""
+    return [f"06{10_000_000 + start + i:08d}"[:10] for i in range(count)]

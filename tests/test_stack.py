@@ -6,11 +6,8 @@ embedded defaults for real.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 
 def test_compose_is_a_celery_stack_with_several_workers():

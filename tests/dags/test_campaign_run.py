@@ -10,20 +10,19 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import write_list, write_spec
+from helpers import ROOT, write_list, write_spec
 
 from pipelines.credits import top_up
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.xdist_group("airflow")  # one Airflow at a time on a 2-core machine
 LIST = "Mobile;Prénom;Ville\n0611111111;Ann;Nîmes\n0622222222;Loïc;Lyon\n0633333333;Léa;Dijon\n" \
        "0644444444;Max;Paris\n0622222222;Loïc;Lyon\nabc;Zoé;Metz\n"
 
 
 @pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory) -> Path:
-    """One Airflow metadata database for the runs of this module (migrated by the first run)."""
-    return tmp_path_factory.mktemp("airflow_home")
+def dag_run_home(tmp_path_factory) -> Path:
+    """One AIRFLOW_HOME for the dag.test() runs of this module, each in its own process (migrated by the first)."""
+    return tmp_path_factory.mktemp("dag_run_home")
 
 
 def run_campaign(tmp_path, smsc, answer: str, home: Path, **spec) -> tuple[dict, Path, object]:
@@ -42,8 +41,8 @@ def run_campaign(tmp_path, smsc, answer: str, home: Path, **spec) -> tuple[dict,
     return json.loads(lines[-1][7:]), bucket, simulator
 
 
-def test_campaign_dag_run_approved_through_the_rest_api(tmp_path, smsc, airflow_home):
-    outcome, bucket, simulator = run_campaign(tmp_path, smsc, "Approve", airflow_home)
+def test_campaign_dag_run_approved_through_the_rest_api(tmp_path, smsc, dag_run_home):
+    outcome, bucket, simulator = run_campaign(tmp_path, smsc, "Approve", dag_run_home)
     assert outcome["state"] == "success", outcome
     assert outcome["approval"]["status"] == 200
     assert "Recipients**: 6, of which **4** will be sent" in outcome["approval"]["body"]  # SEND-4 summary
@@ -69,8 +68,8 @@ def test_campaign_dag_run_approved_through_the_rest_api(tmp_path, smsc, airflow_
     assert [row[3] for row in rows[1:]] == ["16", "16", "16", "20", "4", "2"]
 
 
-def test_campaign_dag_run_rejected_sends_nothing_and_gives_credits_back(tmp_path, smsc, airflow_home):
-    outcome, bucket, simulator = run_campaign(tmp_path, smsc, "Reject", airflow_home)
+def test_campaign_dag_run_rejected_sends_nothing_and_gives_credits_back(tmp_path, smsc, dag_run_home):
+    outcome, bucket, simulator = run_campaign(tmp_path, smsc, "Reject", dag_run_home)
     assert outcome["state"] == "success" and outcome["tasks"]["dispatch"] == "skipped", outcome
     assert [m["destination"] for m in simulator.records("message")] == ["33698765432"]  # only the test
     with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
@@ -80,8 +79,8 @@ def test_campaign_dag_run_rejected_sends_nothing_and_gives_credits_back(tmp_path
     assert status == "cancelled"
 
 
-def test_campaign_dag_run_with_automatic_approval(tmp_path, smsc, airflow_home):
-    outcome, bucket, simulator = run_campaign(tmp_path, smsc, "auto", airflow_home, approval="auto")
+def test_campaign_dag_run_with_automatic_approval(tmp_path, smsc, dag_run_home):
+    outcome, bucket, simulator = run_campaign(tmp_path, smsc, "auto", dag_run_home, approval="auto")
     assert outcome["state"] == "success" and outcome["tasks"]["approve"] == "skipped", outcome
     assert len(simulator.records("message")) == 5
     with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:

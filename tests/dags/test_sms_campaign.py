@@ -6,10 +6,8 @@ import ast
 import json
 import subprocess
 import sys
-from pathlib import Path
+from helpers import ROOT
 
-
-ROOT = Path(__file__).resolve().parents[2]
 ALLOWED_TOP_LEVEL = {"airflow", "pendulum", "__future__"} | set(sys.stdlib_module_names)
 
 
@@ -29,7 +27,7 @@ def test_dag_files_import_only_airflow_sdk_pendulum_and_stdlib_at_top_level():
                 assert not name.startswith("airflow") or name == "airflow.sdk", name
 
 
-def test_dagbag_has_no_import_errors(airflow_home):
+def test_dagbag_has_no_import_errors(migrated_airflow_env):
     code = ("from airflow.dag_processing.dagbag import DagBag\n"
             f"bag = DagBag(dag_folder={str(ROOT / 'dags')!r})\n"
             "import json; print(json.dumps({'errors': {k: str(v) for k, v in bag.import_errors.items()}, "
@@ -48,7 +46,7 @@ def test_camp2_trigger_form_is_the_spec_schema():
     assert json.loads((ROOT / "dags" / "campaign_form.json").read_text(encoding="utf-8")) == form_fields()
 
 
-def test_camp2_bad_conf_refused_by_the_form_before_a_run_starts(airflow_home):
+def test_camp2_bad_conf_refused_by_the_form_before_a_run_starts(migrated_airflow_env):
     code = ("import sys; sys.path.insert(0, 'dags'); import sms_campaign\n"
             "param = sms_campaign.sms_campaign().params.get_param('options')\n"
             "try:\n    param.resolve({'max_parts': 9})\n    print('accepted')\n"

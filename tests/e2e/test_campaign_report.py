@@ -5,12 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
-from helpers import write_list, write_spec
+from helpers import smsflow, write_list, write_spec
 
 from pipelines.dispatch import SmscSettings, campaign_dirs, send_plan
 from pipelines.plan import plan_file
@@ -22,8 +20,6 @@ from pipelines.report import (
 )
 from pipelines.status import BILLED, DELIVERED, STOP_REQUESTED
 from pipelines.warehouse import load_dispatch, load_plan
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def sent_campaign(smsc, bucket: Path) -> Path:
@@ -43,8 +39,7 @@ def sent_campaign(smsc, bucket: Path) -> Path:
 
 def test_rep2_csv_columns_order_encoding_dates_replies_and_formula_neutralisation(smsc, bucket):
     database = sent_campaign(smsc, bucket)
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "report", "c1", "--db", str(database), "--out",
-                             str(bucket / "c1.csv")], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    result = smsflow("report", "c1", "--db", str(database), "--out", str(bucket / "c1.csv"), timeout=60)
     assert result.returncode == 0, result.stderr
     raw = (bucket / "c1.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
@@ -74,8 +69,7 @@ def test_rep1_categories_stats_and_camp4_campaign_list(smsc, bucket):
     listed = list_campaigns(database, search="TES")
     assert listed.select("campaign_id", "name", "status").rows() == [("c1", "Test", "finished")]
     assert list_campaigns(database, status="draft").is_empty()
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "stats", "c1", "--db", str(database), "--json"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    result = smsflow("stats", "c1", "--db", str(database), "--json", timeout=60)
     assert json.loads(result.stdout)["delivered"] == 2
 
 

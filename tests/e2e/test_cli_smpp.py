@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-from helpers import write_list, write_spec
+from helpers import smsflow, write_list, write_spec
 
 from pipelines.dlr import read_events
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def smsflow(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT)
 
 
 def test_send3_test_send_personalised_with_the_chosen_row(smsc, bucket):

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import duckdb
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from helpers import smsflow
 
 
 def test_demo_runs_a_campaign_end_to_end(tmp_path):
     bucket = tmp_path / "bucket"
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "demo", "--bucket", str(bucket), "--rows", "2000", "--direct"],
-                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    result = smsflow("demo", "--bucket", str(bucket), "--rows", "2000", "--direct", timeout=300)
     assert result.returncode == 0, result.stderr
     for words in ("Sendable", "Destinations by country", "Test sent to", "parts accepted", "Délivré"):
         assert words in result.stdout
@@ -38,9 +33,8 @@ def test_demo_through_airflow_standalone_and_its_rest_api(tmp_path):
         port = probe.getsockname()[1]
     bucket = tmp_path / "bucket"
     environment = {**os.environ, "SMSFLOW_AIRFLOW_HOME": str(tmp_path / "airflow_home")}
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "demo", "--bucket", str(bucket), "--rows", "1500",
-                             "--port", str(port)], capture_output=True, text=True, timeout=900, cwd=ROOT,
-                            env=environment)
+    result = smsflow("demo", "--bucket", str(bucket), "--rows", "1500", "--port", str(port), timeout=900,
+                     env=environment)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Approved (200)" in result.stdout and ": success after" in result.stdout
     (report,) = bucket.glob("campaigns/*/report/*.csv")

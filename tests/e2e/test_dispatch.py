@@ -6,33 +6,16 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import write_list, write_spec
+from helpers import make_plan, mobiles, smsflow, start_smsflow
 
 from pipelines.dispatch import DispatchPaused, SmscSettings, campaign_dirs, ledger_state, send_plan
 from pipelines.dlr import keyed_rows, read_events, recipient_statuses, split_part_keys
-from pipelines.plan import plan_file
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def make_plan(bucket: Path, rows: list[tuple[str, str]], **spec) -> Path:
-    text = "Mobile;Texte\n" + "".join(f"{mobile};{message}\n" for mobile, message in rows)
-    write_list(bucket / "list.csv", text)
-    spec.setdefault("message", "${Texte}")
-    result = plan_file(write_spec(bucket, lists=["list.csv"], **spec), bucket / "campaign" / "plan")
-    return result.out_dir
-
-
-def mobiles(count: int, start: int = 0) -> list[str]:
-    return [f"06{10_000_000 + start + i:08d}"[:10] for i in range(count)]
 
 
 def assert_every_part_once(simulator, plan_dir: Path) -> None:
@@ -92,14 +75,14 @@ def test_plus1_kill_9_at_random_points_then_resume_sends_every_part_exactly_once
     rows = [(m, ("Offre spéciale no %d pour vous " % i) * (1 + i % 3)) for i, m in enumerate(mobiles(1500))]
     plan_dir = make_plan(bucket, rows)
     total_parts = pl.read_parquet(plan_dir / "recipients.parquet").get_column("PARTS").sum()
-    command = [sys.executable, "-m", "pipelines.cli", "send", str(plan_dir), "--smsc",
-               simulator.url(ambiguous_grace=1.0, fsync_group=16), "--tps", "800", "--window", "32"]
+    send = ["send", str(plan_dir), "--smsc", simulator.url(ambiguous_grace=1.0, fsync_group=16), "--tps", "800",
+            "--window", "32"]
     rng = random.Random(20261124)
     kills = 0
     for _ in range(4):
         sent_before = len(simulator.records("part"))
         kill_after = rng.randint(20, 600)  # parts into this run: each kill lands at a different point
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = start_smsflow(*send)
         deadline = time.monotonic() + 30
         while process.poll() is None and time.monotonic() < deadline:
             if len(simulator.records("part")) - sent_before >= kill_after:
@@ -110,7 +93,7 @@ def test_plus1_kill_9_at_random_points_then_resume_sends_every_part_exactly_once
         process.wait()
     assert kills == 4
     assert 0 < len(simulator.records("part")) < total_parts
-    final = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    final = smsflow(*send)
     assert final.returncode == 0, final.stderr
     assert_every_part_once(simulator, plan_dir)
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import polars as pl
 import pytest
-from test_dispatch import ROOT, make_plan, mobiles
-from test_send_lock import _wait_until
+from helpers import make_plan, mobiles, smsflow, start_smsflow, wait_until
 
 from pipelines.dispatch import SmscSettings, campaign_dirs, ledger_state, send_plan
 from pipelines.dlr import read_events, recipient_statuses
@@ -41,25 +38,18 @@ def _ledger_events(plan_dir: Path) -> Counter:
 
 def _kill_with_a_full_window_in_flight(simulator, plan_dir: Path) -> None:
     """Start a send, freeze the SMSC mid-send, kill the sender once its whole window is unanswered."""
-    command = [sys.executable, "-m", "pipelines.cli", "send", str(plan_dir), "--smsc", simulator.url(),
-               "--tps", "400", "--window", str(WINDOW)]
-    sender = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sender = start_smsflow("send", str(plan_dir), "--smsc", simulator.url(), "--tps", "400", "--window", str(WINDOW))
     try:
-        _wait_until(lambda: len(simulator.records("part")) >= 100, what="the send to be under way")
+        wait_until(lambda: len(simulator.records("part")) >= 100, what="the send to be under way")
         os.kill(simulator.process.pid, signal.SIGSTOP)
-        _wait_until(lambda: (lambda c: c["sent"] - c["accepted"] == WINDOW)(_ledger_events(plan_dir)),
+        wait_until(lambda: (lambda c: c["sent"] - c["accepted"] == WINDOW)(_ledger_events(plan_dir)),
                     what="a full window in flight")
         os.kill(sender.pid, signal.SIGKILL)
         sender.wait()
     finally:
         os.kill(simulator.process.pid, signal.SIGCONT)
     written = _ledger_events(plan_dir)["sent"]
-    _wait_until(lambda: len(simulator.records("part")) == written, what="the SMSC to take the written parts")
-
-
-def _smsflow(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+    wait_until(lambda: len(simulator.records("part")) == written, what="the SMSC to take the written parts")
 
 
 def _copies(simulator) -> Counter:
@@ -95,7 +85,7 @@ def test_send7_held_parts_show_as_held_and_an_operator_may_release_them(smsc, bu
     settings = SmscSettings.from_url(simulator.url(ambiguous_grace=0.5))
     first = send_plan(plan_dir, settings, in_flight="hold")
     assert first.held == WINDOW
-    again = _smsflow("send", str(plan_dir), "--smsc", simulator.url(ambiguous_grace=0.5), "--in-flight", "hold")
+    again = smsflow("send", str(plan_dir), "--smsc", simulator.url(ambiguous_grace=0.5), "--in-flight", "hold")
     assert again.returncode == 0, again.stderr  # still held, nothing sent; the operator is told how to release
     said = " ".join(again.stderr.split())
     assert "0 parts accepted" in said and f"{WINDOW} in flight and held" in said and "--release-held" in said
@@ -113,10 +103,10 @@ def test_send7_held_parts_show_as_held_and_an_operator_may_release_them(smsc, bu
     with duckdb.connect(str(database), read_only=True) as connection:
         (in_sql,) = connection.execute("SELECT held FROM campaign_stats WHERE campaign_id = 'c1'").fetchone()
     assert in_sql == WINDOW
-    stats = _smsflow("stats", "c1", "--db", str(database))
+    stats = smsflow("stats", "c1", "--db", str(database))
     assert f"{WINDOW} messages held" in " ".join(stats.stdout.split()), stats.stdout + stats.stderr
     before = len(simulator.records("part"))
-    released = _smsflow("send", str(plan_dir), "--smsc", simulator.url(ambiguous_grace=0.5), "--release-held")
+    released = smsflow("send", str(plan_dir), "--smsc", simulator.url(ambiguous_grace=0.5), "--release-held")
     assert released.returncode == 0, released.stderr
     said = " ".join(released.stderr.split())
     assert f"{WINDOW} parts accepted" in said and f"{WINDOW} held and released" in said and "in flight and held" not in said

@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-import polars as pl
 import pytest
-from test_dispatch import ROOT, make_plan, mobiles
+from helpers import make_plan, mobiles, smsflow, start_smsflow, wait_until
 
 from pipelines.dispatch import CampaignBusy, PlanMissing, SmscSettings, send_plan
 
@@ -38,22 +36,13 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _wait_until(condition, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def _copies(simulator) -> Counter:
     return Counter((p["destination"], p["ref"], p["seq"]) for p in simulator.records("part"))
 
 
 def _start_send(simulator, plan_dir: Path, *options: str, **query) -> subprocess.Popen:
-    command = [sys.executable, "-m", "pipelines.cli", "send", str(plan_dir), "--smsc", simulator.url(**query),
-               *options]
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_smsflow("send", str(plan_dir), "--smsc", simulator.url(**query), *options, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
 
 
 @pytest.mark.parametrize("binds", [1, 2])
@@ -62,14 +51,13 @@ def test_plus1_a_second_sender_of_the_campaign_is_refused_naming_the_folder_and_
     plan_dir = make_plan(bucket, [(m, f"Message {i}") for i, m in enumerate(mobiles(600))])
     first = _start_send(simulator, plan_dir, "--tps", "150", "--binds", str(binds))
     try:
-        _wait_until(lambda: len(simulator.records("part")) >= 20, what="the first sender to start")
+        wait_until(lambda: len(simulator.records("part")) >= 20, what="the first sender to start")
         with pytest.raises(CampaignBusy) as busy:
             send_plan(plan_dir, SmscSettings.from_url(simulator.url()))
         assert str(plan_dir.parent) in str(busy.value) and f"pid {first.pid}" in str(busy.value)
         with pytest.raises(CampaignBusy):  # a batch of the same plan is refused too
             send_plan(plan_dir, SmscSettings.from_url(simulator.url()), batch=0, batch_size=100)
-        second = subprocess.run([sys.executable, "-m", "pipelines.cli", "send", str(plan_dir), "--smsc",
-                                 simulator.url()], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        second = smsflow("send", str(plan_dir), "--smsc", simulator.url(), timeout=60)
         assert second.returncode != 0
     finally:
         first.communicate(timeout=60)
@@ -83,7 +71,7 @@ def test_plus1_distinct_batches_of_one_campaign_may_go_out_side_by_side(smsc, bu
     plan_dir = make_plan(bucket, [(m, f"Message {i}") for i, m in enumerate(mobiles(400))])
     first = _start_send(simulator, plan_dir, "--tps", "150", "--batch", "0", "--batch-size", "200")
     try:
-        _wait_until(lambda: len(simulator.records("part")) >= 10, what="batch 0 to start")
+        wait_until(lambda: len(simulator.records("part")) >= 10, what="batch 0 to start")
         report = send_plan(plan_dir, SmscSettings.from_url(simulator.url()), batch=1, batch_size=200)
         assert report.accepted == 200
         with pytest.raises(CampaignBusy, match="batch 0"):
@@ -98,13 +86,13 @@ def test_plus1_sigkill_of_a_two_bind_sender_kills_its_binds_and_the_resume_sends
     simulator = smsc(receipt_delay=0.05)
     plan_dir = make_plan(bucket, [(m, f"Message {i}") for i, m in enumerate(mobiles(3000))])
     sender = _start_send(simulator, plan_dir, "--tps", "600", "--binds", "2", ambiguous_grace=1.0)
-    _wait_until(lambda: len(simulator.records("part")) >= 300, what="both binds to send")
+    wait_until(lambda: len(simulator.records("part")) >= 300, what="both binds to send")
     binds = {pid for pid in _children(sender.pid) if "resource_tracker" not in
              Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")}
     assert len(binds) == 2
     os.kill(sender.pid, signal.SIGKILL)
     sender.wait()
-    _wait_until(lambda: not any(_alive(pid) for pid in binds), timeout=10, what="the bind processes to die")
+    wait_until(lambda: not any(_alive(pid) for pid in binds), timeout=10, what="the bind processes to die")
     sent_at_kill = len(simulator.records("part"))
     time.sleep(0.3)  # nothing may still be sending: the count must not move
     assert len(simulator.records("part")) == sent_at_kill < 3000

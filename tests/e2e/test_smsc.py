@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import smpplib.client
 import smpplib.exceptions
 import smpplib.smpp
+from helpers import smsflow
 
 from pipelines.smpp import gsm7
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def client(simulator, **kwargs):
@@ -267,8 +263,7 @@ def test_send6_pdus_sent_behind_a_delayed_bind_are_answered_after_it(smsc):
     ("a-system-id-of-16:pw", "user 'a-system-id-of-16': system_id has 17 characters, SMPP 3.4 allows at most 15"),
 ])
 def test_send6_users_beyond_smpp_lengths_refused_at_start_with_exit_2(tmp_path, user, complaint):
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "smsc", "--port", "0", "--user", user],
-                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = smsflow("smsc", "--port", "0", "--user", user, timeout=60)
     assert result.returncode == 2 and result.stdout == ""
     assert complaint in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
     assert "password9" not in result.stderr  # the refusal does not echo the password it was given
@@ -277,8 +272,7 @@ def test_send6_users_beyond_smpp_lengths_refused_at_start_with_exit_2(tmp_path, 
 def test_send6_unknown_receipts_mode_refused_with_exit_2(tmp_path):
     config = tmp_path / "smsc.yaml"
     config.write_text("receipts: forever\nport: 0\n", encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "smsc", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = smsflow("smsc", "--config", str(config), timeout=60)
     assert result.returncode == 2 and "receipts" in result.stderr and "Traceback" not in result.stderr
 
 

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-from helpers import write_list, write_spec
-
-SMSFLOW = [sys.executable, "-m", "pipelines.cli"]
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*SMSFLOW, *args], capture_output=True, text=True, timeout=120)
+from helpers import smsflow, write_list, write_spec
 
 
 def test_cli_plan_json_prints_the_summary(bucket: Path):
     write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n0611111111;Ann\n")
-    result = run("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"), "--json")
+    result = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"), "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["status_counts"] == {"0": 1, "4": 1}
@@ -28,7 +21,7 @@ def test_cli_plan_json_prints_the_summary(bucket: Path):
 
 def test_cli_plan_prints_a_readable_summary(bucket: Path):
     write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\nabc;Zoé\n")
-    result = run("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"))
+    result = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"))
     assert result.returncode == 0, result.stderr
     for words in ("Recipients", "Sendable", "Invalid numbers", "Numéro mal formaté", "Destinations by country"):
         assert words in result.stdout
@@ -36,7 +29,7 @@ def test_cli_plan_prints_a_readable_summary(bucket: Path):
 
 def test_cli_refused_spec_exits_2_naming_every_problem(bucket: Path):
     spec = write_spec(bucket, lists=["a.csv"], type="marketing", sender="BOUTIQUÉ", message="Promo")
-    result = run("plan", str(spec), "--out", str(bucket / "plan"))
+    result = smsflow("plan", str(spec), "--out", str(bucket / "plan"))
     assert result.returncode == 2
     assert "MSG-1" in result.stderr and "MSG-2" in result.stderr and "sender" in result.stderr
     assert not (bucket / "plan").exists()
@@ -44,7 +37,7 @@ def test_cli_refused_spec_exits_2_naming_every_problem(bucket: Path):
 
 def test_cli_unreadable_list_names_file_and_line(bucket: Path):
     write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n0611111112\n")
-    result = run("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"))
+    result = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"))
     assert result.returncode == 2
     assert "a.csv" in result.stderr and "line 3" in result.stderr and "LIST-1" in result.stderr
 
@@ -55,7 +48,7 @@ def _no_traceback(result: subprocess.CompletedProcess) -> None:
 
 def test_send7_cli_malformed_smsc_url_is_refused_without_echoing_the_password(bucket: Path):
     for url in ("http://smsflow:s3cr3tpw@127.0.0.1:2775", "smpp://smsflow:s3cr3tpw@127.0.0.1:port"):
-        result = run("send", str(bucket / "plan"), "--smsc", url)
+        result = smsflow("send", str(bucket / "plan"), "--smsc", url)
         assert result.returncode == 2, result.stderr
         _no_traceback(result)
         assert "Refused" in result.stderr and "s3cr3tpw" not in result.stderr + result.stdout
@@ -65,14 +58,14 @@ def test_cli_unwritable_output_folder_is_one_line_naming_it(bucket: Path, tmp_pa
     write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n")
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder", encoding="utf-8")
-    result = run("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(blocker / "plan"))
+    result = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(blocker / "plan"))
     assert result.returncode != 0
     _no_traceback(result)
     assert "a-file" in result.stderr
 
 
 def test_cli_unknown_warehouse_is_one_line():
-    result = run("stats", "no-such-campaign", "--db", "/nonexistent/warehouse.duckdb")
+    result = smsflow("stats", "no-such-campaign", "--db", "/nonexistent/warehouse.duckdb")
     assert result.returncode != 0
     _no_traceback(result)
     assert "warehouse.duckdb" in result.stderr
@@ -80,7 +73,7 @@ def test_cli_unknown_warehouse_is_one_line():
 
 def test_list2_second_mobile_column_warning_reaches_the_summary_and_the_screen(bucket: Path):
     write_list(bucket / "a.csv", "Mobile;Prénom;Portable\n0611111111;Ann;0622222222\n")
-    result = run("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"))
+    result = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"))
     assert result.returncode == 0, result.stderr
     summary = json.loads((bucket / "plan" / "summary.json").read_text(encoding="utf-8"))
     (warning,) = summary["lists"][0]["warnings"]

@@ -6,7 +6,8 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from helpers import ROOT
+
 UV = ROOT / ".tools" / "bin" / "uv"
 
 
