@@ -171,7 +171,8 @@ def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0) -
 
 
 def finish_step(bucket: Path, campaign_id: str, account: str) -> dict:
-    """Load ledger and events, bill what was sent and give back the rest, write the report (REP-1, REP-2)."""
+    """Load ledger and events (STOP replies into the own blacklist, BL-2), bill what was sent and give back the
+    rest, write the report (REP-1, REP-2)."""
     from pipelines.credits import release
     from pipelines.dispatch import campaign_dirs
     from pipelines.report import campaign_report, campaign_stats, write_csv
@@ -179,15 +180,17 @@ def finish_step(bucket: Path, campaign_id: str, account: str) -> dict:
 
     database = bucket / WAREHOUSE
     folder = campaign_dir(bucket, campaign_id)
-    parts, events = load_dispatch(database, campaign_id, *campaign_dirs(folder / "plan"),
-                                  shared_events=bucket / SHARED_EVENTS)
+    # BL-2: its recipients who replied STOP join the account's own blacklist here, before the next plan reads it.
+    loaded = load_dispatch(database, campaign_id, *campaign_dirs(folder / "plan"), shared_events=bucket / SHARED_EVENTS)
+    parts, events = loaded
     release(database, account, campaign_id, keep=parts, reason="finished: unused credits")
     csv = write_csv(campaign_report(database, campaign_id), folder / "report" / f"{campaign_id}.csv")
     figures = campaign_stats(database, campaign_id)
     (folder / "report" / "stats.json").write_text(json.dumps(figures, ensure_ascii=False, indent=2),
                                                   encoding="utf-8")
     record(database, campaign_id, "finished", f"{figures['delivered']:,} of {figures['sent']:,} delivered")
-    return {"report": str(csv), "parts": parts, "events": events, "delivered": figures["delivered"]}
+    return {"report": str(csv), "parts": parts, "events": events, "delivered": figures["delivered"],
+            "opt_outs": loaded.opt_outs}
 
 
 def cancel_step(bucket: Path, campaign_id: str, account: str, reason: str) -> int:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import duckdb
 
 from pipelines.queries import install_rules, install_views, queries
+
+log = logging.getLogger(__name__)
 
 
 def connect(database: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -47,13 +50,34 @@ def status_breakdown(database: Path, campaign_id: str) -> list[tuple]:
         return connection.execute(queries("plan.sql")["status_breakdown"], {"campaign_id": campaign_id}).fetchall()
 
 
+class DispatchLoad(tuple):
+    """What load_dispatch loaded: the (parts, events) pair its callers unpack and compare, and `opt_outs`, the
+    numbers newly added to the own blacklist (BL-2), kept out of the pair so a second load still equals the first."""
+
+    opt_outs: int
+
+    def __new__(cls, parts: int, events: int, opt_outs: int = 0) -> DispatchLoad:
+        loaded = super().__new__(cls, (parts, events))
+        loaded.opt_outs = opt_outs
+        return loaded
+
+    @property
+    def parts(self) -> int:
+        return self[0]
+
+    @property
+    def events(self) -> int:
+        return self[1]
+
+
 def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir: Path,
-                  shared_events: Path | None = None, plan_dir: Path | None = None) -> tuple[int, int]:
-    """Load (idempotently) a campaign's send ledger and events; returns (parts, events) loaded.
+                  shared_events: Path | None = None, plan_dir: Path | None = None) -> DispatchLoad:
+    """Load (idempotently) a campaign's send ledger and events; returns (parts, events) loaded, and opt_outs.
 
     Each part joins its plan row by what was sent (PLUS-1; `plan_dir` defaults to the campaign's plan/).
     `shared_events` is the folder of the long-lived `smsflow receive`: the late receipts there that match
     this campaign's parts (PLUS-4), and the replies from its recipients after its first submit, join it.
+    Its recipients who replied STOP join the account's own blacklist (BL-2, `record_opt_outs`).
     """
     import polars as pl
 
@@ -94,7 +118,39 @@ def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir
         for name in ("delete_parts", "insert_parts", "delete_events", "insert_events"):
             connection.execute(load[name], {"campaign_id": campaign_id})
         connection.commit()
-    return ledger_frame.num_rows, events_frame.num_rows
+    opt_outs = record_opt_outs(database, campaign_id, plan_dir, plan, events)
+    return DispatchLoad(ledger_frame.num_rows, events_frame.num_rows, opt_outs)
+
+
+def record_opt_outs(database: Path, campaign_id: str, plan_dir: Path, plan, events) -> int:
+    """BL-2: the campaign's recipients who replied STOP (its 17s) added to the own blacklist the plan read (its
+    summary's `campaign.blacklists.own`), and the warehouse's copy refreshed; returns how many were new.
+
+    Without an own blacklist nothing is invented: a warning says how many STOP replies went unrecorded.
+    """
+    import polars as pl
+
+    from pipelines.dlr import add_to_blacklist, stop_numbers
+
+    # Only this campaign's sendable recipients: a STOP in the shared folder may answer another account's campaign.
+    asked = pl.Series("int_mobile", stop_numbers(events.filter(pl.col("kind") == "reply")), dtype=pl.String)
+    recipients = plan.filter(pl.col("STATUS_CODE").is_null()).get_column("INT_MOBILE")
+    asked = asked.filter(asked.is_in(recipients.implode()))
+    if asked.is_empty():
+        return 0
+    campaign = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))["campaign"]
+    own = (campaign.get("blacklists") or {}).get("own")
+    if not own:
+        log.warning("campaign %s: %d recipient(s) replied STOP but its plan names no own blacklist "
+                    "(spec account.blacklists.own), so they are not recorded and may get the next campaign [BL-2]",
+                    campaign_id, asked.len())
+        return 0
+    added = add_to_blacklist(Path(own), asked.to_list())
+    if campaign.get("account"):
+        load_blacklist(database, campaign["account"], "own", Path(own))
+    log.info("campaign %s: %d recipient(s) replied STOP, %d newly added to the own blacklist %s [BL-2]",
+             campaign_id, asked.len(), added, own)
+    return added
 
 
 def campaign_statuses(database: Path, campaign_id: str) -> list[tuple]:

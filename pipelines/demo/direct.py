@@ -19,7 +19,6 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
 
     bucket = bucket.resolve()
     spec_path, _ = prepare_bucket(bucket, rows, out)
-    own_blacklist = bucket / "blacklists" / "own.txt"
     started = time.perf_counter()
     campaign = f"{DEMO_CAMPAIGN}-{time.strftime('%Y%m%d-%H%M%S')}"  # each run is a new campaign
     plan_dir = bucket / "campaigns" / campaign / "plan"
@@ -29,7 +28,7 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
     database = bucket / "warehouse.duckdb"
     loaded = load_plan(database, campaign, result.out_dir)
     out.print(f"\n[bold]4.[/] Loaded {loaded:,} planned rows into DuckDB → {database}")
-    send_demo(bucket, result.out_dir, own_blacklist, out)
+    send_demo(bucket, result.out_dir, out)
     report_demo(database, campaign, result.out_dir, out)
     query = ("SELECT status_code, count(*) AS recipients FROM message_status "
              f"WHERE campaign_id = '{campaign}' GROUP BY ALL ORDER BY recipients DESC")
@@ -41,19 +40,24 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
 
 
 def report_demo(database: Path, campaign: str, plan_dir: Path, out: Console) -> None:
-    """Step 9: events into DuckDB, the REP-2 CSV report and REP-1 figures."""
+    """Step 9: events into DuckDB (STOP replies into the own blacklist, BL-2), the REP-2 CSV report, REP-1 figures."""
+    import json
+
     from pipelines.cli.tables import print_stats
     from pipelines.dispatch import campaign_dirs
     from pipelines.report import campaign_report, campaign_stats, write_csv
     from pipelines.warehouse import load_dispatch
 
-    parts, events = load_dispatch(database, campaign, *campaign_dirs(plan_dir))
+    loaded = load_dispatch(database, campaign, *campaign_dirs(plan_dir))
     csv = write_csv(campaign_report(database, campaign), plan_dir.parent / "report" / f"{campaign}.csv")
-    out.print(f"\n[bold]9.[/] Loaded {parts:,} parts and {events:,} events into {database}; report → {csv}")
+    out.print(f"\n[bold]9.[/] Loaded {loaded.parts:,} parts and {loaded.events:,} events into {database}; "
+              f"report → {csv}")
+    own = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))["campaign"]["blacklists"]["own"]
+    out.print(f"   {loaded.opt_outs} number(s) asked to STOP and joined the account's blacklist ({own})")
     print_stats(campaign_stats(database, campaign), out)
 
 
-def send_demo(bucket: Path, plan_dir: Path, own_blacklist: Path, out: Console) -> None:
+def send_demo(bucket: Path, plan_dir: Path, out: Console) -> None:
     """Steps 5-8: a realistic SMSC simulator, the test send, the real send, receipts and replies."""
     import polars as pl
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -61,7 +65,7 @@ def send_demo(bucket: Path, plan_dir: Path, own_blacklist: Path, out: Console) -
 
     from pipelines.campaign import send_test_message
     from pipelines.dispatch import SmscSettings, campaign_dirs, ledger_state, send_plan
-    from pipelines.dlr import add_to_blacklist, read_events, recipient_statuses, stop_numbers
+    from pipelines.dlr import read_events, recipient_statuses
     from pipelines.smpp.simulator import start_process
     from pipelines.status import STATUSES
 
@@ -88,7 +92,6 @@ def send_demo(bucket: Path, plan_dir: Path, own_blacklist: Path, out: Console) -
         process.wait()
     events = read_events(events_dir)
     statuses = recipient_statuses(sendable, ledger_state(ledger_dir), events)
-    added = add_to_blacklist(own_blacklist, stop_numbers(events))
     table = Table(title="8. Sent messages by status (from receipts and replies)")
     table.add_column("Code", justify="right")
     table.add_column("Status")
@@ -96,5 +99,4 @@ def send_demo(bucket: Path, plan_dir: Path, own_blacklist: Path, out: Console) -
     for code, count in statuses.group_by("STATUS_CODE").len().sort("len", descending=True).iter_rows():
         table.add_row(str(code), STATUSES[code].text, f"{count:,}")
     out.print(table)
-    out.print(f"   {added} number(s) asked to STOP and joined the account's blacklist ({own_blacklist}); "
-              f"events in {events_dir}, send ledger in {ledger_dir}")
+    out.print(f"   events in {events_dir}, send ledger in {ledger_dir}")

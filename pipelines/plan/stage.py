@@ -59,7 +59,7 @@ def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progr
                         progress(source.name, min(done, source.size_bytes), source.size_bytes)
                 if progress is not None:
                     progress(source.name, source.size_bytes, source.size_bytes)
-        summary = plan_summary(context, sources)
+        summary = plan_summary(context, sources, base)
         (staging / SUMMARY_FILE).write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         (staging / MARKER_FILE).write_text(json.dumps({"files": list(PLAN_FILES)}) + "\n", encoding="utf-8")
         install(staging, target, out_dir)

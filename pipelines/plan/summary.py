@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 
 from pipelines.plan.context import Context
 from pipelines.plan.io import Source, output_columns
 from pipelines.plan.rules import message_options
 from pipelines.render import compose, empty_field, one_row, value_column
+from pipelines.spec import CampaignSpec, resolve_location
 from pipelines.status import DUPLICATE, INVALID, status_text
 
 
@@ -72,8 +75,19 @@ def _worst_case(context: Context) -> dict:
             "message": measured["MESSAGE"], "from": "longest value of each field"}
 
 
-def summary(context: Context, sources: list[Source]) -> dict:
-    """The summary.json of a finished plan."""
+def blacklist_paths(spec: CampaignSpec, base: Path) -> dict[str, str | None]:
+    """BL-1, BL-2: each of the account's blacklists as the plan read it (absolute; None when the spec has none), so
+    the loader of the campaign's STOP replies knows the own blacklist without the spec."""
+    paths = {}
+    for kind in ("own", "global", "client"):
+        location = getattr(spec.account.blacklists, "global_" if kind == "global" else kind)
+        paths[kind] = str(resolve_location(location, base, f"account.blacklists.{kind}").resolve()) if location \
+            else None
+    return paths
+
+
+def summary(context: Context, sources: list[Source], base: Path = Path(".")) -> dict:
+    """The summary.json of a finished plan; `base` is the folder the spec's locations are relative to."""
     spec, totals = context.spec, context.totals
     worst = _worst_case(context)
     status_counts = {code: totals.status[code] for code in sorted(totals.status, key=int)}
@@ -84,6 +98,7 @@ def summary(context: Context, sources: list[Source]) -> dict:
             "send_at": spec.send_at.isoformat() if spec.send_at else None, "tracking": False,
             "send_window": spec.account.send_window if spec.type == "marketing" else None,
             "in_flight": spec.options.in_flight,
+            "account": spec.account.id, "blacklists": blacklist_paths(spec, base),
         },
         "columns": output_columns(sources),
         "lists": [{"name": s.name, "rows": totals.list_rows[s.name], "mobile_column": s.mobile_column,
