@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
@@ -33,6 +36,16 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def frozen(simulator) -> Iterator[None]:
+    """The simulator process stopped (SIGSTOP) for the block: senders stay mid-send, holding what they hold."""
+    os.kill(simulator.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(simulator.process.pid, signal.SIGCONT)
 
 
 def write_list(path: Path, text: str, encoding: str = "utf-8") -> Path:

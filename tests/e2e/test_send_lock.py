@@ -7,12 +7,13 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import make_plan, mobiles, smsflow, start_smsflow, wait_until
+from helpers import frozen, make_plan, mobiles, smsflow, start_smsflow, wait_until
 
-from pipelines.dispatch import CampaignBusy, PlanMissing, SmscSettings, send_plan
+from pipelines.dispatch import CampaignBusy, PlanMissing, SmscSettings, campaign_dirs, send_plan
 
 
 def _children(pid: int) -> set[int]:
@@ -47,18 +48,21 @@ def _start_send(simulator, plan_dir: Path, *options: str, **query) -> subprocess
 
 @pytest.mark.parametrize("binds", [1, 2])
 def test_plus1_a_second_sender_of_the_campaign_is_refused_naming_the_folder_and_the_holder(smsc, bucket, binds):
+    """The SMSC is frozen while the first sender is mid-send, so it holds the lock for as long as the checks take."""
     simulator = smsc()
     plan_dir = make_plan(bucket, [(m, f"Message {i}") for i, m in enumerate(mobiles(600))])
     first = _start_send(simulator, plan_dir, "--tps", "150", "--binds", str(binds))
     try:
         wait_until(lambda: len(simulator.records("part")) >= 20, what="the first sender to start")
-        with pytest.raises(CampaignBusy) as busy:
-            send_plan(plan_dir, SmscSettings.from_url(simulator.url()))
-        assert str(plan_dir.parent) in str(busy.value) and f"pid {first.pid}" in str(busy.value)
-        with pytest.raises(CampaignBusy):  # a batch of the same plan is refused too
-            send_plan(plan_dir, SmscSettings.from_url(simulator.url()), batch=0, batch_size=100)
-        second = smsflow("send", str(plan_dir), "--smsc", simulator.url(), timeout=60)
-        assert second.returncode != 0
+        with frozen(simulator):
+            assert len(simulator.records("part")) < 600  # and it cannot finish while the SMSC is stopped
+            with pytest.raises(CampaignBusy) as busy:
+                send_plan(plan_dir, SmscSettings.from_url(simulator.url()))
+            assert str(plan_dir.parent) in str(busy.value) and f"pid {first.pid}" in str(busy.value)
+            with pytest.raises(CampaignBusy):  # a batch of the same plan is refused too
+                send_plan(plan_dir, SmscSettings.from_url(simulator.url()), batch=0, batch_size=100)
+            second = smsflow("send", str(plan_dir), "--smsc", simulator.url(), timeout=60)
+            assert second.returncode != 0 and "being sent by another process" in " ".join(second.stderr.split())
     finally:
         first.communicate(timeout=60)
     assert first.returncode == 0
@@ -67,17 +71,27 @@ def test_plus1_a_second_sender_of_the_campaign_is_refused_naming_the_folder_and_
 
 
 def test_plus1_distinct_batches_of_one_campaign_may_go_out_side_by_side(smsc, bucket):
+    """Batch 1 takes its lock while batch 0 provably holds its own (the SMSC frozen mid-send of batch 0)."""
     simulator = smsc()
     plan_dir = make_plan(bucket, [(m, f"Message {i}") for i, m in enumerate(mobiles(400))])
     first = _start_send(simulator, plan_dir, "--tps", "150", "--batch", "0", "--batch-size", "200")
+    batch_1_lock = campaign_dirs(plan_dir)[0].parent / "sender-batch-1.lock"
     try:
         wait_until(lambda: len(simulator.records("part")) >= 10, what="batch 0 to start")
-        report = send_plan(plan_dir, SmscSettings.from_url(simulator.url()), batch=1, batch_size=200)
-        assert report.accepted == 200
-        with pytest.raises(CampaignBusy, match="batch 0"):
-            send_plan(plan_dir, SmscSettings.from_url(simulator.url()), batch=0, batch_size=200)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            with frozen(simulator):
+                assert len(simulator.records("part")) < 200  # batch 0 is mid-send and holds its lock
+                with pytest.raises(CampaignBusy, match="batch 0"):
+                    send_plan(plan_dir, SmscSettings.from_url(simulator.url()), batch=0, batch_size=200)
+                second = pool.submit(send_plan, plan_dir, SmscSettings.from_url(simulator.url()), batch=1,
+                                     batch_size=200)
+                wait_until(lambda: second.done() or (batch_1_lock.is_file() and
+                                                      batch_1_lock.read_text() == f"{os.getpid()}\n"),
+                           what="batch 1 to take its lock")
+            assert second.result(timeout=60).accepted == 200
     finally:
         first.communicate(timeout=60)
+    assert first.returncode == 0
     copies = _copies(simulator)
     assert len(copies) == 400 and max(copies.values()) == 1
 
