@@ -1,4 +1,4 @@
-"""LIST-1 … LIST-6: CRM exports read exactly as written."""
+"""LIST-1, LIST-2, LIST-6: CRM exports read exactly as written (pipelines/lists/reader.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from helpers import write_list
 
-from pipelines.lists import ListError, detect_encoding, inspect_list, read_list_batches
+from pipelines.lists import ListError, inspect_list, read_list_batches
 
 
 def read_all(path):
@@ -69,36 +69,6 @@ def test_list1_ragged_row_is_an_error_naming_file_and_line(tmp_path, bad_row):
         read_all(path)
     assert error.value.line == 6
     assert "ragged.csv" in str(error.value) and "line 6" in str(error.value) and "LIST-1" in str(error.value)
-
-
-@pytest.mark.parametrize("header", ["  Gsm ", "PORTABLE", "portable", "Mobile", "SMS", "sms", "Portablé", " MOBILE"])
-def test_list2_mobile_column_matched_case_accent_and_space_insensitively(tmp_path, header):
-    layout = inspect_list(write_list(tmp_path / "l.csv", f"Nom;{header};Ville\nA;0612345678;Paris\n"))
-    assert layout.mobile_column == header.strip()
-    assert layout.personalisation_columns == ["Nom", "Ville"]  # LIST-3
-
-
-def test_list2_no_mobile_column_names_file_and_columns_found(tmp_path):
-    path = write_list(tmp_path / "clients.csv", "Nom;Téléphone;Ville\nA;0612345678;Paris\n")
-    with pytest.raises(ListError) as error:
-        inspect_list(path)
-    message = str(error.value)
-    assert "clients.csv" in message and "'Nom', 'Téléphone', 'Ville'" in message and "LIST-2" in message
-
-
-def test_list3_headers_trimmed_and_duplicates_or_blanks_named(tmp_path):
-    layout = inspect_list(write_list(tmp_path / "l.csv", " Nom ;Mobile;Nom; \nA;0612345678;B;x\n"))
-    assert layout.columns == ["Nom", "Mobile", "Nom (2)", "column_4"]
-
-
-def test_list1_empty_file_is_an_error(tmp_path):
-    with pytest.raises(ListError, match="header row"):
-        inspect_list(write_list(tmp_path / "empty.csv", ""))
-
-
-def test_list1_detect_encoding_prefers_utf8(tmp_path):
-    assert detect_encoding(write_list(tmp_path / "a.csv", "Nom\nÉ\n")) == "utf-8"
-    assert detect_encoding(write_list(tmp_path / "b.csv", "Nom\nÉ\n", "cp1252")) != "utf-8"
 
 
 def test_list1_excel_sep_hint_line_names_the_delimiter(tmp_path):
