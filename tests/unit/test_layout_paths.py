@@ -1,0 +1,19 @@
+"""The on-disk contract of a campaign (issue 8): every path from one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.layout import CampaignPaths, campaign_folder_name
+
+
+def test_house_campaign_paths_from_the_bucket_or_from_a_plan_folder_agree(tmp_path: Path):
+    paths = CampaignPaths.in_bucket(tmp_path, "soldes")
+    assert CampaignPaths.of_plan(paths.plan) == paths
+    assert paths.recipients == tmp_path / "campaigns" / "soldes" / "plan" / "recipients.parquet"
+    assert paths.ledger.parent == paths.dispatch and paths.report == paths.report_dir / "soldes.csv"
+
+
+def test_house_a_run_id_becomes_a_folder_name_without_separators():
+    assert campaign_folder_name("manual__2026-11-25T10:00:00+00:00") == "manual__2026-11-25T10_00_00_00_00"
+    assert "/" not in campaign_folder_name("../../etc") and ".." not in campaign_folder_name("../..")
