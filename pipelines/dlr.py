@@ -7,6 +7,9 @@ in-memory DuckDB over a plan, a ledger and events: one derivation, the rules in 
 
 from __future__ import annotations
 
+import codecs
+import fcntl
+import os
 import re
 import time
 import uuid
@@ -352,11 +355,6 @@ def add_to_blacklist(path: Path, numbers: list[str]) -> int:
 
     A file of one number a line gets a line each; a list with a mobile column gets rows with only that column.
     """
-    import codecs
-    import fcntl
-    import os
-    import uuid as uuids
-
     from pipelines.lists import ListError, inspect_list, read_blacklist
     from pipelines.lists.charsets import detect_encoding
 
@@ -390,8 +388,8 @@ def add_to_blacklist(path: Path, numbers: list[str]) -> int:
         codec = encoding if encoding.startswith("utf-16") else "ascii"  # numbers are ASCII in every 8-bit charset
         newline = "\r\n" if "\r\n".encode(codec) in original else "\n"
         head = newline if original and not original.endswith(newline[-1].encode(codec)) else ""
-        addition = (head + "".join(line + newline for line in lines.to_list())).encode(codec)
-        staging = path.with_name(f".{path.name}.tmp-{uuids.uuid4().hex[:8]}")
+        addition = (head + newline.join(lines.to_list()) + newline).encode(codec)
+        staging = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
         try:
             with staging.open("wb") as stream:
                 stream.write(original + addition)
