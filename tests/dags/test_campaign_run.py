@@ -88,26 +88,6 @@ def test_campaign_dag_run_with_automatic_approval(tmp_path, smsc, dag_run_home):
     assert ("approval: auto (spec)",) in audit
 
 
-def test_send2_wait_operator_defers_until_the_window_opens(tmp_path):
-    """The window-closed path: the wait task defers to the next opening (policies tested in test_window)."""
-    from datetime import datetime, timezone
-
-    from airflow.sdk.exceptions import TaskDeferred
-    from smsflow_provider.operators.campaign import WaitForSendTimeOperator
-
-    from pipelines.spec import validate_spec
-
-    spec = write_spec(tmp_path, lists=["a.csv"], type="marketing", message="Promo STOP 36184",
-                      send_at="2027-03-29T10:00:00+02:00")  # Easter Monday: refused at validation...
-    with pytest.raises(Exception, match="SEND-2"):
-        validate_spec(__import__("yaml").safe_load(spec.read_text(encoding="utf-8")))
-    spec = write_spec(tmp_path, lists=["a.csv"], type="notification", message="Colis",
-                      send_at="2099-01-05T10:00:00+01:00")
-    with pytest.raises(TaskDeferred) as deferred:
-        WaitForSendTimeOperator(task_id="wait", spec_path=str(spec)).execute({})
-    assert deferred.value.trigger.moment == datetime(2099, 1, 5, 9, 0, tzinfo=timezone.utc)
-
-
 def test_plus1_dispatch_task_killed_mid_batch_and_retried_sends_each_part_once(tmp_path, smsc):
     """An Airflow retry of a dispatch task killed mid-batch: the ledger makes the retry finish the job."""
     import os

@@ -110,11 +110,12 @@ NOTIFICATION = {"name": "x", "type": "notification", "message": "Votre colis", "
 def test_send1_an_accepted_spec_read_again_later_is_not_refused_for_its_past_send_at(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump({**NOTIFICATION, "send_at": "2026-03-05T14:30:00+01:00"}), encoding="utf-8")
-    assert load_spec(path, now=NOW).send_at  # submitted at NOW: accepted
+    send_at = datetime.fromisoformat("2026-03-05T14:30:00+01:00")
+    assert load_spec(path, now=NOW).send_at == send_at  # submitted at NOW: accepted
     later = NOW.replace(day=6)
     with pytest.raises(SpecError, match="SEND-1"):
         load_spec(path, now=later)
-    assert load_spec(path).send_at  # a re-read (no `now`) by a later task still loads
+    assert load_spec(path).send_at == send_at  # a re-read (no `now`) by a later task still loads
 
 
 def secrets(tmp_path):

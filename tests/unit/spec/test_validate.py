@@ -47,7 +47,8 @@ def test_msg2_marketing_with_stop_mention_accepted(message):
 
 
 def test_msg2_notification_needs_no_stop_mention():
-    assert validate_spec({"name": "x", "type": "notification", "message": "Votre colis", "lists": ["a"]})
+    spec = validate_spec({"name": "x", "type": "notification", "message": "Votre colis", "lists": ["a"]})
+    assert (spec.type, spec.message) == ("notification", "Votre colis")
 
 
 def test_list4_a_campaign_needs_a_list_or_recipients():
@@ -75,10 +76,12 @@ def test_send2_marketing_schedule_outside_the_window_refused_with_next_allowed_t
     (problem,) = error.value.problems
     assert (problem.field, problem.rule) == ("send_at", "SEND-2")
     assert "30/11/2026 08:00" in problem.message
-    assert validate_spec({"name": "x", "type": "notification", "message": "Colis", "lists": ["a"],
-                          "send_at": "2026-11-29T10:00:00"})  # notifications are not bound by the window
-    assert validate_spec({"name": "x", "message": "Promo STOP 36184", "lists": ["a"], "send_at": "2026-11-28T21:00",
-                          "account": {"send_window": "charter-2024"}})
+    notification = validate_spec({"name": "x", "type": "notification", "message": "Colis", "lists": ["a"],
+                                  "send_at": "2026-11-29T10:00:00"})  # notifications are not bound by the window
+    assert notification.send_at == datetime.fromisoformat("2026-11-29T10:00:00+01:00")
+    charter = validate_spec({"name": "x", "message": "Promo STOP 36184", "lists": ["a"], "send_at": "2026-11-28T21:00",
+                             "account": {"send_window": "charter-2024"}})  # 21:00 is inside the charter's hours
+    assert charter.send_at == datetime.fromisoformat("2026-11-28T21:00:00+01:00")
 
 
 def test_camp2_refusals_never_echo_huge_values():
@@ -137,5 +140,5 @@ def test_list4_lists_outside_the_roots_refused_without_reading_them(tmp_path):
                        ("lists", "LIST-4", clip(f"file://{outside}")), ("lists", "LIST-4", "lists/link.csv"),
                        ("account.blacklists.global", "BL-1", clip(str(outside)))]
     assert "SECRET-LINE" not in str(error.value) and "outside the folders" in str(error.value)
-    assert validate_spec({**raw, "lists": ["lists/ok.csv"], "account": {}}, roots=[bucket])
-    assert validate_spec(raw)  # without roots (the CLI), a user's own paths are fine
+    assert validate_spec({**raw, "lists": ["lists/ok.csv"], "account": {}}, roots=[bucket]).lists == ["lists/ok.csv"]
+    assert validate_spec(raw).lists == raw["lists"]  # without roots (the CLI), a user's own paths are fine
