@@ -10,6 +10,8 @@
   events/*.parquet          delivery receipts and replies
   report/<campaign>.csv     the REP-2 report, and stats.json (REP-1)
 ```
+A plan folder given by its path (`smsflow plan --out x`) keeps its name; its campaign is its parent.
+`summary.json` is the `PlanSummary` model below: the plan writes it, `read_summary` reads it, one shape.
 """
 
 from __future__ import annotations
@@ -17,8 +19,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+PLAN_FOLDER = "plan"
+RECIPIENTS_FILE = "recipients.parquet"
+SUMMARY_FILE = "summary.json"
+QUARANTINE_FILE = "quarantine.csv"
 
 
 def campaign_folder_name(run_id: str) -> str:
@@ -32,11 +41,13 @@ class CampaignPaths:
     """Every path of one campaign, from its folder."""
 
     root: Path
+    plan_dir: Path | None = None  # a plan folder not named plan/ (`smsflow plan --out`); None: root / "plan"
 
     @classmethod
     def of_plan(cls, plan_dir: Path) -> CampaignPaths:
-        """The campaign a plan folder belongs to (its parent)."""
-        return cls(Path(plan_dir).parent)
+        """The campaign a plan folder belongs to (its parent); the plan's own files stay in that folder."""
+        plan_dir = Path(plan_dir)
+        return cls(plan_dir.parent, None if plan_dir.name == PLAN_FOLDER else plan_dir)
 
     @classmethod
     def in_bucket(cls, bucket: Path, campaign: str) -> CampaignPaths:
@@ -52,19 +63,19 @@ class CampaignPaths:
 
     @property
     def plan(self) -> Path:
-        return self.root / "plan"
+        return self.plan_dir if self.plan_dir is not None else self.root / PLAN_FOLDER
 
     @property
     def recipients(self) -> Path:
-        return self.plan / "recipients.parquet"
+        return self.plan / RECIPIENTS_FILE
 
     @property
     def summary(self) -> Path:
-        return self.plan / "summary.json"
+        return self.plan / SUMMARY_FILE
 
     @property
     def quarantine(self) -> Path:
-        return self.plan / "quarantine.csv"
+        return self.plan / QUARANTINE_FILE
 
     @property
     def dispatch(self) -> Path:
@@ -81,6 +92,10 @@ class CampaignPaths:
     @property
     def sender_lock(self) -> Path:
         return self.dispatch / "sender.lock"
+
+    def batch_lock(self, batch: int) -> Path:
+        """The lock one batch's sender holds beside the shared sender.lock (PLUS-1)."""
+        return self.dispatch / f"sender-batch-{batch}.lock"
 
     @property
     def events(self) -> Path:
@@ -106,3 +121,126 @@ class CampaignPaths:
     def binds(self) -> Path:
         """Lock files of the bind processes of the live sender (PLUS-1)."""
         return self.dispatch / "binds"
+
+    def bind_lock(self, scope: str, pid: int | str) -> Path:
+        """The lock of one bind process of a sender (`scope`: all or batch-N; `pid` may be a `{pid}` pattern)."""
+        return self.binds / f"{scope}-{pid}.lock"
+
+
+class SummaryError(ValueError):
+    """A summary.json that is not a plan summary: names the file and every field at fault."""
+
+    def __init__(self, path: Path, problems: list[str]):
+        self.path, self.problems = path, problems
+        super().__init__(f"{path}: not a plan summary [PLUS-2]: " + "; ".join(problems))
+
+
+class _Section(BaseModel):
+    """Strict (an unknown key is refused), immutable, and written under the JSON keys (`global`, `from`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
+
+
+class Blacklists(_Section):
+    """BL-1, BL-2: the account's blacklists as the plan read them (absolute paths; None: the spec has none)."""
+
+    own: str | None = None
+    global_: str | None = Field(None, alias="global")
+    client: str | None = None
+
+
+class CampaignSection(_Section):
+    name: str
+    type: Literal["marketing", "notification"]
+    billing_code: str | None
+    description: str | None
+    sender: str
+    send_at: str | None  # ISO text as the spec gave it, so the file keeps its offset
+    tracking: bool
+    # Written by later versions of the plan; older plans on disk lack them.
+    send_window: str | None = None
+    in_flight: Literal["hold", "resend"] | None = None
+    account: str | None = None
+    blacklists: Blacklists = Blacklists()
+
+
+class ListSection(_Section):
+    name: str
+    rows: int
+    mobile_column: str
+    encoding: str
+    delimiter: str
+    warnings: list[str] = []
+
+
+class CountryCounts(_Section):
+    detected: int
+    accepted: int
+
+
+class WorstCase(_Section):
+    """ENC-6: the longest message; a Jinja template gives only its length, so the other keys are left out."""
+
+    length: int
+    encoding: str | None = Field(None, exclude_if=lambda value: value is None)
+    parts: int | None = Field(None, exclude_if=lambda value: value is None)
+    message: str | None = Field(None, exclude_if=lambda value: value is None)
+    source: str = Field(alias="from")
+
+
+class NumberParsing(_Section):
+    fast_path: int
+    full_parser: int
+    full_parser_distinct: int
+
+
+class TestSection(_Section):
+    """SEND-3: the test numbers, the row that personalises the test, its message (None: no such row)."""
+
+    __test__ = False  # not a pytest class
+    numbers: list[str]
+    row: int
+    message: str | None
+
+
+class PlanSummary(_Section):
+    """summary.json: the plan's figures (PLUS-2) that people, contracts, dispatch and the warehouse read."""
+
+    campaign: CampaignSection
+    columns: list[str]
+    lists: list[ListSection]
+    rows: int
+    sendable: int
+    invalid: int
+    duplicates: int
+    status_counts: dict[str, int]
+    status_texts: dict[str, str]
+    credits: int
+    credits_available: int | None = None
+    countries: dict[str, CountryCounts]
+    parts: dict[str, int]
+    encodings: dict[str, int]
+    empty_fields: dict[str, int]
+    fields_used: list[str]
+    defaults: dict[str, str]
+    max_length: int
+    worst_case: WorstCase
+    longest_message: int
+    max_parts: int
+    numbers: NumberParsing
+    test: TestSection | None = Field(None, exclude_if=lambda value: value is None)  # absent: no test numbers
+
+    def to_json(self) -> str:
+        """The file's text, as the plan writes it."""
+        return self.model_dump_json(indent=2)
+
+
+def read_summary(plan_dir: Path) -> PlanSummary:
+    """The summary.json of a plan folder, checked; SummaryError names the file and each missing or wrong field."""
+    path = CampaignPaths.of_plan(plan_dir).summary
+    try:
+        return PlanSummary.model_validate_json(path.read_bytes())
+    except ValidationError as error:
+        raise SummaryError(path, [f"{'.'.join(str(part) for part in item['loc']) or '(file)'}: {item['msg']}"
+                                  for item in error.errors()]) from None

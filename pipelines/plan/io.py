@@ -19,17 +19,16 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.layout import QUARANTINE_FILE, RECIPIENTS_FILE, SUMMARY_FILE, PlanSummary
 from pipelines.lists import MANUAL_LIST, ListLayout, inspect_list, manual_recipients, read_blacklist, \
     read_list_batches
 from pipelines.numbers import normalise_numbers
 from pipelines.plan.rules import BLACKLIST_STATUSES, PLAN_COLUMNS, number_key, original_name
 from pipelines.spec import CampaignSpec, Problem, SpecError, confine, resolve_location
 
-RECIPIENTS_FILE = "recipients.parquet"
-SUMMARY_FILE = "summary.json"
 MARKER_FILE = ".smsflow-plan"  # marks a plan folder and lists what the plan wrote: a re-plan replaces only those
 PLAN_FILES = (RECIPIENTS_FILE, SUMMARY_FILE)
-DERIVED_FILES = ("quarantine.csv",)  # written into the plan folder from a plan (PLUS-3): stale once re-planned
+DERIVED_FILES = (QUARANTINE_FILE,)  # written into the plan folder from a plan (PLUS-3): stale once re-planned
 OWNED_FILES = frozenset((*PLAN_FILES, MARKER_FILE, *DERIVED_FILES))
 BATCH_ROWS = 150_000
 
@@ -212,6 +211,13 @@ class BackgroundWriter:
         self._writer.close()
         if self._error is not None and exc_info[0] is None:
             raise self._error
+
+
+def write_summary(folder: Path, summary: PlanSummary) -> Path:
+    """summary.json of a plan folder, in the one shape `layout.read_summary` reads."""
+    path = folder / SUMMARY_FILE
+    path.write_text(summary.to_json(), encoding="utf-8")
+    return path
 
 
 class PlanFolderError(SpecError):

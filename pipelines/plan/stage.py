@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipelines.layout import CampaignPaths, PlanSummary
 from pipelines.plan.batch import plan_batch, prepare_batch
 from pipelines.plan.context import Context
 from pipelines.plan.io import (
-    MARKER_FILE, PLAN_FILES, RECIPIENTS_FILE, SUMMARY_FILE, BackgroundWriter, Progress, arrow_schema, install,
-    load_blacklists, output_columns, pipelined, plan_folder, sources as list_sources,
+    MARKER_FILE, PLAN_FILES, RECIPIENTS_FILE, BackgroundWriter, Progress, arrow_schema, install,
+    load_blacklists, output_columns, pipelined, plan_folder, sources as list_sources, write_summary,
 )
 from pipelines.plan.summary import summary as plan_summary
 from pipelines.render import compile_template
@@ -26,7 +27,12 @@ class PlanResult:
     out_dir: Path
     recipients: Path
     summary_path: Path
-    summary: dict
+    plan_summary: PlanSummary
+
+    @property
+    def summary(self) -> dict:
+        """summary.json as a dict, as it is on disk (the CLI's --json, the tables)."""
+        return self.plan_summary.model_dump(mode="json")
 
 
 def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progress | None = None,
@@ -60,13 +66,14 @@ def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progr
                 if progress is not None:
                     progress(source.name, source.size_bytes, source.size_bytes)
         summary = plan_summary(context, sources, base)
-        (staging / SUMMARY_FILE).write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+        write_summary(staging, summary)
         (staging / MARKER_FILE).write_text(json.dumps({"files": list(PLAN_FILES)}) + "\n", encoding="utf-8")
         install(staging, target, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return PlanResult(out_dir, out_dir / RECIPIENTS_FILE, out_dir / SUMMARY_FILE, summary)
+    paths = CampaignPaths.of_plan(out_dir)
+    return PlanResult(out_dir, paths.recipients, paths.summary, summary)
 
 
 def plan_file(spec_path: Path, out_dir: Path, progress: Progress | None = None, *,

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import polars as pl
 
+from pipelines.layout import (
+    Blacklists, CampaignSection, CountryCounts, ListSection, NumberParsing, PlanSummary, TestSection, WorstCase,
+)
 from pipelines.plan.context import Context
 from pipelines.plan.io import Source, output_columns
 from pipelines.plan.rules import message_options
@@ -64,15 +67,15 @@ def note_results(frame: pl.DataFrame, source: Source, context: Context) -> None:
         totals.accepted[country] += accepted
 
 
-def _worst_case(context: Context) -> dict:
+def _worst_case(context: Context) -> WorstCase:
     """ENC-6: the message with the longest value of every field (the editor's counter)."""
     template, spec = context.template, context.spec
     if template.jinja is not None:
-        return {"length": context.totals.longest_message, "from": "longest rendered message"}
+        return WorstCase(length=context.totals.longest_message, source="longest rendered message")
     values = {name: context.totals.longest_values.get(name, spec.defaults.get(name, "")) for name in template.fields}
     measured = compose(one_row(template, values), template, spec.defaults, message_options(spec)).row(0, named=True)
-    return {"length": measured["LENGTH"], "encoding": measured["ENCODING"], "parts": measured["PARTS"],
-            "message": measured["MESSAGE"], "from": "longest value of each field"}
+    return WorstCase(length=measured["LENGTH"], encoding=measured["ENCODING"], parts=measured["PARTS"],
+                     message=measured["MESSAGE"], source="longest value of each field")
 
 
 def blacklist_paths(spec: CampaignSpec, base: Path) -> dict[str, str | None]:
@@ -86,47 +89,46 @@ def blacklist_paths(spec: CampaignSpec, base: Path) -> dict[str, str | None]:
     return paths
 
 
-def summary(context: Context, sources: list[Source], base: Path = Path(".")) -> dict:
+def summary(context: Context, sources: list[Source], base: Path = Path(".")) -> PlanSummary:
     """The summary.json of a finished plan; `base` is the folder the spec's locations are relative to."""
     spec, totals = context.spec, context.totals
     worst = _worst_case(context)
     status_counts = {code: totals.status[code] for code in sorted(totals.status, key=int)}
-    result = {
-        "campaign": {
-            "name": spec.name, "type": spec.type, "billing_code": spec.billing_code,
-            "description": spec.description, "sender": spec.sender_or_default,
-            "send_at": spec.send_at.isoformat() if spec.send_at else None, "tracking": False,
-            "send_window": spec.account.send_window if spec.type == "marketing" else None,
-            "in_flight": spec.options.in_flight,
-            "account": spec.account.id, "blacklists": blacklist_paths(spec, base),
-        },
-        "columns": output_columns(sources),
-        "lists": [{"name": s.name, "rows": totals.list_rows[s.name], "mobile_column": s.mobile_column,
-                   "encoding": s.encoding, "delimiter": s.delimiter,
-                   "warnings": list(s.layout.warnings) if s.layout is not None else []} for s in sources],
-        "rows": totals.rows,
-        "sendable": totals.status.get("0", 0),
-        "invalid": totals.status.get(str(INVALID), 0),
-        "duplicates": totals.status.get(str(DUPLICATE), 0),
-        "status_counts": status_counts,
-        "status_texts": {code: ("Envoyable" if code == "0" else status_text(int(code))) for code in status_counts},
-        "credits": totals.credits,
-        "credits_available": spec.account.credits,
-        "countries": {country: {"detected": totals.detected[country], "accepted": totals.accepted[country]}
-                      for country in sorted(totals.detected)},
-        "parts": {parts: totals.parts[parts] for parts in sorted(totals.parts, key=int)},
-        "encodings": dict(totals.encodings),
-        "empty_fields": dict(sorted(totals.empty.items())),
-        "fields_used": context.template.fields,
-        "defaults": spec.defaults,
-        "max_length": worst["length"],
-        "worst_case": worst,
-        "longest_message": totals.longest_message,
-        "max_parts": spec.max_parts,
-        "numbers": {"fast_path": context.numbers.fast, "full_parser": context.numbers.full,
-                    "full_parser_distinct": context.numbers.distinct_full},
-    }
+    test = None
     if spec.test is not None:
-        result["test"] = {"numbers": spec.test.number_list, "row": spec.test.row,
-                          "message": totals.test_message if totals.test_row_found else None}
-    return result
+        test = TestSection(numbers=spec.test.number_list, row=spec.test.row,
+                           message=totals.test_message if totals.test_row_found else None)
+    return PlanSummary(
+        campaign=CampaignSection(
+            name=spec.name, type=spec.type, billing_code=spec.billing_code, description=spec.description,
+            sender=spec.sender_or_default, send_at=spec.send_at.isoformat() if spec.send_at else None,
+            tracking=False, send_window=spec.account.send_window if spec.type == "marketing" else None,
+            in_flight=spec.options.in_flight, account=spec.account.id,
+            blacklists=Blacklists.model_validate(blacklist_paths(spec, base))),
+        columns=output_columns(sources),
+        lists=[ListSection(name=s.name, rows=totals.list_rows[s.name], mobile_column=s.mobile_column,
+                           encoding=s.encoding, delimiter=s.delimiter,
+                           warnings=list(s.layout.warnings) if s.layout is not None else []) for s in sources],
+        rows=totals.rows,
+        sendable=totals.status.get("0", 0),
+        invalid=totals.status.get(str(INVALID), 0),
+        duplicates=totals.status.get(str(DUPLICATE), 0),
+        status_counts=status_counts,
+        status_texts={code: ("Envoyable" if code == "0" else status_text(int(code))) for code in status_counts},
+        credits=totals.credits,
+        credits_available=spec.account.credits,
+        countries={country: CountryCounts(detected=totals.detected[country], accepted=totals.accepted[country])
+                   for country in sorted(totals.detected)},
+        parts={parts: totals.parts[parts] for parts in sorted(totals.parts, key=int)},
+        encodings=dict(totals.encodings),
+        empty_fields=dict(sorted(totals.empty.items())),
+        fields_used=context.template.fields,
+        defaults=spec.defaults,
+        max_length=worst.length,
+        worst_case=worst,
+        longest_message=totals.longest_message,
+        max_parts=spec.max_parts,
+        numbers=NumberParsing(fast_path=context.numbers.fast, full_parser=context.numbers.full,
+                              full_parser_distinct=context.numbers.distinct_full),
+        test=test,
+    )
