@@ -16,7 +16,7 @@ from pipelines.dispatch.errors import WindowClosed
 from pipelines.dispatch.ledger import Ledger, campaign_dirs, ledger_state
 from pipelines.dispatch.parts import SHORT_CODE, OutPart, build_parts, sendable_rows, source_address, validity_period
 from pipelines.dispatch.recovery import InFlight, in_flight_policy, settle_in_flight
-from pipelines.dispatch.session import BindReport, BindSession
+from pipelines.dispatch.session import BindReport, BindSession, Cleanup
 from pipelines.dispatch.settings import SmscSettings
 from pipelines.dlr import EventWriter
 from pipelines.window import WindowPolicy, closing_time, is_open, next_opening
@@ -95,16 +95,19 @@ def send_batch(job: SendJob, progress: Callable[[int], None] | None = None) -> D
     report = DispatchReport(batch=job.batch, parts=len(parts), not_in_plan=state.filter(~pl.col("MESSAGE_KEY").is_in(
         planned.get_column("MESSAGE_KEY").implode())).height)
     unanswered = [part for part in parts if outcome.get(part.key) == "none"]
-    ledger = events = session = None
-    try:
+    with Cleanup() as cleanup:  # a failed bind is reported as such, never as the cleanup it leaves behind
+        session = None
         if unanswered or (not job.settle_only and (job.release_held or any(
                 outcome.get(part.key) not in ("accepted", "refused", "held") for part in parts))):
             ledger = Ledger(ledger_dir, job.name, settings.fsync_group)
+            cleanup.push(ledger.close)
             events = EventWriter(events_dir, job.name)
+            cleanup.push(events.flush)
             rate = settings.tps / job.binds if settings.tps else None
             sender = job.sender or summary["campaign"]["sender"] or SHORT_CODE
             session = BindSession(settings, ledger, events, source_address(sender), validity_period(valid_until),
                                   rate, progress)
+            cleanup.push(session.close)
             session.open()
         if unanswered:
             confirmed, held = settle_in_flight(session, unanswered, ledger, events_dir, policy,
@@ -120,11 +123,6 @@ def send_batch(job: SendJob, progress: Callable[[int], None] | None = None) -> D
         if not todo or job.settle_only:
             return report
         bind_report = session.run(todo, deadline, clock)
-    finally:
-        if session is not None:
-            session.close()
-            events.flush()
-            ledger.close()
     for name in (f.name for f in fields(BindReport)):
         setattr(report, name, getattr(bind_report, name))
     if report.paused:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import logging
 import socket
 import threading
 import time
@@ -21,8 +22,41 @@ from pipelines.dispatch.settings import SmscSettings
 from pipelines.dlr import EventWriter, parse_receipt
 from pipelines.smpp import pdu as P
 
+log = logging.getLogger(__name__)
+
 _TICK = 0.5  # seconds between event flushes when receipts trickle in
 _ENQUIRE_EVERY = 30.0  # seconds of silence before an enquire_link
+
+
+class Cleanup:
+    """Closes what a send opened, last opened first; a cleanup error never hides the error that ended the send.
+
+    With no error in flight the first cleanup error is raised once every step has run; with one, cleanup errors
+    are only logged, so the person reads why the send stopped (a refused bind), not a consequence of it."""
+
+    def __init__(self) -> None:
+        self._steps: list[Callable[[], None]] = []
+
+    def push(self, step: Callable[[], None]) -> None:
+        self._steps.append(step)
+
+    def __enter__(self) -> Cleanup:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        failed: Exception | None = None
+        for step in reversed(self._steps):
+            try:
+                step()
+            except Exception as cleanup_error:  # noqa: BLE001 - every step runs, whatever an earlier one raised
+                if error is None and failed is None:
+                    failed = cleanup_error
+                else:
+                    log.warning("while closing after %s: %s: %s", error or failed, type(cleanup_error).__name__,
+                                cleanup_error)
+        if failed is not None:
+            raise failed
+        return False
 
 
 @dataclass
@@ -123,6 +157,10 @@ class BindSession:
             raise DispatchError(f"{where}: {error or error.__class__.__name__}") from None
 
     def close(self) -> None:
+        """Unbind and disconnect; nothing to do when the bind never succeeded, and safe to call twice."""
+        if self._socket is None or self._closing:
+            self._closing = True
+            return
         try:  # the reading thread gets the unbind_resp and ends
             self.flush_events(force=True)
             self._send(P.encode(P.UNBIND, 0, self._next_sequence()))

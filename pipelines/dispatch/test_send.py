@@ -10,7 +10,7 @@ import polars as pl
 
 from pipelines.dispatch.ledger import Ledger, ledger_state
 from pipelines.dispatch.parts import OutPart, source_address
-from pipelines.dispatch.session import BindSession
+from pipelines.dispatch.session import BindSession, Cleanup
 from pipelines.dispatch.settings import SmscSettings
 from pipelines.dlr import EventWriter, keyed_rows, part_key
 from pipelines.smpp import parts as sms_parts
@@ -47,16 +47,15 @@ def send_test(message: str, encoding: str, numbers: list[str], settings: SmscSet
             out.append(OutPart(len(out), part_key(message_key, part_number), number.lstrip("+"),
                                piece.short_message, P.ESM_UDHI if piece.udh else 0, sms_parts.DATA_CODING[encoding],
                                piece.text, index))
-    ledger = Ledger(ledger_dir, f"test-{stamp}", settings.fsync_group)
-    events = EventWriter(events_dir, f"test-{stamp}")
-    session = BindSession(settings, ledger, events, source_address(sender), "", settings.tps)
-    session.open()
-    try:
+    with Cleanup() as cleanup:  # a refused bind is reported as such, never as the cleanup after it
+        ledger = Ledger(ledger_dir, f"test-{stamp}", settings.fsync_group)
+        cleanup.push(ledger.close)
+        events = EventWriter(events_dir, f"test-{stamp}")
+        cleanup.push(events.flush)
+        session = BindSession(settings, ledger, events, source_address(sender), "", settings.tps)
+        cleanup.push(session.close)
+        session.open()
         session.run(out)
-    finally:
-        session.close()
-        events.flush()
-        ledger.close()
     first_parts = {part.key: part.row for part in out if part.key.endswith("\x1f1")}
     state = ledger_state(ledger_dir).filter(pl.col("key").is_in(list(first_parts)))
     answers = {first_parts[key]: (status, message_id) for key, status, message_id in
