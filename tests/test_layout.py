@@ -10,7 +10,7 @@ from pathlib import Path
 from helpers import ROOT
 
 
-def test_pipelines_never_imports_airflow():
+def test_house_pipelines_never_imports_airflow():
     """STYLE habit 3: the package is Airflow-free, by its source and at run time (the Airflow demo driver
     included: it runs Airflow as a subprocess and speaks HTTP to it)."""
     for path in (ROOT / "pipelines").rglob("*.py"):
@@ -27,7 +27,7 @@ def test_pipelines_never_imports_airflow():
     assert result.stdout.strip() == "False True"  # Airflow never loaded, with the Airflow demo driver imported
 
 
-def test_everything_loads():
+def test_house_everything_loads():
     """Every module of the package imports (Dagster's "everything loads" test)."""
     code = ("import importlib, pkgutil, pipelines\n"
             "mods = [m.name for m in pkgutil.walk_packages(pipelines.__path__, 'pipelines.')]\n"

@@ -10,7 +10,7 @@ import yaml
 from helpers import ROOT
 
 
-def test_compose_is_a_celery_stack_with_several_workers():
+def test_house_compose_is_a_celery_stack_with_several_workers():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
     services = compose["services"]
     assert {"postgres", "redis", "api-server", "scheduler", "dag-processor", "triggerer", "worker"} <= set(services)
@@ -27,7 +27,7 @@ def test_compose_is_a_celery_stack_with_several_workers():
     assert services["scheduler"]["environment"]["SMSFLOW_BUCKET"] == "/bucket"
 
 
-def test_dockerfile_copies_existing_folders_and_installs_from_the_lock():
+def test_house_dockerfile_copies_existing_folders_and_installs_from_the_lock():
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     for line in dockerfile.splitlines():
         if line.startswith("COPY "):

@@ -41,7 +41,7 @@ def run_campaign(tmp_path, smsc, answer: str, home: Path, **spec) -> tuple[dict,
     return json.loads(lines[-1][7:]), bucket, simulator
 
 
-def test_campaign_dag_run_approved_through_the_rest_api(tmp_path, smsc, dag_run_home):
+def test_send4_campaign_dag_run_approved_through_the_rest_api(tmp_path, smsc, dag_run_home):
     outcome, bucket, simulator = run_campaign(tmp_path, smsc, "Approve", dag_run_home)
     assert outcome["state"] == "success", outcome
     assert outcome["approval"]["status"] == 200
@@ -68,7 +68,7 @@ def test_campaign_dag_run_approved_through_the_rest_api(tmp_path, smsc, dag_run_
     assert [row[3] for row in rows[1:]] == ["16", "16", "16", "20", "4", "2"]
 
 
-def test_campaign_dag_run_rejected_sends_nothing_and_gives_credits_back(tmp_path, smsc, dag_run_home):
+def test_camp3_campaign_dag_run_rejected_sends_nothing_and_gives_credits_back(tmp_path, smsc, dag_run_home):
     outcome, bucket, simulator = run_campaign(tmp_path, smsc, "Reject", dag_run_home)
     assert outcome["state"] == "success" and outcome["tasks"]["dispatch"] == "skipped", outcome
     assert [m["destination"] for m in simulator.records("message")] == ["33698765432"]  # only the test
@@ -79,7 +79,7 @@ def test_campaign_dag_run_rejected_sends_nothing_and_gives_credits_back(tmp_path
     assert status == "cancelled"
 
 
-def test_campaign_dag_run_with_automatic_approval(tmp_path, smsc, dag_run_home):
+def test_send4_campaign_dag_run_with_automatic_approval(tmp_path, smsc, dag_run_home):
     outcome, bucket, simulator = run_campaign(tmp_path, smsc, "auto", dag_run_home, approval="auto")
     assert outcome["state"] == "success" and outcome["tasks"]["approve"] == "skipped", outcome
     assert len(simulator.records("message")) == 5

@@ -11,7 +11,7 @@ from helpers import ROOT
 ALLOWED_TOP_LEVEL = {"airflow", "pendulum", "__future__"} | set(sys.stdlib_module_names)
 
 
-def test_dag_files_import_only_airflow_sdk_pendulum_and_stdlib_at_top_level():
+def test_house_dag_files_import_only_airflow_sdk_pendulum_and_stdlib_at_top_level():
     """STYLE habit 1: heavy libraries are imported inside tasks, so the scheduler parses DAGs fast."""
     for path in (ROOT / "dags").glob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -27,7 +27,7 @@ def test_dag_files_import_only_airflow_sdk_pendulum_and_stdlib_at_top_level():
                 assert not name.startswith("airflow") or name == "airflow.sdk", name
 
 
-def test_dagbag_has_no_import_errors(migrated_airflow_env):
+def test_house_dagbag_has_no_import_errors(migrated_airflow_env):
     code = ("from airflow.dag_processing.dagbag import DagBag\n"
             f"bag = DagBag(dag_folder={str(ROOT / 'dags')!r})\n"
             "import json; print(json.dumps({'errors': {k: str(v) for k, v in bag.import_errors.items()}, "

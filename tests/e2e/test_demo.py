@@ -9,7 +9,7 @@ import pytest
 from helpers import smsflow
 
 
-def test_demo_runs_a_campaign_end_to_end(tmp_path):
+def test_house_demo_runs_a_campaign_end_to_end(tmp_path):
     bucket = tmp_path / "bucket"
     result = smsflow("demo", "--bucket", str(bucket), "--rows", "2000", "--direct", timeout=300)
     assert result.returncode == 0, result.stderr
@@ -24,7 +24,7 @@ def test_demo_runs_a_campaign_end_to_end(tmp_path):
 
 
 @pytest.mark.xdist_group("airflow")  # one Airflow at a time on a 2-core machine
-def test_demo_through_airflow_standalone_and_its_rest_api(tmp_path):
+def test_house_demo_through_airflow_standalone_and_its_rest_api(tmp_path):
     """`make demo`: airflow standalone started and stopped, the run triggered and approved over HTTP."""
     import socket
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from helpers import smsflow, write_list, write_spec
 
 
-def test_cli_plan_json_prints_the_summary(bucket: Path):
+def test_plus2_cli_plan_json_prints_the_summary(bucket: Path):
     write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n0611111111;Ann\n")
     result = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"), "--json")
     assert result.returncode == 0, result.stderr
@@ -19,7 +19,7 @@ def test_cli_plan_json_prints_the_summary(bucket: Path):
     assert json.loads((bucket / "plan" / "summary.json").read_text(encoding="utf-8")) == summary
 
 
-def test_cli_plan_prints_a_readable_summary(bucket: Path):
+def test_plus2_cli_plan_prints_a_readable_summary(bucket: Path):
     write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\nabc;Zoé\n")
     result = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"))
     assert result.returncode == 0, result.stderr
@@ -27,7 +27,7 @@ def test_cli_plan_prints_a_readable_summary(bucket: Path):
         assert words in result.stdout
 
 
-def test_cli_refused_spec_exits_2_naming_every_problem(bucket: Path):
+def test_camp2_cli_refused_spec_exits_2_naming_every_problem(bucket: Path):
     spec = write_spec(bucket, lists=["a.csv"], type="marketing", sender="BOUTIQUÉ", message="Promo")
     result = smsflow("plan", str(spec), "--out", str(bucket / "plan"))
     assert result.returncode == 2
@@ -35,7 +35,7 @@ def test_cli_refused_spec_exits_2_naming_every_problem(bucket: Path):
     assert not (bucket / "plan").exists()
 
 
-def test_cli_unreadable_list_names_file_and_line(bucket: Path):
+def test_list1_cli_unreadable_list_names_file_and_line(bucket: Path):
     write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n0611111112\n")
     result = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"))
     assert result.returncode == 2
@@ -54,7 +54,7 @@ def test_send7_cli_malformed_smsc_url_is_refused_without_echoing_the_password(bu
         assert "Refused" in result.stderr and "s3cr3tpw" not in result.stderr + result.stdout
 
 
-def test_cli_unwritable_output_folder_is_one_line_naming_it(bucket: Path, tmp_path: Path):
+def test_plus2_cli_unwritable_output_folder_is_one_line_naming_it(bucket: Path, tmp_path: Path):
     write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n")
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder", encoding="utf-8")
@@ -64,7 +64,7 @@ def test_cli_unwritable_output_folder_is_one_line_naming_it(bucket: Path, tmp_pa
     assert "a-file" in result.stderr
 
 
-def test_cli_unknown_warehouse_is_one_line():
+def test_rep3_cli_unknown_warehouse_is_one_line():
     result = smsflow("stats", "no-such-campaign", "--db", "/nonexistent/warehouse.duckdb")
     assert result.returncode != 0
     _no_traceback(result)

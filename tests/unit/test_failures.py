@@ -8,7 +8,7 @@ from pipelines.dispatch import DispatchError, WindowClosed
 from pipelines.failures import explain, redact
 
 
-def test_failures_redact_url_and_setting_passwords():
+def test_send6_failures_redact_url_and_setting_passwords():
     text = "cannot bind smpp://smsflow:s3cr3t@host:2775 and http://u:p4ss@h/x; password='hunter2', password=abc&x=1"
     cleaned = redact(text)
     for secret in ("s3cr3t", "p4ss", "hunter2", "abc&"):
@@ -16,14 +16,14 @@ def test_failures_redact_url_and_setting_passwords():
     assert "smpp://smsflow:***@host:2775" in cleaned
 
 
-def test_failures_disk_errors_name_the_path_and_the_reason():
+def test_house_failures_disk_errors_name_the_path_and_the_reason():
     full = explain(OSError(errno.ENOSPC, "No space left on device", "/bucket/plan/recipients.parquet"))
     assert (full.verdict, full.exit_code) == ("Failed", 1)
     assert full.message == "/bucket/plan/recipients.parquet: the disk is full"
     assert explain(OSError(errno.EROFS, "Read-only file system", "/ro")).message == "/ro: the file system is read-only"
 
 
-def test_failures_exit_codes_follow_the_kind_of_failure():
+def test_house_failures_exit_codes_follow_the_kind_of_failure():
     from datetime import datetime, timezone
 
     assert explain(ValueError("bad spec [CAMP-1]")).exit_code == 2
@@ -34,11 +34,11 @@ def test_failures_exit_codes_follow_the_kind_of_failure():
     assert (unexpected.exit_code, unexpected.message) == (1, "RuntimeError: boom")
 
 
-def test_failures_huge_messages_are_cut():
+def test_house_failures_huge_messages_are_cut():
     assert len(explain(ValueError("x" * 100_000)).message) < 2_100
 
 
-def test_failures_validation_errors_are_field_and_message_without_links():
+def test_house_failures_validation_errors_are_field_and_message_without_links():
     from pydantic import BaseModel, Field, ValidationError
 
     class Settings(BaseModel):

@@ -17,7 +17,7 @@ def planned(bucket, **spec):
     return pl.read_parquet(result.recipients), result.summary
 
 
-def test_plan_output_is_atomic_a_failed_run_leaves_the_previous_plan(bucket):
+def test_plus2_plan_output_is_atomic_a_failed_run_leaves_the_previous_plan(bucket):
     write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n")
     planned(bucket, lists=["a.csv"])
     before = (bucket / "plan" / "summary.json").read_text(encoding="utf-8")

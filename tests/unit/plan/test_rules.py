@@ -34,7 +34,7 @@ def test_num3_the_first_occurrence_stays_later_copies_and_earlier_batches_are_du
     assert flags == [False, False, True, False, False, True]  # no number (null) is never a duplicate
 
 
-def test_status_precedence_num1_num2_num3_bl1_msg4_first_that_applies_wins():
+def test_num1_num2_num3_bl1_msg4_status_precedence_first_that_applies_wins():
     empty = empty_column("Prénom")
     frame = pl.DataFrame({
         "MF_VALID": [False, True, True, True, True, True, True, True],
@@ -80,7 +80,7 @@ def test_send5_no_balance_means_unlimited_and_the_spent_parts_still_add_up():
     assert spent == 15
 
 
-def test_status_texts_name_each_code_and_leave_sendable_rows_blank():
+def test_rep2_status_texts_name_each_code_and_leave_sendable_rows_blank():
     texts = pl.DataFrame({"STATUS_CODE": [None, 2, 4, 8]}, schema={"STATUS_CODE": pl.Int32}).select(
         status_texts(pl.col("STATUS_CODE"))).to_series().to_list()
     assert texts[0] is None and texts[1] == "Numéro mal formaté" and texts[2] == "Doublons"

@@ -19,7 +19,7 @@ def planned(bucket, **spec):
     return pl.read_parquet(result.recipients), result.summary
 
 
-def test_plan_columns_in_contract_order_then_every_original_column(bucket):
+def test_list3_list6_plan_columns_in_contract_order_then_every_original_column(bucket):
     write_list(bucket / "a.csv", HEADER + "M.;Jean;Dupont;0612345678;Paris\n")
     write_list(bucket / "b.csv", "GSM;Prénom;Code client\n0712345678;Ann;C42\n")
     frame, _ = planned(bucket, lists=["a.csv", "b.csv"], recipients=[{"mobile": "0698765432", "Email": "a@b.fr"}])
@@ -30,7 +30,7 @@ def test_plan_columns_in_contract_order_then_every_original_column(bucket):
     assert frame.get_column("Code client").to_list() == [None, "C42", None]
 
 
-def test_plan_keeps_every_row_and_gives_each_its_status(bucket):
+def test_plus2_plan_keeps_every_row_and_gives_each_its_status(bucket):
     rows = ["M.;Jean;Dupont;06 12 34 56 78;Paris", "Mme;Ann;Bégué;01 23 45 67 89;Nîmes", ";;;;",
             "M.;Luc;Roux;+32 470 12 34 56;Liège", "Mme;Zoé;Côté;0612345678;Lyon"]
     write_list(bucket / "a.csv", HEADER + "\n".join(rows) + "\n")
@@ -56,7 +56,7 @@ def test_num3_duplicates_across_lists_in_spec_order_and_across_batches(bucket, m
     assert summary["duplicates"] == 2
 
 
-def test_status_precedence_first_that_applies_wins(bucket):
+def test_num3_bl1_msg4_status_precedence_in_a_plan_first_that_applies_wins(bucket):
     write_list(bucket / "own.txt", "0611111111\n0622222222\n0644444444\n")
     write_list(bucket / "global.csv", "Numéro;GSM\nx;+33622222222\ny;0633333333\n")
     write_list(bucket / "client.txt", "0633333333\n0655555555\n06 66 66 66 66\n")
@@ -125,7 +125,7 @@ def test_msg3_unknown_field_refused_before_anything_is_written(bucket):
     assert not (bucket / "plan").exists()
 
 
-def test_summary_figures(bucket):
+def test_num4_send4_summary_figures(bucket):
     rows = ["M.;Jean;Dupont;0611111111;Paris", "Mme;Ann;Bégué;0611111111;Nîmes", ";Luc;Roux;+32470123456;Liège",
             "M.;Léo;Petit;+262692123456;Saint-Denis", "Mme;Zoé;Côté;abc;Lyon"]
     write_list(bucket / "a.csv", HEADER + "\n".join(rows) + "\n")
@@ -148,7 +148,7 @@ def test_send3_test_message_personalised_with_the_chosen_row(bucket):
     assert summary["test"] == {"numbers": ["0612345678", "0798765432"], "row": 2, "message": "Bonjour Loic"}
 
 
-def test_plan_names_list_file_columns_that_clash_with_plan_columns(bucket):
+def test_list3_list_columns_that_clash_with_plan_columns_are_renamed(bucket):
     write_list(bucket / "a.csv", "Mobile;MESSAGE;Prénom\n0611111111;old;Ann\n")
     frame, _ = planned(bucket, lists=["a.csv"])
     assert frame.row(0, named=True)["MESSAGE (list)"] == "old"

@@ -1,4 +1,5 @@
-"""CAMP-2, MSG-1, MSG-2, LIST-4, LIST-5, SEND-1, SEND-2: a spec validated once, every problem named with its rule (pipelines/spec/validate.py)."""
+"""A spec validated once, every problem named with its rule: CAMP-2, MSG-1, MSG-2, LIST-4, LIST-5, SEND-1, SEND-2
+(pipelines/spec/validate.py)."""
 
 from __future__ import annotations
 
