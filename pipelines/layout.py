@@ -97,6 +97,15 @@ class CampaignPaths:
         """The lock one batch's sender holds beside the shared sender.lock (PLUS-1)."""
         return self.dispatch / f"sender-batch-{batch}.lock"
 
+    def batch_size_lock(self, batch_size: int) -> Path:
+        """Shared by the senders of batches of `batch_size` rows: one batch size at a time (PLUS-1)."""
+        return self.dispatch / f"sender-size-{batch_size}.lock"
+
+    def batch_size_locks(self) -> dict[int, Path]:
+        """Every batch size a sender of this campaign has used so far, and its lock."""
+        found = self.dispatch.glob("sender-size-*.lock") if self.dispatch.is_dir() else []
+        return {int(path.stem.rpartition("-")[2]): path for path in found if path.stem.rpartition("-")[2].isdigit()}
+
     @property
     def events(self) -> Path:
         return self.root / "events"
@@ -123,7 +132,8 @@ class CampaignPaths:
         return self.dispatch / "binds"
 
     def bind_lock(self, scope: str, pid: int | str) -> Path:
-        """The lock of one bind process of a sender (`scope`: all or batch-N; `pid` may be a `{pid}` pattern)."""
+        """The lock of one bind process of a sender (`scope`: all or rows-START-STOP; `pid` may be a `{pid}`
+        pattern)."""
         return self.binds / f"{scope}-{pid}.lock"
 
 

@@ -6,13 +6,14 @@ import contextlib
 import ctypes
 import fcntl
 import os
+import re
 import signal
 import sys
 import time
 from pathlib import Path
 
 from pipelines.dispatch.errors import CampaignBusy
-from pipelines.dispatch.ledger import campaign_dirs
+from pipelines.layout import CampaignPaths
 
 _ORPHAN_WAIT = 5.0  # seconds for bind processes of a killed sender to die (PR_SET_PDEATHSIG: milliseconds)
 _bind_lock_fd: int | None = None  # a bind process's own lock, held until it exits
@@ -43,18 +44,34 @@ def _flock_holders(path: Path) -> list[int]:
     return pids
 
 
-def _busy(folder: Path, what: str, pids: list[int]) -> CampaignBusy:
+def _busy(paths: CampaignPaths, what: str, pids: list[int]) -> CampaignBusy:
     holders = ", ".join(str(pid) for pid in pids) or "unknown"
-    return CampaignBusy(f"campaign {folder.parent} is being sent by another process ({what}, pid {holders}); "
+    return CampaignBusy(f"campaign {paths.root} is being sent by another process ({what}, pid {holders}); "
                         f"one live sender per campaign: wait for it to end, or stop it [PLUS-1]")
 
 
-def _live_orphans(folder: Path, scope: str) -> list[int]:
-    """Pids of bind processes, left by a sender that died, still sending rows this `scope` covers."""
+_ROWS_SCOPE = re.compile(r"rows-(\d+)-(\d+)")
+
+
+def _scope(rows: range | None) -> str:
+    """The name a sender's bind processes put on their locks: the plan rows they send."""
+    return "all" if rows is None else f"rows-{rows.start}-{rows.stop}"
+
+
+def _overlaps(scope: str, rows: range | None) -> bool:
+    """Whether bind processes of `scope` may send any of `rows` (None: the whole plan)."""
+    match = _ROWS_SCOPE.fullmatch(scope)
+    if rows is None or match is None:  # the whole plan, or a name this version does not know: assume they may
+        return True
+    return int(match[1]) < rows.stop and rows.start < int(match[2])
+
+
+def _live_orphans(paths: CampaignPaths, rows: range | None) -> list[int]:
+    """Pids of bind processes, left by a sender that died, still sending any of `rows` (None: the whole plan)."""
     pids = []
-    for path in (folder / "binds").glob("*.lock") if (folder / "binds").is_dir() else []:
+    for path in paths.binds.glob("*.lock") if paths.binds.is_dir() else []:
         owner_scope, _, pid = path.stem.rpartition("-")
-        if scope != "all" and owner_scope not in ("all", scope):
+        if not _overlaps(owner_scope, rows):
             continue
         fd = _try_flock(path, exclusive=True)
         if fd is None:
@@ -65,39 +82,62 @@ def _live_orphans(folder: Path, scope: str) -> list[int]:
     return pids
 
 
+def _one_batch_size(paths: CampaignPaths, batch_size: int, held: list[int]) -> None:
+    """PLUS-1: batches of another size cover other rows (batch 1 of 200 is half of batch 0 of 400), so one
+    batch size is sent at a time. This size's shared lock is taken first, then every other size's is probed:
+    of two senders racing with different sizes, the later prober always sees the other's lock."""
+    own = paths.batch_size_lock(batch_size)
+    fd = _try_flock(own, exclusive=False)
+    if fd is None:  # another size's sender is probing it this instant
+        raise _busy(paths, f"batches of another size are being checked against batches of {batch_size} rows",
+                    _flock_holders(own))
+    held.append(fd)
+    for size, path in sorted(paths.batch_size_locks().items()):
+        if size == batch_size:
+            continue
+        probe = _try_flock(path, exclusive=True)
+        if probe is None:
+            raise _busy(paths, f"batches of {size} rows, which overlap batches of {batch_size} rows",
+                        _flock_holders(path))
+        os.close(probe)
+
+
 @contextlib.contextmanager
-def campaign_lock(plan_dir: Path, batch: int | None = None):
+def campaign_lock(plan_dir: Path, batch: int | None = None, batch_size: int = 10_000):
     """Hold the campaign's sender lock for a send; CampaignBusy at once when another sender lives (PLUS-1).
 
-    An OS file lock (flock) in <campaign>/dispatch/, released by the kernel when its holder dies however it
-    dies. The whole plan takes it exclusively; a batch shares it with other batches and takes its batch's own.
-    Bind processes of a killed sender die with it (PR_SET_PDEATHSIG); until they are gone, the lock refuses.
+    OS file locks (flock) in <campaign>/dispatch/, released by the kernel when their holder dies however it
+    dies. The whole plan takes sender.lock exclusively; a batch shares it with other batches of its own size
+    (never another size: their rows overlap) and takes its batch's own. Bind processes of a killed sender die
+    with it (PR_SET_PDEATHSIG); until those sending any of these rows are gone, the lock refuses.
+    Yields the lock pattern of this sender's bind processes.
     """
-    folder = campaign_dirs(plan_dir)[0].parent
-    folder.mkdir(parents=True, exist_ok=True)
-    scope = "all" if batch is None else f"batch-{batch}"
+    paths = CampaignPaths.of_plan(plan_dir)
+    paths.dispatch.mkdir(parents=True, exist_ok=True)
+    rows = None if batch is None else range(batch * batch_size, (batch + 1) * batch_size)
     held: list[int] = []
     try:
-        whole = folder / "sender.lock"
-        fd = _try_flock(whole, exclusive=batch is None)
+        fd = _try_flock(paths.sender_lock, exclusive=batch is None)
         if fd is None:
-            raise _busy(folder, "the whole plan" if batch is None else f"batch {batch} needs the plan free",
-                        _flock_holders(whole))
+            raise _busy(paths, "the whole plan" if batch is None else f"batch {batch} needs the plan free",
+                        _flock_holders(paths.sender_lock))
         held.append(fd)
-        own = whole if batch is None else folder / f"sender-{scope}.lock"
+        own = paths.sender_lock
         if batch is not None:
+            _one_batch_size(paths, batch_size, held)
+            own = paths.batch_lock(batch)
             fd = _try_flock(own, exclusive=True)
             if fd is None:
-                raise _busy(folder, f"batch {batch}", _flock_holders(own))
+                raise _busy(paths, f"batch {batch}", _flock_holders(own))
             held.append(fd)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         deadline = time.monotonic() + _ORPHAN_WAIT
-        while orphans := _live_orphans(folder, scope):
+        while orphans := _live_orphans(paths, rows):
             if time.monotonic() > deadline:
-                raise _busy(folder, "bind processes of a sender that died", orphans)
+                raise _busy(paths, "bind processes of a sender that died", orphans)
             time.sleep(0.05)
-        yield folder / "binds" / f"{scope}-{{pid}}.lock"
+        yield paths.bind_lock(_scope(rows), "{pid}")
     finally:
         for fd in reversed(held):
             os.close(fd)

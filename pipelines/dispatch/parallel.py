@@ -51,7 +51,7 @@ def send_plan(plan_dir: Path, settings: SmscSettings, batch: int | None = None, 
     job = SendJob(plan_dir, settings, batch, batch_size, binds=settings.binds, in_flight=in_flight,
                   release_held=release_held, campaign=campaign, sender=sender, valid_until=valid_until, window=window,
                   clock=clock)
-    with campaign_lock(plan_dir, batch) as bind_locks:
+    with campaign_lock(plan_dir, batch, batch_size) as bind_locks:
         if settings.binds == 1:
             report = send_batch(job, progress)
         else:
