@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,11 +37,6 @@ def bucket_root() -> Path:
     """The bucket folder, read at run time (never at parse time)."""
     default = Path(__file__).resolve().parents[1] / "bucket"
     return Path(os.environ.get(BUCKET_ENV, default)).resolve()
-
-
-def campaign_id(run_id: str) -> str:
-    """A folder-safe campaign id derived from the DAG run (one run = one campaign)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_")
 
 
 def _param(schema: dict) -> Param:
@@ -73,11 +67,12 @@ def sms_campaign():
     def prepare() -> dict:
         """CAMP-2: the spec from the form or the bucket, validated, written into the campaign folder."""
         from pipelines.campaign import prepare_spec
+        from pipelines.layout import campaign_folder_name
         from pipelines.spec import load_spec
 
         context = get_current_context()
         conf = {key: value for key, value in context["params"].items()}
-        identifier = campaign_id(context["run_id"])
+        identifier = campaign_folder_name(context["run_id"])  # one run = one campaign
         spec_path = prepare_spec(bucket_root(), identifier, conf)
         spec = load_spec(spec_path, roots=[bucket_root()])
         return {"campaign_id": identifier, "spec_path": str(spec_path), "approval": spec.approval,

@@ -1,7 +1,6 @@
 """A campaign's steps, as the Airflow DAG runs them (one function per task, Airflow-free, tested directly).
 
-A campaign lives in `<bucket>/campaigns/<campaign_id>/`: `spec.yaml`, `plan/`, `dispatch/ledger/`, `events/`,
-`report/`. Its lifecycle (CAMP-3: scheduled → running → finished, or cancelled) is recorded in the warehouse
+A campaign lives in `<bucket>/campaigns/<campaign_id>/` (its files: `pipelines.layout.CampaignPaths`). Its lifecycle (CAMP-3: scheduled → running → finished, or cancelled) is recorded in the warehouse
 (`campaign_lifecycle`), with who approved the test and how (audit).
 """
 
@@ -17,15 +16,12 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from pipelines.layout import CampaignPaths, PlanSummary, read_summary
 from pipelines.spec import CampaignSpec, load_spec, validate_spec
 
 WAREHOUSE = "warehouse.duckdb"
 PARIS = ZoneInfo("Europe/Paris")
 SHARED_EVENTS = "events"  # where the long-lived `smsflow receive` writes late receipts and replies
-
-
-def campaign_dir(bucket: Path, campaign_id: str) -> Path:
-    return bucket / "campaigns" / campaign_id
 
 
 def prepare_spec(bucket: Path, campaign_id: str, conf: dict[str, Any]) -> Path:
@@ -35,8 +31,8 @@ def prepare_spec(bucket: Path, campaign_id: str, conf: dict[str, Any]) -> Path:
     come from a form or the REST API, so every path must stay inside the bucket (LIST-4), and `send_at` must not
     be in the past now, at submission (SEND-1).
     """
-    folder = campaign_dir(bucket, campaign_id)
-    folder.mkdir(parents=True, exist_ok=True)
+    paths = CampaignPaths.in_bucket(bucket, campaign_id)
+    paths.root.mkdir(parents=True, exist_ok=True)
     fields = {key: value for key, value in conf.items() if key != "spec_path" and value is not None}
     if conf.get("spec_path"):
         source = Path(conf["spec_path"])
@@ -51,9 +47,8 @@ def prepare_spec(bucket: Path, campaign_id: str, conf: dict[str, Any]) -> Path:
     blacklists = data.get("account", {}).get("blacklists", {})
     for kind, location in list(blacklists.items()):
         blacklists[kind] = str(_absolute(location, base))
-    path = folder / "spec.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
+    paths.spec.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return paths.spec
 
 
 def _absolute(location: str, base: Path) -> Path:
@@ -73,15 +68,16 @@ def plan_step(bucket: Path, campaign_id: str, spec_path: Path) -> dict:
     if has_ledger(database, spec.account.id):
         spec = spec.model_copy(update={"account": spec.account.model_copy(
             update={"credits": available(database, spec.account.id)})})
-    result = plan_campaign(spec, spec_path.parent, campaign_dir(bucket, campaign_id) / "plan", roots=[bucket])
+    result = plan_campaign(spec, spec_path.parent, CampaignPaths.in_bucket(bucket, campaign_id).plan, roots=[bucket])
     load_plan(database, campaign_id, result.out_dir)
     for kind in ("own", "global", "client"):  # BL-1: the lists this campaign was checked against
         location = getattr(spec.account.blacklists, "global_" if kind == "global" else kind)
         if location:
             load_blacklist(database, spec.account.id, kind, Path(location))
-    record(database, campaign_id, "scheduled", f"{result.summary['sendable']:,} sendable rows planned")
-    return {"plan_dir": str(result.out_dir), "rows": result.summary["rows"], "sendable": result.summary["sendable"],
-            "credits": result.summary["credits"], "account": spec.account.id}
+    summary = result.plan_summary
+    record(database, campaign_id, "scheduled", f"{summary.sendable:,} sendable rows planned")
+    return {"plan_dir": str(result.out_dir), "rows": summary.rows, "sendable": summary.sendable,
+            "credits": summary.credits, "account": spec.account.id}
 
 
 def send_target(spec: CampaignSpec, now: datetime | None = None) -> datetime:
@@ -133,34 +129,34 @@ def send_test_message(plan_dir: Path, settings) -> SentTestMessage | None:
     from pipelines.dispatch import send_test
     from pipelines.encoding import measure
 
-    summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
-    test = summary.get("test") or {}
-    if not test.get("message") or not test.get("numbers"):
+    summary = read_summary(plan_dir)
+    test = summary.test
+    if test is None or not test.message or not test.numbers:
         return None
-    message = test["message"]
-    encoding = measure(pl.Series([message])).item(0, "ENCODING")
-    folder = plan_dir.parent
-    results = send_test(message, encoding, test["numbers"], settings, summary["campaign"]["sender"],
-                        folder / "dispatch" / "tests", folder / "test-events")
-    return SentTestMessage(message, encoding, results)
+    encoding = measure(pl.Series([test.message])).item(0, "ENCODING")
+    paths = CampaignPaths.of_plan(plan_dir)
+    results = send_test(test.message, encoding, test.numbers, settings, summary.campaign.sender, paths.tests,
+                        paths.test_events)
+    return SentTestMessage(test.message, encoding, results)
 
 
 def approval_request(plan_dir: Path) -> dict:
     """SEND-4: the approval's subject and body, from the plan's summary (with the test sent, SEND-3)."""
-    summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
-    return {"subject": f"Send « {summary['campaign']['name']} » to {summary['sendable']:,} recipients?",
-            "body": approval_text(summary, summary.get("test"))}
+    summary = read_summary(plan_dir)
+    return {"subject": f"Send « {summary.campaign.name} » to {summary.sendable:,} recipients?",
+            "body": approval_text(summary)}
 
 
 def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0) -> dict:
     """Listen for receipts until every sent part has a final one, or `timeout` (their validity) runs out."""
     import polars as pl
 
-    from pipelines.dispatch import campaign_dirs, ledger_state, receive
+    from pipelines.dispatch import ledger_state, receive
     from pipelines.dlr import read_events, recipient_statuses
 
-    ledger_dir, events_dir = campaign_dirs(plan_dir)
-    plan = pl.read_parquet(plan_dir / "recipients.parquet").filter(pl.col("STATUS_CODE").is_null())
+    paths = CampaignPaths.of_plan(plan_dir)
+    ledger_dir, events_dir = paths.ledger, paths.events
+    plan = pl.read_parquet(paths.recipients).filter(pl.col("STATUS_CODE").is_null())
     deadline = time.monotonic() + timeout
     while True:
         statuses = recipient_statuses(plan, ledger_state(ledger_dir), read_events(events_dir), validity_seconds=None)
@@ -174,20 +170,18 @@ def finish_step(bucket: Path, campaign_id: str, account: str) -> dict:
     """Load ledger and events (STOP replies into the own blacklist, BL-2), bill what was sent and give back the
     rest, write the report (REP-1, REP-2)."""
     from pipelines.credits import release
-    from pipelines.dispatch import campaign_dirs
     from pipelines.report import campaign_report, campaign_stats, write_csv
     from pipelines.warehouse import load_dispatch
 
     database = bucket / WAREHOUSE
-    folder = campaign_dir(bucket, campaign_id)
+    paths = CampaignPaths.in_bucket(bucket, campaign_id)
     # BL-2: its recipients who replied STOP join the account's own blacklist here, before the next plan reads it.
-    loaded = load_dispatch(database, campaign_id, *campaign_dirs(folder / "plan"), shared_events=bucket / SHARED_EVENTS)
+    loaded = load_dispatch(database, campaign_id, paths.ledger, paths.events, shared_events=bucket / SHARED_EVENTS)
     parts, events = loaded
     release(database, account, campaign_id, keep=parts, reason="finished: unused credits")
-    csv = write_csv(campaign_report(database, campaign_id), folder / "report" / f"{campaign_id}.csv")
+    csv = write_csv(campaign_report(database, campaign_id), paths.report)
     figures = campaign_stats(database, campaign_id)
-    (folder / "report" / "stats.json").write_text(json.dumps(figures, ensure_ascii=False, indent=2),
-                                                  encoding="utf-8")
+    paths.stats.write_text(json.dumps(figures, ensure_ascii=False, indent=2), encoding="utf-8")
     record(database, campaign_id, "finished", f"{figures['delivered']:,} of {figures['sent']:,} delivered")
     return {"report": str(csv), "parts": parts, "events": events, "delivered": figures["delivered"],
             "opt_outs": loaded.opt_outs}
@@ -215,21 +209,21 @@ def run_note(outcome: str, *, parts: int = 0, delivered: int = 0, reason: str = 
     return f"{head}: {reason}; {credits_back:,} credits given back, nothing sent after the test"
 
 
-def approval_text(summary: dict, test: dict | None) -> str:
-    """SEND-4: what the approver reads before the real send starts."""
-    campaign = summary["campaign"]
+def approval_text(summary: PlanSummary) -> str:
+    """SEND-4: what the approver reads before the real send starts (with the test message, SEND-3)."""
+    campaign, test = summary.campaign, summary.test
     lines = [
-        f"**Campaign**: {campaign['name']} ({campaign['type']})",
-        f"**Lists**: {len(summary['lists'])} — " + ", ".join(f"{item['name']} ({item['rows']:,} rows)"
-                                                           for item in summary["lists"]),
-        f"**Recipients**: {summary['rows']:,}, of which **{summary['sendable']:,}** will be sent",
-        f"**Invalid numbers**: {summary['invalid']:,}",
-        f"**Duplicates**: {summary['duplicates']:,}",
-        f"**Credits used**: {summary['credits']:,}",
-        f"**Send date**: {campaign['send_at'] or 'as soon as approved'}",
-        f"**Sender**: {campaign['sender']}",
-        f"**Tracking**: {'on' if campaign['tracking'] else 'off'}",
+        f"**Campaign**: {campaign.name} ({campaign.type})",
+        f"**Lists**: {len(summary.lists)} — " + ", ".join(f"{item.name} ({item.rows:,} rows)"
+                                                          for item in summary.lists),
+        f"**Recipients**: {summary.rows:,}, of which **{summary.sendable:,}** will be sent",
+        f"**Invalid numbers**: {summary.invalid:,}",
+        f"**Duplicates**: {summary.duplicates:,}",
+        f"**Credits used**: {summary.credits:,}",
+        f"**Send date**: {campaign.send_at or 'as soon as approved'}",
+        f"**Sender**: {campaign.sender}",
+        f"**Tracking**: {'on' if campaign.tracking else 'off'}",
     ]
-    if test and test.get("message"):
-        lines.append(f"**Test sent to** {', '.join(test.get('numbers', []))}: « {test['message']} »")
+    if test is not None and test.message:
+        lines.append(f"**Test sent to** {', '.join(test.numbers)}: « {test.message} »")
     return "\n\n".join(lines)

@@ -13,14 +13,14 @@ dropped. Great Expectations takes seconds to import, so it is imported inside `c
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-QUARANTINE_FILE = "quarantine.csv"
+from pipelines.layout import CampaignPaths, read_summary
+
 STOP_REGEX = r"(?i)STOP\s+(?:au\s+)?36184"
 E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
 
@@ -42,9 +42,10 @@ class ContractResult:
 
 def write_quarantine(plan_dir: Path) -> tuple[Path, int]:
     """The rows that cannot be sent, with their status and original columns, as CSV beside the plan."""
-    rows = pl.read_parquet(plan_dir / "recipients.parquet").filter(pl.col("STATUS_CODE").is_not_null())
+    paths = CampaignPaths.of_plan(plan_dir)
+    rows = pl.read_parquet(paths.recipients).filter(pl.col("STATUS_CODE").is_not_null())
     rows = rows.drop("MESSAGE", "ENCODING", "PARTS")
-    path = plan_dir / QUARANTINE_FILE
+    path = paths.quarantine
     rows.write_csv(path, separator=";", include_bom=True)
     return path, rows.height
 
@@ -54,9 +55,8 @@ def check_plan(plan_dir: Path, max_invalid_share: float = 0.2) -> ContractResult
     import great_expectations as gx
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
-    campaign = summary["campaign"]
-    plan = pl.read_parquet(plan_dir / "recipients.parquet",
+    summary = read_summary(plan_dir)
+    plan = pl.read_parquet(CampaignPaths.of_plan(plan_dir).recipients,
                            columns=["INT_MOBILE", "MF_VALID", "MESSAGE", "PARTS", "STATUS_CODE"])
     sendable = pl.col("STATUS_CODE").is_null()
     plan = plan.select(
@@ -68,12 +68,12 @@ def check_plan(plan_dir: Path, max_invalid_share: float = 0.2) -> ContractResult
             column="MF_VALID", value_set=[True], mostly=1 - max_invalid_share),
         "every number to be sent in E.164": gx.expectations.ExpectColumnValuesToMatchRegex(
             column="SENDABLE_INT_MOBILE", regex=E164_REGEX),
-        f"parts within the maximum ({summary['max_parts']})": gx.expectations.ExpectColumnValuesToBeBetween(
-            column="SENDABLE_PARTS", min_value=1, max_value=summary["max_parts"]),
+        f"parts within the maximum ({summary.max_parts})": gx.expectations.ExpectColumnValuesToBeBetween(
+            column="SENDABLE_PARTS", min_value=1, max_value=summary.max_parts),
         "at least one sendable row": gx.expectations.ExpectColumnDistinctValuesToContainSet(
             column="SENDABLE", value_set=[True]),
     }
-    if campaign["type"] == "marketing":
+    if summary.campaign.type == "marketing":
         expectations["STOP 36184 mention in every marketing message"] = (
             gx.expectations.ExpectColumnValuesToMatchRegex(column="SENDABLE_MESSAGE", regex=STOP_REGEX))
     context = gx.get_context(mode="ephemeral")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.layout import CampaignPaths, read_summary
 from pipelines.queries import install_rules, install_views, queries
 
 log = logging.getLogger(__name__)
@@ -28,17 +29,17 @@ def connect(database: Path, read_only: bool = False) -> duckdb.DuckDBPyConnectio
 
 def load_plan(database: Path, campaign_id: str, plan_dir: Path) -> int:
     """Load (or re-load: idempotent) a campaign's plan; returns the number of rows loaded."""
-    summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
+    summary = read_summary(plan_dir)
     plan = queries("plan.sql")
     with connect(database) as connection:
         connection.begin()
         connection.execute(plan["delete_plan"], {"campaign_id": campaign_id})
         connection.execute(plan["insert_plan"], {"campaign_id": campaign_id,
-                                                 "recipients_path": str(plan_dir / "recipients.parquet")})
+                                                 "recipients_path": str(CampaignPaths.of_plan(plan_dir).recipients)})
         connection.execute(plan["upsert_summary"], {
-            "campaign_id": campaign_id, "name": summary["campaign"]["name"], "type": summary["campaign"]["type"],
-            "rows": summary["rows"], "sendable": summary["sendable"], "credits": summary["credits"],
-            "summary": json.dumps(summary, ensure_ascii=False)})
+            "campaign_id": campaign_id, "name": summary.campaign.name, "type": summary.campaign.type,
+            "rows": summary.rows, "sendable": summary.sendable, "credits": summary.credits,
+            "summary": json.dumps(summary.model_dump(mode="json"), ensure_ascii=False)})
         connection.commit()
         (count,) = connection.execute(plan["count_plan"], {"campaign_id": campaign_id}).fetchone()
     return count
@@ -90,8 +91,8 @@ def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir
         read_events,
     )
 
-    plan_dir = Path(plan_dir) if plan_dir is not None else Path(ledger_dir).parent.parent / "plan"
-    plan = pl.read_parquet(plan_dir / "recipients.parquet",
+    plan_dir = Path(plan_dir) if plan_dir is not None else CampaignPaths(Path(ledger_dir).parent.parent).plan
+    plan = pl.read_parquet(CampaignPaths.of_plan(plan_dir).recipients,
                            columns=["REF_LIST", "ID_LINE", "INT_MOBILE", "MESSAGE", "STATUS_CODE"])
     ledger = part_rows(plan, ledger_state(ledger_dir))
     events = read_events(events_dir)
@@ -138,16 +139,16 @@ def record_opt_outs(database: Path, campaign_id: str, plan_dir: Path, plan, even
     asked = asked.filter(asked.is_in(recipients.implode()))
     if asked.is_empty():
         return 0
-    campaign = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))["campaign"]
-    own = (campaign.get("blacklists") or {}).get("own")
+    campaign = read_summary(plan_dir).campaign
+    own = campaign.blacklists.own
     if not own:
         log.warning("campaign %s: %d recipient(s) replied STOP but its plan names no own blacklist "
                     "(spec account.blacklists.own), so they are not recorded and may get the next campaign [BL-2]",
                     campaign_id, asked.len())
         return 0
     added = add_to_blacklist(Path(own), asked.to_list())
-    if campaign.get("account"):
-        load_blacklist(database, campaign["account"], "own", Path(own))
+    if campaign.account:
+        load_blacklist(database, campaign.account, "own", Path(own))
     log.info("campaign %s: %d recipient(s) replied STOP, %d newly added to the own blacklist %s [BL-2]",
              campaign_id, asked.len(), added, own)
     return added

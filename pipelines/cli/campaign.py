@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 import sys
 from pathlib import Path
@@ -41,7 +40,7 @@ def plan(
         console.print(f"[bold red]Refused[/]: {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     if as_json:
-        sys.stdout.write(json.dumps(result.summary, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(result.plan_summary.to_json() + "\n")  # the summary.json written
     else:
         print_summary(result.summary, Console())
         Console().print(f"\nPlan written to [bold]{result.out_dir}[/] (recipients.parquet, summary.json)")
@@ -87,9 +86,10 @@ def send(
 ) -> None:
     """Send the sendable rows of a plan over SMPP; a re-run resumes from the send ledger (PLUS-1, SEND-7)."""
     from pipelines.dispatch import PlanMissing, SmscSettings, send_plan, sendable_rows
+    from pipelines.layout import CampaignPaths
 
     settings = SmscSettings.from_url(smsc_url, binds=binds, window=window, tps=tps, linger=linger)
-    if not (plan_dir / "recipients.parquet").is_file():
+    if not CampaignPaths.of_plan(plan_dir).recipients.is_file():
         raise PlanMissing(f"{plan_dir}: not a plan folder (no recipients.parquet); make one with `smsflow plan`")
     total = int(sendable_rows(plan_dir).get_column("PARTS").sum() or 0)
     with _progress(disable=False, unit="parts") as bar:
@@ -132,6 +132,7 @@ def test_send(
 
     from pipelines.campaign import send_test_message
     from pipelines.dispatch import SmscSettings
+    from pipelines.layout import CampaignPaths
     from pipelines.plan import plan_campaign
     from pipelines.spec import Problem, SpecError, TestSend, load_spec
 
@@ -148,7 +149,7 @@ def test_send(
                                  rule="SEND-3", message=item["msg"].removeprefix("Value error, "))
                          for item in error.errors()], "test-send") from None
     with tempfile.TemporaryDirectory() as folder:  # a test touches no campaign: its plan and ledger are thrown away
-        plan_dir = plan_campaign(campaign, spec.resolve().parent, Path(folder) / "plan").out_dir
+        plan_dir = plan_campaign(campaign, spec.resolve().parent, CampaignPaths(Path(folder)).plan).out_dir
         sent = send_test_message(plan_dir, SmscSettings.from_url(smsc_url))
     if sent is None:
         console.print(f"[bold red]Refused[/]: the lists have no row {test.get('row', 1)} [SEND-3]")

@@ -26,12 +26,13 @@ def load(
 ) -> None:
     """Load a campaign's plan, send ledger and events into the DuckDB warehouse (idempotent); its recipients who
     replied STOP join the account's own blacklist (BL-2)."""
-    from pipelines.dispatch import campaign_dirs
+    from pipelines.layout import CampaignPaths
     from pipelines.warehouse import load_dispatch, load_plan
 
-    campaign_id = campaign_id or campaign_dir.name
-    rows = load_plan(db, campaign_id, campaign_dir / "plan")
-    loaded = load_dispatch(db, campaign_id, *campaign_dirs(campaign_dir / "plan"), shared_events=late_events)
+    paths = CampaignPaths(campaign_dir)
+    campaign_id = campaign_id or paths.campaign
+    rows = load_plan(db, campaign_id, paths.plan)
+    loaded = load_dispatch(db, campaign_id, paths.ledger, paths.events, shared_events=late_events)
     console.print(f"{campaign_id}: {rows:,} planned rows, {loaded.parts:,} parts, {loaded.events:,} events → {db}; "
                   f"{loaded.opt_outs:,} opt-out(s) added to the own blacklist [BL-2]")
 

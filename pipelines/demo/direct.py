@@ -14,6 +14,7 @@ from pipelines.demo.bucket import DEMO_CAMPAIGN, prepare_bucket, simulator_confi
 def run_demo(bucket: Path, rows: int, out: Console) -> Path:
     """The campaign driven directly by `pipelines` (no Airflow): plan, DuckDB, simulator, send, report."""
     from pipelines.cli.tables import print_summary
+    from pipelines.layout import CampaignPaths
     from pipelines.plan import plan_file
     from pipelines.warehouse import load_plan
 
@@ -21,8 +22,7 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
     spec_path, _ = prepare_bucket(bucket, rows, out)
     started = time.perf_counter()
     campaign = f"{DEMO_CAMPAIGN}-{time.strftime('%Y%m%d-%H%M%S')}"  # each run is a new campaign
-    plan_dir = bucket / "campaigns" / campaign / "plan"
-    result = plan_file(spec_path, plan_dir)
+    result = plan_file(spec_path, CampaignPaths.in_bucket(bucket, campaign).plan)
     out.print(f"[bold]3.[/] Planned in {time.perf_counter() - started:.2f} s → {result.out_dir}\n")
     print_summary(result.summary, out)
     database = bucket / "warehouse.duckdb"
@@ -41,18 +41,17 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
 
 def report_demo(database: Path, campaign: str, plan_dir: Path, out: Console) -> None:
     """Step 9: events into DuckDB (STOP replies into the own blacklist, BL-2), the REP-2 CSV report, REP-1 figures."""
-    import json
-
     from pipelines.cli.tables import print_stats
-    from pipelines.dispatch import campaign_dirs
+    from pipelines.layout import CampaignPaths, read_summary
     from pipelines.report import campaign_report, campaign_stats, write_csv
     from pipelines.warehouse import load_dispatch
 
-    loaded = load_dispatch(database, campaign, *campaign_dirs(plan_dir))
-    csv = write_csv(campaign_report(database, campaign), plan_dir.parent / "report" / f"{campaign}.csv")
+    paths = CampaignPaths.of_plan(plan_dir)
+    loaded = load_dispatch(database, campaign, paths.ledger, paths.events)
+    csv = write_csv(campaign_report(database, campaign), paths.report)
     out.print(f"\n[bold]9.[/] Loaded {loaded.parts:,} parts and {loaded.events:,} events into {database}; "
               f"report → {csv}")
-    own = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))["campaign"]["blacklists"]["own"]
+    own = read_summary(plan_dir).campaign.blacklists.own
     out.print(f"   {loaded.opt_outs} number(s) asked to STOP and joined the account's blacklist ({own})")
     print_stats(campaign_stats(database, campaign), out)
 
@@ -64,17 +63,19 @@ def send_demo(bucket: Path, plan_dir: Path, out: Console) -> None:
     from rich.table import Table
 
     from pipelines.campaign import send_test_message
-    from pipelines.dispatch import SmscSettings, campaign_dirs, ledger_state, send_plan
+    from pipelines.dispatch import SmscSettings, ledger_state, send_plan
     from pipelines.dlr import read_events, recipient_statuses
+    from pipelines.layout import CampaignPaths
     from pipelines.smpp.simulator import start_process
     from pipelines.status import STATUSES
 
-    plan = pl.read_parquet(plan_dir / "recipients.parquet")
+    paths = CampaignPaths.of_plan(plan_dir)
+    plan = pl.read_parquet(paths.recipients)
     sendable = plan.filter(pl.col("STATUS_CODE").is_null())
     config = simulator_config(bucket, sendable.get_column("INT_MOBILE").str.strip_prefix("+").head(4).to_list())
     process, port = start_process(config, bucket / "smsc")
     out.print(f"\n[bold]5.[/] SMSC simulator listening on 127.0.0.1:{port} (log: {config.log})")
-    ledger_dir, events_dir = campaign_dirs(plan_dir)
+    ledger_dir, events_dir = paths.ledger, paths.events
     try:
         settings = SmscSettings(port=port, window=64, linger=2.0)
         test = send_test_message(plan_dir, settings)

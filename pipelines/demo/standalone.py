@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import signal
 import subprocess
@@ -102,6 +101,7 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
 def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
     """Trigger the sample campaign through the REST API, approve it as a user would, wait, show the results."""
     from pipelines.cli.tables import print_stats
+    from pipelines.layout import CampaignPaths, campaign_folder_name
     from pipelines.report import campaign_stats
 
     bucket = bucket.resolve()
@@ -129,11 +129,11 @@ def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
         if state != "success":
             for line in failed_tasks(api, run_id):
                 out.print(f"  task {line}")
-    campaign = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_")  # as dags/sms_campaign.py names it
+    campaign = campaign_folder_name(run_id)  # as dags/sms_campaign.py names it
     database = bucket / "warehouse.duckdb"
     if state == "success":
         print_stats(campaign_stats(database, campaign), out)
-        report = next((bucket / "campaigns" / campaign / "report").glob("*.csv"))
+        report = CampaignPaths.in_bucket(bucket, campaign).report
         out.print(f"CSV report: {report}\nDuckDB warehouse: {database}")
         query = f"SELECT status_code, count(*) FROM message_status WHERE campaign_id = '{campaign}' GROUP BY ALL"
         out.print(f'.venv/bin/python -c "import duckdb; duckdb.connect(\'{database}\', read_only=True)'
