@@ -1,6 +1,7 @@
 """A campaign's steps, as the Airflow DAG runs them (one function per task, Airflow-free, tested directly).
 
-A campaign lives in `<bucket>/campaigns/<campaign_id>/` (its files: `pipelines.layout.CampaignPaths`). Its lifecycle (CAMP-3: scheduled → running → finished, or cancelled) is recorded in the warehouse
+A campaign lives in `<bucket>/campaigns/<campaign_id>/`, its files named by `pipelines.layout.CampaignPaths`. Its
+lifecycle (CAMP-3: scheduled → running → finished, or cancelled) is recorded in the warehouse
 (`campaign_lifecycle`), with who approved the test and how (audit).
 """
 
