@@ -3,9 +3,10 @@
 ```
 <bucket>/campaigns/<campaign>/
   spec.yaml                 the run's spec, validated, lists made absolute
-  plan/                     recipients.parquet, summary.json, quarantine.csv (the plan owns this folder)
+  plan/                     recipients.parquet, summary.json, .smsflow-plan, quarantine.csv (the plan's folder)
   dispatch/ledger/*.jsonl   the send ledger: intents and the SMSC's answers
-  dispatch/tests/           test sends (SEND-3), with a ledger of their own; their events in test-events/
+  dispatch/tests/           test sends (SEND-3), with a ledger of their own
+  test-events/              the test sends' receipts and replies, kept out of events/
   dispatch/sender*.lock     held by the one live sender of the campaign (binds/: its bind processes)
   events/*.parquet          delivery receipts and replies
   report/<campaign>.csv     the REP-2 report, and stats.json (REP-1)
@@ -28,6 +29,7 @@ PLAN_FOLDER = "plan"
 RECIPIENTS_FILE = "recipients.parquet"
 SUMMARY_FILE = "summary.json"
 QUARANTINE_FILE = "quarantine.csv"
+PLAN_MARKER = ".smsflow-plan"  # marks a plan folder and lists what the plan wrote (PLUS-2)
 
 
 def campaign_folder_name(run_id: str) -> str:
@@ -76,6 +78,10 @@ class CampaignPaths:
     @property
     def quarantine(self) -> Path:
         return self.plan / QUARANTINE_FILE
+
+    @property
+    def plan_marker(self) -> Path:
+        return self.plan / PLAN_MARKER
 
     @property
     def dispatch(self) -> Path:

@@ -19,14 +19,14 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.layout import QUARANTINE_FILE, RECIPIENTS_FILE, SUMMARY_FILE, PlanSummary
+from pipelines.layout import PLAN_MARKER, QUARANTINE_FILE, RECIPIENTS_FILE, SUMMARY_FILE, PlanSummary
 from pipelines.lists import MANUAL_LIST, ListLayout, inspect_list, manual_recipients, read_blacklist, \
     read_list_batches
 from pipelines.numbers import normalise_numbers
 from pipelines.plan.rules import BLACKLIST_STATUSES, PLAN_COLUMNS, number_key, original_name
 from pipelines.spec import CampaignSpec, Problem, SpecError, confine, resolve_location
 
-MARKER_FILE = ".smsflow-plan"  # marks a plan folder and lists what the plan wrote: a re-plan replaces only those
+MARKER_FILE = PLAN_MARKER  # marks a plan folder and lists what the plan wrote: a re-plan replaces only those
 PLAN_FILES = (RECIPIENTS_FILE, SUMMARY_FILE)
 DERIVED_FILES = (QUARANTINE_FILE,)  # written into the plan folder from a plan (PLUS-3): stale once re-planned
 OWNED_FILES = frozenset((*PLAN_FILES, MARKER_FILE, *DERIVED_FILES))

@@ -62,3 +62,69 @@ def test_house_plus2_a_plan_folder_not_named_plan_keeps_its_own_files(bucket):
     assert paths.ledger == bucket / "dispatch" / "ledger"  # the campaign is still the plan's parent
     assert read_summary(out).rows == 2
     assert CampaignPaths.of_plan(bucket / "plan") == CampaignPaths(bucket)
+
+
+def test_house_plus2_a_summary_from_an_older_plan_still_reads(bucket):
+    """Keys later plans added (SEND-7 in_flight, BL-2 account and blacklists, LIST-1 warnings) may be absent."""
+    plan_dir = plan(bucket, bucket / "plan")
+    path = plan_dir / "summary.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("send_window", "in_flight", "account", "blacklists"):
+        del data["campaign"][key]
+    del data["lists"][0]["warnings"], data["credits_available"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    summary = read_summary(plan_dir)
+    assert summary.campaign.in_flight is None and summary.campaign.blacklists.own is None
+    assert summary.lists[0].warnings == [] and summary.test is None
+
+
+def run_campaign(bucket: Path, settings=None) -> CampaignPaths:
+    """A campaign through the steps the DAG runs (CAMP-2 spec, plan, PLUS-3 contract, SEND-3 test and the send
+    when `settings` names an SMSC, REP-1/REP-2 report), with real components; returns its paths."""
+    from pipelines.campaign import finish_step, plan_step, prepare_spec, send_test_message
+    from pipelines.contracts import check_plan
+
+    write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\nabc;Bob\n0622222222;Cy\n")
+    write_spec(bucket, lists=["a.csv"], test={"numbers": "0612345678", "row": 1})
+    paths = CampaignPaths.in_bucket(bucket, "soldes")
+    spec_path = prepare_spec(bucket, paths.campaign, {"spec_path": "spec.yaml"})
+    planned = plan_step(bucket, paths.campaign, spec_path)
+    assert (spec_path, Path(planned["plan_dir"])) == (paths.spec, paths.plan)
+    assert check_plan(paths.plan, max_invalid_share=0.5).quarantine == paths.quarantine  # "abc" quarantined
+    if settings is not None:
+        from pipelines.dispatch import send_plan
+
+        assert send_test_message(paths.plan, settings) is not None
+        assert send_plan(paths.plan, settings).accepted == 2
+    assert Path(finish_step(bucket, paths.campaign, planned["account"])["report"]) == paths.report
+    return paths
+
+
+def unexplained(paths: CampaignPaths) -> list[Path]:
+    """The files in the campaign folder that no CampaignPaths attribute names (as a file, or as their folder)."""
+    files = {paths.spec, paths.recipients, paths.summary, paths.plan_marker, paths.quarantine, paths.sender_lock,
+             paths.report, paths.stats}
+    folders = {paths.ledger, paths.events, paths.tests, paths.test_events, paths.binds}
+    on_disk = [path for path in paths.root.rglob("*") if path.is_file()]
+    assert on_disk
+    return [path for path in on_disk if path not in files and path.parent not in folders]
+
+
+def test_house_every_file_a_planned_and_reported_campaign_writes_is_a_campaign_paths_attribute(bucket):
+    paths = run_campaign(bucket)
+    assert unexplained(paths) == []
+    for path in (paths.spec, paths.recipients, paths.summary, paths.plan_marker, paths.quarantine, paths.report,
+                 paths.stats):
+        assert path.is_file(), path
+
+
+def test_house_every_file_a_sent_campaign_writes_is_a_campaign_paths_attribute(bucket, smsc):
+    """With the test send and the send against the simulator: ledgers, events, locks (integration: a process)."""
+    from pipelines.dispatch import SmscSettings
+
+    simulator = smsc()
+    paths = run_campaign(bucket, SmscSettings.from_url(simulator.url(), linger=1.0))
+    assert unexplained(paths) == []
+    for folder in (paths.ledger, paths.events, paths.tests, paths.test_events):
+        assert any(folder.iterdir()), folder
+    assert paths.sender_lock.is_file()
