@@ -8,7 +8,7 @@ ROWS ?= 10000
 
 PORT ?= 8080
 
-.PHONY: install demo demo-direct airflow test bench clean
+.PHONY: install demo demo-direct airflow test test-unit bench clean
 
 .venv/.installed: pyproject.toml uv.lock
 	$(UV) sync --frozen --all-groups
@@ -27,6 +27,9 @@ airflow: install  ## Airflow and the simulator left running: http://127.0.0.1:80
 
 test: install  ## the whole test suite
 	.venv/bin/python -m pytest -n 2 --dist loadgroup -q
+
+test-unit: install  ## the fast part: pure functions and files, no process, no socket, no Airflow (under a minute)
+	.venv/bin/python -m pytest -m unit -q
 
 bench: install  ## plan-stage benchmark against a row-wise baseline (ROWS=1000000 by default)
 	.venv/bin/python bench/plan.py --rows $(if $(filter 10000,$(ROWS)),1000000,$(ROWS))
