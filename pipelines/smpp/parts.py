@@ -3,7 +3,7 @@
 The cut points come from `encoding.part_texts`, the one splitter that also counts the plan's PARTS (GSM7
 parts of at most 153 septets, UCS2 parts of at most 67 UTF-16 units, an escape pair or a surrogate pair
 never cut); here each part is encoded and given a 6-octet concatenation UDH (IE 0x00, 8-bit reference).
-`tests/unit/test_smpp.py` checks that the number of parts equals the plan's PARTS for any text.
+`tests/unit/smpp/test_parts.py` checks that the number of parts equals the plan's PARTS for any text.
 """
 
 from __future__ import annotations
