@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -33,6 +34,24 @@ def confirm_by_receipts(ambiguous: list[OutPart], receipts: list[dict], ledger: 
     return confirmed
 
 
+def _all_proven(in_flight: list[OutPart], stored: list[dict], session: BindSession) -> Callable[[], bool]:
+    """Whether every part in flight has a receipt proving it taken (stored, or in this session so far): the
+    grace for receipts ends there instead of at its budget."""
+    unproven = {(part.destination, _excerpt(part.text)) for part in in_flight}
+    unproven -= {(receipt["handset"].lstrip("+"), _excerpt(receipt["text"])) for receipt in stored}
+    read = 0
+
+    def proven() -> bool:
+        nonlocal read
+        receipts = session.receipts[read:]
+        read += len(receipts)
+        unproven.difference_update((receipt["handset"].lstrip("+"), _excerpt(receipt["text"]))
+                                   for receipt in receipts)
+        return not unproven
+
+    return proven
+
+
 InFlight = Literal["hold", "resend"]
 
 
@@ -46,13 +65,14 @@ def settle_in_flight(session: BindSession, in_flight: list[OutPart], ledger: Led
                      policy: InFlight, grace: float) -> tuple[set[str], set[str]]:
     """SEND-7: parts written but never answered when a sender stopped; returns (confirmed, held) keys.
 
-    Receipts the SMSC still holds arrive during `grace`, and those an earlier run stored count too: a receipt
-    from the handset quoting the part's text proves it was taken. The others follow the policy: `hold` records
-    them held (not sent again), `resend` records them to be sent again. Each decision is in the ledger.
+    Receipts the SMSC still holds arrive during `grace` (cut short once every part is proven), and those an
+    earlier run stored count too: a receipt from the handset quoting the part's text proves it was taken. The
+    others follow the policy: `hold` records them held (not sent again), `resend` records them to be sent
+    again. Each decision is in the ledger.
     """
-    session.listen(grace)
     stored = read_events(events_dir).filter(pl.col("kind") == "receipt").select("handset", "text",
                                                                                "message_id").to_dicts()
+    session.listen(grace, until=_all_proven(in_flight, stored, session))
     confirmed = confirm_by_receipts(in_flight, stored + session.receipts, ledger)
     unproven = [part.key for part in in_flight if part.key not in confirmed]
     ledger.decide(unproven, "held" if policy == "hold" else "resend", HELD_REASON)

@@ -20,6 +20,7 @@ from pipelines.dispatch.pacing import ErrorBudget, RateLimiter
 from pipelines.dispatch.parts import OutPart
 from pipelines.dispatch.settings import SmscSettings
 from pipelines.dlr import EventWriter, parse_receipt
+from pipelines.status import FINAL_STATES
 from pipelines.smpp import pdu as P
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,10 @@ class BindSession:
         self._draining = False
         self.report = BindReport()
         self.receipts: list[dict] = []
+        # Message ids accepted in this session with no final receipt yet, and the final receipts' ids (in every
+        # spelling), so `run` stops lingering once its parts' receipts are in.
+        self._awaiting: set[str] = set()
+        self._receipted: set[str] = set()
         self._acks: list = []  # deliver_sm_resp held until their events are on disk
         self._events_lock = threading.Lock()
         self._flushed = time.monotonic()
@@ -241,6 +246,8 @@ class BindSession:
             if status == P.ESME_ROK:
                 self.report.accepted += 1
                 self.budget.accepted()
+                if message_id and _id_key(message_id) not in self._receipted:
+                    self._awaiting.add(_id_key(message_id))
             elif status in THROTTLING:
                 # Stop sending until every part in flight is answered, so refused parts go again in order.
                 self.report.throttled += 1
@@ -271,8 +278,14 @@ class BindSession:
             receipt = parse_receipt(text.decode("latin-1", errors="replace"), receipted, state[0] if state else None)
             self.events.add(kind="receipt", message_id=receipt.message_id, stat=receipt.stat, err=receipt.err,
                             done_date=receipt.done_date, handset=handset, service=service, text=receipt.text)
-            self.receipts.append({"handset": handset, "text": receipt.text, "message_id": receipt.message_id})
-            self.report.receipts += 1
+            with self._state:
+                self.receipts.append({"handset": handset, "text": receipt.text, "message_id": receipt.message_id})
+                self.report.receipts += 1
+                if receipt.stat in FINAL_STATES:
+                    spellings = _id_spellings(receipt.message_id)
+                    self._receipted |= spellings
+                    self._awaiting -= spellings
+                self._state.notify_all()
         else:
             payload = P.user_data(message)
             if message.data_coding == 8:
@@ -318,7 +331,7 @@ class BindSession:
         self.ledger.sync()
         self.report.seconds = time.monotonic() - started  # sending time, without the receipts' linger
         if self.settings.linger:
-            self.listen(self.settings.linger)
+            self.listen(self.settings.linger, until=lambda: not self._awaiting)
         return self.report
 
     def _next_part(self, pending: deque[OutPart], deadline: float | None, now: Callable[[], float]) -> OutPart | None:
@@ -393,8 +406,35 @@ class BindSession:
         """Why the session ended on its own (connection lost, the SMSC unbound), else None."""
         return self._error
 
-    def listen(self, seconds: float) -> None:
-        """Stay bound `seconds` (receipts and replies keep arriving), or until the session fails."""
+    @property
+    def receipts_awaited(self) -> int:
+        """Parts accepted in this session whose final receipt has not arrived yet."""
+        with self._state:
+            return len(self._awaiting)
+
+    def listen(self, seconds: float, until: Callable[[], bool] | None = None) -> None:
+        """Stay bound up to `seconds` (receipts and replies keep arriving); sooner once `until()` holds (checked
+        at each receipt) or the session fails, so a generous budget is only spent when receipts are missing."""
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and self._error is None:
-            time.sleep(0.05)
+        with self._state:
+            while self._error is None and not (until is not None and until()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._state.wait(min(left, _TICK))
+
+
+def _id_key(message_id: str) -> str:
+    """A message id compared as text: case and leading zeros do not count."""
+    return message_id.strip().lower().lstrip("0") or "0"
+
+
+def _id_spellings(message_id: str) -> set[str]:
+    """The SMSC ids a receipt's id may stand for (PLUS-4): as written, and read as decimal or hex the other way."""
+    text = message_id.strip()
+    spellings = {_id_key(text)}
+    with contextlib.suppress(ValueError):
+        spellings.add(_id_key(format(int(text, 10), "x")))
+    with contextlib.suppress(ValueError):
+        spellings.add(_id_key(str(int(text, 16))))
+    return spellings

@@ -25,12 +25,12 @@ from pipelines.warehouse import load_dispatch, load_plan
 def sent_campaign(smsc, bucket: Path) -> Path:
     simulator = smsc(rules=[{"value": "22", "outcome": "UNDELIV"}],
                      replies=[{"number": "33611111111", "text": "Merci", "delay": 0.0},
-                              {"number": "33611111111", "text": "STOP", "delay": 0.1}])
+                              {"number": "33611111111", "text": "STOP", "delay": 0.0}])
     rows = ["0611111111;=HYPERLINK(\"x\");Nîmes", "0611111122;@Zoé;-1", "0611111111;Ann;Lyon", "abc;+x;Paris",
             "0611111133;Léo;Dijon"]
     write_list(bucket / "list.csv", "Mobile;Prénom;Ville\n" + "\n".join(rows) + "\n")
     plan = plan_file(write_spec(bucket, lists=["list.csv"]), bucket / "c1" / "plan").out_dir
-    send_plan(plan, SmscSettings.from_url(simulator.url(linger=1.0)))
+    send_plan(plan, SmscSettings.from_url(simulator.url(linger=30.0)))
     database = bucket / "warehouse.duckdb"
     load_plan(database, "c1", plan)
     load_dispatch(database, "c1", *campaign_dirs(plan))
@@ -106,7 +106,7 @@ def test_plus4_one_derivation_the_report_and_recipient_statuses_agree_on_real_ev
     rows = ["0611111111;Ann", "0611111122;Bob", f"0633333333;{'É' * 200}", "0611111144;Léo"]
     write_list(bucket / "list.csv", "Mobile;Prénom\n" + "\n".join(rows) + "\n")
     plan = plan_file(write_spec(bucket, lists=["list.csv"]), bucket / "c1" / "plan").out_dir
-    send_plan(plan, SmscSettings.from_url(simulator.url(linger=1.0)))
+    send_plan(plan, SmscSettings.from_url(simulator.url(linger=30.0)))
     database = bucket / "warehouse.duckdb"
     load_plan(database, "c1", plan)
     ledger_dir, events_dir = campaign_dirs(plan)

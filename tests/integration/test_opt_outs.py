@@ -67,7 +67,7 @@ def test_bl2_a_stop_reply_loaded_joins_the_own_blacklist_and_the_next_campaign_g
     summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
     own = bucket.resolve() / "blacklists" / "own.txt"
     assert summary["campaign"]["blacklists"] == {"own": str(own), "global": None, "client": None}
-    report = send_plan(plan_dir, SmscSettings.from_url(simulator.url(linger=1.0)))
+    report = send_plan(plan_dir, SmscSettings.from_url(simulator.url(linger=30.0)))
     assert (report.accepted, report.replies) == (3, 1)
     database = bucket / "warehouse.duckdb"
     load_plan(database, "c1", plan_dir)

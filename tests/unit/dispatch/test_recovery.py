@@ -26,7 +26,7 @@ class ListeningSession:
         self.receipts = receipts
         self.listened: list[float] = []
 
-    def listen(self, seconds: float) -> None:
+    def listen(self, seconds: float, until=None) -> None:
         self.listened.append(seconds)
 
 
