@@ -13,12 +13,13 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.dispatch.errors import WindowClosed
-from pipelines.dispatch.ledger import Ledger, campaign_dirs, ledger_state
+from pipelines.dispatch.ledger import Ledger, ledger_state
 from pipelines.dispatch.parts import SHORT_CODE, OutPart, build_parts, sendable_rows, source_address, validity_period
 from pipelines.dispatch.recovery import InFlight, in_flight_policy, settle_in_flight
 from pipelines.dispatch.session import BindReport, BindSession, Cleanup
 from pipelines.dispatch.settings import SmscSettings
 from pipelines.dlr import EventWriter
+from pipelines.layout import CampaignPaths
 from pipelines.window import WindowPolicy, closing_time, is_open, next_opening
 from pipelines.window import policy as send_window
 
@@ -83,13 +84,14 @@ def send_batch(job: SendJob, progress: Callable[[int], None] | None = None) -> D
     closes (PLUS-9).
     """
     plan_dir, settings = Path(job.plan_dir), job.settings
+    paths = CampaignPaths.of_plan(plan_dir)
     clock = job.clock or (lambda: datetime.now(timezone.utc))
-    summary = json.loads((plan_dir / "summary.json").read_text(encoding="utf-8"))
+    summary = json.loads(paths.summary.read_text(encoding="utf-8"))
     policy = in_flight_policy(summary, job.in_flight)
     window, valid_until, deadline = _send_window(job, summary, clock)
     planned = sendable_rows(plan_dir)
     parts = _parts_of(job, planned)
-    ledger_dir, events_dir = campaign_dirs(plan_dir)
+    ledger_dir, events_dir = paths.ledger, paths.events
     state = ledger_state(ledger_dir)
     outcome = dict(zip(state.get_column("key").to_list(), state.get_column("outcome").to_list()))
     report = DispatchReport(batch=job.batch, parts=len(parts), not_in_plan=state.filter(~pl.col("MESSAGE_KEY").is_in(
@@ -118,7 +120,7 @@ def send_batch(job: SendJob, progress: Callable[[int], None] | None = None) -> D
                             if part.key not in confirmed})
         todo = _tally(report, parts, outcome, job.release_held)
         if report.released:
-            log.warning("%s: %d held parts released by the operator are sent now [SEND-7]", plan_dir.parent,
+            log.warning("%s: %d held parts released by the operator are sent now [SEND-7]", paths.root,
                         report.released)
         if not todo or job.settle_only:
             return report
@@ -152,7 +154,7 @@ def _parts_of(job: SendJob, planned: pl.DataFrame) -> list[OutPart]:
         rows = rows.slice(job.batch * job.batch_size, job.batch_size)
     if job.binds > 1:
         rows = rows.filter(pl.int_range(pl.len()) % job.binds == job.bind_index)
-    return build_parts(rows, job.campaign or Path(job.plan_dir).parent.name, job.settings.gsm7_packed)
+    return build_parts(rows, job.campaign or CampaignPaths.of_plan(job.plan_dir).campaign, job.settings.gsm7_packed)
 
 
 def _tally(report: DispatchReport, parts: list[OutPart], outcome: dict[str, str], release_held: bool

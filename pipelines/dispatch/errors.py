@@ -32,7 +32,7 @@ class CampaignBusy(DispatchError):
 
 
 class PlanMissing(DispatchError, FileNotFoundError):
-    """The plan folder or its recipients.parquet is not there."""
+    """The plan folder or one of its files (recipients, summary) is not there."""
 
 
 class WindowClosed(RuntimeError):

@@ -13,6 +13,7 @@ import polars as pl
 
 from pipelines.dispatch.errors import THROTTLING
 from pipelines.dlr import split_part_keys
+from pipelines.layout import CampaignPaths
 from pipelines.smpp import pdu as P
 
 LEDGER_SCHEMA = {"key": pl.String, "event": pl.String, "status": pl.Int64, "message_id": pl.String,
@@ -137,6 +138,7 @@ def ledger_state(directory: Path) -> pl.DataFrame:
 
 
 def campaign_dirs(plan_dir: Path) -> tuple[Path, Path]:
-    """The ledger and events folders beside a plan: <campaign>/dispatch/ledger, <campaign>/events."""
-    campaign = plan_dir.parent
-    return campaign / "dispatch" / "ledger", campaign / "events"
+    """The ledger and events folders of a plan's campaign (CampaignPaths.ledger, .events), for the callers that
+    take the pair."""
+    paths = CampaignPaths.of_plan(plan_dir)
+    return paths.ledger, paths.events

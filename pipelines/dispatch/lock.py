@@ -107,7 +107,7 @@ def campaign_lock(plan_dir: Path, batch: int | None = None, batch_size: int = 10
     """Hold the campaign's sender lock for a send; CampaignBusy at once when another sender lives (PLUS-1).
 
     OS file locks (flock) in <campaign>/dispatch/, released by the kernel when their holder dies however it
-    dies. The whole plan takes sender.lock exclusively; a batch shares it with other batches of its own size
+    dies. The whole plan takes the sender lock exclusively; a batch shares it with other batches of its own size
     (never another size: their rows overlap) and takes its batch's own. Bind processes of a killed sender die
     with it (PR_SET_PDEATHSIG); until those sending any of these rows are gone, the lock refuses.
     Yields the lock pattern of this sender's bind processes.

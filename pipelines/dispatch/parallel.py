@@ -15,6 +15,7 @@ from pipelines.dispatch.errors import DispatchError, PlanMissing, WindowClosed
 from pipelines.dispatch.lock import bind_process_started, campaign_lock
 from pipelines.dispatch.recovery import InFlight
 from pipelines.dispatch.settings import SmscSettings
+from pipelines.layout import CampaignPaths
 from pipelines.window import WindowPolicy
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,8 @@ def _send_in_child(job: SendJob) -> DispatchReport | WindowClosed:
 
 
 def _check_plan(plan_dir: Path) -> None:
-    for path in (plan_dir, plan_dir / "recipients.parquet", plan_dir / "summary.json"):
+    paths = CampaignPaths.of_plan(plan_dir)
+    for path in (paths.plan, paths.recipients, paths.summary):
         if not path.exists():
             raise PlanMissing(f"no plan at {plan_dir}: {path.name} is missing; run `smsflow plan` first")
 
@@ -64,7 +66,7 @@ def send_plan(plan_dir: Path, settings: SmscSettings, batch: int | None = None, 
     if report.not_in_plan:
         log.warning("%s: %d parts in the send ledger are of messages no longer in the plan (the list or the "
                     "message changed since they were sent); they are not sent again and not reported as anyone "
-                    "else's [PLUS-1]", plan_dir.parent, report.not_in_plan)
+                    "else's [PLUS-1]", CampaignPaths.of_plan(plan_dir).root, report.not_in_plan)
     return report
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.dlr import keyed_rows, part_key
+from pipelines.layout import CampaignPaths
 from pipelines.smpp import parts as sms_parts
 from pipelines.smpp import pdu as P
 
@@ -29,13 +30,13 @@ class OutPart:
 
 def sendable_rows(plan_dir: Path) -> pl.DataFrame:
     """The rows of the plan that are sent, in plan order, numbered, each with its MESSAGE_KEY (PLUS-1)."""
-    plan = pl.read_parquet(plan_dir / "recipients.parquet", columns=[
+    plan = pl.read_parquet(CampaignPaths.of_plan(plan_dir).recipients, columns=[
         "REF_LIST", "ID_LINE", "INT_MOBILE", "MESSAGE", "ENCODING", "PARTS", "STATUS_CODE"])
     return keyed_rows(plan).drop("STATUS_CODE")
 
 
 def batch_count(plan_dir: Path, batch_size: int) -> int:
-    rows = pl.scan_parquet(plan_dir / "recipients.parquet").filter(pl.col("STATUS_CODE").is_null()) \
+    rows = pl.scan_parquet(CampaignPaths.of_plan(plan_dir).recipients).filter(pl.col("STATUS_CODE").is_null()) \
         .select(pl.len()).collect().item()
     return max(1, -(-rows // batch_size))
 
