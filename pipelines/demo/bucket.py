@@ -38,6 +38,11 @@ def simulator_config(bucket: Path, repliers: list[str]):
                       replies=[ReplyRule(number=n, text=t) for n, t in zip(repliers, REPLIES)])
 
 
+def config_repliers(config) -> list[str]:
+    """The numbers whose handsets answer in this simulator configuration."""
+    return [rule.number for rule in config.replies]
+
+
 def prepare_bucket(bucket: Path, rows: int, out: Console) -> tuple[Path, list[str]]:
     """Steps 1-2: a sample CRM export and the campaign spec in the bucket; returns the spec and a few
     recipients the simulated handsets will answer from."""

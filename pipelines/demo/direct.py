@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipelines.demo.bucket import DEMO_CAMPAIGN, prepare_bucket, simulator_config
+from pipelines.demo.bucket import DEMO_CAMPAIGN, config_repliers, prepare_bucket, simulator_config
 
 
 def run_demo(bucket: Path, rows: int, out: Console) -> Path:
@@ -63,7 +63,7 @@ def send_demo(bucket: Path, plan_dir: Path, out: Console) -> None:
     from rich.table import Table
 
     from pipelines.campaign import send_test_message
-    from pipelines.dispatch import SmscSettings, ledger_state, send_plan
+    from pipelines.dispatch import SmscSettings, ledger_state, receive, send_plan
     from pipelines.dlr import read_events, recipient_statuses
     from pipelines.layout import CampaignPaths
     from pipelines.smpp.simulator import start_process
@@ -88,6 +88,15 @@ def send_demo(bucket: Path, plan_dir: Path, out: Console) -> None:
             report = send_plan(plan_dir, settings, progress=lambda count: bar.advance(task, count))
         out.print(f"   {report.accepted:,} parts accepted at {report.parts_per_second:,.0f} parts/s, "
                   f"{report.receipts:,} receipts and {report.replies:,} replies received")
+        # Handsets answer after their delivery receipt: stay bound until every delivered replier has answered.
+        repliers = {number.lstrip("+") for number in config_repliers(config)}
+        delivered = read_events(events_dir).filter(
+            (pl.col("kind") == "receipt") & (pl.col("stat") == "DELIVRD")
+            & pl.col("handset").str.strip_prefix("+").is_in(list(repliers))).get_column("handset").n_unique()
+        waiting = max(0, delivered - report.replies)
+        if waiting:
+            late = receive(settings, events_dir, seconds=30, until=lambda so_far: so_far.replies >= waiting)
+            out.print(f"   {late.replies:,} more replies received after the last receipt")
     finally:
         process.terminate()
         process.wait()
