@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -19,7 +18,7 @@ from pipelines.dispatch.recovery import InFlight, in_flight_policy, settle_in_fl
 from pipelines.dispatch.session import BindReport, BindSession, Cleanup
 from pipelines.dispatch.settings import SmscSettings
 from pipelines.dlr import EventWriter
-from pipelines.layout import CampaignPaths
+from pipelines.layout import CampaignPaths, CampaignSection, read_summary
 from pipelines.window import WindowPolicy, closing_time, is_open, next_opening
 from pipelines.window import policy as send_window
 
@@ -86,9 +85,9 @@ def send_batch(job: SendJob, progress: Callable[[int], None] | None = None) -> D
     plan_dir, settings = Path(job.plan_dir), job.settings
     paths = CampaignPaths.of_plan(plan_dir)
     clock = job.clock or (lambda: datetime.now(timezone.utc))
-    summary = json.loads(paths.summary.read_text(encoding="utf-8"))
-    policy = in_flight_policy(summary, job.in_flight)
-    window, valid_until, deadline = _send_window(job, summary, clock)
+    campaign = read_summary(plan_dir).campaign
+    policy = in_flight_policy(campaign.type, campaign.in_flight, job.in_flight)
+    window, valid_until, deadline = _send_window(job, campaign, clock)
     planned = sendable_rows(plan_dir)
     parts = _parts_of(job, planned)
     ledger_dir, events_dir = paths.ledger, paths.events
@@ -106,7 +105,7 @@ def send_batch(job: SendJob, progress: Callable[[int], None] | None = None) -> D
             events = EventWriter(events_dir, job.name)
             cleanup.push(events.flush)
             rate = settings.tps / job.binds if settings.tps else None
-            sender = job.sender or summary["campaign"]["sender"] or SHORT_CODE
+            sender = job.sender or campaign.sender or SHORT_CODE
             session = BindSession(settings, ledger, events, source_address(sender), validity_period(valid_until),
                                   rate, progress)
             cleanup.push(session.close)
@@ -132,12 +131,12 @@ def send_batch(job: SendJob, progress: Callable[[int], None] | None = None) -> D
     return report
 
 
-def _send_window(job: SendJob, summary: dict, clock: Callable[[], datetime]
+def _send_window(job: SendJob, campaign: CampaignSection, clock: Callable[[], datetime]
                  ) -> tuple[WindowPolicy | None, datetime | None, float | None]:
     """SEND-2, PLUS-9: (the window, when the parts expire, when sending stops: epoch seconds); WindowClosed now."""
     window, valid_until = job.window, job.valid_until
-    if window is None and summary["campaign"]["type"] == "marketing":
-        window = send_window(summary["campaign"].get("send_window") or "seed")
+    if window is None and campaign.type == "marketing":
+        window = send_window(campaign.send_window or "seed")
     if window is None:
         return None, valid_until, None
     now = clock()

