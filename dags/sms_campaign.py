@@ -184,8 +184,11 @@ def sms_campaign():
         note = api.set_run_note
         finished = context["ti"].xcom_pull(task_ids="finish")
         if finished:
+            batches = [batch for batch in context["ti"].xcom_pull(task_ids="dispatch") or [] if batch]
             note(context["dag"].dag_id, context["run_id"],
-                 run_note("finished", parts=finished["parts"], delivered=finished["delivered"]))
+                 run_note("finished", parts=finished["parts"], delivered=finished["delivered"],
+                          held=sum(batch.get("held", 0) for batch in batches),
+                          resent=sum(batch.get("resent", 0) for batch in batches)))
             return "finished"
         states = context["ti"].get_task_states(dag_id=context["dag"].dag_id, run_ids=[context["run_id"]])
         states = states.get(context["run_id"], {})

@@ -199,10 +199,14 @@ def cancel_step(bucket: Path, campaign_id: str, account: str, reason: str) -> in
 
 
 def run_note(outcome: str, *, parts: int = 0, delivered: int = 0, reason: str = "", credits_back: int = 0,
-             who: str | None = None, at: datetime | str | None = None) -> str:
-    """CAMP-3: the campaign's outcome in one line, written as its Airflow run's note (a reject is no bare Success)."""
+             who: str | None = None, at: datetime | str | None = None, held: int = 0, resent: int = 0) -> str:
+    """CAMP-3: the campaign's outcome in one line, written as its Airflow run's note (a reject is no bare Success).
+    Parts in flight when a sender stopped are counted (SEND-7): held ones wait for an operator."""
     if outcome == "finished":
-        return f"Sent: {parts:,} parts accepted, {delivered:,} delivered"
+        in_flight = "".join(f"; {count:,} {words}" for count, words in (
+            (resent, "in flight when a sender stopped and sent again"),
+            (held, "held (in flight when a sender stopped; release with smsflow send --release-held)")) if count)
+        return f"Sent: {parts:,} parts accepted, {delivered:,} delivered{in_flight}"
     if who:
         when = datetime.fromisoformat(at) if isinstance(at, str) else at
         reason = f"{reason} by {who}" + (f" at {when.astimezone(PARIS):%Y-%m-%d %H:%M:%S %Z}" if when else "")

@@ -97,25 +97,11 @@ def send(
         report = send_plan(plan_dir, settings, batch, batch_size, release_held=release_held,
                            in_flight=in_flight.value if in_flight is not None else None,
                            progress=lambda count: bar.advance(task, count))
-    console.print(send_summary(report), soft_wrap=True)
+    console.print(report.describe(), soft_wrap=True)
     if report.held:
         console.print(f"[bold yellow]{report.held:,} parts held[/]: they were in flight when an earlier sender "
                       f"stopped and may or may not have reached the handset (SEND-7); `smsflow send {plan_dir} "
                       f"--release-held` sends them again", soft_wrap=True)
-
-
-def send_summary(report) -> str:
-    """One sentence of a send's figures, in the user's terms."""
-    figures = [f"{report.accepted:,} parts accepted", f"{report.refused:,} refused",
-               f"{report.throttled:,} throttled and retried", f"{report.skipped:,} already sent (ledger)"]
-    for count, words in ((report.confirmed_by_receipt, "in flight and confirmed by a receipt"),
-                         (report.resent, "in flight and sent again"), (report.held, "in flight and held"),
-                         (report.released, "held and released"),
-                         (report.not_in_plan, "sent earlier but no longer in the plan")):
-        if count:
-            figures.append(f"{count:,} {words}")
-    return (", ".join(figures) + f"; {report.parts_per_second:,.0f} parts/s; {report.receipts:,} receipts, "
-            f"{report.replies:,} replies")
 
 
 @app.command("test-send")

@@ -44,6 +44,24 @@ class DispatchReport(BindReport):
     def parts_per_second(self) -> float:
         return (self.accepted + self.refused) / self.seconds if self.seconds else 0.0
 
+    def describe(self) -> str:
+        """One sentence of the send's figures, in the user's terms (the CLI and the Airflow task log)."""
+        figures = [f"{self.accepted:,} parts accepted", f"{self.refused:,} refused",
+                   f"{self.throttled:,} throttled and retried", f"{self.skipped:,} already sent (ledger)"]
+        for count, words in ((self.confirmed_by_receipt, "in flight and confirmed by a receipt"),
+                             (self.resent, "in flight and sent again"), (self.held, "in flight and held"),
+                             (self.released, "held and released"),
+                             (self.not_in_plan, "sent earlier but no longer in the plan")):
+            if count:
+                figures.append(f"{count:,} {words}")
+        return (", ".join(figures) + f"; {self.parts_per_second:,.0f} parts/s; {self.receipts:,} receipts, "
+                f"{self.replies:,} replies")
+
+    def counts(self) -> dict[str, int]:
+        """The figures as a small dict (an Airflow XCom)."""
+        return {name: getattr(self, name) for name in ("accepted", "refused", "skipped", "confirmed_by_receipt",
+                                                        "resent", "held", "released", "not_in_plan")}
+
 
 @dataclass(frozen=True)
 class SendJob:

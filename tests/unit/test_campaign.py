@@ -48,3 +48,12 @@ def test_send1_an_accepted_spec_is_planned_even_after_its_send_at_passed(bucket:
     spec_path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     planned = plan_step(bucket, "c1", spec_path)
     assert (planned["rows"], planned["sendable"]) == (1, 1)
+
+
+def test_send7_the_run_note_counts_parts_held_and_resent():
+    from pipelines.campaign import run_note
+
+    assert run_note("finished", parts=1200, delivered=1100) == "Sent: 1,200 parts accepted, 1,100 delivered"
+    note = run_note("finished", parts=1200, delivered=1100, held=16, resent=3)
+    assert "3 in flight when a sender stopped and sent again" in note and "16 held" in note
+    assert "--release-held" in note

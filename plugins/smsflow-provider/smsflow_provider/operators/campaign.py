@@ -61,7 +61,8 @@ class SmppDispatchOperator(BaseOperator):
         except WindowClosed as closed:
             self.log.info("%s", closed)
             self.defer(trigger=DateTimeTrigger(moment=closed.reopens), method_name="execute")
-        self.log.info("batch %s: %s parts accepted, %s refused, %s already sent (ledger), %.0f parts/s",
-                      self.batch, report.accepted, report.refused, report.skipped, report.parts_per_second)
-        return {"batch": self.batch, "accepted": report.accepted, "refused": report.refused,
-                "skipped": report.skipped}
+        self.log.info("batch %s: %s", self.batch, report.describe())
+        if report.held:
+            self.log.warning("batch %s: %s parts held: in flight when an earlier attempt stopped, not sent again "
+                             "(SEND-7); `smsflow send <plan> --release-held` sends them", self.batch, report.held)
+        return {"batch": self.batch, **report.counts()}
