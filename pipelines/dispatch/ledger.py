@@ -94,8 +94,8 @@ def boot_id() -> str:
 
 def ledger_state(directory: Path) -> pl.DataFrame:
     """Per part key: its last outcome (accepted / refused / throttled / held / resend / unsent / none: in
-    flight), SMSC message id, time and the key split (MESSAGE_KEY, PART); LedgerFormatError for a ledger keyed
-    the old way (by list line)."""
+    flight), SMSC message id, time, `resent` (SEND-7: ever resent by the policy) and the key split (MESSAGE_KEY,
+    PART); LedgerFormatError for a ledger keyed the old way (by list line)."""
     files = sorted(directory.glob("*.jsonl")) if directory.is_dir() else []
     records, this_boot, sent = [], boot_id(), set()
     for path in files:
@@ -117,14 +117,16 @@ def ledger_state(directory: Path) -> pl.DataFrame:
                     records.append(record)
     if not records:
         return pl.DataFrame(schema={"key": pl.String, "outcome": pl.String, "status": pl.Int64,
-                                    "message_id": pl.String, "ts": pl.Float64, "MESSAGE_KEY": pl.String,
-                                    "PART": pl.Int32})
+                                    "message_id": pl.String, "ts": pl.Float64, "resent": pl.Boolean,
+                                    "MESSAGE_KEY": pl.String, "PART": pl.Int32})
     frame = pl.DataFrame(records, schema=LEDGER_SCHEMA).with_row_index("_n")
     # Files of several binds and runs interleave: records are put back in time order.
     outcomes = frame.filter(pl.col("event") != "intent").sort("ts", "_n").group_by("key", maintain_order=True).last()
     intents = frame.filter(pl.col("event") == "intent").group_by("key").agg(pl.col("ts").max().alias("_intent"))
+    # SEND-7: a resent part's `resend` record is overwritten by its later outcome; the flag keeps it counted.
+    resent = frame.group_by("key").agg((pl.col("event") == "resend").any().alias("resent"))
     state = intents.join(outcomes.select("key", "event", "status", "message_id", "ts"), on="key", how="full",
-                         coalesce=True)
+                         coalesce=True).join(resent, on="key", how="left")
     # An intent newer than the part's last outcome: sent again (throttled, released, resent) and not answered.
     # Marked `sent`, it may be at the SMSC (in flight: "none"); announced only, it never left ("unsent").
     in_flight = pl.col("event").is_null() | (pl.col("_intent") > pl.col("ts")).fill_null(False)
@@ -134,7 +136,8 @@ def ledger_state(directory: Path) -> pl.DataFrame:
         .otherwise(pl.col("event")).alias("outcome"),
         pl.when(in_flight).then(None).otherwise(pl.col("status")).alias("status"),
         pl.when(in_flight).then(None).otherwise(pl.col("message_id")).alias("message_id"),
-        pl.when(in_flight).then(pl.col("_intent")).otherwise(pl.coalesce("ts", "_intent")).alias("ts")))
+        pl.when(in_flight).then(pl.col("_intent")).otherwise(pl.coalesce("ts", "_intent")).alias("ts"),
+        pl.col("resent").fill_null(False)))
 
 
 def campaign_dirs(plan_dir: Path) -> tuple[Path, Path]:

@@ -127,3 +127,23 @@ def test_send7_decisions_are_the_last_outcome(tmp_path):
 def test_plus1_no_ledger_folder_is_an_empty_state(tmp_path):
     state = ledger_state(tmp_path / "missing")
     assert state.height == 0 and {"key", "outcome", "MESSAGE_KEY", "PART"} <= set(state.columns)
+
+
+def test_send7_ledger_state_flags_parts_resent_after_their_later_outcome(tmp_path):
+    first = Ledger(tmp_path, "bind", group=64)
+    first.intents([key(1), key(2), key(3)])
+    for k in (key(1), key(2), key(3)):
+        first.sent(k)
+    first.outcome(key(1), P.ESME_ROK, "id-1")
+    first.close()  # the sender stops with key(2) and key(3) in flight
+    resume = Ledger(tmp_path, "bind", group=64)
+    resume.decide([key(2)], "resend", "in flight when the sender stopped")
+    resume.decide([key(3)], "held", "in flight when the sender stopped")
+    resume.intents([key(2)])
+    resume.sent(key(2))
+    resume.outcome(key(2), P.ESME_ROK, "id-2")
+    resume.close()
+
+    state = ledger_state(tmp_path)
+    assert dict(zip(state["key"], zip(state["outcome"], state["resent"]))) == {
+        key(1): ("accepted", False), key(2): ("accepted", True), key(3): ("held", False)}
