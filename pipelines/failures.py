@@ -39,6 +39,8 @@ def _short(text: str) -> str:
 
 
 def _os_error(error: OSError) -> str:
+    if error.errno is None:  # raised with a message of ours, not by the system
+        return str(error) or type(error).__name__
     where = error.filename if error.filename is not None else ""
     reasons = {
         errno.ENOSPC: "the disk is full",

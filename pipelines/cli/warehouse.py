@@ -37,9 +37,24 @@ def load(
                   f"{loaded.opt_outs:,} opt-out(s) added to the own blacklist [BL-2]")
 
 
+def _campaign_id(db: Path, given: str) -> str:
+    """The warehouse's id for `given`: itself, or the folder name an Airflow run id becomes (CAMP-4)."""
+    from pipelines.layout import campaign_folder_name
+    from pipelines.report import list_campaigns
+
+    if not db.is_file():
+        raise FileNotFoundError(f"no warehouse at {db}: load a campaign into it first (`smsflow load`), or name "
+                                f"another one with --db")
+    known = set(list_campaigns(db).get_column("campaign_id").to_list())
+    for candidate in (given, campaign_folder_name(given)):
+        if candidate in known:
+            return candidate
+    raise LookupError(f"no campaign {given!r} in {db}; `smsflow campaigns --db {db}` lists them")
+
+
 @app.command()
 def report(
-    campaign_id: str = typer.Argument(..., help="Campaign id (see `smsflow campaigns`)."),
+    campaign_id: str = typer.Argument(..., help="Campaign id (see `smsflow campaigns`), or its Airflow run id."),
     db: Path = typer.Option(DEFAULT_DB, "--db"),
     out: Path = typer.Option(None, "--out", help="CSV file (default: <campaign>-<category>.csv here)."),
     category: str = typer.Option("all", "--category", help="delivered, not_delivered, pending, invalid, "
@@ -48,6 +63,7 @@ def report(
     """REP-2: the campaign report as CSV (`;`, UTF-8 with BOM, opens right in Excel)."""
     from pipelines.report import campaign_report, write_csv
 
+    campaign_id = _campaign_id(db, campaign_id)
     frame = campaign_report(db, campaign_id, category)
     path = write_csv(frame, out or Path(f"{campaign_id}-{category}.csv"))
     console.print(f"{frame.height:,} rows → {path}")
@@ -55,14 +71,14 @@ def report(
 
 @app.command()
 def stats(
-    campaign_id: str = typer.Argument(...),
+    campaign_id: str = typer.Argument(..., help="Campaign id, or the Airflow run id it came from."),
     db: Path = typer.Option(DEFAULT_DB, "--db"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """REP-1: a campaign's statistics at a glance."""
     from pipelines.report import campaign_stats
 
-    figures = campaign_stats(db, campaign_id)
+    figures = campaign_stats(db, _campaign_id(db, campaign_id))
     if as_json:
         sys.stdout.write(json.dumps(figures, ensure_ascii=False, indent=2) + "\n")
         return
@@ -79,7 +95,8 @@ def campaigns(
     from pipelines.report import list_campaigns
 
     table = Table(title="Campaigns")
-    for column in ("Id", "Name", "Type", "Status", "Recipients", "Sendable", "Credits"):
+    table.add_column("Id", no_wrap=True)  # copied into `smsflow stats` / `report`: never cut
+    for column in ("Name", "Type", "Status", "Recipients", "Sendable", "Credits"):
         table.add_column(column)
     for row in list_campaigns(db, status, search).iter_rows(named=True):
         table.add_row(row["campaign_id"], row["name"], row["type"], row["status"], f"{row['rows']:,}",

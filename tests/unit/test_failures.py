@@ -50,3 +50,8 @@ def test_house_failures_validation_errors_are_field_and_message_without_links():
         failure = explain(error)
     assert failure.exit_code == 2
     assert failure.message == "Settings: window: Input should be greater than or equal to 1"
+
+
+def test_failures_our_own_file_errors_keep_their_message():
+    failure = explain(FileNotFoundError("no warehouse at bucket/warehouse.duckdb: load a campaign first"))
+    assert (failure.verdict, failure.message) == ("Failed", "no warehouse at bucket/warehouse.duckdb: load a campaign first")
