@@ -265,7 +265,7 @@ PENDING = status.PROCESSING  # submitted to nobody yet (or throttled and waiting
 
 PART_ROW_SCHEMA = {"part_key": pl.String, "ref_list": pl.String, "id_line": pl.Int64, "part": pl.Int32,
                    "outcome": pl.String, "submit_status": pl.Int32, "message_id": pl.String, **ID_KEY_COLUMNS,
-                   "submitted_at": pl.Datetime("us", "UTC")}
+                   "submitted_at": pl.Datetime("us", "UTC"), "resent": pl.Boolean}
 EVENT_ROW_SCHEMA = {"kind": pl.String, "received_at": pl.Datetime("us", "UTC"), "message_id": pl.String,
                     **ID_KEY_COLUMNS, "stat": pl.String, "err": pl.String, "handset": pl.String,
                     "service": pl.String, "text": pl.String}
@@ -282,6 +282,7 @@ def part_rows(plan: pl.DataFrame, ledger: pl.DataFrame) -> pl.DataFrame:
         *ID_KEY_COLUMNS,
         pl.from_epoch((pl.col("ts").cast(pl.Float64) * 1_000_000).cast(pl.Int64), time_unit="us")
         .dt.replace_time_zone("UTC").alias("submitted_at"),
+        (pl.col("resent").fill_null(False) if "resent" in parts.columns else pl.lit(False)).alias("resent"),
     ).cast(PART_ROW_SCHEMA)
 
 

@@ -87,14 +87,15 @@ def write_csv(report: pl.DataFrame, path: Path) -> Path:
 
 
 def campaign_stats(database: Path, campaign_id: str) -> dict:
-    """REP-1 at a glance: counts per status, delivery rate, replies, STOPs and held parts (SEND-7).
+    """REP-1 at a glance: counts per status, delivery rate, replies, STOPs, held messages and parts, resent parts
+    (SEND-7).
 
     The figures are the warehouse's `campaign_stats` view; the per-status counts are the report's rows.
     """
     report = campaign_report(database, campaign_id)
     counts = report.group_by("STATUS_CODE", "STATUS_TEXT").len().sort("len", descending=True)
     with connect(database, read_only=True) as connection:
-        recipients, sent, delivered, rate, replies, stops, held = connection.execute(
+        recipients, sent, delivered, rate, replies, stops, held, held_parts, resent_parts = connection.execute(
             queries("report.sql")["campaign_figures"], {"campaign_id": campaign_id}).fetchone()
     return {
         "campaign_id": campaign_id,
@@ -106,6 +107,8 @@ def campaign_stats(database: Path, campaign_id: str) -> dict:
         "replies": replies,
         "stops": stops,
         "held": held,
+        "held_parts": held_parts,
+        "resent_parts": resent_parts,
         "clicks": 0,
     }
 

@@ -9,7 +9,7 @@ DELETE FROM parts WHERE campaign_id = $campaign_id;
 -- each part resolved to its plan row by what was sent (NULL ref_list: no longer in the plan).
 INSERT INTO parts
 SELECT $campaign_id, part_key, ref_list, id_line, part, outcome, submit_status, message_id, id_text, id_dec,
-       id_hex, submitted_at
+       id_hex, submitted_at, resent
 FROM ledger_frame;
 
 -- name: delete_events

@@ -64,8 +64,11 @@ CREATE TABLE IF NOT EXISTS parts (
     id_dec       BIGINT,
     id_hex       BIGINT,
     submitted_at TIMESTAMPTZ,
+    resent       BOOLEAN DEFAULT false,  -- SEND-7: in flight when a sender stopped, sent again (resend policy)
     PRIMARY KEY (campaign_id, part_key)
 );
+-- A warehouse created before `resent` (SEND-7) gains it; its parts read false until their campaign is re-loaded.
+ALTER TABLE parts ADD COLUMN IF NOT EXISTS resent BOOLEAN DEFAULT false;
 
 -- Receipts and replies as they arrived (PLUS-4, BL-3): append-only facts, never edited.
 CREATE TABLE IF NOT EXISTS events (

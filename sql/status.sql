@@ -111,23 +111,31 @@ SELECT campaign_id, ref_list, id_line, int_mobile, status_code, delivery_date, r
        CASE WHEN any_part_held AND status_code = pending THEN held_reason END AS reason
 FROM derived;
 
--- REP-1 at a glance, per campaign: recipients by outcome, delivery rate, replies, STOPs and held messages.
+-- REP-1 at a glance, per campaign: recipients by outcome, delivery rate, replies, STOPs, held messages, and
+-- the parts held and resent by the in-flight policy (SEND-7; parts no longer in the plan included).
 CREATE OR REPLACE VIEW campaign_stats AS
 WITH rows AS (
     SELECT r.campaign_id, coalesce(r.status_code, m.status_code) AS status_code, m.reply,
            coalesce(m.held, false) AS held
     FROM plan_recipients r LEFT JOIN message_status m USING (campaign_id, ref_list, id_line)
+), in_flight AS (
+    SELECT campaign_id, count(*) FILTER (WHERE outcome = 'held') AS held_parts,
+           count(*) FILTER (WHERE coalesce(resent, false)) AS resent_parts
+    FROM parts GROUP BY campaign_id
+), figures AS (
+    SELECT campaign_id,
+           count(*) AS recipients,
+           count(*) FILTER (WHERE list_contains(s.billed, status_code)) AS sent,  -- went to the operator
+           count(*) FILTER (WHERE list_contains(s.delivered, status_code)) AS delivered,
+           round(count(*) FILTER (WHERE list_contains(s.delivered, status_code))
+                 / nullif(count(*) FILTER (WHERE list_contains(s.billed, status_code)), 0), 4) AS delivery_rate,
+           count(reply) AS replies,
+           count(*) FILTER (WHERE status_code = s.stop_requested) AS stops,
+           count(*) FILTER (WHERE held) AS held  -- SEND-7: messages not resent, an operator may release
+    FROM rows CROSS JOIN status_rules s GROUP BY campaign_id
 )
-SELECT campaign_id,
-       count(*) AS recipients,
-       count(*) FILTER (WHERE list_contains(s.billed, status_code)) AS sent,  -- went to the operator
-       count(*) FILTER (WHERE list_contains(s.delivered, status_code)) AS delivered,
-       round(count(*) FILTER (WHERE list_contains(s.delivered, status_code))
-             / nullif(count(*) FILTER (WHERE list_contains(s.billed, status_code)), 0), 4) AS delivery_rate,
-       count(reply) AS replies,
-       count(*) FILTER (WHERE status_code = s.stop_requested) AS stops,
-       count(*) FILTER (WHERE held) AS held  -- SEND-7: not resent, an operator may release
-FROM rows CROSS JOIN status_rules s GROUP BY campaign_id;
+SELECT f.*, coalesce(i.held_parts, 0) AS held_parts, coalesce(i.resent_parts, 0) AS resent_parts
+FROM figures f LEFT JOIN in_flight i USING (campaign_id);
 
 -- name: create_macros
 -- A reply folded for keyword matching: no accents, upper case, letters only ("Arrêt !" → "ARRET").

@@ -100,6 +100,8 @@ def print_stats(figures: dict, out: Console) -> None:
     out.print(f"Delivered {figures['delivered']:,} of {figures['sent']:,} sent"
               + (f" ({rate:.1%})" if rate is not None else "")
               + f"; {figures['replies']:,} replies, {figures['stops']:,} STOP; {figures['clicks']:,} clicks")
-    if figures.get("held"):
-        out.print(f"[yellow]{figures['held']:,} messages held[/]: in flight when the sender stopped, not sent again "
-                  f"(SEND-7); `smsflow send <plan> --release-held` sends them")
+    if figures.get("held") or figures.get("held_parts"):
+        out.print(f"[yellow]{figures['held']:,} messages held ({figures.get('held_parts', 0):,} parts)[/]: in flight "
+                  f"when the sender stopped, not sent again (SEND-7); `smsflow send <plan> --release-held` sends them")
+    if figures.get("resent_parts"):
+        out.print(f"{figures['resent_parts']:,} parts resent (in flight when a sender stopped, SEND-7)")

@@ -102,10 +102,10 @@ def test_send7_held_parts_show_as_held_and_an_operator_may_release_them(smsc, bu
     import duckdb
 
     with duckdb.connect(str(database), read_only=True) as connection:
-        (in_sql,) = connection.execute("SELECT held FROM campaign_stats WHERE campaign_id = 'c1'").fetchone()
-    assert in_sql == WINDOW
+        in_sql = connection.execute("SELECT held, held_parts FROM campaign_stats WHERE campaign_id = 'c1'").fetchone()
+    assert in_sql == (WINDOW, WINDOW)
     stats = smsflow("stats", "c1", "--db", str(database))
-    assert f"{WINDOW} messages held" in " ".join(stats.stdout.split()), stats.stdout + stats.stderr
+    assert f"{WINDOW} messages held ({WINDOW} parts)" in " ".join(stats.stdout.split()), stats.stdout + stats.stderr
     before = len(simulator.records("part"))
     released = smsflow("send", str(plan_dir), "--smsc", simulator.url(ambiguous_grace=0.5), "--release-held")
     assert released.returncode == 0, released.stderr
@@ -114,6 +114,30 @@ def test_send7_held_parts_show_as_held_and_an_operator_may_release_them(smsc, bu
     assert len(simulator.records("part")) == before + WINDOW
     statuses = recipient_statuses(plan, ledger_state(ledger_dir), read_events(events_dir))
     assert not statuses.get_column("HELD").any()
+
+
+def test_send7_stats_count_resent_and_held_parts(smsc, bucket):
+    from pipelines.warehouse import load_dispatch, load_plan
+
+    simulator = smsc(receipt_delay=0.05, receipts="session")  # no stored receipt proves the window taken
+    plan_dir = make_plan(bucket, [(m, f"Message {i}") for i, m in enumerate(mobiles(ROWS))])
+    _kill_with_a_full_window_in_flight(simulator, plan_dir)
+    report = send_plan(plan_dir, SmscSettings.from_url(simulator.url(ambiguous_grace=0.5)), in_flight="resend")
+    assert (report.resent, report.held) == (WINDOW, 0)
+    ledger_dir, events_dir = campaign_dirs(plan_dir)
+    database = bucket / "warehouse.duckdb"
+    load_plan(database, "c1", plan_dir)
+    load_dispatch(database, "c1", ledger_dir, events_dir)
+    import duckdb
+
+    with duckdb.connect(str(database), read_only=True) as connection:
+        in_sql = connection.execute("SELECT resent_parts, held_parts, held FROM campaign_stats "
+                                    "WHERE campaign_id = 'c1'").fetchone()
+    assert in_sql == (report.resent, 0, 0)
+    stats = smsflow("stats", "c1", "--db", str(database))
+    said = " ".join(stats.stdout.split())
+    assert f"{report.resent} parts resent (in flight when a sender stopped, SEND-7)" in said, said + stats.stderr
+    assert "messages held" not in said
 
 
 def test_send7_the_spec_option_reaches_the_plan_summary_and_the_send(smsc, bucket):

@@ -129,3 +129,33 @@ def test_plus4_late_receipts_match_under_the_campaigns_id_convention_in_the_ware
     with connect(database, read_only=True) as connection:
         assert connection.execute("SELECT DISTINCT id_convention FROM receipt_parts").fetchall() == [
             ("decimal receipt, hex id",)]
+
+
+def test_send7_campaign_stats_count_held_and_resent_parts_in_a_warehouse_made_before_them(bucket):
+    """A warehouse file whose `parts` predates the `resent` column gains it on the next write connection, and
+    campaign_stats counts the parts resent (their `resend` record overwritten by `accepted`) and held."""
+    import time
+
+    from pipelines.report import campaign_stats
+    from pipelines.warehouse import connect, load_dispatch
+
+    now = time.time()
+    plan_dir, ledger_dir, events_dir = _sent_plan(bucket, [
+        (1, {"event": "accepted", "status": 0, "message_id": "A", "ts": now}),
+        (2, {"event": "resend", "evidence": "in flight when the sender stopped", "ts": now + 1}),
+        (2, {"event": "intent", "ts": now + 2}),
+        (2, {"event": "accepted", "status": 0, "message_id": "B", "ts": now + 3}),
+        (3, {"event": "held", "evidence": "in flight when the sender stopped", "ts": now + 1}),
+    ], [])
+    database = bucket / "warehouse.duckdb"
+    with connect(database) as connection:
+        connection.execute("ALTER TABLE parts DROP COLUMN resent")  # the file as an older smsflow left it
+    load_plan(database, "c1", plan_dir)
+    load_dispatch(database, "c1", ledger_dir, events_dir)
+    with connect(database, read_only=True) as connection:
+        parts = connection.execute("SELECT id_line, outcome, resent FROM parts ORDER BY id_line").fetchall()
+        figures = connection.execute("SELECT held, held_parts, resent_parts FROM campaign_stats").fetchall()
+    assert parts == [(1, "accepted", False), (2, "accepted", True), (3, "held", False)]
+    assert figures == [(1, 1, 1)]
+    stats = campaign_stats(database, "c1")
+    assert (stats["held"], stats["held_parts"], stats["resent_parts"]) == (1, 1, 1)
