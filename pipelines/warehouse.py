@@ -131,7 +131,8 @@ def record_opt_outs(database: Path, campaign_id: str, plan_dir: Path, plan, even
     """
     import polars as pl
 
-    from pipelines.dlr import add_to_blacklist, stop_numbers
+    from pipelines.dlr import stop_numbers
+    from pipelines.optouts import add_to_blacklist
 
     # Only this campaign's sendable recipients: a STOP in the shared folder may answer another account's campaign.
     asked = pl.Series("int_mobile", stop_numbers(events.filter(pl.col("kind") == "reply")), dtype=pl.String)

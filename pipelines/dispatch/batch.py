@@ -11,11 +11,19 @@ from pathlib import Path
 
 import polars as pl
 
+from pipelines.dispatch.cleanup import Cleanup
 from pipelines.dispatch.errors import WindowClosed
 from pipelines.dispatch.ledger import Ledger, ledger_state
-from pipelines.dispatch.parts import SHORT_CODE, OutPart, build_parts, sendable_rows, source_address, validity_period
+from pipelines.dispatch.parts import (
+    SHORT_CODE,
+    OutPart,
+    build_parts,
+    sendable_rows,
+    source_address,
+    validity_period,
+)
 from pipelines.dispatch.recovery import InFlight, in_flight_policy, settle_in_flight
-from pipelines.dispatch.session import BindReport, BindSession, Cleanup
+from pipelines.dispatch.session import BindReport, BindSession
 from pipelines.dispatch.settings import SmscSettings
 from pipelines.dlr import EventWriter
 from pipelines.layout import CampaignPaths, CampaignSection, read_summary

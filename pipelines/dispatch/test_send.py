@@ -8,9 +8,10 @@ from pathlib import Path
 
 import polars as pl
 
+from pipelines.dispatch.cleanup import Cleanup
 from pipelines.dispatch.ledger import Ledger, ledger_state
 from pipelines.dispatch.parts import OutPart, source_address
-from pipelines.dispatch.session import BindSession, Cleanup
+from pipelines.dispatch.session import BindSession
 from pipelines.dispatch.settings import SmscSettings
 from pipelines.dlr import EventWriter, keyed_rows, part_key
 from pipelines.smpp import parts as sms_parts

@@ -10,16 +10,24 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
 import pytest
-from concurrent.futures import ThreadPoolExecutor
 from helpers import ROOT, frozen, make_plan, mobiles, smsflow, start_smsflow, wait_until
 
-from pipelines.dispatch import CampaignBusy, DispatchError, SmscSettings, campaign_lock, ledger_state, send_plan
+from pipelines.dispatch import (
+    CampaignBusy,
+    DispatchError,
+    SmscSettings,
+    campaign_lock,
+    ledger_state,
+    send_plan,
+)
 from pipelines.dispatch import lock as dispatch_lock
-from pipelines.dispatch.session import BindSession, Cleanup
+from pipelines.dispatch.cleanup import Cleanup
+from pipelines.dispatch.session import BindSession
 from pipelines.dlr import read_events
 from pipelines.layout import CampaignPaths
 

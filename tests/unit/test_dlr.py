@@ -7,9 +7,20 @@ from datetime import datetime, timezone
 import polars as pl
 import pytest
 
-from pipelines.dlr import (EVENT_SCHEMA, LedgerFormatError, add_to_blacklist, is_stop, keyed_rows, match_receipts,
-                           parse_receipt, part_key, recipient_statuses, split_part_keys, stop_numbers,
-                           with_id_keys)
+from pipelines.dlr import (
+    EVENT_SCHEMA,
+    LedgerFormatError,
+    is_stop,
+    keyed_rows,
+    match_receipts,
+    parse_receipt,
+    part_key,
+    recipient_statuses,
+    split_part_keys,
+    stop_numbers,
+    with_id_keys,
+)
+from pipelines.optouts import add_to_blacklist
 
 TEXT = "id:0A1B sub:001 dlvrd:001 submit date:2611241010 done date:2611241011 stat:DELIVRD err:000 text:Bonjour"
 
