@@ -184,7 +184,8 @@ def sms_campaign():
         note = api.set_run_note
         finished = context["ti"].xcom_pull(task_ids="finish")
         if finished:
-            batches = [batch for batch in context["ti"].xcom_pull(task_ids="dispatch") or [] if batch]
+            pulled = context["ti"].xcom_pull(task_ids="dispatch")  # one batch: its dict; several: a sequence
+            batches = [pulled] if isinstance(pulled, dict) else [b for b in pulled or [] if isinstance(b, dict)]
             note(context["dag"].dag_id, context["run_id"],
                  run_note("finished", parts=finished["parts"], delivered=finished["delivered"],
                           held=sum(batch.get("held", 0) for batch in batches),
