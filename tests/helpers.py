@@ -78,3 +78,15 @@ def make_plan(bucket: Path, rows: list[tuple[str, str]], **spec) -> Path:
 def mobiles(count: int, start: int = 0) -> list[str]:
     """`count` distinct French mobile numbers."""
     return [f"06{10_000_000 + start + i:08d}"[:10] for i in range(count)]
+
+
+def bucket_and_a_secret_outside(tmp_path: Path) -> tuple[Path, Path]:
+    """A file outside the bucket whose first line must never appear in an error, and a bucket."""
+    outside = tmp_path / "outside" / "passwd"
+    outside.parent.mkdir()
+    outside.write_text("root:x:0:0:SECRET-LINE:/root:/bin/bash\n", encoding="utf-8")
+    bucket = tmp_path / "bucket"
+    (bucket / "lists").mkdir(parents=True)
+    (bucket / "lists" / "ok.csv").write_text("Mobile\n0611111111\n", encoding="utf-8")
+    (bucket / "lists" / "link.csv").symlink_to(outside)
+    return bucket, outside

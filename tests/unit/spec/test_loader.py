@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pytest
 import yaml
+from helpers import bucket_and_a_secret_outside
 
 from pipelines.spec import SpecError, load_spec
 
@@ -118,20 +119,8 @@ def test_send1_an_accepted_spec_read_again_later_is_not_refused_for_its_past_sen
     assert load_spec(path).send_at == send_at  # a re-read (no `now`) by a later task still loads
 
 
-def secrets(tmp_path):
-    """A file outside the bucket whose first line must never appear in an error, and a bucket."""
-    outside = tmp_path / "outside" / "passwd"
-    outside.parent.mkdir()
-    outside.write_text("root:x:0:0:SECRET-LINE:/root:/bin/bash\n", encoding="utf-8")
-    bucket = tmp_path / "bucket"
-    (bucket / "lists").mkdir(parents=True)
-    (bucket / "lists" / "ok.csv").write_text("Mobile\n0611111111\n", encoding="utf-8")
-    (bucket / "lists" / "link.csv").symlink_to(outside)
-    return bucket, outside
-
-
 def test_list4_spec_file_outside_the_roots_is_not_opened(tmp_path):
-    bucket, outside = secrets(tmp_path)
+    bucket, outside = bucket_and_a_secret_outside(tmp_path)
     with pytest.raises(SpecError) as error:
         load_spec(outside, roots=[bucket])
     assert "outside the folders" in str(error.value) and "SECRET-LINE" not in str(error.value)
@@ -143,7 +132,7 @@ def test_list4_spec_file_outside_the_roots_is_not_opened(tmp_path):
 
 
 def test_camp2_a_file_that_is_not_a_spec_is_refused_without_echoing_it(tmp_path):
-    _, outside = secrets(tmp_path)
+    _, outside = bucket_and_a_secret_outside(tmp_path)
     with pytest.raises(SpecError) as error:
         load_spec(outside)
     assert "mapping of fields" in str(error.value) and "SECRET-LINE" not in str(error.value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from helpers import bucket_and_a_secret_outside
 
 from pipelines.spec import SpecError, clip, validate_spec
 
@@ -116,20 +117,8 @@ def test_send1_send_at_within_a_minute_or_later_accepted():
     assert validate_spec({**NOTIFICATION, "send_at": "2026-03-05T14:30:00+01:00"}, now=NOW)
 
 
-def secrets(tmp_path):
-    """A file outside the bucket whose first line must never appear in an error, and a bucket."""
-    outside = tmp_path / "outside" / "passwd"
-    outside.parent.mkdir()
-    outside.write_text("root:x:0:0:SECRET-LINE:/root:/bin/bash\n", encoding="utf-8")
-    bucket = tmp_path / "bucket"
-    (bucket / "lists").mkdir(parents=True)
-    (bucket / "lists" / "ok.csv").write_text("Mobile\n0611111111\n", encoding="utf-8")
-    (bucket / "lists" / "link.csv").symlink_to(outside)
-    return bucket, outside
-
-
 def test_list4_lists_outside_the_roots_refused_without_reading_them(tmp_path):
-    bucket, outside = secrets(tmp_path)
+    bucket, outside = bucket_and_a_secret_outside(tmp_path)
     escape_up = "../" * 12 + str(outside).lstrip("/")
     raw = {**NOTIFICATION, "lists": ["lists/ok.csv", escape_up, str(outside), f"file://{outside}", "lists/link.csv",
                                      "lists/../lists/ok.csv"],
