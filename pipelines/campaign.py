@@ -154,6 +154,7 @@ def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0) -
 
     from pipelines.dispatch import ledger_state, receive
     from pipelines.dlr import read_events, recipient_statuses
+    from pipelines.status import PENDING
 
     paths = CampaignPaths.of_plan(plan_dir)
     ledger_dir, events_dir = paths.ledger, paths.events
@@ -161,7 +162,7 @@ def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0) -
     deadline = time.monotonic() + timeout
     while True:
         statuses = recipient_statuses(plan, ledger_state(ledger_dir), read_events(events_dir), validity_seconds=None)
-        waiting = int(statuses.get_column("STATUS_CODE").is_in([1, 10, 24]).sum())
+        waiting = int(statuses.get_column("STATUS_CODE").is_in(list(PENDING)).sum())
         if waiting == 0 or time.monotonic() >= deadline:
             return {"waiting": waiting, "recipients": statuses.height}
         receive(settings, events_dir, seconds=min(poll, max(0.1, deadline - time.monotonic())))

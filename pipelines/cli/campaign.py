@@ -85,12 +85,10 @@ def send(
                                       help="SEND-7: send the held parts now (an operator's decision)."),
 ) -> None:
     """Send the sendable rows of a plan over SMPP; a re-run resumes from the send ledger (PLUS-1, SEND-7)."""
-    from pipelines.dispatch import PlanMissing, SmscSettings, send_plan, sendable_rows
-    from pipelines.layout import CampaignPaths
+    from pipelines.dispatch import SmscSettings, require_plan, send_plan, sendable_rows
 
     settings = SmscSettings.from_url(smsc_url, binds=binds, window=window, tps=tps, linger=linger)
-    if not CampaignPaths.of_plan(plan_dir).recipients.is_file():
-        raise PlanMissing(f"{plan_dir}: not a plan folder (no recipients.parquet); make one with `smsflow plan`")
+    require_plan(plan_dir)
     total = int(sendable_rows(plan_dir).get_column("PARTS").sum() or 0)
     with _progress(disable=False, unit="parts") as bar:
         task = bar.add_task("parts", total=total)

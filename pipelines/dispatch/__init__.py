@@ -35,7 +35,7 @@ from pipelines.dispatch.errors import (STATUS_NAMES, THROTTLING, CampaignBusy, D
                                        PlanMissing, WindowClosed, status_name)
 from pipelines.dispatch.ledger import LEDGER_SCHEMA, Ledger, boot_id, campaign_dirs, ledger_state
 from pipelines.dispatch.lock import campaign_lock
-from pipelines.dispatch.parallel import send_plan
+from pipelines.dispatch.parallel import require_plan, send_plan
 from pipelines.dispatch.parts import (SHORT_CODE, OutPart, batch_count, build_parts, sendable_rows, source_address,
                                       validity_period)
 from pipelines.dispatch.receiver import receive
@@ -47,5 +47,5 @@ from pipelines.dispatch.test_send import TestSendResult, send_test
 __all__ = ["LEDGER_SCHEMA", "SHORT_CODE", "STATUS_NAMES", "THROTTLING", "BindReport", "CampaignBusy", "DispatchError",
            "DispatchPaused", "DispatchReport", "InFlight", "Ledger", "OutPart", "PlanMissing", "SendJob", "SmscSettings",
            "TestSendResult", "WindowClosed", "batch_count", "boot_id", "build_parts", "campaign_dirs", "campaign_lock",
-           "in_flight_policy", "ledger_state", "receive", "redact_url", "send_batch", "send_plan", "send_test",
-           "sendable_rows", "source_address", "status_name", "validity_period"]
+           "in_flight_policy", "ledger_state", "receive", "redact_url", "require_plan", "send_batch", "send_plan",
+           "send_test", "sendable_rows", "source_address", "status_name", "validity_period"]

@@ -41,7 +41,6 @@ class DispatchReport(BindReport):
     parts: int = 0
     skipped: int = 0
     resent: int = 0  # SEND-7 resend: parts in flight when a sender stopped, sent again (at least once)
-    resent_ambiguous: int = 0  # the same figure, by its former name
     held: int = 0  # SEND-7 hold: parts in flight when a sender stopped, not sent again (status 1, the reason)
     released: int = 0  # held parts an operator released (send_plan(release_held=True)), sent now
     confirmed_by_receipt: int = 0  # parts in flight a receipt proved taken: neither held nor resent
@@ -189,7 +188,7 @@ def _tally(report: DispatchReport, parts: list[OutPart], outcome: dict[str, str]
     counts = itertools.groupby(sorted(outcome.get(part.key, "new") for part in parts))
     tally = {value: sum(1 for _ in group) for value, group in counts}
     report.skipped = tally.get("accepted", 0) + tally.get("refused", 0)
-    report.resent = report.resent_ambiguous = tally.get("resend", 0)
+    report.resent = tally.get("resend", 0)
     if release_held:
         report.released = tally.get("held", 0)
     else:

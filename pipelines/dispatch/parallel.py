@@ -29,7 +29,8 @@ def _send_in_child(job: SendJob) -> DispatchReport | WindowClosed:
         return closed
 
 
-def _check_plan(plan_dir: Path) -> None:
+def require_plan(plan_dir: Path) -> None:
+    """PlanMissing, naming the folder, unless it holds a whole plan."""
     paths = CampaignPaths.of_plan(plan_dir)
     for path in (paths.plan, paths.recipients, paths.summary):
         if not path.exists():
@@ -49,7 +50,7 @@ def send_plan(plan_dir: Path, settings: SmscSettings, batch: int | None = None, 
     send window is judged at.
     """
     plan_dir = Path(plan_dir)
-    _check_plan(plan_dir)
+    require_plan(plan_dir)
     job = SendJob(plan_dir, settings, batch, batch_size, binds=settings.binds, in_flight=in_flight,
                   release_held=release_held, campaign=campaign, sender=sender, valid_until=valid_until, window=window,
                   clock=clock)
