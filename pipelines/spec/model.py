@@ -32,6 +32,11 @@ class Options(_Strict):
     in_flight: Literal["hold", "resend"] | None = Field(
         None, description="Parts in flight when a sender stopped: hold (at most once) or resend (at least once); "
                           "default hold for marketing, resend for notifications. SEND-7")
+    holdout: float = Field(0, ge=0, lt=100, description="Percent of sendable rows kept unsent as a holdout group "
+                                                        "(status 41), to measure uplift. PLUS-7")
+    holdout_seed: str | None = Field(None, min_length=1, description="Picks the holdout group: the same seed "
+                                                                     "and number, the same choice; default the "
+                                                                     "campaign name. PLUS-7")
 
 
 class Blacklists(_Strict):
