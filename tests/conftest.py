@@ -17,7 +17,13 @@ TESTS = ROOT / "tests"
 _KINDS = {"unit": ("unit",), "integration": ("integration",), "e2e": ("e2e", "slow"), "dags": ("airflow", "slow"),
           "plugins": ("airflow",), "test_layout.py": ("integration",),
           "test_stack.py": ("airflow",)}
-_SUBPROCESS_FIXTURES = {"smsc", "migrated_airflow_env"}
+_SUBPROCESS_FIXTURES = {"smsc", "migrated_airflow_env", "postgres_server"}
+STORE_BACKENDS = ("sqlite", "postgresql")  # every account-store test runs on both (issue 9)
+
+
+def _store_backend(item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("store_url") if callspec is not None else None
 
 
 def pytest_collection_modifyitems(config, items):
@@ -25,6 +31,8 @@ def pytest_collection_modifyitems(config, items):
         folder = Path(str(item.path)).relative_to(TESTS).parts[0]
         kinds = _KINDS.get(folder, ("unit",))
         if kinds == ("unit",) and _SUBPROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            kinds = ("integration",)
+        if kinds == ("unit",) and _store_backend(item) == "postgresql":  # TCP to a PostgreSQL server
             kinds = ("integration",)
         for kind in kinds:
             item.add_marker(kind)
@@ -69,3 +77,73 @@ def smsc(tmp_path: Path):
 
     with contextlib.ExitStack() as stops:  # every simulator stopped, even if stopping another one raised
         yield start
+
+
+def _answers(host: str, port: int) -> bool:
+    import socket
+
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=2):
+        return True
+    return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A PostgreSQL server's base URL: the machine's on 127.0.0.1:5432 (trust auth) when it answers, else a
+    throwaway cluster started from the installed binaries (pg_ctl), stopped at the end. Never skipped."""
+    import glob
+    import shutil
+    import socket
+
+    if _answers("127.0.0.1", 5432):
+        yield "postgresql+psycopg://postgres@127.0.0.1:5432"
+        return
+    from pytest_postgresql.executors.proc import PostgreSQLExecutor
+
+    pg_ctl = shutil.which("pg_ctl") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))), None)
+    if pg_ctl is None:
+        raise RuntimeError("no PostgreSQL answers on 127.0.0.1:5432 and no pg_ctl is installed to start one: "
+                           "install PostgreSQL (Debian: apt-get install postgresql) to run the store tests")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path_factory.mktemp("postgresql")
+    server = PostgreSQLExecutor(pg_ctl, "127.0.0.1", port, str(folder / "data"), str(folder), str(folder / "log"),
+                                "-w", "postgres", user="postgres")
+    with server:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_url(request, tmp_path: Path) -> str:
+    """An empty account store's URL, on SQLite (a file in the test's folder) and on PostgreSQL (a database of its
+    own, dropped afterwards): the same code and migrations run on both (issue 9)."""
+    import uuid
+
+    from pipelines.store import dispose_all
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store' / 'smsflow.db'}"
+        dispose_all()
+        return
+    import psycopg
+
+    base = request.getfixturevalue("postgres_server")
+    name = f"smsflow_test_{uuid.uuid4().hex[:12]}"
+    admin = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        dispose_all()
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def store(store_url: str):
+    """The account store's engine on `store_url`, migrated."""
+    from pipelines.store import open_store
+
+    return open_store(store_url)

@@ -1,0 +1,174 @@
+"""The account store's tables (ACC-1, BL-1..3, SEND-5/8, LIST-4, CAMP-3, PLUS-7/8), in SQLAlchemy Core.
+
+The store holds what must be true across campaigns; the DuckDB warehouse keeps the facts and reports. The same
+tables run on SQLite (the embedded default) and PostgreSQL (production): only portable types are used. Alembic
+migrations (`pipelines/store/migrations`) create them; a test keeps this file and the migrations equal.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+)
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s", "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s", "pk": "pk_%(table_name)s",
+})
+GLOBAL = "*"  # the account_id of the platform's global blacklist rows (BL-1): one for every account
+
+# ACC-1: what an account holds across its campaigns; an administrator sets it.
+accounts = Table(
+    "accounts", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("allowed_countries", JSON, nullable=False),  # ISO regions, NUM-2
+    Column("credit_limited", Boolean, nullable=False, default=False),  # False: no limit until an admin sets one
+    Column("send_window", String(32), nullable=False, default="seed"),  # SEND-2 policy name
+    Column("max_parts", Integer, nullable=False),  # ENC-5
+    Column("allowed_senders", JSON, nullable=False),  # MSG-1; empty: any sender
+    Column("frequency_cap", Integer),  # PLUS-7: marketing messages per number per window; None: no cap
+    Column("frequency_hours", Integer, nullable=False, default=24),
+    Column("retention_months", Integer),  # PLUS-8; None: kept until purged by hand
+    Column("client", String(64)),  # the account's client, whose blacklist is BL-1's third
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# BL-1: own (account), global (account_id = GLOBAL) and client blacklists; a number is E.164, or a keyed hash
+# ("hmac:...") once erased (PLUS-8), so that its opt-out still holds.
+blacklist = Table(
+    "blacklist", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),  # own | global | client
+    Column("account_id", String(64), nullable=False),
+    Column("number", String(80), nullable=False),
+    Column("source", String(32), nullable=False),  # stop | import | cli | ...
+    Column("campaign_id", String(128)),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("kind", "account_id", "number"),
+)
+
+# BL-2, PLUS-6: every change to an opt-out, kept (number, campaign, reply text, time).
+opt_out_audit = Table(
+    "opt_out_audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("number", String(80), nullable=False),
+    Column("action", String(16), nullable=False),  # stop | start | add | remove | import | erase
+    Column("campaign_id", String(128)),
+    Column("text", Text),  # the reply as received
+    Column("by", String(128)),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index(None, "account_id", "number"),
+)
+
+# SEND-5, SEND-8: the credit ledger. Balance = top-ups - reservations + releases.
+credit_ledger = Table(
+    "credit_ledger", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("campaign_id", String(128)),
+    Column("kind", String(16), nullable=False),  # topup | reserve | release
+    Column("credits", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index(None, "account_id", "campaign_id"),
+)
+
+# LIST-4: saved lists, versioned. A row belongs to the versions [added_in, removed_in); adding or removing a
+# recipient makes a new version without copying the list.
+saved_lists = Table(
+    "saved_lists", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("columns", JSON, nullable=False),  # the list's columns, in order
+    Column("mobile_column", String(128), nullable=False),
+    Column("version", Integer, nullable=False),  # the latest version
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("account_id", "name"),
+)
+saved_list_versions = Table(
+    "saved_list_versions", metadata,
+    Column("list_id", Integer, ForeignKey("saved_lists.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("rows", Integer, nullable=False),
+    Column("change", Text, nullable=False),  # what made it: "import clients.csv", "add +336...", ...
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+saved_list_rows = Table(
+    "saved_list_rows", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list_id", Integer, ForeignKey("saved_lists.id", ondelete="CASCADE"), nullable=False),
+    Column("line", Integer, nullable=False),  # LIST-6 order in the list
+    Column("number", String(80), nullable=False),  # as written in the list
+    Column("int_mobile", String(80)),  # E.164 when valid: search and erase find it
+    Column("fields", JSON, nullable=False),  # the other columns (LIST-3)
+    Column("added_in", Integer, nullable=False),
+    Column("removed_in", Integer),
+    Index(None, "list_id", "added_in"),
+    Index(None, "int_mobile"),
+)
+
+# CAMP-3, CAMP-4: campaigns and their lifecycle (draft → scheduled → running → finished, or cancelled).
+campaigns = Table(
+    "campaigns", metadata,
+    Column("id", String(128), primary_key=True),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("spec", Text, nullable=False),  # the spec as YAML
+    Column("send_at", DateTime(timezone=True)),
+    Column("run_id", String(256)),  # the Airflow run, when one runs it
+    Column("list_versions", JSON),  # saved list name -> version used (LIST-4)
+    Column("credits_reserved", Integer, nullable=False, default=0),
+    Column("settled_at", DateTime(timezone=True)),  # SEND-8: when its reservation was settled
+    Column("cancel_requested_at", DateTime(timezone=True)),
+    Column("figures", JSON),  # sent, delivered, ... once finished
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index(None, "account_id", "status", "updated_at"),
+)
+campaign_events = Table(
+    "campaign_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index(None, "campaign_id"),
+)
+
+# PLUS-7: who got a message when, across campaigns, for the frequency cap.
+sends = Table(
+    "sends", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), nullable=False),
+    Column("number", String(80), nullable=False),
+    Column("campaign_id", String(128), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Index(None, "account_id", "number", "sent_at"),
+    Index(None, "campaign_id"),
+)
+
+# PLUS-8: every erase and purge, audited (the number only as its keyed hash).
+erasures = Table(
+    "erasures", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(64)),
+    Column("number_hash", String(80)),  # None for a purge by age
+    Column("detail", Text, nullable=False),
+    Column("by", String(128)),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# The store's own settings: the key of the erase hash (PLUS-8), made once per store.
+store_settings = Table(
+    "store_settings", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -1,0 +1,39 @@
+"""The account store opens on SQLite and PostgreSQL with the same migrations (issue 9 §1, ACC-1)."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from pipelines.store import open_store
+from pipelines.store.schema import metadata
+
+
+def test_acc1_migrations_build_exactly_the_schema_the_code_uses(store_url):
+    engine = open_store(store_url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), metadata)
+    assert differences == []
+    assert set(metadata.tables) <= set(inspect(engine).get_table_names())
+
+
+def test_acc1_sqlite_store_runs_in_wal_mode(tmp_path):
+    engine = open_store(f"sqlite:///{tmp_path / 'smsflow.db'}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def _open(url: str) -> str:
+    from pipelines.store import get_account
+
+    return get_account(open_store(url)).id
+
+
+@pytest.mark.parametrize("processes", [4])
+def test_acc1_processes_opening_a_new_store_at_once_migrate_it_once(store_url, processes):
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        assert pool.map(_open, [store_url] * processes) == ["default"] * processes
