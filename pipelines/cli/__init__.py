@@ -2,7 +2,9 @@
 
 from importlib.metadata import entry_points
 
-from pipelines.cli import campaign, warehouse, drivers  # noqa: F401 - each module registers its commands
+from pipelines.cli import (  # noqa: F401 - each module registers its commands
+    account, blacklist, campaign, campaigns, credits, drivers, erase, lists, warehouse,
+)
 from pipelines.cli.app import app, console
 from pipelines.cli.tables import print_stats, print_summary
 

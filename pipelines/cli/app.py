@@ -38,3 +38,24 @@ class _App(typer.Typer):
 
 app = _App(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
            help="smsflow: SMS marketing and notification campaigns as data pipelines.")
+
+STORE_HELP = "The account store, a SQLAlchemy URL (default: $SMSFLOW_DB, else SQLite in the bucket: bucket/smsflow.db)."
+
+
+def store_option():
+    """The `--store` option every command on the account store takes (env SMSFLOW_DB)."""
+    return typer.Option(None, "--store", envvar="SMSFLOW_DB", help=STORE_HELP, show_envvar=False)
+
+
+def open_account_store(url: str | None):
+    """The account store of a command (`--store`, $SMSFLOW_DB, or bucket/smsflow.db), migrated on first use."""
+    from pipelines.store import open_store
+
+    return open_store(url)
+
+
+def print_json(data) -> None:
+    """`--json`: data on stdout (messages stay on stderr)."""
+    import json
+
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
