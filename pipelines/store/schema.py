@@ -95,6 +95,8 @@ saved_list_versions = Table(
     Column("list_id", Integer, ForeignKey("saved_lists.id", ondelete="CASCADE"), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("rows", Integer, nullable=False),
+    Column("columns", JSON, nullable=False),  # this version's columns, in order (an import may change them)
+    Column("mobile_column", String(128), nullable=False),
     Column("change", Text, nullable=False),  # what made it: "import clients.csv", "add +336...", ...
     Column("at", DateTime(timezone=True), nullable=False),
 )

@@ -164,6 +164,8 @@ def upgrade() -> None:
     sa.Column('list_id', sa.Integer(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('rows', sa.Integer(), nullable=False),
+    sa.Column('columns', sa.JSON(), nullable=False),
+    sa.Column('mobile_column', sa.String(length=128), nullable=False),
     sa.Column('change', sa.Text(), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['list_id'], ['saved_lists.id'], name=op.f('fk_saved_list_versions_list_id'), ondelete='CASCADE'),
