@@ -230,6 +230,11 @@ class PlanSummary(_Section):
     sendable: int
     invalid: int
     duplicates: int
+    # PLUS-7 (plans written before it read 0): rows at the account's frequency cap (40), held out (41), of
+    # `holdout_percent` % asked.
+    capped: int = 0
+    holdout: int = 0
+    holdout_percent: float = 0
     status_counts: dict[str, int]
     status_texts: dict[str, str]
     credits: int

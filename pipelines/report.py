@@ -24,7 +24,7 @@ from pipelines.warehouse import connect
 REPORT_COLUMNS = ["REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "STATUS_TEXT", "DELIVERYDATE", "REPLY",
                   "PREVIEW", "PREVIEW_COUNTER", "TRACK_1", "TRACK_1_COUNTER", "MF_ALLOW", "MF_VALID", "MF_COUNTRY"]
 CATEGORIES = ("delivered", "not_delivered", "pending", "invalid", "duplicates", "blacklisted", "not_allowed",
-              "errors", "all")
+              "capped", "holdout", "errors", "all")
 _FORMULA = r"^[=+\-@\t\r]"  # what a spreadsheet may read as the start of a formula (OWASP CSV injection)
 _E164 = r"^\+[1-9][0-9]{1,14}$"  # INT_MOBILE as the plan validated it: digits only, nothing to run
 
@@ -88,14 +88,15 @@ def write_csv(report: pl.DataFrame, path: Path) -> Path:
 
 def campaign_stats(database: Path, campaign_id: str) -> dict:
     """REP-1 at a glance: counts per status, delivery rate, replies, STOPs, held messages and parts, resent parts
-    (SEND-7).
+    (SEND-7), rows capped by the account's frequency cap and held out to measure uplift (PLUS-7).
 
     The figures are the warehouse's `campaign_stats` view; the per-status counts are the report's rows.
     """
     report = campaign_report(database, campaign_id)
     counts = report.group_by("STATUS_CODE", "STATUS_TEXT").len().sort("len", descending=True)
     with connect(database, read_only=True) as connection:
-        recipients, sent, delivered, rate, replies, stops, held, held_parts, resent_parts = connection.execute(
+        (recipients, sent, delivered, rate, replies, stops, held, held_parts, resent_parts, capped,
+         holdout) = connection.execute(
             queries("report.sql")["campaign_figures"], {"campaign_id": campaign_id}).fetchone()
     return {
         "campaign_id": campaign_id,
@@ -109,6 +110,8 @@ def campaign_stats(database: Path, campaign_id: str) -> dict:
         "held": held,
         "held_parts": held_parts,
         "resent_parts": resent_parts,
+        "capped": capped,
+        "holdout": holdout,
         "clicks": 0,
     }
 

@@ -53,14 +53,17 @@ STATUSES: dict[int, Status] = {
         Status(14, "Destinataire dans votre blacklist", False, "blacklisted"),
         Status(15, "Destinataire dans notre blacklist globale", False, "blacklisted"),
         Status(18, "Destinataire dans la blacklist de votre client", False, "blacklisted"),
+        Status(40, "Pression commerciale : plafond de fréquence atteint", False, "capped"),
+        Status(41, "Groupe témoin, non envoyé", False, "holdout"),
     ]
 }
 
-# Pre-send statuses in the order they are decided: the first that applies wins.
-PRE_SEND_PRECEDENCE = (2, 3, 4, 14, 15, 18, 5, 6, 7, 8)
+# Pre-send statuses in the order they are decided: the first that applies wins (pipelines.plan.rules says why).
+PRE_SEND_PRECEDENCE = (2, 3, 4, 14, 15, 18, 40, 5, 6, 7, 41, 8)
 INVALID, NOT_ALLOWED, DUPLICATE = 2, 3, 4
 BLACKLIST_OWN, BLACKLIST_GLOBAL, BLACKLIST_CLIENT = 14, 15, 18
 PERSONALISATION_ERROR, UCS2_NOT_ALLOWED, TOO_LONG, NO_CREDIT = 5, 6, 7, 8
+FREQUENCY_CAPPED, HOLDOUT = 40, 41  # PLUS-7: the account's frequency cap reached; the campaign's holdout group
 
 # --- codes by name (SPEC STAT) ------------------------------------------------------------------------------
 # Where the hosted product has two codes for one text, the second is `*_OTHER`.
@@ -75,6 +78,8 @@ EXPIRED, DELETED, UNKNOWN_ERROR, PROCESSING_ERROR, MISSING_RATE = 22, 23, 26, 12
 DELIVERED = frozenset({DELIVERED_TO_HANDSET, DELIVERED_OTHER, STOP_REQUESTED})
 BILLED = frozenset(code for code, status in STATUSES.items() if status.billed)  # the message went to the operator
 PENDING = frozenset(code for code, status in STATUSES.items() if status.category == "pending")  # still under way
+# The plan's verdicts: final (no event changes them), never sent, never billed.
+PRE_SEND = frozenset(PRE_SEND_PRECEDENCE)
 # After submit: a part with one of these makes its whole message that failure (PLUS-4 roll-up).
 FAILED = frozenset({UNDELIVERED, UNDELIVERED_OTHER, UNALLOCATED, UNALLOCATED_OTHER, UNAVAILABLE, SMS_REJECTED,
                     OPERATOR_REFUSED, OPERATOR_REJECTED, EXPIRED, DELETED, UNKNOWN_ERROR, PROCESSING_ERROR})
@@ -119,6 +124,9 @@ def rule_tables() -> dict[str, pa.Table]:
         "validity_seconds": pa.array([VALIDITY_SECONDS], pa.float64()),
         "delivered_to_handset": pa.array([DELIVERED_TO_HANDSET], pa.int32()),
         "stop_requested": pa.array([STOP_REQUESTED], pa.int32()),
+        "frequency_capped": pa.array([FREQUENCY_CAPPED], pa.int32()),
+        "holdout": pa.array([HOLDOUT], pa.int32()),
+        "pre_send": pa.array([sorted(PRE_SEND)], codes),
         "stop_keywords": pa.array([sorted(STOP_KEYWORDS)], pa.list_(pa.string())),
         "held_reason": pa.array([HELD_REASON], pa.string()),
         "delivered": pa.array([sorted(DELIVERED)], codes),

@@ -15,7 +15,7 @@ SELECT summary FROM plan_summaries WHERE campaign_id = $campaign_id;
 
 -- name: campaign_figures
 -- REP-1 at a glance, from the one derivation of statuses (the campaign_stats view).
-SELECT recipients, sent, delivered, delivery_rate, replies, stops, held, held_parts, resent_parts
+SELECT recipients, sent, delivered, delivery_rate, replies, stops, held, held_parts, resent_parts, capped, holdout
 FROM campaign_stats WHERE campaign_id = $campaign_id;
 
 -- name: campaigns

@@ -111,8 +111,9 @@ SELECT campaign_id, ref_list, id_line, int_mobile, status_code, delivery_date, r
        CASE WHEN any_part_held AND status_code = pending THEN held_reason END AS reason
 FROM derived;
 
--- REP-1 at a glance, per campaign: recipients by outcome, delivery rate, replies, STOPs, held messages, and
--- the parts held and resent by the in-flight policy (SEND-7; parts no longer in the plan included).
+-- REP-1 at a glance, per campaign: recipients by outcome, delivery rate, replies, STOPs, held messages, rows
+-- capped or held out (PLUS-7), and the parts held and resent by the in-flight policy (SEND-7; parts no longer in
+-- the plan included).
 CREATE OR REPLACE VIEW campaign_stats AS
 WITH rows AS (
     SELECT r.campaign_id, coalesce(r.status_code, m.status_code) AS status_code, m.reply,
@@ -131,7 +132,9 @@ WITH rows AS (
                  / nullif(count(*) FILTER (WHERE list_contains(s.billed, status_code)), 0), 4) AS delivery_rate,
            count(reply) AS replies,
            count(*) FILTER (WHERE status_code = s.stop_requested) AS stops,
-           count(*) FILTER (WHERE held) AS held  -- SEND-7: messages not resent, an operator may release
+           count(*) FILTER (WHERE held) AS held,  -- SEND-7: messages not resent, an operator may release
+           count(*) FILTER (WHERE status_code = s.frequency_capped) AS capped,  -- PLUS-7: the account's cap
+           count(*) FILTER (WHERE status_code = s.holdout) AS holdout  -- PLUS-7: kept unsent to measure uplift
     FROM rows CROSS JOIN status_rules s GROUP BY campaign_id
 )
 SELECT f.*, coalesce(i.held_parts, 0) AS held_parts, coalesce(i.resent_parts, 0) AS resent_parts

@@ -1,5 +1,6 @@
-"""One batch of a list through the plan: numbers (NUM-1/2/3), blacklists (BL-1), rendering (MSG-3/4/5),
-encoding (ENC-1…5) and credits (SEND-5), every step on whole columns."""
+"""One batch of a list through the plan: numbers (NUM-1/2/3), blacklists (BL-1), the frequency cap (PLUS-7),
+rendering (MSG-3/4/5), encoding (ENC-1…5), the holdout group (PLUS-7) and credits (SEND-5), every step on whole
+columns."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pipelines.numbers import NumberStats, normalise_numbers
 from pipelines.plan.context import Context
 from pipelines.plan.io import Source
 from pipelines.plan.rules import (
-    PLAN_COLUMNS, bill, duplicate, late_status, message_options, number_key, original_name, presend_status,
-    seen_before, status_texts,
+    PLAN_COLUMNS, bill, duplicate, held_out, late_status, message_options, number_key, original_name,
+    presend_status, seen_before, status_texts,
 )
+from pipelines.status import HOLDOUT
 from pipelines.plan.summary import note_fields, note_results, note_test_row
 from pipelines.render import compose_prepared, empty_column, prepare_fields
 
@@ -66,7 +68,8 @@ def plan_batch(batch: PreparedBatch, source: Source, context: Context, columns: 
     options = message_options(spec)
     strict = [] if spec.options.allow_empty_fields else [f for f in template.strict_fields if f not in spec.defaults]
     frame = frame.hstack(prepared.select(empty_column(f) for f in strict)) if strict else frame
-    status = presend_status(key, is_duplicate, context.blacklists, [empty_column(f) for f in strict])
+    capped = context.capped if spec.type == "marketing" else None  # PLUS-7: notifications are exempt
+    status = presend_status(key, is_duplicate, context.blacklists, [empty_column(f) for f in strict], capped)
     frame = frame.with_columns(status.alias("STATUS_CODE"))
     context.seen.append(frame.filter(key.is_not_null() & ~is_duplicate.fill_null(False)).get_column("_key").unique())
     if context.seen.n_chunks() > 32:
@@ -78,6 +81,11 @@ def plan_batch(batch: PreparedBatch, source: Source, context: Context, columns: 
     candidate_rows = frame.select(pl.arg_where(pl.col("STATUS_CODE").is_null())).to_series()
     composed = compose_prepared(prepared[candidate_rows], template, options)
     composed = composed.with_columns(late_status(spec.options.ucs2, spec.max_parts).alias("STATUS_CODE"))
+    if spec.options.holdout:  # PLUS-7: drawn among rows that could be sent, before they spend credits
+        holdout = held_out(pl.col("_key"), spec.options.holdout, spec.options.holdout_seed or spec.name)
+        composed = composed.with_columns(frame.get_column("_key").gather(candidate_rows)).with_columns(
+            pl.when(pl.col("STATUS_CODE").is_null() & holdout).then(HOLDOUT).otherwise(pl.col("STATUS_CODE"))
+            .cast(pl.Int32).alias("STATUS_CODE")).drop("_key")
     composed, context.credits_used = bill(composed, context.credits_used, spec.account.credits)
     sendable = pl.col("STATUS_CODE").is_null()
     composed = composed.with_columns(

@@ -1,4 +1,5 @@
-"""What one plan run carries from batch to batch: the campaign, the numbers seen, the credits spent, totals."""
+"""What one plan run carries from batch to batch: the campaign, the numbers seen, the credits spent, totals, and
+the numbers at the account's frequency cap (PLUS-7)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,6 @@ class Context:
     credits_used: int = 0
     numbers: NumberStats = field(default_factory=NumberStats)
     totals: Totals = field(default_factory=Totals)
+    # PLUS-7: the number keys (rules.number_key) already at the account's frequency cap across its other
+    # campaigns, as the account store counts them; its marketing rows to these numbers get status 40.
+    capped: pl.Series = field(default_factory=lambda: pl.Series("key", [], dtype=pl.UInt64))

@@ -14,7 +14,7 @@ from pipelines.plan.io import Source, output_columns
 from pipelines.plan.rules import message_options
 from pipelines.render import compose, empty_field, one_row, value_column
 from pipelines.spec import CampaignSpec, resolve_location
-from pipelines.status import DUPLICATE, INVALID, status_text
+from pipelines.status import DUPLICATE, FREQUENCY_CAPPED, HOLDOUT, INVALID, status_text
 
 
 def note_fields(frame: pl.DataFrame, prepared: pl.DataFrame, source: Source, context: Context) -> None:
@@ -113,6 +113,9 @@ def summary(context: Context, sources: list[Source], base: Path = Path(".")) -> 
         sendable=totals.status.get("0", 0),
         invalid=totals.status.get(str(INVALID), 0),
         duplicates=totals.status.get(str(DUPLICATE), 0),
+        capped=totals.status.get(str(FREQUENCY_CAPPED), 0),
+        holdout=totals.status.get(str(HOLDOUT), 0),
+        holdout_percent=spec.options.holdout,
         status_counts=status_counts,
         status_texts={code: ("Envoyable" if code == "0" else status_text(int(code))) for code in status_counts},
         credits=totals.credits,

@@ -23,3 +23,19 @@ def test_plus4_the_warehouse_views_read_the_rules_of_status_py(tmp_path):
         billed, delivered = connection.execute("SELECT billed, delivered FROM status_rules").fetchone()
     assert receipt_codes == RECEIPT_STATUS and finals == status.FINAL_STATES
     assert (set(billed), set(delivered)) == (BILLED, DELIVERED)
+
+
+def test_plus7_statuses_40_and_41_are_final_unbilled_and_never_sent(tmp_path):
+    assert (status.FREQUENCY_CAPPED, status.HOLDOUT) == (40, 41)
+    assert STATUSES[40].text == "Pression commerciale : plafond de fréquence atteint"
+    assert STATUSES[41].text == "Groupe témoin, non envoyé"
+    for code in (40, 41):
+        assert STATUSES[code].billed is False and code in status.PRE_SEND
+        assert code not in BILLED | PENDING | FAILED | DELIVERED
+    # The cap is decided with the person (after blacklists), the holdout among sendable rows before credits.
+    order = status.PRE_SEND_PRECEDENCE
+    assert order.index(18) < order.index(40) < order.index(5) and order.index(7) < order.index(41) < order.index(8)
+    with connect(tmp_path / "w.duckdb") as connection:
+        capped, holdout, pre_send, billed = connection.execute(
+            "SELECT frequency_capped, holdout, pre_send, billed FROM status_rules").fetchone()
+    assert (capped, holdout, set(pre_send)) == (40, 41, status.PRE_SEND) and not {40, 41} & set(billed)
