@@ -28,14 +28,28 @@ def connect(database: Path, read_only: bool = False) -> duckdb.DuckDBPyConnectio
 
 
 def load_plan(database: Path, campaign_id: str, plan_dir: Path) -> int:
-    """Load (or re-load: idempotent) a campaign's plan; returns the number of rows loaded."""
+    """Load (or re-load: idempotent) a campaign's plan; returns the number of rows loaded.
+
+    A row is keyed by (campaign, REF_LIST, ID_LINE): the plan names every list uniquely (LIST-4). A plan written
+    before it did, with two lists of one name, is refused in one line naming the plan and the list: plan it again.
+    """
     summary = read_summary(plan_dir)
     plan = queries("plan.sql")
+    recipients = str(CampaignPaths.of_plan(plan_dir).recipients)
     with connect(database) as connection:
         connection.begin()
         connection.execute(plan["delete_plan"], {"campaign_id": campaign_id})
-        connection.execute(plan["insert_plan"], {"campaign_id": campaign_id,
-                                                 "recipients_path": str(CampaignPaths.of_plan(plan_dir).recipients)})
+        try:
+            connection.execute(plan["insert_plan"], {"campaign_id": campaign_id, "recipients_path": recipients})
+        except duckdb.ConstraintException:
+            connection.rollback()
+            shared = connection.execute(queries("load.sql")["shared_list_names"],
+                                        {"recipients_path": recipients}).fetchone()
+            if shared is None:
+                raise
+            raise ValueError(f"{recipients}: two lists are both named REF_LIST {shared[0]!r}, so their rows "
+                             "cannot be told apart (a plan written before list names were unique per "
+                             "campaign): plan the campaign again [LIST-4]") from None
         connection.execute(plan["upsert_summary"], {
             "campaign_id": campaign_id, "name": summary.campaign.name, "type": summary.campaign.type,
             "rows": summary.rows, "sendable": summary.sendable, "credits": summary.credits,

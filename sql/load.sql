@@ -25,3 +25,9 @@ FROM events_frame;
 -- One status per sendable recipient of a campaign, derived from its events (view message_status).
 SELECT ref_list, id_line, int_mobile, status_code, delivery_date, reply, stop
 FROM message_status WHERE campaign_id = $campaign_id ORDER BY ref_list, id_line;
+
+-- name: shared_list_names
+-- LIST-4: a list name two lists of one plan share (plans written before REF_LIST was unique per campaign), which
+-- the warehouse's (campaign_id, ref_list, id_line) key cannot hold; warehouse.load_plan names it.
+SELECT REF_LIST FROM read_parquet($recipients_path)
+GROUP BY REF_LIST, ID_LINE HAVING count(*) > 1 ORDER BY REF_LIST LIMIT 1;

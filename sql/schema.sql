@@ -16,7 +16,7 @@ DROP TABLE parts;
 -- fields->>'Prénom'.
 CREATE TABLE IF NOT EXISTS plan_recipients (
     campaign_id  VARCHAR  NOT NULL,
-    ref_list     VARCHAR  NOT NULL,  -- REF_LIST: list file name, or 'manual' (LIST-4, LIST-5)
+    ref_list     VARCHAR  NOT NULL,  -- REF_LIST: the list's name, unique per campaign, or 'manual' (LIST-4, LIST-5)
     id_line      BIGINT   NOT NULL,  -- ID_LINE: 1-based data row in its list (LIST-6)
     mobile_raw   VARCHAR,            -- the number as written in the list
     int_mobile   VARCHAR,            -- INT_MOBILE: E.164 (NUM-2)

@@ -95,12 +95,43 @@ def load_blacklists(spec: CampaignSpec, base: Path, roots: Sequence[Path] | None
     return lists
 
 
+def list_names(lists: Sequence[tuple[str, Path]], reserved: Sequence[str] = (MANUAL_LIST,)) -> list[str]:
+    """LIST-4: each list's REF_LIST, unique in the campaign whatever the file names, so report rows and the
+    warehouse's (campaign, REF_LIST, ID_LINE) key never mix two lists.
+
+    `lists` are (name, path) in spec order. A name no other list has stays as it is. Lists of one name from
+    different files are all named by their path's last folders, as few as tell them apart (`vip/clients.csv`,
+    `2024/clients.csv`), which says where each came from. The same file listed again, or a name still taken
+    (or reserved: `manual` is LIST-5's), gets ` (2)`, ` (3)`... in spec order; NUM-3 then makes every valid
+    number of a repeated list a duplicate (status 4).
+    """
+    real = [(name, Path(path).resolve()) for name, path in lists]
+    names = []
+    for name, path in real:
+        others = [other for other_name, other in real if other_name == name and other != path]
+        if others or name in reserved:
+            depth = 1  # folders before the file name
+            while depth < len(path.parts) - 1 and any(other.parts[-depth - 1:] == path.parts[-depth - 1:]
+                                                       for other in others):
+                depth += 1
+            name = "/".join((*(part for part in path.parent.parts[-depth:] if part != path.anchor), name))
+        names.append(name)
+    unique: list[str] = []
+    for name in names:
+        candidate, copy = name, 2
+        while candidate in unique or candidate in reserved:
+            candidate, copy = f"{name} ({copy})", copy + 1
+        unique.append(candidate)
+    return unique
+
+
 def sources(spec: CampaignSpec, base: Path, roots: Sequence[Path] | None = None) -> list[Source]:
-    """The campaign's lists in spec order, then its manual recipients (LIST-5)."""
+    """The campaign's lists in spec order, each under its REF_LIST (`list_names`), then its manual recipients
+    (LIST-5)."""
+    layouts = [inspect_list(_locate(location, base, roots, "lists")) for location in spec.lists]
     found = []
-    for location in spec.lists:
-        layout = inspect_list(_locate(location, base, roots, "lists"))
-        found.append(Source(layout.name, layout.mobile_column, layout.columns, layout=layout,
+    for layout, name in zip(layouts, list_names([(layout.name, layout.path) for layout in layouts])):
+        found.append(Source(name, layout.mobile_column, layout.columns, layout=layout,
                             encoding=layout.encoding, delimiter=layout.delimiter, size_bytes=layout.size_bytes))
     if spec.recipients:
         frame, columns = manual_recipients(spec.recipients)
