@@ -63,15 +63,18 @@ opt_out_audit = Table(
     Index(None, "account_id", "number"),
 )
 
-# SEND-5, SEND-8: the credit ledger. Balance = top-ups - reservations + releases.
+# SEND-5, SEND-8: the credit ledger. Balance = top-ups - reservations + releases (settle: the release that ends a
+# campaign's reservation; its row marks the campaign settled).
 credit_ledger = Table(
     "credit_ledger", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
     Column("campaign_id", String(128)),
-    Column("kind", String(16), nullable=False),  # topup | reserve | release
+    Column("kind", String(16), nullable=False),  # topup | reserve | settle
     Column("credits", Integer, nullable=False),
     Column("reason", Text, nullable=False),
+    Column("run_id", String(256)),  # the Airflow run that reserved: the reconciler asks whether it ended (SEND-8)
+    Column("by", String(128)),  # who topped up
     Column("at", DateTime(timezone=True), nullable=False),
     Index(None, "account_id", "campaign_id"),
 )

@@ -124,6 +124,8 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('credits', sa.Integer(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('run_id', sa.String(length=256), nullable=True),
+    sa.Column('by', sa.String(length=128), nullable=True),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_credit_ledger_account_id')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_credit_ledger'))
