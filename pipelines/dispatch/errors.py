@@ -36,13 +36,15 @@ class PlanMissing(DispatchError, FileNotFoundError):
 
 
 class WindowClosed(RuntimeError):
-    """SEND-2: the legal window is closed (or closed mid-batch); the batch resumes at `reopens`."""
+    """SEND-2, PLUS-10: the legal window is closed (or closed mid-batch) for the rows left, each judged in its
+    recipient's local time; the batch resumes at `reopens`, the earliest of their openings."""
 
-    def __init__(self, reopens: datetime, sent: int = 0):
-        self.reopens, self.sent = reopens, sent
-        super().__init__(f"the send window is closed; {sent:,} parts went out before it closed; the batch resumes "
-                         f"at {reopens:%A %d/%m/%Y %H:%M} (Europe/Paris) [SEND-2]")
+    def __init__(self, reopens: datetime, sent: int = 0, waiting: int = 0):
+        self.reopens, self.sent, self.waiting = reopens, sent, waiting
+        left = f"; {waiting:,} parts wait for their recipients' local window to open" if waiting else ""
+        super().__init__(f"the send window is closed; {sent:,} parts went out before it closed{left}; the batch "
+                         f"resumes at {reopens:%A %d/%m/%Y %H:%M} (Europe/Paris) [SEND-2]")
 
     def __reduce__(self):
         # A bind process returns this to its parent: pickled by its fields, not by the message its __init__ makes.
-        return type(self), (self.reopens, self.sent)
+        return type(self), (self.reopens, self.sent, self.waiting)

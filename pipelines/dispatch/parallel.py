@@ -86,8 +86,8 @@ def _send_in_processes(job: SendJob, progress: Callable[[int], None] | None, bin
     except BrokenProcessPool as error:
         raise DispatchError(f"a bind process died: {error}; re-run to resume from the ledger") from None
     closed = [report for report in reports if isinstance(report, WindowClosed)]
-    if closed:
-        raise WindowClosed(closed[0].reopens, sum(c.sent for c in closed))
+    if closed:  # PLUS-10: binds may wait for different places; the batch resumes at the first opening
+        raise WindowClosed(min(c.reopens for c in closed), sum(c.sent for c in closed), sum(c.waiting for c in closed))
     total = DispatchReport(batch=job.batch)
     counters = [f.name for f in fields(DispatchReport)
                 if f.name not in ("batch", "seconds", "wall", "paused", "not_in_plan", "confirmed_by_receipt")]
