@@ -147,3 +147,15 @@ def store(store_url: str):
     from pipelines.store import open_store
 
     return open_store(store_url)
+
+
+@pytest.fixture(autouse=True)
+def _own_account_store(request, tmp_path: Path, monkeypatch):
+    """Every test has an account store of its own (SMSFLOW_DB, inherited by the processes it starts): the
+    `store_url` one when the test asks for it, else a SQLite file in its folder; never the checkout's bucket."""
+    if "store_url" in request.fixturenames:
+        url = request.getfixturevalue("store_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'own-store' / 'smsflow.db'}"
+    monkeypatch.setenv("SMSFLOW_DB", url)
+    yield url

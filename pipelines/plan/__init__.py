@@ -14,11 +14,12 @@ from pipelines.plan.io import (
     BATCH_ROWS, DERIVED_FILES, MARKER_FILE, OWNED_FILES, PLAN_FILES, RECIPIENTS_FILE, SUMMARY_FILE,
     PlanFolderError, Progress, Source,
 )
+from pipelines.plan.inputs import AccountInputs
 from pipelines.plan.rules import BLACKLIST_STATUSES, PLAN_COLUMNS
 from pipelines.plan.stage import PlanResult, plan_campaign, plan_file
 
 __all__ = [
-    "BATCH_ROWS", "BLACKLIST_STATUSES", "DERIVED_FILES", "MARKER_FILE", "OWNED_FILES", "PLAN_COLUMNS", "PLAN_FILES",
+    "BATCH_ROWS", "BLACKLIST_STATUSES", "AccountInputs", "DERIVED_FILES", "MARKER_FILE", "OWNED_FILES", "PLAN_COLUMNS", "PLAN_FILES",
     "RECIPIENTS_FILE", "SUMMARY_FILE", "PlanFolderError", "PlanResult", "Progress", "Source", "plan_campaign",
     "plan_file",
 ]

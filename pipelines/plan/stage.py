@@ -13,6 +13,7 @@ from pathlib import Path
 from pipelines.layout import CampaignPaths, PlanSummary
 from pipelines.plan.batch import plan_batch, prepare_batch
 from pipelines.plan.context import Context
+from pipelines.plan.inputs import AccountInputs, merged_blacklists, number_keys
 from pipelines.plan.io import (
     MARKER_FILE, PLAN_FILES, RECIPIENTS_FILE, BackgroundWriter, Progress, arrow_schema, install,
     load_blacklists, output_columns, pipelined, plan_folder, sources as list_sources, write_summary,
@@ -36,17 +37,21 @@ class PlanResult:
 
 
 def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progress | None = None,
-                  roots: Sequence[Path] | None = None) -> PlanResult:
+                  roots: Sequence[Path] | None = None, inputs: AccountInputs | None = None) -> PlanResult:
     """Plan `spec` (lists relative to `base`) into `out_dir`/recipients.parquet and summary.json, atomically.
 
     `out_dir` must be new, empty or a plan folder; only the plan's own files in it are replaced. With `roots`,
-    a list or blacklist outside them is refused before it is opened (LIST-4, BL-1).
+    a list or blacklist outside them is refused before it is opened (LIST-4, BL-1). `inputs` are what the account
+    store holds (its blacklists, the numbers at its frequency cap); `spec.account` is then the account's settings
+    as this campaign narrows them (`pipelines.account.prepare_account`).
     """
     target = plan_folder(out_dir)
     sources = list_sources(spec, base, roots)
     columns = output_columns(sources)
     template = compile_template(spec.message, list(dict.fromkeys(f for source in sources for f in source.fields)))
-    context = Context(spec, template, load_blacklists(spec, base, roots))
+    context = Context(spec, template, merged_blacklists(load_blacklists(spec, base, roots), inputs))
+    if inputs is not None and inputs.capped is not None:
+        context.capped = number_keys(inputs.capped)
 
     out_dir = Path(out_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -77,11 +82,13 @@ def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progr
 
 
 def plan_file(spec_path: Path, out_dir: Path, progress: Progress | None = None, *,
-              roots: Sequence[Path] | None = None, check_send_at: bool = True) -> PlanResult:
-    """Load a YAML spec and plan it; lists are relative to the spec's folder.
+              roots: Sequence[Path] | None = None, check_send_at: bool = True,
+              inputs: AccountInputs | None = None, spec: CampaignSpec | None = None) -> PlanResult:
+    """Load a YAML spec (or take `spec`, loaded from it) and plan it; lists are relative to the spec's folder.
 
     A send time already past is refused (SEND-1) unless `check_send_at` is False (a spec accepted earlier).
     """
-    now = datetime.now(timezone.utc) if check_send_at else None
-    spec = load_spec(spec_path, now=now, roots=roots)
-    return plan_campaign(spec, spec_path.resolve().parent, out_dir, progress, roots)
+    if spec is None:
+        now = datetime.now(timezone.utc) if check_send_at else None
+        spec = load_spec(spec_path, now=now, roots=roots)
+    return plan_campaign(spec, spec_path.resolve().parent, out_dir, progress, roots, inputs)

@@ -40,27 +40,38 @@ class Options(_Strict):
 
 
 class Blacklists(_Strict):
-    """Files of numbers never to send to (BL-1)."""
+    """Deprecated: blacklist files named by the spec (BL-1). The account's blacklists live in the account store
+    (`smsflow blacklist import`); files named here are still read, with a deprecation note."""
 
-    own: str | None = Field(None, description="The account's own blacklist (status 14).")
-    global_: str | None = Field(None, alias="global", description="The platform's global blacklist (status 15).")
-    client: str | None = Field(None, description="The account's client's blacklist (status 18).")
+    own: str | None = Field(None, description="Deprecated: a blacklist file (status 14); use the store.")
+    global_: str | None = Field(None, alias="global", description="Deprecated: a blacklist file (status 15).")
+    client: str | None = Field(None, description="Deprecated: a blacklist file (status 18).")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class Account(_Strict):
-    """What the sending account allows (NUM-2, BL-1, SEND-5, ENC-5)."""
+    """The sending account (ACC-1), by name, and what this campaign narrows of its settings (ACC-2: fewer
+    countries, fewer parts, a narrower window, a credit budget; never more than the account allows).
 
-    id: str = Field("default", min_length=1, description="The account whose credits and blacklist are used.")
+    In the spec, `account: acme` is the same as `account: {id: acme}`. Until the account store fills them in
+    (`pipelines.account.prepare_account`), unset fields hold the platform's defaults.
+    """
+
+    id: str = Field("default", min_length=1, description="The account whose settings, credits and blacklists "
+                                                         "are used. ACC-1")
     allowed_countries: list[str] = Field(default_factory=lambda: ["FR"],
-                                         description="ISO regions the account may send to. NUM-2")
+                                         description="Narrows the account's destination countries (ISO "
+                                                     "regions). NUM-2, ACC-2")
     blacklists: Blacklists = Field(default_factory=Blacklists)
-    credits: int | None = Field(None, ge=0, description="Credit balance available; none = unlimited. SEND-5")
-    max_parts: int = Field(MAX_PARTS, ge=1, le=MAX_PARTS, description="The account's maximum parts. ENC-5")
+    credits: int | None = Field(None, ge=0, description="A credit budget for this campaign, within the account's "
+                                                        "balance; none = the balance. SEND-5, ACC-2")
+    max_parts: int = Field(MAX_PARTS, ge=1, le=MAX_PARTS, description="Narrows the account's maximum parts. "
+                                                                    "ENC-5, ACC-2")
     send_window: Literal["seed", "charter-2024", "charter-2026"] = Field(
-        "seed", description="Legal send window for marketing: seed (Mon-Sat 08:00-20:00), charter-2024 "
-                            "(08:00-22:00), charter-2026 (08:00-21:30 from 2026-03-01); never on holidays. SEND-2")
+        "seed", description="Narrows the account's legal send window for marketing: seed (Mon-Sat "
+                            "08:00-20:00), charter-2024 (08:00-22:00), charter-2026 (08:00-21:30 from "
+                            "2026-03-01); never on holidays. SEND-2, ACC-2")
 
     @field_validator("allowed_countries")
     @classmethod
@@ -127,7 +138,8 @@ class CampaignSpec(_Strict):
     message: str = Field(min_length=1, description="The message; ${Field} or Jinja2 personalisation. MSG-2/3/5")
     defaults: dict[str, str] = Field(default_factory=dict, description="Default value per empty field. MSG-4")
     options: Options = Field(default_factory=Options)
-    account: Account = Field(default_factory=Account)
+    account: Account = Field(default_factory=Account, description="The account (ACC-1): its id, or its id and "
+                                                                  "what this campaign narrows (ACC-2).")
     send_at: datetime | None = Field(None, description="null = immediate; else an ISO date-time (Europe/Paris "
                                                        "when it has no offset). SEND-1")
     test: TestSend | None = None
@@ -135,6 +147,11 @@ class CampaignSpec(_Strict):
         "manual", description="manual: a person approves the test in Airflow; auto: scheduled automation "
                               "(recorded in the audit). SEND-3")
     contracts: Contracts = Field(default_factory=Contracts)
+
+    @field_validator("account", mode="before")
+    @classmethod
+    def _account_by_name(cls, value: Any) -> Any:
+        return {"id": value} if isinstance(value, str) else value
 
     @field_validator("sender")
     @classmethod

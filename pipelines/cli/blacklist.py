@@ -1,0 +1,1 @@
+"""`smsflow blacklist ...`: see the module owner (issue 9)."""

@@ -1,0 +1,1 @@
+"""`smsflow campaigns ...`: see the module owner (issue 9)."""

@@ -1,0 +1,1 @@
+"""`smsflow credits ...`: see the module owner (issue 9)."""

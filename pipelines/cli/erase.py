@@ -1,0 +1,1 @@
+"""`smsflow erase ...`: see the module owner (issue 9)."""

@@ -1,0 +1,1 @@
+"""`smsflow lists ...`: see the module owner (issue 9)."""
