@@ -26,8 +26,9 @@ _ENGINES: dict[str, Engine] = {}
 _LOCK = threading.Lock()
 
 
-class StoreError(RuntimeError):
-    """The account store cannot be opened or refused a change; the message names the store and the reason."""
+class StoreError(ValueError):
+    """The account store refused a change (a ValueError: the CLI says "Refused", exit code 2); the message names
+    the thing, the value and the rule."""
 
 
 def store_url(bucket: Path | str | None = None, url: str | None = None) -> str:
