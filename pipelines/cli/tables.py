@@ -105,3 +105,6 @@ def print_stats(figures: dict, out: Console) -> None:
                   f"when the sender stopped, not sent again (SEND-7); `smsflow send <plan> --release-held` sends them")
     if figures.get("resent_parts"):
         out.print(f"{figures['resent_parts']:,} parts resent (in flight when a sender stopped, SEND-7)")
+    if figures.get("capped") or figures.get("holdout"):
+        out.print(f"{figures.get('capped', 0):,} not sent for the frequency cap, {figures.get('holdout', 0):,} kept "
+                  f"unsent as the holdout group (PLUS-7)")
