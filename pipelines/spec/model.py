@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 SHORT_CODE = "36184"  # MSG-1 default sender, MSG-2 opt-out number
 PARIS = ZoneInfo("Europe/Paris")
@@ -120,6 +120,23 @@ class TestSend(_Strict):
         return value
 
 
+class SavedListRef(_Strict):
+    """A list saved on the platform under a name (LIST-4): its latest version, or the one named."""
+
+    saved: str = Field(min_length=1, max_length=128, description="The saved list's name (smsflow lists list).")
+    version: int | None = Field(None, ge=1, description="The version to use; none = the latest when planned.")
+
+
+# LIST-4: a text is a list file, a mapping a saved list; a problem is reported on the one the entry is.
+LIST_FILE, SAVED_LIST = "list file", "saved list"
+ListEntry = Annotated[
+    Annotated[str, Tag(LIST_FILE)] | Annotated[SavedListRef, Tag(SAVED_LIST)],
+    Discriminator(lambda value: SAVED_LIST if isinstance(value, (dict, SavedListRef)) else
+                  LIST_FILE if isinstance(value, str) else None, custom_error_type="list_entry",
+                  custom_error_message="a list is a file path or a saved list ({saved: NAME, version: N})"),
+]
+
+
 class CampaignSpec(_Strict):
     """A campaign: what to send, to whom, when (CAMP-1)."""
 
@@ -129,8 +146,10 @@ class CampaignSpec(_Strict):
     billing_code: str | None = Field(None, description="Carried into reports.")
     description: str | None = Field(None, description="Shown on reports.")
     media: Literal["sms"] = "sms"
-    lists: list[str] = Field(default_factory=list,
-                             description="Contact list files: paths relative to the spec, absolute, or file:// URIs.")
+    lists: list[ListEntry] = Field(
+        default_factory=list, description="Contact lists: files (paths relative to the spec, absolute, or file:// "
+                                          "URIs) and saved lists ({saved: NAME} or {saved: NAME, version: N}). "
+                                          "LIST-4")
     recipients: list[dict[str, Any]] = Field(
         default_factory=list, description="Manual entries: a mobile plus any fields. LIST-5")
     sender: str | None = Field(None, description="Alphanumeric sender (≤ 11 ASCII letters, digits, spaces); "

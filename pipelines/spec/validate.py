@@ -11,9 +11,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipelines.spec.locations import location_problems
-from pipelines.spec.model import PARIS, STOP_MENTION, CampaignSpec
+from pipelines.spec.model import LIST_FILE, PARIS, SAVED_LIST, STOP_MENTION, CampaignSpec
 from pipelines.spec.problems import Problem, SpecError, rule_for
 
+LIST_ENTRY_TAGS = (LIST_FILE, SAVED_LIST)  # which kind of `lists` entry failed: not a field, left out of paths
 SEND_AT_TOLERANCE = timedelta(minutes=1)  # SEND-1: a send time this close behind "now" still means "now"
 
 
@@ -98,7 +99,8 @@ def validate_spec(raw: Any, source: str = "spec", *, now: datetime | None = None
         spec = CampaignSpec.model_validate(raw)
     except ValidationError as error:
         for item in error.errors():
-            path = ".".join(str(part) for part in item["loc"] if not isinstance(part, int)) or "(spec)"
+            path = ".".join(str(part) for part in item["loc"]
+                            if not isinstance(part, int) and part not in LIST_ENTRY_TAGS) or "(spec)"
             path = path.replace("global_", "global")
             message = item["msg"].removeprefix("Value error, ")
             value = item.get("input")
