@@ -39,6 +39,11 @@ def confine(location: str, base: Path, roots: Sequence[Path], field_path: str = 
 
 def resolve_location(location: str, base: Path, field_path: str = "lists") -> Path:
     """A list or blacklist location from the spec: relative to the spec's folder, absolute, or file:// URI."""
+    if not isinstance(location, str):  # a saved list (LIST-4) is a file only once the store wrote it out
+        name = getattr(location, "saved", location)
+        raise SpecError([Problem(field=field_path, value=name, rule="LIST-4",
+                                 message=f"saved list {name!r} is read from the account store: resolve it "
+                                         "(pipelines.store.lists.resolve_saved_lists) before planning")])
     if "://" in location:
         scheme, _, rest = location.partition("://")
         if scheme != "file":

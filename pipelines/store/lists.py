@@ -355,3 +355,36 @@ def materialise(engine: Engine, account_id: str, name: str, version: int | None,
     frame.write_csv(staging, separator=";", line_terminator="\n")
     os.replace(staging, target)
     return target
+
+
+def resolve_saved_lists(engine: Engine, spec, account_id: str, folder: Path | str):
+    """The spec with every `{saved: NAME[, version: N]}` list replaced by its version written out in `folder`
+    (the campaign's folder), and the versions used, {name: version}, for the campaign to record (LIST-4).
+
+    Returns (CampaignSpec, dict[str, int]). A list unknown to `account_id` (another account's is unknown too,
+    ACC-3) or a missing version is a SavedListError naming it; one campaign uses one version of a saved list.
+    """
+    from pipelines.spec.model import SavedListRef
+
+    lists: list[str] = []
+    versions: dict[str, int] = {}
+    with engine.begin() as connection:  # the latest versions, as of one moment
+        wanted = {}
+        for entry in spec.lists:
+            if isinstance(entry, SavedListRef):
+                list_row = _find(connection, account_id, entry.saved)
+                version = _version(connection, list_row, entry.version).version
+                if wanted.get(list_row.name, version) != version:
+                    raise SavedListError(f"saved list {list_row.name!r} is named with versions "
+                                         f"{wanted[list_row.name]} and {version}: a campaign uses one version of "
+                                         f"a saved list [LIST-4]")
+                wanted[list_row.name] = version
+    for entry in spec.lists:
+        if isinstance(entry, SavedListRef):
+            name = entry.saved.strip()
+            path = materialise(engine, account_id, name, wanted[name], folder)
+            versions[name] = wanted[name]
+            lists.append(str(path.resolve()))
+        else:
+            lists.append(entry)
+    return spec.model_copy(update={"lists": lists}), versions
