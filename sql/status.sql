@@ -87,7 +87,9 @@ WITH rolled AS (
            bool_or(p.held) AS held
     FROM part_status p CROSS JOIN status_rules s WHERE p.ref_list IS NOT NULL GROUP BY ALL
 ), replies AS (
-    SELECT e.campaign_id, '+' || ltrim(e.handset, '+') AS int_mobile,
+    -- An erased number (PLUS-8) is its hash in both columns: kept as it is.
+    SELECT e.campaign_id, CASE WHEN e.handset LIKE 'hmac:%' THEN e.handset ELSE '+' || ltrim(e.handset, '+') END
+               AS int_mobile,
            string_agg(e.text, '#' ORDER BY e.received_at) AS reply,
            bool_or(list_contains(s.stop_keywords, stop_keyword(e.text))) AS stop
     FROM events e CROSS JOIN status_rules s WHERE e.kind = 'reply' GROUP BY ALL
@@ -158,7 +160,7 @@ SELECT receipt_row, min(part_key) AS key FROM receipt_parts GROUP BY receipt_row
 
 -- name: stop_numbers
 -- BL-2: the E.164 numbers that asked to stop, in the order they first asked.
-SELECT '+' || ltrim(e.handset, '+') AS int_mobile
+SELECT CASE WHEN e.handset LIKE 'hmac:%' THEN e.handset ELSE '+' || ltrim(e.handset, '+') END AS int_mobile
 FROM events e CROSS JOIN status_rules s
 WHERE e.kind = 'reply' AND list_contains(s.stop_keywords, stop_keyword(e.text))
 GROUP BY ALL ORDER BY min(e.received_at), int_mobile;
