@@ -1,0 +1,242 @@
+"""PLUS-8: erase a number everywhere smsflow wrote it, and purge old campaigns' personal data.
+
+Everywhere: every file under the bucket (input lists in any charset and delimiter, plans, quarantine, send ledgers,
+events, reports, specs, summaries), every DuckDB warehouse (in the bucket, or named), every account-store table.
+The number, however written, becomes its keyed hash (`hmac:<hex>`, pipelines.store.erase), so its opt-out still
+holds and the plan, ledger and warehouse still join on it. Each file is rewritten whole and put in place atomically
+(written beside it, then os.replace); a warehouse is rebuilt into a new file (the old one keeps erased bytes in its
+free blocks), the SQLite store is vacuumed. The SMSC (its simulator's log) is the operator's, outside the bucket.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.layout import CampaignPaths
+from pipelines.store.erase import NumberForms, erase_rows, number_forms, record_erasure, scrub
+
+WAREHOUSE_SUFFIXES = (".duckdb", ".ddb")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+@dataclass
+class ErasureReport:
+    """What an erase changed: files rewritten (relative to the bucket), rows per warehouse and store table."""
+
+    number_hash: str
+    account_id: str | None
+    files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # binary files smsflow cannot read: not searched
+    warehouse: dict[str, int] = field(default_factory=dict)
+    store: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _atomic_write(path: Path, data: bytes | None = None, frame: pl.DataFrame | None = None) -> None:
+    """Replace `path` whole: written beside it, then renamed over it (a reader sees the old or the new file)."""
+    staging = path.with_name(f".{path.name}.erase-{uuid.uuid4().hex[:8]}")
+    try:
+        if frame is not None:
+            frame.write_parquet(staging)
+        else:
+            with staging.open("wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+        shutil.copymode(path, staging)
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+def _utf16(head: bytes) -> str | None:
+    """The UTF-16 codec of a file by its BOM or its NUL bytes (one per ASCII character), else None."""
+    if head.startswith(codecs.BOM_UTF16_LE):
+        return "utf-16-le"
+    if head.startswith(codecs.BOM_UTF16_BE):
+        return "utf-16-be"
+    sample = head[: len(head) // 2 * 2]
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if len(sample) >= 2 and even + odd >= len(sample) // 4 and abs(even - odd) > (even + odd) // 2:
+        return "utf-16-le" if odd > even else "utf-16-be"
+    return None
+
+
+def erase_in_text_file(path: Path, forms: NumberForms) -> bool | None:
+    """The number replaced in a text file, its encoding, BOM, delimiter and line breaks kept; None: not text."""
+    data = path.read_bytes()
+    codec = _utf16(data[:4096])
+    if codec is not None:
+        bom = codecs.BOM_UTF16_LE if codec == "utf-16-le" else codecs.BOM_UTF16_BE
+        body = data[len(bom):] if data.startswith(bom) else data
+        text = body.decode(codec, errors="surrogatepass")
+        replaced = forms.replace_text(text)
+        if replaced == text:
+            return False
+        _atomic_write(path, (bom if data.startswith(bom) else b"") + replaced.encode(codec, errors="surrogatepass"))
+        return True
+    if b"\x00" in data:
+        return None
+    # UTF-8, Windows-1252 and Latin-1 write digits, +, spaces and dots as ASCII bytes: replaced as bytes.
+    replaced = forms.bytes_pattern.sub(forms.hash.encode("ascii"), data)
+    if replaced == data:
+        return False
+    _atomic_write(path, replaced)
+    return True
+
+
+def erase_in_parquet(path: Path, forms: NumberForms) -> bool:
+    """Every text column of a Parquet file (plans, events) with the number replaced."""
+    frame = pl.read_parquet(path)
+    texts = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    hits = frame.select(pl.any_horizontal(pl.col(name).str.contains(forms.re2_pattern).fill_null(False)
+                                          for name in texts).any()).item() if texts else False
+    if not hits:
+        return False
+    value = "${1}" + forms.hash + "${3}"
+    _atomic_write(path, frame=frame.with_columns(
+        pl.col(name).str.replace_all(forms.re2_pattern, value).str.replace_all(forms.re2_pattern, value)
+        for name in texts))
+    return True
+
+
+def _is_warehouse(path: Path, head: bytes) -> bool:
+    return path.suffix in WAREHOUSE_SUFFIXES or head[8:12] == b"DUCK"
+
+
+def _store_files(engine) -> set[Path]:
+    """The SQLite store's own files (its rows are erased with SQL, then the file is vacuumed)."""
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return set()
+    database = Path(engine.url.database).resolve()
+    return {database, *(database.with_name(database.name + suffix) for suffix in ("-wal", "-shm", "-journal"))}
+
+
+def _other_accounts_campaigns(bucket: Path, account_id: str | None) -> set[str]:
+    """The campaign folders of the bucket that belong to another account (their plan's summary says so)."""
+    if account_id is None or not (bucket / "campaigns").is_dir():
+        return set()
+    others = set()
+    for folder in (bucket / "campaigns").iterdir():
+        summary = CampaignPaths(folder).summary
+        if summary.is_file():
+            owner = (json.loads(summary.read_text(encoding="utf-8")).get("campaign") or {}).get("account")
+            if (owner or "default") != account_id:
+                others.add(folder.name)
+    return others
+
+
+def bucket_files(bucket: Path, skip_campaigns: Iterable[str] = ()) -> Iterator[Path]:
+    """Every regular file under the bucket (symbolic links are not followed), but the skipped campaigns'."""
+    skipped = {(bucket / "campaigns" / name).resolve() for name in skip_campaigns}
+    for folder, folders, files in os.walk(bucket):
+        here = Path(folder).resolve()
+        folders[:] = [name for name in folders if (here / name) not in skipped and not (here / name).is_symlink()]
+        for name in files:
+            path = here / name
+            if not path.is_symlink():
+                yield path
+
+
+def erase_in_warehouse(database: Path, forms: NumberForms, *, skip_campaigns: Iterable[str] = (),
+                       account_id: str | None = None) -> dict[str, int]:
+    """The number replaced in every text column of every table of a DuckDB warehouse (rows of skipped campaigns
+    and, with `account_id`, other accounts' rows kept); the file then rebuilt so no erased byte stays in it."""
+    import duckdb
+
+    from pipelines.queries import queries
+
+    sql, changed = queries("erase.sql"), {}
+    skipped = sorted(skip_campaigns)
+    with duckdb.connect(str(database)) as connection:
+        for table, column, _type in connection.execute(sql["text_columns"]).fetchall():
+            columns = {row[0] for row in connection.execute(sql["table_columns"], {"table": table}).fetchall()}
+            scope, parameters = "", {"pattern": forms.re2_pattern, "hash": forms.hash}
+            if skipped and "campaign_id" in columns:
+                scope, parameters["skipped"] = "AND NOT list_contains($skipped, campaign_id)", skipped
+            elif account_id is not None and "account_id" in columns:
+                scope, parameters["account"] = "AND account_id = $account", account_id
+            elif account_id is not None and "campaign_id" not in columns:
+                continue  # no account's rows
+            statement = sql["erase_column"].format(table=_quoted(table), column=_quoted(column), scope=scope)
+            count = connection.execute(statement, parameters).fetchone()[0]
+            if count:
+                changed[f"{table}.{column}"] = count
+        name = connection.execute(sql["current_database"]).fetchone()[0]
+        if changed:
+            _rebuild(connection, database, name)
+    return changed
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _rebuild(connection, database: Path, name: str) -> None:
+    """Copy the warehouse's live rows into a new file and put it in place of the old one (DuckDB leaves updated
+    values in free blocks)."""
+    fresh = database.with_name(f".{database.name}.erase-{uuid.uuid4().hex[:8]}")
+    try:
+        connection.execute(f"ATTACH '{fresh}' AS erase_fresh")
+        connection.execute(f"COPY FROM DATABASE {_quoted(name)} TO erase_fresh")
+        connection.execute("DETACH erase_fresh")
+        connection.close()
+        os.replace(fresh, database)
+        database.with_name(database.name + ".wal").unlink(missing_ok=True)
+    finally:
+        fresh.unlink(missing_ok=True)
+        fresh.with_name(fresh.name + ".wal").unlink(missing_ok=True)
+
+
+def erase_number(engine, number: str, *, bucket: Path, warehouses: Iterable[Path] = (),
+                 account_id: str | None = None, by: str | None = None) -> ErasureReport:
+    """PLUS-8: `number` (any written form) replaced by its keyed hash in every file under `bucket`, every
+    warehouse (those in the bucket and `warehouses`) and every store table; audited in `erasures`.
+
+    With `account_id`, only that account's store rows, campaigns (folders whose plan names it) and warehouse rows;
+    files that are no campaign's (input lists, the shared events folder) are erased in every case.
+    """
+    forms = number_forms(engine, number)
+    bucket = Path(bucket)
+    report = ErasureReport(forms.hash, account_id)
+    skip = _other_accounts_campaigns(bucket, account_id)
+    store_files = _store_files(engine)
+    databases = {Path(path).resolve() for path in warehouses if Path(path).exists()}
+    for path in bucket_files(bucket, skip):
+        if path in store_files or path.name.endswith(".migrate-lock") or path.suffix == ".wal":
+            continue
+        with path.open("rb") as stream:
+            head = stream.read(4096)
+        if _is_warehouse(path, head):
+            databases.add(path)
+            continue
+        if head.startswith(b"PAR1"):
+            done = erase_in_parquet(path, forms)
+        elif head.startswith(_SQLITE_MAGIC):
+            done = None
+        else:
+            done = erase_in_text_file(path, forms)
+        if done is None:
+            report.skipped.append(str(path.relative_to(bucket.resolve())))
+        elif done:
+            report.files.append(str(path.relative_to(bucket.resolve())))
+    for database in sorted(databases):
+        for column, count in erase_in_warehouse(database, forms, skip_campaigns=skip, account_id=account_id).items():
+            report.warehouse[f"{database.name}:{column}"] = count
+    report.store = erase_rows(engine, forms, account_id)
+    record_erasure(engine, account_id=account_id, number_hash=forms.hash, by=by,
+                   detail={"files": len(report.files), "warehouse": report.warehouse, "store": report.store,
+                           "skipped": report.skipped})
+    scrub(engine)
+    return report

@@ -1,0 +1,133 @@
+"""PLUS-8: after a full campaign, an erased number is found in no file under the bucket and no table, and its
+opt-out still blocks it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from helpers import write_list, write_spec
+from sqlalchemy import String, Text, cast, select
+
+from pipelines.account import prepare_account
+from pipelines.dispatch import SmscSettings, campaign_dirs, send_plan
+from pipelines.erase import erase_number
+from pipelines.layout import CampaignPaths
+from pipelines.plan import plan_file
+from pipelines.plan.inputs import AccountInputs
+from pipelines.report import campaign_report, campaign_stats, write_csv
+from pipelines.spec import load_spec
+from pipelines.status import BLACKLIST_OWN
+from pipelines.store import open_store
+from pipelines.store.blacklists import apply_opt_outs_from_events, blacklist_numbers
+from pipelines.store.erase import erased_opt_outs, erasure_history
+from pipelines.store.lists import import_list
+from pipelines.store.pressure import record_campaign_sends
+from pipelines.store.schema import metadata
+from pipelines.warehouse import load_dispatch, load_plan
+
+TARGET = "+33622222222"
+FORMS = ("+33622222222", "33622222222", "0622222222", "06 22 22 22 22", "06.22.22.22.22", "+33 6 22 22 22 22")
+
+
+def needles() -> list[bytes]:
+    """The number's written forms as bytes in UTF-8 (= Windows-1252 for digits) and UTF-16 both ways."""
+    return [form.encode(codec) for form in FORMS for codec in ("utf-8", "utf-16-le", "utf-16-be")]
+
+
+def files_holding_it(bucket: Path) -> list[str]:
+    found = []
+    for path in bucket.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            found += [f"{path.relative_to(bucket)}: {needle!r}" for needle in needles() if needle in data]
+    return found
+
+
+def warehouse_rows_holding_it(database: Path) -> list[tuple]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        columns = connection.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE data_type IN ('VARCHAR', 'JSON')"
+        ).fetchall()
+        return [(table, column) for table, column in columns if connection.execute(
+            f'SELECT count(*) FROM "{table}" WHERE "{column}"::VARCHAR LIKE ?', ["%622222222%"]).fetchone()[0]]
+
+
+def store_rows_holding_it(store) -> list[tuple]:
+    found = []
+    with store.begin() as connection:
+        for table in metadata.sorted_tables:
+            for column in table.columns:
+                if isinstance(column.type, (String, Text)) or column.type.__class__.__name__ == "JSON":
+                    rows = connection.execute(select(column).where(cast(column, Text).like("%622222222%"))).all()
+                    found += [(table.name, column.name, row[0]) for row in rows]
+    return found
+
+
+def full_campaign(smsc, bucket: Path, store) -> Path:
+    """plan → send to the simulator (the number answers STOP) → opt-outs → load → report, as the DAG does."""
+    write_list(bucket / "lists" / "clients.csv",
+               "Mobile;Prénom;Ville\n0611111111;Zoé;Nîmes\n06 22 22 22 22;Bob;Sète\n0633333333;Eve;Lyon\n",
+               encoding="cp1252")
+    write_list(bucket / "lists" / "excel.txt", "\ufeffMobile\tPrénom\r\n+33 6 22 22 22 22\tBob\r\n", "utf-16-le")
+    import_list(store, "default", "vip", bucket / "lists" / "clients.csv")
+    simulator = smsc(replies=[{"number": "33622222222", "text": "STOP", "delay": 0.0}])
+    spec_path = write_spec(bucket / "campaigns" / "c1", lists=["../../lists/clients.csv", "../../lists/excel.txt"],
+                           message="Bonjour ${Prénom}")
+    prepared = prepare_account(store, load_spec(spec_path))
+    plan_dir = plan_file(spec_path, bucket / "campaigns" / "c1" / "plan", inputs=prepared.inputs,
+                         spec=prepared.spec).out_dir
+    report = send_plan(plan_dir, SmscSettings.from_url(simulator.url(linger=30.0)))
+    assert (report.accepted, report.replies) == (3, 1)
+    record_campaign_sends(store, plan_dir)
+    paths = CampaignPaths.of_plan(plan_dir)
+    assert apply_opt_outs_from_events(store, paths.events, campaign_id="c1", account_id="default")
+    database = bucket / "warehouse.duckdb"
+    load_plan(database, "c1", plan_dir)
+    load_dispatch(database, "c1", *campaign_dirs(plan_dir))
+    write_csv(campaign_report(database, "c1"), paths.report)
+    paths.stats.write_text(json.dumps(campaign_stats(database, "c1"), ensure_ascii=False), encoding="utf-8")
+    return plan_dir
+
+
+def test_plus8_erase_after_a_full_campaign_leaves_the_number_in_no_file_and_no_table(smsc, bucket):
+    store = open_store(bucket=bucket)  # SQLite in the bucket: its file is searched too
+    plan_dir = full_campaign(smsc, bucket, store)
+    assert blacklist_numbers(store)["own"].to_list() == [TARGET]
+    assert files_holding_it(bucket) and store_rows_holding_it(store)  # it was everywhere
+    stats_before = json.loads(CampaignPaths.of_plan(plan_dir).stats.read_text(encoding="utf-8"))
+
+    report = erase_number(store, "06 22 22 22 22", bucket=bucket, by="dpo@example.com")
+
+    assert files_holding_it(bucket) == []
+    assert warehouse_rows_holding_it(bucket / "warehouse.duckdb") == []
+    assert store_rows_holding_it(store) == []
+    assert report.skipped == [] and report.number_hash.startswith("hmac:")
+    assert {"lists/clients.csv", "lists/excel.txt", "campaigns/c1/plan/recipients.parquet",
+            "campaigns/c1/report/c1.csv"} <= set(report.files)
+    # Files keep their format: the cp1252 list is still cp1252 with its accents, the UTF-16 one keeps its BOM.
+    assert (bucket / "lists" / "clients.csv").read_bytes().decode("cp1252").splitlines()[2] == \
+        f"{report.number_hash};Bob;Sète"
+    assert (bucket / "lists" / "excel.txt").read_bytes().startswith(b"\xff\xfeM\x00")
+    # The campaign's figures hold (the plan, ledger and warehouse join on the hash as they did on the number).
+    database = bucket / "warehouse.duckdb"
+    assert campaign_stats(database, "c1")["sent"] == stats_before["sent"] == 3
+    assert campaign_stats(database, "c1")["stops"] == stats_before["stops"] == 1
+    (audit,) = erasure_history(store)
+    assert (audit["number_hash"], audit["by"]) == (report.number_hash, "dpo@example.com")
+
+    # Its opt-out still holds: the next plan hashes its numbers and finds this one on the own blacklist (14).
+    erased = erased_opt_outs(store, "default")
+    spec_path = write_spec(bucket / "campaigns" / "c2", lists=["../../lists/again.csv"], message="Re ${Prénom}")
+    write_list(bucket / "lists" / "again.csv", "Mobile;Prénom\n0611111111;Zoé\n0622222222;Bob\n")
+    prepared = prepare_account(store, load_spec(spec_path))
+    listed = pl.Series(["+33611111111", TARGET])
+    blocked = erased.blocked(listed)
+    assert blocked["own"].to_list() == [TARGET]
+    own = pl.concat([prepared.inputs.blacklists.get("own", pl.Series([], dtype=pl.String)), blocked["own"]])
+    inputs = AccountInputs(blacklists={**prepared.inputs.blacklists, "own": own}, capped=prepared.inputs.capped)
+    second = plan_file(spec_path, bucket / "campaigns" / "c2" / "plan", inputs=inputs, spec=prepared.spec).out_dir
+    assert dict(pl.read_parquet(second / "recipients.parquet").select("INT_MOBILE", "STATUS_CODE").iter_rows()) == \
+        {"+33611111111": None, TARGET: BLACKLIST_OWN}
