@@ -49,6 +49,17 @@ PARAMS = {"spec_path": Param(None, type=["null", "string"], title="Spec file",
 PARAMS.update({name: _param(schema) for name, schema in FORM.items()})
 
 
+def settle_failed_run(context) -> None:
+    """SEND-8: a run that ends failed settles its reservation even when `close` did not run (it settles once:
+    a run `close` already settled gives nothing back twice). A run marked failed by hand in the UI gets no DAG
+    callback from Airflow: the next reservation, or `smsflow credits`, settles it (`settle_ended`)."""
+    from pipelines.campaign import settle_run
+
+    settled = settle_run(bucket_root(), context["run_id"], "run failed")
+    if settled:
+        print(f"Run {context['run_id']} failed: credits settled {settled}")
+
+
 @dag(
     dag_id="sms_campaign",
     schedule=None,
@@ -58,6 +69,7 @@ PARAMS.update({name: _param(schema) for name, schema in FORM.items()})
     tags=["smsflow"],
     params=PARAMS,
     doc_md=__doc__,
+    on_failure_callback=settle_failed_run,
 )
 def sms_campaign():
     from smsflow_provider.operators.approval import CampaignApprovalOperator
@@ -98,14 +110,33 @@ def sms_campaign():
 
     @task
     def reserve_credits(planned: dict) -> dict:
-        """SEND-5: the campaign holds its credits from now on."""
-        from pipelines.campaign import WAREHOUSE
-        from pipelines.credits import has_ledger, reserve
+        """SEND-5: the campaign holds its credits from now on, in one transaction that cannot overspend. Short of
+        credits (another campaign reserved first), it holds what is left and the rows past it get status 8 (the
+        plan is rewritten). First, runs that ended without settling (marked failed by hand) settle (SEND-8)."""
+        from pipelines.campaign import reserve_step
 
-        database = bucket_root() / WAREHOUSE
-        if has_ledger(database, planned["account"]):
-            reserve(database, planned["account"], planned["campaign_id"], planned["credits"])
-        return planned
+        context = get_current_context()
+        ti, dag_id = context["ti"], context["dag"].dag_id
+
+        def ended(held: dict) -> bool:
+            if not held["run_id"] or held["run_id"] == context["run_id"]:
+                return False
+            try:
+                return ti.get_dagrun_state(dag_id, held["run_id"]) in ("success", "failed")
+            except Exception as error:  # noqa: BLE001 - an unknown run is left held, and said
+                print(f"Run {held['run_id']} of campaign {held['campaign_id']} not judged: {error}")
+                return False
+
+        reserved = reserve_step(bucket_root(), planned["campaign_id"], planned["account"],
+                                Path(planned["plan_dir"]), run_id=context["run_id"], ended=ended)
+        if not reserved["limited"]:
+            print(f"Account {planned['account']} has no credit limit: nothing held")
+        elif reserved["short"]:
+            print(f"Reserved {reserved['held']:,} credits, {reserved['short']:,} short: {reserved['cut']:,} rows "
+                  f"past them get status 8 and are not sent (SEND-5)")
+        else:
+            print(f"Reserved {reserved['held']:,} credits")
+        return {**planned, "credits": reserved["held"] if reserved["limited"] else planned["credits"]}
 
     wait = WaitForSendTimeOperator(task_id="wait_for_send_time",
                                    spec_path="{{ ti.xcom_pull(task_ids='prepare')['spec_path'] }}")
@@ -166,7 +197,8 @@ def sms_campaign():
         from pipelines.campaign import finish_step
 
         result = finish_step(bucket_root(), planned["campaign_id"], planned["account"])
-        print(f"Report: {result['report']} ({result['delivered']:,} delivered)")
+        print(f"Report: {result['report']} ({result['delivered']:,} delivered); credits settled: "
+              f"{result['sent_parts']:,} parts sent stay spent, {result['credits_back']:,} given back")
         return result
 
     @task(trigger_rule="all_done")
@@ -189,7 +221,8 @@ def sms_campaign():
             note(context["dag"].dag_id, context["run_id"],
                  run_note("finished", parts=finished["parts"], delivered=finished["delivered"],
                           held=sum(batch.get("held", 0) for batch in batches),
-                          resent=sum(batch.get("resent", 0) for batch in batches)))
+                          resent=sum(batch.get("resent", 0) for batch in batches),
+                          credits_back=finished.get("credits_back", 0)))
             return "finished"
         states = context["ti"].get_task_states(dag_id=context["dag"].dag_id, run_ids=[context["run_id"]])
         states = states.get(context["run_id"], {})
@@ -199,12 +232,14 @@ def sms_campaign():
         # A reject pushes no XCom (the skip ends the task): who answered is read from the approval itself.
         answer = (api.approval(context["dag"].dag_id, context["run_id"], "approve") or {}) if rejected else {}
         who = (answer.get("responded_by_user") or {}).get("name")
-        back = cancel_step(bucket_root(), planned["campaign_id"], planned["account"],
-                           f"{reason} by {who}" if who else reason)
-        print(f"Campaign cancelled ({reason}); {back:,} credits given back; nothing was sent after the test")
+        settled = cancel_step(bucket_root(), planned["campaign_id"], planned["account"],
+                              f"{reason} by {who}" if who else reason)
+        back, sent = settled["credits_back"], settled["sent_parts"]  # SEND-8: only unsent parts come back
+        print(f"Campaign cancelled ({reason}); {back:,} credits given back; " +
+              (f"{sent:,} parts sent stay spent" if sent else "nothing was sent after the test"))
         note(context["dag"].dag_id, context["run_id"],
              run_note("cancelled" if rejected else "failed", reason="rejected" if rejected else reason,
-                      credits_back=back, who=who, at=answer.get("responded_at")))
+                      credits_back=back, sent=sent, who=who, at=answer.get("responded_at")))
         if not rejected:
             raise RuntimeError(f"campaign {planned['campaign_id']} cancelled: {reason} (see the failed task's log)")
         return "cancelled"

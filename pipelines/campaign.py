@@ -59,16 +59,18 @@ def _absolute(location: str, base: Path) -> Path:
 
 
 def plan_step(bucket: Path, campaign_id: str, spec_path: Path) -> dict:
-    """Plan with the account's available credits from the warehouse ledger when it has one (SEND-5)."""
-    from pipelines.credits import available, has_ledger
+    """Plan with the account's credit balance from the store when it has a limit (SEND-5)."""
     from pipelines.plan import plan_campaign
+    from pipelines.store import open_store
+    from pipelines.store.credits import balance
     from pipelines.warehouse import load_blacklist, load_plan
 
     spec = load_spec(spec_path, roots=[bucket])  # accepted at submission: its send_at may have passed since
     database = bucket / WAREHOUSE
-    if has_ledger(database, spec.account.id):
+    available = balance(open_store(bucket=bucket), spec.account.id)
+    if available is not None:
         spec = spec.model_copy(update={"account": spec.account.model_copy(
-            update={"credits": available(database, spec.account.id)})})
+            update={"credits": available})})
     result = plan_campaign(spec, spec_path.parent, CampaignPaths.in_bucket(bucket, campaign_id).plan, roots=[bucket])
     load_plan(database, campaign_id, result.out_dir)
     for kind in ("own", "global", "client"):  # BL-1: the lists this campaign was checked against
@@ -168,10 +170,58 @@ def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0) -
         receive(settings, events_dir, seconds=min(poll, max(0.1, deadline - time.monotonic())))
 
 
+def reserve_step(bucket: Path, campaign_id: str, account: str, plan_dir: Path, *, run_id: str | None = None,
+                 ended=None, engine=None) -> dict:
+    """SEND-5 at approval: the campaign holds the credits its plan needs, in one transaction that cannot overspend.
+
+    Short of credits (another campaign reserved first), it holds what is left, whole messages in list order, and
+    the rows past it get status 8 in the plan (rewritten, and re-loaded into the warehouse): it never waits.
+    `ended(reservation) -> bool` (the DAG asks Airflow) first settles the reservations of runs that ended
+    without settling, e.g. marked failed by hand (SEND-8), so their credits are free again.
+    """
+    from pipelines.settlement import campaign_sent_parts, credit_steps, cut_plan
+    from pipelines.store import open_store
+    from pipelines.store.credits import reserve, settle_ended
+
+    engine = engine or open_store(bucket=bucket)
+    if ended is not None:
+        settle_ended(engine, ended, lambda other: campaign_sent_parts(bucket, other))
+    steps = credit_steps(plan_dir)
+    held = reserve(engine, account, campaign_id, steps[-1] if steps else 0, steps=steps, run_id=run_id)
+    cut = cut_plan(plan_dir, held.held) if held.short else 0
+    if cut and (bucket / WAREHOUSE).exists():
+        from pipelines.warehouse import load_plan
+
+        load_plan(bucket / WAREHOUSE, campaign_id, plan_dir)
+    return {"held": held.held, "short": held.short, "cut": cut, "limited": held.limited}
+
+
+def settle_step(bucket: Path, campaign_id: str, reason: str, engine=None) -> dict:
+    """SEND-8: the campaign's reservation settled from its send ledger: parts sent stay spent, the rest comes back.
+    Idempotent: a second settlement gives nothing back."""
+    from pipelines.settlement import campaign_sent_parts
+    from pipelines.store import open_store
+    from pipelines.store.credits import settle
+
+    engine = engine or open_store(bucket=bucket)
+    sent = campaign_sent_parts(bucket, campaign_id)
+    return {"sent_parts": sent, "credits_back": settle(engine, campaign_id, sent, reason)}
+
+
+def settle_run(bucket: Path, run_id: str, reason: str, engine=None) -> dict[str, int]:
+    """SEND-8: every reservation an Airflow run made and did not settle, settled from its send ledger (the DAG's
+    failure callback). Returns campaign id → credits given back."""
+    from pipelines.settlement import campaign_sent_parts
+    from pipelines.store import open_store
+    from pipelines.store.credits import settle_ended
+
+    return settle_ended(engine or open_store(bucket=bucket), lambda held: held["run_id"] == run_id,
+                        lambda campaign: campaign_sent_parts(bucket, campaign), reason=reason)
+
+
 def finish_step(bucket: Path, campaign_id: str, account: str) -> dict:
-    """Load ledger and events (STOP replies into the own blacklist, BL-2), bill what was sent and give back the
-    rest, write the report (REP-1, REP-2)."""
-    from pipelines.credits import release
+    """Load ledger and events (STOP replies into the own blacklist, BL-2), settle the credits (what was sent stays
+    spent, the rest comes back, SEND-8), write the report (REP-1, REP-2)."""
     from pipelines.report import campaign_report, campaign_stats, write_csv
     from pipelines.warehouse import load_dispatch
 
@@ -180,38 +230,43 @@ def finish_step(bucket: Path, campaign_id: str, account: str) -> dict:
     # BL-2: its recipients who replied STOP join the account's own blacklist here, before the next plan reads it.
     loaded = load_dispatch(database, campaign_id, paths.ledger, paths.events, shared_events=bucket / SHARED_EVENTS)
     parts, events = loaded
-    release(database, account, campaign_id, keep=parts, reason="finished: unused credits")
+    settled = settle_step(bucket, campaign_id, "finished")
     csv = write_csv(campaign_report(database, campaign_id), paths.report)
     figures = campaign_stats(database, campaign_id)
     paths.stats.write_text(json.dumps(figures, ensure_ascii=False, indent=2), encoding="utf-8")
-    record(database, campaign_id, "finished", f"{figures['delivered']:,} of {figures['sent']:,} delivered")
+    record(database, campaign_id, "finished", f"{figures['delivered']:,} of {figures['sent']:,} delivered",
+           figures=figures)  # CAMP-3: finished, or cancelled when a cancel stopped it between batches
     return {"report": str(csv), "parts": parts, "events": events, "delivered": figures["delivered"],
-            "opt_outs": loaded.opt_outs}
+            "opt_outs": loaded.opt_outs, **settled}
 
 
-def cancel_step(bucket: Path, campaign_id: str, account: str, reason: str) -> int:
-    """A rejected, timed-out or cancelled campaign: nothing sent, its credits come back (SEND-5, CAMP-3)."""
-    from pipelines.credits import release
-
-    database = bucket / WAREHOUSE
-    back = release(database, account, campaign_id, reason=f"cancelled: {reason}")
-    record(database, campaign_id, "cancelled", reason)
-    return back
+def cancel_step(bucket: Path, campaign_id: str, account: str, reason: str) -> dict:
+    """A rejected, timed-out, failed or cancelled campaign (SEND-8, CAMP-3): its reservation is settled from the
+    send ledger (nothing sent: everything back; a partial send: only the unsent parts back). Returns
+    {"sent_parts", "credits_back"}."""
+    settled = settle_step(bucket, campaign_id, f"cancelled: {reason}")
+    record(bucket / WAREHOUSE, campaign_id, "cancelled", reason)
+    return settled
 
 
 def run_note(outcome: str, *, parts: int = 0, delivered: int = 0, reason: str = "", credits_back: int = 0,
-             who: str | None = None, at: datetime | str | None = None, held: int = 0, resent: int = 0) -> str:
+             who: str | None = None, at: datetime | str | None = None, held: int = 0, resent: int = 0,
+             sent: int = 0) -> str:
     """CAMP-3: the campaign's outcome in one line, written as its Airflow run's note (a reject is no bare Success).
-    Parts in flight when a sender stopped are counted (SEND-7): held ones wait for an operator."""
+    Parts in flight when a sender stopped are counted (SEND-7): held ones wait for an operator. Credits given back
+    are named (SEND-8); a run that ended after a partial send says how many parts were sent (`sent`)."""
     if outcome == "finished":
         in_flight = "".join(f"; {count:,} {words}" for count, words in (
             (resent, "in flight when a sender stopped and sent again"),
-            (held, "held (in flight when a sender stopped; release with smsflow send --release-held)")) if count)
+            (held, "held (in flight when a sender stopped; release with smsflow send --release-held)"),
+            (credits_back, "credits given back")) if count)
         return f"Sent: {parts:,} parts accepted, {delivered:,} delivered{in_flight}"
     if who:
         when = datetime.fromisoformat(at) if isinstance(at, str) else at
         reason = f"{reason} by {who}" + (f" at {when.astimezone(PARIS):%Y-%m-%d %H:%M:%S %Z}" if when else "")
     head = "Cancelled" if outcome == "cancelled" else "Failed, cancelled"
+    if sent:
+        return f"{head}: {reason}; {sent:,} parts sent stay spent, {credits_back:,} credits given back"
     return f"{head}: {reason}; {credits_back:,} credits given back, nothing sent after the test"
 
 
