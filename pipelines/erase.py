@@ -10,19 +10,25 @@ free blocks), the SQLite store is vacuumed. The SMSC (its simulator's log) is th
 
 from __future__ import annotations
 
+import calendar
 import codecs
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
 from pipelines.layout import CampaignPaths
-from pipelines.store.erase import NumberForms, erase_rows, number_forms, record_erasure, scrub
+from pipelines.store.erase import (
+    HASH_PREFIX, NumberForms, erase_key, erase_rows, hash_number, hash_numbers, number_forms, purge_store_rows,
+    record_erasure, scrub,
+)
 
 WAREHOUSE_SUFFIXES = (".duckdb", ".ddb")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -240,3 +246,133 @@ def erase_number(engine, number: str, *, bucket: Path, warehouses: Iterable[Path
                            "skipped": report.skipped})
     scrub(engine)
     return report
+
+
+# --- Retention (PLUS-8): old campaigns' personal data purged, their aggregates kept. ---------------------------
+
+_AGE = {"d": "days", "m": "months", "y": "years"}
+_PHONE_LIKE = re.compile(r"(?<![0-9+\w])(?:\+|00)?[0-9](?:[ .\-/]?[0-9]){7,16}(?![0-9\w])")
+_KEPT_COLUMNS = {"REF_LIST", "INT_MOBILE", "MF_COUNTRY", "STATUS_TEXT", "ENCODING"}  # text columns a plan keeps
+
+
+def cutoff(older_than: str, now: datetime) -> datetime:
+    """`now` minus an age written `24m`, `90d` or `2y` (calendar months and years)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([dmy])\s*", older_than or "")
+    if not match:
+        raise ValueError(f"--older-than {older_than!r} is not an age such as 90d, 24m or 2y [PLUS-8]")
+    count, unit = int(match.group(1)), match.group(2)
+    if unit == "d":
+        return now - timedelta(days=count)
+    months = count * (12 if unit == "y" else 1)
+    index = now.year * 12 + now.month - 1 - months
+    year, month = divmod(index, 12)
+    day = min(now.day, calendar.monthrange(year, month + 1)[1])
+    return now.replace(year=year, month=month + 1, day=day)
+
+
+def _hash_phone_like(text: str, key: bytes, region: str = "FR") -> str:
+    """Every valid phone number written in `text`, however written, replaced by its hash."""
+    import phonenumbers
+
+    def hashed(match: re.Match) -> str:
+        try:
+            parsed = phonenumbers.parse(match.group(0), region)
+        except phonenumbers.NumberParseException:
+            return match.group(0)
+        if not phonenumbers.is_valid_number(parsed):
+            return match.group(0)
+        return hash_number(key, phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+    return _PHONE_LIKE.sub(hashed, text)
+
+
+def purge_campaign(engine, bucket: Path, campaign_id: str, databases: Iterable[Path]) -> dict:
+    """One campaign's personal data erased: numbers become hashes (plan, ledger, events, spec, summary,
+    warehouse, store), the raw numbers, messages and list fields go, the per-recipient report and quarantine
+    files go; counts per status, stats.json and the summary's figures stay."""
+    import duckdb
+
+    from pipelines.queries import queries
+
+    key = erase_key(engine)
+    paths = CampaignPaths.in_bucket(bucket, campaign_id)
+    mapping = pl.DataFrame(schema={"number": pl.String, "hash": pl.String})
+    if paths.recipients.is_file():
+        plan = pl.read_parquet(paths.recipients)
+        numbers = plan.get_column("INT_MOBILE").drop_nulls().unique()
+        numbers = numbers.filter(numbers.str.starts_with("+"))
+        mapping = pl.DataFrame({"number": numbers, "hash": hash_numbers(key, numbers)})
+        personal = [name for name, dtype in plan.schema.items() if dtype == pl.String and name not in _KEPT_COLUMNS]
+        hashed = plan.get_column("INT_MOBILE").replace(mapping["number"], mapping["hash"])
+        _atomic_write(paths.recipients, frame=plan.with_columns(
+            hashed.alias("INT_MOBILE"), *(pl.lit(None, dtype=pl.String).alias(name) for name in personal)))
+    for folder in (paths.events, paths.test_events):
+        for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else ():
+            events = pl.read_parquet(path)
+            if "handset" in events.columns:
+                plus = ("+" + events.get_column("handset").str.strip_chars_start("+")).alias("handset")
+                _atomic_write(path, frame=events.with_columns(
+                    pl.when(events.get_column("handset").str.starts_with(HASH_PREFIX)).then(pl.col("handset"))
+                    .otherwise(hash_numbers(key, plus)).alias("handset")))
+    for path in (paths.report, paths.quarantine):
+        path.unlink(missing_ok=True)
+    for path in bucket_files(paths.root) if paths.root.is_dir() else ():
+        if path.suffix in (".jsonl", ".json", ".yaml", ".yml", ".csv", ".txt"):
+            text = path.read_text(encoding="utf-8", errors="surrogateescape")
+            replaced = _hash_phone_like(text, key)
+            if replaced != text:
+                _atomic_write(path, replaced.encode("utf-8", errors="surrogateescape"))
+    summary = paths.summary.read_text(encoding="utf-8") if paths.summary.is_file() else None
+    sql = queries("erase.sql")["purge_campaign"]
+    for database in databases:
+        with duckdb.connect(str(database)) as connection:
+            connection.register("purged_numbers", mapping.to_arrow())
+            for statement in filter(None, (part.strip() for part in sql.split(";"))):
+                names = {"campaign": campaign_id, "summary": summary}
+                connection.execute(statement, {k: v for k, v in names.items() if f"${k}" in statement})
+            name = connection.execute(queries("erase.sql")["current_database"]).fetchone()[0]
+            _rebuild(connection, database, name)
+    return {"campaign": campaign_id, "numbers": mapping.height,
+            "store": purge_store_rows(engine, campaign_id, dict(mapping.iter_rows()), key)}
+
+
+def purge(engine, *, bucket: Path, older_than: str | None = None, warehouses: Iterable[Path] = (),
+          account_id: str | None = None, now: datetime | None = None, by: str | None = None) -> dict:
+    """PLUS-8 retention: the personal data of campaigns finished or cancelled before the cutoff (`older_than`,
+    else each account's `retention_months`; an account without one keeps its campaigns) erased, aggregates kept;
+    audited in `erasures`. Idempotent: a purged campaign purged again changes nothing."""
+    from sqlalchemy import select
+
+    from pipelines.store.accounts import get_account
+    from pipelines.store.engine import now as store_now
+    from pipelines.store.schema import campaigns
+
+    moment = now or store_now()
+    if older_than is not None:
+        cutoff(older_than, moment)  # a bad age is refused before anything is read
+    query = select(campaigns.c.id, campaigns.c.account_id, campaigns.c.updated_at).where(
+        campaigns.c.status.in_(("finished", "cancelled")))
+    if account_id is not None:
+        query = query.where(campaigns.c.account_id == account_id)
+    with engine.begin() as connection:
+        ended = connection.execute(query.order_by(campaigns.c.updated_at)).all()
+    limits: dict[str, datetime | None] = {}
+    for _id, owner, _at in ended:
+        if owner not in limits:
+            months = get_account(engine, owner).retention_months
+            limits[owner] = cutoff(older_than, moment) if older_than else \
+                cutoff(f"{months}m", moment) if months else None
+    bucket = Path(bucket)
+    databases = sorted({Path(path).resolve() for path in warehouses if Path(path).exists()} |
+                       {path for path in bucket_files(bucket) if path.suffix in WAREHOUSE_SUFFIXES})
+    purged = []
+    for campaign_id, owner, updated_at in ended:
+        limit = limits[owner]
+        if limit is not None and updated_at.replace(tzinfo=updated_at.tzinfo or moment.tzinfo) < limit:
+            purged.append(purge_campaign(engine, bucket, campaign_id, databases))
+    if purged:
+        record_erasure(engine, account_id=account_id, number_hash=None, by=by,
+                       detail={"purge": older_than or "retention_months", "before": moment.isoformat(),
+                               "campaigns": purged})
+        scrub(engine)
+    return {"campaigns": purged, "older_than": older_than}

@@ -21,3 +21,16 @@ WHERE regexp_matches({column}::VARCHAR, $pattern) {scope};
 
 -- name: current_database
 SELECT current_database();
+
+-- name: purge_campaign
+-- PLUS-8 retention: a campaign's personal data goes, its aggregates stay. Numbers become their hashes through
+-- the mapping `purged_numbers(number, hash)` (E.164 → hmac:...), so parts, receipts and replies still join;
+-- the raw number as written, the message and the list's other columns go.
+UPDATE plan_recipients SET int_mobile = m.hash
+FROM purged_numbers m WHERE plan_recipients.campaign_id = $campaign AND m.number = plan_recipients.int_mobile;
+UPDATE plan_recipients SET mobile_raw = NULL, message = NULL, fields = NULL WHERE campaign_id = $campaign;
+UPDATE parts SET part_key = m.hash || substr(parts.part_key, length(m.number) + 1)
+FROM purged_numbers m WHERE parts.campaign_id = $campaign AND starts_with(parts.part_key, m.number || chr(31));
+UPDATE events SET handset = m.hash
+FROM purged_numbers m WHERE events.campaign_id = $campaign AND '+' || ltrim(events.handset, '+') = m.number;
+UPDATE plan_summaries SET summary = $summary WHERE campaign_id = $campaign AND $summary IS NOT NULL;

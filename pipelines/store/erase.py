@@ -250,3 +250,26 @@ def erasure_history(engine: Engine, account_id: str | None = None) -> list[dict]
         query = query.where(erasures.c.account_id == account_id)
     with engine.begin() as connection:
         return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def purge_store_rows(engine: Engine, campaign_id: str, hashes: dict[str, str], key: bytes) -> dict[str, int]:
+    """PLUS-8 retention, the store's part for one campaign: its sends and opt-out audit rows keep the numbers'
+    hashes (`hashes`: E.164 → hash; others hashed with `key`), its stored spec loses the numbers written in it."""
+    from pipelines.store.schema import opt_out_audit, sends
+
+    changed: dict[str, int] = {}
+    with engine.begin() as connection:
+        for table in (sends, opt_out_audit):
+            rows = connection.execute(select(table.c.id, table.c.number).where(
+                table.c.campaign_id == campaign_id, ~table.c.number.startswith(HASH_PREFIX))).all()
+            for row in rows:
+                connection.execute(update(table).where(table.c.id == row.id).values(
+                    number=hashes.get(row.number) or hash_number(key, row.number)))
+            changed[table.name] = len(rows)
+        spec = connection.execute(select(campaigns.c.spec).where(campaigns.c.id == campaign_id)).scalar()
+        if spec is not None:
+            from pipelines.erase import _hash_phone_like
+
+            connection.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(
+                spec=_hash_phone_like(spec, key)))
+    return changed

@@ -1,0 +1,34 @@
+"""PLUS-8 retention: every day, the personal data of campaigns ended before each account's retention period is
+erased (numbers hashed, messages and list fields dropped), their figures kept. Thin: pipelines.erase.purge."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import dag, task
+
+
+def bucket_root() -> Path:
+    """The bucket folder (SMSFLOW_BUCKET, else the checkout's bucket/), read at run time."""
+    return Path(os.environ.get("SMSFLOW_BUCKET", Path(__file__).resolve().parents[1] / "bucket")).resolve()
+
+
+@dag(schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, max_active_runs=1,
+     tags=["smsflow", "PLUS-8"], doc_md=__doc__)
+def smsflow_purge():
+    @task
+    def purge() -> dict:
+        """Purge with each account's retention_months (an account without one keeps its campaigns)."""
+        from pipelines.erase import purge as purge_campaigns
+        from pipelines.store import open_store
+
+        bucket = bucket_root()
+        result = purge_campaigns(open_store(bucket=bucket), bucket=bucket, by="dag smsflow_purge")
+        return {"campaigns": [entry["campaign"] for entry in result["campaigns"]]}
+
+    purge()
+
+
+smsflow_purge()
