@@ -147,14 +147,15 @@ def send_batch(job: SendJob, progress: Callable[[int], None] | None = None) -> D
     report.not_in_plan = state.filter(~pl.col("MESSAGE_KEY").is_in(
         planned.get_column("MESSAGE_KEY").implode())).height
     unanswered = [part for part in parts if outcome.get(part.key) == "none"]
-    waiting = [local for local in windows if not local.open and _to_send(local.parts, outcome, job.release_held)]
-    if waiting and not any(local.open and _to_send(local.parts, outcome, job.release_held) for local in windows):
+    for local in windows:  # what is left to send (parts in flight included, until they are settled)
+        local.todo = _to_send(local.parts, outcome, job.release_held)
+    waiting = [local for local in windows if not local.open and local.todo]
+    if waiting and not any(local.open and local.todo for local in windows):
         raise WindowClosed(min(local.reopens for local in waiting).astimezone(PARIS), 0,
-                           sum(len(_to_send(local.parts, outcome, job.release_held)) for local in waiting))
+                           sum(len(local.todo) for local in waiting))
     with Cleanup() as cleanup:  # a failed bind is reported as such, never as the cleanup it leaves behind
         session = None
-        if unanswered or (not job.settle_only and any(
-                local.open and _to_send(local.parts, outcome, job.release_held) for local in windows)):
+        if unanswered or (not job.settle_only and any(local.open and local.todo for local in windows)):
             ledger = Ledger(ledger_dir, job.name, settings.fsync_group)
             cleanup.push(ledger.close)
             events = EventWriter(events_dir, job.name)
@@ -178,7 +179,7 @@ def send_batch(job: SendJob, progress: Callable[[int], None] | None = None) -> D
                         report.released)
         if job.settle_only:
             return report
-        for local in windows:
+        for local in windows:  # settled: confirmed parts are done, held ones wait for an operator
             local.todo = _to_send(local.parts, outcome, job.release_held)
         reopens = [local.reopens for local in windows if not local.open and local.todo]
         left = sum(len(local.todo) for local in windows if not local.open)
