@@ -1,4 +1,4 @@
-"""Commands on the warehouse: load, report, stats, campaigns."""
+"""Commands on the warehouse: load, report, stats (campaigns are listed by `smsflow campaigns list`, CAMP-4)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from pipelines.cli.app import app, console
 from pipelines.cli.tables import print_stats
@@ -49,16 +48,17 @@ def _campaign_id(db: Path, given: str) -> str:
     for candidate in (given, campaign_folder_name(given)):
         if candidate in known:
             return candidate
-    raise LookupError(f"no campaign {given!r} in {db}; `smsflow campaigns --db {db}` lists them")
+    raise LookupError(f"no campaign {given!r} in {db}; `smsflow campaigns list` lists them")
 
 
 @app.command()
 def report(
-    campaign_id: str = typer.Argument(..., help="Campaign id (see `smsflow campaigns`), or its Airflow run id."),
+    campaign_id: str = typer.Argument(..., help="Campaign id (see `smsflow campaigns list`), or its Airflow run id."),
     db: Path = typer.Option(DEFAULT_DB, "--db"),
     out: Path = typer.Option(None, "--out", help="CSV file (default: <campaign>-<category>.csv here)."),
     category: str = typer.Option("all", "--category", help="delivered, not_delivered, pending, invalid, "
-                                                         "duplicates, blacklisted, not_allowed, errors or all."),
+                                                         "duplicates, blacklisted, not_allowed, errors, capped, "
+                                                         "holdout or all."),
 ) -> None:
     """REP-2: the campaign report as CSV (`;`, UTF-8 with BOM, opens right in Excel)."""
     from pipelines.report import campaign_report, write_csv
@@ -83,22 +83,3 @@ def stats(
         sys.stdout.write(json.dumps(figures, ensure_ascii=False, indent=2) + "\n")
         return
     print_stats(figures, Console())
-
-
-@app.command()
-def campaigns(
-    db: Path = typer.Option(DEFAULT_DB, "--db"),
-    status: str = typer.Option(None, "--status", help="draft, running or finished."),
-    search: str = typer.Option(None, "--search", help="Text to find in the name."),
-) -> None:
-    """CAMP-4: list campaigns, newest first."""
-    from pipelines.report import list_campaigns
-
-    table = Table(title="Campaigns")
-    table.add_column("Id", no_wrap=True)  # copied into `smsflow stats` / `report`: never cut
-    for column in ("Name", "Type", "Status", "Recipients", "Sendable", "Credits"):
-        table.add_column(column)
-    for row in list_campaigns(db, status, search).iter_rows(named=True):
-        table.add_row(row["campaign_id"], row["name"], row["type"], row["status"], f"{row['rows']:,}",
-                      f"{row['sendable']:,}", f"{row['credits']:,}")
-    Console().print(table)

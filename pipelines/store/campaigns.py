@@ -13,7 +13,7 @@ import re
 import secrets
 import unicodedata
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,11 @@ class Cancelled:
 
 
 def _campaign(row) -> Campaign:
-    return Campaign(**dict(row._mapping))
+    values = dict(row._mapping)
+    for key, value in values.items():  # SQLite gives back naive times: they were written in UTC
+        if isinstance(value, datetime) and value.tzinfo is None:
+            values[key] = value.replace(tzinfo=timezone.utc)
+    return Campaign(**values)
 
 
 def _spec_data(spec: Any, base: Path | None = None) -> dict:
