@@ -85,15 +85,23 @@ def parse_receipt(text: str, receipted_message_id: str | None = None, message_st
     )
 
 
-def _folded_keywords(texts: list[str]) -> pl.DataFrame:
-    """`keyword` and `stop` for each text, by sql/status.sql's `stop_keyword`: the fold the statuses use."""
+def _folded_keywords(texts: list[str] | pl.Series) -> pl.DataFrame:
+    """`keyword`, `stop` and `start` for each text, by sql/status.sql's `stop_keyword`: the fold the statuses use.
+
+    START (PLUS-6) is folded the same way and is never a STOP: its message keeps its delivery status."""
     from pipelines.queries import install_rules, queries
 
     frame = pl.DataFrame({"text": texts}, schema={"text": pl.String}).with_row_index("position")
     with _memory() as connection:
         install_rules(connection)
         connection.register("texts_frame", frame.to_arrow())
-        return connection.sql(queries("status.sql")["fold_keywords"]).pl()
+        folded = connection.sql(queries("status.sql")["fold_keywords"]).pl()
+    return folded.with_columns((~pl.col("stop") & pl.col("keyword").is_in(sorted(START_KEYWORDS))).alias("start"))
+
+
+def fold_replies(texts: pl.Series) -> pl.DataFrame:
+    """For a column of replies, in order: `keyword` (folded), `stop` (BL-2, PLUS-6) and `start` (PLUS-6)."""
+    return _folded_keywords(texts.cast(pl.String).fill_null(""))
 
 
 def normalise_keyword(text: str) -> str:
@@ -104,6 +112,11 @@ def normalise_keyword(text: str) -> str:
 def is_stop(text: str) -> bool:
     """BL-2, PLUS-6: STOP, ARRET/ARRÊT, STOPALL, DESABONNER, UNSUBSCRIBE in any case, spacing, punctuation."""
     return bool(_folded_keywords([text or ""]).item(0, "stop"))
+
+
+def is_start(text: str) -> bool:
+    """PLUS-6: START (any case, spacing, punctuation) re-subscribes a number that asked to stop."""
+    return bool(_folded_keywords([text or ""]).item(0, "start"))
 
 
 ID_KEY_COLUMNS = {"id_text": pl.String, "id_dec": pl.Int64, "id_hex": pl.Int64}

@@ -86,13 +86,14 @@ class DispatchLoad(tuple):
 
 
 def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir: Path,
-                  shared_events: Path | None = None, plan_dir: Path | None = None) -> DispatchLoad:
+                  shared_events: Path | None = None, plan_dir: Path | None = None, store=None) -> DispatchLoad:
     """Load (idempotently) a campaign's send ledger and events; returns (parts, events) loaded, and opt_outs.
 
     Each part joins its plan row by what was sent (PLUS-1; `plan_dir` defaults to the campaign's plan/).
     `shared_events` is the folder of the long-lived `smsflow receive`: the late receipts there that match
     this campaign's parts (PLUS-4), and the replies from its recipients after its first submit, join it.
-    Its recipients who replied STOP join the account's own blacklist (BL-2, `record_opt_outs`).
+    Its recipients' STOP and START replies apply to the account's own blacklist in the account store `store` (an
+    Engine or URL; default `SMSFLOW_DB`, else the bucket's smsflow.db) (BL-2, PLUS-6, `record_opt_outs`).
     """
     import polars as pl
 
@@ -133,40 +134,55 @@ def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir
         for name in ("delete_parts", "insert_parts", "delete_events", "insert_events"):
             connection.execute(load[name], {"campaign_id": campaign_id})
         connection.commit()
-    opt_outs = record_opt_outs(database, campaign_id, plan_dir, plan, events)
+    opt_outs = record_opt_outs(database, campaign_id, plan_dir, plan, events, store,
+                               bucket=_bucket_of(CampaignPaths(Path(ledger_dir).parent.parent)))
     return DispatchLoad(ledger_frame.num_rows, events_frame.num_rows, opt_outs)
 
 
-def record_opt_outs(database: Path, campaign_id: str, plan_dir: Path, plan, events) -> int:
-    """BL-2: the campaign's recipients who replied STOP (its 17s) added to the own blacklist the plan read (its
-    summary's `campaign.blacklists.own`), and the warehouse's copy refreshed; returns how many were new.
+def _bucket_of(paths: CampaignPaths) -> Path | None:
+    """The bucket of a campaign folder laid out as bucket/campaigns/<campaign>, else None."""
+    folder = Path(paths.root).resolve()
+    return folder.parent.parent if folder.parent.name == "campaigns" else None
 
-    Without an own blacklist nothing is invented: a warning says how many STOP replies went unrecorded.
+
+def _store(store, bucket: Path | None):
+    """The account store: an Engine as given, else opened from a URL, `SMSFLOW_DB`, or the bucket's smsflow.db."""
+    from pipelines.store import open_store
+
+    if store is not None and not isinstance(store, str):
+        return store
+    return open_store(store, bucket=bucket)
+
+
+def record_opt_outs(database: Path, campaign_id: str, plan_dir: Path, plan, events, store=None, *,
+                    bucket: Path | None = None) -> int:
+    """BL-2, PLUS-6: the STOP and START replies of the campaign's recipients applied to its account's own blacklist
+    in the account store (`pipelines.optouts.record_replies`: audited, idempotent), and the warehouse's read-only
+    copy of that blacklist refreshed; returns how many numbers were newly opted out.
+
+    Only the campaign's sendable recipients count: a reply in the shared folder may answer another campaign. The
+    spec's (deprecated) blacklist files are read by the plan but never written.
     """
     import polars as pl
 
-    from pipelines.dlr import stop_numbers
-    from pipelines.optouts import add_to_blacklist
+    from pipelines.optouts import record_replies, reply_numbers
+    from pipelines.store import DEFAULT_ACCOUNT
+    from pipelines.store.blacklists import blacklist_numbers
 
-    # Only this campaign's sendable recipients: a STOP in the shared folder may answer another account's campaign.
-    asked = pl.Series("int_mobile", stop_numbers(events.filter(pl.col("kind") == "reply")), dtype=pl.String)
+    replies = events.filter(pl.col("kind") == "reply")
+    replies = replies.select(reply_numbers(replies.get_column("handset")), "text", pl.col("received_at").alias("at"))
     recipients = plan.filter(pl.col("STATUS_CODE").is_null()).get_column("INT_MOBILE")
-    asked = asked.filter(asked.is_in(recipients.implode()))
-    if asked.is_empty():
+    replies = replies.filter(pl.col("number").is_in(recipients.implode()))
+    if replies.is_empty():
         return 0
-    campaign = read_summary(plan_dir).campaign
-    own = campaign.blacklists.own
-    if not own:
-        log.warning("campaign %s: %d recipient(s) replied STOP but its plan names no own blacklist "
-                    "(spec account.blacklists.own), so they are not recorded and may get the next campaign [BL-2]",
-                    campaign_id, asked.len())
-        return 0
-    added = add_to_blacklist(Path(own), asked.to_list())
-    if campaign.account:
-        load_blacklist(database, campaign.account, "own", Path(own))
-    log.info("campaign %s: %d recipient(s) replied STOP, %d newly added to the own blacklist %s [BL-2]",
-             campaign_id, asked.len(), added, own)
-    return added
+    engine = _store(store, bucket)
+    account = read_summary(plan_dir).campaign.account or DEFAULT_ACCOUNT
+    result = record_replies(engine, replies, campaign_id=campaign_id, account_id=account)
+    if result.added or result.removed:
+        load_blacklist(database, account, "own", blacklist_numbers(engine, account)["own"])
+    log.info("campaign %s: %d STOP and %d START repl(ies) recorded; %d number(s) newly opted out, %d opted back in "
+             "[BL-2, PLUS-6]", campaign_id, result.stops, result.starts, result.added, result.removed)
+    return result.added
 
 
 def campaign_statuses(database: Path, campaign_id: str) -> list[tuple]:
@@ -175,14 +191,16 @@ def campaign_statuses(database: Path, campaign_id: str) -> list[tuple]:
         return connection.execute(queries("load.sql")["campaign_statuses"], {"campaign_id": campaign_id}).fetchall()
 
 
-def load_blacklist(database: Path, account: str, kind: str, path: Path) -> int:
-    """BL-1: an account's blacklist file (own, global or client) into the warehouse, normalised to E.164."""
+def load_blacklist(database: Path, account: str, kind: str, source) -> int:
+    """BL-1: an account's blacklist (own, global or client) into the warehouse's read-only copy, normalised to
+    E.164: `source` is a (deprecated) blacklist file, or the numbers the account store holds (a Series)."""
     import polars as pl
 
     from pipelines.lists import read_blacklist
     from pipelines.numbers import normalise_numbers
 
-    numbers = normalise_numbers(read_blacklist(path)).select("INT_MOBILE").rename({"INT_MOBILE": "int_mobile"})
+    raw = source if isinstance(source, pl.Series) else read_blacklist(Path(source))
+    numbers = normalise_numbers(raw).select("INT_MOBILE").rename({"INT_MOBILE": "int_mobile"})
     frame = numbers.filter(pl.col("int_mobile").is_not_null()).unique().to_arrow()
     with connect(database) as connection:
         connection.register("blacklist_frame", frame)

@@ -10,6 +10,8 @@ import pytest
 from pipelines.dlr import (
     EVENT_SCHEMA,
     LedgerFormatError,
+    fold_replies,
+    is_start,
     is_stop,
     keyed_rows,
     match_receipts,
@@ -20,7 +22,6 @@ from pipelines.dlr import (
     stop_numbers,
     with_id_keys,
 )
-from pipelines.optouts import add_to_blacklist
 
 TEXT = "id:0A1B sub:001 dlvrd:001 submit date:2611241010 done date:2611241011 stat:DELIVRD err:000 text:Bonjour"
 
@@ -50,6 +51,22 @@ def test_bl2_plus6_stop_keywords(text):
 @pytest.mark.parametrize("text", ["Merci", "stop au spam svp", "START", "Arrête de m'écrire"])
 def test_bl2_other_replies_are_not_stop(text):
     assert not is_stop(text)
+
+
+@pytest.mark.parametrize("text", ["START", "start", " Start. ", "S T A R T", "start!"])
+def test_plus6_start_is_folded_as_stop_is_and_is_never_a_stop(text):
+    assert is_start(text) and not is_stop(text)
+
+
+@pytest.mark.parametrize("text", ["STOP", "Merci", "restart", "start please", "", "STARTSTOP"])
+def test_plus6_other_replies_are_not_start(text):
+    assert not is_start(text)
+
+
+def test_plus6_fold_replies_folds_a_whole_column_in_order():
+    folded = fold_replies(pl.Series(["Arrêt !", "Start", None, "Merci"]))
+    assert folded.select("keyword", "stop", "start").rows() == [
+        ("ARRET", True, False), ("START", False, True), ("", False, False), ("MERCI", False, False)]
 
 
 def _events(*rows):
@@ -88,15 +105,10 @@ def test_plus4_statuses_derived_and_multipart_rolled_up():
     assert statuses.filter(pl.col("ID_LINE") == 2).row(0, named=True)["DELIVERYDATE"] is None
 
 
-def test_bl2_stop_numbers_join_the_own_blacklist(tmp_path):
+def test_bl2_stop_numbers_are_the_e164_numbers_that_asked_to_stop():
     events = _events(("reply", None, None, "33611111111", "Arrêt"), ("reply", None, None, "33622222222", "Merci"),
-                     ("reply", None, None, "+33611111111", "STOP"))
+                     ("reply", None, None, "+33611111111", "STOP"), ("reply", None, None, "33633333333", "START"))
     assert stop_numbers(events) == ["+33611111111"]
-    path = tmp_path / "own.txt"
-    path.write_text("+33699999999\n", encoding="utf-8")
-    assert add_to_blacklist(path, stop_numbers(events)) == 1
-    assert add_to_blacklist(path, stop_numbers(events)) == 0
-    assert path.read_text(encoding="utf-8").splitlines() == ["+33699999999", "+33611111111"]
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -234,3 +246,16 @@ def test_bl2_the_blacklist_and_status_17_agree_on_every_reply(text):
                                         "message_id": pl.String, "ts": pl.Float64})
     seventeen = recipient_statuses(plan, empty_ledger, events)["STATUS_CODE"].to_list() == [17]
     assert (stop_numbers(events) == ["+33611111110"]) == seventeen == is_stop(text)
+
+
+@pytest.mark.parametrize("replies, status", [(["START"], 16), (["STOP", "START"], 17), (["Start !", "Merci"], 16)])
+def test_plus6_a_start_reply_is_kept_but_is_not_a_stop(replies, status):
+    """PLUS-6: START re-subscribes in the store; in the campaign a delivered message stays delivered (16), and a
+    STOP already given keeps its 17 (BL-2: the message asked to stop); the reply is kept (BL-3)."""
+    plan, line = _one_part_plan(1)
+    ledger = pl.DataFrame({"key": [part_key(line[1], 1)], "outcome": ["accepted"], "status": [0],
+                           "message_id": ["A"], "ts": [1e9]})
+    events = _events(("receipt", "A", "DELIVRD", "33611111110", ""),
+                     *(("reply", None, None, "33611111110", text) for text in replies))
+    row = recipient_statuses(plan, ledger, events, now=1e9 + 60).row(0, named=True)
+    assert (row["STATUS_CODE"], row["REPLY"]) == (status, "#".join(replies))
