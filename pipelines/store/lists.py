@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 from sqlalchemy import Engine, Text, and_, cast, delete as sql_delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from pipelines.store.accounts import account_in
 from pipelines.store.engine import StoreError, now as store_now
@@ -171,9 +172,14 @@ def import_list(engine: Engine, account_id: str, name: str, path: Path | str, *,
         query = select(saved_lists).where(saved_lists.c.account_id == account_id, saved_lists.c.name == name)
         list_row = connection.execute(query.with_for_update()).first()
         if list_row is None:
-            connection.execute(insert(saved_lists).values(
-                account_id=account_id, name=name, columns=layout.columns, mobile_column=layout.mobile_column,
-                version=0, created_at=stamp, updated_at=stamp))
+            try:
+                connection.execute(insert(saved_lists).values(
+                    account_id=account_id, name=name, columns=layout.columns, mobile_column=layout.mobile_column,
+                    version=0, created_at=stamp, updated_at=stamp))
+            except IntegrityError:  # PostgreSQL: another import created it since (nothing to lock before)
+                raise SavedListError(f"saved list {name!r} of account {account_id!r} was created by another "
+                                     f"import at the same moment: import again to make a new version "
+                                     f"[LIST-4]") from None
             list_row = connection.execute(query).one()
         version = list_row.version + 1
         connection.execute(update(saved_list_rows).where(saved_list_rows.c.list_id == list_row.id,

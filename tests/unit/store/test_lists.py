@@ -206,3 +206,25 @@ def test_list4_a_100k_row_list_imports_in_seconds(store, tmp_path):
     assert (saved.rows, again.rows, again.version) == (100_000, 100_000, 2)
     assert elapsed < 30, f"two imports of 100k rows took {elapsed:.1f} s"  # row by row, they take minutes
     assert [r["line"] for r in search(store, "default", "big", "+33610099999").recipients] == [100_000]
+
+
+def _add_numbers(url: str, numbers: list[str]) -> list[int]:
+    from pipelines.store import open_store
+
+    engine = open_store(url)
+    return [add(engine, "default", "clients-vip", number).version for number in numbers]
+
+
+def test_list4_processes_adding_at_once_each_make_their_own_version(store_url, vip):
+    import multiprocessing
+
+    batches = [[f"07812233{i:02d}" for i in range(0, 4)], [f"07812233{i:02d}" for i in range(4, 8)]]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        made = pool.starmap(_add_numbers, [(store_url, batch) for batch in batches])
+    from pipelines.store import open_store
+
+    engine = open_store(store_url)
+    assert sorted(made[0] + made[1]) == list(range(2, 10))  # no version made twice, none lost
+    view = show(engine, "default", "clients-vip", limit=None)
+    assert (view.saved.version, view.saved.rows, len(view.recipients)) == (9, 11, 11)
+    assert [v.rows for v in view.versions] == list(range(3, 12))
