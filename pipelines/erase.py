@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.layout import CampaignPaths
+from pipelines.store.lists import SAVED_FOLDER
 from pipelines.store.erase import (
     HASH_PREFIX, NumberForms, erase_key, erase_rows, hash_number, hash_numbers, number_forms, purge_store_rows,
     record_erasure, scrub,
@@ -317,7 +318,8 @@ def purge_campaign(engine, bucket: Path, campaign_id: str, databases: Iterable[P
     for path in (paths.report, paths.quarantine):
         path.unlink(missing_ok=True)
     for path in bucket_files(paths.root) if paths.root.is_dir() else ():
-        if path.suffix in (".jsonl", ".json", ".yaml", ".yml", ".csv", ".txt"):
+        # A saved list's version, written for the campaign, is named after the list (no suffix of its own).
+        if path.suffix in (".jsonl", ".json", ".yaml", ".yml", ".csv", ".txt") or SAVED_FOLDER in path.parts:
             text = path.read_text(encoding="utf-8", errors="surrogateescape")
             replaced = _hash_phone_like(text, key)
             if replaced != text:
