@@ -9,6 +9,14 @@ before a run starts. Or give `spec_path`, a YAML spec in the bucket:
 
     airflow dags trigger sms_campaign --conf '{"spec_path": "specs/soldes-vip.yaml"}'
 
+or name a draft made with `smsflow campaigns create` (CAMP-3), whose spec the run reads from the account store:
+
+    airflow dags trigger sms_campaign --conf '{"campaign_id": "soldes-vip-3f9a2c"}'
+
+The campaign's lifecycle (scheduled → running → finished, or cancelled) is kept in the account store, shared
+with `smsflow campaigns`: `smsflow campaigns cancel ID` cancels the run (a scheduled one sends nothing; a running
+one stops before its next batch).
+
 plan → contracts → reserve credits → wait for the send time and window → test send → approval (a person in
 the Airflow UI or REST API, or `approval: auto`) → dispatch, one mapped task per batch in the `smsc` pool →
 receipts → load into DuckDB and report (pool `duckdb`, one writer) → close. A reject, a timeout or a failure
@@ -45,7 +53,10 @@ def _param(schema: dict) -> Param:
 
 
 PARAMS = {"spec_path": Param(None, type=["null", "string"], title="Spec file",
-                             description="A campaign spec (YAML) in the bucket; leave the fields below empty.")}
+                             description="A campaign spec (YAML) in the bucket; leave the fields below empty."),
+          "campaign_id": Param(None, type=["null", "string"], title="Saved campaign",
+                               description="A draft from `smsflow campaigns create`: its spec is read from the "
+                                           "account store; leave the fields below empty.")}
 PARAMS.update({name: _param(schema) for name, schema in FORM.items()})
 
 
@@ -78,14 +89,13 @@ def sms_campaign():
     @task
     def prepare() -> dict:
         """CAMP-2: the spec from the form or the bucket, validated, written into the campaign folder."""
-        from pipelines.campaign import prepare_spec
-        from pipelines.layout import campaign_folder_name
+        from pipelines.campaign import prepare_run
         from pipelines.spec import load_spec
 
         context = get_current_context()
         conf = {key: value for key, value in context["params"].items()}
-        identifier = campaign_folder_name(context["run_id"])  # one run = one campaign
-        spec_path = prepare_spec(bucket_root(), identifier, conf)
+        # CAMP-3: the campaign is scheduled in the store with this run (a new one, or the draft conf names)
+        identifier, spec_path = prepare_run(bucket_root(), context["run_id"], conf)
         spec = load_spec(spec_path, roots=[bucket_root()])
         return {"campaign_id": identifier, "spec_path": str(spec_path), "approval": spec.approval,
                 "account": spec.account.id, "max_invalid_share": spec.contracts.max_invalid_share}
@@ -174,9 +184,14 @@ def sms_campaign():
 
     @task(trigger_rule="none_failed_min_one_success")
     def batches(planned: dict) -> list[int]:
-        from pipelines.campaign import WAREHOUSE, record
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from pipelines.campaign import WAREHOUSE, cancelled_by_user, record
         from pipelines.dispatch import batch_count
 
+        cancelled = cancelled_by_user(bucket_root(), planned["campaign_id"])
+        if cancelled:  # CAMP-3: `smsflow campaigns cancel` while it waited; close settles it, cancelled
+            raise AirflowSkipException(f"campaign {planned['campaign_id']} {cancelled}: nothing sent")
         context = get_current_context()
         who = context["ti"].xcom_pull(task_ids="approve") or context["ti"].xcom_pull(task_ids="auto_approve") or {}
         record(bucket_root() / WAREHOUSE, planned["campaign_id"], "running",
@@ -208,7 +223,7 @@ def sms_campaign():
         A reject is the user's decision: the run succeeds. Anything else fails the run, named. Either way the
         outcome is written as the run's note (a rejected run is not a bare green Success).
         """
-        from pipelines.campaign import cancel_step, run_note
+        from pipelines.campaign import cancel_step, cancelled_by_user, run_note
         from smsflow_provider.hooks.airflow_api import AirflowApiHook
 
         context = get_current_context()
@@ -227,8 +242,11 @@ def sms_campaign():
         states = context["ti"].get_task_states(dag_id=context["dag"].dag_id, run_ids=[context["run_id"]])
         states = states.get(context["run_id"], {})
         failed = sorted(task for task, state in states.items() if state in ("failed", "upstream_failed"))
-        rejected = not failed and states.get("approve") == "success" and states.get("batches") == "skipped"
-        reason = "rejected at approval" if rejected else f"failed at {', '.join(failed) or 'an unknown step'}"
+        cancelled = cancelled_by_user(bucket_root(), planned["campaign_id"])  # CAMP-3: smsflow campaigns cancel
+        rejected = not cancelled and not failed and states.get("approve") == "success" and \
+            states.get("batches") == "skipped"
+        reason = cancelled or ("rejected at approval" if rejected else
+                               f"failed at {', '.join(failed) or 'an unknown step'}")
         # A reject pushes no XCom (the skip ends the task): who answered is read from the approval itself.
         answer = (api.approval(context["dag"].dag_id, context["run_id"], "approve") or {}) if rejected else {}
         who = (answer.get("responded_by_user") or {}).get("name")
@@ -238,9 +256,9 @@ def sms_campaign():
         print(f"Campaign cancelled ({reason}); {back:,} credits given back; " +
               (f"{sent:,} parts sent stay spent" if sent else "nothing was sent after the test"))
         note(context["dag"].dag_id, context["run_id"],
-             run_note("cancelled" if rejected else "failed", reason="rejected" if rejected else reason,
+             run_note("cancelled" if rejected or cancelled else "failed", reason="rejected" if rejected else reason,
                       credits_back=back, sent=sent, who=who, at=answer.get("responded_at")))
-        if not rejected:
+        if not rejected and not cancelled:
             raise RuntimeError(f"campaign {planned['campaign_id']} cancelled: {reason} (see the failed task's log)")
         return "cancelled"
 

@@ -1,8 +1,8 @@
 """A campaign's steps, as the Airflow DAG runs them (one function per task, Airflow-free, tested directly).
 
 A campaign lives in `<bucket>/campaigns/<campaign_id>/`, its files named by `pipelines.layout.CampaignPaths`. Its
-lifecycle (CAMP-3: scheduled → running → finished, or cancelled) is recorded in the warehouse
-(`campaign_lifecycle`), with who approved the test and how (audit).
+lifecycle (CAMP-3: draft → scheduled → running → finished, or cancelled) is the account store's
+(`pipelines.store.campaigns`), shared with `smsflow campaigns`, with who approved the test and how (audit).
 """
 
 from __future__ import annotations
@@ -25,7 +25,36 @@ PARIS = ZoneInfo("Europe/Paris")
 SHARED_EVENTS = "events"  # where the long-lived `smsflow receive` writes late receipts and replies
 
 
-def prepare_spec(bucket: Path, campaign_id: str, conf: dict[str, Any]) -> Path:
+def prepare_run(bucket: Path, run_id: str, conf: dict[str, Any], *, engine=None) -> tuple[str, Path]:
+    """CAMP-3: the run's campaign, scheduled in the store with its run id, and its spec in the campaign folder.
+
+    `conf` names a campaign of the store (`campaign_id`: a draft made with `smsflow campaigns create`, whose spec
+    is read from the store), or is the trigger form (`spec_path` or the spec's fields: a new campaign named after
+    the run). Returns (campaign id, spec path).
+    """
+    from pipelines.layout import campaign_folder_name
+    from pipelines.store import open_store
+    from pipelines.store import campaigns as store
+
+    engine = engine or open_store(bucket=bucket)
+    if conf.get("campaign_id"):
+        campaign = store.get(engine, conf["campaign_id"])
+        if campaign.status not in store.EDITABLE or campaign.run_id not in (None, run_id):
+            store.schedule(engine, campaign.id, run_id)  # refused, naming its status or the run holding it
+        spec_path = prepare_spec(bucket, campaign.id, yaml.safe_load(campaign.spec),
+                                 source=f"campaign {campaign.id}")
+        store.schedule(engine, campaign.id, run_id, f"scheduled by run {run_id}")
+        return campaign.id, spec_path
+    campaign_id = campaign_folder_name(run_id)  # one run = one campaign
+    spec_path = prepare_spec(bucket, campaign_id, conf)
+    data = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    account = (data.get("account") or {}).get("id") or store.DEFAULT_ACCOUNT
+    store.create(engine, data, account, campaign_id, "scheduled", run_id=run_id, detail=f"submitted as run {run_id}",
+                 source=str(spec_path))
+    return campaign_id, spec_path
+
+
+def prepare_spec(bucket: Path, campaign_id: str, conf: dict[str, Any], source: str = "trigger form") -> Path:
     """The run's spec, validated (CAMP-2), written into the campaign folder with lists made absolute.
 
     `conf` is the trigger form: either `spec_path` (a YAML spec in the bucket) or the spec's own fields. Both
@@ -41,7 +70,7 @@ def prepare_spec(bucket: Path, campaign_id: str, conf: dict[str, Any]) -> Path:
         spec = load_spec(source, now=datetime.now(timezone.utc), roots=[bucket])
         base = source.resolve().parent
     else:
-        spec = validate_spec(fields, "trigger form", now=datetime.now(timezone.utc), roots=[bucket], base=bucket)
+        spec = validate_spec(fields, source, now=datetime.now(timezone.utc), roots=[bucket], base=bucket)
         base = bucket
     data = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     data["lists"] = [str(_absolute(location, base)) for location in spec.lists]
@@ -94,22 +123,66 @@ def send_target(spec: CampaignSpec, now: datetime | None = None) -> datetime:
     return target
 
 
-def record(database: Path, campaign_id: str, status: str, detail: str = "") -> None:
-    """CAMP-3: append a lifecycle step (draft, scheduled, running, finished, cancelled) with its reason."""
-    from pipelines.queries import queries
-    from pipelines.warehouse import connect
+def _store_of(where: Path):
+    """The account store of a bucket, given the bucket or a file in it (its warehouse); SMSFLOW_DB overrides."""
+    from pipelines.store import open_store
 
-    with connect(database) as connection:
-        connection.execute(queries("campaign.sql")["record_status"],
-                           {"campaign_id": campaign_id, "status": status, "detail": detail})
+    where = Path(where)
+    return open_store(bucket=where.parent if where.suffix else where)
 
 
-def lifecycle(database: Path, campaign_id: str) -> list[tuple[str, str]]:
-    from pipelines.queries import queries
-    from pipelines.warehouse import connect
+def record(where: Path, campaign_id: str, status: str, detail: str = "", *, figures: dict | None = None,
+           engine=None):
+    """CAMP-3: move the campaign to `status` in the store, audited with its reason; `where` is the bucket (or its
+    warehouse file). "finished" ends the run: cancelled instead when a cancel was asked while it ran. Returns the
+    campaign, or None for one the store does not hold (a plan sent from the command line, outside a run)."""
+    from pipelines.store import campaigns as store
 
-    with connect(database, read_only=True) as connection:
-        return connection.execute(queries("campaign.sql")["lifecycle"], {"campaign_id": campaign_id}).fetchall()
+    engine = engine or _store_of(where)
+    try:
+        store.get(engine, campaign_id)
+    except store.CampaignError:
+        return None
+    if status == "finished":
+        return store.end_run(engine, campaign_id, detail, figures)
+    return store.transition(engine, campaign_id, status, detail)
+
+
+def lifecycle(where: Path, campaign_id: str, *, engine=None) -> list[tuple[str, str]]:
+    """CAMP-3: the campaign's lifecycle audit, oldest first: (status, detail)."""
+    from pipelines.store import campaigns as store
+
+    return [(event["status"], event["detail"]) for event in store.events(engine or _store_of(where), campaign_id)]
+
+
+def cancel_requested(where: Path, campaign_id: str, *, engine=None) -> bool:
+    """CAMP-3: the campaign was cancelled (or asked to stop while running) from `smsflow campaigns cancel`."""
+    from pipelines.store import campaigns as store
+
+    return store.cancel_requested(engine or _store_of(where), campaign_id)
+
+
+def cancelled_plan(plan_dir: Path) -> tuple[str, str] | None:
+    """(campaign id, why) when the campaign of a plan in `<bucket>/campaigns/<id>/plan` was cancelled or asked to
+    stop (CAMP-3): its DAG sends no further batch. None otherwise, and for a plan outside a bucket (no lifecycle)."""
+    root = CampaignPaths.of_plan(Path(plan_dir)).root.resolve()
+    if root.parent.name != "campaigns":
+        return None
+    reason = cancelled_by_user(root.parent.parent, root.name)
+    return (root.name, reason) if reason else None
+
+
+def cancelled_by_user(where: Path, campaign_id: str, *, engine=None) -> str | None:
+    """The reason a person cancelled the campaign (its audit line), or None: the run's close step ends such a run
+    cancelled, not failed (CAMP-3)."""
+    from pipelines.store import campaigns as store
+
+    engine = engine or _store_of(where)
+    if not store.cancel_requested(engine, campaign_id):
+        return None
+    asked = [event["detail"] for event in store.events(engine, campaign_id)
+             if event["detail"].startswith(("cancelled", "cancel requested"))]
+    return asked[0] if asked else "cancelled"
 
 
 @dataclass(frozen=True)

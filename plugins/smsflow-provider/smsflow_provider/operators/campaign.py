@@ -13,6 +13,13 @@ from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator
 
 
+def _cancelled(plan_dir: str | None) -> tuple[str, str] | None:
+    """(campaign, why) when `smsflow campaigns cancel` cancelled the plan's campaign, or asked it to stop."""
+    from pipelines.campaign import cancelled_plan
+
+    return cancelled_plan(Path(plan_dir)) if plan_dir else None
+
+
 class WaitForSendTimeOperator(BaseOperator):
     """Wait until `send_at` and, for marketing, the next opening of the account's send window."""
 
@@ -55,6 +62,10 @@ class SmppDispatchOperator(BaseOperator):
         from pipelines.dispatch import WindowClosed, send_plan
         from smsflow_provider.hooks.smpp import SmppHook
 
+        cancelled = _cancelled(self.plan_dir)
+        if cancelled:  # CAMP-3: cancelled from the command line: this batch and the next ones are not sent
+            self.log.warning("batch %s not sent: campaign %s %s [CAMP-3]", self.batch, *cancelled)
+            return {"batch": self.batch, "cancelled": True}
         settings = SmppHook(self.smpp_conn_id).get_settings()
         try:
             report = send_plan(Path(self.plan_dir), settings, self.batch, self.batch_size)
