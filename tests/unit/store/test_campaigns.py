@@ -208,3 +208,31 @@ def test_acc3_a_campaign_is_seen_and_changed_only_within_its_account(store):
         campaigns.create(store, spec(account={"id": "acme"}), "beta", now=T0)
     with pytest.raises(StoreError, match="no account 'nobody'"):
         campaigns.create(store, spec(), "nobody", now=T0)
+
+
+def test_camp3_a_run_takes_a_store_draft_reads_its_spec_and_sees_a_cancel_through_its_plan(store, tmp_path):
+    """The DAG's steps without Airflow: prepare_run schedules the draft conf names and writes its spec into the
+    campaign folder; record moves it; a cancel is seen from its plan folder (the dispatch task's check)."""
+    from pipelines.campaign import cancelled_plan, lifecycle, prepare_run, record
+    from pipelines.layout import CampaignPaths
+
+    bucket = tmp_path / "bucket"
+    (bucket / "lists").mkdir(parents=True)
+    (bucket / "lists" / "clients.csv").write_text("Mobile\n0611111111\n", encoding="utf-8")
+    draft = campaigns.create(store, spec(lists=["lists/clients.csv"]), base=bucket)
+    campaign_id, spec_path = prepare_run(bucket, "manual__run-1", {"campaign_id": draft.id, "name": None},
+                                         engine=store)
+    assert campaign_id == draft.id and spec_path == CampaignPaths.in_bucket(bucket, draft.id).spec
+    assert yaml.safe_load(spec_path.read_text(encoding="utf-8"))["lists"] == [str(bucket / "lists" / "clients.csv")]
+    assert campaigns.get(store, draft.id).run_id == "manual__run-1"
+    record(bucket, draft.id, "running", "approved by ann", engine=store)
+    plan = CampaignPaths.in_bucket(bucket, draft.id).plan
+    assert cancelled_plan(plan) is None
+    campaigns.cancel(store, draft.id, by="ann")
+    assert cancelled_plan(plan) == (draft.id, "cancel requested by ann: stops before its next batch")
+    assert record(bucket, draft.id, "finished", "1 of 1 delivered", engine=store).status == "cancelled"
+    assert [status for status, _ in lifecycle(bucket, draft.id, engine=store)] == [
+        "draft", "scheduled", "running", "running", "cancelled"]
+    assert record(bucket, "not-a-run", "finished", engine=store) is None  # a plan sent from the CLI: no lifecycle
+    with pytest.raises(CampaignError, match="is cancelled: it cannot be scheduled"):
+        prepare_run(bucket, "manual__run-2", {"campaign_id": draft.id}, engine=store)
