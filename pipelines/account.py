@@ -15,6 +15,10 @@ from pipelines.plan.inputs import AccountInputs
 from pipelines.spec import CampaignSpec, Problem, SpecError
 from pipelines.store import AccountSettings, get_account
 from pipelines.store.accounts import WINDOWS
+from pipelines.store.blacklists import blacklist_numbers
+from pipelines.store.credits import balance as credit_balance
+from pipelines.store.erase import erased_opt_outs
+from pipelines.store.pressure import capped_numbers
 
 DEFAULT_SENDER = "36184"  # MSG-1: the short code is every account's
 
@@ -87,36 +91,15 @@ def prepare_account(engine, spec: CampaignSpec, *, now: datetime | None = None, 
     """
     settings = get_account(engine, spec.account.id)
     spec, notes = narrowed(settings, spec, source)
-    balance = credits if credits is not None else _balance(engine, settings.id)
+    balance = credits if credits is not None else credit_balance(engine, settings.id)
     budget = spec.account.credits
     available = budget if balance is None else balance if budget is None else min(budget, balance)
     spec = spec.model_copy(update={"account": spec.account.model_copy(update={"credits": available})})
-    inputs = AccountInputs(blacklists=_blacklists(engine, settings.id),
-                           capped=_capped(engine, settings, now) if spec.type == "marketing" else None)
+    inputs = AccountInputs(blacklists=blacklist_numbers(engine, settings.id),
+                           capped=_capped(engine, settings, now) if spec.type == "marketing" else None,
+                           erased=erased_opt_outs(engine, settings.id))
     return PreparedAccount(spec, inputs, settings, tuple(notes))
 
 
-def _balance(engine, account_id: str) -> int | None:
-    try:
-        from pipelines.store.credits import balance
-    except ImportError:  # pragma: no cover - the credit ledger lands in the same issue
-        return None
-    return balance(engine, account_id)
-
-
-def _blacklists(engine, account_id: str) -> dict:
-    try:
-        from pipelines.store.blacklists import blacklist_numbers
-    except ImportError:  # pragma: no cover
-        return {}
-    return blacklist_numbers(engine, account_id)
-
-
 def _capped(engine, settings: AccountSettings, now: datetime | None):
-    if settings.frequency_cap is None:
-        return None
-    try:
-        from pipelines.store.pressure import capped_numbers
-    except ImportError:  # pragma: no cover
-        return None
-    return capped_numbers(engine, settings.id, now=now)
+    return capped_numbers(engine, settings.id, now=now) if settings.frequency_cap is not None else None

@@ -10,6 +10,7 @@ import polars as pl
 
 from pipelines.numbers import NumberStats, normalise_numbers
 from pipelines.plan.context import Context
+from pipelines.plan.inputs import block_erased
 from pipelines.plan.io import Source
 from pipelines.plan.rules import (
     PLAN_COLUMNS, bill, duplicate, held_out, late_status, message_options, number_key, original_name,
@@ -69,6 +70,7 @@ def plan_batch(batch: PreparedBatch, source: Source, context: Context, columns: 
     strict = [] if spec.options.allow_empty_fields else [f for f in template.strict_fields if f not in spec.defaults]
     frame = frame.hstack(prepared.select(empty_column(f) for f in strict)) if strict else frame
     capped = context.capped if spec.type == "marketing" else None  # PLUS-7: notifications are exempt
+    block_erased(context.blacklists, context.erased, frame.get_column("INT_MOBILE"))
     status = presend_status(key, is_duplicate, context.blacklists, [empty_column(f) for f in strict], capped)
     frame = frame.with_columns(status.alias("STATUS_CODE"))
     context.seen.append(frame.filter(key.is_not_null() & ~is_duplicate.fill_null(False)).get_column("_key").unique())

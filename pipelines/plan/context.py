@@ -46,3 +46,4 @@ class Context:
     # PLUS-7: the number keys (rules.number_key) already at the account's frequency cap across its other
     # campaigns, as the account store counts them; its marketing rows to these numbers get status 40.
     capped: pl.Series = field(default_factory=lambda: pl.Series("key", [], dtype=pl.UInt64))
+    erased: object | None = None  # PLUS-8: the account's erased opt-outs (plan.inputs.block_erased)

@@ -17,6 +17,20 @@ class AccountInputs:
 
     blacklists: dict[str, pl.Series] = field(default_factory=dict)
     capped: pl.Series | None = None
+    # PLUS-8: opt-outs of erased numbers are kept as keyed hashes; `erased.blocked(numbers)` names, per blacklist
+    # kind, the numbers of a batch whose hash is listed (pipelines.store.erase.ErasedOptOuts).
+    erased: object | None = None
+
+
+def block_erased(blacklists: dict[int, pl.Series], erased, numbers: pl.Series) -> None:
+    """BL-1, PLUS-8: add to `blacklists` (by status) the numbers of a batch whose erased opt-out (a hash) holds."""
+    if not erased:
+        return
+    for kind, found in erased.blocked(numbers).items():
+        keys = number_keys(found)
+        if keys.len():
+            code = BLACKLIST_STATUSES[kind]
+            blacklists[code] = pl.concat([blacklists[code], keys]).unique() if code in blacklists else keys
 
 
 def number_keys(numbers: pl.Series) -> pl.Series:

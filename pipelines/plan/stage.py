@@ -52,6 +52,7 @@ def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progr
     context = Context(spec, template, merged_blacklists(load_blacklists(spec, base, roots), inputs))
     if inputs is not None and inputs.capped is not None:
         context.capped = number_keys(inputs.capped)
+    context.erased = inputs.erased if inputs is not None else None
 
     out_dir = Path(out_dir)
     target.parent.mkdir(parents=True, exist_ok=True)

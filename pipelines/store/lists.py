@@ -394,3 +394,16 @@ def resolve_saved_lists(engine: Engine, spec, account_id: str, folder: Path | st
         else:
             lists.append(entry)
     return spec.model_copy(update={"lists": lists}), versions
+
+
+def record_versions(engine: Engine, campaign_id: str, versions: dict[str, int]) -> bool:
+    """LIST-4: the saved list versions a campaign used, on its row of the store (False: no such campaign row, e.g.
+    a plan made by `smsflow plan` outside any campaign)."""
+    from sqlalchemy import update
+
+    from pipelines.store.schema import campaigns
+
+    with engine.begin() as connection:
+        changed = connection.execute(update(campaigns).where(campaigns.c.id == campaign_id)
+                                     .values(list_versions=versions))
+        return bool(changed.rowcount)
