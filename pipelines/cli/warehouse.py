@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from pipelines.cli.app import app, console
+from pipelines.cli.app import app, console, store_option
 from pipelines.cli.tables import print_stats
 
 DEFAULT_DB = Path("bucket/warehouse.duckdb")
@@ -22,16 +22,17 @@ def load(
     campaign_id: str = typer.Option(None, "--id", help="Campaign id (default: the folder's name)."),
     late_events: Path = typer.Option(Path("bucket/events"), "--late-events",
                                      help="The folder `smsflow receive` writes late receipts and replies to."),
+    store: str = store_option(),
 ) -> None:
-    """Load a campaign's plan, send ledger and events into the DuckDB warehouse (idempotent); its recipients who
-    replied STOP join the account's own blacklist (BL-2)."""
+    """Load a campaign's plan, send ledger and events into the DuckDB warehouse (idempotent); its recipients' STOP
+    and START replies apply to the account's own blacklist in the account store (BL-2, PLUS-6)."""
     from pipelines.layout import CampaignPaths
     from pipelines.warehouse import load_dispatch, load_plan
 
     paths = CampaignPaths(campaign_dir)
     campaign_id = campaign_id or paths.campaign
     rows = load_plan(db, campaign_id, paths.plan)
-    loaded = load_dispatch(db, campaign_id, paths.ledger, paths.events, shared_events=late_events)
+    loaded = load_dispatch(db, campaign_id, paths.ledger, paths.events, shared_events=late_events, store=store)
     console.print(f"{campaign_id}: {rows:,} planned rows, {loaded.parts:,} parts, {loaded.events:,} events → {db}; "
                   f"{loaded.opt_outs:,} opt-out(s) added to the own blacklist [BL-2]")
 
