@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pipelines.cli.app import app, console
+from pipelines.cli.app import app, console, open_account_store, store_option
 from pipelines.cli.tables import _progress, print_summary
 
 
@@ -150,10 +150,14 @@ def receive(
     events_dir: Path = typer.Argument(..., help="Folder for receipt and reply events (Parquet)."),
     smsc_url: str = typer.Option("smpp://smsflow:smsflow@127.0.0.1:2775", "--smsc"),
     seconds: float = typer.Option(None, "--seconds", help="Stop after this long (default: until Ctrl-C)."),
+    store: str = store_option(),
 ) -> None:
-    """Stay bound as a receiver and record late receipts and replies."""
+    """Stay bound as a receiver and record late receipts and replies; each second, STOP and START replies apply to
+    the own blacklist of the account that last sent to the number (BL-2, PLUS-6)."""
     from pipelines.dispatch import SmscSettings
     from pipelines.dispatch import receive as receive_events
 
-    report = receive_events(SmscSettings.from_url(smsc_url), events_dir, seconds)
-    console.print(f"{report.receipts:,} receipts, {report.replies:,} replies in {report.seconds:,.0f} s")
+    engine = open_account_store(store)
+    report = receive_events(SmscSettings.from_url(smsc_url), events_dir, seconds, store=engine)
+    console.print(f"{report.receipts:,} receipts, {report.replies:,} replies in {report.seconds:,.0f} s; "
+                  f"{report.opt_outs:,} number(s) opted out [BL-2]")
