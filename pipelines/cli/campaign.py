@@ -19,14 +19,30 @@ def plan(
     spec: Path = typer.Argument(..., help="Campaign spec (YAML)."),
     out: Path = typer.Option(..., "--out", help="Folder for recipients.parquet and summary.json."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    store: str = store_option(),
 ) -> None:
-    """Plan a campaign: read its lists, check and personalise every row, count parts and credits."""
+    """Plan a campaign: read its lists, check and personalise every row against its account (settings,
+    blacklists, credits, frequency cap: the account store), count parts and credits."""
+    from datetime import datetime, timezone
+
+    from pipelines.account import prepare_account
+    from pipelines.layout import CampaignPaths
     from pipelines.lists import ListError
+    from pipelines.store.lists import resolve_saved_lists
     from pipelines.plan import plan_file
     from pipelines.render import TemplateError
-    from pipelines.spec import SpecError
+    from pipelines.spec import SpecError, load_spec
 
     try:
+        engine = open_account_store(store)
+        account = prepare_account(engine, load_spec(spec, now=datetime.now(timezone.utc)), source=str(spec))
+        for note in account.notes:
+            console.print(f"[yellow]Note[/]: {escape(note)}", highlight=False, soft_wrap=True)
+        # LIST-4: saved lists are written beside the plan folder, in the version planned.
+        planned, versions = resolve_saved_lists(engine, account.spec, account.spec.account.id,
+                                                CampaignPaths.of_plan(out).root)
+        for name, version in versions.items():
+            console.print(f"Saved list [bold]{escape(name)}[/]: version {version}", highlight=False)
         with _progress(disable=as_json) as bar:
             tasks: dict[str, int] = {}
 
@@ -35,7 +51,7 @@ def plan(
                     tasks[name] = bar.add_task(name, total=total or None)
                 bar.update(tasks[name], completed=done)
 
-            result = plan_file(spec, out, progress=report)
+            result = plan_file(spec, out, progress=report, inputs=account.inputs, spec=planned)
     except (SpecError, ListError, TemplateError) as error:
         console.print(f"[bold red]Refused[/]: {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -83,18 +99,25 @@ def send(
                                        "(hold for marketing, resend for notifications)."),
     release_held: bool = typer.Option(False, "--release-held",
                                       help="SEND-7: send the held parts now (an operator's decision)."),
+    store: str = store_option(),
 ) -> None:
-    """Send the sendable rows of a plan over SMPP; a re-run resumes from the send ledger (PLUS-1, SEND-7)."""
+    """Send the sendable rows of a plan over SMPP; a re-run resumes from the send ledger (PLUS-1, SEND-7).
+    Who was sent a message is recorded in the account store, for the frequency cap (PLUS-7)."""
     from pipelines.dispatch import SmscSettings, require_plan, send_plan, sendable_rows
+    from pipelines.store.pressure import record_campaign_sends
 
     settings = SmscSettings.from_url(smsc_url, binds=binds, window=window, tps=tps, linger=linger)
     require_plan(plan_dir)
     total = int(sendable_rows(plan_dir).get_column("PARTS").sum() or 0)
-    with _progress(disable=False, unit="parts") as bar:
-        task = bar.add_task("parts", total=total)
-        report = send_plan(plan_dir, settings, batch, batch_size, release_held=release_held,
-                           in_flight=in_flight.value if in_flight is not None else None,
-                           progress=lambda count: bar.advance(task, count))
+    engine = open_account_store(store)
+    try:
+        with _progress(disable=False, unit="parts") as bar:
+            task = bar.add_task("parts", total=total)
+            report = send_plan(plan_dir, settings, batch, batch_size, release_held=release_held,
+                               in_flight=in_flight.value if in_flight is not None else None,
+                               progress=lambda count: bar.advance(task, count))
+    finally:  # what the SMSC accepted counts against the cap, even when the send stopped (window, error)
+        record_campaign_sends(engine, plan_dir)
     console.print(report.describe(), soft_wrap=True)
     if report.held:
         console.print(f"[bold yellow]{report.held:,} parts held[/]: they were in flight when an earlier sender "

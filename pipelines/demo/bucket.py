@@ -22,11 +22,28 @@ DEMO_SPEC = {
                "Votre code : VIP${CP}. STOP 36184",
     "defaults": {"Civilité": "Mme/M"},
     "options": {"ucs2": False, "replace_non_gsm7": True, "max_parts": 2},
-    "account": {"allowed_countries": ["FR", "BE", "RE"], "credits": 50_000,
-                "blacklists": {"own": "../blacklists/own.txt"}},
+    "account": "demo",  # the account store's (ACC-1): FR, BE and RE allowed, 50,000 credits on first run
     "test": {"numbers": "0612345678", "row": 1},
 }
 REPLIES = ["STOP", "Arrêt", "Merci !", "stop svp"]  # what the first recipients' handsets answer
+DEMO_ACCOUNT = "demo"
+DEMO_CREDITS = 50_000
+
+
+def prepare_account(bucket: Path, out: Console) -> None:
+    """The demo's account in the account store (ACC-1), made on the first run: France, Belgium and Réunion
+    allowed, 50,000 credits (SEND-5). Later runs find it as it is: its blacklist keeps the STOPs of earlier runs."""
+    from pipelines.store import AccountError, create_account, get_account, open_store
+    from pipelines.store.credits import balance, top_up
+
+    engine = open_store(bucket=bucket)
+    try:
+        get_account(engine, DEMO_ACCOUNT)
+    except AccountError:
+        create_account(engine, DEMO_ACCOUNT, allowed_countries=["FR", "BE", "RE"])
+        top_up(engine, DEMO_ACCOUNT, DEMO_CREDITS, "demo: first run", by="smsflow demo")
+    out.print(f"    Account [bold]{DEMO_ACCOUNT}[/] in the account store ({engine.url.render_as_string()}): "
+              f"{balance(engine, DEMO_ACCOUNT):,} credits available")
 
 
 def simulator_config(bucket: Path, repliers: list[str]):
@@ -53,9 +70,6 @@ def prepare_bucket(bucket: Path, rows: int, out: Console) -> tuple[Path, list[st
     from pipelines.window import is_open, next_opening, policy
 
     bucket.mkdir(parents=True, exist_ok=True)
-    own_blacklist = bucket / "blacklists" / "own.txt"
-    own_blacklist.parent.mkdir(parents=True, exist_ok=True)
-    own_blacklist.touch()
     export = write_sample_list(bucket / "incoming" / "clients-vip.csv", rows)
     out.print(f"[bold]1.[/] Sample CRM export: {rows:,} contacts → {export}")
     spec_path = bucket / "specs" / "soldes-vip.yaml"
@@ -71,6 +85,7 @@ def prepare_bucket(bucket: Path, rows: int, out: Console) -> tuple[Path, list[st
                   f"{next_opening(window, now):%A %d/%m %H:%M}): the demo runs as a notification campaign.[/]")
     spec_path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
     out.print(f"[bold]2.[/] Campaign spec → {spec_path}")
+    prepare_account(bucket, out)
     first = pl.read_csv(export, separator=";", infer_schema=False, n_rows=200).get_column("Mobile")
     numbers = normalise_numbers(first).filter(pl.col("MF_VALID") & (pl.col("MF_COUNTRY") == "FR"))
     return spec_path, numbers.get_column("INT_MOBILE").str.strip_prefix("+").unique(maintain_order=True) \

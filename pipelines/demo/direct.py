@@ -13,16 +13,22 @@ from pipelines.demo.bucket import DEMO_CAMPAIGN, config_repliers, prepare_bucket
 
 def run_demo(bucket: Path, rows: int, out: Console) -> Path:
     """The campaign driven directly by `pipelines` (no Airflow): plan, DuckDB, simulator, send, report."""
+    from pipelines.account import prepare_account
     from pipelines.cli.tables import print_summary
     from pipelines.layout import CampaignPaths
     from pipelines.plan import plan_file
+    from pipelines.spec import load_spec
+    from pipelines.store import open_store
     from pipelines.warehouse import load_plan
 
     bucket = bucket.resolve()
     spec_path, _ = prepare_bucket(bucket, rows, out)
     started = time.perf_counter()
     campaign = f"{DEMO_CAMPAIGN}-{time.strftime('%Y%m%d-%H%M%S')}"  # each run is a new campaign
-    result = plan_file(spec_path, CampaignPaths.in_bucket(bucket, campaign).plan)
+    # ACC-1/2, BL-1, SEND-5: the plan reads the account's settings, blacklists and credits from the store.
+    account = prepare_account(open_store(bucket=bucket), load_spec(spec_path), source=str(spec_path))
+    result = plan_file(spec_path, CampaignPaths.in_bucket(bucket, campaign).plan, inputs=account.inputs,
+                       spec=account.spec)
     out.print(f"[bold]3.[/] Planned in {time.perf_counter() - started:.2f} s → {result.out_dir}\n")
     print_summary(result.summary, out)
     database = bucket / "warehouse.duckdb"
@@ -51,8 +57,9 @@ def report_demo(database: Path, campaign: str, plan_dir: Path, out: Console) -> 
     csv = write_csv(campaign_report(database, campaign), paths.report)
     out.print(f"\n[bold]9.[/] Loaded {loaded.parts:,} parts and {loaded.events:,} events into {database}; "
               f"report → {csv}")
-    own = read_summary(plan_dir).campaign.blacklists.own
-    out.print(f"   {loaded.opt_outs} number(s) asked to STOP and joined the account's blacklist ({own})")
+    account = read_summary(plan_dir).campaign.account
+    out.print(f"   {loaded.opt_outs} number(s) asked to STOP and joined account {account}'s own blacklist in the "
+              f"account store (smsflow blacklist list --account {account})")
     print_stats(campaign_stats(database, campaign), out)
 
 

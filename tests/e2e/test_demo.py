@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import duckdb
@@ -20,7 +21,10 @@ def test_house_demo_runs_a_campaign_end_to_end(tmp_path):
     assert list((campaign / "events").glob("*.parquet")) and list((campaign / "dispatch" / "ledger").glob("*.jsonl"))
     with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
         assert connection.execute("SELECT count(*) FROM plan_recipients").fetchone()[0] == 2001
-    assert (bucket / "blacklists" / "own.txt").read_text(encoding="utf-8").count("+33") == 2
+    # BL-2: the two handsets that answered STOP / Arrêt are on the demo account's own blacklist in the store.
+    listed = smsflow("blacklist", "list", "--kind", "own", "--account", "demo", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)) == 2
 
 
 @pytest.mark.xdist_group("airflow")  # one Airflow at a time on a 2-core machine
