@@ -14,7 +14,8 @@ import duckdb
 import pytest
 from rich.console import Console
 
-from pipelines.credits import top_up
+from pipelines.store import open_store
+from pipelines.store.credits import history, top_up
 from pipelines.demo.bucket import prepare_bucket
 from pipelines.demo.rest import answer_approval, failed_tasks, trigger_campaign, wait_for_dag, wait_for_run
 from pipelines.demo.standalone import running_stack
@@ -29,7 +30,7 @@ def stack(tmp_path_factory):
     bucket = folder / "bucket"
     out = Console(file=io.StringIO(), width=200)
     spec_path, repliers = prepare_bucket(bucket, 12, out)
-    top_up(bucket / "warehouse.duckdb", "default", 1_000)
+    top_up(open_store(bucket=bucket), "default", 1_000)  # the store the DAG opens: bucket/smsflow.db
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -45,9 +46,7 @@ def campaign_of(run_id: str) -> str:
 
 
 def credit_entries(bucket: Path, campaign: str) -> list[tuple[str, int]]:
-    with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
-        return connection.execute("SELECT kind, credits FROM credit_ledger WHERE campaign_id = ? ORDER BY entry_id",
-                                  [campaign]).fetchall()
+    return [(e["kind"], e["credits"]) for e in history(open_store(bucket=bucket), "default", campaign)]
 
 
 def test_send4_approved_the_instant_it_is_asked_five_runs_in_a_row_all_succeed(stack):
@@ -73,7 +72,7 @@ def test_camp3_rejected_the_instant_it_is_asked_cancels_gives_credits_back_and_s
     assert run["state"] == "success" and not failed_tasks(api, run_id), (run, failed_tasks(api, run_id))
     campaign = campaign_of(run_id)
     entries = credit_entries(bucket, campaign)
-    assert [kind for kind, _ in entries] == ["reserve", "release"] and entries[0][1] == entries[1][1] > 0, entries
+    assert [kind for kind, _ in entries] == ["reserve", "settle"] and entries[0][1] == entries[1][1] > 0, entries
     with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
         (status,) = connection.execute("SELECT status FROM campaign_status WHERE campaign_id = ?",
                                        [campaign]).fetchone()

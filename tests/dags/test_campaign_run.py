@@ -12,7 +12,8 @@ import duckdb
 import pytest
 from helpers import ROOT, write_list, write_spec
 
-from pipelines.credits import top_up
+from pipelines.store import create_account, open_store
+from pipelines.store.credits import history, top_up
 
 pytestmark = pytest.mark.xdist_group("airflow")  # one Airflow at a time on a 2-core machine
 LIST = "Mobile;Prénom;Ville\n0611111111;Ann;Nîmes\n0622222222;Loïc;Lyon\n0633333333;Léa;Dijon\n" \
@@ -29,7 +30,9 @@ def run_campaign(tmp_path, smsc, answer: str, home: Path, **spec) -> tuple[dict,
     simulator = smsc(rules=[{"value": "44", "outcome": "UNDELIV"}])
     bucket = tmp_path / "bucket"
     write_list(bucket / "incoming" / "clients.csv", LIST)
-    top_up(bucket / "warehouse.duckdb", "acme", 100)
+    engine = open_store(bucket=bucket)  # the store the DAG opens: bucket/smsflow.db
+    create_account(engine, "acme")
+    top_up(engine, "acme", 100)
     spec_path = write_spec(bucket / "specs", lists=["../incoming/clients.csv"], account={"id": "acme"},
                            test={"numbers": "0698765432", "row": 2},
                            contracts={"max_invalid_share": 0.5}, **spec)
@@ -54,11 +57,11 @@ def test_send4_campaign_dag_run_approved_through_the_rest_api(tmp_path, smsc, da
     assert test["text"] == "Bonjour Loic"  # SEND-3: personalised with row 2
     with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
         statuses = dict(connection.execute("SELECT int_mobile, status_code FROM message_status").fetchall())
-        credits = connection.execute("SELECT kind, credits FROM credit_ledger ORDER BY entry_id").fetchall()
         lifecycle = [row[0] for row in connection.execute(
             "SELECT status FROM campaign_lifecycle ORDER BY step_id").fetchall()]
     assert statuses == {"+33611111111": 16, "+33622222222": 16, "+33633333333": 16, "+33644444444": 20}
-    assert credits == [("topup", 100), ("reserve", 4)]  # every reserved credit was used
+    credits = [(e["kind"], e["credits"]) for e in history(open_store(bucket=bucket), "acme")]
+    assert credits == [("topup", 100), ("reserve", 4), ("settle", 0)]  # every reserved credit was used (SEND-8)
     assert lifecycle == ["scheduled", "running", "finished"]
     (report,) = (bucket / "campaigns").glob("*/report/*.csv")
     rows = list(csv.reader(report.read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
@@ -73,9 +76,9 @@ def test_camp3_campaign_dag_run_rejected_sends_nothing_and_gives_credits_back(tm
     assert outcome["state"] == "success" and outcome["tasks"]["dispatch"] == "skipped", outcome
     assert [m["destination"] for m in simulator.records("message")] == ["33698765432"]  # only the test
     with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
-        credits = connection.execute("SELECT kind, credits FROM credit_ledger ORDER BY entry_id").fetchall()
         (status,) = connection.execute("SELECT status FROM campaign_status").fetchone()
-    assert credits == [("topup", 100), ("reserve", 4), ("release", 4)]
+    credits = [(e["kind"], e["credits"]) for e in history(open_store(bucket=bucket), "acme")]
+    assert credits == [("topup", 100), ("reserve", 4), ("settle", 4)]  # nothing sent: everything back (SEND-8)
     assert status == "cancelled"
 
 
