@@ -91,6 +91,8 @@ def _spec_data(spec: Any, base: Path | None = None) -> dict:
 
     if isinstance(spec, CampaignSpec):
         data = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+        # ACC-2: only what the spec set narrows its account; the defaults written out would narrow it too.
+        data["account"] = spec.account.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True)
     elif isinstance(spec, str):
         data = yaml.safe_load(spec)
     else:
@@ -100,7 +102,8 @@ def _spec_data(spec: Any, base: Path | None = None) -> dict:
     if base is not None:
         data["lists"] = [str((base / item).resolve()) if isinstance(item, str) else item
                          for item in data.get("lists") or []]
-        blacklists = (data.get("account") or {}).get("blacklists") or {}
+        account = data.get("account")
+        blacklists = (account.get("blacklists") or {}) if isinstance(account, dict) else {}  # `account: acme`
         for kind, location in list(blacklists.items()):
             if isinstance(location, str):
                 blacklists[kind] = str((base / location).resolve())
@@ -112,7 +115,8 @@ def _validated(data: dict, account_id: str, source: str, now: datetime | None):
     from pipelines.spec import validate_spec
 
     data = dict(data)
-    account = dict(data.get("account") or {})
+    given = data.get("account") or {}
+    account = {"id": given} if isinstance(given, str) else dict(given)  # `account: acme` names it alone
     named = account.get("id")
     if named not in (None, DEFAULT_ACCOUNT, account_id):
         raise CampaignError(f"{source}: the spec names account {named!r} but the campaign is created in account "

@@ -33,6 +33,12 @@ def test_camp3_a_campaign_is_created_as_a_draft_with_its_lists_made_absolute_and
     assert [(event["status"], event["detail"]) for event in shown["events"]] == [("draft", "created as draft")]
 
 
+def test_acc1_a_spec_naming_its_account_by_name_is_created_in_it_narrowing_nothing(store, tmp_path):
+    create_account(store, "acme", allowed_countries=["FR", "BE"])
+    draft = campaigns.create(store, spec(account="acme"), "acme", base=tmp_path, now=T0)
+    assert draft.account_id == "acme" and yaml.safe_load(draft.spec)["account"] == {"id": "acme"}
+
+
 def test_camp2_a_bad_spec_is_refused_at_creation_naming_the_field(store):
     from pipelines.spec import SpecError
 
