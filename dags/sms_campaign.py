@@ -149,7 +149,8 @@ def sms_campaign():
         return {**planned, "credits": reserved["held"] if reserved["limited"] else planned["credits"]}
 
     wait = WaitForSendTimeOperator(task_id="wait_for_send_time",
-                                   spec_path="{{ ti.xcom_pull(task_ids='prepare')['spec_path'] }}")
+                                   spec_path="{{ ti.xcom_pull(task_ids='prepare')['spec_path'] }}",
+                                   plan_dir="{{ ti.xcom_pull(task_ids='plan')['plan_dir'] }}")
 
     @task
     def test_send(planned: dict) -> dict:

@@ -73,7 +73,10 @@ def prepare_spec(bucket: Path, campaign_id: str, conf: dict[str, Any], source: s
         spec = validate_spec(fields, source, now=datetime.now(timezone.utc), roots=[bucket], base=bucket)
         base = bucket
     data = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-    data["lists"] = [str(_absolute(location, base)) for location in spec.lists]
+    # ACC-2: only what the spec set narrows the account; defaults written out would narrow it too.
+    data["account"] = spec.account.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True)
+    data["lists"] = [str(_absolute(location, base)) if isinstance(location, str)  # a file, or a saved list (LIST-4)
+                     else location.model_dump(mode="json", exclude_none=True) for location in spec.lists]
     blacklists = data.get("account", {}).get("blacklists", {})
     for kind, location in list(blacklists.items()):
         blacklists[kind] = str(_absolute(location, base))
@@ -88,19 +91,28 @@ def _absolute(location: str, base: Path) -> Path:
 
 
 def plan_step(bucket: Path, campaign_id: str, spec_path: Path) -> dict:
-    """Plan with the account's credit balance from the store when it has a limit (SEND-5)."""
+    """Plan against the account store (ACC-1/2): the account's settings as the spec narrows them, its credit
+    balance (SEND-5), its blacklists (BL-1) and frequency cap (PLUS-7)."""
+    from pipelines.account import prepare_account
     from pipelines.plan import plan_campaign
     from pipelines.store import open_store
-    from pipelines.store.credits import balance
+    from pipelines.store.lists import record_versions, resolve_saved_lists
     from pipelines.warehouse import load_blacklist, load_plan
 
     spec = load_spec(spec_path, roots=[bucket])  # accepted at submission: its send_at may have passed since
     database = bucket / WAREHOUSE
-    available = balance(open_store(bucket=bucket), spec.account.id)
-    if available is not None:
-        spec = spec.model_copy(update={"account": spec.account.model_copy(
-            update={"credits": available})})
-    result = plan_campaign(spec, spec_path.parent, CampaignPaths.in_bucket(bucket, campaign_id).plan, roots=[bucket])
+    engine = open_store(bucket=bucket)
+    account = prepare_account(engine, spec, source=str(spec_path))
+    for note in account.notes:
+        print(f"Note: {note}")
+    # LIST-4: each saved list's version written into the campaign's folder; the campaign records which it used.
+    spec, versions = resolve_saved_lists(engine, account.spec, account.spec.account.id,
+                                         CampaignPaths.in_bucket(bucket, campaign_id).root)
+    if versions:
+        record_versions(engine, campaign_id, versions)
+        print("Saved lists: " + ", ".join(f"{name} version {version}" for name, version in versions.items()))
+    result = plan_campaign(spec, spec_path.parent, CampaignPaths.in_bucket(bucket, campaign_id).plan, roots=[bucket],
+                           inputs=account.inputs)
     load_plan(database, campaign_id, result.out_dir)
     for kind in ("own", "global", "client"):  # BL-1: the lists this campaign was checked against
         location = getattr(spec.account.blacklists, "global_" if kind == "global" else kind)
@@ -112,15 +124,25 @@ def plan_step(bucket: Path, campaign_id: str, spec_path: Path) -> dict:
             "credits": summary.credits, "account": spec.account.id}
 
 
-def send_target(spec: CampaignSpec, now: datetime | None = None) -> datetime:
-    """When the send may start (SEND-1, SEND-2): `send_at` or now, then, for marketing, the window's opening."""
-    from pipelines.window import next_opening, policy
+def send_target(spec: CampaignSpec, now: datetime | None = None, plan_dir: Path | None = None) -> datetime:
+    """When the send may start (SEND-1, SEND-2): `send_at` or now, then, for marketing, the window's opening.
+
+    With the plan, the window is the account's as the campaign narrowed it (the plan's summary), and it opens at
+    the first opening among the recipients' own time zones (PLUS-10).
+    """
+    from pipelines.window import earliest_opening, next_opening, policy
 
     now = now or datetime.now(timezone.utc)
     target = max(spec.send_at, now) if spec.send_at else now
-    if spec.type == "marketing":
-        target = next_opening(policy(spec.account.send_window), target)
-    return target
+    if spec.type != "marketing":
+        return target
+    if plan_dir is None:
+        return next_opening(policy(spec.account.send_window), target)
+    from pipelines.localtime import plan_places
+
+    summary = read_summary(plan_dir)
+    return earliest_opening(policy(summary.campaign.send_window or spec.account.send_window),
+                            plan_places(plan_dir), target)
 
 
 def _store_of(where: Path):
@@ -223,20 +245,34 @@ def approval_request(plan_dir: Path) -> dict:
             "body": approval_text(summary)}
 
 
-def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0) -> dict:
-    """Listen for receipts until every sent part has a final one, or `timeout` (their validity) runs out."""
+def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0, *, engine=None) -> dict:
+    """Listen for receipts until every sent part has a final one, or `timeout` (their validity) runs out.
+
+    Replies are applied to the account store as they come, every `poll` seconds: a STOP puts the number on the
+    account's own blacklist, a START takes it off (BL-2, PLUS-6). A campaign cancelled while it ran waits only
+    for the parts it sent (CAMP-3).
+    """
     import polars as pl
 
     from pipelines.dispatch import ledger_state, receive
-    from pipelines.dlr import read_events, recipient_statuses
+    from pipelines.dlr import part_rows, read_events, recipient_statuses
+    from pipelines.optouts import apply_opt_outs_from_events
     from pipelines.status import PENDING
 
     paths = CampaignPaths.of_plan(plan_dir)
     ledger_dir, events_dir = paths.ledger, paths.events
+    engine = engine or _store_of(paths.root.parent.parent)
     plan = pl.read_parquet(paths.recipients).filter(pl.col("STATUS_CODE").is_null())
     deadline = time.monotonic() + timeout
     while True:
-        statuses = recipient_statuses(plan, ledger_state(ledger_dir), read_events(events_dir), validity_seconds=None)
+        ledger = ledger_state(ledger_dir)
+        apply_opt_outs_from_events(engine, events_dir, campaign_id=paths.campaign)  # its account, else by sends
+        waited = plan
+        if cancelled_plan(plan_dir):
+            sent = part_rows(plan, ledger).select(pl.col("ref_list").alias("REF_LIST"),
+                                                  pl.col("id_line").alias("ID_LINE")).unique()
+            waited = plan.join(sent, on=["REF_LIST", "ID_LINE"], how="semi")
+        statuses = recipient_statuses(waited, ledger, read_events(events_dir), validity_seconds=None)
         waiting = int(statuses.get_column("STATUS_CODE").is_in(list(PENDING)).sum())
         if waiting == 0 or time.monotonic() >= deadline:
             return {"waiting": waiting, "recipients": statuses.height}
@@ -353,6 +389,10 @@ def approval_text(summary: PlanSummary) -> str:
         f"**Recipients**: {summary.rows:,}, of which **{summary.sendable:,}** will be sent",
         f"**Invalid numbers**: {summary.invalid:,}",
         f"**Duplicates**: {summary.duplicates:,}",
+        *([f"**Frequency cap (PLUS-7)**: {summary.capped:,} not sent, already messaged recently"]
+          if summary.capped else []),
+        *([f"**Holdout (PLUS-7)**: {summary.holdout:,} kept unsent ({summary.holdout_percent:g} %) to measure uplift"]
+          if summary.holdout else []),
         f"**Credits used**: {summary.credits:,}",
         f"**Send date**: {campaign.send_at or 'as soon as approved'}",
         f"**Sender**: {campaign.sender}",

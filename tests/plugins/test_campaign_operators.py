@@ -8,6 +8,7 @@ import pytest
 from helpers import write_spec
 
 from pipelines.window import PARIS
+from smsflow_provider.operators.campaign import CANCEL_CHECK
 
 
 @pytest.fixture
@@ -42,7 +43,13 @@ def test_send2_wait_operator_defers_a_marketing_send_outside_the_window_to_its_n
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute({})
     opening = datetime(2026, 12, 26, 8, 0, tzinfo=PARIS)  # Friday is Christmas: Saturday at 08:00
-    assert deferred.value.trigger.moment == opening and deferred.value.method_name == "execute_complete"
+    # It wakes every CANCEL_CHECK to see a cancel (CAMP-3), and defers again until the opening.
+    assert deferred.value.trigger.moment == clock.moment + CANCEL_CHECK
+    assert deferred.value.method_name == "execute_complete"
+    clock.moment = opening - CANCEL_CHECK / 2
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute_complete({})
+    assert deferred.value.trigger.moment == opening
     clock.moment = opening  # the trigger fires: checked again, the window is open, the task goes on
     assert operator.execute_complete({}) == opening.isoformat()
 
@@ -61,4 +68,8 @@ def test_send1_wait_operator_defers_a_notification_to_its_send_at_whatever_the_w
                                         send_at="2026-12-25T23:00:00+01:00"))  # Christmas night: not bound by SEND-2
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute({})
+    assert deferred.value.trigger.moment == clock.moment + CANCEL_CHECK  # wakes to see a cancel (CAMP-3)
+    clock.moment = datetime(2026, 12, 25, 22, 50, tzinfo=PARIS)
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute_complete({})
     assert deferred.value.trigger.moment == datetime(2026, 12, 25, 23, 0, tzinfo=PARIS)

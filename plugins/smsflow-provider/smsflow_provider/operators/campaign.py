@@ -11,6 +11,9 @@ from typing import Any
 
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+CANCEL_CHECK = timedelta(minutes=15)  # a long wait wakes this often to see a cancel (CAMP-3)
 
 
 def _cancelled(plan_dir: str | None) -> tuple[str, str] | None:
@@ -21,27 +24,33 @@ def _cancelled(plan_dir: str | None) -> tuple[str, str] | None:
 
 
 class WaitForSendTimeOperator(BaseOperator):
-    """Wait until `send_at` and, for marketing, the next opening of the account's send window."""
+    """Wait until `send_at` and, for marketing, the next opening of the account's send window in the first of the
+    recipients' time zones to open (PLUS-10; `plan_dir` given)."""
 
-    template_fields = ("spec_path",)
+    template_fields = ("spec_path", "plan_dir")
 
-    def __init__(self, *, spec_path: str, **kwargs: Any) -> None:
+    def __init__(self, *, spec_path: str, plan_dir: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.spec_path = spec_path
+        self.spec_path, self.plan_dir = spec_path, plan_dir
 
     def execute(self, context) -> str:
         from pipelines.campaign import send_target
         from pipelines.spec import load_spec
 
-        target = send_target(load_spec(Path(self.spec_path)))
+        cancelled = _cancelled(self.plan_dir)
+        if cancelled:  # CAMP-3: cancelled while it waited: nothing is sent, close settles it
+            raise AirflowSkipException("campaign %s %s: nothing sent [CAMP-3]" % cancelled)
+
+        target = send_target(load_spec(Path(self.spec_path)), plan_dir=Path(self.plan_dir) if self.plan_dir else None)
         if target > datetime.now(timezone.utc) + timedelta(seconds=1):
             self.log.info("Waiting for %s (Europe/Paris: %s)", target.isoformat(),
                           target.astimezone().isoformat())
-            self.defer(trigger=DateTimeTrigger(moment=target), method_name="execute_complete")
+            self.defer(trigger=DateTimeTrigger(moment=min(target, datetime.now(timezone.utc) + CANCEL_CHECK)),
+                       method_name="execute_complete")
         return target.isoformat()
 
     def execute_complete(self, context, event: Any = None) -> str:
-        return self.execute(context)  # check again: a holiday or the clock may have moved the window
+        return self.execute(context)  # check again: a cancel, a holiday or the clock may have moved the window
 
 
 class SmppDispatchOperator(BaseOperator):
