@@ -30,6 +30,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         folder = Path(str(item.path)).relative_to(TESTS).parts[0]
         kinds = _KINDS.get(folder, ("unit",))
+        if kinds == ("unit",) and item.get_closest_marker("integration"):  # it says it starts processes
+            kinds = ()
         if kinds == ("unit",) and _SUBPROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
             kinds = ("integration",)
         if kinds == ("unit",) and _store_backend(item) == "postgresql":  # TCP to a PostgreSQL server

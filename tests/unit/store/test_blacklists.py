@@ -188,6 +188,7 @@ def _add_and_stop(url: str, worker: int) -> tuple[int, int]:
     return added, record_replies(store, frame, campaign_id=f"c{worker}", account_id="default").stops
 
 
+@pytest.mark.integration  # real processes at once: not the fast unit part
 def test_bl1_concurrent_adds_and_stops_list_each_number_once_and_audit_it_once(store_url):
     open_store(store_url)
     with multiprocessing.get_context("spawn").Pool(2) as pool:

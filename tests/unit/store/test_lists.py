@@ -215,6 +215,7 @@ def _add_numbers(url: str, numbers: list[str]) -> list[int]:
     return [add(engine, "default", "clients-vip", number).version for number in numbers]
 
 
+@pytest.mark.integration  # real processes at once: not the fast unit part
 def test_list4_processes_adding_at_once_each_make_their_own_version(store_url, vip):
     import multiprocessing
 

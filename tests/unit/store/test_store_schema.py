@@ -33,6 +33,7 @@ def _open(url: str) -> str:
     return get_account(open_store(url)).id
 
 
+@pytest.mark.integration  # real processes at once: not the fast unit part
 @pytest.mark.parametrize("processes", [4])
 def test_acc1_processes_opening_a_new_store_at_once_migrate_it_once(store_url, processes):
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
