@@ -29,7 +29,7 @@ test: install  ## the whole test suite
 	.venv/bin/python -m pytest -n 2 --dist loadgroup -q
 
 test-unit: install  ## the fast part: pure functions and files, no process, no socket, no Airflow (under a minute)
-	.venv/bin/python -m pytest -m unit -q
+	.venv/bin/python -m pytest -m unit -n 2 -q tests/unit
 
 bench: install  ## plan-stage benchmark against a row-wise baseline (ROWS=1000000 by default)
 	.venv/bin/python bench/plan.py --rows $(if $(filter 10000,$(ROWS)),1000000,$(ROWS))
