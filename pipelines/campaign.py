@@ -264,6 +264,7 @@ def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0, *
     engine = engine or _store_of(paths.root.parent.parent)
     plan = pl.read_parquet(paths.recipients).filter(pl.col("STATUS_CODE").is_null())
     deadline = time.monotonic() + timeout
+    listened = False  # one pass as a receiver at least: replies (STOP) come after the receipts, stored by the SMSC
     while True:
         ledger = ledger_state(ledger_dir)
         apply_opt_outs_from_events(engine, events_dir, campaign_id=paths.campaign)  # its account, else by sends
@@ -274,9 +275,10 @@ def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0, *
             waited = plan.join(sent, on=["REF_LIST", "ID_LINE"], how="semi")
         statuses = recipient_statuses(waited, ledger, read_events(events_dir), validity_seconds=None)
         waiting = int(statuses.get_column("STATUS_CODE").is_in(list(PENDING)).sum())
-        if waiting == 0 or time.monotonic() >= deadline:
+        if (waiting == 0 and listened) or time.monotonic() >= deadline:
             return {"waiting": waiting, "recipients": statuses.height}
         receive(settings, events_dir, seconds=min(poll, max(0.1, deadline - time.monotonic())))
+        listened = True
 
 
 def reserve_step(bucket: Path, campaign_id: str, account: str, plan_dir: Path, *, run_id: str | None = None,

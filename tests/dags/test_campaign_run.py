@@ -12,7 +12,9 @@ import duckdb
 import pytest
 from helpers import ROOT, write_list, write_spec
 
+from pipelines.campaign import lifecycle
 from pipelines.store import create_account, open_store
+from pipelines.store.blacklists import list_numbers
 from pipelines.store.credits import history, top_up
 
 pytestmark = pytest.mark.xdist_group("airflow")  # one Airflow at a time on a 2-core machine
@@ -26,13 +28,22 @@ def dag_run_home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("dag_run_home")
 
 
-def run_campaign(tmp_path, smsc, answer: str, home: Path, **spec) -> tuple[dict, Path, object]:
-    simulator = smsc(rules=[{"value": "44", "outcome": "UNDELIV"}])
-    bucket = tmp_path / "bucket"
+def campaign_of(bucket: Path) -> str:
+    """The one campaign of a bucket (its folder is named after the run)."""
+    (folder,) = (bucket / "campaigns").iterdir()
+    return folder.name
+
+
+def run_campaign(tmp_path, smsc, answer: str, home: Path, *, simulator=None, bucket=None,
+                 **spec) -> tuple[dict, Path, object]:
+    simulator = simulator or smsc(rules=[{"value": "44", "outcome": "UNDELIV"}])
+    first = bucket is None
+    bucket = bucket or tmp_path / "bucket"
     write_list(bucket / "incoming" / "clients.csv", LIST)
-    engine = open_store(bucket=bucket)  # the store the DAG opens: bucket/smsflow.db
-    create_account(engine, "acme")
-    top_up(engine, "acme", 100)
+    engine = open_store(bucket=bucket)  # the store the DAG opens: $SMSFLOW_DB, else bucket/smsflow.db
+    if first:
+        create_account(engine, "acme")
+        top_up(engine, "acme", 100)
     spec_path = write_spec(bucket / "specs", lists=["../incoming/clients.csv"], account={"id": "acme"},
                            test={"numbers": "0698765432", "row": 2},
                            contracts={"max_invalid_share": 0.5}, **spec)
@@ -57,12 +68,10 @@ def test_send4_campaign_dag_run_approved_through_the_rest_api(tmp_path, smsc, da
     assert test["text"] == "Bonjour Loic"  # SEND-3: personalised with row 2
     with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
         statuses = dict(connection.execute("SELECT int_mobile, status_code FROM message_status").fetchall())
-        lifecycle = [row[0] for row in connection.execute(
-            "SELECT status FROM campaign_lifecycle ORDER BY step_id").fetchall()]
     assert statuses == {"+33611111111": 16, "+33622222222": 16, "+33633333333": 16, "+33644444444": 20}
     credits = [(e["kind"], e["credits"]) for e in history(open_store(bucket=bucket), "acme")]
     assert credits == [("topup", 100), ("reserve", 4), ("settle", 0)]  # every reserved credit was used (SEND-8)
-    assert lifecycle == ["scheduled", "running", "finished"]
+    assert [status for status, _ in lifecycle(bucket, campaign_of(bucket))] == ["scheduled", "running", "finished"]
     (report,) = (bucket / "campaigns").glob("*/report/*.csv")
     rows = list(csv.reader(report.read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
     assert rows[0][:7] == ["REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "STATUS_TEXT", "DELIVERYDATE",
@@ -71,24 +80,41 @@ def test_send4_campaign_dag_run_approved_through_the_rest_api(tmp_path, smsc, da
     assert [row[3] for row in rows[1:]] == ["16", "16", "16", "20", "4", "2"]
 
 
+def test_bl2_stop_replies_heard_by_an_airflow_run_block_the_next_airflow_run_status_14(tmp_path, smsc, dag_run_home):
+    """Done when #1, the Airflow path: two handsets answer STOP and ARRÊT during the first run; the second run
+    on the same list gives them status 14 and sends them nothing."""
+    simulator = smsc(replies=[{"number": "33611111111", "text": "STOP"}, {"number": "33633333333", "text": "Arrêt !"}])
+    outcome, bucket, _ = run_campaign(tmp_path, smsc, "auto", dag_run_home, simulator=simulator, approval="auto")
+    assert outcome["state"] == "success", outcome
+    first_run = campaign_of(bucket)
+    listed = list_numbers(open_store(bucket=bucket), "own", "acme")
+    assert sorted(listed.get_column("number")) == ["+33611111111", "+33633333333"]
+    sent_before = len(simulator.records("message"))
+    outcome, _, _ = run_campaign(tmp_path, smsc, "auto", dag_run_home, simulator=simulator, bucket=bucket,
+                                 approval="auto")
+    assert outcome["state"] == "success", outcome
+    (second_run,) = [folder for folder in (bucket / "campaigns").iterdir() if folder.name != first_run]
+    planned = dict(duckdb.sql(f"SELECT INT_MOBILE, STATUS_CODE FROM '{second_run / 'plan' / 'recipients.parquet'}'")
+                   .fetchall())
+    assert planned["+33611111111"] == planned["+33633333333"] == 14
+    again = [m["destination"] for m in simulator.records("message")[sent_before:]]
+    assert "33611111111" not in again and "33633333333" not in again and "33622222222" in again
+
+
 def test_camp3_campaign_dag_run_rejected_sends_nothing_and_gives_credits_back(tmp_path, smsc, dag_run_home):
     outcome, bucket, simulator = run_campaign(tmp_path, smsc, "Reject", dag_run_home)
     assert outcome["state"] == "success" and outcome["tasks"]["dispatch"] == "skipped", outcome
     assert [m["destination"] for m in simulator.records("message")] == ["33698765432"]  # only the test
-    with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
-        (status,) = connection.execute("SELECT status FROM campaign_status").fetchone()
     credits = [(e["kind"], e["credits"]) for e in history(open_store(bucket=bucket), "acme")]
     assert credits == [("topup", 100), ("reserve", 4), ("settle", 4)]  # nothing sent: everything back (SEND-8)
-    assert status == "cancelled"
+    assert lifecycle(bucket, campaign_of(bucket))[-1][0] == "cancelled"
 
 
 def test_send4_campaign_dag_run_with_automatic_approval(tmp_path, smsc, dag_run_home):
     outcome, bucket, simulator = run_campaign(tmp_path, smsc, "auto", dag_run_home, approval="auto")
     assert outcome["state"] == "success" and outcome["tasks"]["approve"] == "skipped", outcome
     assert len(simulator.records("message")) == 5
-    with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
-        audit = connection.execute("SELECT detail FROM campaign_lifecycle ORDER BY step_id").fetchall()
-    assert ("approval: auto (spec)",) in audit
+    assert any("approval: auto (spec)" in detail for _, detail in lifecycle(bucket, campaign_of(bucket)))
 
 
 def test_plus1_dispatch_task_killed_mid_batch_and_retried_sends_each_part_once(tmp_path, smsc):
