@@ -31,7 +31,7 @@ SELECT coalesce(status_code, 0) AS status_code,
 FROM plan_recipients
 WHERE campaign_id = $campaign_id
 GROUP BY ALL
-ORDER BY recipients DESC;
+ORDER BY recipients DESC, status_code;  -- ties in code order: the same answer every time
 
 -- name: replace_blacklist
 -- BL-1: a blacklist file loaded whole for an account (`blacklist_frame` registered by the loader).

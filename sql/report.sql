@@ -19,13 +19,11 @@ SELECT recipients, sent, delivered, delivery_rate, replies, stops, held, held_pa
 FROM campaign_stats WHERE campaign_id = $campaign_id;
 
 -- name: campaigns
--- CAMP-4: campaigns, newest first, with a lifecycle status derived from what happened to them.
+-- The campaigns loaded here, newest first, with a status derived from what happened to them (the lifecycle
+-- itself, CAMP-3, is the account store's: `smsflow campaigns list`).
 SELECT c.campaign_id, c.name, c.type, c.rows, c.sendable, c.credits, c.loaded_at,
-       coalesce(l.status, CASE WHEN p.parts IS NULL THEN 'draft'
-                               WHEN p.open_parts > 0 THEN 'running'
-                               ELSE 'finished' END) AS status
+       CASE WHEN p.parts IS NULL THEN 'draft' WHEN p.open_parts > 0 THEN 'running' ELSE 'finished' END AS status
 FROM plan_summaries c
-LEFT JOIN campaign_status l USING (campaign_id)
 LEFT JOIN (SELECT p.campaign_id, count(*) AS parts,
                   count(*) FILTER (WHERE NOT p.final AND list_contains(s.pending_codes, p.status_code)) AS open_parts
            FROM part_status p CROSS JOIN status_rules s GROUP BY p.campaign_id) p USING (campaign_id)

@@ -89,42 +89,10 @@ CREATE TABLE IF NOT EXISTS events (
 -- The views that derive statuses from these tables (receipt_codes, receipt_parts, part_receipts, part_status,
 -- message_status, campaign_stats) are in status.sql: one derivation, shared with pipelines.dlr.recipient_statuses.
 
--- SEND-5: the credit ledger. A balance is never stored: it is the sum of the entries.
--- topup +n (credits bought), reserve -n (a campaign validated), release +n (a cancelled or rejected
--- campaign, or the unused part of a finished one, gives its reservation back).
-CREATE SEQUENCE IF NOT EXISTS credit_entry_id;
-CREATE TABLE IF NOT EXISTS credit_ledger (
-    entry_id     BIGINT PRIMARY KEY DEFAULT nextval('credit_entry_id'),
-    account_id   VARCHAR NOT NULL,
-    campaign_id  VARCHAR,
-    kind         VARCHAR NOT NULL CHECK (kind IN ('topup', 'reserve', 'release')),
-    credits      BIGINT  NOT NULL CHECK (credits >= 0),
-    reason       VARCHAR,
-    entered_at   TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
-);
+-- SEND-5 credits and the CAMP-3 lifecycle live in the account store (pipelines/store: SQLite or PostgreSQL), the
+-- source of truth for state; this warehouse keeps facts and reports.
 
-CREATE OR REPLACE VIEW credit_balances AS
-SELECT account_id,
-       sum(CASE kind WHEN 'reserve' THEN -credits ELSE credits END) AS available,
-       sum(credits) FILTER (WHERE kind = 'reserve') - coalesce(sum(credits) FILTER (WHERE kind = 'release'), 0)
-           AS reserved_net
-FROM credit_ledger GROUP BY account_id;
-
--- CAMP-3: every lifecycle step of every campaign, with why (approvals and their audit included).
-CREATE SEQUENCE IF NOT EXISTS campaign_step_id;
-CREATE TABLE IF NOT EXISTS campaign_lifecycle (
-    step_id      BIGINT PRIMARY KEY DEFAULT nextval('campaign_step_id'),
-    campaign_id  VARCHAR NOT NULL,
-    status       VARCHAR NOT NULL CHECK (status IN ('draft', 'scheduled', 'running', 'finished', 'cancelled')),
-    detail       VARCHAR,
-    recorded_at  TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
-);
-
-CREATE OR REPLACE VIEW campaign_status AS
-SELECT campaign_id, arg_max(status, step_id) AS status, max(recorded_at) AS since
-FROM campaign_lifecycle GROUP BY campaign_id;
-
--- BL-1: the numbers never sent to, by list (own, global, client), as loaded from the account's files.
+-- BL-1: a read-only copy of the account's blacklists as the plans and loads saw them (the store holds them).
 CREATE TABLE IF NOT EXISTS blacklists (
     account_id   VARCHAR NOT NULL,
     kind         VARCHAR NOT NULL CHECK (kind IN ('own', 'global', 'client')),
