@@ -80,13 +80,16 @@ def test_send4_campaign_dag_run_approved_through_the_rest_api(tmp_path, smsc, da
     assert [row[3] for row in rows[1:]] == ["16", "16", "16", "20", "4", "2"]
 
 
-def test_bl2_stop_replies_heard_by_an_airflow_run_block_the_next_airflow_run_status_14(tmp_path, smsc, dag_run_home):
-    """Done when #1, the Airflow path: two handsets answer STOP and ARRÊT during the first run; the second run
-    on the same list gives them status 14 and sends them nothing."""
+def test_bl2_send4_stop_replies_heard_by_an_airflow_run_block_the_next_run_status_14(tmp_path, smsc, dag_run_home):
+    """Done when #1, the Airflow path: two handsets answer STOP and ARRÊT during the first run (approved
+    automatically, SEND-3: recorded in the audit); the second run on the same list gives them status 14 and
+    sends them nothing."""
     simulator = smsc(replies=[{"number": "33611111111", "text": "STOP"}, {"number": "33633333333", "text": "Arrêt !"}])
     outcome, bucket, _ = run_campaign(tmp_path, smsc, "auto", dag_run_home, simulator=simulator, approval="auto")
-    assert outcome["state"] == "success", outcome
+    assert outcome["state"] == "success" and outcome["tasks"]["approve"] == "skipped", outcome
     first_run = campaign_of(bucket)
+    assert len(simulator.records("message")) == 5  # 4 recipients + the test
+    assert any("approval: auto (spec)" in detail for _, detail in lifecycle(bucket, first_run))
     listed = list_numbers(open_store(bucket=bucket), "own", "acme")
     assert sorted(listed.get_column("number")) == ["+33611111111", "+33633333333"]
     sent_before = len(simulator.records("message"))
@@ -108,13 +111,6 @@ def test_camp3_campaign_dag_run_rejected_sends_nothing_and_gives_credits_back(tm
     credits = [(e["kind"], e["credits"]) for e in history(open_store(bucket=bucket), "acme")]
     assert credits == [("topup", 100), ("reserve", 4), ("settle", 4)]  # nothing sent: everything back (SEND-8)
     assert lifecycle(bucket, campaign_of(bucket))[-1][0] == "cancelled"
-
-
-def test_send4_campaign_dag_run_with_automatic_approval(tmp_path, smsc, dag_run_home):
-    outcome, bucket, simulator = run_campaign(tmp_path, smsc, "auto", dag_run_home, approval="auto")
-    assert outcome["state"] == "success" and outcome["tasks"]["approve"] == "skipped", outcome
-    assert len(simulator.records("message")) == 5
-    assert any("approval: auto (spec)" in detail for _, detail in lifecycle(bucket, campaign_of(bucket)))
 
 
 def test_plus1_dispatch_task_killed_mid_batch_and_retried_sends_each_part_once(tmp_path, smsc):
