@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
+os.environ.setdefault("COLUMNS", "200")  # the CLI's tables, run in this process (helpers.smsflow_here), unwrapped
+
 TESTS = ROOT / "tests"
 
 # The kind of a test follows its folder: `pytest -m unit` is the fast part (no process, no socket, no Airflow).

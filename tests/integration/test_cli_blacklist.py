@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 
-from helpers import smsflow, write_list
+from helpers import smsflow, smsflow_here, write_list
 
 
 def run(store_url: str, *args: str):
-    return smsflow("blacklist", *args, env={**os.environ, "SMSFLOW_DB": store_url})
+    return smsflow_here("blacklist", *args, env={"SMSFLOW_DB": store_url})
 
 
 def listed(store_url: str, *args: str) -> list[str]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 
-from helpers import smsflow, write_list, write_spec
+from helpers import smsflow_here, write_list, write_spec
 
 
 def run(store_url: str, *args: str):
-    return smsflow("campaigns", *args, env={**os.environ, "SMSFLOW_DB": store_url, "COLUMNS": "200"})
+    return smsflow_here("campaigns", *args, env={"SMSFLOW_DB": store_url})
 
 
 def test_camp3_camp4_create_edit_duplicate_cancel_delete_show_list_dashboard_from_the_cli(store_url, tmp_path):

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 
-from helpers import smsflow
+from helpers import smsflow_here
 
 from pipelines.store import open_store
 from pipelines.store.credits import reserve
 
 
 def run(store_url: str, *args: str):
-    return smsflow("credits", *args, env={**os.environ, "SMSFLOW_DB": store_url})
+    return smsflow_here("credits", *args, env={"SMSFLOW_DB": store_url})
 
 
 def test_send5_credits_topup_balance_and_history_from_the_cli(store_url, tmp_path):

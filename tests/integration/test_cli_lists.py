@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 
-from helpers import smsflow, write_list
+from helpers import smsflow_here, write_list
 
 
 def run(store_url: str, *args: str):
-    return smsflow("lists", *args, env={**os.environ, "SMSFLOW_DB": store_url, "COLUMNS": "200"})
+    return smsflow_here("lists", *args, env={"SMSFLOW_DB": store_url})
 
 
 def test_list4_import_show_search_add_remove_delete_list_from_the_cli(store_url, tmp_path):
