@@ -34,7 +34,7 @@ def _airflow_run_ended() -> Callable[[str], bool] | None:
     url = os.environ.get(AIRFLOW_API_ENV)
     if not url:
         return None
-    from pipelines.demo.rest import AirflowApi
+    from pipelines.airflow_rest import AirflowApi
 
     parts = urlsplit(url)
     api = AirflowApi(f"http://{parts.hostname or '127.0.0.1'}:{parts.port or 8080}")

@@ -1,47 +1,11 @@
-"""Airflow's REST API as a user's browser speaks it (login, trigger, approve, wait), over plain HTTP: the demo
+"""The demo's conversation with Airflow's REST API (trigger, approve, wait) over `pipelines.airflow_rest`: the demo
 drives Airflow from outside, so nothing here imports Airflow."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 
-LOGIN = ("admin", "admin")
-
-
-class AirflowApi:
-    """The few REST calls a user's browser makes, with the JWT the login gives."""
-
-    def __init__(self, base: str):
-        self.base, self.token = base, None
-
-    def call(self, method: str, path: str, body: dict | None = None):
-        request = urllib.request.Request(
-            self.base + path, method=method, data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json",
-                     **({"Authorization": f"Bearer {self.token}"} if self.token else {})})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode(errors="replace")
-
-    def login(self, username: str = LOGIN[0], password: str = LOGIN[1]) -> None:
-        status, answer = self.call("POST", "/auth/token", {"username": username, "password": password})
-        if status not in (200, 201):
-            raise RuntimeError(f"Airflow login failed ({status}): {answer}")
-        self.token = answer["access_token"]
-
-    def healthy(self) -> bool:
-        try:
-            status, answer = self.call("GET", "/api/v2/monitor/health")
-        except OSError:
-            return False
-        return status == 200 and all(part.get("status") == "healthy" for part in answer.values()
-                                     if isinstance(part, dict))
-
+from pipelines.airflow_rest import LOGIN, AirflowApi  # noqa: F401 - the demo's login, re-exported
 
 def wait_for_dag(api: AirflowApi, dag_id: str = "sms_campaign", timeout: float = 120) -> None:
     """Until the DAG processor has parsed the DAG (its first parse after a start)."""

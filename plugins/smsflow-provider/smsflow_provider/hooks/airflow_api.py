@@ -31,7 +31,7 @@ class AirflowApiHook(BaseHook):
         """One REST call as the connection's user; None (logged) without the connection or the server."""
         from airflow.sdk.exceptions import AirflowNotFoundException
 
-        from pipelines.demo.rest import AirflowApi
+        from pipelines.airflow_rest import AirflowApi
 
         try:
             connection = self.get_connection(self.airflow_api_conn_id)

@@ -1,0 +1,42 @@
+"""Airflow's REST API as a user's browser speaks it (login, the few calls smsflow needs), over plain HTTP: nothing
+here imports Airflow. Used by the demo drivers, `smsflow credits` (which runs ended) and the provider's hook."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+LOGIN = ("admin", "admin")
+
+
+class AirflowApi:
+    """The few REST calls a user's browser makes, with the JWT the login gives."""
+
+    def __init__(self, base: str):
+        self.base, self.token = base, None
+
+    def call(self, method: str, path: str, body: dict | None = None):
+        request = urllib.request.Request(
+            self.base + path, method=method, data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json",
+                     **({"Authorization": f"Bearer {self.token}"} if self.token else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace")
+
+    def login(self, username: str = LOGIN[0], password: str = LOGIN[1]) -> None:
+        status, answer = self.call("POST", "/auth/token", {"username": username, "password": password})
+        if status not in (200, 201):
+            raise RuntimeError(f"Airflow login failed ({status}): {answer}")
+        self.token = answer["access_token"]
+
+    def healthy(self) -> bool:
+        try:
+            status, answer = self.call("GET", "/api/v2/monitor/health")
+        except OSError:
+            return False
+        return status == 200 and all(part.get("status") == "healthy" for part in answer.values()
+                                     if isinstance(part, dict))
