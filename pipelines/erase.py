@@ -27,7 +27,8 @@ import polars as pl
 from pipelines.layout import CampaignPaths
 from pipelines.store.lists import SAVED_FOLDER
 from pipelines.store.erase import (
-    HASH_PREFIX, NumberForms, erase_key, erase_rows, hash_number, hash_numbers, number_forms, purge_store_rows,
+    HASH_PREFIX, NumberForms, erase_key, erase_rows, hash_numbers, hash_phone_like, number_forms,
+    purge_store_rows,
     record_erasure, scrub,
 )
 
@@ -252,7 +253,6 @@ def erase_number(engine, number: str, *, bucket: Path, warehouses: Iterable[Path
 # --- Retention (PLUS-8): old campaigns' personal data purged, their aggregates kept. ---------------------------
 
 _AGE = {"d": "days", "m": "months", "y": "years"}
-_PHONE_LIKE = re.compile(r"(?<![0-9+\w])(?:\+|00)?[0-9](?:[ .\-/]?[0-9]){7,16}(?![0-9\w])")
 _KEPT_COLUMNS = {"REF_LIST", "INT_MOBILE", "MF_COUNTRY", "STATUS_TEXT", "ENCODING"}  # text columns a plan keeps
 
 
@@ -269,22 +269,6 @@ def cutoff(older_than: str, now: datetime) -> datetime:
     year, month = divmod(index, 12)
     day = min(now.day, calendar.monthrange(year, month + 1)[1])
     return now.replace(year=year, month=month + 1, day=day)
-
-
-def _hash_phone_like(text: str, key: bytes, region: str = "FR") -> str:
-    """Every valid phone number written in `text`, however written, replaced by its hash."""
-    import phonenumbers
-
-    def hashed(match: re.Match) -> str:
-        try:
-            parsed = phonenumbers.parse(match.group(0), region)
-        except phonenumbers.NumberParseException:
-            return match.group(0)
-        if not phonenumbers.is_valid_number(parsed):
-            return match.group(0)
-        return hash_number(key, phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
-
-    return _PHONE_LIKE.sub(hashed, text)
 
 
 def purge_campaign(engine, bucket: Path, campaign_id: str, databases: Iterable[Path]) -> dict:
@@ -321,7 +305,7 @@ def purge_campaign(engine, bucket: Path, campaign_id: str, databases: Iterable[P
         # A saved list's version, written for the campaign, is named after the list (no suffix of its own).
         if path.suffix in (".jsonl", ".json", ".yaml", ".yml", ".csv", ".txt") or SAVED_FOLDER in path.parts:
             text = path.read_text(encoding="utf-8", errors="surrogateescape")
-            replaced = _hash_phone_like(text, key)
+            replaced = hash_phone_like(text, key)
             if replaced != text:
                 _atomic_write(path, replaced.encode("utf-8", errors="surrogateescape"))
     summary = paths.summary.read_text(encoding="utf-8") if paths.summary.is_file() else None

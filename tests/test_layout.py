@@ -37,6 +37,8 @@ def test_house_everything_loads():
     for path in (ROOT / "pipelines").rglob("*.py"):
         parts = path.relative_to(ROOT).with_suffix("").parts
         parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if "migrations" in parts:  # Alembic's scripts: Alembic loads them by path, they are no modules
+            continue
         if len(parts) > 1:
             on_disk.add(".".join(parts))
     assert set(result.stdout.split()) == on_disk  # every module file was found and imported

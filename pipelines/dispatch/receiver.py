@@ -55,7 +55,7 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
 def _apply_opt_outs(store, events_dir: Path) -> int:
     """The new replies recorded; a store that does not answer is logged and tried again next second (the events
     are on disk, so nothing is lost)."""
-    from pipelines.store.blacklists import apply_opt_outs_from_events
+    from pipelines.optouts import apply_opt_outs_from_events
 
     try:
         return apply_opt_outs_from_events(store, events_dir).added

@@ -282,20 +282,3 @@ def history(engine: Engine, number: str, account_id: str | None = None) -> pl.Da
             query = query.where(or_(*mine))
         rows = [(utc(row[0]), *row[1:]) for row in connection.execute(query)]
     return pl.DataFrame(rows, schema=HISTORY_SCHEMA, orient="row")
-
-
-def record_replies(engine: Engine, replies: pl.DataFrame, *, campaign_id: str | None = None,
-                   account_id: str | None = None, now: datetime | None = None):
-    """BL-2, PLUS-6: STOP-family replies put their number on the account's own blacklist, START takes it off,
-    each audited once: see pipelines.optouts.record_replies."""
-    from pipelines.optouts import record_replies as record
-
-    return record(engine, replies, campaign_id=campaign_id, account_id=account_id, now=now)
-
-
-def apply_opt_outs_from_events(engine: Engine, events_dir: Path | str, *, campaign_id: str | None = None,
-                               account_id: str | None = None):
-    """The replies of an events folder not yet processed, recorded: see pipelines.optouts."""
-    from pipelines.optouts import apply_opt_outs_from_events as apply
-
-    return apply(engine, events_dir, campaign_id=campaign_id, account_id=account_id)

@@ -268,8 +268,25 @@ def purge_store_rows(engine: Engine, campaign_id: str, hashes: dict[str, str], k
             changed[table.name] = len(rows)
         spec = connection.execute(select(campaigns.c.spec).where(campaigns.c.id == campaign_id)).scalar()
         if spec is not None:
-            from pipelines.erase import _hash_phone_like
-
             connection.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(
-                spec=_hash_phone_like(spec, key)))
+                spec=hash_phone_like(spec, key)))
     return changed
+
+
+_PHONE_LIKE = re.compile(r"(?<![0-9+\w])(?:\+|00)?[0-9](?:[ .\-/]?[0-9]){7,16}(?![0-9\w])")
+
+
+def hash_phone_like(text: str, key: bytes, region: str = "FR") -> str:
+    """Every valid phone number written in `text`, however written, replaced by its hash."""
+    import phonenumbers
+
+    def hashed(match: re.Match) -> str:
+        try:
+            parsed = phonenumbers.parse(match.group(0), region)
+        except phonenumbers.NumberParseException:
+            return match.group(0)
+        if not phonenumbers.is_valid_number(parsed):
+            return match.group(0)
+        return hash_number(key, phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+    return _PHONE_LIKE.sub(hashed, text)

@@ -20,7 +20,8 @@ from pipelines.report import campaign_report, campaign_stats, write_csv
 from pipelines.spec import load_spec
 from pipelines.status import BLACKLIST_OWN
 from pipelines.store import open_store
-from pipelines.store.blacklists import apply_opt_outs_from_events, blacklist_numbers
+from pipelines.optouts import apply_opt_outs_from_events
+from pipelines.store.blacklists import blacklist_numbers
 from pipelines.store.erase import erasure_history
 from pipelines.store.lists import import_list
 from pipelines.store.pressure import record_campaign_sends
