@@ -42,7 +42,11 @@ FORM = json.loads((Path(__file__).with_name("campaign_form.json")).read_text(enc
 
 
 def bucket_root() -> Path:
-    """The bucket folder, read at run time (never at parse time)."""
+    """The bucket folder, read at run time (never at parse time). Every task calls it first, so it also points the
+    task at the account store: $SMSFLOW_DB, else the Airflow connection `smsflow_db`, else <bucket>/smsflow.db."""
+    from smsflow_provider.hooks.store import use_airflow_store
+
+    use_airflow_store()
     default = Path(__file__).resolve().parents[1] / "bucket"
     return Path(os.environ.get(BUCKET_ENV, default)).resolve()
 

@@ -18,6 +18,9 @@ CANCEL_CHECK = timedelta(minutes=15)  # a long wait wakes this often to see a ca
 
 def _cancelled(plan_dir: str | None) -> tuple[str, str] | None:
     """(campaign, why) when `smsflow campaigns cancel` cancelled the plan's campaign, or asked it to stop."""
+    from smsflow_provider.hooks.store import use_airflow_store
+
+    use_airflow_store()  # the store this run's other tasks use
     from pipelines.campaign import cancelled_plan
 
     return cancelled_plan(Path(plan_dir)) if plan_dir else None
