@@ -50,19 +50,23 @@ def narrowed(settings: AccountSettings, spec: CampaignSpec, source: str = "spec"
         if wider:
             refuse("allowed_countries", wanted.allowed_countries,
                    f"{', '.join(wider)} is not allowed on account {settings.id!r} (it allows "
-                   f"{', '.join(settings.allowed_countries)}); a campaign may only narrow them")
+                   f"{', '.join(settings.allowed_countries)}); a campaign may only narrow them: an administrator "
+                   f"widens the account with smsflow account set {settings.id} --countries "
+                   f"{','.join(dict.fromkeys([*settings.allowed_countries, *wider]))}")
         countries = [code for code in wanted.allowed_countries if code in settings.allowed_countries]
     max_parts = settings.max_parts
     if "max_parts" in given:
         if wanted.max_parts > settings.max_parts:
             refuse("max_parts", wanted.max_parts, f"account {settings.id!r} allows at most {settings.max_parts} "
-                                                  f"parts; a campaign may only lower it")
+                                                  f"parts; a campaign may only lower it (smsflow account set "
+                                                  f"{settings.id} --max-parts N)")
         max_parts = min(wanted.max_parts, settings.max_parts)
     window = settings.send_window
     if "send_window" in given:
         if WINDOWS.index(wanted.send_window) > WINDOWS.index(settings.send_window):
             refuse("send_window", wanted.send_window, f"is wider than account {settings.id!r}'s window "
-                                                      f"{settings.send_window!r}; a campaign may only narrow it")
+                                                      f"{settings.send_window!r}; a campaign may only narrow it "
+                                                      f"(smsflow account set {settings.id} --window NAME)")
         window = wanted.send_window
     sender = spec.sender_or_default
     if settings.allowed_senders and sender != DEFAULT_SENDER and sender not in settings.allowed_senders:
