@@ -235,6 +235,12 @@ def sms_campaign():
         api = AirflowApiHook()
         note = api.set_run_note
         finished = context["ti"].xcom_pull(task_ids="finish")
+        if finished and (stopped := cancelled_by_user(bucket_root(), planned["campaign_id"])):
+            # CAMP-3: cancelled while it ran: the batches sent before the cancel stay spent, the rest came back.
+            note(context["dag"].dag_id, context["run_id"],
+                 run_note("cancelled", reason=stopped, sent=finished["parts"],
+                          credits_back=finished.get("credits_back", 0)))
+            return "cancelled"
         if finished:
             pulled = context["ti"].xcom_pull(task_ids="dispatch")  # one batch: its dict; several: a sequence
             batches = [pulled] if isinstance(pulled, dict) else [b for b in pulled or [] if isinstance(b, dict)]
