@@ -1,5 +1,8 @@
 """PLUS-8 retention: every day, the personal data of campaigns ended before each account's retention period is
-erased (numbers hashed, messages and list fields dropped), their figures kept. Thin: pipelines.erase.purge."""
+erased (numbers hashed, messages and list fields dropped), their figures kept. Thin: pipelines.erase.purge.
+
+Paused when it first appears: purging personal data is an administrator's decision. Unpause it in the UI or with
+`airflow dags unpause smsflow_purge`; `smsflow purge --older-than 24m` does the same by hand."""
 
 from __future__ import annotations
 
@@ -11,12 +14,16 @@ from airflow.sdk import dag, task
 
 
 def bucket_root() -> Path:
-    """The bucket folder (SMSFLOW_BUCKET, else the checkout's bucket/), read at run time."""
+    """The bucket folder (SMSFLOW_BUCKET, else the checkout's bucket/), read at run time; the account store is
+    $SMSFLOW_DB, else the Airflow connection `smsflow_db`, else <bucket>/smsflow.db."""
+    from smsflow_provider.hooks.store import use_airflow_store
+
+    use_airflow_store()
     return Path(os.environ.get("SMSFLOW_BUCKET", Path(__file__).resolve().parents[1] / "bucket")).resolve()
 
 
 @dag(schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, max_active_runs=1,
-     tags=["smsflow", "PLUS-8"], doc_md=__doc__)
+     is_paused_upon_creation=True, tags=["smsflow", "PLUS-8"], doc_md=__doc__)
 def smsflow_purge():
     @task
     def purge() -> dict:

@@ -84,7 +84,7 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
             time.sleep(2)
         api.login()
         for name, slots in (("smsc", 2), ("duckdb", 1)):  # binds to the SMSC; one DuckDB writer
-            api.call("POST", "/api/v2/pools", {"name": name, "slots": slots})
+            create_pool(api, name, slots)
         out.print(f"Airflow is up in {time.monotonic() - started:.0f} s: http://127.0.0.1:{port} "
                   f"(login {LOGIN[0]} / {LOGIN[1]})")
         yield api
@@ -96,6 +96,19 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(process.pid, signal.SIGKILL) if process is airflow else process.kill()
         log.close()
+
+
+def create_pool(api, name: str, slots: int, timeout: float = 60) -> None:
+    """An Airflow pool, created through the REST API; a busy metadata database (SQLite, a 500) is retried: without
+    the pool the DAG's tasks would wait for ever."""
+    started = time.monotonic()
+    while True:
+        status, answer = api.call("POST", "/api/v2/pools", {"name": name, "slots": slots})
+        if status in (200, 201, 409):  # 409: it exists already
+            return
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"Airflow refused to create the pool {name!r} ({status}): {answer}")
+        time.sleep(1)
 
 
 def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:

@@ -12,9 +12,9 @@ from sqlalchemy import insert, select
 
 from pipelines.dlr import EventWriter
 from pipelines.store import create_account, open_store, set_account
+from pipelines.optouts import apply_opt_outs_from_events, record_replies
 from pipelines.store.blacklists import (
-    BlacklistError, add_numbers, apply_opt_outs_from_events, blacklist_numbers, export_file, history, import_file,
-    list_numbers, record_replies, remove_numbers,
+    BlacklistError, add_numbers, blacklist_numbers, export_file, history, import_file, list_numbers, remove_numbers,
 )
 from pipelines.store.schema import opt_out_audit, sends
 
