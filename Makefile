@@ -26,7 +26,7 @@ airflow: install  ## Airflow and the simulator left running: http://127.0.0.1:80
 	.venv/bin/smsflow airflow --bucket $(BUCKET) --port $(PORT)
 
 test: install  ## the whole test suite
-	.venv/bin/python -m pytest -n 2 --dist loadgroup -q
+	.venv/bin/python -m pytest -n 2 --dist loadfile -q
 
 test-unit: install  ## the fast part: pure functions and files, no process, no socket, no Airflow (under a minute)
 	.venv/bin/python -m pytest -m unit -n 2 -q tests/unit

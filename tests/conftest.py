@@ -163,3 +163,16 @@ def _own_account_store(request, tmp_path: Path, monkeypatch):
         url = f"sqlite:///{tmp_path / 'own-store' / 'smsflow.db'}"
     monkeypatch.setenv("SMSFLOW_DB", url)
     yield url
+
+
+@pytest.fixture(scope="session")
+def airflow_db_template(tmp_path_factory) -> Path:
+    """An Airflow metadata database migrated once per test process (`airflow db migrate` costs ~30 s): the DAG
+    run tests copy it into each AIRFLOW_HOME of theirs (`helpers.airflow_home_from`)."""
+    home = tmp_path_factory.mktemp("airflow_template")
+    environment = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                   "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
+                   env=environment)
+    return home / "airflow.db"
+

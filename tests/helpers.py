@@ -115,3 +115,12 @@ def bucket_and_a_secret_outside(tmp_path: Path) -> tuple[Path, Path]:
     (bucket / "lists" / "ok.csv").write_text("Mobile\n0611111111\n", encoding="utf-8")
     (bucket / "lists" / "link.csv").symlink_to(outside)
     return bucket, outside
+
+
+def airflow_home_from(template: Path, home: Path) -> Path:
+    """`home` with a copy of the migrated metadata database `template`."""
+    import shutil
+
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(template, home / "airflow.db")
+    return home

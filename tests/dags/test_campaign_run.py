@@ -23,9 +23,11 @@ LIST = "Mobile;Prénom;Ville\n0611111111;Ann;Nîmes\n0622222222;Loïc;Lyon\n0633
 
 
 @pytest.fixture(scope="module")
-def dag_run_home(tmp_path_factory) -> Path:
-    """One AIRFLOW_HOME for the dag.test() runs of this module, each in its own process (migrated by the first)."""
-    return tmp_path_factory.mktemp("dag_run_home")
+def dag_run_home(tmp_path_factory, airflow_db_template) -> Path:
+    """One AIRFLOW_HOME for the dag.test() runs of this module, each in its own process (a migrated copy)."""
+    from helpers import airflow_home_from
+
+    return airflow_home_from(airflow_db_template, tmp_path_factory.mktemp("dag_run_home"))
 
 
 def campaign_of(bucket: Path) -> str:

@@ -95,8 +95,11 @@ pytestmark = pytest.mark.xdist_group("airflow")  # one Airflow at a time on a 2-
 
 
 @pytest.fixture(scope="module")
-def dag_run_home(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("lifecycle_home")
+def dag_run_home(tmp_path_factory, airflow_db_template) -> Path:
+    """One AIRFLOW_HOME for this module's runs, each in its own process (a migrated copy)."""
+    from helpers import airflow_home_from
+
+    return airflow_home_from(airflow_db_template, tmp_path_factory.mktemp("lifecycle_home"))
 
 
 def run_draft(tmp_path: Path, smsc, home: Path, mode: str, **spec) -> tuple[dict, Path, object, object, str]:

@@ -28,9 +28,11 @@ def mark_failed_run(home: Path, bucket: Path, simulator, spec_path: Path) -> dic
     return json.loads(lines[-1][7:])
 
 
-def test_send8_a_waiting_run_marked_failed_is_settled_by_the_next_reservation(tmp_path, smsc):
+def test_send8_a_waiting_run_marked_failed_is_settled_by_the_next_reservation(tmp_path, smsc, airflow_db_template):
+    from helpers import airflow_home_from
+
     simulator = smsc()
-    bucket, home = tmp_path / "bucket", tmp_path / "airflow_home"
+    bucket, home = tmp_path / "bucket", airflow_home_from(airflow_db_template, tmp_path / "airflow_home")
     write_list(bucket / "incoming" / "clients.csv", LIST)
     engine = open_store(bucket=bucket)  # the store the DAG opens: bucket/smsflow.db
     top_up(engine, "default", 100)
