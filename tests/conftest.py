@@ -28,7 +28,15 @@ def _store_backend(item) -> str | None:
     return callspec.params.get("store_url") if callspec is not None else None
 
 
+# Whole Airflow stacks first: with `--dist loadfile` a file runs on one worker, and the longest ones started last
+# would leave one core idle at the end (longest first).
+LONGEST_FIRST = ("e2e/test_demo.py", "dags/test_approval_race.py", "dags/test_campaign_run.py",
+                 "dags/test_lifecycle.py", "dags/test_settlement_mark_failed.py")
+
+
 def pytest_collection_modifyitems(config, items):
+    order = {name: rank for rank, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: order.get(Path(str(item.path)).relative_to(TESTS).as_posix(), len(order)))
     for item in items:
         folder = Path(str(item.path)).relative_to(TESTS).parts[0]
         kinds = _KINDS.get(folder, ("unit",))

@@ -101,15 +101,6 @@ def test_bl2_send4_stop_replies_heard_by_an_airflow_run_block_the_next_run_statu
     assert statuses["+33644444444"] is None  # still sendable
 
 
-def test_camp3_campaign_dag_run_rejected_sends_nothing_and_gives_credits_back(tmp_path, smsc, dag_run_home):
-    outcome, bucket, simulator = run_campaign(tmp_path, smsc, "Reject", dag_run_home)
-    assert outcome["state"] == "success" and outcome["tasks"]["dispatch"] == "skipped", outcome
-    assert [m["destination"] for m in simulator.records("message")] == ["33698765432"]  # only the test
-    credits = [(e["kind"], e["credits"]) for e in history(open_store(bucket=bucket), "acme")]
-    assert credits == [("topup", 100), ("reserve", 4), ("settle", 4)]  # nothing sent: everything back (SEND-8)
-    assert lifecycle(bucket, campaign_of(bucket))[-1][0] == "cancelled"
-
-
 def test_plus1_dispatch_task_killed_mid_batch_and_retried_sends_each_part_once(tmp_path, smsc):
     """An Airflow retry of a dispatch task killed mid-batch: the ledger makes the retry finish the job."""
     import os

@@ -132,19 +132,6 @@ def steps(store, campaign_id: str) -> list[str]:
     return [status for i, status in enumerate(statuses) if i == 0 or statuses[i - 1] != status]
 
 
-def test_camp3_a_draft_run_by_the_dag_goes_scheduled_running_finished_in_the_store(tmp_path, smsc, dag_run_home):
-    from pipelines.store import campaigns
-
-    outcome, bucket, simulator, store, campaign_id = run_draft(tmp_path, smsc, dag_run_home, "auto",
-                                                               approval="auto")
-    assert outcome["state"] == "success", outcome
-    assert {m["destination"] for m in simulator.records("message")} == LIST_NUMBERS | {"33698765432"}
-    assert steps(store, campaign_id) == ["draft", "scheduled", "running", "finished"]
-    campaign = campaigns.get(store, campaign_id)
-    assert campaign.status == "finished" and campaign.run_id and campaign.figures["sent"] == 4
-    assert (bucket / "campaigns" / campaign_id / "spec.yaml").is_file()  # the draft's folder, its id
-
-
 def test_camp3_cancel_from_the_cli_while_scheduled_the_run_ends_cancelled_sending_nothing(tmp_path, smsc,
                                                                                           dag_run_home):
     outcome, bucket, simulator, store, campaign_id = run_draft(tmp_path, smsc, dag_run_home, "cancel-scheduled")

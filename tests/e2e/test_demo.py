@@ -37,7 +37,7 @@ def test_house_demo_through_airflow_standalone_and_its_rest_api(tmp_path):
         port = probe.getsockname()[1]
     bucket = tmp_path / "bucket"
     environment = {**os.environ, "SMSFLOW_AIRFLOW_HOME": str(tmp_path / "airflow_home")}
-    result = smsflow("demo", "--bucket", str(bucket), "--rows", "1500", "--port", str(port), timeout=900,
+    result = smsflow("demo", "--bucket", str(bucket), "--rows", "500", "--port", str(port), timeout=900,
                      env=environment)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Approved (200)" in result.stdout and ": success after" in result.stdout

@@ -4,6 +4,8 @@ Each test runs on SQLite and PostgreSQL (`store_url`)."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import time
@@ -21,6 +23,9 @@ from pipelines.store.blacklists import blacklist_numbers, history
 from pipelines.warehouse import load_dispatch, load_plan
 
 CONTACTS = "Mobile;Texte\n0611111111;Bonjour Ann\n0622222222;Bonjour Bob\n0633333333;Bonjour Eve\n"
+
+
+SQLITE_ONLY = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # the suite's time budget
 
 
 def environment(store_url: str) -> dict:
@@ -66,6 +71,7 @@ def write_replies(folder: Path, replies: list[tuple[str, str]], at: float) -> No
     writer.flush()
 
 
+@SQLITE_ONLY  # whole campaigns through real processes; the store functions run on both backends
 def test_bl2_done_when_1_stop_replies_then_the_next_campaign_gives_them_14_through_the_cli(smsc, bucket, store_url):
     """Issue 9, done when #1 (CLI path): a campaign sent to the simulator gets « Stop ! » from Bob and STOP then
     START from Eve; `smsflow load` records them in the store; the second campaign on the same list, planned with the
@@ -98,6 +104,7 @@ def test_bl2_done_when_1_stop_replies_then_the_next_campaign_gives_them_14_throu
         ("stop", "c1", "STOP"), ("start", "c1", "start")]
 
 
+@SQLITE_ONLY  # whole campaigns through real processes; the store functions run on both backends
 def test_bl2_smsflow_receive_records_a_late_stop_within_seconds(smsc, bucket, store_url):
     """A STOP that comes after the send ended reaches the long-lived `smsflow receive`; it is on the own blacklist
     of the account that sent to the number (the store's sends, written by `smsflow send`) within seconds."""
@@ -155,6 +162,7 @@ def test_bl2_a_late_stop_from_the_shared_events_folder_is_recorded_by_the_campai
     assert own(store_url) == ["+33633333333"]
 
 
+@SQLITE_ONLY  # whole campaigns through real processes; the store functions run on both backends
 def test_bl2_a_named_account_gets_the_opt_outs_of_its_campaigns(bucket, store_url):
     """A spec naming an account (`account: acme`): its campaign's STOP replies join acme's own blacklist, not the
     default account's, and acme's next campaign gives the number 14."""
