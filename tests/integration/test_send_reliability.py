@@ -238,11 +238,13 @@ def test_send7_a_killed_two_bind_sender_resumed_follows_the_policy(smsc, bucket,
         wait_until(lambda: not any(_alive(pid) for pid in binds), what="the bind processes to die with the sender")
     in_flight = _in_flight(plan_dir)
     assert in_flight == 2 * WINDOW
-    grace = 30.0 if receipts == "stored" else 1.0  # session: the receipts died with the killed binds
+    # session: the receipts died with the killed binds. stored: a stored receipt ends the grace for its part, so
+    # the resume never waits out the 180 s budget (it takes seconds; the bound is generous for a loaded machine).
+    grace = 180.0 if receipts == "stored" else 1.0
     started = time.monotonic()
     report = send_plan(plan_dir, SmscSettings.from_url(simulator.url(ambiguous_grace=grace, binds=2)),
                        in_flight=policy)
-    assert time.monotonic() - started < 25  # a stored receipt ends the grace for its part, not the 30 s budget
+    assert receipts == "session" or time.monotonic() - started < grace / 2
     assert report.confirmed_by_receipt + report.held + report.resent == in_flight
     copies = _copies(simulator)
     duplicates = sum(count - 1 for count in copies.values())
