@@ -56,12 +56,18 @@ def _param(schema: dict) -> Param:
     return Param(schema.pop("default", None), **schema)
 
 
-PARAMS = {"spec_path": Param(None, type=["null", "string"], title="Spec file",
-                             description="A campaign spec (YAML) in the bucket; leave the fields below empty."),
-          "campaign_id": Param(None, type=["null", "string"], title="Saved campaign",
-                               description="A draft from `smsflow campaigns create`: its spec is read from the "
-                                           "account store; leave the fields below empty.")}
-PARAMS.update({name: _param(schema) for name, schema in FORM.items()})
+# The form's fields in the order a person fills them (campaign_form.json keeps it), then the two alternatives.
+ALTERNATIVES = "Or: a spec file or a saved campaign instead of the fields above"
+PARAMS = {name: _param(schema) for name, schema in FORM.items()}
+PARAMS.update({
+    "spec_path": Param(None, type=["string", "null"], title="Spec file", section=ALTERNATIVES,
+                       examples=["specs/soldes-vip.yaml"],
+                       description="A campaign spec (YAML) in the bucket, e.g. specs/soldes-vip.yaml; the fields "
+                                   "above are then not read (CAMP-2)."),
+    "campaign_id": Param(None, type=["string", "null"], title="Saved campaign", section=ALTERNATIVES,
+                         description="A draft made with `smsflow campaigns create`, by its id: its spec is read "
+                                     "from the account store; the fields above are then not read (CAMP-3)."),
+})
 
 
 def settle_failed_run(context) -> None:

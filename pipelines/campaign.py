@@ -57,13 +57,16 @@ def prepare_run(bucket: Path, run_id: str, conf: dict[str, Any], *, engine=None)
 def prepare_spec(bucket: Path, campaign_id: str, conf: dict[str, Any], source: str = "trigger form") -> Path:
     """The run's spec, validated (CAMP-2), written into the campaign folder with lists made absolute.
 
-    `conf` is the trigger form: either `spec_path` (a YAML spec in the bucket) or the spec's own fields. Both
+    `conf` is the trigger form: either `spec_path` (a YAML spec in the bucket) or the spec's fields, as the form
+    flattens them (`pipelines.spec.form`) or as the spec writes them. Both
     come from a form or the REST API, so every path must stay inside the bucket (LIST-4), and `send_at` must not
     be in the past now, at submission (SEND-1).
     """
     paths = CampaignPaths.in_bucket(bucket, campaign_id)
     paths.root.mkdir(parents=True, exist_ok=True)
-    fields = {key: value for key, value in conf.items() if key != "spec_path" and value is not None}
+    from pipelines.spec.form import spec_from_form
+
+    fields = spec_from_form(conf)  # the form's flattened fields back in the spec's shape
     if conf.get("spec_path"):
         source = Path(conf["spec_path"])
         source = source if source.is_absolute() else bucket / source

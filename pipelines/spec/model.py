@@ -23,20 +23,31 @@ class _Strict(BaseModel):
 class Options(_Strict):
     """Message options (ENC-2 … ENC-5, MSG-4)."""
 
-    ucs2: bool = Field(False, description="Allow every character (UCS2: 70 characters per SMS, 67 per part). ENC-2")
-    emojis: bool = Field(False, description="Turn text emoticons such as ;-) into emoji (needs ucs2). ENC-3")
-    replace_non_gsm7: bool = Field(True, description="Replace common non-GSM7 characters (ç→c, “→\"). ENC-4")
-    max_parts: int = Field(MAX_PARTS, ge=1, le=MAX_PARTS, description="Maximum SMS parts per message. ENC-5")
+    ucs2: bool = Field(False, title="Allow every character (UCS-2)",
+                       description="Send accents and symbols outside the GSM alphabet as they are; one SMS then "
+                                   "holds 70 characters instead of 160 (ENC-2).")
+    emojis: bool = Field(False, title="Turn emoticons into emoji",
+                         description="Turn text emoticons such as ;-) into emoji; needs UCS-2 (ENC-3).")
+    replace_non_gsm7: bool = Field(True, title="Replace characters outside the GSM alphabet",
+                                   description="Replace common characters the GSM alphabet lacks (ç → c, “ → \") "
+                                               "so the message stays short (ENC-4).")
+    max_parts: int = Field(MAX_PARTS, ge=1, le=MAX_PARTS, title="Maximum SMS parts per message",
+                           description="A message longer than this many SMS parts (1 to 6) is not sent: status 7 "
+                                       "(ENC-5).")
     allow_empty_fields: bool = Field(
-        False, description="Send rows whose ${Field} is empty with no default, instead of status 5. MSG-4")
+        False, title="Send when a field is empty",
+        description="Send to recipients whose ${Field} is empty and has no default; otherwise they are not sent: "
+                    "status 5 (MSG-4).")
     in_flight: Literal["hold", "resend"] | None = Field(
-        None, description="Parts in flight when a sender stopped: hold (at most once) or resend (at least once); "
-                          "default hold for marketing, resend for notifications. SEND-7")
-    holdout: float = Field(0, ge=0, lt=100, description="Percent of sendable rows kept unsent as a holdout group "
-                                                        "(status 41), to measure uplift. PLUS-7")
-    holdout_seed: str | None = Field(None, min_length=1, description="Picks the holdout group: the same seed "
-                                                                     "and number, the same choice; default the "
-                                                                     "campaign name. PLUS-7")
+        None, title="Messages in flight when a sender stopped",
+        description="hold: never sent twice (at most once); resend: sent again (at least once); empty: hold for "
+                    "marketing, resend for notifications (SEND-7).")
+    holdout: float = Field(0, ge=0, lt=100, title="Holdout group (percent)",
+                           description="Percent of the recipients kept unsent as a control group, to measure the "
+                                       "campaign's uplift: status 41 (PLUS-7).")
+    holdout_seed: str | None = Field(None, min_length=1, title="Holdout seed",
+                                     description="Picks the holdout group: the same seed and list, the same "
+                                                 "people; empty: the campaign name (PLUS-7).")
 
 
 class Blacklists(_Strict):
@@ -58,20 +69,22 @@ class Account(_Strict):
     (`pipelines.account.prepare_account`), unset fields hold the platform's defaults.
     """
 
-    id: str = Field("default", min_length=1, description="The account whose settings, credits and blacklists "
-                                                         "are used. ACC-1")
-    allowed_countries: list[str] = Field(default_factory=lambda: ["FR"],
-                                         description="Narrows the account's destination countries (ISO "
-                                                     "regions). NUM-2, ACC-2")
-    blacklists: Blacklists = Field(default_factory=Blacklists)
-    credits: int | None = Field(None, ge=0, description="A credit budget for this campaign, within the account's "
-                                                        "balance; none = the balance. SEND-5, ACC-2")
-    max_parts: int = Field(MAX_PARTS, ge=1, le=MAX_PARTS, description="Narrows the account's maximum parts. "
-                                                                    "ENC-5, ACC-2")
+    id: str = Field("default", min_length=1, title="Account",
+                    description="The sending account, whose credits, blacklists and settings are used (ACC-1).")
+    allowed_countries: list[str] = Field(default_factory=lambda: ["FR"], title="Countries",
+                                         description="Send only to these destination countries, as ISO codes "
+                                                     "such as FR; within the account's own (NUM-2, ACC-2).")
+    blacklists: Blacklists = Field(default_factory=Blacklists, title="Blacklist files (deprecated)")
+    credits: int | None = Field(None, ge=0, title="Credit budget",
+                                description="At most this many credits for this campaign, within the account's "
+                                            "balance; empty: the balance (SEND-5, ACC-2).")
+    max_parts: int = Field(MAX_PARTS, ge=1, le=MAX_PARTS, title="Maximum SMS parts (account)",
+                           description="Fewer SMS parts per message than the account allows (ENC-5, ACC-2).")
     send_window: Literal["seed", "charter-2024", "charter-2026"] = Field(
-        "seed", description="Narrows the account's legal send window for marketing: seed (Mon-Sat "
-                            "08:00-20:00), charter-2024 (08:00-22:00), charter-2026 (08:00-21:30 from "
-                            "2026-03-01); never on holidays. SEND-2, ACC-2")
+        "seed", title="Send window",
+        description="When marketing messages may go out, in each recipient's own time, never on public "
+                    "holidays: seed (Mon–Sat 08:00–20:00), charter-2024 (08:00–22:00), charter-2026 "
+                    "(08:00–21:30 from 1 March 2026); within the account's own (SEND-2, ACC-2).")
 
     @field_validator("allowed_countries")
     @classmethod
@@ -88,7 +101,9 @@ class Account(_Strict):
 class Contracts(_Strict):
     """PLUS-3: what the plan must satisfy before anything is sent."""
 
-    max_invalid_share: float = Field(0.2, ge=0, le=1, description="Largest share of invalid numbers accepted.")
+    max_invalid_share: float = Field(0.2, ge=0, le=1, title="Largest share of invalid numbers",
+                                     description="The run stops before sending when more than this share of the "
+                                                 "numbers is invalid: 0.2 = 20 % (PLUS-3).")
 
 
 def _split_numbers(numbers: str) -> list[str]:
@@ -99,8 +114,11 @@ def _split_numbers(numbers: str) -> list[str]:
 class TestSend(_Strict):
     """SEND-3: numbers that receive the test, personalised with one row of the lists."""
 
-    numbers: str = Field(description="Test numbers separated by ',' or ';'.")
-    row: int = Field(1, ge=1, description="Row (1-based, across the lists in order) used to personalise the test.")
+    numbers: str = Field(title="Test numbers", examples=["0612345678, 0698765432"],
+                         description="Mobiles that receive the personalised message before the real send, "
+                                     "separated by commas or semicolons (SEND-3).")
+    row: int = Field(1, ge=1, title="Test row",
+                     description="Which recipient personalises the test: 1 = the first row of the lists (SEND-3).")
 
     @property
     def number_list(self) -> list[str]:
@@ -140,32 +158,52 @@ ListEntry = Annotated[
 class CampaignSpec(_Strict):
     """A campaign: what to send, to whom, when (CAMP-1)."""
 
-    name: str = Field(min_length=1, max_length=200, description="Campaign name. CAMP-1")
+    # The order a person fills a campaign in: the trigger form and the JSON schema keep it (CAMP-2).
+    name: str = Field(min_length=1, max_length=200, title="Campaign name", examples=["Soldes VIP juin"],
+                      description="What the campaign is called in the approval, the reports and `smsflow "
+                                  "campaigns` (CAMP-1).")
     type: Literal["marketing", "notification"] = Field(
-        "marketing", description="marketing (legal window, STOP mention) or notification (transactional).")
-    billing_code: str | None = Field(None, description="Carried into reports.")
-    description: str | None = Field(None, description="Shown on reports.")
-    media: Literal["sms"] = "sms"
+        "marketing", title="Type",
+        description="marketing: sent only in the legal window (Mon–Sat 08:00–20:00 in each recipient's own "
+                    "time) and must mention STOP 36184; notification: transactional, sent at any hour (SEND-2, "
+                    "MSG-2).")
     lists: list[ListEntry] = Field(
-        default_factory=list, description="Contact lists: files (paths relative to the spec, absolute, or file:// "
-                                          "URIs) and saved lists ({saved: NAME} or {saved: NAME, version: N}). "
-                                          "LIST-4")
+        default_factory=list, title="Contact lists",
+        description="Contact list files (paths relative to the spec file, or file:// URIs) and lists saved on the "
+                    "platform ({saved: NAME} or {saved: NAME, version: N}) (LIST-4).")
+    message: str = Field(min_length=1, title="Message", examples=["Bonjour ${Prénom}, -20 % ce week-end. STOP 36184"],
+                         description="The text sent; ${Field} inserts a column of the lists, Jinja2 is accepted too. "
+                                     "A marketing message must mention STOP 36184 (MSG-2, MSG-3, MSG-5).")
+    sender: str | None = Field(None, title="Sender", examples=["MaBoutique"],
+                               description="The name shown on the phone: at most 11 ASCII letters, digits or "
+                                           "spaces; empty: the short code 36184 (MSG-1).")
+    send_at: datetime | None = Field(None, title="Send time",
+                                     description="When to send, in Paris time unless it has an offset; empty: as "
+                                                 "soon as approved. Marketing still waits for the send window "
+                                                 "(SEND-1, SEND-2).")
+    test: TestSend | None = Field(None, title="Test send",
+                                  description="Numbers that receive the personalised message before the real "
+                                              "send (SEND-3).")
+    billing_code: str | None = Field(None, title="Billing code",
+                                     description="Your own reference, carried into the reports.")
+    description: str | None = Field(None, title="Description", description="A note for colleagues, shown on "
+                                                                            "the reports.")
     recipients: list[dict[str, Any]] = Field(
-        default_factory=list, description="Manual entries: a mobile plus any fields. LIST-5")
-    sender: str | None = Field(None, description="Alphanumeric sender (≤ 11 ASCII letters, digits, spaces); "
-                                                 "empty = short code 36184. MSG-1")
-    message: str = Field(min_length=1, description="The message; ${Field} or Jinja2 personalisation. MSG-2/3/5")
-    defaults: dict[str, str] = Field(default_factory=dict, description="Default value per empty field. MSG-4")
-    options: Options = Field(default_factory=Options)
-    account: Account = Field(default_factory=Account, description="The account (ACC-1): its id, or its id and "
-                                                                  "what this campaign narrows (ACC-2).")
-    send_at: datetime | None = Field(None, description="null = immediate; else an ISO date-time (Europe/Paris "
-                                                       "when it has no offset). SEND-1")
-    test: TestSend | None = None
+        default_factory=list, title="Extra recipients", examples=[[{"mobile": "0611223344", "Prénom": "Ann"}]],
+        description="Recipients typed in rather than in a list file, each a mobile plus any fields (LIST-5).")
+    defaults: dict[str, str] = Field(default_factory=dict, title="Default field values",
+                                     examples=[{"Prénom": "client"}],
+                                     description="The value used when a recipient's field is empty (MSG-4).")
+    options: Options = Field(default_factory=Options, title="Message options")
+    account: Account = Field(default_factory=Account, title="Account",
+                             description="The sending account (ACC-1): its name, or its name and what this "
+                                         "campaign narrows of its settings (ACC-2).")
+    contracts: Contracts = Field(default_factory=Contracts, title="Data contracts")
     approval: Literal["manual", "auto"] = Field(
-        "manual", description="manual: a person approves the test in Airflow; auto: scheduled automation "
-                              "(recorded in the audit). SEND-3")
-    contracts: Contracts = Field(default_factory=Contracts)
+        "manual", title="Approval",
+        description="manual: a person approves the test on the run page; auto: sent without a person, for "
+                    "scheduled automation, recorded in the audit (SEND-3).")
+    media: Literal["sms"] = "sms"
 
     @field_validator("account", mode="before")
     @classmethod

@@ -38,18 +38,29 @@ def test_house_dagbag_has_no_import_errors(migrated_airflow_env):
 
 
 def test_camp2_trigger_form_is_the_spec_schema():
-    """dags/campaign_form.json is generated from the spec model; regenerate it when the spec changes:
-    .venv/bin/python -c "import json; from pipelines.spec import form_fields; json.dump(form_fields(),
-    open('dags/campaign_form.json', 'w'), ensure_ascii=False, indent=1, sort_keys=True)"."""
-    from pipelines.spec import form_fields
+    """dags/campaign_form.json is generated from the spec model, its fields in the order a person fills them;
+    regenerate it when the spec changes: .venv/bin/python -c "import json; from pipelines.spec.form import
+    trigger_form; json.dump(trigger_form(), open('dags/campaign_form.json', 'w'), ensure_ascii=False, indent=1)"."""
+    from pipelines.spec.form import trigger_form
 
-    assert json.loads((ROOT / "dags" / "campaign_form.json").read_text(encoding="utf-8")) == form_fields()
+    stored = json.loads((ROOT / "dags" / "campaign_form.json").read_text(encoding="utf-8"))
+    assert stored == trigger_form() and list(stored) == list(trigger_form())  # the same fields, the same order
 
 
 def test_camp2_bad_conf_refused_by_the_form_before_a_run_starts(migrated_airflow_env):
-    code = ("import sys; sys.path.insert(0, 'dags'); import sms_campaign\n"
-            "param = sms_campaign.sms_campaign().params.get_param('options')\n"
-            "try:\n    param.resolve({'max_parts': 9})\n    print('accepted')\n"
+    """The DAG's Params: the form's fields in order, then the two alternatives in their own section; a value the
+    form's schema refuses (9 parts, ENC-5) never starts a run."""
+    code = ("import sys, json; sys.path.insert(0, 'dags'); import sms_campaign\n"
+            "params = sms_campaign.sms_campaign().params\n"
+            "print('ORDER ' + json.dumps(list(params.keys())))\n"
+            "print('SECTION ' + json.dumps(params.get_param('spec_path').schema.get('section')))\n"
+            "try:\n    params.get_param('max_parts').resolve(9)\n    print('accepted')\n"
             "except Exception as error:\n    print('refused', type(error).__name__)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert result.stdout.strip().splitlines()[-1] == "refused ParamValidationError", result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == "refused ParamValidationError", result.stderr[-2000:]
+    from pipelines.spec.form import FORM_ORDER
+
+    order = json.loads(next(line for line in lines if line.startswith("ORDER "))[6:])
+    assert order == [*FORM_ORDER, "spec_path", "campaign_id"]
+    assert json.loads(next(line for line in lines if line.startswith("SECTION "))[8:]).startswith("Or:")
