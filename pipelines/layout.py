@@ -38,6 +38,16 @@ def campaign_folder_name(run_id: str) -> str:
     return _UNSAFE.sub("_", run_id).replace("..", "_").strip("._") or "campaign"
 
 
+def campaign_id_candidates(given: str) -> tuple[str, ...]:
+    """The ids a campaign may go by, from what a person typed: the text itself, and the folder name of an Airflow
+    run id (`manual__2026-11-25T10:00:00.123+00:00`, or as the Airflow UI's address writes it, `%3A`-escaped),
+    which is the campaign id of a run started from the trigger form (CAMP-4)."""
+    from urllib.parse import unquote
+
+    candidates = dict.fromkeys((given, unquote(given), campaign_folder_name(given), campaign_folder_name(unquote(given))))
+    return tuple(candidate for candidate in candidates if candidate)
+
+
 @dataclass(frozen=True)
 class CampaignPaths:
     """Every path of one campaign, from its folder."""

@@ -10,17 +10,18 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.cli.app import app, console, open_account_store, print_json, store_option
+from pipelines.cli.app import app, console, open_account_store, out, plural, print_json, store_option
+from pipelines.cli.ids import resolve_store_campaign
 
 group = typer.Typer(help="Campaigns and their lifecycle: draft → scheduled → running → finished, or cancelled "
                          "(CAMP-3, CAMP-4).", no_args_is_help=True)
 app.add_typer(group, name="campaigns")
 
 ACCOUNT_HELP = "The account (ACC-3): its campaigns only."
+ID_HELP = "its id (`smsflow campaigns list`), or the Airflow run id that ran it."
 FIGURES = ("sent", "delivered", "delivery_rate", "stops")
 
 
@@ -29,7 +30,7 @@ def _account():
 
 
 def _json():
-    return typer.Option(False, "--json", help="Print the campaign(s) as JSON on stdout.")
+    return typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
 
 
 def _read_spec(path: Path):
@@ -74,7 +75,7 @@ def create(
 
 @group.command()
 def edit(
-    campaign_id: str = typer.Argument(..., help="The campaign (a draft or a scheduled one)."),
+    campaign_id: str = typer.Argument(..., help="A draft or a scheduled campaign: " + ID_HELP),
     spec: Path = typer.Argument(..., help="The new spec (YAML); it replaces the campaign's."),
     account: str = _account(),
     as_json: bool = _json(),
@@ -84,14 +85,16 @@ def edit(
     from pipelines.store import campaigns
 
     _read_spec(spec)
-    campaign = campaigns.edit(open_account_store(store), campaign_id, spec.read_text(encoding="utf-8-sig"),
-                              account, base=spec.resolve().parent, source=str(spec))
+    engine = open_account_store(store)
+    campaign = campaigns.edit(engine, resolve_store_campaign(engine, campaign_id, account),
+                              spec.read_text(encoding="utf-8-sig"), account, base=spec.resolve().parent,
+                              source=str(spec))
     print_json(campaign.as_dict()) if as_json else _said(campaign, "Edited")
 
 
 @group.command()
 def duplicate(
-    campaign_id: str = typer.Argument(..., help="Any campaign."),
+    campaign_id: str = typer.Argument(..., help="Any campaign: " + ID_HELP),
     account: str = _account(),
     as_json: bool = _json(),
     store: str = store_option(),
@@ -99,13 +102,14 @@ def duplicate(
     """Copy any campaign as a new draft named "<name> (copy)" (CAMP-3)."""
     from pipelines.store import campaigns
 
-    campaign = campaigns.duplicate(open_account_store(store), campaign_id, account)
+    engine = open_account_store(store)
+    campaign = campaigns.duplicate(engine, resolve_store_campaign(engine, campaign_id, account), account)
     print_json(campaign.as_dict()) if as_json else _said(campaign, "Draft")
 
 
 @group.command()
 def cancel(
-    campaign_id: str = typer.Argument(..., help="A scheduled or running campaign."),
+    campaign_id: str = typer.Argument(..., help="A scheduled or running campaign: " + ID_HELP),
     account: str = _account(),
     as_json: bool = _json(),
     store: str = store_option(),
@@ -116,7 +120,9 @@ def cancel(
 
     from pipelines.store import campaigns
 
-    done = campaigns.cancel(open_account_store(store), campaign_id, account, by=getpass.getuser())
+    engine = open_account_store(store)
+    done = campaigns.cancel(engine, resolve_store_campaign(engine, campaign_id, account), account,
+                            by=getpass.getuser())
     if as_json:
         print_json({"outcome": done.outcome, "message": done.message, "campaign": done.campaign.as_dict()})
         return
@@ -125,7 +131,7 @@ def cancel(
 
 @group.command()
 def delete(
-    campaign_id: str = typer.Argument(..., help="A draft (others are cancelled, never erased)."),
+    campaign_id: str = typer.Argument(..., help="A draft (others are cancelled, never erased): " + ID_HELP),
     account: str = _account(),
     as_json: bool = _json(),
     store: str = store_option(),
@@ -133,13 +139,14 @@ def delete(
     """Delete a draft (CAMP-3); any other campaign is refused: cancelled, never erased except by PLUS-8."""
     from pipelines.store import campaigns
 
-    campaign = campaigns.delete(open_account_store(store), campaign_id, account)
+    engine = open_account_store(store)
+    campaign = campaigns.delete(engine, resolve_store_campaign(engine, campaign_id, account), account)
     print_json(campaign.as_dict()) if as_json else _said(campaign, "Deleted")
 
 
 @group.command()
 def show(
-    campaign_id: str = typer.Argument(..., help="The campaign."),
+    campaign_id: str = typer.Argument(..., help="The campaign: " + ID_HELP),
     account: str = _account(),
     as_json: bool = _json(),
     store: str = store_option(),
@@ -147,11 +154,11 @@ def show(
     """A campaign: its status, run, figures, spec and lifecycle audit (CAMP-3)."""
     from pipelines.store import campaigns
 
-    shown = campaigns.show(open_account_store(store), campaign_id, account)
+    engine = open_account_store(store)
+    shown = campaigns.show(engine, resolve_store_campaign(engine, campaign_id, account), account)
     if as_json:
         print_json(shown)
         return
-    out = Console()
     overview = Table(title=f"Campaign « {escape(shown['name'])} »", show_header=False)
     overview.add_column(style="bold")
     overview.add_column()
@@ -207,11 +214,17 @@ def list_command(
     """CAMP-4: the account's campaigns, newest first, searchable by name, filterable by status."""
     from pipelines.store import campaigns
 
+    from pipelines.cli.ids import did_you_mean
+
+    if status is not None and status not in campaigns.STATUSES:
+        raise LookupError(f"status {status!r} is not one of {', '.join(campaigns.STATUSES)}"
+                          f"{did_you_mean(status, campaigns.STATUSES)} [CAMP-4]")
     found = campaigns.list_campaigns(open_account_store(store), account, status, search)
     if as_json:
         print_json([campaign.as_dict() for campaign in found])
         return
-    Console().print(_table(f"Campaigns of {escape(account)}", found, figures=True))
+    out.print(_table(f"Campaigns of {escape(account)}", found, figures=True))
+    console.print(plural(len(found), "campaign"), highlight=False)
 
 
 @group.command()
@@ -227,6 +240,5 @@ def dashboard(
     if as_json:
         print_json({name: [campaign.as_dict() for campaign in rows] for name, rows in board.items()})
         return
-    out = Console()
     out.print(_table("Latest drafts", board["drafts"], figures=False))
     out.print(_table("Latest campaigns", board["campaigns"], figures=True))

@@ -1,86 +1,176 @@
-"""Commands on the warehouse: load, report, stats (campaigns are listed by `smsflow campaigns list`, CAMP-4)."""
+"""Commands on the warehouse: load, report, stats, sql (campaigns are listed by `smsflow campaigns list`, CAMP-4)."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from pipelines.cli.app import app, console, store_option
+from pipelines.cli.app import app, console, plural, store_option
+from pipelines.cli.app import out as out_console
+from pipelines.cli.ids import resolve_warehouse_campaign
 from pipelines.cli.tables import print_stats
 
 DEFAULT_DB = Path("bucket/warehouse.duckdb")
+DB_HELP = "The DuckDB warehouse file."
+
+
+def _buckets(db: Path) -> list[Path]:
+    """The buckets a campaign folder may be in: the warehouse's folder, then $SMSFLOW_BUCKET (or ./bucket)."""
+    return list(dict.fromkeys((db.parent, Path(os.environ.get("SMSFLOW_BUCKET", "bucket")))))
+
+
+def _campaign_folder(given: Path, db: Path, store: str | None) -> Path:
+    """The campaign folder `load` reads: the folder given, or the folder of the campaign id or Airflow run id given
+    (bucket/campaigns/<id>); else refused with the nearest folder names."""
+    from pipelines.cli.ids import store_if_any, did_you_mean, store_campaign_id
+    from pipelines.layout import CampaignPaths, campaign_id_candidates
+
+    if given.is_dir():
+        return given
+    names = list(campaign_id_candidates(str(given)))
+    if len(given.parts) == 1 and (engine := store_if_any(store)) is not None:
+        names.append(store_campaign_id(engine, str(given)) or "")
+    known: list[str] = []
+    for bucket in _buckets(db):
+        for name in filter(None, names):
+            if len(Path(name).parts) == 1 and (folder := CampaignPaths.in_bucket(bucket, name).root).is_dir():
+                return folder
+        campaigns = bucket / "campaigns"
+        known += [folder.name for folder in campaigns.iterdir() if folder.is_dir()] if campaigns.is_dir() else []
+    raise LookupError(f"no campaign folder {str(given)!r}{did_you_mean(given.name, known)}: give a campaign's folder "
+                      f"(bucket/campaigns/<id>), its id or the Airflow run id that ran it [CAMP-4]")
 
 
 @app.command()
 def load(
-    campaign_dir: Path = typer.Argument(..., help="A campaign folder: plan/, dispatch/ledger/, events/."),
-    db: Path = typer.Option(DEFAULT_DB, "--db", help="The DuckDB warehouse file."),
-    campaign_id: str = typer.Option(None, "--id", help="Campaign id (default: the folder's name)."),
+    campaign_dir: Path = typer.Argument(..., help="A campaign folder (plan/, dispatch/ledger/, events/), or the "
+                                                  "campaign's id or Airflow run id (bucket/campaigns/<id>)."),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    campaign_id: str = typer.Option(None, "--id", help="Campaign id in the warehouse (default: the folder's name)."),
     late_events: Path = typer.Option(Path("bucket/events"), "--late-events",
                                      help="The folder `smsflow receive` writes late receipts and replies to."),
     store: str = store_option(),
 ) -> None:
     """Load a campaign's plan, send ledger and events into the DuckDB warehouse (idempotent); its recipients' STOP
     and START replies apply to the account's own blacklist in the account store (BL-2, PLUS-6)."""
-    from pipelines.layout import CampaignPaths
+    from pipelines.layout import CampaignPaths, campaign_folder_name
     from pipelines.warehouse import load_dispatch, load_plan
 
-    paths = CampaignPaths(campaign_dir)
-    campaign_id = campaign_id or paths.campaign
+    paths = CampaignPaths(_campaign_folder(campaign_dir, db, store))
+    if not paths.summary.is_file():
+        raise LookupError(f"no plan in {paths.root} ({paths.summary} is missing): `smsflow plan` writes it [PLUS-2]")
+    campaign_id = campaign_folder_name(campaign_id) if campaign_id else paths.campaign
     rows = load_plan(db, campaign_id, paths.plan)
     loaded = load_dispatch(db, campaign_id, paths.ledger, paths.events, shared_events=late_events, store=store)
-    console.print(f"{campaign_id}: {rows:,} planned rows, {loaded.parts:,} parts, {loaded.events:,} events → {db}; "
-                  f"{loaded.opt_outs:,} opt-out(s) added to the own blacklist [BL-2]")
+    console.print(f"{campaign_id}: {plural(rows, 'planned row')}, {plural(loaded.parts, 'part')}, "
+                  f"{plural(loaded.events, 'event')} loaded into {db}; {plural(loaded.opt_outs, 'number')} opted out "
+                  f"[BL-2]", highlight=False, soft_wrap=True)
 
 
-def _campaign_id(db: Path, given: str) -> str:
-    """The warehouse's id for `given`: itself, or the folder name an Airflow run id becomes (CAMP-4)."""
-    from pipelines.layout import campaign_folder_name
-    from pipelines.report import list_campaigns
+def _report_path(db: Path, campaign_id: str, category: str) -> Path:
+    """Where `report` writes by default: the campaign's report/ folder when the bucket holding the warehouse has the
+    campaign's folder (`bucket/campaigns/<id>/report/`), else the current folder."""
+    from pipelines.layout import CampaignPaths
 
-    if not db.is_file():
-        raise FileNotFoundError(f"no warehouse at {db}: load a campaign into it first (`smsflow load`), or name "
-                                f"another one with --db")
-    known = set(list_campaigns(db).get_column("campaign_id").to_list())
-    for candidate in (given, campaign_folder_name(given)):
-        if candidate in known:
-            return candidate
-    raise LookupError(f"no campaign {given!r} in {db}; `smsflow campaigns list` lists them")
+    name = f"{campaign_id}.csv" if category == "all" else f"{campaign_id}-{category}.csv"
+    for bucket in _buckets(db):
+        paths = CampaignPaths.in_bucket(bucket, campaign_id)
+        if paths.root.is_dir():
+            return paths.report_dir / name
+    return Path(name)
+
+
+def _category(given: str) -> str:
+    """A report category, any case; a mistyped one refused with the nearest names (REP-2)."""
+    from pipelines.cli.ids import did_you_mean
+    from pipelines.report import CATEGORIES
+
+    if given.lower() in CATEGORIES:
+        return given.lower()
+    raise LookupError(f"unknown report category {given!r}{did_you_mean(given.lower(), CATEGORIES)}; choose one of "
+                      f"{', '.join(CATEGORIES)} [REP-2]")
 
 
 @app.command()
 def report(
     campaign_id: str = typer.Argument(..., help="Campaign id (see `smsflow campaigns list`), or its Airflow run id."),
-    db: Path = typer.Option(DEFAULT_DB, "--db"),
-    out: Path = typer.Option(None, "--out", help="CSV file (default: <campaign>-<category>.csv here)."),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    out: Path = typer.Option(None, "--out", help="CSV file to write (default: the campaign's report folder, "
+                                                 "bucket/campaigns/<id>/report/<id>[-<category>].csv, when it "
+                                                 "exists, else <id>[-<category>].csv here)."),
     category: str = typer.Option("all", "--category", help="delivered, not_delivered, pending, invalid, "
                                                          "duplicates, blacklisted, not_allowed, errors, capped, "
                                                          "holdout or all."),
+    store: str = store_option(),
 ) -> None:
-    """REP-2: the campaign report as CSV (`;`, UTF-8 with BOM, opens right in Excel)."""
+    """REP-2: the campaign report as CSV (`;`, UTF-8 with BOM, opens right in Excel); says where it wrote it."""
     from pipelines.report import campaign_report, write_csv
 
-    campaign_id = _campaign_id(db, campaign_id)
+    category = _category(category)
+    campaign_id = resolve_warehouse_campaign(db, campaign_id, store)
     frame = campaign_report(db, campaign_id, category)
-    path = write_csv(frame, out or Path(f"{campaign_id}-{category}.csv"))
-    console.print(f"{frame.height:,} rows → {path}")
+    path = write_csv(frame, out or _report_path(db, campaign_id, category))
+    console.print(f"{plural(frame.height, 'row')} ({category}) written to {path.resolve()}", highlight=False,
+                  soft_wrap=True)
 
 
 @app.command()
 def stats(
-    campaign_id: str = typer.Argument(..., help="Campaign id, or the Airflow run id it came from."),
-    db: Path = typer.Option(DEFAULT_DB, "--db"),
-    as_json: bool = typer.Option(False, "--json"),
+    campaign_id: str = typer.Argument(..., help="Campaign id (see `smsflow campaigns list`), or the Airflow run id "
+                                                "it came from."),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON on stdout."),
+    store: str = store_option(),
 ) -> None:
     """REP-1: a campaign's statistics at a glance."""
     from pipelines.report import campaign_stats
 
-    figures = campaign_stats(db, _campaign_id(db, campaign_id))
+    figures = campaign_stats(db, resolve_warehouse_campaign(db, campaign_id, store))
     if as_json:
         sys.stdout.write(json.dumps(figures, ensure_ascii=False, indent=2) + "\n")
         return
-    print_stats(figures, Console())
+    print_stats(figures, out_console)
+
+
+@app.command()
+def sql(
+    query: str = typer.Argument(..., help="A DuckDB query, e.g. \"SELECT * FROM campaigns\" (tables and views: "
+                                          "sql/README.md)."),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV (`,`, a header row) instead of a table."),
+    limit: int = typer.Option(1_000, "--limit", min=0, help="Rows printed at most (0: all)."),
+) -> None:
+    """Run a query on the warehouse, read-only, and print its rows: no `duckdb` command needed."""
+    import duckdb
+    from rich.markup import escape
+    from rich.table import Table
+
+    from pipelines.cli.ids import require_warehouse
+    from pipelines.warehouse import connect
+
+    require_warehouse(db)
+
+    try:
+        with connect(db, read_only=True) as connection:
+            frame = connection.sql(query).pl() if query.strip() else None
+    except duckdb.Error as error:
+        raise ValueError(f"the query is refused: {' '.join(str(error).split())}") from None
+    if frame is None:
+        raise ValueError("the query is empty")
+    shown = frame if not limit else frame.head(limit)
+    if as_csv:
+        sys.stdout.write(shown.write_csv())
+    else:
+        table = Table()
+        for column in shown.columns:
+            table.add_column(escape(column), overflow="fold")
+        for row in shown.iter_rows():
+            table.add_row(*("" if value is None else escape(str(value)) for value in row))
+        out_console.print(table)
+    more = frame.height - shown.height
+    console.print(plural(frame.height, "row") + (f" ({more:,} not shown: --limit 0 shows all)" if more else ""),
+                  highlight=False)

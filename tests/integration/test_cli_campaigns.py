@@ -69,6 +69,7 @@ def test_acc3_the_cli_sees_campaigns_within_its_account_only(store_url, tmp_path
     from pipelines.store import create_account, open_store
 
     create_account(open_store(store_url), "acme")
+    write_list(tmp_path / "clients.csv", "Mobile;Prénom\n0611111111;Ann\n")
     spec = write_spec(tmp_path, name="Acme news", account={"id": "acme"}, lists=["clients.csv"])
     made = json.loads(run(store_url, "create", str(spec), "--json").stdout)  # the account the spec names
     assert made["account_id"] == "acme"
