@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from pipelines.cli.app import app, console, open_account_store, print_json, store_option
+from pipelines.cli.app import app, console, open_account_store, out, print_json, store_option
 
 group = typer.Typer(help="Accounts and their settings (ACC-1): countries, window, parts, senders, caps, retention.",
                     no_args_is_help=True)
@@ -57,7 +56,7 @@ def _show(settings, as_json: bool) -> None:
         elif name == "credit_limited":
             name, value = "credits", "limited: see smsflow credits balance" if value else "no limit (no top-up yet)"
         table.add_row(name.replace("_", " "), "none" if value is None else str(value))
-    Console().print(table)
+    out.print(table)
 
 
 @group.command("create")
@@ -126,4 +125,4 @@ def list_(store: str = store_option(),
         table.add_row(settings.id, ", ".join(settings.allowed_countries), settings.send_window,
                       str(settings.max_parts), ", ".join(settings.allowed_senders) or "any", cap,
                       f"{settings.retention_months} months" if settings.retention_months else "kept")
-    Console().print(table)
+    out.print(table)

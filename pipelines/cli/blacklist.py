@@ -9,9 +9,8 @@ from enum import Enum
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from pipelines.cli.app import app, console, open_account_store, print_json, store_option
+from pipelines.cli.app import app, console, open_account_store, out, plural, print_json, store_option
 
 group = typer.Typer(help="Blacklists and opt-outs: own, global and client (BL-1, BL-2, PLUS-6).",
                     no_args_is_help=True)
@@ -45,7 +44,7 @@ def _by():
 def add(
     numbers: list[str] = typer.Argument(..., help="Numbers, as written (normalised to E.164)."),
     kind: Kind = _kind(), account: str = _account(), store: str = store_option(),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Add numbers to a blacklist (audited; a number already listed is left as it is)."""
     from pipelines.store.blacklists import add_numbers
@@ -54,7 +53,7 @@ def add(
     if as_json:
         print_json({"kind": kind.value, "account": account, "asked": len(numbers), "added": added})
     else:
-        console.print(f"{added:,} number(s) added to the {kind.value} blacklist of {account} "
+        console.print(f"{plural(added, 'number')} added to the {kind.value} blacklist of {account} "
                       f"({len(numbers) - added:,} already there or repeated) [BL-1]")
 
 
@@ -62,7 +61,7 @@ def add(
 def remove(
     numbers: list[str] = typer.Argument(..., help="Numbers, as written (normalised to E.164)."),
     kind: Kind = _kind(), account: str = _account(), store: str = store_option(),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Take numbers off a blacklist (audited)."""
     from pipelines.store.blacklists import remove_numbers
@@ -71,14 +70,14 @@ def remove(
     if as_json:
         print_json({"kind": kind.value, "account": account, "asked": len(numbers), "removed": removed})
     else:
-        console.print(f"{removed:,} number(s) removed from the {kind.value} blacklist of {account} [BL-1]")
+        console.print(f"{plural(removed, 'number')} removed from the {kind.value} blacklist of {account} [BL-1]")
 
 
 @group.command("list")
 def list_(
     kind: Kind = _kind(), account: str = _account(), store: str = store_option(),
     search: str = typer.Option(None, "--search", help="Only numbers containing this."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """The numbers of a blacklist, with where each came from (stop, import, cli) and when."""
     from rich.table import Table
@@ -92,15 +91,15 @@ def list_(
     table = Table("Number", "Source", "Campaign", "Added", title=f"{kind.value} blacklist of {account}")
     for number, source, campaign, added in listed.iter_rows():
         table.add_row(number, source, campaign or "", f"{added:%Y-%m-%d %H:%M} UTC")
-    Console().print(table)
-    console.print(f"{listed.height:,} number(s)")
+    out.print(table)
+    console.print(plural(listed.height, "number"))
 
 
 @group.command("import")
 def import_(
     file: Path = typer.Argument(..., help="A CSV/TXT list (its mobile column) or one number a line."),
     kind: Kind = _kind(), account: str = _account(), store: str = store_option(),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Add the numbers of a file (read as lists are: encoding, delimiter, mobile column) to a blacklist."""
     from pipelines.store.blacklists import import_file
@@ -109,14 +108,14 @@ def import_(
     if as_json:
         print_json({"kind": kind.value, "account": account, "file": str(file), "added": added})
     else:
-        console.print(f"{added:,} number(s) from {file} added to the {kind.value} blacklist of {account} [BL-1]")
+        console.print(f"{plural(added, 'number')} from {file} added to the {kind.value} blacklist of {account} [BL-1]")
 
 
 @group.command("export")
 def export(
     file: Path = typer.Argument(..., help="The file to write: .txt (one number a line) or .csv (`;`, UTF-8 BOM)."),
     kind: Kind = _kind(), account: str = _account(), store: str = store_option(),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Write a blacklist to a file that `smsflow blacklist import` reads back."""
     from pipelines.store.blacklists import export_file
@@ -125,14 +124,14 @@ def export(
     if as_json:
         print_json({"kind": kind.value, "account": account, "file": str(file), "numbers": written})
     else:
-        console.print(f"{written:,} number(s) of the {kind.value} blacklist of {account} → {file}")
+        console.print(f"{plural(written, 'number')} of the {kind.value} blacklist of {account} → {file}")
 
 
 @group.command("history")
 def history(
     number: str = typer.Argument(..., help="A number, as written."),
     account: str = typer.Option(None, "--account", help="Only this account's (and the global) changes."),
-    store: str = store_option(), as_json: bool = typer.Option(False, "--json"),
+    store: str = store_option(), as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Every change to a number's opt-outs: STOP and START replies, additions, removals, imports (PLUS-6)."""
     from rich.table import Table
@@ -147,4 +146,4 @@ def history(
                   title=f"Opt-out history of {number}")
     for at, *rest in changes.iter_rows():
         table.add_row(f"{at:%Y-%m-%d %H:%M:%S}", *(str(value) if value is not None else "" for value in rest))
-    Console().print(table)
+    out.print(table)

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 from enum import Enum
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 
-from pipelines.cli.app import app, console, open_account_store, store_option
+from pipelines.cli.app import app, console, open_account_store, plural, store_option
 from pipelines.cli.tables import _progress
+
+SMSC_DEFAULT = "smpp://smsflow:smsflow@127.0.0.1:2775"  # the simulator `smsflow smsc` starts
+SMSC_HELP = ("The SMSC: smpp://system_id:password@host:port, settings after ? (binds=2&window=64&tps=500...); "
+             "the default is the local simulator (`smsflow smsc`).")
 
 
 @app.command()
 def sample(
     out: Path = typer.Argument(..., help="CSV file to write."),
     rows: int = typer.Option(10_000, "--rows", help="Number of contacts."),
-    seed: int = typer.Option(42, "--seed"),
+    seed: int = typer.Option(42, "--seed", help="Random seed: the same seed writes the same contacts."),
     encoding: str = typer.Option("utf-8", "--encoding", help="utf-8, utf-8-sig or cp1252."),
 ) -> None:
     """Write a realistic sample CRM export (accents, mixed number formats, invalid numbers, duplicates)."""
@@ -36,13 +41,17 @@ class InFlightPolicy(str, Enum):
 @app.command()
 def send(
     plan_dir: Path = typer.Argument(..., help="A plan folder (recipients.parquet, summary.json)."),
-    smsc_url: str = typer.Option("smpp://smsflow:smsflow@127.0.0.1:2775", "--smsc", help="smpp://user:pass@host:port?..."),
+    smsc_url: str = typer.Option(SMSC_DEFAULT, "--smsc", help=SMSC_HELP),
     batch: int = typer.Option(None, "--batch", help="Send only this batch (0-based); default: all rows."),
     batch_size: int = typer.Option(10_000, "--batch-size", help="Rows per batch."),
-    binds: int = typer.Option(None, "--binds", help="Parallel binds."),
-    window: int = typer.Option(None, "--window", help="submit_sm in flight per bind."),
-    tps: float = typer.Option(None, "--tps", help="Parts per second allowed, all binds together."),
-    linger: float = typer.Option(None, "--linger", help="Seconds to keep listening for receipts at the end."),
+    binds: int = typer.Option(None, "--binds", help="Parallel SMPP binds, each its own process (default: the "
+                                                    "--smsc URL's binds=, else 1)."),
+    window: int = typer.Option(None, "--window", help="Messages sent and not yet answered, per bind (default: the "
+                                                      "--smsc URL's window=, else 64)."),
+    tps: float = typer.Option(None, "--tps", help="Parts per second at most, all binds together, as the operator "
+                                                  "allows (default: the --smsc URL's tps=, else no limit)."),
+    linger: float = typer.Option(None, "--linger", help="Seconds to keep listening for receipts after the last "
+                                                        "answer (default: the --smsc URL's linger=, else 0)."),
     in_flight: InFlightPolicy = typer.Option(None, "--in-flight", case_sensitive=False,
                                   help="SEND-7: parts in flight when an earlier sender stopped: hold (at most once) "
                                        "or resend (at least once). Default: the campaign's options.in_flight "
@@ -80,7 +89,7 @@ def test_send(
     spec: Path = typer.Argument(..., help="Campaign spec (YAML)."),
     numbers: str = typer.Option(None, "--numbers", help="Test numbers separated by ',' or ';' (default: the spec's)."),
     row: int = typer.Option(None, "--row", help="Row (1-based, across the lists) that personalises the test."),
-    smsc_url: str = typer.Option("smpp://smsflow:smsflow@127.0.0.1:2775", "--smsc"),
+    smsc_url: str = typer.Option(SMSC_DEFAULT, "--smsc", help=SMSC_HELP),
 ) -> None:
     """SEND-3: send the personalised message to test numbers before the real send."""
     import tempfile
@@ -121,7 +130,7 @@ def test_send(
 @app.command()
 def receive(
     events_dir: Path = typer.Argument(..., help="Folder for receipt and reply events (Parquet)."),
-    smsc_url: str = typer.Option("smpp://smsflow:smsflow@127.0.0.1:2775", "--smsc"),
+    smsc_url: str = typer.Option(SMSC_DEFAULT, "--smsc", help=SMSC_HELP),
     seconds: float = typer.Option(None, "--seconds", help="Stop after this long (default: until Ctrl-C)."),
     store: str = store_option(),
 ) -> None:
@@ -131,6 +140,38 @@ def receive(
     from pipelines.dispatch import receive as receive_events
 
     engine = open_account_store(store)
-    report = receive_events(SmscSettings.from_url(smsc_url), events_dir, seconds, store=engine)
-    console.print(f"{report.receipts:,} receipts, {report.replies:,} replies in {report.seconds:,.0f} s; "
-                  f"{report.opt_outs:,} number(s) opted out [BL-2]")
+    with _live_count(seconds) as progress:
+        report = receive_events(SmscSettings.from_url(smsc_url), events_dir, seconds, store=engine, progress=progress)
+    console.print(f"{_counts(report)} in {report.seconds:,.0f} s, written to {events_dir} [BL-2]", highlight=False,
+                  soft_wrap=True)
+
+
+def _counts(report) -> str:
+    return (f"{plural(report.receipts, 'receipt')}, {plural(report.replies, 'reply', 'replies')}, "
+            f"{plural(report.opt_outs, 'number')} opted out")
+
+
+@contextlib.contextmanager
+def _live_count(seconds: float | None, every: float = 5.0):
+    """`receive`'s live count of receipts, replies and opt-outs on stderr: a line that updates itself on a
+    terminal; elsewhere (a log) one line when the counts change, at most every `every` seconds."""
+    import time
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    until = f"for {seconds:,.0f} s" if seconds is not None else "until Ctrl-C"
+    if console.is_terminal:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                      transient=True) as bar:
+            task = bar.add_task(f"Listening {until}")
+            yield lambda report: bar.update(task, description=f"Listening {until}: {_counts(report)}")
+        return
+    last = [float("-inf")]
+
+    def told(report) -> None:
+        if time.monotonic() - last[0] >= every:
+            last[0] = time.monotonic()
+            console.print(f"Listening {until}: {_counts(report)} after {report.seconds:,.0f} s", highlight=False,
+                          soft_wrap=True)
+
+    yield told

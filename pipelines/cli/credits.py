@@ -13,10 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from pipelines.cli.app import app, console, open_account_store, print_json, store_option
+from pipelines.cli.app import app, console, open_account_store, out, plural, print_json, store_option
 
 group = typer.Typer(help="Credits (SEND-5, SEND-8): top up, balance, history of an account's ledger.",
                     no_args_is_help=True)
@@ -119,7 +118,7 @@ def balance_command(account: str = ACCOUNT, store: str = store_option(), as_json
         typer.echo(f"Account {account}: no credit limit (no top-up yet: smsflow credits topup N)")
         return
     typer.echo(f"Account {account}: {available:,} credits available"
-               + (f", {sum(i['held'] for i in held):,} held by {len(held)} campaign(s)" if held else ""))
+               + (f", {sum(i['held'] for i in held):,} held by {plural(len(held), 'campaign')}" if held else ""))
 
 
 @group.command("history")
@@ -141,4 +140,4 @@ def history_command(account: str = ACCOUNT,
     for entry in entries:
         table.add_row(f"{entry['at']:%Y-%m-%d %H:%M:%S}", entry["kind"], f"{entry['change']:+,}",
                       f"{entry['balance']:,}", entry["campaign_id"] or "", entry["reason"], entry["by"] or "")
-    Console().print(table)
+    out.print(table)

@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from pipelines.cli.app import app, console, open_account_store, print_json, store_option
+from pipelines.cli.app import app, console, open_account_store, out, plural, print_json, store_option
 
 
 def _bucket_option():
@@ -42,9 +41,9 @@ def erase(
     if as_json:
         print_json(report.as_dict())
         return
-    out = Console()
-    out.print(f"Erased {number} (now {report.number_hash[:17]}…): {len(report.files)} file(s) rewritten, "
-              f"{sum(report.warehouse.values())} warehouse row(s), {sum(report.store.values())} store row(s)")
+    out.print(f"Erased {number} (now {report.number_hash[:17]}…): {plural(len(report.files), 'file')} rewritten, "
+              f"{plural(sum(report.warehouse.values()), 'warehouse row')}, "
+              f"{plural(sum(report.store.values()), 'store row')}", highlight=False, soft_wrap=True)
     for path in report.files:
         out.print(f"  {path}", highlight=False)
     if report.skipped:
@@ -73,5 +72,5 @@ def purge(
         print_json(result)
         return
     purged = result["campaigns"]
-    Console().print(f"Purged {len(purged)} campaign(s)" + (": " + ", ".join(c["campaign"] for c in purged)
+    out.print(f"Purged {plural(len(purged), 'campaign')}" + (": " + ", ".join(c["campaign"] for c in purged)
                                                           if purged else " (none ended before the cutoff)"))

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from pipelines.cli.app import app, console, open_account_store, print_json, store_option
+from pipelines.cli.app import app, console, open_account_store, out, plural, print_json, store_option
 
 group = typer.Typer(help="Saved lists (LIST-4): import a list file under a name, search it, add or remove a "
                          "recipient (each change a new version); a spec uses one as `lists: [{saved: NAME}]`.",
@@ -26,7 +25,7 @@ def _json(what: str):
 
 def _saved_line(saved) -> str:
     return (f"Saved list [bold]{saved.name}[/] (account {saved.account_id}): version {saved.version}, "
-            f"{saved.rows:,} recipient(s), mobile column {saved.mobile_column!r}")
+            f"{plural(saved.rows, 'recipient')}, mobile column {saved.mobile_column!r}")
 
 
 def _done(saved, as_json: bool, message: str) -> None:
@@ -75,10 +74,9 @@ def show(
     if as_json:
         print_json(view.as_dict())
         return
-    out = Console()
     out.print(_recipients_table(view, f"{name}, version {view.version.version} of {view.saved.version}"))
     more = view.version.rows - len(view.recipients)
-    out.print(f"{view.version.rows:,} recipient(s)" + (f" ({more:,} not shown: --limit 0 shows all)" if more else ""),
+    out.print(plural(view.version.rows, "recipient") + (f" ({more:,} not shown: --limit 0 shows all)" if more else ""),
               highlight=False)
     history = Table(title="Versions")
     for column in ("version", "recipients", "change", "at"):
@@ -104,8 +102,8 @@ def search(
         print_json({"name": view.saved.name, "version": view.version.version, "text": text,
                     "recipients": view.recipients})
         return
-    Console().print(_recipients_table(view, f"{name}, version {view.version.version}: {text!r}"))
-    console.print(f"{len(view.recipients):,} recipient(s) found.")
+    out.print(_recipients_table(view, f"{name}, version {view.version.version}: {text!r}"))
+    console.print(f"{plural(len(view.recipients), 'recipient')} found.")
 
 
 def _fields(pairs: list[str]) -> dict[str, str]:
@@ -172,6 +170,6 @@ def list_(account: str = _account(), store: str = store_option(), as_json: bool 
     for saved in lists:
         table.add_row(saved.name, str(saved.version), f"{saved.rows:,}", saved.mobile_column,
                       ", ".join(saved.columns), f"{saved.updated_at:%Y-%m-%d %H:%M} UTC")
-    Console().print(table)
+    out.print(table)
     if not lists:
         console.print(f"No saved list in account {account} yet: smsflow lists import NAME FILE --account {account}")

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.cli.app import console
+from pipelines.cli.app import console, plural
 
 
 def _progress(disable: bool, unit: str = "bytes"):
@@ -34,7 +34,7 @@ def print_summary(summary: dict, out: Console) -> None:
     overview.add_column(style="bold")
     overview.add_column()
     overview.add_row("Lists", f"{len(summary['lists'])}: " + ", ".join(
-        f"{item['name']} ({item['rows']:,} rows, column {item['mobile_column']!r})" for item in summary["lists"]))
+        f"{item['name']} ({plural(item['rows'], 'row')}, column {item['mobile_column']!r})" for item in summary["lists"]))
     warnings = [warning for item in summary["lists"] for warning in item.get("warnings", [])]
     if warnings:
         overview.add_row("[yellow]Warnings[/]", escape("\n".join(warnings)))
@@ -89,7 +89,7 @@ def print_summary(summary: dict, out: Console) -> None:
 
 
 def print_stats(figures: dict, out: Console) -> None:
-    table = Table(title=f"Campaign {figures['campaign_id']}: {figures['rows']:,} recipients")
+    table = Table(title=f"Campaign {figures['campaign_id']}: {plural(figures['rows'], 'recipient')}")
     table.add_column("Code", justify="right")
     table.add_column("Status")
     table.add_column("Recipients", justify="right")
@@ -99,12 +99,13 @@ def print_stats(figures: dict, out: Console) -> None:
     rate = figures["delivery_rate"]
     out.print(f"Delivered {figures['delivered']:,} of {figures['sent']:,} sent"
               + (f" ({rate:.1%})" if rate is not None else "")
-              + f"; {figures['replies']:,} replies, {figures['stops']:,} STOP; {figures['clicks']:,} clicks")
+              + f"; {plural(figures['replies'], 'reply', 'replies')}, {figures['stops']:,} STOP; "
+              f"{plural(figures['clicks'], 'click')}", highlight=False)
     if figures.get("held") or figures.get("held_parts"):
-        out.print(f"[yellow]{figures['held']:,} messages held ({figures.get('held_parts', 0):,} parts)[/]: in flight "
+        out.print(f"[yellow]{plural(figures['held'], 'message')} held ({plural(figures.get('held_parts', 0), 'part')})[/]: in flight "
                   f"when the sender stopped, not sent again (SEND-7); `smsflow send <plan> --release-held` sends them")
     if figures.get("resent_parts"):
-        out.print(f"{figures['resent_parts']:,} parts resent (in flight when a sender stopped, SEND-7)")
+        out.print(f"{plural(figures['resent_parts'], 'part')} resent (in flight when a sender stopped, SEND-7)")
     if figures.get("capped") or figures.get("holdout"):
         out.print(f"{figures.get('capped', 0):,} not sent for the frequency cap, {figures.get('holdout', 0):,} kept "
                   f"unsent as the holdout group (PLUS-7)")

@@ -24,16 +24,19 @@ class ReceiveReport(BindReport):
 
 
 def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = None,
-            until: Callable[[BindReport], bool] | None = None, store=None) -> ReceiveReport:
+            until: Callable[[BindReport], bool] | None = None, store=None,
+            progress: Callable[[ReceiveReport], None] | None = None) -> ReceiveReport:
     """`smsflow receive`: stay bound as a receiver and record every receipt and reply (late ones too), for
     `seconds` or until `until(report)` holds. With `store` (the account store's Engine), every second the replies
     flushed since are recorded as opt-outs (`apply_opt_outs_from_events`; the account that last sent to the number);
-    `opt_outs` counts the numbers newly opted out."""
+    `opt_outs` counts the numbers newly opted out. `progress(report)` is told the counts so far whenever they
+    change (a live count on the command line), and once when bound."""
     session = BindSession(settings, None, EventWriter(events_dir, f"receiver-{os.getpid()}"), ("", 0, ""), "", None)
     session.open(mode="receiver")
     started = time.monotonic()
     checked = started
     opt_outs = 0
+    told = None
     try:
         while (seconds is None or time.monotonic() - started < seconds) and session.error is None \
                 and not (until is not None and until(session.report)):
@@ -41,6 +44,10 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
             if store is not None and time.monotonic() - checked >= OPT_OUT_EVERY:
                 opt_outs += _apply_opt_outs(store, events_dir)
                 checked = time.monotonic()
+            if progress is not None and told != (counts := (session.report.receipts, session.report.replies,
+                                                            opt_outs)):
+                told = counts
+                progress(_report(session.report, started, opt_outs))
     except KeyboardInterrupt:
         pass
     finally:
@@ -48,8 +55,11 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
         session.events.flush()
         if store is not None:
             opt_outs += _apply_opt_outs(store, events_dir)
-    session.report.seconds = time.monotonic() - started
-    return ReceiveReport(**asdict(session.report), opt_outs=opt_outs)
+    return _report(session.report, started, opt_outs)
+
+
+def _report(bind: BindReport, started: float, opt_outs: int) -> ReceiveReport:
+    return ReceiveReport(**{**asdict(bind), "seconds": time.monotonic() - started}, opt_outs=opt_outs)
 
 
 def _apply_opt_outs(store, events_dir: Path) -> int:

@@ -25,7 +25,7 @@ def test_bl1_cli_add_list_remove_with_json(store_url):
     assert listed(store_url) == ["+33611111111", "+33622222222"]
     assert listed(store_url, "--search", "2222") == ["+33622222222"]
     result = run(store_url, "remove", "0622222222")
-    assert result.returncode == 0 and "1 number(s) removed" in result.stderr
+    assert result.returncode == 0 and "1 number removed" in result.stderr
     assert listed(store_url) == ["+33611111111"]
     history = json.loads(run(store_url, "history", "+33611111111", "--json").stdout)
     assert [(row["action"], row["kind"]) for row in history] == [("add", "own")]
