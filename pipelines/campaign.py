@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from pipelines.layout import CampaignPaths, PlanSummary, read_summary
+from pipelines.layout import CampaignPaths, read_summary
+from pipelines.run_page import approval_text, run_note  # noqa: F401  (the run page's words, Airflow-free)
 from pipelines.spec import CampaignSpec, load_spec, validate_spec
 
 WAREHOUSE = "warehouse.duckdb"
@@ -351,7 +352,17 @@ def finish_step(bucket: Path, campaign_id: str, account: str) -> dict:
     record(database, campaign_id, "finished", f"{figures['delivered']:,} of {figures['sent']:,} delivered",
            figures=figures)  # CAMP-3: finished, or cancelled when a cancel stopped it between batches
     return {"report": str(csv), "parts": parts, "events": events, "delivered": figures["delivered"],
-            "opt_outs": loaded.opt_outs, **settled}
+            "opt_outs": loaded.opt_outs, "figures": run_figures(figures, settled["sent_parts"]), **settled}
+
+
+def run_figures(stats: dict, credits: int) -> dict:
+    """REP-1 at a glance for the run's page (its note, its report's asset event): recipients sent, delivered,
+    failed, STOP replies, delivery rate, credits used (the parts sent, ENC-6)."""
+    from pipelines.status import FAILED
+
+    failed = sum(status["recipients"] for status in stats["statuses"] if status["code"] in FAILED)
+    return {"recipients": stats["rows"], "sent": stats["sent"], "delivered": stats["delivered"], "failed": failed,
+            "stops": stats["stops"], "delivery_rate": stats["delivery_rate"], "credits": credits}
 
 
 def cancel_step(bucket: Path, campaign_id: str, account: str, reason: str) -> dict:
@@ -361,48 +372,3 @@ def cancel_step(bucket: Path, campaign_id: str, account: str, reason: str) -> di
     settled = settle_step(bucket, campaign_id, f"cancelled: {reason}")
     record(bucket / WAREHOUSE, campaign_id, "cancelled", reason)
     return settled
-
-
-def run_note(outcome: str, *, parts: int = 0, delivered: int = 0, reason: str = "", credits_back: int = 0,
-             who: str | None = None, at: datetime | str | None = None, held: int = 0, resent: int = 0,
-             sent: int = 0) -> str:
-    """CAMP-3: the campaign's outcome in one line, written as its Airflow run's note (a reject is no bare Success).
-    Parts in flight when a sender stopped are counted (SEND-7): held ones wait for an operator. Credits given back
-    are named (SEND-8); a run that ended after a partial send says how many parts were sent (`sent`)."""
-    if outcome == "finished":
-        in_flight = "".join(f"; {count:,} {words}" for count, words in (
-            (resent, "in flight when a sender stopped and sent again"),
-            (held, "held (in flight when a sender stopped; release with smsflow send --release-held)"),
-            (credits_back, "credits given back")) if count)
-        return f"Sent: {parts:,} parts accepted, {delivered:,} delivered{in_flight}"
-    if who:
-        when = datetime.fromisoformat(at) if isinstance(at, str) else at
-        reason = f"{reason} by {who}" + (f" at {when.astimezone(PARIS):%Y-%m-%d %H:%M:%S %Z}" if when else "")
-    head = "Cancelled" if outcome == "cancelled" else "Failed, cancelled"
-    if sent:
-        return f"{head}: {reason}; {sent:,} parts sent stay spent, {credits_back:,} credits given back"
-    return f"{head}: {reason}; {credits_back:,} credits given back, nothing sent after the test"
-
-
-def approval_text(summary: PlanSummary) -> str:
-    """SEND-4: what the approver reads before the real send starts (with the test message, SEND-3)."""
-    campaign, test = summary.campaign, summary.test
-    lines = [
-        f"**Campaign**: {campaign.name} ({campaign.type})",
-        f"**Lists**: {len(summary.lists)} — " + ", ".join(f"{item.name} ({item.rows:,} rows)"
-                                                          for item in summary.lists),
-        f"**Recipients**: {summary.rows:,}, of which **{summary.sendable:,}** will be sent",
-        f"**Invalid numbers**: {summary.invalid:,}",
-        f"**Duplicates**: {summary.duplicates:,}",
-        *([f"**Frequency cap (PLUS-7)**: {summary.capped:,} not sent, already messaged recently"]
-          if summary.capped else []),
-        *([f"**Holdout (PLUS-7)**: {summary.holdout:,} kept unsent ({summary.holdout_percent:g} %) to measure uplift"]
-          if summary.holdout else []),
-        f"**Credits used**: {summary.credits:,}",
-        f"**Send date**: {campaign.send_at or 'as soon as approved'}",
-        f"**Sender**: {campaign.sender}",
-        f"**Tracking**: {'on' if campaign.tracking else 'off'}",
-    ]
-    if test is not None and test.message:
-        lines.append(f"**Test sent to** {', '.join(test.numbers)}: « {test.message} »")
-    return "\n\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from helpers import write_spec
+from helpers import write_list, write_spec
 
 from pipelines.window import PARIS
 from smsflow_provider.operators.campaign import CANCEL_CHECK
@@ -32,16 +32,21 @@ def clock(monkeypatch):
 def wait_operator(spec):
     from smsflow_provider.operators.campaign import WaitForSendTimeOperator
 
+    write_list(spec.parent / "a.csv", "Mobile\n0611111111\n")  # the spec's list exists: load_spec checks it
     return WaitForSendTimeOperator(task_id="wait", spec_path=str(spec))
 
 
-def test_send2_wait_operator_defers_a_marketing_send_outside_the_window_to_its_next_opening(tmp_path, clock):
+def test_send2_wait_operator_defers_a_marketing_send_outside_the_window_to_its_next_opening(tmp_path, clock,
+                                                                                            capsys):
     from airflow.sdk.exceptions import TaskDeferred
 
     clock.moment = datetime(2026, 12, 24, 20, 30, tzinfo=PARIS)  # Thursday, past the seed window's 20:00
     operator = wait_operator(write_spec(tmp_path, lists=["a.csv"], type="marketing", message="Promo STOP 36184"))
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute({})
+    # Its log (Airflow's task log: structlog, on stdout here) says what it waits for and why, in Paris time.
+    assert "Waiting for Saturday 08:00 Paris (SEND-2): marketing messages are sent Mon–Sat 08:00–20:00 in each " \
+           "recipient's own time, never on public holidays." in capsys.readouterr().out
     opening = datetime(2026, 12, 26, 8, 0, tzinfo=PARIS)  # Friday is Christmas: Saturday at 08:00
     # It wakes every CANCEL_CHECK to see a cancel (CAMP-3), and defers again until the opening.
     assert deferred.value.trigger.moment == clock.moment + CANCEL_CHECK

@@ -57,3 +57,45 @@ def test_send7_the_run_note_counts_parts_held_and_resent():
     note = run_note("finished", parts=1200, delivered=1100, held=16, resent=3)
     assert "3 in flight when a sender stopped and sent again" in note and "16 held" in note
     assert "--release-held" in note
+
+
+def test_send2_the_wait_and_the_approval_explain_the_send_window():
+    """Issue 10: the wait task's log and the approval say what the campaign waits for, in Paris time."""
+    from datetime import datetime
+
+    from pipelines.run_page import PARIS, wait_text, window_words
+
+    saturday_night = datetime(2026, 11, 28, 21, 0, tzinfo=PARIS)
+    monday = datetime(2026, 11, 30, 8, 0, tzinfo=PARIS)
+    assert wait_text(monday, "marketing", None, "seed", now=saturday_night) == (
+        "Waiting for Monday 08:00 Paris (SEND-2): marketing messages are sent Mon–Sat 08:00–20:00 in each "
+        "recipient's own time, never on public holidays.")
+    later = datetime(2026, 11, 28, 21, 30, tzinfo=PARIS)
+    assert wait_text(later, "notification", later, None, now=saturday_night) == \
+        "Waiting for the send time the campaign asked, today 21:30 Paris (SEND-1)."
+    assert window_words("charter-2026", monday.date()).startswith("Mon–Sat 08:00–21:30")
+
+
+def test_send4_the_approval_text_has_the_send_window_in_one_line(tmp_path):
+    from pipelines.campaign import approval_text
+    from pipelines.layout import read_summary
+    from pipelines.plan import plan_file
+
+    (tmp_path / "a.csv").write_text("Mobile;Prénom\n0611111111;Ann\n", encoding="utf-8")
+    for kind, message, expected in (
+            ("marketing", "Soldes STOP 36184", "**Send time**: as soon as approved, within the send window: "
+                                               "Mon–Sat 08:00–20:00 in each recipient's own time"),
+            ("notification", "Colis", "**Send time**: as soon as approved, at any hour")):
+        spec = write_spec(tmp_path / kind, name="S", type=kind, message=message, lists=["../a.csv"])
+        text = approval_text(read_summary(plan_file(spec, tmp_path / kind / "plan").out_dir))
+        (line,) = [line for line in text.split("\n\n") if line.startswith("**Send time**")]
+        assert line.startswith(expected), line
+
+
+def test_rep1_the_run_note_gives_the_figures_and_the_report():
+    from pipelines.campaign import run_note
+
+    figures = {"recipients": 6, "sent": 4, "delivered": 3, "failed": 1, "stops": 2, "credits": 4}
+    assert run_note("finished", parts=4, delivered=3, figures=figures, report="campaigns/x/report/x.csv") == (
+        "Sent: 4 parts accepted to 4 recipients, 3 delivered, 1 failed, 2 STOP replies, 4 credits used; "
+        "report: campaigns/x/report/x.csv")

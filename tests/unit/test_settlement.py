@@ -69,6 +69,11 @@ def test_send8_finished_the_parts_sent_stay_spent(bucket, engine):
     assert (result["sent_parts"], result["credits_back"]) == (5, 0)
     assert balance(engine) == 95
     assert run_note("finished", parts=5, delivered=0) == "Sent: 5 parts accepted, 0 delivered"
+    figures = result["figures"]  # REP-1 on the run's page: its note and its report's asset event
+    assert figures["credits"] == 5 and figures["failed"] == 0 and figures["sent"] >= 1
+    note = run_note("finished", parts=5, delivered=figures["delivered"], figures=figures, report="campaigns/c1/r.csv")
+    assert note.startswith(f"Sent: 5 parts accepted to {figures['sent']} recipients, 0 delivered, 0 failed, ")
+    assert note.endswith("0 STOP replies, 5 credits used; report: campaigns/c1/r.csv")
 
 
 def test_send8_finished_with_refused_parts_gives_them_back(bucket, engine):

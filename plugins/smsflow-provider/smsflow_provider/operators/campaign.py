@@ -26,6 +26,15 @@ def _cancelled(plan_dir: str | None) -> tuple[str, str] | None:
     return cancelled_plan(Path(plan_dir)) if plan_dir else None
 
 
+def waiting_for(spec, target: datetime, plan_dir: Path | None, now: datetime) -> str:
+    """What the wait waits for, in words and Paris time, with the send window as the plan narrowed it."""
+    from pipelines.layout import read_summary
+    from pipelines.run_page import wait_text
+
+    window = (read_summary(plan_dir).campaign.send_window if plan_dir else None) or spec.account.send_window
+    return wait_text(target, spec.type, spec.send_at, window, now)
+
+
 class WaitForSendTimeOperator(BaseOperator):
     """Wait until `send_at` and, for marketing, the next opening of the account's send window in the first of the
     recipients' time zones to open (PLUS-10; `plan_dir` given)."""
@@ -44,10 +53,12 @@ class WaitForSendTimeOperator(BaseOperator):
         if cancelled:  # CAMP-3: cancelled while it waited: nothing is sent, close settles it
             raise AirflowSkipException("campaign %s %s: nothing sent [CAMP-3]" % cancelled)
 
-        target = send_target(load_spec(Path(self.spec_path)), plan_dir=Path(self.plan_dir) if self.plan_dir else None)
+        spec = load_spec(Path(self.spec_path))
+        plan_dir = Path(self.plan_dir) if self.plan_dir else None
+        target = send_target(spec, plan_dir=plan_dir)
         if target > datetime.now(timezone.utc) + timedelta(seconds=1):
-            self.log.info("Waiting for %s (Europe/Paris: %s)", target.isoformat(),
-                          target.astimezone().isoformat())
+            # SEND-2 in words: "Waiting for Monday 08:00 Paris (SEND-2): marketing messages are sent Mon–Sat …"
+            self.log.info("%s", waiting_for(spec, target, plan_dir, datetime.now(timezone.utc)))
             self.defer(trigger=DateTimeTrigger(moment=min(target, datetime.now(timezone.utc) + CANCEL_CHECK)),
                        method_name="execute_complete")
         return target.isoformat()
