@@ -12,11 +12,12 @@ checks; reader: the streamed CSV reader, manual recipients, blacklists.
 """
 
 from pipelines.lists.charsets import UTF8_OR_WINDOWS_1252, WINDOWS_1252, detect_encoding
-from pipelines.lists.header import DELIMITERS, MOBILE_HEADERS, ListError, ListLayout, find_mobile_column, inspect_list
+from pipelines.lists.header import DELIMITERS, MOBILE_HEADERS, ListError, ListLayout, find_mobile_column, inspect_list, \
+    read_header
 from pipelines.lists.reader import ID_LINE, MANUAL_LIST, manual_recipients, read_blacklist, read_list_batches
 
 __all__ = [
     "DELIMITERS", "ID_LINE", "MANUAL_LIST", "MOBILE_HEADERS", "UTF8_OR_WINDOWS_1252", "WINDOWS_1252", "ListError",
     "ListLayout", "detect_encoding", "find_mobile_column", "inspect_list", "manual_recipients", "read_blacklist",
-    "read_list_batches",
+    "read_header", "read_list_batches",
 ]

@@ -3,13 +3,14 @@ rows are read; and ListError, which every refusal of a list raises."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.lists.charsets import sniff_encoding
+from pipelines.lists.charsets import UTF8_OR_WINDOWS_1252, _utf16_without_bom, sniff_encoding
 
 MOBILE_HEADERS = ("PORTABLE", "MOBILE", "SMS", "GSM")  # LIST-2
 DELIMITERS = (";", ",", "\t", "|")
@@ -87,17 +88,8 @@ class ListLayout:
         return [c for c in self.columns if c != self.mobile_column]
 
 
-def inspect_list(path: Path, name: str | None = None) -> ListLayout:
-    """Detect encoding, delimiter, header and mobile column of a list file (LIST-1, LIST-2)."""
-    file = str(path)
-    if not path.is_file():
-        raise ListError(file, "file not found", "LIST-1")
-    encoding, warnings = sniff_encoding(path)
-    with path.open("r", encoding=encoding, newline="") as stream:
-        header_line = stream.readline().lstrip("\ufeff").rstrip("\r\n")
-        hint = _SEP_HINT.fullmatch(header_line.strip())
-        if hint:  # Excel writes `sep=;` before the header to name the delimiter
-            header_line = stream.readline().rstrip("\r\n")
+def _header(file: str, header_line: str, hint: re.Match | None) -> tuple[list[str], str, str, int]:
+    """The columns, the mobile column, the delimiter and the header's line number (2 after Excel's `sep=;`)."""
     header_number = 2 if hint else 1
     if not header_line.strip():
         raise ListError(file, "the file is empty or its header line is blank; a header row is required", "LIST-1",
@@ -109,6 +101,21 @@ def inspect_list(path: Path, name: str | None = None) -> ListLayout:
     except ListError as error:
         error.line = header_number
         raise
+    return columns, mobile, delimiter, header_number
+
+
+def inspect_list(path: Path, name: str | None = None) -> ListLayout:
+    """Detect encoding, delimiter, header and mobile column of a list file (LIST-1, LIST-2)."""
+    file = str(path)
+    if not path.is_file():
+        raise ListError(file, "file not found", "LIST-1")
+    encoding, warnings = sniff_encoding(path)
+    with path.open("r", encoding=encoding, newline="") as stream:
+        header_line = stream.readline().lstrip("\ufeff").rstrip("\r\n")
+        hint = _SEP_HINT.fullmatch(header_line.strip())
+        if hint:  # Excel writes `sep=;` before the header to name the delimiter
+            header_line = stream.readline().rstrip("\r\n")
+    columns, mobile, delimiter, header_number = _header(file, header_line, hint)
     # LIST-2 names one column; a second one (MOBILE and Portable) stays a personalisation field, said aloud
     # so the plan summary shows which numbers receive the SMS.
     others = [c for c in columns if c != mobile and _mobile_key(re.sub(r" \(\d+\)$", "", c)) in MOBILE_HEADERS]
@@ -117,3 +124,31 @@ def inspect_list(path: Path, name: str | None = None) -> ListLayout:
                         f"{', '.join(repr(c) for c in others)} kept as personalisation fields [LIST-2]")
     return ListLayout(path, name or path.name, encoding, delimiter, columns, mobile, path.stat().st_size,
                       skip_lines=header_number, warnings=warnings)
+
+
+HEADER_BYTES = 1 << 16  # what `read_header` reads: a header row of hundreds of columns fits
+
+
+def read_header(path: Path) -> tuple[list[str], str]:
+    """A list's columns and mobile column (LIST-1, LIST-2, LIST-3) from its first bytes only, as `inspect_list`
+    names them: what a spec check needs, without scanning a 10M-row file for its encoding. Never reads rows."""
+    file = str(path)
+    if not path.is_file():
+        raise ListError(file, "file not found", "LIST-1")
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(HEADER_BYTES)
+    except OSError as error:
+        raise ListError(file, f"cannot be read: {error.strerror or type(error).__name__}", "LIST-1") from None
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    else:
+        encoding = _utf16_without_bom(head[: len(head) // 2 * 2]) or UTF8_OR_WINDOWS_1252
+    text = head.decode(encoding, errors="ignore") if encoding.startswith("utf-16") else head.decode(encoding)
+    lines = text.lstrip("\ufeff").splitlines()
+    header_line = lines[0] if lines else ""
+    hint = _SEP_HINT.fullmatch(header_line.strip())
+    if hint:
+        header_line = lines[1] if len(lines) > 1 else ""
+    columns, mobile, _, _ = _header(file, header_line, hint)
+    return columns, mobile

@@ -18,6 +18,7 @@ from pipelines.plan.io import (
     MARKER_FILE, PLAN_FILES, RECIPIENTS_FILE, BackgroundWriter, Progress, arrow_schema, install,
     load_blacklists, output_columns, pipelined, plan_folder, sources as list_sources, write_summary,
 )
+from pipelines.plan.preflight import check_inputs
 from pipelines.plan.summary import summary as plan_summary
 from pipelines.render import compile_template
 from pipelines.spec import CampaignSpec, load_spec
@@ -46,6 +47,7 @@ def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progr
     as this campaign narrows them (`pipelines.account.prepare_account`).
     """
     target = plan_folder(out_dir)
+    check_inputs(spec, base, roots)  # CAMP-2: every missing file and unknown field at once, before any row
     sources = list_sources(spec, base, roots)
     columns = output_columns(sources)
     template = compile_template(spec.message, list(dict.fromkeys(f for source in sources for f in source.fields)))

@@ -15,10 +15,14 @@ from pipelines.render.composer import (
     render, render_one, value_column,
 )
 from pipelines.render.sandbox import MAX_INT_BITS, MAX_OUTPUT, MAX_RANGE, MAX_SECONDS, MAX_STEPS, MAX_TEXT
-from pipelines.render.template import FIELD, Template, TemplateError, compile_template
+from pipelines.render.template import (
+    FIELD, Template, TemplateError, compile_template, nearest_field, referenced_fields, resolve_field,
+    unknown_field_message,
+)
 
 __all__ = [
     "FIELD", "MAX_INT_BITS", "MAX_OUTPUT", "MAX_RANGE", "MAX_SECONDS", "MAX_STEPS", "MAX_TEXT", "MessageOptions",
     "Template", "TemplateError", "compile_template", "compose", "compose_prepared", "empty_column", "empty_field",
-    "one_row", "prepare_fields", "render", "render_one", "value_column",
+    "nearest_field", "one_row", "prepare_fields", "referenced_fields", "render", "render_one", "resolve_field",
+    "unknown_field_message", "value_column",
 ]

@@ -3,7 +3,9 @@ compiled in the bounded sandbox (MSG-5)."""
 
 from __future__ import annotations
 
+import difflib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,17 +40,64 @@ class Template:
         return list(dict.fromkeys(self.field_parts + self.jinja_fields))
 
 
-def _resolve(name: str, columns: list[str]) -> str:
+def _folded(name: str) -> str:
+    """A name as a person may mistype it: accents, case and surrounding spaces ignored."""
+    decomposed = unicodedata.normalize("NFKD", name.strip())
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+
+
+def nearest_field(name: str, columns: list[str]) -> str | None:
+    """The column a mistyped field name most likely means: the one equal but for accents and case, else the
+    closest spelling (difflib), else None."""
+    folded = {_folded(column): column for column in reversed(columns)}
+    if _folded(name) in folded:
+        return folded[_folded(name)]
+    close = difflib.get_close_matches(_folded(name), list(folded), n=1, cutoff=0.6)
+    return folded[close[0]] if close else None
+
+
+def unknown_field_message(name: str, columns: list[str]) -> str:
+    """MSG-3's refusal of a field no list has, with the nearest name when there is one."""
+    guess = nearest_field(name, columns)
+    hint = f" — did you mean ${{{guess}}}?" if guess else ""
+    return f"unknown field ${{{name}}}{hint} (fields available: {', '.join(columns) or 'none'})"
+
+
+def resolve_field(name: str, columns: list[str]) -> str | None:
     """A field name as written in the message → the list column (exact, else case-insensitive if unique)."""
     name = name.strip()
     if name in columns:
         return name
     folded = [column for column in columns if column.casefold() == name.casefold()]
-    if len(folded) == 1:
-        return folded[0]
-    raise TemplateError(
-        f"unknown field ${{{name}}}; fields available: {', '.join(columns) or 'none'}", "MSG-3", name
-    )
+    return folded[0] if len(folded) == 1 else None
+
+
+def _resolve(name: str, columns: list[str]) -> str:
+    resolved = resolve_field(name, columns)
+    if resolved is None:
+        raise TemplateError(unknown_field_message(name.strip(), columns), "MSG-3", name.strip())
+    return resolved
+
+
+def referenced_fields(source: str) -> list[str]:
+    """Every field name a message uses, as written (`${Field}` and the variables of its Jinja2 part), in order
+    of first use; a Jinja2 syntax error is a TemplateError (MSG-5). Nothing is resolved against a list."""
+    names = [match.group(1).strip() for match in FIELD.finditer(source)]
+    if any(marker in source for marker in _JINJA_MARKERS):
+        import jinja2
+        import jinja2.meta
+
+        environment = bounded_environment()
+        jinja_source = FIELD.sub(lambda match: "{{ __field }}", source)
+        try:
+            parsed = environment.parse(jinja_source)
+        except jinja2.TemplateSyntaxError as error:
+            raise TemplateError(f"Jinja2 syntax error line {error.lineno}: {clip(str(error.message))}", "MSG-5") \
+                from None
+        used = [name for name in jinja2.meta.find_undeclared_variables(parsed)
+                if name != "__field" and name not in environment.globals]
+        names += sorted(used, key=lambda name: (jinja_source.find(name), name))  # as the message reads
+    return list(dict.fromkeys(names))
 
 
 def compile_template(source: str, columns: list[str]) -> Template:

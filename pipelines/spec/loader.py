@@ -78,11 +78,13 @@ def _parse_yaml(text: str) -> Any:
         loader.dispose()
 
 
-def load_spec(path: Path, *, now: datetime | None = None, roots: Sequence[Path] | None = None) -> CampaignSpec:
+def load_spec(path: Path, *, now: datetime | None = None, roots: Sequence[Path] | None = None,
+              check_files: bool = True) -> CampaignSpec:
     """Read and validate a YAML spec file (at most MAX_SPEC_BYTES, aliases within budget).
 
-    `now` and `roots` as for `validate_spec`; with `roots`, the spec file itself must be inside one of them
-    (it is not opened otherwise), and its lists are relative to its folder.
+    `now`, `roots` and `check_files` as for `validate_spec`; with `roots`, the spec file itself must be inside
+    one of them (it is not opened otherwise). Its lists are relative to its folder; every problem of the spec
+    and of the files it names comes in one SpecError (CAMP-2).
     """
     def refused(message: str) -> SpecError:
         return SpecError([Problem(field="(file)", value=str(path), rule="CAMP-2", message=message)], str(path))
@@ -110,4 +112,5 @@ def load_spec(path: Path, *, now: datetime | None = None, roots: Sequence[Path] 
         raise refused(f"not valid YAML{where}: {clip(str(getattr(error, 'problem', None) or error))}") from None
     except RecursionError:
         raise refused("not valid YAML: nested too deeply") from None
-    return validate_spec(raw, str(path), now=now, roots=roots, base=Path(path).resolve().parent)
+    return validate_spec(raw, str(path), now=now, roots=roots, base=Path(path).resolve().parent,
+                         check_files=check_files)

@@ -79,4 +79,5 @@ class SpecError(ValueError):
         lines = "\n".join(f"  - {problem}" for problem in problems[:MAX_PROBLEMS_SHOWN])
         if len(problems) > MAX_PROBLEMS_SHOWN:
             lines += f"\n  … and {len(problems) - MAX_PROBLEMS_SHOWN:,} more"
-        super().__init__(f"{source}: the campaign spec is refused ({len(problems)} problem(s)):\n{lines}")
+        counted = f"{len(problems):,} problem" + ("" if len(problems) == 1 else "s")
+        super().__init__(f"{source}: the campaign spec is refused ({counted}):\n{lines}")

@@ -77,12 +77,16 @@ def _window_problems(send_at: Any, window: Any) -> list[Problem]:
 
 
 def validate_spec(raw: Any, source: str = "spec", *, now: datetime | None = None,
-                  roots: Sequence[Path] | None = None, base: Path | None = None) -> CampaignSpec:
+                  roots: Sequence[Path] | None = None, base: Path | None = None,
+                  check_files: bool = True) -> CampaignSpec:
     """The spec, or a SpecError listing every problem (field, value, rule).
 
     `now`: the submission time; a `send_at` before it is refused (SEND-1). Leave it None when re-reading a
     spec accepted earlier, whose send time may since have passed. `roots`: when given, every list and
     blacklist must resolve inside one of them (paths relative to `base`, by default the first root).
+    With `base` (the folder the spec's locations are relative to) and `check_files`, the files it names are
+    checked too, in the same refusal: each list (found, a mobile column), each blacklist, and each field of
+    the message against the lists' headers (`pipelines.plan.preflight`; headers only, no row is read).
     """
     if not isinstance(raw, dict):
         raise SpecError([Problem(field="(spec)", rule="CAMP-2",  # the content is not echoed: it may be any file
@@ -109,6 +113,10 @@ def validate_spec(raw: Any, source: str = "spec", *, now: datetime | None = None
             elif item["type"] == "missing":
                 value = None
             problems.append(Problem(field=path, value=value, rule=rule_for(path), message=message))
+    if base is not None and check_files:
+        from pipelines.plan.preflight import raw_input_problems
+
+        problems.extend(raw_input_problems(raw, Path(base), roots))
     if problems:
         raise SpecError(problems, source)
     assert spec is not None

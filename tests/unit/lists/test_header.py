@@ -31,3 +31,25 @@ def test_list3_headers_trimmed_and_duplicates_or_blanks_named(tmp_path):
 def test_list1_empty_file_is_an_error(tmp_path):
     with pytest.raises(ListError, match="header row"):
         inspect_list(write_list(tmp_path / "empty.csv", ""))
+
+
+@pytest.mark.parametrize("encoding,text", [
+    ("utf-8-sig", "Nom;Mobile;Prénom\nA;0612345678;Zoé\n"),
+    ("utf-16", "Nom\tMobile\tPrénom\r\nA\t0612345678\tZoé\r\n"),
+    ("cp1252", "sep=|\nNom|Mobile|Prénom\nA|0612345678|Zoé\n"),
+])
+def test_list1_read_header_names_the_columns_as_inspect_list_from_the_first_bytes(tmp_path, encoding, text):
+    from pipelines.lists import read_header
+
+    path = write_list(tmp_path / "l.csv", text, encoding)
+    layout = inspect_list(path)
+    assert read_header(path) == (layout.columns, layout.mobile_column) == (["Nom", "Mobile", "Prénom"], "Mobile")
+
+
+def test_list2_read_header_refuses_a_missing_file_and_a_list_without_mobile_column(tmp_path):
+    from pipelines.lists import read_header
+
+    with pytest.raises(ListError, match=r"file not found \[LIST-1\]"):
+        read_header(tmp_path / "none.csv")
+    with pytest.raises(ListError, match=r"no mobile number column.*\[LIST-2\]"):
+        read_header(write_list(tmp_path / "l.csv", "Nom;Tel\nA;0612345678\n"))

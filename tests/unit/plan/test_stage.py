@@ -8,7 +8,6 @@ from helpers import write_list, write_spec
 
 from pipelines.plan import io as plan_io
 from pipelines.plan import PLAN_COLUMNS, plan_campaign, plan_file
-from pipelines.render import TemplateError
 from pipelines.spec import SpecError, load_spec
 
 HEADER = "Civilité;Prénom;Nom;Mobile;Ville\n"
@@ -120,7 +119,7 @@ def test_msg4_defaults_empty_fields_and_allow_empty(bucket):
 
 def test_msg3_unknown_field_refused_before_anything_is_written(bucket):
     write_list(bucket / "a.csv", HEADER + "M.;Jean;Dupont;0611111111;Paris\n")
-    with pytest.raises(TemplateError, match="Prenom"):
+    with pytest.raises(SpecError, match=r"unknown field \$\{Prenom\} — did you mean \$\{Prénom\}\? .*\[MSG-3\]"):
         plan_file(write_spec(bucket, lists=["a.csv"], message="Bonjour ${Prenom}"), bucket / "plan")
     assert not (bucket / "plan").exists()
 

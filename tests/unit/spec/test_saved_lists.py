@@ -6,7 +6,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 import yaml
-from helpers import bucket_and_a_secret_outside, write_spec
+from helpers import bucket_and_a_secret_outside, write_list, write_spec
 
 from pipelines.spec import SpecError, form_fields, load_spec, validate_spec
 from pipelines.spec.model import SavedListRef
@@ -53,6 +53,7 @@ def test_list4_a_spec_with_saved_lists_reads_back_from_its_yaml(tmp_path):
     spec = validate_spec({**BASE, "lists": [{"saved": "vip", "version": 2}, {"saved": "vip"}, "a.csv"]})
     data = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     assert data["lists"] == [{"saved": "vip", "version": 2}, {"saved": "vip"}, "a.csv"]
+    write_list(tmp_path / "a.csv", "Mobile\n0611111111\n")
     again = load_spec(write_spec(tmp_path, **{k: v for k, v in yaml.safe_load(yaml.safe_dump(data)).items()}))
     assert again.lists == spec.lists
 

@@ -1,0 +1,123 @@
+"""Every problem of a campaign's inputs in one pass (CAMP-2): each list file (found, readable, a mobile column:
+LIST-1, LIST-2), each blacklist file (found, readable: BL-1) and each field the message uses against the lists'
+headers (MSG-3, with the nearest name: "did you mean ${Prénom}?"). Only headers are read; rows are the plan's.
+
+`raw_input_problems` works on the spec as written, so a spec refused for its fields still gets its files
+checked in the same refusal (`pipelines.spec.validate_spec` calls it); `check_inputs` checks a validated spec
+again right before it is planned, its saved lists then resolved into files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pipelines.lists import ListError, read_header
+from pipelines.plan.rules import original_name
+from pipelines.render.template import TemplateError, referenced_fields, resolve_field, unknown_field_message
+from pipelines.spec import CampaignSpec, Problem, SpecError, confine, resolve_location
+
+BLACKLIST_KINDS = ("own", "global", "client")
+
+
+def _locate(location: str, base: Path, roots: Sequence[Path] | None, field_path: str) -> Path:
+    return resolve_location(location, base, field_path) if roots is None else confine(location, base, roots,
+                                                                                      field_path)
+
+
+def _list_problem(location: str, path: Path, error: ListError) -> Problem:
+    """A list file that cannot be planned, named as the spec wrote it and as it was found."""
+    reason = str(error).removeprefix(error.file).removeprefix(": ").rsplit(" [", 1)[0]
+    if error.line is not None:
+        reason = reason.removeprefix(f", line {error.line}: ")
+    shown = location if str(path) == location else f"{location} ({path})"
+    return Problem(field="lists", value=location, rule=error.rule, message=f"{reason}: {shown}")
+
+
+def _blacklist_problem(kind: str, location: str, path: Path) -> Problem | None:
+    """BL-1: a blacklist file that is missing or cannot be read; its rows are read when planned."""
+    field_path, shown = f"account.blacklists.{kind}", location if str(path) == location else f"{location} ({path})"
+    if not path.is_file():
+        return Problem(field=field_path, value=location, rule="BL-1", message=f"blacklist file not found: {shown}")
+    try:
+        with path.open("rb") as stream:
+            stream.read(1)
+    except OSError as error:
+        return Problem(field=field_path, value=location, rule="BL-1",
+                       message=f"cannot read the blacklist file: {error.strerror or type(error).__name__}: {shown}")
+    return None
+
+
+def input_problems(lists: Sequence[Any], blacklists: Mapping[str, Any], message: Any,
+                   recipients: Sequence[Any], base: Path, roots: Sequence[Path] | None = None) -> list[Problem]:
+    """Every problem of the files a campaign reads and of the fields its message uses, none opened beyond its
+    first bytes. `lists`: file locations (a saved list, not a file yet, is skipped, and so is the field check:
+    its columns are the store's). With `roots`, a location outside them is left to the spec's own check."""
+    problems: list[Problem] = []
+    fields: list[str] = []
+    columns_known = all(isinstance(item, str) for item in lists)
+    for location in lists:
+        if not isinstance(location, str):
+            continue
+        try:
+            path = _locate(location, base, roots, "lists")
+            columns, mobile = read_header(path)
+        except SpecError as error:
+            problems.extend(error.problems if roots is None else [])
+            columns_known = False
+            continue
+        except ListError as error:
+            problems.append(_list_problem(location, path, error))
+            columns_known = False
+            continue
+        fields += [original_name(column) for column in columns if column != mobile]
+    for entry in recipients:
+        if isinstance(entry, Mapping):
+            fields += [original_name(str(key)) for key in entry if key != "mobile"]
+    problems += _field_problems(message, list(dict.fromkeys(fields)) if columns_known else None)
+    for kind, location in blacklists.items():
+        if isinstance(location, str) and location:
+            try:
+                path = _locate(location, base, roots, f"account.blacklists.{kind}")
+            except SpecError as error:
+                problems.extend(error.problems if roots is None else [])  # with roots, the spec's check names it
+                continue
+            problems.extend(problem for problem in [_blacklist_problem(kind, location, path)] if problem)
+    return problems
+
+
+def _field_problems(message: Any, fields: list[str] | None) -> list[Problem]:
+    """MSG-3, MSG-5: a Jinja2 syntax error, and each field no list has (when every list's fields are known)."""
+    if not isinstance(message, str):
+        return []
+    try:
+        names = referenced_fields(message)
+    except TemplateError as error:
+        return [Problem(field="message", value=message, rule=error.rule,
+                        message=str(error).removeprefix("message: ").rsplit(" [", 1)[0])]
+    if fields is None:
+        return []
+    return [Problem(field="message", value=f"${{{name}}}", rule="MSG-3", message=unknown_field_message(name, fields))
+            for name in names if resolve_field(name, fields) is None]
+
+
+def raw_input_problems(raw: Mapping[str, Any], base: Path, roots: Sequence[Path] | None = None) -> list[Problem]:
+    """`input_problems` of a spec as written (a mapping not yet validated): what it names is checked as far as it
+    can be read, whatever else the spec gets wrong."""
+    lists = raw.get("lists") if isinstance(raw.get("lists"), list) else []
+    account = raw.get("account") if isinstance(raw.get("account"), Mapping) else {}
+    blacklists = account.get("blacklists") if isinstance(account.get("blacklists"), Mapping) else {}
+    recipients = raw.get("recipients") if isinstance(raw.get("recipients"), list) else []
+    return input_problems([item for item in lists if isinstance(item, (str, Mapping))], blacklists,
+                          raw.get("message"), recipients, base, roots)
+
+
+def check_inputs(spec: CampaignSpec, base: Path, roots: Sequence[Path] | None = None,
+                 source: str = "spec") -> None:
+    """A SpecError naming every problem of the files `spec` reads and the fields its message uses (CAMP-2)."""
+    blacklists = {kind: getattr(spec.account.blacklists, "global_" if kind == "global" else kind)
+                  for kind in BLACKLIST_KINDS}
+    problems = input_problems(spec.lists, blacklists, spec.message, spec.recipients, base, roots)
+    if problems:
+        raise SpecError(problems, source)
