@@ -18,6 +18,9 @@ def test_plus3_contract_passes_and_quarantines_unsendable_rows(bucket):
                      bucket / "plan").out_dir
     result = check_plan(plan, max_invalid_share=0.2)
     assert "STOP 36184 mention in every marketing message" in result.checked
+    assert result.verdict == ("Contract kept: invalid numbers 16.7 % (up to 20 % allowed), 4 rows to send, each with "
+                              "an E.164 number and its parts within the maximum, the STOP 36184 mention in every "
+                              "message; 2 rows that cannot be sent in quarantine.csv [PLUS-3]")
     rows = list(csv.DictReader((plan / "quarantine.csv").read_text(encoding="utf-8-sig").splitlines(),
                                delimiter=";"))
     assert [(r["ID_LINE"], r["STATUS_CODE"], r["Prénom"]) for r in rows] == [("2", "4", "Ann"), ("3", "2", "Zoé")]
@@ -28,9 +31,13 @@ def test_plus3_failed_expectations_are_named(bucket):
     plan = plan_file(write_spec(bucket, lists=["a.csv"]), bucket / "plan").out_dir
     with pytest.raises(ContractError) as error:
         check_plan(plan, max_invalid_share=0.2)
-    assert any("invalid numbers under 20%" in failure for failure in error.value.failures)
-    assert any("at least one sendable row" in failure for failure in error.value.failures)
-    assert (plan / "quarantine.csv").is_file()
+    assert error.value.failures == ["invalid numbers 100 % over the 20 % allowed (contracts.max_invalid_share)",
+                                    "no row can be sent (every row has a status: see quarantine.csv)"]
+    assert str(error.value) == ("the plan breaks its data contract: invalid numbers 100 % over the 20 % allowed "
+                                "(contracts.max_invalid_share); no row can be sent (every row has a status: see "
+                                "quarantine.csv) [PLUS-3]")
+    assert error.value.verdict.startswith("Contract broken: invalid numbers 100 % over the 20 % allowed")
+    assert (plan / "quarantine.csv").is_file() and error.value.quarantined == 2
 
 
 def test_plus3_every_expectation_can_fail_on_a_corrupted_plan(bucket):
@@ -48,6 +55,19 @@ def test_plus3_every_expectation_can_fail_on_a_corrupted_plan(bucket):
     ).write_parquet(plan / "recipients.parquet")
     with pytest.raises(ContractError) as error:
         check_plan(plan, max_invalid_share=0.2)
-    names = [failure.split(" (observed")[0] for failure in error.value.failures]
-    assert names == ["every number to be sent in E.164", "parts within the maximum (6)",
-                     "STOP 36184 mention in every marketing message"]
+    assert error.value.failures == [
+        "1 number to be sent is not in E.164 (such as 0611111111) [NUM-1]",
+        "1 message to be sent has more than the 6 parts allowed (9) [ENC-5]",
+        "1 marketing message to be sent lacks the opt-out mention 'STOP 36184' [MSG-2]"]
+
+
+def test_plus3_great_expectations_says_only_warnings_and_shows_no_progress_bar(bucket, caplog, capfd):
+    import logging
+
+    write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n")
+    plan = plan_file(write_spec(bucket, lists=["a.csv"]), bucket / "plan").out_dir
+    caplog.set_level(logging.DEBUG)
+    check_plan(plan)
+    assert [record.getMessage() for record in caplog.records
+            if record.name.startswith("great_expectations") and record.levelno < logging.WARNING] == []
+    assert "Calculating Metrics" not in capfd.readouterr().err
