@@ -81,7 +81,8 @@ def _usage_refusal(error) -> str:
     """A click usage error (unknown command or option, bad value, missing argument) as one line."""
     context = getattr(error, "ctx", None)
     hint = f" (`{context.command_path} --help` says what it takes)" if context is not None else ""
-    return " ".join(error.format_message().split()).rstrip(".") + hint
+    message = " ".join(error.format_message().split()).replace("Value error, ", "")
+    return message.rstrip(".") + hint
 
 
 class _App(typer.Typer):

@@ -63,9 +63,13 @@ def send(
     """Send the sendable rows of a plan over SMPP; a re-run resumes from the send ledger (PLUS-1, SEND-7).
     Who was sent a message is recorded in the account store, for the frequency cap (PLUS-7)."""
     from pipelines.dispatch import SmscSettings, require_plan, send_plan, sendable_rows
+    from pipelines.layout import SUMMARY_FILE, CampaignPaths
     from pipelines.store.pressure import record_campaign_sends
 
     settings = SmscSettings.from_url(smsc_url, binds=binds, window=window, tps=tps, linger=linger)
+    if not CampaignPaths.of_plan(plan_dir).summary.is_file():  # the user's to fix: a refusal, not a stop
+        raise LookupError(f"no plan at {plan_dir} (no {SUMMARY_FILE} there): `smsflow plan SPEC --out {plan_dir}` "
+                          f"writes it [PLUS-2]")
     require_plan(plan_dir)
     total = int(sendable_rows(plan_dir).get_column("PARTS").sum() or 0)
     engine = open_account_store(store)
@@ -159,7 +163,7 @@ def _live_count(seconds: float | None, every: float = 5.0):
 
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    until = f"for {seconds:,.0f} s" if seconds is not None else "until Ctrl-C"
+    until = f"for {seconds:g} s" if seconds is not None else "until Ctrl-C"
     if console.is_terminal:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                       transient=True) as bar:

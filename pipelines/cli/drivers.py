@@ -14,7 +14,7 @@ from pipelines.cli.app import app, console
 @app.command()
 def smsc(
     host: str = typer.Option(None, "--host", help="Address to listen on (default 127.0.0.1)."),
-    port: int = typer.Option(None, "--port", help="TCP port (default 2775; 0 = any free port)."),
+    port: int = typer.Option(None, "--port", min=0, max=65_535, help="TCP port (default 2775; 0 = any free port)."),
     config: Path = typer.Option(None, "--config", help="YAML or TOML file of simulator settings."),
     log: Path = typer.Option(None, "--log", help="JSON-lines log of every part, message, receipt and reply."),
     users: list[str] = typer.Option(None, "--user", help="system_id:password (repeatable)."),
@@ -37,8 +37,10 @@ def smsc(
         settings = SmscConfig.from_file(config, **overrides) if config else SmscConfig.model_validate(
             {key: value for key, value in overrides.items() if value is not None})
     except (ValueError, OSError) as error:  # field and message only: pydantic's text would echo the passwords
+        from pipelines.failures import explain
+
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()) if isinstance(
-            error, ValidationError) else str(error)
+            error, ValidationError) else explain(error).message
         console.print(f"[bold red]Refused[/]: {escape(problems)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     run(settings)

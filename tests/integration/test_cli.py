@@ -79,22 +79,3 @@ def test_list2_second_mobile_column_warning_reaches_the_summary_and_the_screen(b
     (warning,) = summary["lists"][0]["warnings"]
     assert "'Mobile' is used" in warning and "LIST-2" in warning
     assert "Warnings" in result.stdout and "'Mobile' is used" in " ".join(result.stdout.split())
-
-
-def test_camp4_stats_and_report_take_the_airflow_run_id_a_campaign_came_from(bucket: Path, tmp_path: Path):
-    from pipelines.layout import campaign_folder_name
-    from pipelines.warehouse import load_plan
-
-    run_id = "manual__2026-11-25T10:00:00+00:00"
-    write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n0622222222;Léo\n")
-    plan = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"))
-    assert plan.returncode == 0, plan.stderr
-    database = bucket / "warehouse.duckdb"
-    load_plan(database, campaign_folder_name(run_id), bucket / "plan")  # as the DAG names it
-    stats = smsflow("stats", run_id, "--db", str(database), "--json")
-    assert stats.returncode == 0, stats.stderr
-    assert json.loads(stats.stdout)["campaign_id"] == campaign_folder_name(run_id)
-    report = smsflow("report", run_id, "--db", str(database), "--out", str(tmp_path / "r.csv"))
-    assert report.returncode == 0 and (tmp_path / "r.csv").is_file(), report.stderr
-    unknown = smsflow("stats", "nope", "--db", str(database))
-    assert unknown.returncode == 2 and "smsflow campaigns list" in unknown.stderr and "Traceback" not in unknown.stderr
