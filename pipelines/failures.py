@@ -70,6 +70,9 @@ def explain(error: BaseException) -> Failure:
         return Failure("Paused", _short(str(error)) + "; run the same command then to resume", 4)
     if isinstance(error, (DispatchError, DispatchPaused)):
         return Failure("Stopped", _short(str(error)), 3)
+    if isinstance(error, (FileNotFoundError, NotADirectoryError, IsADirectoryError)):
+        # a path the person gave that is not there, or not the kind expected: theirs to fix (exit 2), not a failure
+        return Failure("Refused", _short(_os_error(error)), 2)
     if isinstance(error, OSError):
         return Failure("Failed", _short(_os_error(error)), 1)
     if isinstance(error, MemoryError):

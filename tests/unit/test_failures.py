@@ -54,4 +54,12 @@ def test_house_failures_validation_errors_are_field_and_message_without_links():
 
 def test_failures_our_own_file_errors_keep_their_message():
     failure = explain(FileNotFoundError("no warehouse at bucket/warehouse.duckdb: load a campaign first"))
-    assert (failure.verdict, failure.message) == ("Failed", "no warehouse at bucket/warehouse.duckdb: load a campaign first")
+    assert (failure.verdict, failure.message) == ("Refused", "no warehouse at bucket/warehouse.duckdb: load a campaign first")
+
+
+def test_issue10_a_missing_path_or_the_wrong_kind_is_a_refusal_naming_it():
+    missing = explain(FileNotFoundError(errno.ENOENT, "No such file or directory", "bucket/campaigns/x/plan"))
+    assert (missing.verdict, missing.message, missing.exit_code) == (
+        "Refused", "bucket/campaigns/x/plan: no such file or folder", 2)
+    assert explain(IsADirectoryError(errno.EISDIR, "Is a directory", "lists")).exit_code == 2
+    assert explain(PermissionError(errno.EACCES, "Permission denied", "/root/x")).verdict == "Failed"
