@@ -60,33 +60,50 @@ def config_repliers(config) -> list[str]:
     return [rule.number for rule in config.replies]
 
 
-def prepare_bucket(bucket: Path, rows: int, out: Console) -> tuple[Path, list[str]]:
+def prepare_bucket(bucket: Path, rows: int, out: Console, keep: bool = False) -> tuple[Path, list[str]]:
     """Steps 1-2: a sample CRM export and the campaign spec in the bucket; returns the spec and a few
-    recipients the simulated handsets will answer from."""
+    recipients the simulated handsets will answer from. `keep` (`smsflow airflow`): a sample export or a spec
+    already there is left as it is (a person may have edited it); the demo writes its own each run."""
     import polars as pl
 
     from pipelines.numbers import normalise_numbers
     from pipelines.sample import write_sample_list
-    from pipelines.window import is_open, next_opening, policy
 
     bucket.mkdir(parents=True, exist_ok=True)
-    export = write_sample_list(bucket / "incoming" / "clients-vip.csv", rows)
-    out.print(f"[bold]1.[/] Sample CRM export: {rows:,} contacts → {export}")
+    export = bucket / "incoming" / "clients-vip.csv"
+    if keep and export.is_file():
+        out.print(f"[bold]1.[/] Sample CRM export kept as it is: {export} (delete it for a new one)")
+    else:
+        write_sample_list(export, rows)
+        out.print(f"[bold]1.[/] Sample CRM export: {rows:,} contacts → {export}")
     spec_path = bucket / "specs" / "soldes-vip.yaml"
     spec_path.parent.mkdir(parents=True, exist_ok=True)
-    spec = dict(DEMO_SPEC)
-    window = policy("seed")
-    now = datetime.now(timezone.utc)
-    if not is_open(window, now) or not is_open(window, now + timedelta(minutes=20)):
-        # SEND-2: marketing waits for the window (and its open period must cover the run); the demo should
-        # run at any hour.
-        spec["type"] = "notification"
-        out.print(f"[yellow]Outside the legal window for marketing (next opening "
-                  f"{next_opening(window, now):%A %d/%m %H:%M}): the demo runs as a notification campaign.[/]")
-    spec_path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    out.print(f"[bold]2.[/] Campaign spec → {spec_path}")
+    if keep and spec_path.is_file():
+        out.print(f"[bold]2.[/] Campaign spec kept as it is: {spec_path}")
+    else:
+        spec = dict(DEMO_SPEC)
+        spec["type"] = demo_campaign_type(datetime.now(timezone.utc), out)
+        spec_path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        out.print(f"[bold]2.[/] Campaign spec ({spec['type']}) → {spec_path}")
     prepare_account(bucket, out)
     first = pl.read_csv(export, separator=";", infer_schema=False, n_rows=200).get_column("Mobile")
     numbers = normalise_numbers(first).filter(pl.col("MF_VALID") & (pl.col("MF_COUNTRY") == "FR"))
     return spec_path, numbers.get_column("INT_MOBILE").str.strip_prefix("+").unique(maintain_order=True) \
         .head(3).to_list()
+
+
+def demo_campaign_type(now: datetime, out: Console) -> str:
+    """The demo campaign's type at `now`: marketing inside the legal send window (SEND-2, with the 20 minutes
+    a run takes), else a notification, saying why and when a marketing campaign would go out."""
+    from pipelines.window import PARIS, is_open, next_opening, policy
+
+    window = policy("seed")
+    if is_open(window, now) and is_open(window, now + timedelta(minutes=20)):
+        return "marketing"
+    opening = next_opening(window, now + timedelta(minutes=20))
+    closing = " and the window closes before the demo's run would end" if is_open(window, now) else ""
+    out.print(f"[yellow]It is {now.astimezone(PARIS):%A %H:%M} in Paris{closing}: marketing SMS may only be sent "
+              f"{window.description.removesuffix(' (default)')}, Paris time \\[SEND-2]. A marketing campaign "
+              f"started now would wait until {opening:%A %d %B %H:%M}; so that the demo sends at once, its "
+              f"campaign is a notification (a service message, allowed at any hour).[/]")
+    return "notification"
