@@ -7,8 +7,10 @@ BUCKET ?= bucket
 ROWS ?= 10000
 
 PORT ?= 8080
+HOST ?= 127.0.0.1
+SPEC ?= specs/soldes-vip.yaml
 
-.PHONY: install demo demo-direct airflow test test-unit bench clean
+.PHONY: install demo demo-direct airflow airflow-stop trigger test test-unit bench clean
 
 .venv/.installed: pyproject.toml uv.lock
 	$(UV) sync --frozen --all-groups
@@ -22,8 +24,14 @@ demo: install  ## a whole campaign run by Airflow (standalone) against the SMSC 
 demo-direct: install  ## the same campaign driven by pipelines alone, without Airflow (~15 s)
 	.venv/bin/smsflow demo --direct --bucket $(BUCKET) --rows $(ROWS)
 
-airflow: install  ## Airflow and the simulator left running: http://127.0.0.1:8080 (admin / admin)
-	.venv/bin/smsflow airflow --bucket $(BUCKET) --port $(PORT)
+airflow: install  ## Airflow and the simulator left running: http://127.0.0.1:8080, user admin, a new password printed at start
+	.venv/bin/smsflow airflow --bucket $(BUCKET) --port $(PORT) --host $(HOST)
+
+airflow-stop:  ## stop `make airflow` and every process it started (from another terminal)
+	.venv/bin/smsflow airflow --stop
+
+trigger:  ## a campaign run on the running `make airflow`: SPEC is a spec in its bucket (default specs/soldes-vip.yaml)
+	.venv/bin/smsflow airflow --trigger $(SPEC)
 
 test: install  ## the whole test suite
 	.venv/bin/python -m pytest -n 2 --dist loadfile -q

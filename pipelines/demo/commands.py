@@ -13,7 +13,7 @@ def demo(
     bucket: Path = typer.Option(Path("bucket"), "--bucket", help="The local bucket folder."),
     rows: int = typer.Option(10_000, "--rows"),
     direct: bool = typer.Option(False, "--direct", help="Drive the campaign from pipelines, without Airflow."),
-    port: int = typer.Option(8080, "--port", help="Airflow's port on 127.0.0.1."),
+    port: int = typer.Option(8080, "--port", help="Airflow's port on 127.0.0.1 (unused when `smsflow airflow` runs: the demo runs on it)."),
 ) -> None:
     """The main job on embedded defaults: a sample CRM export in the bucket, a whole campaign run by Airflow
     against the SMSC simulator, approved through the REST API, its statistics, report and DuckDB file."""
@@ -28,13 +28,31 @@ def demo(
 
 
 def airflow(
-    bucket: Path = typer.Option(Path("bucket"), "--bucket"),
-    port: int = typer.Option(8080, "--port"),
+    bucket: Path = typer.Option(Path("bucket"), "--bucket", help="The local bucket folder."),
+    port: int = typer.Option(8080, "--port", help="Airflow's port."),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="The address Airflow listens on; 0.0.0.0 opens it to other machines."),
+    rows: int = typer.Option(1_000, "--rows", help="Contacts in the sample export, when there is none yet."),
+    stop: bool = typer.Option(False, "--stop", help="Stop the running `smsflow airflow` and all it started."),
+    trigger: str = typer.Option(None, "--trigger", metavar="SPEC", show_default=False,
+                                help="Trigger a campaign on the running Airflow: a spec in its bucket, "
+                                     "e.g. specs/soldes-vip.yaml."),
 ) -> None:
-    """Airflow (standalone, SQLite) and the SMSC simulator, left running for the trigger form and approvals."""
-    from pipelines.demo.standalone import serve_airflow
+    """Airflow (standalone, SQLite) and the SMSC simulator, left running for the trigger form and approvals:
+    on 127.0.0.1 with a new admin password at each start, until Ctrl-C or `smsflow airflow --stop`."""
+    if stop:
+        from pipelines.demo.serve import stop_airflow
 
-    serve_airflow(bucket, port, Console())
+        stop_airflow(Console())
+        return
+    if trigger is not None:
+        from pipelines.demo.serve import trigger as trigger_run
+
+        trigger_run(trigger, Console())
+        return
+    from pipelines.demo.serve import serve_airflow
+
+    serve_airflow(bucket, port, Console(), host=host, rows=rows)
 
 
 def register(app: typer.Typer) -> None:

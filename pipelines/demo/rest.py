@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from pipelines.airflow_rest import LOGIN, AirflowApi  # noqa: F401 - the demo's login, re-exported
+from pipelines.airflow_rest import AirflowApi  # noqa: F401 - re-exported for the demo drivers
 
 def wait_for_dag(api: AirflowApi, dag_id: str = "sms_campaign", timeout: float = 120) -> None:
     """Until the DAG processor has parsed the DAG (its first parse after a start)."""

@@ -12,8 +12,10 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,81 +23,163 @@ from pathlib import Path
 from rich.console import Console
 
 from pipelines.demo.bucket import prepare_bucket, simulator_config
-from pipelines.demo.rest import LOGIN, AirflowApi, answer_approval, failed_tasks, trigger_campaign, wait_for_dag, \
+from pipelines.demo.rest import AirflowApi, answer_approval, failed_tasks, trigger_campaign, wait_for_dag, \
     wait_for_run
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: dags/, airflow_home/
+LOOPBACK = "127.0.0.1"
+ADMIN = "admin"  # the simple auth manager's one user; its password is new at each start
+PASSWORDS_FILE = "passwords.json"  # in AIRFLOW_HOME, readable by its owner only: Airflow reads the password there
 
 
-def airflow_environment(home: Path, bucket: Path, smsc_url: str, port: int) -> dict[str, str]:
+def airflow_home() -> Path:
+    """The local Airflow's AIRFLOW_HOME: $SMSFLOW_AIRFLOW_HOME, else airflow_home/ in the repository."""
+    return Path(os.environ.get("SMSFLOW_AIRFLOW_HOME", ROOT / "airflow_home")).resolve()
+
+
+def local_address(host: str) -> str:
+    """The address this machine reaches an API server bound to `host` at (a wildcard is reached on loopback)."""
+    return LOOPBACK if host in ("0.0.0.0", "::", "") else host
+
+
+def admin_password(home: Path) -> str:
+    """The password the running stack gave its admin (`smsflow airflow --trigger` logs in with it)."""
+    return json.loads((home / PASSWORDS_FILE).read_text(encoding="utf-8"))[ADMIN]
+
+
+def airflow_environment(home: Path, bucket: Path, smsc_url: str, port: int, password: str,
+                        host: str = LOOPBACK) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
-    passwords = home / "passwords.json"
-    passwords.write_text(json.dumps({LOGIN[0]: LOGIN[1]}), encoding="utf-8")
+    passwords = home / PASSWORDS_FILE
+    passwords.touch(mode=0o600)
+    passwords.chmod(0o600)
+    passwords.write_text(json.dumps({ADMIN: password}), encoding="utf-8")
+    local = f"http://{local_address(host)}:{port}"
     return {
         **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": os.pathsep.join([str(airflow_launcher(home).parent), str(Path(sys.executable).parent),
+                                 os.environ.get("PATH", "")]),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{LOGIN[0]}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",  # user:role
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__API__HOST": host,  # Airflow's default is 0.0.0.0: every interface
         "AIRFLOW__API__PORT": str(port),
         # One secret for every component: left to each, they may generate different ones on a fresh home,
         # and the API server then refuses the tasks' tokens (seen under load).
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "600",
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__API__BASE_URL": local if host not in ("0.0.0.0", "::") else f"http://{socket.getfqdn()}:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{local}/execution/",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
         "SMSFLOW_BUCKET": str(bucket),
         "SMSFLOW_RECEIPT_TIMEOUT": "15",
         "AIRFLOW_CONN_SMSC_DEFAULT": smsc_url,
         # The run writes its outcome as the run's note through the REST API (smsflow_provider AirflowApiHook).
-        "AIRFLOW_CONN_AIRFLOW_API": f"http://{LOGIN[0]}:{LOGIN[1]}@127.0.0.1:{port}",
+        "AIRFLOW_CONN_AIRFLOW_API": f"http://{ADMIN}:{password}@{local_address(host)}:{port}",
         # Airflow 3.3.2 fails a task resumed within a second of its pause (apache/airflow #71580, #72716).
         "AIRFLOW__CORE__EXECUTOR": "smsflow_provider.executors.local.SettledLocalExecutor",
     }
 
 
+def airflow_launcher(home: Path) -> Path:
+    """The `airflow` command `airflow standalone` starts its components with (it finds it on PATH): the scheduler
+    and the triggerer without their log servers, which listen on every interface (ports 8793 and 8794, whatever
+    the API server's address) and are not needed here: the API server reads the task logs in AIRFLOW_HOME/logs."""
+    launcher = home / "bin" / "airflow"
+    launcher.parent.mkdir(parents=True, exist_ok=True)
+    launcher.write_text(f"""#!/bin/sh
+# written by smsflow airflow (pipelines/demo/standalone.py): no log server on every interface
+case "$1" in
+  scheduler|triggerer) exec "{sys.executable}" -m airflow "$@" --skip-serve-logs ;;
+esac
+exec "{sys.executable}" -m airflow "$@"
+""", encoding="utf-8")
+    launcher.chmod(0o755)
+    return launcher
+
+
+@contextmanager
+def signals(handler):
+    """SIGINT, SIGTERM and SIGHUP handled by `handler` for the block (main thread only: elsewhere Python
+    delivers no signal)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, saved in previous.items():
+            signal.signal(number, saved)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # a plain `kill` or a closed terminal stops the stack exactly as Ctrl-C does
+
+
 @contextmanager
 def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str] | None = None,
-                  home: Path | None = None):
-    """The SMSC simulator and `airflow standalone`, stopped (with all their children) on the way out."""
+                  home: Path | None = None, host: str = LOOPBACK):
+    """The SMSC simulator and `airflow standalone` (in a session of its own), bound to `host`, with a new random
+    admin password; every process started is recorded in AIRFLOW_HOME (`smsflow airflow --stop`) and stopped on
+    the way out, also on SIGTERM or SIGHUP."""
+    from pipelines.demo.processes import STACK_FILE, StackRecord, session_members, started, terminate, \
+        write_record
     from pipelines.smpp.simulator import start_process
 
-    config = simulator_config(bucket, smsc_replies or [])
-    simulator, smsc_port = start_process(config, bucket / "smsc")
-    out.print(f"SMSC simulator on 127.0.0.1:{smsc_port} (log: {config.log})")
-    home = home or Path(os.environ.get("SMSFLOW_AIRFLOW_HOME", ROOT / "airflow_home"))
-    environment = airflow_environment(home, bucket, f"smpp://smsflow:smsflow@127.0.0.1:{smsc_port}", port)
-    log = (home / "standalone.log").open("w", encoding="utf-8")
-    airflow = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=environment, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
-    api = AirflowApi(f"http://127.0.0.1:{port}")
-    try:
-        out.print(f"Starting Airflow (AIRFLOW_HOME={home}, log: {home / 'standalone.log'}) …")
-        started = time.monotonic()
-        while not api.healthy():
-            if airflow.poll() is not None or time.monotonic() - started > 300:
-                raise RuntimeError(f"Airflow did not start; see {home / 'standalone.log'}")
-            time.sleep(2)
-        api.login()
-        for name, slots in (("smsc", 2), ("duckdb", 1)):  # binds to the SMSC; one DuckDB writer
-            create_pool(api, name, slots)
-        out.print(f"Airflow is up in {time.monotonic() - started:.0f} s: http://127.0.0.1:{port} "
-                  f"(login {LOGIN[0]} / {LOGIN[1]})")
-        yield api
-    finally:
-        for process in (airflow, simulator):
-            try:
-                os.killpg(process.pid, signal.SIGTERM) if process is airflow else process.terminate()
-                process.wait(timeout=30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(process.pid, signal.SIGKILL) if process is airflow else process.kill()
-        log.close()
+    home = (home or airflow_home()).resolve()
+    password = secrets.token_urlsafe(12)
+    with signals(_interrupt):
+        config = simulator_config(bucket, smsc_replies or [])
+        simulator, smsc_port = start_process(config, bucket / "smsc")
+        airflow, log = None, None
+        try:
+            out.print(f"SMSC simulator on 127.0.0.1:{smsc_port} (log: {config.log})")
+            environment = airflow_environment(home, bucket, f"smpp://smsflow:smsflow@127.0.0.1:{smsc_port}", port,
+                                              password, host)
+            log = (home / "standalone.log").open("w", encoding="utf-8")
+            airflow = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=environment, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+            leader = started(airflow.pid)
+            url = f"http://{local_address(host)}:{port}"
+            write_record(home, StackRecord(owner=started(os.getpid()), sessions=[leader],
+                                           children=[started(simulator.pid)], url=url, bucket=str(bucket)))
+            api = AirflowApi(url)
+            out.print(f"Starting Airflow (AIRFLOW_HOME={home}, log: {home / 'standalone.log'}) …")
+            began = time.monotonic()
+            while not api.healthy():
+                if airflow.poll() is not None or time.monotonic() - began > 300:
+                    raise RuntimeError(f"Airflow did not start; see {home / 'standalone.log'}")
+                time.sleep(2)
+            api.login(ADMIN, password)
+            for name, slots in (("smsc", 2), ("duckdb", 1)):  # binds to the SMSC; one DuckDB writer
+                create_pool(api, name, slots)
+            reach = ("listening on 127.0.0.1: this machine only" if host == LOOPBACK else
+                     f"listening on {host}: [bold red]other machines can reach it[/]")
+            out.print(f"Airflow is up in {time.monotonic() - began:.0f} s: [bold]{url}[/] ({reach})\n"
+                      f"Log in as [bold]{ADMIN}[/], password [bold]{password}[/] (new at each start)",
+                      soft_wrap=True, highlight=False)
+            yield api
+        finally:
+            with signals(signal.SIG_IGN):  # a second Ctrl-C must not leave half of the stack running
+                if airflow is not None:  # the session: standalone, its components, the task processes they fork
+                    terminate(session_members(leader))
+                    airflow.wait()
+                simulator.terminate()
+                try:
+                    simulator.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    simulator.kill()
+                    simulator.wait()
+                (home / STACK_FILE).unlink(missing_ok=True)
+                if log is not None:
+                    log.close()
 
 
 def create_pool(api, name: str, slots: int, timeout: float = 60) -> None:
@@ -112,59 +196,67 @@ def create_pool(api, name: str, slots: int, timeout: float = 60) -> None:
 
 
 def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
-    """Trigger the sample campaign through the REST API, approve it as a user would, wait, show the results."""
+    """Trigger the sample campaign through the REST API, approve it as a user would, wait, show the results; on
+    the Airflow `smsflow airflow` keeps running when there is one (it stays up), else on a stack of its own."""
     from pipelines.cli.tables import print_stats
+    from pipelines.demo.processes import live_record
     from pipelines.layout import CampaignPaths, campaign_folder_name
     from pipelines.report import campaign_stats
 
     bucket = bucket.resolve()
+    home = airflow_home()
+    running = live_record(home)
+    if running is not None and Path(running.bucket) != bucket:
+        raise ValueError(f"the Airflow that `smsflow airflow` runs ({running.url}) works on the bucket "
+                         f"{running.bucket}, not {bucket}: give --bucket {running.bucket}, or stop it first "
+                         f"(make airflow-stop)")
     spec_path, repliers = prepare_bucket(bucket, rows, out)
-    started = time.monotonic()
-    with running_stack(bucket, port, out, repliers) as api:
-        wait_for_dag(api)
-        run_id = trigger_campaign(api, str(spec_path.relative_to(bucket)))
-        page = f"http://127.0.0.1:{port}/dags/sms_campaign/runs/{run_id}"
-        out.print(f"Triggered run {run_id}: {page}")
-        remaining = 600 - (time.monotonic() - started)
-        answered = answer_approval(api, run_id, "Approve", timeout=remaining)
-        if answered:
-            status, request = answered
-            out.print(f"\n[bold]Approval requested[/]: {request['subject']}\n{request['body']}\n"
-                      f"(a person clicks Approve at {page}; the demo answers at once through the same REST API)")
-            out.print(f"Approved ({status})")
-        try:
-            run = wait_for_run(api, run_id, timeout=max(1.0, 600 - (time.monotonic() - started)))
-        except RuntimeError as error:
-            raise RuntimeError(f"{error}; see {page}") from None
-        state = run["state"]
-        out.print(f"Run {run_id}: [bold]{state}[/] after {time.monotonic() - started:.0f} s"
-                  + (f" — {run['note']}" if run.get("note") else ""))
-        if state != "success":
-            for line in failed_tasks(api, run_id):
-                out.print(f"  task {line}")
+    spec = str(spec_path.relative_to(bucket))
+    began = time.monotonic()
+    if running is not None:
+        out.print(f"Airflow already runs at {running.url} (`smsflow airflow`): the demo uses it and leaves it up")
+        api = AirflowApi(running.url)
+        api.login(ADMIN, admin_password(home))
+        run_id, run = follow_campaign(api, running.url, spec, began, out)
+    else:
+        with running_stack(bucket, port, out, repliers) as api:
+            run_id, run = follow_campaign(api, f"http://{LOOPBACK}:{port}", spec, began, out)
     campaign = campaign_folder_name(run_id)  # as dags/sms_campaign.py names it
     database = bucket / "warehouse.duckdb"
-    if state == "success":
-        print_stats(campaign_stats(database, campaign), out)
-        report = CampaignPaths.in_bucket(bucket, campaign).report
-        out.print(f"CSV report: {report}\nDuckDB warehouse: {database}")
-        query = f"SELECT status_code, count(*) FROM message_status WHERE campaign_id = '{campaign}' GROUP BY ALL"
-        out.print(f'.venv/bin/python -c "import duckdb; duckdb.connect(\'{database}\', read_only=True)'
-                  f'.sql(\\"{query}\\").show()"', soft_wrap=True, highlight=False, markup=False)
-    else:
-        raise RuntimeError(f"the campaign run {state}; see the task logs under "
-                           f"{os.environ.get('SMSFLOW_AIRFLOW_HOME', ROOT / 'airflow_home')}/logs")
+    if run["state"] != "success":
+        raise RuntimeError(f"the campaign run {run['state']}; see the task logs under {home}/logs")
+    print_stats(campaign_stats(database, campaign), out)
+    report = CampaignPaths.in_bucket(bucket, campaign).report
+    out.print(f"CSV report: {report}\nDuckDB warehouse: {database}", soft_wrap=True)
+    query = f"SELECT status_code, count(*) FROM message_status WHERE campaign_id = '{campaign}' GROUP BY ALL"
+    out.print(f'.venv/bin/python -c "import duckdb; duckdb.connect(\'{database}\', read_only=True)'
+              f'.sql(\\"{query}\\").show()"', soft_wrap=True, highlight=False, markup=False)
 
 
-def serve_airflow(bucket: Path, port: int, out: Console) -> None:
-    """`make airflow`: the stack stays up for a person to use the trigger form and the approval page."""
-    bucket = bucket.resolve()
-    spec_path, repliers = prepare_bucket(bucket, 1000, out)
-    with running_stack(bucket, port, out, repliers):
-        out.print(f"Trigger `sms_campaign` with {{\"spec_path\": \"{spec_path.relative_to(bucket)}\"}} or fill the "
-                  f"form, then approve the test in the run's page. Ctrl-C stops everything.")
-        try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            out.print("Stopping …")
+def follow_campaign(api: AirflowApi, url: str, spec: str, began: float, out: Console) -> tuple[str, dict]:
+    """Trigger a campaign on `spec` (relative to the bucket), show its approval request (rendered) and approve it
+    as a person would on the run's page, wait for the end; returns the run id and the run."""
+    from rich.markdown import Markdown
+
+    wait_for_dag(api)
+    run_id = trigger_campaign(api, spec)
+    page = f"{url}/dags/sms_campaign/runs/{run_id}"
+    out.print(f"Triggered run {run_id}: {page}", soft_wrap=True)
+    answered = answer_approval(api, run_id, "Approve", timeout=600 - (time.monotonic() - began))
+    if answered:
+        status, request = answered
+        out.print(f"\n[bold]Approval requested[/]: {request['subject']}")
+        out.print(Markdown(request["body"] or ""))
+        out.print(f"(a person clicks Approve at {page}; the demo answers at once through the same REST API)",
+                  soft_wrap=True)
+        out.print(f"Approved ({status})")
+    try:
+        run = wait_for_run(api, run_id, timeout=max(1.0, 600 - (time.monotonic() - began)))
+    except RuntimeError as error:
+        raise RuntimeError(f"{error}; see {page}") from None
+    out.print(f"Run {run_id}: [bold]{run['state']}[/] after {time.monotonic() - began:.0f} s"
+              + (f" — {run['note']}" if run.get("note") else ""), soft_wrap=True)
+    if run["state"] != "success":
+        for line in failed_tasks(api, run_id):
+            out.print(f"  task {line}")
+    return run_id, run

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
+import socket
+import subprocess
+import time
 
 import duckdb
 import pytest
-from helpers import smsflow
+from helpers import smsflow, smsflow_here, start_smsflow, wait_until
+from rich.console import Console
 
 
 def test_house_demo_runs_a_campaign_end_to_end(tmp_path):
@@ -27,21 +33,99 @@ def test_house_demo_runs_a_campaign_end_to_end(tmp_path):
     assert len(json.loads(listed.stdout)) == 2
 
 
+def test_send2_the_demo_says_why_it_is_a_notification_outside_the_window_and_names_the_next_opening():
+    from datetime import datetime
+
+    from pipelines.demo.bucket import demo_campaign_type
+
+    out = Console(file=io.StringIO(), width=300)
+    assert demo_campaign_type(datetime.fromisoformat("2026-11-26T10:00:00+01:00"), out) == "marketing"
+    assert out.file.getvalue() == ""  # nothing to explain inside the window
+    assert demo_campaign_type(datetime.fromisoformat("2026-11-28T20:30:00+01:00"), out) == "notification"
+    said = out.file.getvalue()
+    assert "It is Saturday 20:30 in Paris" in said and "Monday to Saturday 08:00-20:00" in said
+    assert "[SEND-2]" in said and "would wait until Monday 30 November 08:00" in said
+    out = Console(file=io.StringIO(), width=300)  # open now, closed before the run ends
+    assert demo_campaign_type(datetime.fromisoformat("2026-11-28T19:50:00+01:00"), out) == "notification"
+    assert "the window closes before the demo's run would end" in out.file.getvalue()
+
+
+def test_house_make_airflow_keeps_a_list_and_spec_already_in_the_bucket(tmp_path):
+    from pipelines.demo.bucket import prepare_bucket
+
+    bucket = tmp_path / "bucket"
+    export, spec = bucket / "incoming" / "clients-vip.csv", bucket / "specs" / "soldes-vip.yaml"
+    export.parent.mkdir(parents=True)
+    export.write_text("Mobile;Nom\n0612345678;Mine\n", encoding="utf-8")
+    out = Console(file=io.StringIO(), width=300)
+    prepare_bucket(bucket, 50, out, keep=True)
+    assert export.read_text(encoding="utf-8") == "Mobile;Nom\n0612345678;Mine\n"  # the person's edits kept
+    assert "Sample CRM export kept as it is" in out.file.getvalue() and spec.is_file()
+    spec.write_text("name: mine\n", encoding="utf-8")
+    prepare_bucket(bucket, 50, out, keep=True)
+    assert spec.read_text(encoding="utf-8") == "name: mine\n"
+    prepare_bucket(bucket, 50, out)  # the demo writes its own sample each run
+    assert len(export.read_text(encoding="utf-8").splitlines()) == 51
+
+
 @pytest.mark.xdist_group("airflow")  # one Airflow at a time on a 2-core machine
-def test_house_demo_through_airflow_standalone_and_its_rest_api(tmp_path):
-    """`make demo`: airflow standalone started and stopped, the run triggered and approved over HTTP."""
-    import socket
+def test_house_make_airflow_is_local_and_stoppable_and_make_demo_runs_on_it(tmp_path):
+    """`make airflow`: listens on 127.0.0.1 only, with a new admin password (admin/admin refused); `make demo` runs
+    its campaign on it through the REST API (the approval text rendered, no raw Markdown), `make trigger` starts
+    a run, and `make airflow-stop` stops every process it started (the task processes included): no port left."""
+    import psutil
+
+    from pipelines.airflow_rest import AirflowApi
+    from pipelines.demo.processes import read_record, session_members, stack_processes
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    bucket = tmp_path / "bucket"
-    environment = {**os.environ, "SMSFLOW_AIRFLOW_HOME": str(tmp_path / "airflow_home")}
-    result = smsflow("demo", "--bucket", str(bucket), "--rows", "500", "--port", str(port), timeout=900,
-                     env=environment)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Approved (200)" in result.stdout and ": success after" in result.stdout
-    (report,) = bucket.glob("campaigns/*/report/*.csv")
-    assert report.read_text(encoding="utf-8-sig").startswith("REF_LIST;ID_LINE;INT_MOBILE;STATUS_CODE")
-    with socket.socket() as probe:  # everything it started is stopped
+    bucket, home = tmp_path / "bucket", tmp_path / "airflow_home"
+    chosen = {"SMSFLOW_AIRFLOW_HOME": str(home)}
+    printed = tmp_path / "smsflow-airflow.out"
+    with printed.open("w", encoding="utf-8") as sink:
+        server = start_smsflow("airflow", "--bucket", str(bucket), "--port", str(port), "--rows", "500",
+                               env={**os.environ, **chosen}, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "Stop everything" in printed.read_text(encoding="utf-8") or server.poll() is not None,
+                   timeout=600, what="smsflow airflow to start")
+        started = printed.read_text(encoding="utf-8")
+        assert server.poll() is None, started
+        assert "listening on 127.0.0.1: this machine only" in started
+        password = re.search(r"Log in as admin, password (\S+)", started).group(1)
+        record = read_record(home)
+        processes = [psutil.Process(record.owner.pid), *stack_processes(record)]
+        listening = {connection.laddr for process in processes for connection in process.net_connections("inet")
+                     if connection.status == psutil.CONN_LISTEN}
+        assert ("127.0.0.1", port) in listening and {address.ip for address in listening} == {"127.0.0.1"}, listening
+        api = AirflowApi(f"http://127.0.0.1:{port}")
+        assert api.call("POST", "/auth/token", {"username": "admin", "password": "admin"})[0] == 401
+        api.login("admin", password)
+
+        demo = smsflow_here("demo", "--bucket", str(bucket), "--rows", "500", env=chosen)
+        assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+        assert "the demo uses it and leaves it up" in demo.stdout
+        assert "Approved (200)" in demo.stdout and ": success after" in demo.stdout, demo.stdout[-3000:]
+        assert "Campaign: Soldes d'hiver VIP" in demo.stdout and "**" not in demo.stdout  # Markdown rendered
+        (report,) = bucket.glob("campaigns/*/report/*.csv")
+        assert report.read_text(encoding="utf-8-sig").startswith("REF_LIST;ID_LINE;INT_MOBILE;STATUS_CODE")
+
+        triggered = smsflow_here("airflow", "--trigger", "specs/soldes-vip.yaml", env=chosen)
+        assert triggered.returncode == 0, triggered.stdout
+        run_id = re.search(r"Triggered run (\S+) of sms_campaign", triggered.stdout).group(1)
+        assert api.call("GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}")[1]["conf"] == \
+            {"spec_path": "specs/soldes-vip.yaml"}
+        wait_until(lambda: time.sleep(0.5) or any(task["state"] in ("running", "success") for task in api.call(
+            "GET", f"/api/v2/dags/sms_campaign/dagRuns/{run_id}/taskInstances")[1]["task_instances"]),
+            timeout=120, what="the triggered run's first task")
+        processes += [*stack_processes(record)]  # the task processes of the run, in process groups of their own
+    finally:
+        stopped = smsflow_here("airflow", "--stop", env=chosen)
+    assert stopped.returncode == 0 and "Stopped Airflow" in stopped.stdout, stopped.stdout
+    assert server.wait(timeout=60) == 0
+    assert "Stopped: Airflow and the SMSC simulator are no longer running." in printed.read_text(encoding="utf-8")
+    assert not [process for process in processes if process.is_running() and process.status() != "zombie"]
+    assert not session_members(record.sessions[0]) and not (home / "smsflow-airflow.json").exists()
+    with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
