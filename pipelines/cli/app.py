@@ -3,7 +3,9 @@ messages, `out` on stdout for tables and results)."""
 
 from __future__ import annotations
 
+import re
 import sys
+from dataclasses import replace
 
 import typer
 import typer.core
@@ -114,6 +116,8 @@ class _App(typer.Typer):
         from pipelines.failures import explain
 
         failure = explain(error)
+        if failure.exit_code == 2:
+            failure = replace(failure, message=_with_nearest_names(failure.message))
         colour = "yellow" if failure.exit_code in (4, 130) else "red"
         console.print(f"[bold {colour}]{failure.verdict}[/]: {escape(failure.message)}", highlight=False,
                       soft_wrap=True)
@@ -136,11 +140,46 @@ def store_option():
     return typer.Option(None, "--store", envvar="SMSFLOW_DB", help=STORE_HELP, show_envvar=False)
 
 
+_opened: list = []  # the account store the command opened, to suggest names from when one is unknown
+
+
 def open_account_store(url: str | None):
     """The account store of a command (`--store`, $SMSFLOW_DB, or bucket/smsflow.db), migrated on first use."""
     from pipelines.store import open_store
 
-    return open_store(url)
+    engine = open_store(url)
+    _opened[:] = [engine]
+    return engine
+
+
+# The store's refusals of an unknown account or saved list (pipelines.store.accounts / .lists), and its rule id.
+_UNKNOWN_ACCOUNT = re.compile(r"^no account '(?P<name>[^']*)' in the store")
+_UNKNOWN_LIST = re.compile(r"^no saved list '(?P<name>[^']*)' in account '(?P<account>[^']*)'")
+_RULE = re.compile(r"(?= \[[A-Z0-9, -]+\]$)")
+
+
+def _with_nearest_names(message: str) -> str:
+    """An unknown account or saved list refused by the store, with the nearest names it holds (when close)."""
+    from pipelines.cli.ids import did_you_mean
+
+    account, saved = _UNKNOWN_ACCOUNT.match(message), _UNKNOWN_LIST.match(message)
+    if not _opened or not (account or saved):
+        return message
+    try:
+        if account:
+            from pipelines.store.accounts import list_accounts
+
+            known = [settings.id for settings in list_accounts(_opened[0])]
+            given = account["name"]
+        else:
+            from pipelines.store.lists import list_lists
+
+            known = [item.name for item in list_lists(_opened[0], saved["account"])]
+            given = saved["name"]
+    except Exception:  # noqa: BLE001 - a suggestion is a courtesy: the refusal is told as it is without it
+        return message
+    suggestion = did_you_mean(given, known).replace(" (", "; ", 1)[:-1]  # "; did you mean 'acme'?"
+    return _RULE.sub(lambda _: suggestion, message, count=1) if _RULE.search(message) else message + suggestion
 
 
 def print_json(data) -> None:

@@ -128,6 +128,11 @@ def test_issue10_user_errors_are_one_line_refusals_with_the_rule_and_the_nearest
     _refused_in_one_line(smsflow_here("blacklist", "import", str(tmp_path / "none.csv")), "[BL-1]")
     _refused_in_one_line(smsflow_here("account", "set", "default", "--max-parts", "9"), "[ACC-1, ENC-5]")
     _refused_in_one_line(smsflow_here("credits", "topup", "10", "--account", "nobody"), "[ACC-1]")
+    assert smsflow_here("account", "create", "acme").returncode == 0
+    write_list(tmp_path / "vip.csv", "Mobile\n0611111111\n")
+    assert smsflow_here("lists", "import", "clients-vip", str(tmp_path / "vip.csv")).returncode == 0
+    _refused_in_one_line(smsflow_here("credits", "balance", "--account", "acmee"), "did you mean 'acme'? [ACC-1]")
+    _refused_in_one_line(smsflow_here("lists", "show", "clients-vp"), "did you mean 'clients-vip'? [LIST-4]")
     _refused_in_one_line(smsflow_here("erase", "abc"), "[PLUS-8]")
     _refused_in_one_line(smsflow_here("smsc", "--config", str(tmp_path / "none.yaml")), "none.yaml")
     for spec_command in (("plan", "--out", str(tmp_path / "plan")), ("test-send",), ("campaigns", "create")):
