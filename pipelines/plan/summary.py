@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -135,3 +136,34 @@ def summary(context: Context, sources: list[Source], base: Path = Path(".")) -> 
                               full_parser_distinct=context.numbers.distinct_full),
         test=test,
     )
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _days(weekdays: frozenset[int]) -> str:
+    """Weekdays in words: `Mon–Sat` for a run of days, else each one."""
+    days = sorted(weekdays)
+    if len(days) > 2 and days == list(range(days[0], days[-1] + 1)):
+        return f"{_DAYS[days[0]]}–{_DAYS[days[-1]]}"
+    return ", ".join(_DAYS[day] for day in days)
+
+
+def send_window_line(summary: PlanSummary, opening: datetime, now: datetime) -> str:
+    """SEND-2 in one line for the people who plan: when a marketing campaign may be sent (its account's window as
+    the campaign narrowed it, judged in each recipient's own time: PLUS-10) and when it opens next; `opening` is
+    when the send may start (`pipelines.campaign.send_target`: the send time, then the window)."""
+    from pipelines.window import PARIS, policy
+
+    campaign = summary.campaign
+    when = opening.astimezone(PARIS)
+    if when <= now:
+        start = "open now" if campaign.type == "marketing" else "sends once approved"
+    else:
+        start = f"{'sends from' if campaign.send_at else 'next opening:'} {when:%A %d/%m %H:%M} Paris"
+    if campaign.type != "marketing":
+        return f"Notification: sent at any hour, the marketing window does not apply (SEND-2); {start}"
+    rules = policy(campaign.send_window or "seed")
+    hours = rules.hours_on(when.date())
+    return (f"Marketing: sent {_days(hours.weekdays)} {hours.opens:%H:%M}–{hours.closes:%H:%M}, not on public "
+            f"holidays, in each recipient's own time (SEND-2); {start}")

@@ -7,7 +7,7 @@ locations: where lists are read; loader: the bounded YAML loader; form: the JSON
 
 from pipelines.spec.form import form_fields, json_schema
 from pipelines.spec.loader import MAX_ALIASES, MAX_NODES, MAX_SPEC_BYTES, load_spec
-from pipelines.spec.locations import confine, resolve_location
+from pipelines.spec.locations import BUCKET_ENV, confine, resolve_location, spec_bucket
 from pipelines.spec.model import (
     MAX_PARTS, PARIS, SHORT_CODE, STOP_MENTION, Account, Blacklists, CampaignSpec, Contracts, Options, TestSend,
 )
@@ -15,8 +15,8 @@ from pipelines.spec.problems import MAX_ECHO, MAX_PROBLEMS_SHOWN, RULES, Problem
 from pipelines.spec.validate import SEND_AT_TOLERANCE, validate_spec
 
 __all__ = [
-    "MAX_ALIASES", "MAX_ECHO", "MAX_NODES", "MAX_PARTS", "MAX_PROBLEMS_SHOWN", "MAX_SPEC_BYTES", "PARIS", "RULES",
-    "SEND_AT_TOLERANCE", "SHORT_CODE", "STOP_MENTION", "Account", "Blacklists", "CampaignSpec", "Contracts",
+    "BUCKET_ENV", "MAX_ALIASES", "MAX_ECHO", "MAX_NODES", "MAX_PARTS", "MAX_PROBLEMS_SHOWN", "MAX_SPEC_BYTES", "PARIS",
+    "RULES", "SEND_AT_TOLERANCE", "SHORT_CODE", "STOP_MENTION", "Account", "Blacklists", "CampaignSpec", "Contracts",
     "Options", "Problem", "SpecError", "TestSend", "clip", "confine", "echo", "form_fields", "json_schema",
-    "load_spec", "resolve_location", "rule_for", "validate_spec",
+    "load_spec", "resolve_location", "rule_for", "spec_bucket", "validate_spec",
 ]

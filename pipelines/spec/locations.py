@@ -58,3 +58,19 @@ def inside(path: Path, roots: Sequence[Path]) -> bool:
     """Whether `path` resolves (symlinks and `..` followed) inside one of `roots`."""
     real = Path(path).resolve()
     return any(real.is_relative_to(Path(root).resolve()) for root in roots)
+
+
+BUCKET_ENV = "SMSFLOW_BUCKET"  # the bucket every command uses by default (./bucket when unset)
+
+
+def spec_bucket(spec_path: Path) -> Path:
+    """The bucket a spec file belongs to: $SMSFLOW_BUCKET (or ./bucket) when the spec is inside it, else the
+    folder above the spec's (a bucket keeps specs in `specs/`, beside `incoming/` and `campaigns/`)."""
+    import os
+
+    spec_path = Path(spec_path)
+    bucket = Path(os.environ.get(BUCKET_ENV) or "bucket")
+    if inside(spec_path, [bucket]):
+        return bucket
+    return spec_path.resolve().parent.parent
+
