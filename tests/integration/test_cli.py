@@ -11,7 +11,8 @@ from helpers import smsflow, write_list, write_spec
 
 def test_plus2_cli_plan_json_prints_the_summary(bucket: Path):
     write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\n0611111111;Ann\n")
-    result = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"), "--json")
+    result = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"), "--json",
+                     "--no-contracts")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["status_counts"] == {"0": 1, "4": 1}
@@ -21,7 +22,8 @@ def test_plus2_cli_plan_json_prints_the_summary(bucket: Path):
 
 def test_plus2_cli_plan_prints_a_readable_summary(bucket: Path):
     write_list(bucket / "a.csv", "Mobile;Prénom\n0611111111;Ann\nabc;Zoé\n")
-    result = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"))
+    result = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"),
+                     "--no-contracts")
     assert result.returncode == 0, result.stderr
     for words in ("Recipients", "Sendable", "Invalid numbers", "Numéro mal formaté", "Destinations by country"):
         assert words in result.stdout
@@ -73,7 +75,8 @@ def test_rep3_cli_unknown_warehouse_is_one_line():
 
 def test_list2_second_mobile_column_warning_reaches_the_summary_and_the_screen(bucket: Path):
     write_list(bucket / "a.csv", "Mobile;Prénom;Portable\n0611111111;Ann;0622222222\n")
-    result = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"))
+    result = smsflow("plan", str(write_spec(bucket, lists=["a.csv"])), "--out", str(bucket / "plan"),
+                     "--no-contracts")
     assert result.returncode == 0, result.stderr
     summary = json.loads((bucket / "plan" / "summary.json").read_text(encoding="utf-8"))
     (warning,) = summary["lists"][0]["warnings"]
