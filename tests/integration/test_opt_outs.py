@@ -37,7 +37,7 @@ def cli_plan(bucket: Path, campaign: str, store_url: str) -> Path:
     write_list(bucket / "list.csv", CONTACTS)
     spec = write_spec(bucket, lists=["list.csv"], message="${Texte}")
     plan_dir = bucket / "campaigns" / campaign / "plan"
-    result = smsflow("plan", str(spec), "--out", str(plan_dir), env=environment(store_url))
+    result = smsflow("plan", str(spec), "--out", str(plan_dir), "--no-contracts", env=environment(store_url))
     assert result.returncode == 0, result.stderr
     return plan_dir
 
@@ -171,14 +171,16 @@ def test_bl2_a_named_account_gets_the_opt_outs_of_its_campaigns(bucket, store_ur
     write_list(bucket / "list.csv", CONTACTS)
     spec = write_spec(bucket, lists=["list.csv"], message="${Texte}", account="acme")
     plan_dir = bucket / "campaigns" / "c1" / "plan"
-    assert smsflow("plan", str(spec), "--out", str(plan_dir), env=environment(store_url)).returncode == 0
+    assert smsflow("plan", str(spec), "--out", str(plan_dir), "--no-contracts",
+                   env=environment(store_url)).returncode == 0
     database = bucket / "warehouse.duckdb"
     load_plan(database, "c1", plan_dir)
     assert load_dispatch(database, "c1", *sent(plan_dir, [("33622222222", "Désabonner")]),
                          store=store_url).opt_outs == 1
     assert (own(store_url, "acme"), own(store_url)) == (["+33622222222"], [])
     again = bucket / "campaigns" / "c2" / "plan"
-    assert smsflow("plan", str(spec), "--out", str(again), env=environment(store_url)).returncode == 0
+    assert smsflow("plan", str(spec), "--out", str(again), "--no-contracts",
+                   env=environment(store_url)).returncode == 0
     assert statuses(again)["+33622222222"] == 14
 
 
