@@ -28,7 +28,7 @@ def sample(
     from pipelines.sample import write_sample_list
 
     write_sample_list(out, rows, seed, encoding)
-    console.print(f"Wrote {rows:,} contacts to {out}")
+    console.print(f"Wrote {plural(rows, 'contact')} to {out}", highlight=False, soft_wrap=True)
 
 
 class InFlightPolicy(str, Enum):

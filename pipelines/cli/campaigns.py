@@ -186,8 +186,9 @@ def _figure(value) -> str:
 
 
 def _table(title: str, rows, figures: bool) -> Table:
+    rows = list(rows)
     table = Table(title=title)
-    table.add_column("Id", no_wrap=True)  # copied into other commands: never cut
+    table.add_column("Id", no_wrap=True, min_width=max((len(c.id) for c in rows), default=2))  # copied: never cut
     for column in ("Name", "Type", "Status", "Updated"):
         table.add_column(column)
     if figures:

@@ -153,6 +153,17 @@ def test_camp4_the_airflow_run_id_is_taken_wherever_a_campaign_id_is(warehouse):
         assert stats.returncode == 0 and json.loads(stats.stdout)["campaign_id"] == folder, stats.stderr
     shown = smsflow_here("campaigns", "show", RUN_ID, "--json")
     assert shown.returncode == 0 and json.loads(shown.stdout)["id"] == folder, shown.stderr
+    # a draft sent by a run keeps its own id: the run id finds it in the store, and in the warehouse through it
+    from pipelines.store import campaigns, open_store
+    from pipelines.warehouse import load_plan
+
+    other_run = "manual__2026-11-26T09:30:00+00:00"
+    campaigns.create(open_store(), json.loads(shown.stdout)["spec"], campaign_id="soldes-vip")
+    campaigns.schedule(open_store(), "soldes-vip", other_run)
+    load_plan(db, "soldes-vip", db.parent / "campaigns" / "soldes" / "plan")
+    assert json.loads(smsflow_here("campaigns", "show", other_run, "--json").stdout)["id"] == "soldes-vip"
+    assert json.loads(smsflow_here("stats", other_run, "--db", str(db), "--json").stdout)["campaign_id"] == \
+        "soldes-vip"
 
     report = smsflow_here("report", RUN_ID, "--db", str(db), "--category", "Invalid")
     path = db.parent / "campaigns" / folder / "report" / f"{folder}-invalid.csv"
