@@ -166,8 +166,8 @@ def sql(
         sys.stdout.write(shown.write_csv())
     else:
         table = Table()
-        for column in shown.columns:
-            table.add_column(escape(column), overflow="fold")
+        for column, dtype in shown.schema.items():
+            table.add_column(escape(column), overflow="fold", justify="right" if dtype.is_numeric() else "left")
         for row in shown.iter_rows():
             table.add_row(*("" if value is None else escape(str(value)) for value in row))
         out_console.print(table)
