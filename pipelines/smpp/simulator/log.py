@@ -10,7 +10,9 @@ class EventLog:
     """The JSON-lines log of what handsets would receive, flushed after every network read."""
 
     def __init__(self, path: Path | None):
-        self._file = path.open("a", encoding="utf-8") if path else None
+        if path:  # `--log bucket/smsc/smsc.jsonl` on a fresh checkout: the folder is made, as every output's is
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._file = Path(path).open("a", encoding="utf-8") if path else None
 
     def write(self, record: dict) -> None:
         if self._file is not None:
