@@ -9,6 +9,7 @@ again right before it is planned, its saved lists then resolved into files.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,18 +27,23 @@ def _locate(location: str, base: Path, roots: Sequence[Path] | None, field_path:
                                                                                       field_path)
 
 
+def _shown(location: str, path: Path) -> str:
+    """A location as the spec wrote it, and where that is when it differs (`..` folded, symlinks kept)."""
+    where = os.path.normpath(path)
+    return location if where == location else f"{location} ({where})"
+
+
 def _list_problem(location: str, path: Path, error: ListError) -> Problem:
     """A list file that cannot be planned, named as the spec wrote it and as it was found."""
     reason = str(error).removeprefix(error.file).removeprefix(": ").rsplit(" [", 1)[0]
     if error.line is not None:
         reason = reason.removeprefix(f", line {error.line}: ")
-    shown = location if str(path) == location else f"{location} ({path})"
-    return Problem(field="lists", value=location, rule=error.rule, message=f"{reason}: {shown}")
+    return Problem(field="lists", value=location, rule=error.rule, message=f"{reason}: {_shown(location, path)}")
 
 
 def _blacklist_problem(kind: str, location: str, path: Path) -> Problem | None:
     """BL-1: a blacklist file that is missing or cannot be read; its rows are read when planned."""
-    field_path, shown = f"account.blacklists.{kind}", location if str(path) == location else f"{location} ({path})"
+    field_path, shown = f"account.blacklists.{kind}", _shown(location, path)
     if not path.is_file():
         return Problem(field=field_path, value=location, rule="BL-1", message=f"blacklist file not found: {shown}")
     try:
@@ -53,10 +59,12 @@ def input_problems(lists: Sequence[Any], blacklists: Mapping[str, Any], message:
                    recipients: Sequence[Any], base: Path, roots: Sequence[Path] | None = None) -> list[Problem]:
     """Every problem of the files a campaign reads and of the fields its message uses, none opened beyond its
     first bytes. `lists`: file locations (a saved list, not a file yet, is skipped, and so is the field check:
-    its columns are the store's). With `roots`, a location outside them is left to the spec's own check."""
+    its columns are the store's). With `roots`, a location outside them is left to the spec's own check (and
+    is not opened)."""
     problems: list[Problem] = []
     fields: list[str] = []
-    columns_known = all(isinstance(item, str) for item in lists)
+    saved = not all(isinstance(item, str) for item in lists)  # its columns are the store's: fields not checked
+    unread = False  # a list not read: the spec is refused anyway, its fields are checked against the others
     for location in lists:
         if not isinstance(location, str):
             continue
@@ -65,17 +73,18 @@ def input_problems(lists: Sequence[Any], blacklists: Mapping[str, Any], message:
             columns, mobile = read_header(path)
         except SpecError as error:
             problems.extend(error.problems if roots is None else [])
-            columns_known = False
+            unread = True
             continue
         except ListError as error:
             problems.append(_list_problem(location, path, error))
-            columns_known = False
+            unread = True
             continue
         fields += [original_name(column) for column in columns if column != mobile]
     for entry in recipients:
         if isinstance(entry, Mapping):
             fields += [original_name(str(key)) for key in entry if key != "mobile"]
-    problems += _field_problems(message, list(dict.fromkeys(fields)) if columns_known else None)
+    known = None if saved or (unread and not fields) else list(dict.fromkeys(fields))  # none read: no check
+    problems += _field_problems(message, known, unread)
     for kind, location in blacklists.items():
         if isinstance(location, str) and location:
             try:
@@ -87,8 +96,9 @@ def input_problems(lists: Sequence[Any], blacklists: Mapping[str, Any], message:
     return problems
 
 
-def _field_problems(message: Any, fields: list[str] | None) -> list[Problem]:
-    """MSG-3, MSG-5: a Jinja2 syntax error, and each field no list has (when every list's fields are known)."""
+def _field_problems(message: Any, fields: list[str] | None, unread: bool = False) -> list[Problem]:
+    """MSG-3, MSG-5: a Jinja2 syntax error, and each field no list has (`fields` None: not known, unchecked;
+    `unread`: some list could not be read, so the field may be there)."""
     if not isinstance(message, str):
         return []
     try:
@@ -98,7 +108,9 @@ def _field_problems(message: Any, fields: list[str] | None) -> list[Problem]:
                         message=str(error).removeprefix("message: ").rsplit(" [", 1)[0])]
     if fields is None:
         return []
-    return [Problem(field="message", value=f"${{{name}}}", rule="MSG-3", message=unknown_field_message(name, fields))
+    return [Problem(field="message", value=f"${{{name}}}", rule="MSG-3",
+                    message=unknown_field_message(name, fields, "fields of the lists that could be read" if unread
+                                                  else "fields available"))
             for name in names if resolve_field(name, fields) is None]
 
 

@@ -56,11 +56,11 @@ def nearest_field(name: str, columns: list[str]) -> str | None:
     return folded[close[0]] if close else None
 
 
-def unknown_field_message(name: str, columns: list[str]) -> str:
+def unknown_field_message(name: str, columns: list[str], known_as: str = "fields available") -> str:
     """MSG-3's refusal of a field no list has, with the nearest name when there is one."""
     guess = nearest_field(name, columns)
     hint = f" — did you mean ${{{guess}}}?" if guess else ""
-    return f"unknown field ${{{name}}}{hint} (fields available: {', '.join(columns) or 'none'})"
+    return f"unknown field ${{{name}}}{hint} ({known_as}: {', '.join(columns) or 'none'})"
 
 
 def resolve_field(name: str, columns: list[str]) -> str | None:

@@ -9,21 +9,24 @@ from pipelines.plan import plan_file
 from pipelines.spec import SpecError, load_spec
 
 
-def test_camp2_schema_lists_blacklists_refused_together_each_naming_file_value_and_rule(bucket):
+def test_camp2_schema_lists_fields_blacklists_refused_together_each_naming_file_value_and_rule(bucket):
     write_list(bucket / "incoming" / "phones.csv", "Nom;Téléphone\nAnn;0611111111\n")
-    spec = write_spec(bucket / "specs", sender="MA BOUTIQUE XXL", lists=["../incoming/missing.csv",
-                                                                           "../incoming/phones.csv"],
+    write_list(bucket / "incoming" / "clients.csv", "Mobile;Prénom\n0611111111;Ann\n")
+    spec = write_spec(bucket / "specs", sender="MA BOUTIQUE XXL", message="Bonjour ${Prenon}",
+                      lists=["../incoming/missing.csv", "../incoming/phones.csv", "../incoming/clients.csv"],
                       account={"blacklists": {"own": "own.csv", "client": "../incoming/client.csv"}})
     with pytest.raises(SpecError) as error:
         load_spec(spec)
     problems = {(problem.field, problem.value, problem.rule) for problem in error.value.problems}
     assert problems == {("sender", "MA BOUTIQUE XXL", "MSG-1"), ("lists", "../incoming/missing.csv", "LIST-1"),
-                        ("lists", "../incoming/phones.csv", "LIST-2"), ("account.blacklists.own", "own.csv", "BL-1"),
+                        ("lists", "../incoming/phones.csv", "LIST-2"), ("message", "${Prenon}", "MSG-3"),
+                        ("account.blacklists.own", "own.csv", "BL-1"),
                         ("account.blacklists.client", "../incoming/client.csv", "BL-1")}
     text = str(error.value)
-    assert "(5 problems)" in text
-    assert f"file not found: ../incoming/missing.csv ({bucket / 'specs' / '../incoming/missing.csv'})" in text
+    assert "(6 problems)" in text
+    assert f"file not found: ../incoming/missing.csv ({bucket / 'incoming' / 'missing.csv'})" in text
     assert "no mobile number column" in text and "'Nom', 'Téléphone'" in text
+    assert "did you mean ${Prénom}? (fields of the lists that could be read: Prénom)" in text  # maybe in missing.csv
     assert f"blacklist file not found: own.csv ({bucket / 'specs' / 'own.csv'})" in text
 
 
