@@ -132,3 +132,20 @@ def test_list4_lists_outside_the_roots_refused_without_reading_them(tmp_path):
     assert "SECRET-LINE" not in str(error.value) and "outside the folders" in str(error.value)
     assert validate_spec({**raw, "lists": ["lists/ok.csv"], "account": {}}, roots=[bucket]).lists == ["lists/ok.csv"]
     assert validate_spec(raw).lists == raw["lists"]  # without roots (the CLI), a user's own paths are fine
+
+
+def test_camp2_the_form_path_checks_the_files_it_names_from_the_bucket_and_a_stored_spec_does_not(tmp_path):
+    """With `base` (the trigger form: the bucket), the lists and fields are checked with the schema; without it
+    (a spec stored in the account store, checked again when it runs) only the schema is."""
+    from helpers import write_list
+
+    write_list(tmp_path / "incoming" / "clients.csv", "Mobile;Prénom\n0611111111;Ann\n")
+    raw = {"name": "x", "type": "notification", "message": "Bonjour ${Prenom} ${Nom}",
+           "lists": ["incoming/clients.csv", "incoming/gone.csv"]}
+    with pytest.raises(SpecError) as error:
+        validate_spec(raw, roots=[tmp_path], base=tmp_path)
+    assert [(problem.field, problem.value, problem.rule) for problem in error.value.problems] == [
+        ("lists", "incoming/gone.csv", "LIST-1"), ("message", "${Prenom}", "MSG-3"), ("message", "${Nom}", "MSG-3")]
+    assert "did you mean ${Prénom}?" in str(error.value)
+    assert validate_spec(raw).lists == raw["lists"]
+    assert validate_spec(raw, roots=[tmp_path], base=tmp_path, check_files=False).name == "x"
