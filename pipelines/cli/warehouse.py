@@ -67,8 +67,8 @@ def load(
     rows = load_plan(db, campaign_id, paths.plan)
     loaded = load_dispatch(db, campaign_id, paths.ledger, paths.events, shared_events=late_events, store=store)
     console.print(f"{campaign_id}: {plural(rows, 'planned row')}, {plural(loaded.parts, 'part')}, "
-                  f"{plural(loaded.events, 'event')} loaded into {db}; {plural(loaded.opt_outs, 'number')} opted out "
-                  f"[BL-2]", highlight=False, soft_wrap=True)
+                  f"{plural(loaded.events, 'event')} loaded into {db}; {plural(loaded.opt_outs, 'opt-out')} added to the "
+                  f"own blacklist [BL-2]", highlight=False, soft_wrap=True)
 
 
 def _report_path(db: Path, campaign_id: str, category: str) -> Path:
