@@ -27,7 +27,8 @@ def plan(
     spec: Path = typer.Argument(..., help="Campaign spec (YAML)."),
     out: Path = typer.Option(None, "--out", show_default=False,
                              help="Folder for the plan: recipients.parquet, summary.json and quarantine.csv "
-                                  "(default: <bucket>/campaigns/<spec file name>/plan, in the spec's bucket)."),
+                                  "(default: BUCKET/campaigns/NAME/plan, BUCKET the spec's bucket, NAME the "
+                                  "spec file's name without .yaml)."),
     no_contracts: bool = typer.Option(False, "--no-contracts",
                                       help="Skip the data contract the Airflow run checks (the share of invalid "
                                            "numbers under contracts.max_invalid_share, and the rows to be sent "
