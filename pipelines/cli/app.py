@@ -112,7 +112,9 @@ class _App(typer.Typer):
         except BaseException as raised:  # noqa: BLE001 - the one place that turns any failure into a message
             error = raised
         else:
-            sys.exit(code if isinstance(code, int) else 0)  # a typer.Exit(code) comes back as its code
+            if code != 130:  # typer turns Ctrl-C into exit code 130 without a word: say what it means
+                sys.exit(code if isinstance(code, int) else 0)  # a typer.Exit(code) comes back as its code
+            error = KeyboardInterrupt()
         from pipelines.failures import explain
 
         failure = explain(error)
@@ -121,8 +123,10 @@ class _App(typer.Typer):
         colour = "yellow" if failure.exit_code in (4, 130) else "red"
         console.print(f"[bold {colour}]{failure.verdict}[/]: {escape(failure.message)}", highlight=False,
                       soft_wrap=True)
-        if os.environ.get("SMSFLOW_DEBUG"):
-            console.print_exception()
+        if os.environ.get("SMSFLOW_DEBUG") and error.__traceback__ is not None:
+            from rich.traceback import Traceback
+
+            console.print(Traceback.from_exception(type(error), error, error.__traceback__))
         elif failure.exit_code == 1:
             console.print("(set SMSFLOW_DEBUG=1 to see the traceback)", style="dim")
         sys.exit(failure.exit_code)

@@ -201,3 +201,18 @@ def test_plus4_receive_counts_receipts_and_replies_as_they_come(smsc, bucket):
     first, last = listened.stderr.strip().splitlines()
     assert first.startswith("Listening for 0.5 s: 0 receipts, 0 replies, 0 numbers opted out")
     assert "written to" in last and str(bucket / "late") in last
+
+
+def test_issue10_ctrl_c_says_what_it_means_and_how_to_resume():
+    """typer turns Ctrl-C into exit code 130 without a word; smsflow says it was stopped and how to resume."""
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    app.command("interrupted-for-the-test")(interrupted)
+    try:
+        result = smsflow_here("interrupted-for-the-test")
+    finally:
+        app.registered_commands.pop()
+    assert result.returncode == 130 and "Traceback" not in result.stderr
+    assert result.stderr == "Interrupted: stopped by the user; run the same command again to resume\n"
