@@ -1,27 +1,40 @@
-"""One SMS campaign = one run of this DAG (SPEC CAMP-2 … REP-2).
+"""
+### One SMS campaign = one run of this DAG
+
+**Start a campaign**: *Trigger* → fill the form (name, type, contact lists, message, sender, send time, test
+numbers; options, account and checks in the sections below) → *Trigger*. Or, in the last section, give a spec
+file in the bucket (`specs/soldes-vip.yaml`) or a saved campaign's id (`smsflow campaigns create`) instead.
+From the command line (with the same environment as `make airflow`):
+
+    .venv/bin/airflow dags trigger sms_campaign --conf '{"spec_path": "specs/soldes-vip.yaml"}'
+
+**What a run does**: plan the recipients (statuses, parts, credits) → check the data contracts (too many
+invalid numbers stops here; the `contracts` log's first line says why) → reserve the credits → wait for the
+send time and, for marketing, the send window (Mon–Sat 08:00–20:00 in each recipient's own time, never on
+public holidays; the wait's log says until when) → send the test message → **approval**: *Approve* or
+*Reject* on this run's page (or `approval: auto`) → send, in batches → wait for the delivery receipts →
+report → close.
+
+**What a run's page says**:
+- its **note** (top of the run page): the outcome in one line — *Sent* with the figures (recipients, delivered,
+  failed, STOP replies, credits used) and where the report is; *Cancelled: why* (rejected by whom and when,
+  or `smsflow campaigns cancel`); *Failed, cancelled: at which step*. A rejected or cancelled campaign's run
+  is green (the user's decision, not a fault) but its sending tasks are skipped and its note says
+  *Cancelled*; a failure is red.
+- its **Campaign report** tab (the smsflow plugin): the figures at a glance (REP-1) and the CSV report
+  (REP-2) to download.
+- times: campaigns live in Paris time (the DAG's time zone is Europe/Paris). The UI shows times in your
+  browser's time zone; pick *Europe/Paris* in the user menu → *Timezone* to read them as the campaign does.
+
+**Cancel**: `smsflow campaigns cancel ID` (a scheduled campaign sends nothing; a running one stops before its
+next batch). A reject, a timeout or a failure before sending cancels the campaign and gives its credits back.
+Everything lands in `<bucket>/campaigns/<campaign id>/`; the lifecycle (scheduled → running → finished, or
+cancelled) is the account store's, shared with `smsflow campaigns`.
 
 Thin by design (STYLE.md): only `airflow.sdk`, `pendulum` and the standard library are imported at parse
-time; each task is a short adapter around one `pipelines` function and passes file paths, never data.
-
-The trigger form is the campaign form: its fields come from the campaign spec's JSON schema
-(`campaign_form.json`, generated from `pipelines.spec`, kept equal by a test), so a bad conf is refused
-before a run starts. Or give `spec_path`, a YAML spec in the bucket:
-
-    airflow dags trigger sms_campaign --conf '{"spec_path": "specs/soldes-vip.yaml"}'
-
-or name a draft made with `smsflow campaigns create` (CAMP-3), whose spec the run reads from the account store:
-
-    airflow dags trigger sms_campaign --conf '{"campaign_id": "soldes-vip-3f9a2c"}'
-
-The campaign's lifecycle (scheduled → running → finished, or cancelled) is kept in the account store, shared
-with `smsflow campaigns`: `smsflow campaigns cancel ID` cancels the run (a scheduled one sends nothing; a running
-one stops before its next batch).
-
-plan → contracts → reserve credits → wait for the send time and window → test send → approval (a person in
-the Airflow UI or REST API, or `approval: auto`) → dispatch, one mapped task per batch in the `smsc` pool →
-receipts → load into DuckDB and report (pool `duckdb`, one writer) → close. A reject, a timeout or a failure
-before sending cancels the campaign and gives its credits back. Everything lands in
-`<bucket>/campaigns/<run id>/`.
+time; each task is a short adapter around one `pipelines` function and passes file paths, never data. The
+form's fields are `campaign_form.json`, generated from the spec's model (`pipelines.spec.form`, kept equal by a
+test), so a bad value is refused before a run starts.
 """
 
 from __future__ import annotations
@@ -83,6 +96,7 @@ def settle_failed_run(context) -> None:
 
 @dag(
     dag_id="sms_campaign",
+    description="One SMS campaign per run: plan, check, test, approve, send, report (smsflow)",
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Paris"),
     catchup=False,
@@ -121,11 +135,19 @@ def sms_campaign():
 
     @task
     def contracts(planned: dict) -> dict:
-        """PLUS-3: Great Expectations gates the send; unsendable rows go to quarantine.csv."""
-        from pipelines.contracts import check_plan
+        """PLUS-3: Great Expectations gates the send; unsendable rows go to quarantine.csv. The verdict, in one
+        line, is the first thing the task says (and, broken, the run's note says it too)."""
+        from airflow.sdk.exceptions import AirflowFailException
 
-        result = check_plan(Path(planned["plan_dir"]), planned["max_invalid_share"])
-        print(f"Contract kept: {', '.join(result.checked)}; {result.quarantined:,} rows in {result.quarantine}")
+        from pipelines.contracts import ContractError, check_plan
+
+        try:
+            result = check_plan(Path(planned["plan_dir"]), planned["max_invalid_share"])
+        except ContractError as broken:
+            print(broken.verdict)
+            get_current_context()["ti"].xcom_push(key="verdict", value=broken.verdict)
+            raise AirflowFailException(broken.verdict) from None  # the same plan breaks it again: no retry
+        print(result.verdict)
         return planned
 
     @task
@@ -223,8 +245,11 @@ def sms_campaign():
         from pipelines.campaign import finish_step
 
         result = finish_step(bucket_root(), planned["campaign_id"], planned["account"])
-        print(f"Report: {result['report']} ({result['delivered']:,} delivered); credits settled: "
-              f"{result['sent_parts']:,} parts sent stay spent, {result['credits_back']:,} given back")
+        figures = result["figures"]
+        print(f"Report: {result['report']} (the run's Campaign report tab): {figures['sent']:,} recipients sent, "
+              f"{figures['delivered']:,} delivered, {figures['failed']:,} failed, {figures['stops']:,} STOP replies; "
+              f"credits settled: {result['sent_parts']:,} parts sent stay spent, {result['credits_back']:,} given "
+              "back")
         return result
 
     @task(trigger_rule="all_done")
@@ -250,11 +275,14 @@ def sms_campaign():
         if finished:
             pulled = context["ti"].xcom_pull(task_ids="dispatch")  # one batch: its dict; several: a sequence
             batches = [pulled] if isinstance(pulled, dict) else [b for b in pulled or [] if isinstance(b, dict)]
+            report = Path(finished["report"])  # REP-2: named from the bucket; the Campaign report tab has it
             note(context["dag"].dag_id, context["run_id"],
                  run_note("finished", parts=finished["parts"], delivered=finished["delivered"],
                           held=sum(batch.get("held", 0) for batch in batches),
                           resent=sum(batch.get("resent", 0) for batch in batches),
-                          credits_back=finished.get("credits_back", 0)))
+                          credits_back=finished.get("credits_back", 0), figures=finished.get("figures"),
+                          report=report.relative_to(bucket_root()) if report.is_relative_to(bucket_root())
+                          else report))
             return "finished"
         states = context["ti"].get_task_states(dag_id=context["dag"].dag_id, run_ids=[context["run_id"]])
         states = states.get(context["run_id"], {})
@@ -262,8 +290,10 @@ def sms_campaign():
         cancelled = cancelled_by_user(bucket_root(), planned["campaign_id"])  # CAMP-3: smsflow campaigns cancel
         rejected = not cancelled and not failed and states.get("approve") == "success" and \
             states.get("batches") == "skipped"
+        verdict = context["ti"].xcom_pull(task_ids="contracts", key="verdict") if "contracts" in failed else None
         reason = cancelled or ("rejected at approval" if rejected else
-                               f"failed at {', '.join(failed) or 'an unknown step'}")
+                               f"failed at {', '.join(failed) or 'an unknown step'}" +
+                               (f" ({verdict})" if verdict else ""))
         # A reject pushes no XCom (the skip ends the task): who answered is read from the approval itself.
         answer = (api.approval(context["dag"].dag_id, context["run_id"], "approve") or {}) if rejected else {}
         who = (answer.get("responded_by_user") or {}).get("name")

@@ -36,7 +36,10 @@ def campaign_of(bucket: Path) -> str:
     return folder.name
 
 
-def run_campaign(tmp_path, smsc, answer: str, home: Path, *, simulator=None, **spec) -> tuple[dict, Path, object]:
+def run_campaign(tmp_path, smsc, answer: str, home: Path, *, simulator=None, form: dict | None = None,
+                 **spec) -> tuple[dict, Path, object]:
+    """One DAG run of the spec file (conf spec_path), or of `form`: the trigger form's own fields, through the REST
+    API (tests/dags/campaign_run.py)."""
     simulator = simulator or smsc(rules=[{"value": "44", "outcome": "UNDELIV"}])
     bucket = tmp_path / "bucket"
     write_list(bucket / "incoming" / "clients.csv", LIST)
@@ -47,15 +50,24 @@ def run_campaign(tmp_path, smsc, answer: str, home: Path, *, simulator=None, **s
                            test={"numbers": "0698765432", "row": 2},
                            contracts={"max_invalid_share": 0.5}, **spec)
     result = subprocess.run([sys.executable, str(ROOT / "tests" / "dags" / "campaign_run.py"), str(home),
-                             str(bucket), simulator.url(linger=0.5), str(spec_path.relative_to(bucket)), answer],
+                             str(bucket), simulator.url(linger=0.5),
+                             json.dumps(form) if form else str(spec_path.relative_to(bucket)), answer],
                             capture_output=True, text=True, timeout=300, cwd=ROOT)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(lines[-1][7:]), bucket, simulator
 
 
-def test_send4_campaign_dag_run_approved_through_the_rest_api(tmp_path, smsc, dag_run_home):
-    outcome, bucket, simulator = run_campaign(tmp_path, smsc, "Approve", dag_run_home)
+# The campaign as a person fills the trigger form (its own fields, no spec file): issue 10's "Done when".
+FORM = {"name": "Test", "type": "notification", "lists": ["incoming/clients.csv"], "message": "Bonjour ${Prénom}",
+        "test_numbers": "0698765432", "test_row": 2, "account": "acme", "max_invalid_share": 0.5}
+
+
+def test_send4_camp2_campaign_from_the_trigger_form_s_fields_approved_through_the_rest_api(tmp_path, smsc,
+                                                                                           dag_run_home):
+    outcome, bucket, simulator = run_campaign(tmp_path, smsc, "Approve", dag_run_home, form=FORM)
+    assert outcome["triggered"]["status"] == 200, outcome["triggered"]  # the API took the form's own fields
+    assert outcome["triggered"]["body"]["dag_run_id"] == outcome["run_id"]
     assert outcome["state"] == "success", outcome
     assert outcome["approval"]["status"] == 200
     assert "Recipients**: 6, of which **4** will be sent" in outcome["approval"]["body"]  # SEND-4 summary
@@ -79,6 +91,13 @@ def test_send4_campaign_dag_run_approved_through_the_rest_api(tmp_path, smsc, da
                            "REPLY"]
     assert rows[0][-3:] == ["Mobile", "Prénom", "Ville"]
     assert [row[3] for row in rows[1:]] == ["16", "16", "16", "20", "4", "2"]
+    # REP-1/REP-2 reachable from the run: its "Campaign report" tab (the smsflow plugin) and the CSV to download.
+    page = outcome["report_page"]
+    assert {"name": "Campaign report", "destination": "dag_run"}.items() <= page["views"][0].items(), page["views"]
+    assert page["status"] == 200 and "Download the report (CSV, REP-2)" in page["page"], page
+    assert "<tr><th>Delivered</th><td>3</td></tr>" in page["page"], page["page"]
+    assert page["csv_status"] == 200 and page["csv"].splitlines()[0] == report.read_text(encoding="utf-8-sig") \
+        .splitlines()[0], page
 
 
 def test_bl2_send4_stop_replies_heard_by_an_airflow_run_block_the_next_run_status_14(tmp_path, smsc, dag_run_home):

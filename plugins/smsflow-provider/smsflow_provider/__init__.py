@@ -1,4 +1,5 @@
-"""The smsflow Airflow provider: registers the `smpp` connection type (SEND-6) with its hook."""
+"""The smsflow Airflow provider: registers the `smpp` connection type (SEND-6) with its hook, and the plugin that
+shows a campaign's report on its run page (REP-1, `smsflow_provider.plugin`, an `airflow.plugins` entry point)."""
 
 from __future__ import annotations
 

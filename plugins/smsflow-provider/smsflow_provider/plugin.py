@@ -1,0 +1,116 @@
+"""The campaign's report on its Airflow run page (REP-1, REP-2): a "Campaign report" tab on every run of
+sms_campaign, with the figures at a glance and the CSV report and stats to download.
+
+An Airflow plugin (registered by the provider's `get_provider_info`): a small FastAPI app the API server mounts at
+`/smsflow`, behind Airflow's own login and DAG-run permissions (the UI's session cookie, or a bearer token), and
+an external view that shows it on the run page. The run's campaign folder is found from its `prepare` task's
+result (the spec it wrote there), so the page needs no bucket setting of its own.
+
+    GET /smsflow/dags/{dag_id}/runs/{run_id}              the page (HTML)
+    GET /smsflow/dags/{dag_id}/runs/{run_id}/report.csv   the REP-2 report
+    GET /smsflow/dags/{dag_id}/runs/{run_id}/stats.json   the REP-1 figures
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from airflow.plugins_manager import AirflowPlugin
+
+PREFIX = "/smsflow"
+
+
+def campaign_root(dag_id: str, run_id: str) -> Path | None:
+    """The run's campaign folder (`<bucket>/campaigns/<campaign id>`), from its prepare task's result."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id, task_ids="prepare",
+                                                 key="return_value")).first()
+        prepared = XComModel.deserialize_value(row) if row is not None else None
+    if not isinstance(prepared, dict) or not prepared.get("spec_path"):
+        return None
+    return Path(prepared["spec_path"]).parent
+
+
+def _page(dag_id: str, run_id: str, root: Path | None) -> str:
+    from pipelines.layout import CampaignPaths
+
+    from urllib.parse import quote
+
+    title = f"Campaign report — {html.escape(run_id)}"
+    here = html.escape(quote(run_id, safe=""), quote=True)  # links relative to this page: behind any base URL
+    if root is None:
+        body = "<p>This run has no campaign: it stopped before its spec was read (see its <b>prepare</b> task).</p>"
+    elif not CampaignPaths(root).stats.exists():
+        body = (f"<p>Campaign <b>{html.escape(root.name)}</b> has no report yet: a report is written when the "
+                "campaign has been sent (its <b>finish</b> task). A cancelled or failed run says why in its note.</p>")
+    else:
+        paths = CampaignPaths(root)
+        stats = json.loads(paths.stats.read_text(encoding="utf-8"))
+        rate = stats.get("delivery_rate")
+        figures = [("Recipients in the lists", stats.get("rows")), ("Sent", stats.get("sent")),
+                   ("Delivered", stats.get("delivered")),
+                   ("Delivery rate", f"{rate:.1%}" if isinstance(rate, (int, float)) else "—"),
+                   ("Replies", stats.get("replies")), ("STOP replies", stats.get("stops"))]
+        rows = "".join(f"<tr><th>{html.escape(name)}</th><td>{html.escape(str(value))}</td></tr>"
+                       for name, value in figures)
+        statuses = "".join(f"<tr><td>{status['code']}</td><td>{html.escape(str(status['text']))}</td>"
+                           f"<td>{status['recipients']:,}</td></tr>" for status in stats.get("statuses", []))
+        body = (f"<p>Campaign <b>{html.escape(root.name)}</b> (REP-1).</p><table>{rows}</table>"
+                f"<h2>Recipients per status</h2><table><tr><th>Code</th><th>Status</th><th>Recipients</th></tr>"
+                f"{statuses}</table>"
+                f'<p><a href="./{here}/report.csv" download>Download the report (CSV, REP-2)</a> · '
+                f'<a href="./{here}/stats.json">the figures (JSON)</a>'
+                f"</p><p>On disk: <code>{html.escape(str(paths.report))}</code></p>")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
+            "body{font-family:sans-serif;margin:1rem}table{border-collapse:collapse}th,td{padding:.2rem .8rem;"
+            "text-align:left;border-bottom:1px solid #ddd}</style></head>"
+            f"<body><h1>{title}</h1>{body}</body></html>")
+
+
+def create_app():
+    """The FastAPI app the API server mounts at PREFIX; every route checks Airflow's access to the DAG's runs."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.core_api.security import requires_access_dag
+    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.responses import FileResponse, HTMLResponse
+
+    from pipelines.layout import CampaignPaths
+
+    app = FastAPI(title="smsflow campaign reports", docs_url=None, redoc_url=None, openapi_url=None)
+    allowed = [Depends(requires_access_dag("GET", DagAccessEntity.RUN))]
+
+    def report_file(dag_id: str, run_id: str, which: str) -> Path:
+        root = campaign_root(dag_id, run_id)
+        path = getattr(CampaignPaths(root), which) if root else None
+        if path is None or not path.exists():
+            raise HTTPException(404, f"Run {run_id} has no campaign report: it was not sent (see the run's note)")
+        return path
+
+    @app.get("/dags/{dag_id}/runs/{run_id}", response_class=HTMLResponse, dependencies=allowed)
+    def page(dag_id: str, run_id: str) -> str:
+        return _page(dag_id, run_id, campaign_root(dag_id, run_id))
+
+    @app.get("/dags/{dag_id}/runs/{run_id}/report.csv", dependencies=allowed)
+    def report(dag_id: str, run_id: str) -> FileResponse:
+        path = report_file(dag_id, run_id, "report")
+        return FileResponse(path, media_type="text/csv", filename=path.name)
+
+    @app.get("/dags/{dag_id}/runs/{run_id}/stats.json", dependencies=allowed)
+    def stats(dag_id: str, run_id: str) -> FileResponse:
+        return FileResponse(report_file(dag_id, run_id, "stats"), media_type="application/json")
+
+    return app
+
+
+class SmsflowPlugin(AirflowPlugin):
+    """The "Campaign report" tab of a run's page, and the app behind it."""
+
+    name = "smsflow"
+    fastapi_apps = [{"app": create_app(), "url_prefix": PREFIX, "name": "smsflow campaign reports"}]
+    external_views = [{"name": "Campaign report", "href": PREFIX.lstrip("/") + "/dags/{DAG_ID}/runs/{RUN_ID}",
+                       "destination": "dag_run", "url_route": "campaign-report"}]
