@@ -99,7 +99,7 @@ def duplicate(
     as_json: bool = _json(),
     store: str = store_option(),
 ) -> None:
-    """Copy any campaign as a new draft named "<name> (copy)" (CAMP-3)."""
+    """Copy any campaign as a new draft named "NAME (copy)" (CAMP-3)."""
     from pipelines.store import campaigns
 
     engine = open_account_store(store)

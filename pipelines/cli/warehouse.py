@@ -48,7 +48,7 @@ def _campaign_folder(given: Path, db: Path, store: str | None) -> Path:
 @app.command()
 def load(
     campaign_dir: Path = typer.Argument(..., help="A campaign folder (plan/, dispatch/ledger/, events/), or the "
-                                                  "campaign's id or Airflow run id (bucket/campaigns/<id>)."),
+                                                  "campaign's id or Airflow run id (bucket/campaigns/ID)."),
     db: Path = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
     campaign_id: str = typer.Option(None, "--id", help="Campaign id in the warehouse (default: the folder's name)."),
     late_events: Path = typer.Option(Path("bucket/events"), "--late-events",
@@ -99,9 +99,9 @@ def _category(given: str) -> str:
 def report(
     campaign_id: str = typer.Argument(..., help="Campaign id (see `smsflow campaigns list`), or its Airflow run id."),
     db: Path = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
-    out: Path = typer.Option(None, "--out", help="CSV file to write (default: the campaign's report folder, "
-                                                 "bucket/campaigns/<id>/report/<id>[-<category>].csv, when it "
-                                                 "exists, else <id>[-<category>].csv here)."),
+    out: Path = typer.Option(None, "--out", help="CSV file to write (default: ID.csv, or ID-CATEGORY.csv for one "
+                                                 "category, in the campaign's report folder bucket/campaigns/ID/"
+                                                 "report when there is one, else here)."),
     category: str = typer.Option("all", "--category", help="delivered, not_delivered, pending, invalid, "
                                                          "duplicates, blacklisted, not_allowed, errors, capped, "
                                                          "holdout or all."),

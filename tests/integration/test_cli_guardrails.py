@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -71,6 +72,11 @@ def test_issue10_help_shows_flags_as_flags_defaults_and_help_for_every_option():
     for path, command in _commands():
         shown = smsflow_here(*path, "--help")
         assert shown.returncode == 0 and "<bool>" not in shown.stdout, (path, shown.stdout)
+        assert "…" not in shown.stdout, (path, shown.stdout)  # nothing cut off
+        said = " ".join(shown.stdout.replace("│", " ").split())
+        for text in [command.help or "", *(param.help or "" for param in command.params)]:
+            for placeholder in re.findall(r"<[a-z][a-z _-]*>", text):  # the help is Markdown: <id> must show
+                assert placeholder in said, f"smsflow {' '.join(path)} --help lost {placeholder}"
         if command.callback.__module__.startswith("pipelines.cli."):  # the core's commands (not the demo's)
             missing = [param.opts[0] for param in command.params if param.param_type_name == "option"
                        and not param.help]
