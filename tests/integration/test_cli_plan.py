@@ -5,6 +5,7 @@ spec is refused with every problem of it and its files at once (CAMP-2). In-proc
 from __future__ import annotations
 
 import csv
+import json
 import re
 
 from helpers import smsflow_here, write_list, write_spec
@@ -45,9 +46,10 @@ def test_plus3_plan_runs_the_runs_contract_writes_quarantine_and_lands_in_the_sp
 
     spec = write_spec(bucket / "specs", type="marketing", lists=["../incoming/clients.csv"],
                       message="Bonjour ${Prénom} STOP 36184", contracts={"max_invalid_share": 0.5})
-    kept = smsflow_here("plan", str(spec), "--out", str(tmp_path / "elsewhere"), env=env)
+    kept = smsflow_here("plan", str(spec), "--out", str(tmp_path / "elsewhere"), "--json", env=env)
     assert kept.returncode == 0, kept.stderr
-    assert "Contract kept: invalid numbers 40 % (up to 50 % allowed), 3 rows to send" in kept.stdout
+    assert json.loads(kept.stdout)["sendable"] == 3  # stdout holds the JSON alone; what people read is on stderr
+    assert "Contract kept: invalid numbers 40 % (up to 50 % allowed), 3 rows to send" in kept.stderr
     assert _quarantined(tmp_path / "elsewhere") == [("abc", "2"), ("12", "2")]
 
 
