@@ -6,8 +6,9 @@ rendered (MSG-3/4/5), encoded and measured (ENC-1…5) and billed (ENC-6, SEND-5
 `recipients.parquet`. Nothing is dropped: a row that cannot be sent keeps its pre-send status.
 The output folder appears whole or not at all.
 
-rules: the pure column rules; batch: one batch planned; summary: summary.json; io: streaming, the writer and
-the plan folder; stage: plan_campaign and plan_file.
+rules: the pure column rules; batch: one batch planned; summary: summary.json and the send window in words; io:
+streaming, the writer and the plan folder; preflight: every problem of the files and fields a spec names, at once
+(CAMP-2); stage: plan_campaign and plan_file.
 """
 
 from pipelines.plan.io import (
@@ -15,11 +16,12 @@ from pipelines.plan.io import (
     PlanFolderError, Progress, Source,
 )
 from pipelines.plan.inputs import AccountInputs
+from pipelines.plan.preflight import check_inputs, input_problems
 from pipelines.plan.rules import BLACKLIST_STATUSES, PLAN_COLUMNS
 from pipelines.plan.stage import PlanResult, plan_campaign, plan_file
 
 __all__ = [
     "BATCH_ROWS", "BLACKLIST_STATUSES", "AccountInputs", "DERIVED_FILES", "MARKER_FILE", "OWNED_FILES", "PLAN_COLUMNS", "PLAN_FILES",
-    "RECIPIENTS_FILE", "SUMMARY_FILE", "PlanFolderError", "PlanResult", "Progress", "Source", "plan_campaign",
-    "plan_file",
+    "RECIPIENTS_FILE", "SUMMARY_FILE", "PlanFolderError", "PlanResult", "Progress", "Source", "check_inputs",
+    "input_problems", "plan_campaign", "plan_file",
 ]
