@@ -89,7 +89,7 @@ def test_bl2_done_when_1_stop_replies_then_the_next_campaign_gives_them_14_throu
     result = smsflow("load", str(plan_dir.parent), "--db", str(database), "--late-events", str(bucket / "events"),
                      env=env)
     assert result.returncode == 0, result.stderr
-    assert "1 opt-out(s) added to the own blacklist" in " ".join(result.stderr.split())
+    assert "1 opt-out added to the own blacklist" in " ".join(result.stderr.split())
     assert own(store_url) == ["+33622222222"]
     with duckdb.connect(str(database), read_only=True) as connection:  # the analysts' read-only copy
         assert connection.execute("SELECT account_id, kind, int_mobile FROM blacklists").fetchall() == [
