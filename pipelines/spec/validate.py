@@ -3,12 +3,14 @@ time (SEND-1, SEND-2) and the locations; every problem at once."""
 
 from __future__ import annotations
 
+import difflib
+import typing
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from pipelines.spec.locations import location_problems
 from pipelines.spec.model import LIST_FILE, PARIS, SAVED_LIST, STOP_MENTION, CampaignSpec
@@ -76,6 +78,34 @@ def _window_problems(send_at: Any, window: Any) -> list[Problem]:
     return []
 
 
+def _model_at(parts: Sequence[str]) -> type[BaseModel] | None:
+    """The spec's model that holds the fields below `parts` (`options` → Options), or None."""
+    model: type[BaseModel] | None = CampaignSpec
+    for part in parts:
+        field = next((field for name, field in model.model_fields.items() if part in (name, field.alias)), None)
+        if field is None:
+            return None
+        model = _submodel(field.annotation)
+        if model is None:
+            return None
+    return model
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((found for arg in typing.get_args(annotation) if (found := _submodel(arg))), None)
+
+
+def _unknown_field(path: str) -> str:
+    """CAMP-2: a field the spec does not have, with the nearest one at its level (`mesage` → `message`)."""
+    *parents, name = path.split(".")
+    model = _model_at(parents)
+    names = [field.alias or key for key, field in model.model_fields.items()] if model else []
+    close = difflib.get_close_matches(name.casefold(), names, n=1, cutoff=0.6)
+    return f"unknown field — did you mean {'.'.join([*parents, close[0]])!r}?" if close else "unknown field"
+
+
 def validate_spec(raw: Any, source: str = "spec", *, now: datetime | None = None,
                   roots: Sequence[Path] | None = None, base: Path | None = None,
                   check_files: bool = True) -> CampaignSpec:
@@ -109,7 +139,7 @@ def validate_spec(raw: Any, source: str = "spec", *, now: datetime | None = None
             message = item["msg"].removeprefix("Value error, ")
             value = item.get("input")
             if item["type"] == "extra_forbidden":
-                message = "unknown field"
+                message = _unknown_field(path)
             elif item["type"] == "missing":
                 value = None
             problems.append(Problem(field=path, value=value, rule=rule_for(path), message=message))

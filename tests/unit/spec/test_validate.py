@@ -149,3 +149,16 @@ def test_camp2_the_form_path_checks_the_files_it_names_from_the_bucket_and_a_sto
     assert "did you mean ${Prénom}?" in str(error.value)
     assert validate_spec(raw).lists == raw["lists"]
     assert validate_spec(raw, roots=[tmp_path], base=tmp_path, check_files=False).name == "x"
+
+
+def test_camp2_an_unknown_spec_field_names_the_nearest_one_at_its_level():
+    raw = {"name": "x", "type": "notification", "message": "m", "mesage": "m", "zzz": 1,
+           "options": {"ucs": True}, "account": {"blacklists": {"globl": "g.csv"}},
+           "lists": [{"saved": "v", "verion": 2}]}
+    with pytest.raises(SpecError) as error:
+        validate_spec(raw)
+    said = {problem.field: problem.message for problem in error.value.problems}
+    assert said == {"mesage": "unknown field — did you mean 'message'?", "zzz": "unknown field",
+                    "options.ucs": "unknown field — did you mean 'options.ucs2'?",
+                    "account.blacklists.globl": "unknown field — did you mean 'account.blacklists.global'?",
+                    "lists.verion": "unknown field — did you mean 'lists.version'?"}
