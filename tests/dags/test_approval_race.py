@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -54,6 +55,21 @@ def campaign_of(run_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("_")  # as dags/sms_campaign.py names it
 
 
+def report_tab(api, run_id: str, what: str = "", *, signed_in: bool = True) -> tuple[int, str]:
+    """The run's Campaign report tab (the smsflow plugin, in the stack's API server) or one of its downloads."""
+    import urllib.error
+    import urllib.request
+    from urllib.parse import quote
+
+    request = urllib.request.Request(f"{api.base}/smsflow/dags/sms_campaign/runs/{quote(run_id, safe='')}{what}",
+                                     headers={"Authorization": f"Bearer {api.token}"} if signed_in else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode("utf-8-sig")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
 def credit_entries(bucket: Path, campaign: str) -> list[tuple[str, int]]:
     return [(e["kind"], e["credits"]) for e in history(open_store(bucket_store(bucket)), DEMO_ACCOUNT, campaign)]
 
@@ -70,6 +86,15 @@ def test_send4_approved_the_instant_it_is_asked_three_runs_in_a_row_all_succeed(
         assert run["note"].startswith("Sent: "), run  # the run says what happened
         entries = credit_entries(bucket, campaign_of(run_id))
         assert entries and entries[0][0] == "reserve", entries
+    # Issue 10: the run's page tells the campaign — REP-1 figures in its note, its report in its Campaign report tab.
+    assert re.fullmatch(r"Sent: [\d,]+ parts accepted to [\d,]+ recipients, [\d,]+ delivered, [\d,]+ failed, "
+                        r"[\d,]+ STOP replies, [\d,]+ credits used(; .+)?; report: campaigns/.+/report/.+\.csv",
+                        run["note"]), run["note"]
+    status, page = report_tab(api, run_id)
+    assert status == 200 and "Download the report (CSV, REP-2)" in page and "<th>Delivered</th>" in page, page
+    status, csv = report_tab(api, run_id, "/report.csv")
+    assert status == 200 and csv.startswith("REF_LIST;ID_LINE;INT_MOBILE;STATUS_CODE"), csv[:300]
+    assert report_tab(api, run_id, signed_in=False)[0] in (401, 403)  # behind Airflow's own login
 
 
 def test_camp3_rejected_the_instant_it_is_asked_cancels_gives_credits_back_and_says_so(stack):
@@ -85,3 +110,6 @@ def test_camp3_rejected_the_instant_it_is_asked_cancels_gives_credits_back_and_s
     assert lifecycle(bucket, campaign, engine=open_store(bucket_store(bucket)))[-1][0] == "cancelled"
     assert run["note"].startswith("Cancelled: rejected by admin at "), run  # item 12: not a bare green Success
     assert f"{entries[1][1]} credits given back" in run["note"], run
+    status, page = report_tab(api, run_id)  # its Campaign report tab: no report, and why
+    assert status == 200 and "has no report yet" in page and "cancelled" in page, page
+    assert report_tab(api, run_id, "/report.csv")[0] == 404
