@@ -224,7 +224,7 @@ def test_camp3_a_run_takes_a_store_draft_reads_its_spec_and_sees_a_cancel_throug
 
     bucket = tmp_path / "bucket"
     (bucket / "lists").mkdir(parents=True)
-    (bucket / "lists" / "clients.csv").write_text("Mobile\n0611111111\n", encoding="utf-8")
+    (bucket / "lists" / "clients.csv").write_text("Mobile;Prénom\n0611111111;Ann\n", encoding="utf-8")
     draft = campaigns.create(store, spec(lists=["lists/clients.csv"]), base=bucket)
     campaign_id, spec_path = prepare_run(bucket, "manual__run-1", {"campaign_id": draft.id, "name": None},
                                          engine=store)
