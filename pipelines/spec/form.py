@@ -153,12 +153,13 @@ def spec_from_form(conf: dict[str, Any]) -> dict[str, Any]:
     form = trigger_form()
     spec: dict[str, Any] = {}
     for name, value in conf.items():
-        if name in ("spec_path", "campaign_id") or value is None or name in FLATTENED or name == "saved_lists":
+        flattened = name in FLATTENED and FLATTENED[name][0] != name
+        if name in ("spec_path", "campaign_id", "saved_lists") or value is None or flattened:
             continue
-        spec[name] = value
+        spec[name] = value  # `account` too: the form's account name, or the spec's account object (the API's)
     for name, (parent, child) in FLATTENED.items():
         value = conf.get(name)
-        if value is None or value == form[name].get("default"):
+        if value is None or value == form[name].get("default") or parent == name:
             continue
         if name == "test_row" and not conf.get("test_numbers") and not (spec.get("test") or {}).get("numbers"):
             continue  # a test row without test numbers means nothing

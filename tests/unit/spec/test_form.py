@@ -72,3 +72,7 @@ def test_camp2_trigger_form_values_make_the_spec():
         {"ucs2": True, "holdout": 5}
     for name, schema in trigger_form().items():
         jsonschema.validate(values[name], schema)  # the values a person typed pass the form's own check
+    # A conf written as the spec: its account object, narrowed by the form's own account fields.
+    assert spec_from_form({"account": {"id": "acme", "credits": 5}, "countries": ["FR"]})["account"] == \
+        {"id": "acme", "credits": 5, "allowed_countries": ["FR"]}
+    assert spec_from_form({"account": "acme", "credit_budget": 7})["account"] == {"id": "acme", "credits": 7}
