@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipelines.demo.bucket import prepare_bucket
-from pipelines.demo.standalone import ADMIN, LOOPBACK, admin_password, airflow_home, running_stack
+from pipelines.demo.standalone import ADMIN, LOOPBACK, admin_password, airflow_home, check_port_free, \
+    running_stack
 
 
 def _prefix() -> str:
@@ -33,6 +34,7 @@ def serve_airflow(bucket: Path, port: int, out: Console, host: str = LOOPBACK, r
     if (running := live_record(home)) is not None:
         raise ValueError(f"`smsflow airflow` already runs from {home} ({running.url}); stop it first with "
                          f"`{_prefix()}make airflow-stop`")
+    check_port_free(host, port)  # before anything is written or started
     spec_path, repliers = prepare_bucket(bucket, rows, out, keep=True)
     spec = spec_path.relative_to(bucket)
     try:
@@ -97,5 +99,6 @@ def stop_airflow(out: Console) -> None:
     if record is None:
         out.print(f"Nothing to stop: no `smsflow airflow` recorded in {home}", soft_wrap=True, highlight=False)
         return
-    out.print(f"Stopped Airflow ({record.url}) and the SMSC simulator: {count} process{'es' if count != 1 else ''} "
-              f"were still running, none is left.", soft_wrap=True, highlight=False)
+    running = "1 process was" if count == 1 else f"{count} processes were"
+    out.print(f"Stopped Airflow ({record.url}) and the SMSC simulator: {running} still running, none is left.",
+              soft_wrap=True, highlight=False)

@@ -104,6 +104,21 @@ exec "{sys.executable}" -m airflow "$@"
     return launcher
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse at once a port another program holds (else Airflow's API server fails in its log, minutes later)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe, socket.socket(family) as caller:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a just-closed port is free
+        try:
+            probe.bind((host, port))
+            held = caller.connect_ex((local_address(host), port)) == 0
+        except OSError:
+            held = True
+        if held:
+            raise ValueError(f"port {port} on {host} is already in use (another program, or an Airflow already "
+                             f"running): choose another one with PORT=... (make) or --port") from None
+
+
 @contextmanager
 def signals(handler):
     """SIGINT, SIGTERM and SIGHUP handled by `handler` for the block (main thread only: elsewhere Python
@@ -134,6 +149,7 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
     from pipelines.smpp.simulator import start_process
 
     home = (home or airflow_home()).resolve()
+    check_port_free(host, port)
     password = secrets.token_urlsafe(12)
     with signals(_interrupt):
         config = simulator_config(bucket, smsc_replies or [])

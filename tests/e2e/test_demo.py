@@ -68,6 +68,21 @@ def test_house_make_airflow_keeps_a_list_and_spec_already_in_the_bucket(tmp_path
     assert len(export.read_text(encoding="utf-8").splitlines()) == 51
 
 
+def test_house_make_airflow_refuses_a_port_in_use_and_stop_or_trigger_with_nothing_running(tmp_path):
+    chosen = {"SMSFLOW_AIRFLOW_HOME": str(tmp_path / "airflow_home")}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        refused = smsflow_here("airflow", "--bucket", str(tmp_path / "bucket"), "--port", str(port), env=chosen)
+    assert refused.returncode == 2 and f"Refused: port {port} on 127.0.0.1 is already in use" in refused.stderr
+    assert "Traceback" not in refused.stdout + refused.stderr and not (tmp_path / "bucket").exists()
+    stopped = smsflow_here("airflow", "--stop", env=chosen)
+    assert stopped.returncode == 0 and "Nothing to stop" in stopped.stdout
+    triggered = smsflow_here("airflow", "--trigger", "specs/soldes-vip.yaml", env=chosen)
+    assert triggered.returncode == 2 and "no Airflow started by `smsflow airflow` runs from" in triggered.stderr
+
+
 @pytest.mark.xdist_group("airflow")  # one Airflow at a time on a 2-core machine
 def test_house_make_airflow_is_local_and_stoppable_and_make_demo_runs_on_it(tmp_path):
     """`make airflow`: listens on 127.0.0.1 only, with a new admin password (admin/admin refused); `make demo` runs
