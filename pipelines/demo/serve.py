@@ -7,7 +7,9 @@ and bucket and `--stop` finds every process, from another terminal.
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import time
 from pathlib import Path
 
@@ -43,6 +45,8 @@ def serve_airflow(bucket: Path, port: int, out: Console, host: str = LOOPBACK, r
                       f"Trigger the sample campaign, then approve its test message on the run's page:\n"
                       f"    {_prefix()}make trigger SPEC={spec}\n"
                       f"or  {_prefix()}.venv/bin/smsflow airflow --trigger {spec}\n"
+                      f"or  AIRFLOW_HOME={shlex.quote(str(home))} .venv/bin/airflow dags trigger sms_campaign "
+                      f"--conf '{json.dumps({'spec_path': str(spec)})}'\n"
                       f"or fill the form at {api.base}/dags/sms_campaign/trigger\n"
                       f"Stop everything: Ctrl-C here, or from another terminal `{_prefix()}make airflow-stop` "
                       f"(= {_prefix()}.venv/bin/smsflow airflow --stop)", soft_wrap=True, highlight=False,

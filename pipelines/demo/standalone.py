@@ -56,10 +56,12 @@ def airflow_environment(home: Path, bucket: Path, smsc_url: str, port: int, pass
     passwords.write_text(json.dumps({ADMIN: password}), encoding="utf-8")
     local = f"http://{local_address(host)}:{port}"
     return {
-        **os.environ,
+        # self-contained: no Airflow setting of the calling shell (another AIRFLOW_HOME's database, say) leaks in
+        **{name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")},
         "PATH": os.pathsep.join([str(airflow_launcher(home).parent), str(Path(sys.executable).parent),
                                  os.environ.get("PATH", "")]),
         "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",  # the Airflow CLI's own default
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
