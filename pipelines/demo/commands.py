@@ -3,6 +3,7 @@ command line (the core) never imports the demo."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -20,11 +21,11 @@ def demo(
     if direct:
         from pipelines.demo.direct import run_demo
 
-        run_demo(bucket, rows, Console())
+        run_demo(bucket, rows, _console())
         return
     from pipelines.demo.standalone import run_airflow_demo
 
-    run_airflow_demo(bucket, rows, port, Console())
+    run_airflow_demo(bucket, rows, port, _console())
 
 
 def airflow(
@@ -43,16 +44,22 @@ def airflow(
     if stop:
         from pipelines.demo.serve import stop_airflow
 
-        stop_airflow(Console())
+        stop_airflow(_console())
         return
     if trigger is not None:
         from pipelines.demo.serve import trigger as trigger_run
 
-        trigger_run(trigger, Console())
+        trigger_run(trigger, _console())
         return
     from pipelines.demo.serve import serve_airflow
 
-    serve_airflow(bucket, port, Console(), host=host, rows=rows)
+    serve_airflow(bucket, port, _console(), host=host, rows=rows)
+
+
+def _console() -> Console:
+    """Output for a person: wrapped to a terminal's width, never hard-wrapped into a pipe or file (paths and URLs
+    stay whole for the next command)."""
+    return Console(soft_wrap=not sys.stdout.isatty())
 
 
 def register(app: typer.Typer) -> None:
