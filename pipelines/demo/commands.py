@@ -12,12 +12,14 @@ from rich.console import Console
 
 def demo(
     bucket: Path = typer.Option(Path("bucket"), "--bucket", help="The local bucket folder."),
-    rows: int = typer.Option(10_000, "--rows"),
+    rows: int = typer.Option(10_000, "--rows", help="Contacts in the sample CRM export (written anew each run)."),
     direct: bool = typer.Option(False, "--direct", help="Drive the campaign from pipelines, without Airflow."),
-    port: int = typer.Option(8080, "--port", help="Airflow's port on 127.0.0.1 (unused when `smsflow airflow` runs: the demo runs on it)."),
+    port: int = typer.Option(8080, "--port", help="Airflow's port on 127.0.0.1 (when `smsflow airflow` runs, the "
+                                                  "demo runs on it instead)."),
 ) -> None:
     """The main job on embedded defaults: a sample CRM export in the bucket, a whole campaign run by Airflow
-    against the SMSC simulator, approved through the REST API, its statistics, report and DuckDB file."""
+    against the SMSC simulator, approved through the REST API, its statistics, report and DuckDB file (on the
+    Airflow `smsflow airflow` keeps running, if any, else on one of its own, stopped at the end)."""
     if direct:
         from pipelines.demo.direct import run_demo
 
