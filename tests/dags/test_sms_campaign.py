@@ -49,9 +49,10 @@ def test_camp2_trigger_form_is_the_spec_schema():
 
 def test_camp2_bad_conf_refused_by_the_form_before_a_run_starts(migrated_airflow_env):
     """The DAG's Params: the form's fields in order, then the two alternatives in their own section; a value the
-    form's schema refuses (9 parts, ENC-5) never starts a run."""
+    form's schema refuses (9 parts, ENC-5) never starts a run. The DAG describes itself, in Paris time."""
     code = ("import sys, json; sys.path.insert(0, 'dags'); import sms_campaign\n"
-            "params = sms_campaign.sms_campaign().params\n"
+            "dag = sms_campaign.sms_campaign(); params = dag.params\n"
+            "print('DAG ' + json.dumps([str(dag.timezone), dag.description, dag.doc_md.lstrip()[:3]]))\n"
             "print('ORDER ' + json.dumps(list(params.keys())))\n"
             "print('SECTION ' + json.dumps(params.get_param('spec_path').schema.get('section')))\n"
             "try:\n    params.get_param('max_parts').resolve(9)\n    print('accepted')\n"
@@ -64,3 +65,6 @@ def test_camp2_bad_conf_refused_by_the_form_before_a_run_starts(migrated_airflow
     order = json.loads(next(line for line in lines if line.startswith("ORDER "))[6:])
     assert order == [*FORM_ORDER, "spec_path", "campaign_id"]
     assert json.loads(next(line for line in lines if line.startswith("SECTION "))[8:]).startswith("Or:")
+    # The run page: a description, a doc in Markdown, the DAG in Paris time (issue 10).
+    zone, description, doc = json.loads(next(line for line in lines if line.startswith("DAG "))[4:])
+    assert zone == "Europe/Paris" and description.startswith("One SMS campaign per run") and doc == "###"
