@@ -13,6 +13,7 @@ result (the spec it wrote there), so the page needs no bucket setting of its own
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from pathlib import Path
@@ -107,10 +108,23 @@ def create_app():
     return app
 
 
+class _AppWhenRead:
+    """`fastapi_apps`, built when first read (by the API server): every Airflow process loads the plugins, a task
+    process too, and making the app imports the API server's security (about a second per task otherwise)."""
+
+    def __get__(self, instance, owner) -> list[dict]:
+        return [{"app": _app(), "url_prefix": PREFIX, "name": "smsflow campaign reports"}]
+
+
+@functools.cache
+def _app():
+    return create_app()
+
+
 class SmsflowPlugin(AirflowPlugin):
     """The "Campaign report" tab of a run's page, and the app behind it."""
 
     name = "smsflow"
-    fastapi_apps = [{"app": create_app(), "url_prefix": PREFIX, "name": "smsflow campaign reports"}]
+    fastapi_apps = _AppWhenRead()
     external_views = [{"name": "Campaign report", "href": PREFIX.lstrip("/") + "/dags/{DAG_ID}/runs/{RUN_ID}",
                        "destination": "dag_run", "url_route": "campaign-report"}]
