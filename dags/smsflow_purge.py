@@ -1,8 +1,9 @@
 """PLUS-8 retention: every day, the personal data of campaigns ended before each account's retention period is
 erased (numbers hashed, messages and list fields dropped), their figures kept. Thin: pipelines.erase.purge.
 
-Paused when it first appears: purging personal data is an administrator's decision. Unpause it in the UI or with
-`airflow dags unpause smsflow_purge`; `smsflow purge --older-than 24m` does the same by hand."""
+It runs at midnight, Paris time (the DAG's time zone, as the campaigns'). Paused when it first appears: purging
+personal data is an administrator's decision. Unpause it in the UI or with `airflow dags unpause smsflow_purge`;
+`smsflow purge --older-than 24m` does the same by hand."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ def bucket_root() -> Path:
     return Path(os.environ.get("SMSFLOW_BUCKET", Path(__file__).resolve().parents[1] / "bucket")).resolve()
 
 
-@dag(schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, max_active_runs=1,
-     is_paused_upon_creation=True, tags=["smsflow", "PLUS-8"], doc_md=__doc__)
+@dag(schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Paris"), catchup=False,
+     max_active_runs=1, is_paused_upon_creation=True, tags=["smsflow", "PLUS-8"], doc_md=__doc__,
+     description="Every night at midnight Paris time: erase the personal data of campaigns past their account's "
+                 "retention (PLUS-8)")
 def smsflow_purge():
     @task
     def purge() -> dict:
