@@ -68,6 +68,8 @@ def test_send4_camp2_campaign_from_the_trigger_form_s_fields_approved_through_th
     outcome, bucket, simulator = run_campaign(tmp_path, smsc, "Approve", dag_run_home, form=FORM)
     assert outcome["triggered"]["status"] == 200, outcome["triggered"]  # the API took the form's own fields
     assert outcome["triggered"]["body"]["dag_run_id"] == outcome["run_id"]
+    refused = outcome["triggered"]["refused"]  # a path where a list of paths is wanted: refused, readably
+    assert refused["status"] == 400 and "lists" in refused["detail"] and "anyOf" not in refused["detail"], refused
     assert outcome["state"] == "success", outcome
     assert outcome["approval"]["status"] == 200
     assert "Recipients**: 6, of which **4** will be sent" in outcome["approval"]["body"]  # SEND-4 summary
