@@ -7,9 +7,6 @@ import json
 import urllib.error
 import urllib.request
 
-LOGIN = ("admin", "admin")
-
-
 class AirflowApi:
     """The few REST calls a user's browser makes, with the JWT the login gives."""
 
@@ -27,7 +24,8 @@ class AirflowApi:
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode(errors="replace")
 
-    def login(self, username: str = LOGIN[0], password: str = LOGIN[1]) -> None:
+    def login(self, username: str, password: str) -> None:
+        """Sign in as a user (no default: the stack's admin password is generated, never admin/admin)."""
         status, answer = self.call("POST", "/auth/token", {"username": username, "password": password})
         if status not in (200, 201):
             raise RuntimeError(f"Airflow login failed ({status}): {answer}")
