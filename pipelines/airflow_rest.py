@@ -7,6 +7,7 @@ import json
 import urllib.error
 import urllib.request
 
+
 class AirflowApi:
     """The few REST calls a user's browser makes, with the JWT the login gives."""
 
