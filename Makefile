@@ -12,8 +12,8 @@ SPEC ?= specs/soldes-vip.yaml
 
 .PHONY: install demo demo-direct airflow airflow-stop trigger test test-unit bench clean
 
-.venv/.installed: pyproject.toml uv.lock
-	$(UV) sync --frozen --all-groups
+.venv/.installed: pyproject.toml uv.lock plugins/smsflow-provider/pyproject.toml
+	$(UV) sync --frozen --all-groups --reinstall-package smsflow-provider
 	@touch $@
 
 install: .venv/.installed
