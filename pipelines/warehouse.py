@@ -13,10 +13,31 @@ from pipelines.queries import install_rules, install_views, queries
 
 log = logging.getLogger(__name__)
 
+LOCK_WAIT = 600.0  # seconds a connection waits for another process's hold on the warehouse file to end
 
-def connect(database: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to the warehouse file, its schema, status rules and views created on every write connection."""
-    connection = duckdb.connect(str(database), read_only=read_only)
+
+def _open(database: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    """The file opened, waiting while another process holds it: DuckDB lets one process write a file (two Airflow
+    runs planning at once, a `smsflow load` beside a run's report), and a second one fails at once otherwise."""
+    import time
+
+    deadline, pause = time.monotonic() + wait, 0.05
+    while True:
+        try:
+            return duckdb.connect(str(database), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() >= deadline:
+                raise
+            if pause == 0.05:
+                log.info("the warehouse %s is held by another process; waiting up to %.0f s", database, wait)
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+
+def connect(database: Path, read_only: bool = False, *, wait: float = LOCK_WAIT) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse file, its schema, status rules and views created on every write connection;
+    while another process holds the file, it waits for it (up to `wait` seconds) instead of failing."""
+    connection = _open(database, read_only, wait)
     if not read_only:
         schema = queries("schema.sql")
         if connection.execute(schema["parts_keyed_by_line"]).fetchone()[0]:
