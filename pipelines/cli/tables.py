@@ -44,7 +44,7 @@ def print_summary(summary: dict, out: Console) -> None:
     overview.add_row("Duplicates", f"{summary['duplicates']:,}")
     available = summary.get("credits_available")
     overview.add_row("Credits used", f"{summary['credits']:,}" + (f" of {available:,}" if available is not None else ""))
-    overview.add_row("Send date", campaign["send_at"] or "immediately")
+    overview.add_row("Send time", campaign["send_at"] or "immediately")
     overview.add_row("Sender", campaign["sender"])
     overview.add_row("Tracking", "on" if campaign["tracking"] else "off")
     worst = summary["worst_case"]
