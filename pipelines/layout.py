@@ -22,7 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# recipients.parquet: the plan's own columns, then every original list column (LIST-3, PLUS-2).
+PLAN_COLUMNS = {
+    "REF_LIST": pl.String, "ID_LINE": pl.Int64, "MOBILE_RAW": pl.String, "INT_MOBILE": pl.String,
+    "MF_VALID": pl.Boolean, "MF_ALLOW": pl.Boolean, "MF_COUNTRY": pl.String, "STATUS_CODE": pl.Int32,
+    "STATUS_TEXT": pl.String, "MESSAGE": pl.String, "ENCODING": pl.String, "PARTS": pl.Int32,
+}
+
+
+def original_name(column: str) -> str:
+    """A list column as the plan names it: a name taken by the plan's own columns gets a suffix."""
+    return f"{column} (list)" if column in PLAN_COLUMNS else column
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 PLAN_FOLDER = "plan"

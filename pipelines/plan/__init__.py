@@ -7,7 +7,7 @@ rendered (MSG-3/4/5), encoded and measured (ENC-1…5) and billed (ENC-6, SEND-5
 The output folder appears whole or not at all.
 
 rules: the pure column rules; batch: one batch planned; summary: summary.json and the send window in words; io:
-streaming, the writer and the plan folder; preflight: every problem of the files and fields a spec names, at once
+streaming, the writer and the plan folder (every problem of the files and fields a spec names: pipelines.spec.inputs)
 (CAMP-2); stage: plan_campaign and plan_file.
 """
 
@@ -16,8 +16,9 @@ from pipelines.plan.io import (
     PlanFolderError, Progress, Source,
 )
 from pipelines.plan.inputs import AccountInputs
-from pipelines.plan.preflight import check_inputs, input_problems
-from pipelines.plan.rules import BLACKLIST_STATUSES, PLAN_COLUMNS
+from pipelines.spec.inputs import check_inputs, input_problems
+from pipelines.layout import PLAN_COLUMNS
+from pipelines.plan.rules import BLACKLIST_STATUSES
 from pipelines.plan.stage import PlanResult, plan_campaign, plan_file
 
 __all__ = [

@@ -12,9 +12,9 @@ from pipelines.numbers import NumberStats, normalise_numbers
 from pipelines.plan.context import Context
 from pipelines.plan.inputs import block_erased
 from pipelines.plan.io import Source
+from pipelines.layout import PLAN_COLUMNS, original_name
 from pipelines.plan.rules import (
-    PLAN_COLUMNS, bill, duplicate, held_out, late_status, message_options, number_key, original_name,
-    presend_status, seen_before, status_texts,
+    bill, duplicate, held_out, late_status, message_options, number_key, presend_status, seen_before, status_texts,
 )
 from pipelines.status import HOLDOUT
 from pipelines.plan.summary import note_fields, note_results, note_test_row

@@ -23,7 +23,8 @@ from pipelines.layout import PLAN_MARKER, QUARANTINE_FILE, RECIPIENTS_FILE, SUMM
 from pipelines.lists import MANUAL_LIST, ListLayout, inspect_list, manual_recipients, read_blacklist, \
     read_list_batches
 from pipelines.numbers import normalise_numbers
-from pipelines.plan.rules import BLACKLIST_STATUSES, PLAN_COLUMNS, number_key, original_name
+from pipelines.layout import PLAN_COLUMNS, original_name
+from pipelines.plan.rules import BLACKLIST_STATUSES, number_key
 from pipelines.spec import CampaignSpec, Problem, SpecError, confine, resolve_location
 
 MARKER_FILE = PLAN_MARKER  # marks a plan folder and lists what the plan wrote: a re-plan replaces only those

@@ -18,7 +18,7 @@ from pipelines.plan.io import (
     MARKER_FILE, PLAN_FILES, RECIPIENTS_FILE, BackgroundWriter, Progress, arrow_schema, install,
     load_blacklists, output_columns, pipelined, plan_folder, sources as list_sources, write_summary,
 )
-from pipelines.plan.preflight import check_inputs
+from pipelines.spec.inputs import check_inputs
 from pipelines.plan.summary import summary as plan_summary
 from pipelines.render import compile_template
 from pipelines.spec import CampaignSpec, load_spec

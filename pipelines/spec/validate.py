@@ -116,7 +116,7 @@ def validate_spec(raw: Any, source: str = "spec", *, now: datetime | None = None
     blacklist must resolve inside one of them (paths relative to `base`, by default the first root).
     With `base` (the folder the spec's locations are relative to) and `check_files`, the files it names are
     checked too, in the same refusal: each list (found, a mobile column), each blacklist, and each field of
-    the message against the lists' headers (`pipelines.plan.preflight`; headers only, no row is read).
+    the message against the lists' headers (`pipelines.spec.inputs`; headers only, no row is read).
     """
     if not isinstance(raw, dict):
         raise SpecError([Problem(field="(spec)", rule="CAMP-2",  # the content is not echoed: it may be any file
@@ -144,7 +144,7 @@ def validate_spec(raw: Any, source: str = "spec", *, now: datetime | None = None
                 value = None
             problems.append(Problem(field=path, value=value, rule=rule_for(path), message=message))
     if base is not None and check_files:
-        from pipelines.plan.preflight import raw_input_problems
+        from pipelines.spec.inputs import raw_input_problems
 
         problems.extend(raw_input_problems(raw, Path(base), roots))
     if problems:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from pipelines.layout import PLAN_COLUMNS, original_name
 from pipelines.plan.rules import (
-    PLAN_COLUMNS, bill, duplicate, late_status, number_key, original_name, presend_status, seen_before, status_texts,
+    bill, duplicate, late_status, number_key, presend_status, seen_before, status_texts,
 )
 from pipelines.render import empty_column
 

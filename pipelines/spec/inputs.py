@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.lists import ListError, read_header
-from pipelines.plan.rules import original_name
+from pipelines.layout import original_name
 from pipelines.render.template import TemplateError, referenced_fields, resolve_field, unknown_field_message
-from pipelines.spec import CampaignSpec, Problem, SpecError, confine, resolve_location
+from pipelines.spec.locations import confine, resolve_location
+from pipelines.spec.model import CampaignSpec
+from pipelines.spec.problems import Problem, SpecError
 
 BLACKLIST_KINDS = ("own", "global", "client")
 

@@ -1,4 +1,4 @@
-"""CAMP-2: every problem of a spec and of the files it names, in one refusal (pipelines/plan/preflight.py)."""
+"""CAMP-2: every problem of a spec and of the files it names, in one refusal (pipelines/spec/inputs.py)."""
 
 from __future__ import annotations
 
