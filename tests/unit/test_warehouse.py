@@ -159,3 +159,22 @@ def test_send7_campaign_stats_count_held_and_resent_parts_in_a_warehouse_made_be
     assert figures == [(1, 1, 1)]
     stats = campaign_stats(database, "c1")
     assert (stats["held"], stats["held_parts"], stats["resent_parts"]) == (1, 1, 1)
+
+
+def test_rep3_the_lake_attaches_offline_from_the_extension_packages(tmp_path):
+    """The DuckLake, SQLite and PostgreSQL extensions load from their PyPI packages' files (built for the pinned
+    duckdb), DuckDB's own downloads turned off and its extension folder empty: no network is needed."""
+    from pipelines import lake
+
+    connection = lake.session()
+    connection.execute("SET extension_directory = ?", [str(tmp_path / "no-extensions")])
+    loaded = connection.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded AND extension_name "
+                                "IN ('ducklake', 'sqlite_scanner', 'postgres_scanner') ORDER BY 1").fetchall()
+    assert loaded == [("ducklake",), ("postgres_scanner",), ("sqlite_scanner",)]
+    assert lake.extension_file("ducklake").parts[-4:] == (
+        "duckdb_extension_ducklake", "extensions", f"v{duckdb.__version__}", "ducklake.duckdb_extension")
+    assert connection.execute("SELECT current_setting('autoinstall_known_extensions')").fetchone() == (False,)
+    connection.execute(f"ATTACH 'ducklake:sqlite:{tmp_path / 'w.sqlite'}' AS w (DATA_PATH '{tmp_path / 'w'}/')")
+    connection.execute("CREATE TABLE w.t AS SELECT 1 AS n")
+    assert connection.execute("SELECT n FROM w.t").fetchall() == [(1,)]
+    assert not (tmp_path / "no-extensions").exists()  # nothing was downloaded there

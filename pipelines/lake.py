@@ -1,0 +1,179 @@
+"""The warehouse as a DuckLake (REP-3): where it lives, and a DuckDB connection with it attached.
+
+A lake is a catalog (SQLite by default, one file beside the bucket's data; PostgreSQL in production) plus Parquet
+files under a data folder. Any number of processes attach it at once: each transaction reads one snapshot, loads of
+different campaigns commit side by side (a conflict is retried, `retrying`), and an analyst's open session never
+holds a lock a load waits for. Every snapshot stays queryable (`snapshot=`), so a report can be reproduced.
+
+The DuckDB extensions come from PyPI packages built for the pinned duckdb (`duckdb-extension-ducklake`,
+`-sqlite-scanner`, `-postgres-scanner`: each ships `extensions/v<duckdb version>/<name>.duckdb_extension`) and are
+loaded from those files, with DuckDB's own downloads turned off: a machine with no network opens the lake.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from importlib import util
+from pathlib import Path
+
+import duckdb
+
+from pipelines.queries import install_rules, install_views, queries
+
+log = logging.getLogger(__name__)
+
+ENV = "SMSFLOW_WAREHOUSE"  # a PostgreSQL URL for the lake's catalog (production); unset: SQLite beside the data
+SCHEMA_VERSION = 1  # bump when lake.sql, the rules of pipelines/status.py or status.sql's views change
+LAKE_SUFFIXES = (".sqlite", ".ducklake")
+CONFLICT_TRIES = 20
+_EXTENSIONS = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
+
+
+def extension_file(name: str) -> Path:
+    """The `<name>.duckdb_extension` file that the `duckdb-extension-<name>` package ships for this duckdb."""
+    spec = util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the DuckDB extension {name} is not installed: install duckdb-extension-"
+                           f"{name.replace('_', '-')}=={duckdb.__version__} (make install) [REP-3]")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "extensions" / f"v{duckdb.__version__}"
+    path = folder / f"{name}.duckdb_extension"
+    if not path.is_file():
+        raise RuntimeError(f"{path} is missing: the duckdb-extension-{name.replace('_', '-')} package does not "
+                           f"match duckdb {duckdb.__version__} (make install) [REP-3]")
+    return path
+
+
+@dataclass(frozen=True)
+class Lake:
+    """Where a lake lives: its catalog (`sqlite:<file>` or `postgres:<libpq string>`) and its data folder."""
+
+    catalog: str
+    data: Path
+
+    @property
+    def kind(self) -> str:
+        return self.catalog.split(":", 1)[0]
+
+    def exists(self) -> bool:
+        """Whether the lake was created (a PostgreSQL catalog is taken to exist: attaching it creates it)."""
+        return self.kind == "postgres" or Path(self.catalog.split(":", 1)[1]).is_file()
+
+    def attach_sql(self) -> str:
+        """The ATTACH target, as an analyst types it: `ducklake:sqlite:bucket/warehouse.sqlite`."""
+        return f"ducklake:{self.catalog}"
+
+    def __str__(self) -> str:
+        return self.catalog.split(":", 1)[1] if self.kind == "sqlite" else "the PostgreSQL lake catalog"
+
+
+def _libpq(url: str) -> str:
+    """A SQLAlchemy or libpq URL as the libpq string the postgres extension takes."""
+    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgres://"):
+        if url.startswith(prefix):
+            url = "postgresql://" + url[len(prefix):]
+    return url
+
+
+def is_lake(location) -> bool:
+    """Whether a warehouse location names a lake: a PostgreSQL URL, a `.sqlite` catalog file, or any location
+    while SMSFLOW_WAREHOUSE names a PostgreSQL catalog. Anything else is a single DuckDB file."""
+    text = str(location)
+    return bool(os.environ.get(ENV)) or text.startswith(("postgres", "ducklake:")) or \
+        Path(text).suffix in LAKE_SUFFIXES
+
+
+def locate(location) -> Lake:
+    """The lake a location names: `bucket/warehouse.sqlite` (catalog; data in `bucket/warehouse/`), a PostgreSQL
+    URL (data in `SMSFLOW_WAREHOUSE_DATA`, else `bucket/warehouse/`), or a path while SMSFLOW_WAREHOUSE is set."""
+    text = str(location).removeprefix("ducklake:")
+    url = text if text.startswith("postgres") else os.environ.get(ENV, "")
+    if url:
+        data = os.environ.get(f"{ENV}_DATA") or (Path("bucket/warehouse") if text == url else
+                                                 Path(text).with_suffix(""))
+        return Lake(f"postgres:{_libpq(url)}", Path(data).resolve())
+    path = Path(text.removeprefix("sqlite:")).resolve()
+    return Lake(f"sqlite:{path.with_suffix('.sqlite')}", path.with_suffix(""))
+
+
+def session() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake's extensions loaded from their packages, DuckDB's downloads off."""
+    connection = duckdb.connect(config={"autoinstall_known_extensions": False,
+                                        "autoload_known_extensions": False})
+    for name in ("sqlite_scanner", "postgres_scanner", "ducklake"):
+        connection.execute(f"LOAD '{extension_file(name)}'")
+    return connection
+
+
+def connect(location, read_only: bool = False, *, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the lake attached as `lake`, the default catalog; its tables, status rules and
+    views installed once in the lake (a write connection to a new or older lake installs them).
+
+    `snapshot`: the lake as it was at that snapshot version (read-only): a report reproduced as it was.
+    """
+    lake = locate(location)
+    if (read_only or snapshot is not None) and not lake.exists():
+        raise FileNotFoundError(f"no warehouse at {lake}: load a campaign into it first (`smsflow load`)")
+    connection = session()
+    options = [f"DATA_PATH '{lake.data}/'"]
+    if read_only or snapshot is not None:
+        options.append("READ_ONLY")
+    if snapshot is not None:
+        options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+    if lake.kind == "sqlite":
+        lake.data.mkdir(parents=True, exist_ok=True)
+    connection.execute(f"ATTACH '{lake.attach_sql()}' AS lake ({', '.join(options)})")
+    connection.execute("USE lake")
+    if not read_only and snapshot is None:
+        retrying(lambda: _install(connection))
+    return connection
+
+
+def _install(connection: duckdb.DuckDBPyConnection) -> None:
+    """The tables, rules and views, in one transaction, when the lake holds none or an older version: concurrent
+    writers do not rewrite them on every connection (each rewrite would be a snapshot, and a conflict)."""
+    sql = queries("lake.sql")
+    if _installed(connection, sql) == SCHEMA_VERSION:
+        return
+    connection.begin()
+    try:
+        connection.execute(sql["create_version_table"])
+        if connection.execute(sql["installed_version"]).fetchone()[0] != SCHEMA_VERSION:
+            connection.execute(sql["create_schema"])
+            install_rules(connection)
+            install_views(connection)
+            connection.execute(sql["record_version"], {"version": SCHEMA_VERSION})
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+
+
+def _installed(connection: duckdb.DuckDBPyConnection, sql: dict[str, str]) -> int | None:
+    try:
+        return connection.execute(sql["installed_version"]).fetchone()[0]
+    except duckdb.CatalogException:
+        return None
+
+
+def is_conflict(error: BaseException) -> bool:
+    """A DuckLake commit that lost to a concurrent one (retryable), or a catalog busy a moment."""
+    text = str(error).lower()
+    return isinstance(error, duckdb.Error) and any(
+        mark in text for mark in ("conflict", "database is locked", "could not serialize", "deadlock"))
+
+
+def retrying(work, tries: int = CONFLICT_TRIES):
+    """`work()` again (after a short, growing pause) while DuckLake reports a transaction conflict."""
+    pause = 0.05
+    for attempt in range(1, tries + 1):
+        try:
+            return work()
+        except duckdb.Error as error:
+            if not is_conflict(error) or attempt == tries:
+                raise
+            log.info("warehouse commit conflict (attempt %d of %d), retrying: %s", attempt, tries, error)
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)

@@ -1,0 +1,83 @@
+-- The warehouse as a DuckLake (REP-3): the catalog in SQLite (one machine) or PostgreSQL (production), the data
+-- as Parquet files under the bucket. Every process that loads or reads attaches the same lake; DuckLake gives each
+-- transaction a snapshot, so readers never block loads and concurrent loads of different campaigns commit both.
+-- DuckLake has no PRIMARY KEY, UNIQUE or CHECK constraints: the loaders keep the keys (a load replaces a
+-- campaign's rows whole, in one transaction), and pipelines.warehouse.load_plan refuses duplicate list rows itself.
+
+-- name: installed_version
+-- The version of the tables, rules and views installed in the lake (pipelines.lake.SCHEMA_VERSION); NULL: none.
+SELECT max(version) FROM lake_schema;
+
+-- name: create_version_table
+CREATE TABLE IF NOT EXISTS lake_schema (
+    version      INTEGER     NOT NULL,
+    installed_at TIMESTAMPTZ NOT NULL
+);
+
+-- name: record_version
+INSERT INTO lake_schema VALUES ($version, current_timestamp);
+
+-- name: create_schema
+-- The tables of schema.sql, without the constraints DuckLake does not hold (see above).
+CREATE TABLE IF NOT EXISTS plan_recipients (
+    campaign_id  VARCHAR  NOT NULL,
+    ref_list     VARCHAR  NOT NULL,
+    id_line      BIGINT   NOT NULL,
+    mobile_raw   VARCHAR,
+    int_mobile   VARCHAR,
+    mf_valid     BOOLEAN  NOT NULL,
+    mf_allow     BOOLEAN  NOT NULL,
+    mf_country   VARCHAR,
+    status_code  INTEGER,
+    status_text  VARCHAR,
+    message      VARCHAR,
+    encoding     VARCHAR,
+    parts        INTEGER  NOT NULL,
+    fields       JSON,
+    loaded_at    TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE IF NOT EXISTS plan_summaries (
+    campaign_id  VARCHAR NOT NULL,
+    name         VARCHAR NOT NULL,
+    type         VARCHAR NOT NULL,
+    rows         BIGINT  NOT NULL,
+    sendable     BIGINT  NOT NULL,
+    credits      BIGINT  NOT NULL,
+    summary      JSON    NOT NULL,
+    loaded_at    TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE IF NOT EXISTS parts (
+    campaign_id  VARCHAR NOT NULL,
+    part_key     VARCHAR NOT NULL,
+    ref_list     VARCHAR,
+    id_line      BIGINT,
+    part         INTEGER NOT NULL,
+    outcome      VARCHAR NOT NULL,
+    submit_status INTEGER,
+    message_id   VARCHAR,
+    id_text      VARCHAR,
+    id_dec       BIGINT,
+    id_hex       BIGINT,
+    submitted_at TIMESTAMPTZ,
+    resent       BOOLEAN DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS events (
+    campaign_id  VARCHAR NOT NULL,
+    kind         VARCHAR NOT NULL,
+    received_at  TIMESTAMPTZ NOT NULL,
+    message_id   VARCHAR,
+    id_text      VARCHAR,
+    id_dec       BIGINT,
+    id_hex       BIGINT,
+    stat         VARCHAR,
+    err          VARCHAR,
+    handset      VARCHAR,
+    service      VARCHAR,
+    text         VARCHAR
+);
+CREATE TABLE IF NOT EXISTS blacklists (
+    account_id   VARCHAR NOT NULL,
+    kind         VARCHAR NOT NULL,  -- own | global | client
+    int_mobile   VARCHAR NOT NULL,
+    loaded_at    TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+);
