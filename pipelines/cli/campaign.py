@@ -133,21 +133,63 @@ def test_send(
 
 @app.command()
 def receive(
-    events_dir: Path = typer.Argument(..., help="Folder for receipt and reply events (Parquet)."),
+    events_dir: Path = typer.Argument(..., help="Folder for receipt and reply events (Parquet); with --load or "
+                                                "--announce, the bucket's shared events folder (BUCKET/events)."),
     smsc_url: str = typer.Option(SMSC_DEFAULT, "--smsc", help=SMSC_HELP),
     seconds: float = typer.Option(None, "--seconds", help="Stop after this long (default: until Ctrl-C)."),
+    load: bool = typer.Option(False, "--load", help="Load what arrives into the warehouse (BUCKET/warehouse.duckdb) "
+                                                    "every few seconds: the campaigns it belongs to, going or "
+                                                    "finished, and their reports (PLUS-4)."),
+    announce: bool = typer.Option(False, "--announce", help="Announce what arrives to Airflow (the Asset "
+                                                            "smsflow://events) for the sms_events DAG to load."),
+    airflow: str = typer.Option(None, "--airflow", envvar="AIRFLOW_CONN_AIRFLOW_API",
+                                help="With --announce: Airflow's API as http://user:password@host:port (default: "
+                                     "$AIRFLOW_CONN_AIRFLOW_API)."),
     store: str = store_option(),
 ) -> None:
     """Stay bound as a receiver and record late receipts and replies; each second, STOP and START replies apply to
-    the own blacklist of the account that last sent to the number (BL-2, PLUS-6)."""
+    the own blacklist of the account that last sent to the number (BL-2, PLUS-6). With --load (or --announce, through
+    Airflow), they reach the warehouse within a minute, without `smsflow load` (PLUS-4)."""
+    from pipelines.campaign import SHARED_EVENTS
     from pipelines.dispatch import SmscSettings
     from pipelines.dispatch import receive as receive_events
 
+    if load and announce:
+        raise ValueError("choose --load (this process loads) or --announce (Airflow's sms_events DAG loads), not both "
+                         "[PLUS-4]")
+    batches = None
+    if load or announce:
+        if events_dir.name != SHARED_EVENTS:
+            raise ValueError(f"--load and --announce read the bucket's shared events folder, BUCKET/{SHARED_EVENTS}, "
+                             f"not {events_dir} [PLUS-4]")
+        if announce and not airflow:
+            raise ValueError("--announce needs Airflow's address: --airflow http://user:password@host:port or "
+                             "$AIRFLOW_CONN_AIRFLOW_API [PLUS-4]")
     engine = open_account_store(store)
+    if load or announce:
+        batches = _batch_handler(events_dir.resolve().parent, engine, airflow if announce else None)
     with _live_count(seconds) as progress:
-        report = receive_events(SmscSettings.from_url(smsc_url), events_dir, seconds, store=engine, progress=progress)
+        report = receive_events(SmscSettings.from_url(smsc_url), events_dir, seconds, store=engine, progress=progress,
+                                batches=batches)
     console.print(f"{_counts(report)} in {report.seconds:,.0f} s, written to {events_dir} [BL-2]", highlight=False,
                   soft_wrap=True)
+
+
+def _batch_handler(bucket: Path, store, airflow: str | None):
+    """What `receive --load` (None: load here) or `--announce` (Airflow's API) does with each micro-batch."""
+    from pipelines.events import AirflowAnnouncer, LedgerIndex, load_event_batches
+
+    if airflow:
+        announcer = AirflowAnnouncer(airflow, bucket)
+        return lambda files: console.print(f"{plural(announcer(files), 'batch', 'batches')} announced to Airflow "
+                                           f"[PLUS-4]", highlight=False, soft_wrap=True)
+    index = LedgerIndex(bucket)
+
+    def load(files) -> None:
+        loaded = load_event_batches(bucket, files, index=index, store=store)
+        console.print(loaded.describe(), highlight=False, soft_wrap=True)
+
+    return load
 
 
 def _counts(report) -> str:

@@ -1,10 +1,13 @@
 """`smsflow receive` (PLUS-4): stay bound as a receiver and record receipts and replies; with an account store,
-the STOP and START replies apply to the own blacklists within about a second of arriving (BL-2, PLUS-6)."""
+the STOP and START replies apply to the own blacklists within about a second of arriving (BL-2, PLUS-6). With a
+`batches` handler (`--load`, `--announce`), the micro-batches written are handed on every few seconds, in a worker
+thread so the opt-outs keep their pace while a load waits for the warehouse (issue 11)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -16,6 +19,7 @@ from pipelines.dlr import EventWriter
 
 log = logging.getLogger(__name__)
 OPT_OUT_EVERY = 1.0  # seconds between two reads of the new event files for opt-outs (events are flushed each 0.5 s)
+BATCHES_EVERY = 5.0  # seconds between two hand-overs of the new micro-batches (loaded within 60 s, issue 11)
 
 
 @dataclass
@@ -25,14 +29,19 @@ class ReceiveReport(BindReport):
 
 def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = None,
             until: Callable[[BindReport], bool] | None = None, store=None,
-            progress: Callable[[ReceiveReport], None] | None = None) -> ReceiveReport:
+            progress: Callable[[ReceiveReport], None] | None = None,
+            batches: Callable[[list[Path]], object] | None = None, batches_every: float = BATCHES_EVERY
+            ) -> ReceiveReport:
     """`smsflow receive`: stay bound as a receiver and record every receipt and reply (late ones too), for
     `seconds` or until `until(report)` holds. With `store` (the account store's Engine), every second the replies
     flushed since are recorded as opt-outs (`apply_opt_outs_from_events`; the account that last sent to the number);
     `opt_outs` counts the numbers newly opted out. `progress(report)` is told the counts so far whenever they
-    change (a live count on the command line), and once when bound."""
+    change (a live count on the command line), and once when bound. `batches(files)` is given the micro-batches
+    (Parquet files of `events_dir`) not handed on yet, every `batches_every` seconds and once at the end; a file is
+    handed on again until a call returns without raising (`pipelines.events.BatchTracker` remembers them)."""
     session = BindSession(settings, None, EventWriter(events_dir, f"receiver-{os.getpid()}"), ("", 0, ""), "", None)
     session.open(mode="receiver")
+    handler = _BatchHandler(events_dir, batches, batches_every) if batches is not None else None
     started = time.monotonic()
     checked = started
     opt_outs = 0
@@ -44,6 +53,8 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
             if store is not None and time.monotonic() - checked >= OPT_OUT_EVERY:
                 opt_outs += _apply_opt_outs(store, events_dir)
                 checked = time.monotonic()
+            if handler is not None:
+                handler.poll()
             if progress is not None and told != (counts := (session.report.receipts, session.report.replies,
                                                             opt_outs)):
                 told = counts
@@ -55,6 +66,8 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
         session.events.flush()
         if store is not None:
             opt_outs += _apply_opt_outs(store, events_dir)
+        if handler is not None:
+            handler.finish()
     return _report(session.report, started, opt_outs)
 
 
@@ -72,3 +85,39 @@ def _apply_opt_outs(store, events_dir: Path) -> int:
     except Exception as error:  # noqa: BLE001 - the receiver must stay bound; the replies are read again later
         log.warning("opt-outs not recorded yet (%s: %s); trying again [BL-2]", type(error).__name__, error)
         return 0
+
+
+class _BatchHandler:
+    """Hands the new micro-batches of `folder` to `batches` every `every` seconds, one call at a time, in a thread."""
+
+    def __init__(self, folder: Path, batches: Callable[[list[Path]], object], every: float):
+        from pipelines.events import BatchTracker
+
+        self.tracker, self.batches, self.every = BatchTracker(folder), batches, every
+        self.thread: threading.Thread | None = None
+        self.last = time.monotonic()
+
+    def poll(self) -> None:
+        if (self.thread is not None and self.thread.is_alive()) or time.monotonic() - self.last < self.every:
+            return
+        self.last = time.monotonic()
+        self.thread = threading.Thread(target=self._hand_on, name="smsflow-batches", daemon=True)
+        self.thread.start()
+
+    def finish(self) -> None:
+        """The last micro-batches (the flush at the end) handed on before the receiver returns."""
+        if self.thread is not None:
+            self.thread.join()
+        self._hand_on()
+
+    def _hand_on(self) -> None:
+        files = self.tracker.new()
+        if not files:
+            return
+        try:
+            self.batches(files)
+        except Exception as error:  # noqa: BLE001 - the receiver stays bound; the same files are handed on next time
+            log.warning("%d micro-batch(es) not handed on yet (%s: %s); trying again in %.0f s [PLUS-4]", len(files),
+                        type(error).__name__, error, self.every)
+            return
+        self.tracker.handled(files)

@@ -1,0 +1,254 @@
+"""Continuous loading (issue 11, PLUS-4, REP-1, REP-2): the micro-batches of receipts and replies the long-lived
+`smsflow receive` writes to the bucket's shared events folder, loaded into the warehouse as they come.
+
+A batch names no campaign: a receipt carries the SMSC's message id, a reply the handset's number. The campaigns a
+batch belongs to are found on the send ledgers (the truth of what was sent, whether the run is going or finished
+days ago): a receipt's campaign is the one whose ledger holds its message id (under any id convention, as the
+warehouse matches them), a reply's the campaign that last sent to the number before the reply. Both are joins of
+whole columns. Each such campaign's dispatch is then re-loaded (`load_dispatch`: idempotent, the late events of the
+shared folder matched to it), and a finished campaign's report and figures are written again, so the REP-2 CSV and
+`smsflow stats` show a late receipt without anyone running `smsflow load`.
+
+Callers: `smsflow receive --load` (a worker thread of the receiver) and the `sms_events` DAG (one run per batch
+announced as the Asset `smsflow://events`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+log = logging.getLogger(__name__)
+
+LOAD_EVERY = 5.0  # seconds between two loads of the receiver's new micro-batches (issue 11: within 60 s)
+ASSET_URI = "smsflow://events"  # the Airflow Asset a micro-batch is announced as (the sms_events DAG's schedule)
+CHECKPOINT = ".loaded.json"  # in the shared events folder: the micro-batches already loaded (a restart resumes)
+_LEDGER_COLUMNS = {"campaign": pl.String, "number": pl.String, "message_id": pl.String, "ts": pl.Float64}
+
+
+@dataclass(frozen=True)
+class BatchLoad:
+    """What loading micro-batches did: events read, the campaigns they belong to (each re-loaded), and the reports
+    written again (finished campaigns)."""
+
+    events: int
+    campaigns: tuple[str, ...]
+    reports: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        names = ", ".join(self.campaigns) or "none"
+        return f"{self.events:,} event(s) loaded; campaign(s) re-loaded: {names} [PLUS-4]"
+
+
+class LedgerIndex:
+    """Every campaign's sent parts (campaign, number, SMSC message id, time) read from the send ledgers of the
+    bucket, each ledger file read again only when it changed (a long-lived receiver reads old campaigns once)."""
+
+    def __init__(self, bucket: Path):
+        self.bucket = Path(bucket)
+        self._files: dict[Path, tuple[tuple[int, int], pl.DataFrame]] = {}
+
+    def parts(self) -> pl.DataFrame:
+        from pipelines.layout import CampaignPaths
+
+        campaigns = self.bucket / "campaigns"
+        folders = sorted(folder for folder in campaigns.iterdir() if folder.is_dir()) if campaigns.is_dir() else []
+        frames, seen = [], set()
+        for folder in folders:
+            ledger = CampaignPaths(folder).ledger
+            for path in sorted(ledger.glob("*.jsonl")) if ledger.is_dir() else []:
+                seen.add(path)
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    continue
+                version = (stat.st_mtime_ns, stat.st_size)
+                cached = self._files.get(path)
+                if cached is None or cached[0] != version:
+                    cached = (version, _ledger_parts(path, folder.name))
+                    self._files[path] = cached
+                frames.append(cached[1])
+        for gone in set(self._files) - seen:
+            del self._files[gone]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=_LEDGER_COLUMNS)
+
+
+def _ledger_parts(path: Path, campaign: str) -> pl.DataFrame:
+    """The parts one ledger file says the SMSC accepted (a message id), with the number (the part key's first
+    field, PLUS-1) and the time; a line cut by a crash is skipped."""
+    from pipelines.dlr import KEY_SEPARATOR
+
+    try:
+        frame = pl.read_ndjson(path, schema={"key": pl.String, "message_id": pl.String, "ts": pl.Float64},
+                               ignore_errors=True)
+    except Exception as error:  # noqa: BLE001 - a ledger being written: read again when it changes
+        log.warning("ledger %s not read (%s); read again when it changes", path, error)
+        return pl.DataFrame(schema=_LEDGER_COLUMNS)
+    return frame.filter(pl.col("message_id").is_not_null() & pl.col("key").is_not_null()).select(
+        pl.lit(campaign).alias("campaign"), pl.col("key").str.split(KEY_SEPARATOR).list.first().alias("number"),
+        "message_id", "ts").cast(_LEDGER_COLUMNS)
+
+
+def campaigns_of_events(events: pl.DataFrame, parts: pl.DataFrame) -> list[str]:
+    """The campaigns `events` belong to, given every campaign's sent `parts` (LedgerIndex.parts): a receipt's is
+    the campaign whose ledger holds its message id, as text or as the same number written in decimal or in hex
+    (an SMSC may answer in one and receipt in the other, PLUS-4); a reply's the campaign that last sent to its number
+    before the reply. Whole-column joins; a campaign that only may be concerned is re-loaded too (harmless: a
+    re-load is idempotent, and load_dispatch keeps only the receipts that match its parts)."""
+    from pipelines.dlr import with_id_keys
+    from pipelines.optouts import reply_numbers
+
+    if events.is_empty() or parts.is_empty():
+        return []
+    found = []
+    receipts = events.filter(pl.col("kind") == "receipt").select("message_id").unique()
+    if not receipts.is_empty():
+        ids = with_id_keys(receipts)
+        sent = with_id_keys(parts.select("campaign", "message_id").unique())
+        for ours, theirs in (("id_text", "id_text"), ("id_dec", "id_hex"), ("id_hex", "id_dec")):
+            found.append(sent.filter(pl.col(theirs).is_not_null())
+                         .join(ids.select(ours).drop_nulls().unique(), left_on=theirs, right_on=ours, how="semi")
+                         .select("campaign"))
+    replies = events.filter(pl.col("kind") == "reply")
+    if not replies.is_empty():
+        replies = replies.select(reply_numbers(replies.get_column("handset")),
+                                 pl.col("received_at").dt.epoch("us").truediv(1e6).alias("at")).with_row_index("reply")
+        last = replies.join(parts.select("campaign", "number", "ts"), on="number", how="inner") \
+            .filter(pl.col("ts") <= pl.col("at") + 1.0) \
+            .filter(pl.col("ts") == pl.col("ts").max().over("reply"))  # 1 s: the SMSC's clock and ours
+        found.append(last.select("campaign"))
+    if not found:
+        return []
+    return sorted(pl.concat(found).get_column("campaign").unique().to_list())
+
+
+def load_event_batches(bucket: Path, files: list[Path] | None = None, *, index: LedgerIndex | None = None,
+                       store=None) -> BatchLoad:
+    """Load micro-batches of the shared events folder (`files`; default: all of them) into the warehouse: each
+    campaign they belong to has its dispatch re-loaded with the shared folder's late events (`load_dispatch`,
+    idempotent, STOP replies through the account's opt-out path, BL-2), and, once its run finished (its figures were
+    written), its REP-2 report and REP-1 figures written again where they were (the finish step's, `smsflow report`'s
+    default file)."""
+    from pipelines.campaign import SHARED_EVENTS, WAREHOUSE
+    from pipelines.dlr import EVENT_SCHEMA
+    from pipelines.layout import CampaignPaths
+    from pipelines.warehouse import load_dispatch
+
+    bucket = Path(bucket)
+    shared = bucket / SHARED_EVENTS
+    if files is None:
+        files = sorted(shared.glob("*.parquet")) if shared.is_dir() else []
+    files = [Path(file) for file in files if Path(file).is_file()]
+    if not files:
+        return BatchLoad(0, ())
+    events = pl.concat([pl.read_parquet(file) for file in files], how="vertical_relaxed").cast(EVENT_SCHEMA)
+    campaigns = campaigns_of_events(events, (index or LedgerIndex(bucket)).parts())
+    database, reports = bucket / WAREHOUSE, []
+    for campaign in campaigns:
+        paths = CampaignPaths.in_bucket(bucket, campaign)
+        if not paths.summary.is_file():
+            continue
+        load_dispatch(database, campaign, paths.ledger, paths.events, shared_events=shared, store=store)
+        if paths.report.is_file() or paths.stats.is_file():
+            write_reports(database, paths)
+            reports.append(campaign)
+    log.info("%d event(s) from %d micro-batch(es): campaign(s) %s re-loaded [PLUS-4]", events.height, len(files),
+             ", ".join(campaigns) or "none")
+    return BatchLoad(events.height, tuple(campaigns), tuple(reports))
+
+
+def write_reports(database: Path, paths) -> None:
+    """A campaign's REP-2 CSV and REP-1 figures (stats.json) written again from the warehouse, each only if it was
+    written before (by its run's finish step, or `smsflow report`)."""
+    from pipelines.report import campaign_report, campaign_stats, write_csv
+
+    if paths.report.is_file():
+        write_csv(campaign_report(database, paths.campaign), paths.report)
+    if not paths.stats.is_file():
+        return
+    figures = campaign_stats(database, paths.campaign)
+    staging = paths.stats.with_suffix(".tmp")
+    staging.write_text(json.dumps(figures, ensure_ascii=False, indent=2), encoding="utf-8")
+    staging.replace(paths.stats)
+
+
+class BatchTracker:
+    """The micro-batches of a shared events folder not handled yet, with a checkpoint file there so a restarted
+    receiver handles what its previous run wrote and did not load (or announce)."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.checkpoint = self.folder / CHECKPOINT
+        try:
+            self.done = set(json.loads(self.checkpoint.read_text(encoding="utf-8")))
+        except (FileNotFoundError, ValueError):
+            # first start: what is already there was loaded by the campaigns' finish steps or `smsflow load`
+            self.done = {path.name for path in self.folder.glob("*.parquet")} if self.folder.is_dir() else set()
+
+    def new(self) -> list[Path]:
+        files = sorted(self.folder.glob("*.parquet"), key=lambda path: path.name) if self.folder.is_dir() else []
+        return [path for path in files if path.name not in self.done]
+
+    def handled(self, files: list[Path]) -> None:
+        self.done |= {path.name for path in files}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        staging = self.checkpoint.with_suffix(".tmp")
+        staging.write_text(json.dumps(sorted(self.done)), encoding="utf-8")
+        staging.replace(self.checkpoint)
+
+
+class AirflowAnnouncer:
+    """Announces micro-batches to Airflow as events of the Asset `smsflow://events` (extra: the batch file, relative
+    to the bucket), through its REST API as the user of `url` (http://user:password@host:port, the connection URI of
+    `AIRFLOW_CONN_AIRFLOW_API`): the `sms_events` DAG, scheduled on that Asset, loads them."""
+
+    def __init__(self, url: str, bucket: Path):
+        from urllib.parse import unquote, urlsplit
+
+        from pipelines.airflow_rest import AirflowApi
+
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        if not parts.hostname:
+            raise ValueError(f"the Airflow address {parts.geturl()!r} names no host: give http://user:password@host:port")
+        self.api = AirflowApi(f"{parts.scheme or 'http'}://{parts.hostname}:{parts.port or 8080}")
+        self.user, self.password = unquote(parts.username or ""), unquote(parts.password or "")
+        self.bucket, self.asset_id = Path(bucket).resolve(), None
+
+    def _asset(self) -> int:
+        from urllib.parse import quote
+
+        if self.asset_id is None:
+            self.api.login(self.user, self.password)
+            status, answer = self.api.call("GET", f"/api/v2/assets?uri_pattern={quote(ASSET_URI, safe='')}")
+            found = [asset["id"] for asset in (answer or {}).get("assets", []) if asset.get("uri") == ASSET_URI] \
+                if status == 200 and isinstance(answer, dict) else []
+            if not found:
+                raise RuntimeError(f"Airflow has no Asset {ASSET_URI} yet ({status}): is the sms_events DAG parsed?")
+            self.asset_id = found[0]
+        return self.asset_id
+
+    def __call__(self, files: list[Path]) -> int:
+        """One Asset event per file; raises (the receiver hands the files on again) if Airflow refuses one."""
+        asset = self._asset()
+        for file in files:
+            path = Path(file).resolve()
+            name = path.relative_to(self.bucket).as_posix() if path.is_relative_to(self.bucket) else str(path)
+            status, answer = self.api.call("POST", "/api/v2/assets/events", {"asset_id": asset, "extra": {"file": name}})
+            if status == 401:  # the token expired: sign in again, once
+                self.api.login(self.user, self.password)
+                status, answer = self.api.call("POST", "/api/v2/assets/events",
+                                               {"asset_id": asset, "extra": {"file": name}})
+            if status not in (200, 201):
+                raise RuntimeError(f"Airflow refused the asset event for {name} ({status}): {answer}")
+        return len(files)
+
+
+def batch_files(bucket: Path, names: list[str]) -> list[Path]:
+    """The micro-batch files named in Asset events (relative to the bucket, or absolute), existing ones only."""
+    bucket = Path(bucket)
+    files = [path if (path := Path(name)).is_absolute() else bucket / path for name in names]
+    return [file for file in dict.fromkeys(files) if file.is_file()]

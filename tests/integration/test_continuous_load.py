@@ -1,0 +1,88 @@
+"""Issue 11, "Continuous loading" (PLUS-4, REP-1, REP-2): receipts and replies that reach smsflow after a campaign
+finished reach the warehouse, `smsflow stats` and the REP-2 CSV within 60 s through the long-lived
+`smsflow receive --load`, with no manual command; the campaigns a micro-batch belongs to are found on the ledgers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+from helpers import smsflow_here, start_smsflow, wait_until, write_list, write_spec
+
+from pipelines.dlr import EVENT_SCHEMA
+from pipelines.events import campaigns_of_events
+
+CONTACTS = "Mobile;Texte\n0611111111;Bonjour Ann\n0622222222;Bonjour Bob\n0633333333;Bonjour Eve\n"
+
+
+def figures(database: Path, env: dict) -> dict:
+    result = smsflow_here("stats", "c1", "--db", str(database), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def csv_statuses(path: Path) -> dict[str, str]:
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        return {row["INT_MOBILE"]: row["STATUS_CODE"] for row in csv.DictReader(stream, delimiter=";")}
+
+
+def test_issue11_a_late_receipt_reaches_stats_and_the_csv_within_60_s_through_receive_load(smsc, bucket):
+    """Done when #2: a campaign is sent and loaded (its report written) before any receipt reached smsflow; then
+    the receipts and Bob's STOP reach the long-lived `smsflow receive --load` (a real process), and `smsflow stats`
+    and the campaign's REP-2 CSV show them within 60 s, with no `smsflow load`."""
+    simulator = smsc(receipt_delay=1.0, replies=[{"number": "33622222222", "text": "STOP", "delay": 0.2}])
+    env = {"SMSFLOW_DB": f"sqlite:///{bucket / 'smsflow.db'}"}
+    write_list(bucket / "list.csv", CONTACTS)
+    spec = write_spec(bucket, lists=["list.csv"], message="${Texte}")
+    plan_dir = bucket / "campaigns" / "c1" / "plan"
+    database = bucket / "warehouse.duckdb"
+    for command in (("plan", str(spec), "--out", str(plan_dir), "--no-contracts"),
+                    ("send", str(plan_dir), "--smsc", simulator.url(linger=0.0)),  # gone before any receipt
+                    ("load", str(plan_dir.parent), "--db", str(database), "--late-events", str(bucket / "events")),
+                    ("report", "c1", "--db", str(database))):
+        result = smsflow_here(*command, env=env)
+        assert result.returncode == 0, (command, result.stderr)
+    report = plan_dir.parent / "report" / "c1.csv"
+    assert (figures(database, env)["delivered"], figures(database, env)["stops"]) == (0, 0)
+    assert set(csv_statuses(report).values()) == {"24"}  # sent, no receipt yet
+    receiver = start_smsflow("receive", str(bucket / "events"), "--smsc", simulator.url(), "--load", "--seconds",
+                             "120", env={**os.environ, **env})
+    try:
+        wait_until(lambda: (figures(database, env)["delivered"], figures(database, env)["stops"]) == (3, 1),
+                   timeout=60, what="the late receipts and the STOP in `smsflow stats`")
+        wait_until(lambda: csv_statuses(report) == {"+33611111111": "16", "+33622222222": "17",
+                                                    "+33633333333": "16"},
+                   timeout=60, what="the late receipts in the REP-2 CSV")
+        assert receiver.poll() is None
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=30)
+
+
+def events(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame([{**dict.fromkeys(EVENT_SCHEMA), **row} for row in rows], schema=EVENT_SCHEMA)
+
+
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def test_issue11_a_batchs_campaigns_are_found_by_message_id_and_by_the_last_send_to_a_replying_number():
+    """A receipt's campaign holds its message id, written as the SMSC answered it or in the other base (hex/decimal,
+    leading zeros); a reply's is the campaign that last sent to the number before it; nothing matches nothing."""
+    parts = pl.DataFrame({"campaign": ["old", "old", "new", "other"],
+                          "number": ["+33611111111", "+33622222222", "+33611111111", "+33633333333"],
+                          "message_id": ["00FF", "100", "200", "300"],
+                          "ts": [1000.0, 1000.0, 2000.0, 1500.0]})
+    assert campaigns_of_events(events([{"kind": "receipt", "message_id": "255"}]), parts) == ["old"]  # 0xFF
+    assert campaigns_of_events(events([{"kind": "receipt", "message_id": "0200"}]), parts) == ["new"]
+    assert campaigns_of_events(events([{"kind": "receipt", "message_id": "999999"}]), parts) == []
+    reply = {"kind": "reply", "handset": "33611111111", "text": "STOP"}
+    assert campaigns_of_events(events([{**reply, "received_at": at(2500)}]), parts) == ["new"]
+    assert campaigns_of_events(events([{**reply, "received_at": at(1200)}]), parts) == ["old"]
+    assert campaigns_of_events(events([{**reply, "received_at": at(500)}]), parts) == []  # before any send
+    assert campaigns_of_events(events([]), parts) == []
