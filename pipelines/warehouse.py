@@ -1,4 +1,6 @@
-"""The DuckDB warehouse (REP-3): SQL lives in `sql/*.sql` as named blocks, values are bound parameters."""
+"""The warehouse (REP-3): a DuckLake (pipelines.lake: a SQLite or PostgreSQL catalog, Parquet data under the bucket)
+that any number of processes load and read at once, or, for a location that names no lake, the single DuckDB file
+of old. SQL lives in `sql/*.sql` as named blocks, values are bound parameters."""
 
 from __future__ import annotations
 
@@ -8,12 +10,13 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import lake
 from pipelines.layout import CampaignPaths, read_summary
 from pipelines.queries import install_rules, install_views, queries
 
 log = logging.getLogger(__name__)
 
-LOCK_WAIT = 600.0  # seconds a connection waits for another process's hold on the warehouse file to end
+LOCK_WAIT = 600.0  # seconds a connection waits for another process's hold on a single warehouse file to end
 
 
 def _open(database: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
@@ -34,9 +37,24 @@ def _open(database: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnec
             pause = min(pause * 2, 2.0)
 
 
-def connect(database: Path, read_only: bool = False, *, wait: float = LOCK_WAIT) -> duckdb.DuckDBPyConnection:
-    """A connection to the warehouse file, its schema, status rules and views created on every write connection;
-    while another process holds the file, it waits for it (up to `wait` seconds) instead of failing."""
+def exists(database) -> bool:
+    """Whether there is a warehouse at this location (a lake's catalog, or a DuckDB file)."""
+    return lake.locate(database).exists() if lake.is_lake(database) else Path(database).is_file()
+
+
+def connect(database, read_only: bool = False, *, wait: float = LOCK_WAIT,
+            snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse at `database`, its tables, status rules and views in place.
+
+    A lake location (`bucket/warehouse.sqlite`, a PostgreSQL URL, or any while SMSFLOW_WAREHOUSE is set): the lake
+    attached as the default catalog, never waiting on another process; `snapshot`: as it was at that version.
+    A DuckDB file: its schema, rules and views created on every write connection; while another process holds the
+    file, it waits for it (up to `wait` seconds) instead of failing.
+    """
+    if lake.is_lake(database):
+        return lake.connect(database, read_only, snapshot=snapshot)
+    if snapshot is not None:
+        raise ValueError(f"{database} is a single DuckDB file, which keeps no snapshots: name a lake [REP-3]")
     connection = _open(database, read_only, wait)
     if not read_only:
         schema = queries("schema.sql")
@@ -48,6 +66,29 @@ def connect(database: Path, read_only: bool = False, *, wait: float = LOCK_WAIT)
     return connection
 
 
+def snapshot_version(database) -> int:
+    """The lake's latest snapshot: `connect(database, read_only=True, snapshot=...)` reads it again later."""
+    with connect(database, read_only=True) as connection:
+        return connection.execute("SELECT max(snapshot_id) FROM lake.snapshots()").fetchone()[0]
+
+
+def _write(connection: duckdb.DuckDBPyConnection, body) -> None:
+    """`body(connection)` in one transaction, run again whole when the lake reports a conflicting commit."""
+    def once() -> None:
+        connection.begin()
+        try:
+            body(connection)
+            connection.commit()
+        except BaseException:
+            try:
+                connection.rollback()
+            except duckdb.Error:
+                pass  # the failed commit already ended the transaction
+            raise
+
+    lake.retrying(once)
+
+
 def load_plan(database: Path, campaign_id: str, plan_dir: Path) -> int:
     """Load (or re-load: idempotent) a campaign's plan; returns the number of rows loaded.
 
@@ -57,25 +98,34 @@ def load_plan(database: Path, campaign_id: str, plan_dir: Path) -> int:
     summary = read_summary(plan_dir)
     plan = queries("plan.sql")
     recipients = str(CampaignPaths.of_plan(plan_dir).recipients)
-    with connect(database) as connection:
-        connection.begin()
+    values = {"campaign_id": campaign_id, "name": summary.campaign.name, "type": summary.campaign.type,
+              "rows": summary.rows, "sendable": summary.sendable, "credits": summary.credits,
+              "summary": json.dumps(summary.model_dump(mode="json"), ensure_ascii=False)}
+
+    def refuse_shared(connection) -> None:
+        shared = connection.execute(queries("load.sql")["shared_list_names"],
+                                    {"recipients_path": recipients}).fetchone()
+        if shared is not None:
+            raise ValueError(f"{recipients}: two lists are both named REF_LIST {shared[0]!r}, so their rows "
+                             "cannot be told apart (a plan written before list names were unique per "
+                             "campaign): plan the campaign again [LIST-4]")
+
+    def body(connection) -> None:
         connection.execute(plan["delete_plan"], {"campaign_id": campaign_id})
         try:
             connection.execute(plan["insert_plan"], {"campaign_id": campaign_id, "recipients_path": recipients})
         except duckdb.ConstraintException:
             connection.rollback()
-            shared = connection.execute(queries("load.sql")["shared_list_names"],
-                                        {"recipients_path": recipients}).fetchone()
-            if shared is None:
-                raise
-            raise ValueError(f"{recipients}: two lists are both named REF_LIST {shared[0]!r}, so their rows "
-                             "cannot be told apart (a plan written before list names were unique per "
-                             "campaign): plan the campaign again [LIST-4]") from None
-        connection.execute(plan["upsert_summary"], {
-            "campaign_id": campaign_id, "name": summary.campaign.name, "type": summary.campaign.type,
-            "rows": summary.rows, "sendable": summary.sendable, "credits": summary.credits,
-            "summary": json.dumps(summary.model_dump(mode="json"), ensure_ascii=False)})
-        connection.commit()
+            connection.begin()  # _write rolls back again
+            refuse_shared(connection)
+            raise
+        connection.execute(plan["delete_summary"], {"campaign_id": campaign_id})
+        connection.execute(plan["insert_summary"], values)
+
+    with connect(database) as connection:
+        if lake.is_lake(database):
+            refuse_shared(connection)  # a lake keeps no keys: the plan is checked before it is loaded
+        _write(connection, body)
         (count,) = connection.execute(plan["count_plan"], {"campaign_id": campaign_id}).fetchone()
     return count
 
@@ -148,13 +198,14 @@ def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir
     ledger_frame = ledger.to_arrow()
     events_frame = event_rows(events).to_arrow()
     load = queries("load.sql")
+    def body(connection) -> None:
+        for name in ("delete_parts", "insert_parts", "delete_events", "insert_events"):
+            connection.execute(load[name], {"campaign_id": campaign_id})
+
     with connect(database) as connection:
         connection.register("ledger_frame", ledger_frame)
         connection.register("events_frame", events_frame)
-        connection.begin()
-        for name in ("delete_parts", "insert_parts", "delete_events", "insert_events"):
-            connection.execute(load[name], {"campaign_id": campaign_id})
-        connection.commit()
+        _write(connection, body)
     opt_outs = record_opt_outs(database, campaign_id, plan_dir, plan, events, store,
                                bucket=_bucket_of(CampaignPaths(Path(ledger_dir).parent.parent)))
     return DispatchLoad(ledger_frame.num_rows, events_frame.num_rows, opt_outs)
@@ -223,11 +274,12 @@ def load_blacklist(database: Path, account: str, kind: str, source) -> int:
     raw = source if isinstance(source, pl.Series) else read_blacklist(Path(source))
     numbers = normalise_numbers(raw).select("INT_MOBILE").rename({"INT_MOBILE": "int_mobile"})
     frame = numbers.filter(pl.col("int_mobile").is_not_null()).unique().to_arrow()
-    with connect(database) as connection:
-        connection.register("blacklist_frame", frame)
-        connection.begin()
+    def body(connection) -> None:
         for statement in queries("plan.sql")["replace_blacklist"].split(";"):
             if statement.strip():
                 connection.execute(statement, {"account_id": account, "kind": kind})
-        connection.commit()
+
+    with connect(database) as connection:
+        connection.register("blacklist_frame", frame)
+        _write(connection, body)
     return frame.num_rows

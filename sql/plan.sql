@@ -18,8 +18,12 @@ FROM read_parquet($recipients_path);
 -- name: count_plan
 SELECT count(*) FROM plan_recipients WHERE campaign_id = $campaign_id;
 
--- name: upsert_summary
-INSERT OR REPLACE INTO plan_summaries
+-- name: delete_summary
+-- The summary is replaced (delete, then insert): a lake has no key for INSERT OR REPLACE.
+DELETE FROM plan_summaries WHERE campaign_id = $campaign_id;
+
+-- name: insert_summary
+INSERT INTO plan_summaries
 VALUES ($campaign_id, $name, $type, $rows, $sendable, $credits, $summary, current_timestamp);
 
 -- name: status_breakdown

@@ -5,22 +5,29 @@ from __future__ import annotations
 import json
 
 import duckdb
+import pytest
 from helpers import write_list, write_spec
 
 from pipelines.plan import plan_file
 from pipelines.queries import queries
-from pipelines.warehouse import load_plan, status_breakdown
+from pipelines.warehouse import connect, load_plan, status_breakdown
 
 
-def test_rep3_plan_loaded_into_duckdb_idempotently(bucket):
+@pytest.fixture(params=["warehouse.sqlite", "warehouse.duckdb"])
+def warehouse_name(request) -> str:
+    """The warehouse as a DuckLake (its SQLite catalog's name) and as the single DuckDB file of old."""
+    return request.param
+
+
+def test_rep3_plan_loaded_into_duckdb_idempotently(bucket, warehouse_name):
     write_list(bucket / "a.csv", "Mobile;Prénom;Ville\n0611111111;Ann;Nîmes\n0611111111;Ann;Nîmes\nabc;Zoé;\n")
     result = plan_file(write_spec(bucket, lists=["a.csv"]), bucket / "plan")
-    database = bucket / "warehouse.duckdb"
+    database = bucket / warehouse_name
     assert load_plan(database, "camp-1", result.out_dir) == 3
     assert load_plan(database, "camp-1", result.out_dir) == 3  # re-load changes nothing
     assert status_breakdown(database, "camp-1") == [
         (0, "Envoyable", 1, 1), (2, "Numéro mal formaté", 1, 0), (4, "Doublons", 1, 0)]
-    with duckdb.connect(str(database), read_only=True) as connection:
+    with connect(database, read_only=True) as connection:
         rows = connection.execute("SELECT id_line, fields->>'Ville', fields->>'Mobile' FROM plan_recipients "
                                   "ORDER BY id_line").fetchall()
         summary = connection.execute("SELECT summary FROM plan_summaries WHERE campaign_id = 'camp-1'").fetchone()
@@ -30,7 +37,7 @@ def test_rep3_plan_loaded_into_duckdb_idempotently(bucket):
 
 def test_rep3_sql_files_hold_named_blocks():
     assert {"create_schema"} <= set(queries("schema.sql"))
-    assert {"delete_plan", "insert_plan", "upsert_summary", "status_breakdown"} <= set(queries("plan.sql"))
+    assert {"delete_plan", "insert_plan", "insert_summary", "status_breakdown"} <= set(queries("plan.sql"))
 
 
 def _sent_plan(bucket, ledger_records, replies):
@@ -56,7 +63,7 @@ def _sent_plan(bucket, ledger_records, replies):
     return plan_dir, ledger_dir, events_dir
 
 
-def test_plus4_the_warehouse_and_recipient_statuses_are_one_derivation(bucket):
+def test_plus4_the_warehouse_and_recipient_statuses_are_one_derivation(bucket, warehouse_name):
     """No final receipt after the validity → 10 even after ENROUTE; a held recipient who replied STOP is 17 and
     not held; a full-width STOP is 17 exactly when it joins the blacklist: in the warehouse and in memory alike."""
     import time
@@ -74,7 +81,7 @@ def test_plus4_the_warehouse_and_recipient_statuses_are_one_derivation(bucket):
         (3, {"event": "accepted", "status": 0, "message_id": "C", "ts": time.time()}),
     ], [("receipt", "A", "ENROUTE", "33611111111", ""), ("reply", None, None, "33622222222", "STOP"),
         ("receipt", "C", "DELIVRD", "33633333333", ""), ("reply", None, None, "33633333333", "Ｓｔｏｐ")])
-    database = bucket / "warehouse.duckdb"
+    database = bucket / warehouse_name
     load_plan(database, "c1", plan_dir)
     load_dispatch(database, "c1", ledger_dir, events_dir)
     with connect(database, read_only=True) as connection:
