@@ -25,7 +25,8 @@ import polars as pl
 log = logging.getLogger(__name__)
 
 LOAD_EVERY = 5.0  # seconds between two loads of the receiver's new micro-batches (issue 11: within 60 s)
-ASSET_URI = "smsflow://events"  # the Airflow Asset a micro-batch is announced as (the sms_events DAG's schedule)
+ASSET_URI = "smsflow://events/"  # the Airflow Asset a micro-batch is announced as (the sms_events DAG's schedule;
+# Airflow writes the URI smsflow://events with this trailing slash)
 CHECKPOINT = ".loaded.json"  # in the shared events folder: the micro-batches already loaded (a restart resumes)
 _LEDGER_COLUMNS = {"campaign": pl.String, "number": pl.String, "message_id": pl.String, "ts": pl.Float64}
 
@@ -224,7 +225,7 @@ class AirflowAnnouncer:
         if self.asset_id is None:
             self.api.login(self.user, self.password)
             status, answer = self.api.call("GET", f"/api/v2/assets?uri_pattern={quote(ASSET_URI, safe='')}")
-            found = [asset["id"] for asset in (answer or {}).get("assets", []) if asset.get("uri") == ASSET_URI] \
+            found = [asset["id"] for asset in (answer or {}).get("assets", []) if str(asset.get("uri", "")).rstrip("/") == ASSET_URI.rstrip("/")] \
                 if status == 200 and isinstance(answer, dict) else []
             if not found:
                 raise RuntimeError(f"Airflow has no Asset {ASSET_URI} yet ({status}): is the sms_events DAG parsed?")

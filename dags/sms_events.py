@@ -1,0 +1,64 @@
+"""
+### Late receipts and replies into the warehouse (issue 11, PLUS-4)
+
+Receipts and replies that reach smsflow after a campaign's run stopped listening (minutes or days later) are
+recorded by the long-lived receiver, `smsflow receive bucket/events --announce`, in Parquet micro-batches; it
+announces each batch as an event of the Asset **smsflow://events** (extra: `{"file": "events/….parquet"}`, relative
+to the bucket) through Airflow's REST API. Each event runs this DAG: the campaigns the batch belongs to (by the SMSC
+message ids on their send ledgers, and by the last campaign sent to a replying number) have their receipts, replies
+and statuses re-loaded into the warehouse, and a finished campaign's report (REP-2 CSV) and figures (REP-1) are
+written again. A STOP reply goes through the account's opt-out path as in every other load (BL-2).
+
+`make airflow` starts that receiver with the SMSC simulator and stops it with it. By hand: trigger with
+`{"files": ["events/receiver-….parquet"]}` to load given batches, or with no conf to load the whole shared folder
+again (idempotent).
+
+Thin by design (STYLE.md): one task, `pipelines.events.load_event_batches`, in the `duckdb` pool (one writer).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import Asset, dag, get_current_context, task
+
+EVENTS = Asset(name="smsflow_events", uri="smsflow://events")  # pipelines.events.ASSET_URI (kept equal by a test)
+
+
+def bucket_root() -> Path:
+    """The bucket folder (SMSFLOW_BUCKET, else the checkout's bucket/), read at run time; the account store is
+    $SMSFLOW_DB, else the Airflow connection `smsflow_db`, else <bucket>/smsflow.db."""
+    from smsflow_provider.hooks.store import use_airflow_store
+
+    use_airflow_store()
+    return Path(os.environ.get("SMSFLOW_BUCKET", Path(__file__).resolve().parents[1] / "bucket")).resolve()
+
+
+@dag(schedule=[EVENTS], start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Paris"), catchup=False,
+     tags=["smsflow", "PLUS-4"], doc_md=__doc__,
+     description="Late receipts and replies (announced by smsflow receive --announce) into the warehouse and the "
+                 "finished campaigns' reports (PLUS-4, REP-1, REP-2)")
+def sms_events():
+    @task(pool="duckdb")
+    def load() -> dict:
+        """The batches of the Asset events that started this run (or of the run's conf `files`), loaded."""
+        from pipelines.events import batch_files, load_event_batches
+
+        context = get_current_context()
+        bucket = bucket_root()
+        names = [str((event.extra or {}).get("file", "")) for events in
+                 (context.get("triggering_asset_events") or {}).values() for event in events]
+        names += list((context["dag_run"].conf or {}).get("files") or [])
+        announced = bool(names)
+        files = batch_files(bucket, [name for name in names if name])
+        if announced and not files:
+            return {"events": 0, "campaigns": [], "files": 0}
+        loaded = load_event_batches(bucket, files if announced else None)
+        return {"events": loaded.events, "campaigns": list(loaded.campaigns), "files": len(files)}
+
+    load()
+
+
+sms_events()
