@@ -165,14 +165,39 @@ def receive(
         if announce and not airflow:
             raise ValueError("--announce needs Airflow's address: --airflow http://user:password@host:port or "
                              "$AIRFLOW_CONN_AIRFLOW_API [PLUS-4]")
+    if load or announce:  # the account store of the bucket whose events these are, unless --store or SMSFLOW_DB
+        from pipelines.store.engine import store_url
+
+        store = store_url(events_dir.resolve().parent, store)
     engine = open_account_store(store)
     if load or announce:
         batches = _batch_handler(events_dir.resolve().parent, engine, airflow if announce else None)
-    with _live_count(seconds) as progress:
+    with _live_count(seconds) as progress, _stopped_by_sigterm():
         report = receive_events(SmscSettings.from_url(smsc_url), events_dir, seconds, store=engine, progress=progress,
                                 batches=batches)
     console.print(f"{_counts(report)} in {report.seconds:,.0f} s, written to {events_dir} [BL-2]", highlight=False,
                   soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm():
+    """A plain `kill` (SIGTERM: `make airflow-stop`, a service manager) stops `receive` as Ctrl-C does: what it
+    received is flushed, its opt-outs applied and its last micro-batches loaded or announced."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _batch_handler(bucket: Path, store, airflow: str | None):

@@ -40,7 +40,7 @@ def serve_airflow(bucket: Path, port: int, out: Console, host: str = LOOPBACK, r
     spec_path, repliers = prepare_bucket(bucket, rows, out, keep=True)
     spec = spec_path.relative_to(bucket)
     try:
-        with running_stack(bucket, port, out, repliers, host=host) as api:
+        with running_stack(bucket, port, out, repliers, host=host, receiver=True) as api:
             out.print(f"\nBucket: {bucket} (the campaign spec {spec}, its list incoming/clients-vip.csv)\n"
                       f"Trigger the sample campaign, then approve its test message on the run's page:\n"
                       f"    {_prefix()}make trigger SPEC={spec}\n"

@@ -142,10 +142,11 @@ def _interrupt(signum, frame) -> None:
 
 @contextmanager
 def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str] | None = None,
-                  home: Path | None = None, host: str = LOOPBACK):
+                  home: Path | None = None, host: str = LOOPBACK, receiver: bool = False):
     """The SMSC simulator and `airflow standalone` (in a session of its own), bound to `host`, with a new random
-    admin password; every process started is recorded in AIRFLOW_HOME (`smsflow airflow --stop`) and stopped on
-    the way out, also on SIGTERM or SIGHUP."""
+    admin password; with `receiver`, the long-lived `smsflow receive BUCKET/events --announce` too (late receipts
+    and replies announced to the sms_events DAG, issue 11). Every process started is recorded in AIRFLOW_HOME
+    (`smsflow airflow --stop`) and stopped on the way out, also on SIGTERM or SIGHUP."""
     from pipelines.demo.processes import STACK_FILE, StackRecord, session_members, started, terminate, \
         write_record
     from pipelines.smpp.simulator import start_process
@@ -156,7 +157,7 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
     with signals(_interrupt):
         config = simulator_config(bucket, smsc_replies or [])
         simulator, smsc_port = start_process(config, bucket / "smsc")
-        airflow, log = None, None
+        airflow, log, listener = None, None, None
         try:
             out.print(f"SMSC simulator on 127.0.0.1:{smsc_port} (log: {config.log})")
             environment = airflow_environment(home, bucket, f"smpp://smsflow:smsflow@127.0.0.1:{smsc_port}", port,
@@ -178,6 +179,14 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
             api.login(ADMIN, password)
             for name, slots in (("smsc", 2), ("duckdb", 1)):  # binds to the SMSC; one DuckDB writer
                 create_pool(api, name, slots)
+            if receiver:
+                listener = start_receiver(bucket, home, environment)
+                write_record(home, StackRecord(owner=started(os.getpid()), sessions=[leader],
+                                               children=[started(simulator.pid), started(listener.pid)], url=url,
+                                               bucket=str(bucket)))
+                out.print(f"Late receipts and replies: `smsflow receive --announce` (log: {home / RECEIVER_LOG}) "
+                          f"hands them to the sms_events DAG, which loads them within a minute", soft_wrap=True,
+                          highlight=False, markup=False)
             reach = ("listening on 127.0.0.1: this machine only" if host == LOOPBACK else
                      f"listening on {host}: [bold red]other machines can reach it[/]")
             out.print(f"Airflow is up in {time.monotonic() - began:.0f} s: [bold]{url}[/] ({reach})\n"
@@ -186,6 +195,8 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
             yield api
         finally:
             with signals(signal.SIG_IGN):  # a second Ctrl-C must not leave half of the stack running
+                if listener is not None:  # first: its last micro-batches are announced while Airflow still runs
+                    stop_receiver(listener)
                 if airflow is not None:  # the session: standalone, its components, the task processes they fork
                     terminate(session_members(leader))
                     airflow.wait()
@@ -198,6 +209,31 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
                 (home / STACK_FILE).unlink(missing_ok=True)
                 if log is not None:
                     log.close()
+
+
+RECEIVER_LOG = "receiver.log"  # in AIRFLOW_HOME: the long-lived receiver's counts and announces
+
+
+def start_receiver(bucket: Path, home: Path, environment: dict[str, str]) -> subprocess.Popen:
+    """`smsflow receive BUCKET/events --announce` with the stack's environment (the SMSC connection, Airflow's API
+    as AIRFLOW_CONN_AIRFLOW_API): bound to the simulator for as long as the stack runs (issue 11, PLUS-4)."""
+    from urllib.parse import urlsplit
+
+    smsc = urlsplit(environment["AIRFLOW_CONN_SMSC_DEFAULT"])
+    with (home / RECEIVER_LOG).open("w", encoding="utf-8") as log:
+        return subprocess.Popen([sys.executable, "-m", "pipelines.cli", "receive", str(bucket / "events"), "--smsc",
+                                 smsc.geturl(), "--announce"], env=environment, stdout=log, stderr=subprocess.STDOUT,
+                                cwd=ROOT)
+
+
+def stop_receiver(listener: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM (the receiver flushes and announces what it holds, as on Ctrl-C), SIGKILL after `timeout` seconds."""
+    listener.terminate()
+    try:
+        listener.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        listener.kill()
+        listener.wait()
 
 
 def create_pool(api, name: str, slots: int, timeout: float = 60) -> None:
