@@ -80,18 +80,34 @@ class LedgerIndex:
 
 def _ledger_parts(path: Path, campaign: str) -> pl.DataFrame:
     """The parts one ledger file says the SMSC accepted (a message id), with the number (the part key's first
-    field, PLUS-1) and the time; a line cut by a crash is skipped."""
+    field, PLUS-1) and the time. A line being written (no newline yet) is left for the next read; a file with a line
+    cut by a crash is read up to that line, as `ledger_state` reads it."""
+    import io
+
     from pipelines.dlr import KEY_SEPARATOR
 
+    schema = {"key": pl.String, "message_id": pl.String, "ts": pl.Float64}
+    data = path.read_bytes()
+    data = data[:data.rfind(b"\n") + 1]
     try:
-        frame = pl.read_ndjson(path, schema={"key": pl.String, "message_id": pl.String, "ts": pl.Float64},
-                               ignore_errors=True)
-    except Exception as error:  # noqa: BLE001 - a ledger being written: read again when it changes
-        log.warning("ledger %s not read (%s); read again when it changes", path, error)
-        return pl.DataFrame(schema=_LEDGER_COLUMNS)
+        frame = pl.read_ndjson(io.BytesIO(data), schema=schema) if data else pl.DataFrame(schema=schema)
+    except Exception:  # noqa: BLE001 - a line cut by a crash: the lines before it, as the ledger's own reader
+        frame = pl.DataFrame(_whole_lines(data), schema=schema, orient="row")
     return frame.filter(pl.col("message_id").is_not_null() & pl.col("key").is_not_null()).select(
         pl.lit(campaign).alias("campaign"), pl.col("key").str.split(KEY_SEPARATOR).list.first().alias("number"),
         "message_id", "ts").cast(_LEDGER_COLUMNS)
+
+
+def _whole_lines(data: bytes) -> list[tuple]:
+    """(key, message_id, ts) of each line before the first that is not JSON (the rare file a crash cut)."""
+    rows = []
+    for line in data.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            break
+        rows.append((record.get("key"), record.get("message_id"), record.get("ts")))
+    return rows
 
 
 def campaigns_of_events(events: pl.DataFrame, parts: pl.DataFrame) -> list[str]:

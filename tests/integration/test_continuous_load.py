@@ -86,3 +86,27 @@ def test_issue11_a_batchs_campaigns_are_found_by_message_id_and_by_the_last_send
     assert campaigns_of_events(events([{**reply, "received_at": at(1200)}]), parts) == ["old"]
     assert campaigns_of_events(events([{**reply, "received_at": at(500)}]), parts) == []  # before any send
     assert campaigns_of_events(events([]), parts) == []
+
+
+def test_issue11_the_ledger_index_reads_what_was_sent_a_line_being_written_later_a_cut_line_stops_the_file(bucket):
+    """The campaigns' send ledgers as LedgerIndex reads them: accepted parts with their number (the part key's
+    first field); a last line without its newline yet is read once it is whole; a line cut by a crash ends what is
+    read of its file, as the ledger's own reader does; a changed file is read again."""
+    from pipelines.events import LedgerIndex
+
+    def record(number: str, message_id: str) -> str:
+        return json.dumps({"key": f"{number}\x1fab\x1f0\x1f1", "event": "accepted", "status": 0,
+                           "message_id": message_id, "ts": 3.0}) + "\n"
+
+    ledger = bucket / "campaigns" / "c1" / "dispatch" / "ledger"
+    ledger.mkdir(parents=True)
+    cut = ledger / "batch-0.jsonl"
+    cut.write_text(record("+33611111111", "M1") + '{"key": "+3362\n' + record("+33633333333", "M3"))
+    growing = ledger / "batch-1.jsonl"
+    growing.write_text(json.dumps({"event": "open", "ts": 1.0}) + "\n" + record("+33644444444", "M4")[:30])
+    index = LedgerIndex(bucket)
+    assert sorted(index.parts().get_column("message_id").to_list()) == ["M1"]
+    growing.write_text(json.dumps({"event": "open", "ts": 1.0}) + "\n" + record("+33644444444", "M4"))
+    parts = index.parts()
+    assert sorted(parts.select("campaign", "number", "message_id").rows()) == [
+        ("c1", "+33611111111", "M1"), ("c1", "+33644444444", "M4")]
