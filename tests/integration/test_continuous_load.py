@@ -110,3 +110,36 @@ def test_issue11_the_ledger_index_reads_what_was_sent_a_line_being_written_later
     parts = index.parts()
     assert sorted(parts.select("campaign", "number", "message_id").rows()) == [
         ("c1", "+33611111111", "M1"), ("c1", "+33644444444", "M4")]
+
+
+def test_plus4_a_campaigns_events_include_its_receipts_and_replies_that_reached_the_long_lived_receiver(bucket):
+    """with_shared_events: the campaign's own events, plus, from the shared folder, the receipts of its parts (not
+    another campaign's) and the replies received after its first submit."""
+    from helpers import make_plan
+
+    from pipelines.dispatch import ledger_state
+    from pipelines.dlr import EventWriter, keyed_rows, part_key, part_rows
+    from pipelines.events import with_shared_events
+
+    plan_dir = make_plan(bucket, [("0611111111", "Bonjour Ann"), ("0622222222", "Bonjour Bob")])
+    plan = pl.read_parquet(plan_dir / "recipients.parquet")
+    ledger_dir = plan_dir.parent / "dispatch" / "ledger"
+    ledger_dir.mkdir(parents=True)
+    keys = keyed_rows(plan).get_column("MESSAGE_KEY").to_list()
+    (ledger_dir / "batch-0.jsonl").write_text("".join(json.dumps(
+        {"key": part_key(key, 1), "event": "accepted", "status": 0, "message_id": str(1000 + index), "ts": 5000.0})
+        + "\n" for index, key in enumerate(keys)), encoding="utf-8")
+    ledger = part_rows(plan, ledger_state(ledger_dir))
+    own = events([{"kind": "receipt", "message_id": "1000", "stat": "DELIVRD", "received_at": at(5001)}])
+    shared = bucket / "events"
+    writer = EventWriter(shared, "receiver-1")
+    for event in ({"kind": "receipt", "message_id": "1001", "stat": "DELIVRD", "received_at": at(6000)},
+                  {"kind": "receipt", "message_id": "7777", "stat": "DELIVRD", "received_at": at(6000)},
+                  {"kind": "reply", "handset": "33622222222", "text": "STOP", "received_at": at(6001)},
+                  {"kind": "reply", "handset": "33622222222", "text": "old", "received_at": at(4000)}):
+        writer.add(**{**dict.fromkeys(EVENT_SCHEMA), **event})
+    writer.flush()
+    merged = with_shared_events(ledger, own, shared)
+    assert sorted(merged.select("kind", "message_id", "text").rows(), key=str) == sorted(
+        [("receipt", "1000", None), ("receipt", "1001", None), ("reply", None, "STOP")], key=str)
+    assert with_shared_events(ledger, own, bucket / "nothing-here").equals(own)
