@@ -41,8 +41,15 @@ class BatchLoad:
     reports: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        names = ", ".join(self.campaigns) or "none"
-        return f"{self.events:,} event(s) loaded; campaign(s) re-loaded: {names} [PLUS-4]"
+        """One line for the receiver's output: what came, which campaigns it changed."""
+        came = f"{self.events:,} new event{'' if self.events == 1 else 's'}"
+        if not self.campaigns:
+            return f"{came}, of no campaign sent from this bucket [PLUS-4]"
+        names = ", ".join(self.campaigns)
+        reports = f"; report{'' if len(self.reports) == 1 else 's'} of {', '.join(self.reports)} written again" \
+            if self.reports else ""
+        return (f"{came} loaded into the warehouse: campaign{'' if len(self.campaigns) == 1 else 's'} {names}"
+                f"{reports} [PLUS-4]")
 
 
 class LedgerIndex:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,8 +50,10 @@ def test_issue11_a_late_receipt_reaches_stats_and_the_csv_within_60_s_through_re
     report = plan_dir.parent / "report" / "c1.csv"
     assert (figures(database, env)["delivered"], figures(database, env)["stops"]) == (0, 0)
     assert set(csv_statuses(report).values()) == {"24"}  # sent, no receipt yet
-    receiver = start_smsflow("receive", str(bucket / "events"), "--smsc", simulator.url(), "--load", "--seconds",
-                             "120", env={**os.environ, **env})
+    output = bucket / "receiver.out"
+    with output.open("w", encoding="utf-8") as sink:
+        receiver = start_smsflow("receive", str(bucket / "events"), "--smsc", simulator.url(), "--load", "--seconds",
+                                 "120", env={**os.environ, **env}, stdout=sink, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: (figures(database, env)["delivered"], figures(database, env)["stops"]) == (3, 1),
                    timeout=60, what="the late receipts and the STOP in `smsflow stats`")
@@ -61,6 +64,8 @@ def test_issue11_a_late_receipt_reaches_stats_and_the_csv_within_60_s_through_re
     finally:
         receiver.terminate()
         receiver.wait(timeout=30)
+    told = " ".join(output.read_text(encoding="utf-8").split())
+    assert "loaded into the warehouse: campaign c1; report of c1 written again [PLUS-4]" in told, told
 
 
 def events(rows: list[dict]) -> pl.DataFrame:
