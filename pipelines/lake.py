@@ -12,6 +12,7 @@ loaded from those files, with DuckDB's own downloads turned off: a machine with 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -103,6 +104,7 @@ def session(catalogs: tuple[str, ...] = ("sqlite", "postgres")) -> duckdb.DuckDB
     `catalogs`: the catalog kinds it can attach (the PostgreSQL extension takes a tenth of a second to load)."""
     connection = duckdb.connect(config={"autoinstall_known_extensions": False,
                                         "autoload_known_extensions": False})
+    connection.execute("SET enable_progress_bar = false")  # a long commit would draw a bar on stdout
     for name in [_EXTENSIONS[kind] for kind in catalogs] + ["ducklake"]:
         connection.execute(f"LOAD '{extension_file(name)}'")
     return connection
@@ -113,23 +115,63 @@ def connect(location, read_only: bool = False, *, snapshot: int | None = None) -
     views installed once in the lake (a write connection to a new or older lake installs them).
 
     `snapshot`: the lake as it was at that snapshot version (read-only): a report reproduced as it was.
+    The lake is attached once per process and mode; each call returns a connection of its own (a cursor) on it,
+    which starts every transaction at the lake's latest snapshot (or the one asked for).
     """
     lake = locate(location)
-    if (read_only or snapshot is not None) and not lake.exists():
+    read_only = read_only or snapshot is not None
+    if read_only and not lake.exists():
         raise FileNotFoundError(f"no warehouse at {lake}: load a campaign into it first (`smsflow load`)")
+    key = (os.getpid(), lake, read_only, snapshot)  # never a DuckDB inherited through fork
+    if key not in _ATTACHED:
+        _ATTACHED[key] = _attach(lake, read_only, snapshot)
+    connection = _ATTACHED[key].cursor()
+    connection.execute("SET enable_progress_bar = false")  # a long commit would draw a bar on stdout
+    connection.execute("USE lake")
+    return connection
+
+
+_ATTACHED: dict[tuple, duckdb.DuckDBPyConnection] = {}
+
+
+def _attach(lake: Lake, read_only: bool, snapshot: int | None) -> duckdb.DuckDBPyConnection:
     connection = session((lake.kind,))
     options = [f"DATA_PATH '{lake.data}/'"]
-    if read_only or snapshot is not None:
+    if read_only:
         options.append("READ_ONLY")
     if snapshot is not None:
         options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
     if lake.kind == "sqlite":
         lake.data.mkdir(parents=True, exist_ok=True)
-    connection.execute(f"ATTACH '{lake.attach_sql()}' AS lake ({', '.join(options)})")
+        _write_ahead(Path(lake.catalog.split(":", 1)[1]))
+
+    def attach() -> None:
+        # Processes creating the lake at once: the catalog is locked a moment (SQLite), or its tables were just
+        # created by the other (PostgreSQL).
+        connection.execute("DETACH DATABASE IF EXISTS lake")
+        connection.execute(f"ATTACH '{lake.attach_sql()}' AS lake ({', '.join(options)})")
+
+    retrying(attach)
     connection.execute("USE lake")
-    if not read_only and snapshot is None:
+    if not read_only:
         retrying(lambda: _install(connection))
     return connection
+
+
+def _write_ahead(catalog: Path) -> None:
+    """A SQLite catalog in write-ahead-log mode (kept in the file): readers do not block a committing load, nor it
+    them; writers still take turns, each for the moment of its commit."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(catalog, timeout=30)) as database:
+        if database.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            database.execute("PRAGMA journal_mode = WAL")
+
+
+def close_all() -> None:
+    """Detach every lake this process attached (tests that delete a lake's files, a process about to fork)."""
+    while _ATTACHED:
+        _ATTACHED.popitem()[1].close()
 
 
 def _install(connection: duckdb.DuckDBPyConnection) -> None:
@@ -148,8 +190,16 @@ def _install(connection: duckdb.DuckDBPyConnection) -> None:
             connection.execute(sql["record_version"], {"version": SCHEMA_VERSION})
         connection.commit()
     except BaseException:
-        connection.rollback()
+        rollback(connection)
         raise
+
+
+def rollback(connection: duckdb.DuckDBPyConnection) -> None:
+    """The open transaction rolled back, if any: a commit that failed (a conflict) has already ended it."""
+    try:
+        connection.rollback()
+    except duckdb.TransactionException:
+        pass
 
 
 def _installed(connection: duckdb.DuckDBPyConnection, sql: dict[str, str]) -> int | None:
@@ -163,7 +213,8 @@ def is_conflict(error: BaseException) -> bool:
     """A DuckLake commit that lost to a concurrent one (retryable), or a catalog busy a moment."""
     text = str(error).lower()
     return isinstance(error, duckdb.Error) and any(
-        mark in text for mark in ("conflict", "database is locked", "could not serialize", "deadlock"))
+        mark in text for mark in ("conflict", "database is locked", "could not serialize", "deadlock",
+                                  "duplicate key value violates unique constraint"))
 
 
 def retrying(work, tries: int = CONFLICT_TRIES):

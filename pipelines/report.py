@@ -29,11 +29,13 @@ _FORMULA = r"^[=+\-@\t\r]"  # what a spreadsheet may read as the start of a form
 _E164 = r"^\+[1-9][0-9]{1,14}$"  # INT_MOBILE as the plan validated it: digits only, nothing to run
 
 
-def campaign_report(database: Path, campaign_id: str, category: str = "all") -> pl.DataFrame:
-    """Every row of the campaign (or of one status category) in REP-2 order, as text ready for the CSV."""
+def campaign_report(database: Path, campaign_id: str, category: str = "all", *,
+                    snapshot: int | None = None) -> pl.DataFrame:
+    """Every row of the campaign (or of one status category) in REP-2 order, as text ready for the CSV;
+    `snapshot`: as the lake held it at that snapshot version (a report reproduced, REP-3)."""
     if category not in CATEGORIES:
         raise ValueError(f"unknown category {category!r}; choose one of {', '.join(CATEGORIES)}")
-    with connect(database, read_only=True) as connection:
+    with connect(database, read_only=True, snapshot=snapshot) as connection:
         rows = connection.sql(queries("report.sql")["report_rows"], params={"campaign_id": campaign_id}).pl()
         summary = connection.execute(queries("report.sql")["campaign_summary"],
                                      {"campaign_id": campaign_id}).fetchone()
@@ -86,15 +88,15 @@ def write_csv(report: pl.DataFrame, path: Path) -> Path:
     return path
 
 
-def campaign_stats(database: Path, campaign_id: str) -> dict:
+def campaign_stats(database: Path, campaign_id: str, *, snapshot: int | None = None) -> dict:
     """REP-1 at a glance: counts per status, delivery rate, replies, STOPs, held messages and parts, resent parts
     (SEND-7), rows capped by the account's frequency cap and held out to measure uplift (PLUS-7).
 
     The figures are the warehouse's `campaign_stats` view; the per-status counts are the report's rows.
     """
-    report = campaign_report(database, campaign_id)
+    report = campaign_report(database, campaign_id, snapshot=snapshot)
     counts = report.group_by("STATUS_CODE", "STATUS_TEXT").len().sort("len", descending=True)
-    with connect(database, read_only=True) as connection:
+    with connect(database, read_only=True, snapshot=snapshot) as connection:
         (recipients, sent, delivered, rate, replies, stops, held, held_parts, resent_parts, capped,
          holdout) = connection.execute(
             queries("report.sql")["campaign_figures"], {"campaign_id": campaign_id}).fetchone()

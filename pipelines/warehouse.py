@@ -80,10 +80,7 @@ def _write(connection: duckdb.DuckDBPyConnection, body) -> None:
             body(connection)
             connection.commit()
         except BaseException:
-            try:
-                connection.rollback()
-            except duckdb.Error:
-                pass  # the failed commit already ended the transaction
+            lake.rollback(connection)
             raise
 
     lake.retrying(once)
@@ -115,7 +112,7 @@ def load_plan(database: Path, campaign_id: str, plan_dir: Path) -> int:
         try:
             connection.execute(plan["insert_plan"], {"campaign_id": campaign_id, "recipients_path": recipients})
         except duckdb.ConstraintException:
-            connection.rollback()
+            lake.rollback(connection)
             connection.begin()  # _write rolls back again
             refuse_shared(connection)
             raise

@@ -1,0 +1,146 @@
+"""REP-3 (issue 11): the warehouse as a DuckLake that analysts and loads share. Real processes, a real SQLite
+catalog and a real PostgreSQL one: three campaigns load at once with nothing lost and no lock error; an analyst's
+open read-only session neither blocks a load nor sees half of one; an earlier snapshot reproduces a report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+from helpers import write_list, write_spec
+
+from pipelines.plan import plan_file
+from pipelines.report import campaign_report, campaign_stats
+from pipelines.warehouse import connect, load_dispatch, load_plan, snapshot_version
+
+CAMPAIGNS = ("c1", "c2", "c3")
+
+
+def _campaign(bucket: Path, campaign: str, receipts: dict[int, str]) -> tuple[Path, Path, Path]:
+    """A planned campaign of three recipients, all submitted (a send ledger), with these receipts (line → STAT)."""
+    import polars as pl
+
+    from pipelines.dispatch import campaign_dirs
+    from pipelines.dlr import EventWriter, keyed_rows, part_key
+
+    write_list(bucket / campaign / "a.csv", "Mobile;Prénom\n0611111111;Ann\n0622222222;Bob\n0633333333;Eve\n")
+    plan_dir = plan_file(write_spec(bucket / campaign, lists=["a.csv"]), bucket / campaign / "c" / "plan").out_dir
+    keys = dict(keyed_rows(pl.read_parquet(plan_dir / "recipients.parquet")).select("ID_LINE", "MESSAGE_KEY")
+                .iter_rows())
+    ledger_dir, events_dir = campaign_dirs(plan_dir)
+    ledger_dir.mkdir(parents=True, exist_ok=True)
+    (ledger_dir / "batch-1.jsonl").write_text("".join(
+        json.dumps({"key": part_key(keys[line], 1), "event": "accepted", "status": 0,
+                    "message_id": f"{campaign}-{line}", "ts": 1_790_000_000 + line}) + "\n"
+        for line in (1, 2, 3)), "utf-8")
+    writer = EventWriter(events_dir)
+    for line, stat in receipts.items():
+        writer.add(kind="receipt", message_id=f"{campaign}-{line}", stat=stat, handset="", text="", err="",
+                   done_date="", service="36184")
+    writer.flush()
+    return plan_dir, ledger_dir, events_dir
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def lake_location(request, tmp_path: Path, monkeypatch) -> str:
+    """A new lake: a SQLite catalog in the test's bucket, or a PostgreSQL database of its own (dropped after)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "bucket" / "warehouse.sqlite")
+        return
+    import psycopg
+
+    base = request.getfixturevalue("postgres_server").replace("postgresql+psycopg://", "postgresql://")
+    name = f"smsflow_lake_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    monkeypatch.setenv("SMSFLOW_WAREHOUSE_DATA", str(tmp_path / "bucket" / "warehouse"))
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _loader(location: str, campaign: str, folders: tuple[Path, Path, Path], go: Path) -> subprocess.Popen:
+    """Another process that loads one campaign (plan, then ledger and events) once `go` exists."""
+    plan_dir, ledger_dir, events_dir = folders
+    code = textwrap.dedent(f"""
+        import pathlib, time
+        from pipelines.warehouse import load_dispatch, load_plan
+        print("ready", flush=True)
+        while not pathlib.Path({str(go)!r}).exists():
+            time.sleep(0.01)
+        load_plan({location!r}, {campaign!r}, pathlib.Path({str(plan_dir)!r}))
+        print(tuple(load_dispatch({location!r}, {campaign!r}, pathlib.Path({str(ledger_dir)!r}),
+                                  pathlib.Path({str(events_dir)!r}))), flush=True)
+    """)
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ))
+
+
+def _counts(location: str) -> list[tuple]:
+    with connect(location, read_only=True) as connection:
+        return connection.execute(
+            "SELECT campaign_id, (SELECT count(*) FROM plan_recipients r WHERE r.campaign_id = s.campaign_id), "
+            "(SELECT count(*) FROM parts p WHERE p.campaign_id = s.campaign_id), delivered "
+            "FROM campaign_stats s ORDER BY campaign_id").fetchall()
+
+
+def test_rep3_three_campaigns_load_at_once_with_nothing_lost(bucket, lake_location):
+    """Three processes load three campaigns into one lake at the same moment: no lock error, every row there;
+    loading them all again changes nothing."""
+    folders = {campaign: _campaign(bucket, campaign, {1: "DELIVRD", 2: "UNDELIV"}) for campaign in CAMPAIGNS}
+    go = bucket / "go"
+    loaders = [_loader(lake_location, campaign, folders[campaign], go) for campaign in CAMPAIGNS]
+    for loader in loaders:
+        assert loader.stdout.readline().strip() == "ready"
+    go.touch()
+    for loader in loaders:
+        out, err = loader.communicate(timeout=300)
+        assert loader.returncode == 0, err
+        assert out.strip() == "(3, 2)"
+        assert "lock" not in err.lower()
+    expected = [(campaign, 3, 3, 1) for campaign in CAMPAIGNS]
+    assert _counts(lake_location) == expected
+    load_plan(lake_location, "c2", folders["c2"][0])  # loading a campaign again changes nothing
+    load_dispatch(lake_location, "c2", *folders["c2"][1:])
+    assert _counts(lake_location) == expected
+
+
+def test_rep3_an_open_analyst_session_neither_blocks_a_load_nor_sees_half_of_it(bucket):
+    """An analyst's read-only session, in the middle of a transaction, while another process loads a campaign:
+    the load completes, the analyst keeps the snapshot it started from, and sees the load once it starts anew.
+    A report kept from an earlier snapshot comes back the same (time travel)."""
+    location = str(bucket / "warehouse.sqlite")
+    plan_dir, ledger_dir, events_dir = _campaign(bucket, "c1", {1: "DELIVRD"})
+    load_plan(location, "c1", plan_dir)
+    load_dispatch(location, "c1", ledger_dir, events_dir)
+    before, report_before = snapshot_version(location), campaign_report(location, "c1")
+    assert campaign_stats(location, "c1")["delivered"] == 1
+
+    analyst = connect(location, read_only=True)
+    analyst.begin()
+    assert analyst.execute("SELECT delivered FROM campaign_stats").fetchall() == [(1,)]
+    c2 = _campaign(bucket, "c2", {1: "DELIVRD", 2: "DELIVRD"})
+    _campaign(bucket, "c1", {2: "DELIVRD", 3: "UNDELIV"})  # late receipts for c1 (a second events file)
+    go = bucket / "go"
+    go.touch()
+    for campaign, folders in (("c2", c2), ("c1", (plan_dir, ledger_dir, events_dir))):
+        loader = _loader(location, campaign, folders, go)
+        out, err = loader.communicate(timeout=300)
+        assert loader.returncode == 0, err
+    assert analyst.execute("SELECT campaign_id, delivered FROM campaign_stats").fetchall() == [("c1", 1)]
+    analyst.commit()
+    assert analyst.execute("SELECT campaign_id, delivered FROM campaign_stats ORDER BY 1").fetchall() == [
+        ("c1", 2), ("c2", 2)]
+    analyst.close()
+
+    assert not campaign_report(location, "c1").equals(report_before)
+    assert campaign_report(location, "c1", snapshot=before).equals(report_before)
+    assert campaign_stats(location, "c1", snapshot=before)["delivered"] == 1
