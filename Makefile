@@ -42,5 +42,8 @@ test-unit: install  ## the fast part: pure functions and files, no process, no s
 bench: install  ## plan-stage benchmark against a row-wise baseline (ROWS=1000000 by default)
 	.venv/bin/python bench/plan.py --rows $(if $(filter 10000,$(ROWS)),1000000,$(ROWS))
 
+bench-warehouse: install  ## the warehouse (lake) against a single DuckDB file: load, stats, CSV, views, queries under load (RECIPIENTS=10000000)
+	.venv/bin/python bench/warehouse.py --recipients $(or $(RECIPIENTS),10000000)
+
 clean:
 	rm -rf .venv .tools $(BUCKET) bench/out airflow_home

@@ -1,0 +1,453 @@
+"""Warehouse benchmark (issue 11, part 3): the lake against today's single DuckDB file, measured in one run.
+
+    .venv/bin/python bench/warehouse.py --recipients 10000000 [--repeat 2] [--out bench/out]
+
+Generates, with Polars expressions (no Python loop over rows), one synthetic campaign of N recipients laid out as
+smsflow writes it: plan/recipients.parquet in the plan's column layout (from a real plan of a tiny list; ~5 %
+invalid numbers, ~2 % duplicates, one message in five of two parts), plan/summary.json, the send ledger
+(dispatch/ledger, one accepted or refused record per part), receipts (DELIVRD, UNDELIV, EXPIRED; ~3 % of parts
+without one) and replies (events Parquet). Then, for each target, prints beside its goal:
+  - load time: load_plan + load_dispatch of the campaign;
+  - `smsflow stats` latency: pipelines.report.campaign_stats (goal ≤ 1 s over 10M messages);
+  - REP-2 CSV export rate: campaign_report + write_csv (goal ≥ 1M rows/s);
+  - the message_status view over the campaign, fetched whole (goal ≤ 2 s);
+  - an analyst's query (a new read-only connection, a GROUP BY over the campaign's rows) idle, and while three
+    other processes load three campaigns (goal: median within 2x of idle).
+Targets: `file`, today's single DuckDB file (the same functions and SQL, pointed at a .duckdb file: self-contained
+below), and `lake`, pipelines.warehouse as it stands, measured once it is a DuckLake (pipelines/lake.py exists).
+The last column is the ratio lake/file. Never asserts: figures are for people to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CAMPAIGN = "bench"
+MESSAGE = "Bonjour ${Civilité} ${Prénom} ${Nom}, -20 % chez nous à ${Ville} ce week-end. STOP 36184"
+LONG = " Offre valable jusqu'à dimanche soir dans tous nos magasins et sur le site, hors articles déjà soldés."
+SPEC = {"name": "Warehouse benchmark", "type": "marketing", "lists": ["list.csv"], "sender": "MABOUTIQUE",
+        "message": MESSAGE, "account": {"allowed_countries": ["FR"]}}
+LIST = "Civilité;Prénom;Nom;Mobile;Ville\nMme;Amélie;Bégué;06 12 34 56 78;Paris\nM.;Jean;Dupont;0612;Lyon\n"
+CIVILITIES = ["Mme", "M.", "Mme/M"]
+FIRST = ["Amélie", "Jean", "Zoé", "Noël", "Inès", "Hugo", "Léa", "Lucas", "Chloé", "Théo", "Manon", "Louis", "Maëlle"]
+LAST = ["Bégué", "Dupont", "Martin", "Lefèvre", "Moreau", "Girard", "Roux", "Fournier", "Mercier", "Faure",
+        "Blanc", "Guérin", "Muller", "Henry", "Rousseau", "Perrin", "Morel", "Mathieu", "Clément", "Gauthier"]
+CITIES = ["Paris", "Lyon", "Marseille", "Nantes", "Lille", "Rennes", "Saint-Étienne", "Orléans", "Besançon"]
+ANALYST = ("SELECT mf_country, coalesce(status_code, 0) AS status_code, count(*) AS recipients, sum(parts) AS credits "
+           "FROM plan_recipients WHERE campaign_id = $campaign_id GROUP BY ALL ORDER BY ALL")
+
+
+# --- the synthetic campaign ------------------------------------------------------------------------------------
+
+def template_plan(folder: Path) -> Path:
+    """A real plan of a two-row list: its summary.json and recipients.parquet's schema are the plan's own."""
+    import yaml
+
+    from pipelines.plan import plan_file
+
+    if (folder / "plan" / "summary.json").exists():
+        return folder / "plan"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "list.csv").write_text(LIST, encoding="utf-8")
+    spec = folder / "spec.yaml"
+    spec.write_text(yaml.safe_dump(SPEC, allow_unicode=True), encoding="utf-8")
+    return plan_file(spec, folder / "plan").out_dir
+
+
+def _pick(values: list[str], index: pl.Expr) -> pl.Expr:
+    return pl.lit(pl.Series(values)).gather(index % len(values))
+
+
+def plan_rows(recipients: int, schema: pl.Schema) -> pl.DataFrame:
+    """N plan rows: ~5 % badly formatted numbers (status 2), ~2 % duplicates of the row before (status 4)."""
+    i = pl.col("i")
+    invalid, duplicate = i % 20 == 7, (i % 50 == 13) & (i % 20 != 7)
+    number = (i - duplicate.cast(pl.Int64)) * 7919 % 100_000_000  # 7919 is prime: distinct numbers up to 10^8
+    digits = number.cast(pl.String).str.zfill(8)
+    sendable = ~invalid & ~duplicate
+    civility, first, last, city = (_pick(CIVILITIES, i), _pick(FIRST, i // 3), _pick(LAST, i // 7),
+                                   _pick(CITIES, i // 11))
+    message = pl.concat_str(pl.lit("Bonjour "), civility, pl.lit(" "), first, pl.lit(" "), last,
+                            pl.lit(", -20 % chez nous à "), city, pl.lit(" ce week-end. STOP 36184"),
+                            pl.when(i % 5 == 0).then(pl.lit(LONG)).otherwise(pl.lit("")))
+    frame = pl.select(pl.int_range(recipients, dtype=pl.Int64).alias("i")).select(
+        pl.lit("list.csv").alias("REF_LIST"), (i + 1).alias("ID_LINE"),
+        pl.when(invalid).then(pl.lit("06 12 ") + digits.str.slice(0, 3)).otherwise(pl.lit("06") + digits)
+        .alias("MOBILE_RAW"),
+        pl.when(invalid).then(None).otherwise(pl.lit("+336") + digits).alias("INT_MOBILE"),
+        (~invalid).alias("MF_VALID"), (~invalid).alias("MF_ALLOW"),
+        pl.when(invalid).then(None).otherwise(pl.lit("FR")).alias("MF_COUNTRY"),
+        pl.when(invalid).then(2).when(duplicate).then(4).cast(pl.Int32).alias("STATUS_CODE"),
+        pl.when(invalid).then(pl.lit("Numéro mal formaté")).when(duplicate).then(pl.lit("Doublons"))
+        .alias("STATUS_TEXT"),
+        pl.when(sendable).then(message).alias("MESSAGE"), pl.lit("GSM7").alias("ENCODING"),
+        pl.when(~sendable).then(0).when(i % 5 == 0).then(2).otherwise(1).cast(pl.Int32).alias("PARTS"),
+        civility.alias("Civilité"), first.alias("Prénom"), last.alias("Nom"),
+        (pl.lit("06") + digits).alias("Mobile"), city.alias("Ville"))
+    return frame.select(schema.names()).cast(dict(schema))
+
+
+def synthetic_campaign(folder: Path, recipients: int, name: str = CAMPAIGN) -> Path:
+    """bucket/campaigns/<name> with plan/, dispatch/ledger/ and dispatch/events/ (reused when already there)."""
+    from pipelines.dlr import EVENT_SCHEMA, KEY_SEPARATOR, keyed_rows
+
+    root = folder / "bucket" / "campaigns" / name
+    if (root / "dispatch" / "events" / "events-1.parquet").exists():
+        return root
+    plan_dir = root / "plan"
+    template = template_plan(folder / "template")
+    shutil.copytree(template, plan_dir, dirs_exist_ok=True)
+    plan = plan_rows(recipients, pl.read_parquet_schema(template / "recipients.parquet"))
+    plan.write_parquet(plan_dir / "recipients.parquet")
+    summary = json.loads((template / "summary.json").read_text(encoding="utf-8"))
+    counts = plan.group_by("STATUS_CODE").len()
+    summary.update(rows=plan.height, sendable=int(plan.get_column("STATUS_CODE").is_null().sum()),
+                   invalid=int((plan.get_column("STATUS_CODE") == 2).sum()),
+                   duplicates=int((plan.get_column("STATUS_CODE") == 4).sum()),
+                   credits=int(plan.get_column("PARTS").sum()),
+                   status_counts={str(code): n for code, n in counts.iter_rows() if code is not None})
+    (plan_dir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+
+    started = time.time() - 3600
+    parts = keyed_rows(plan).select("MESSAGE_KEY", "INT_MOBILE", pl.int_ranges(1, pl.col("PARTS") + 1).alias("part")) \
+        .explode("part").with_row_index("n", offset=1)
+    refused = pl.col("n") % 300 == 0
+    ledger_dir, events_dir = root / "dispatch" / "ledger", root / "dispatch" / "events"
+    ledger_dir.mkdir(parents=True, exist_ok=True)
+    events_dir.mkdir(parents=True, exist_ok=True)
+    parts.select((pl.col("MESSAGE_KEY") + KEY_SEPARATOR + pl.col("part").cast(pl.String)).alias("key"),
+                 pl.when(refused).then(pl.lit("refused")).otherwise(pl.lit("accepted")).alias("event"),
+                 pl.when(refused).then(11).otherwise(0).alias("status"),
+                 pl.when(refused).then(None).otherwise(pl.col("n").cast(pl.String)).alias("message_id"),
+                 (started + pl.col("n") / 1000).alias("ts")).write_ndjson(ledger_dir / "batch-1.jsonl")
+    receipts = parts.filter(~refused & (pl.col("n") % 33 != 0)).select(
+        pl.lit("receipt").alias("kind"),
+        pl.from_epoch(((started + 30 + pl.col("n") / 1000) * 1e6).cast(pl.Int64), time_unit="us")
+        .dt.replace_time_zone("UTC").alias("received_at"),
+        pl.col("n").cast(pl.String).alias("message_id"),
+        pl.when(pl.col("n") % 20 == 1).then(pl.lit("UNDELIV")).when(pl.col("n") % 50 == 2).then(pl.lit("EXPIRED"))
+        .otherwise(pl.lit("DELIVRD")).alias("stat"),
+        pl.when(pl.col("n") % 20 == 1).then(pl.lit("001")).otherwise(pl.lit("000")).alias("err"),
+        pl.lit("").alias("done_date"), pl.lit(None, dtype=pl.String).alias("handset"),
+        pl.lit(None, dtype=pl.String).alias("service"), pl.lit("").alias("text"))
+    replies = parts.filter((pl.col("part") == 1) & (pl.col("n") % 97 == 5)).select(
+        pl.lit("reply").alias("kind"),
+        pl.from_epoch(((started + 600 + pl.col("n") / 100) * 1e6).cast(pl.Int64), time_unit="us")
+        .dt.replace_time_zone("UTC").alias("received_at"),
+        *(pl.lit(None, dtype=pl.String).alias(name) for name in ("message_id", "stat", "err", "done_date")),
+        pl.col("INT_MOBILE").str.strip_prefix("+").alias("handset"), pl.lit("36184").alias("service"),
+        _pick(["Merci", "OK", "Super !", "C'est jusqu'à quand ?"], pl.col("n")).alias("text"))
+    pl.concat([receipts.cast(EVENT_SCHEMA), replies.cast(EVENT_SCHEMA)]).write_parquet(
+        events_dir / "events-1.parquet")
+    return root
+
+
+# --- the targets -----------------------------------------------------------------------------------------------
+
+# Today's single-file warehouse (sql/schema.sql, plan.sql and load.sql as of commit e6c544f), copied so the baseline
+# stays what it was while pipelines.warehouse becomes a lake. The status rules and views, and the report's queries,
+# are the project's own (pipelines.queries), the same on both targets.
+FILE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS plan_recipients (
+    campaign_id VARCHAR NOT NULL, ref_list VARCHAR NOT NULL, id_line BIGINT NOT NULL, mobile_raw VARCHAR,
+    int_mobile VARCHAR, mf_valid BOOLEAN NOT NULL, mf_allow BOOLEAN NOT NULL, mf_country VARCHAR,
+    status_code INTEGER, status_text VARCHAR, message VARCHAR, encoding VARCHAR, parts INTEGER NOT NULL,
+    fields JSON, loaded_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (campaign_id, ref_list, id_line));
+CREATE TABLE IF NOT EXISTS plan_summaries (
+    campaign_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, type VARCHAR NOT NULL, rows BIGINT NOT NULL,
+    sendable BIGINT NOT NULL, credits BIGINT NOT NULL, summary JSON NOT NULL,
+    loaded_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp);
+CREATE TABLE IF NOT EXISTS parts (
+    campaign_id VARCHAR NOT NULL, part_key VARCHAR NOT NULL, ref_list VARCHAR, id_line BIGINT,
+    part INTEGER NOT NULL, outcome VARCHAR NOT NULL, submit_status INTEGER, message_id VARCHAR, id_text VARCHAR,
+    id_dec BIGINT, id_hex BIGINT, submitted_at TIMESTAMPTZ, resent BOOLEAN DEFAULT false,
+    PRIMARY KEY (campaign_id, part_key));
+CREATE TABLE IF NOT EXISTS events (
+    campaign_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, received_at TIMESTAMPTZ NOT NULL, message_id VARCHAR,
+    id_text VARCHAR, id_dec BIGINT, id_hex BIGINT, stat VARCHAR, err VARCHAR, handset VARCHAR, service VARCHAR,
+    text VARCHAR);
+CREATE TABLE IF NOT EXISTS blacklists (
+    account_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, int_mobile VARCHAR NOT NULL,
+    loaded_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp, PRIMARY KEY (account_id, kind, int_mobile));
+"""
+_PLAN_COLUMNS = ("REF_LIST, ID_LINE, MOBILE_RAW, INT_MOBILE, MF_VALID, MF_ALLOW, MF_COUNTRY, STATUS_CODE, STATUS_TEXT, "
+                 "MESSAGE, ENCODING, PARTS")
+FILE_LOAD = {
+    "delete_plan": "DELETE FROM plan_recipients WHERE campaign_id = $campaign_id",
+    "insert_plan": f"INSERT INTO plan_recipients SELECT $campaign_id, {_PLAN_COLUMNS}, "
+                   f"to_json(struct_pack(*COLUMNS(* EXCLUDE ({_PLAN_COLUMNS})))), current_timestamp "
+                   "FROM read_parquet($recipients_path)",
+    "upsert_summary": "INSERT OR REPLACE INTO plan_summaries VALUES ($campaign_id, $name, $type, $rows, $sendable, "
+                      "$credits, $summary, current_timestamp)",
+    "delete_parts": "DELETE FROM parts WHERE campaign_id = $campaign_id",
+    "insert_parts": "INSERT INTO parts SELECT $campaign_id, part_key, ref_list, id_line, part, outcome, submit_status, "
+                    "message_id, id_text, id_dec, id_hex, submitted_at, resent FROM ledger_frame",
+    "delete_events": "DELETE FROM events WHERE campaign_id = $campaign_id",
+    "insert_events": "INSERT INTO events SELECT $campaign_id, kind, received_at, message_id, id_text, id_dec, id_hex, "
+                     "stat, err, handset, service, text FROM events_frame",
+}
+
+
+@contextmanager
+def file_connections(database: Path):
+    """Today's warehouse, self-contained: one DuckDB file, the schema, status rules and views of sql/*.sql created
+    on each write connection, a second process waiting for the file's lock (REP-3). pipelines.report's functions
+    run on it unchanged, their `connect` pointed at this file."""
+    from unittest import mock
+
+    import pipelines.report
+
+    def connect(_database, read_only: bool = False, **_):
+        import duckdb
+
+        from pipelines.queries import install_rules, install_views
+
+        deadline, pause = time.monotonic() + 600, 0.05
+        while True:
+            try:
+                connection = duckdb.connect(str(database), read_only=read_only)
+                break
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower() or time.monotonic() >= deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
+        if not read_only:
+            connection.execute(FILE_SCHEMA)
+            install_rules(connection)
+            install_views(connection)
+        return connection
+
+    with mock.patch.object(pipelines.report, "connect", connect):
+        yield connect
+
+
+def file_load(database: Path, campaign_id: str, root: Path) -> None:
+    """Today's load_plan and load_dispatch on one file (the plan's summary row, the plan, parts and events)."""
+    from pipelines.dispatch import ledger_state
+    from pipelines.dlr import event_rows, part_rows, read_events
+    from pipelines.layout import read_summary
+    from pipelines.warehouse import record_opt_outs
+
+    plan_dir = root / "plan"
+    summary, plan_sql, load_sql = read_summary(plan_dir), FILE_LOAD, FILE_LOAD
+    with file_connections(database) as connect, connect(database) as connection:
+        connection.begin()
+        connection.execute(plan_sql["delete_plan"], {"campaign_id": campaign_id})
+        connection.execute(plan_sql["insert_plan"], {"campaign_id": campaign_id,
+                                                     "recipients_path": str(plan_dir / "recipients.parquet")})
+        connection.execute(plan_sql["upsert_summary"], {
+            "campaign_id": campaign_id, "name": summary.campaign.name, "type": summary.campaign.type,
+            "rows": summary.rows, "sendable": summary.sendable, "credits": summary.credits,
+            "summary": json.dumps(summary.model_dump(mode="json"), ensure_ascii=False)})
+        connection.commit()
+    plan = pl.read_parquet(plan_dir / "recipients.parquet",
+                           columns=["REF_LIST", "ID_LINE", "INT_MOBILE", "MESSAGE", "STATUS_CODE"])
+    ledger_frame = part_rows(plan, ledger_state(root / "dispatch" / "ledger")).to_arrow()  # noqa: F841 - by name
+    events = read_events(root / "dispatch" / "events")
+    events_frame = event_rows(events).to_arrow()  # noqa: F841 - read by name in the SQL
+    with file_connections(database) as connect, connect(database) as connection:
+        connection.begin()
+        for name in ("delete_parts", "insert_parts", "delete_events", "insert_events"):
+            connection.execute(load_sql[name], {"campaign_id": campaign_id})
+        connection.commit()
+    record_opt_outs(database, campaign_id, plan_dir, plan, events, bucket=root.parent.parent)
+
+
+def lake_ready() -> bool:
+    """Whether pipelines.warehouse is a DuckLake yet (H5's pipelines/lake.py, issue 11 part 1)."""
+    return (ROOT / "pipelines" / "lake.py").exists()
+
+
+def lake_load(location: Path, campaign_id: str, root: Path) -> None:
+    from pipelines.warehouse import load_dispatch, load_plan
+
+    load_plan(location, campaign_id, root / "plan")
+    load_dispatch(location, campaign_id, root / "dispatch" / "ledger", root / "dispatch" / "events",
+                  plan_dir=root / "plan")
+
+
+class Target:
+    """One warehouse under test: `file` (today's single DuckDB file) or `lake` (pipelines.warehouse)."""
+
+    def __init__(self, name: str, folder: Path):
+        self.name = name
+        self.location = folder / name / ("warehouse.duckdb" if name == "file" else "warehouse.sqlite")
+        self.location.parent.mkdir(parents=True, exist_ok=True)
+
+    def reset(self) -> None:
+        shutil.rmtree(self.location.parent)
+        self.location.parent.mkdir(parents=True)
+
+    def load(self, campaign_id: str, root: Path) -> None:
+        (file_load if self.name == "file" else lake_load)(self.location, campaign_id, root)
+
+    @contextmanager
+    def reading(self):
+        """pipelines.report's functions and `connect(read_only=True)` on this target."""
+        if self.name == "file":
+            with file_connections(self.location) as connect:
+                yield lambda: connect(self.location, read_only=True)
+        else:
+            from pipelines.warehouse import connect
+
+            yield lambda: connect(self.location, read_only=True)
+
+
+# --- the measures ----------------------------------------------------------------------------------------------
+
+def best(repeat: int, run) -> tuple[float, object]:
+    """(the shortest wall time of `repeat` runs of `run`, its last result)."""
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def analyst_query(target: Target) -> float:
+    """Seconds for an analyst's query on a new read-only connection (opening it included)."""
+    start = time.perf_counter()
+    with target.reading() as connect, connect() as connection:
+        connection.execute(ANALYST, {"campaign_id": CAMPAIGN}).fetchall()
+    return time.perf_counter() - start
+
+
+def under_load(target: Target, root: Path, loaders: int = 3) -> tuple[list[float], int, float, int]:
+    """Analyst query latencies while `loaders` processes each load the campaign at `root` under its own id;
+    (latencies, how many queries failed, the loaders' wall time, how many loaders failed)."""
+    command = [sys.executable, __file__, "--child-load", target.name, str(target.location), str(root)]
+    start = time.perf_counter()
+    children = [subprocess.Popen([*command, f"load-{n}"], stderr=subprocess.PIPE) for n in range(1, loaders + 1)]
+    latencies, errors = [], []
+    while any(child.poll() is None for child in children) or not latencies:
+        try:
+            latencies.append(analyst_query(target))
+        except Exception as error:  # noqa: BLE001 - a query a load broke is a figure here, reported below
+            errors.append(f"{type(error).__name__}: {str(error).splitlines()[0][:200]}")
+    if errors:
+        print(f"  {target.name}: {len(errors)} analyst queries failed during the loads, e.g. {errors[0]}", flush=True)
+    failed = 0
+    for child in children:
+        _, error = child.communicate()
+        if child.returncode:
+            failed += 1
+            sys.stderr.write(f"{target.name} loader failed ({child.returncode}): {error.decode()[-800:]}\n")
+    return latencies, len(errors), time.perf_counter() - start, failed
+
+
+def measure(target: Target, root: Path, loaded: Path, repeat: int, out: Path) -> dict:
+    from pipelines.report import campaign_report, campaign_stats, write_csv
+
+    target.reset()
+    figures = {}
+    figures["load"], _ = best(1, lambda: target.load(CAMPAIGN, root))
+    with target.reading() as connect:
+        figures["stats"], _ = best(repeat, lambda: campaign_stats(target.location, CAMPAIGN))
+        def export() -> int:
+            report = campaign_report(target.location, CAMPAIGN)
+            write_csv(report, out / f"{target.name}-report.csv")
+            return report.height
+
+        seconds, rows = best(repeat, export)
+        figures["csv"] = rows / seconds
+
+        def message_status() -> int:
+            with connect() as connection:
+                return connection.execute("SELECT * FROM message_status WHERE campaign_id = $campaign_id",
+                                          {"campaign_id": CAMPAIGN}).to_arrow_table().num_rows
+
+        figures["status"], figures["status_rows"] = best(repeat, message_status)
+    idle = [analyst_query(target) for _ in range(max(3, repeat))]
+    busy, query_errors, loaders_wall, failed = under_load(target, loaded)
+    figures.update(idle=statistics.median(idle), busy=statistics.median(busy) if busy else float("nan"),
+                   busy_max=max(busy, default=float("nan")), busy_queries=len(busy) + query_errors,
+                   query_errors=query_errors, loaders=loaders_wall, failed=failed)
+    return figures
+
+
+# --- the table -------------------------------------------------------------------------------------------------
+
+ROWS = [  # (key, label, goal, format, lower is better)
+    ("load", "load: plan + dispatch (s)", "", "{:.2f}", True),
+    ("stats", "smsflow stats latency (s)", "≤ 1 s at 10M", "{:.2f}", True),
+    ("csv", "REP-2 CSV export (rows/s)", "≥ 1M rows/s", "{:,.0f}", False),
+    ("status", "message_status, one campaign (s)", "≤ 2 s", "{:.2f}", True),
+    ("idle", "analyst query, idle (s)", "", "{:.3f}", True),
+    ("busy", "analyst query, 3 loads running: median (s)", "≤ 2x idle", "{:.3f}", True),
+    ("busy_max", "  the same: slowest (s)", "", "{:.3f}", True),
+    ("busy_ratio", "  median under load / idle", "≤ 2", "{:.1f}x", True),
+    ("busy_queries", "  analyst queries run during the loads", "", "{}", True),
+    ("query_errors", "  of which failed", "0", "{}", True),
+    ("loaders", "the 3 loads, wall (s)", "", "{:.2f}", True),
+    ("failed", "loads failed", "0", "{}", True),
+]
+
+
+def table(recipients: int, messages: int, load_recipients: int, results: dict[str, dict]) -> str:
+    for figures in results.values():
+        figures["busy_ratio"] = figures["busy"] / figures["idle"]
+    names = list(results)
+    lines = [f"\nwarehouse, {recipients:,} recipients, {messages:,} messages (status rows), "
+             f"{os.cpu_count()} cores; best of the runs, in-process; the 3 loads: {load_recipients:,} recipients each",
+             f"{'':44}" + "".join(f"{name:>14}" for name in names) + f"{'goal':>15}"
+             + ("   lake/file" if len(names) == 2 else "")]
+    for key, label, goal, form, _ in ROWS:
+        cells = "".join(f"{form.format(results[name][key]):>14}" for name in names)
+        ratio = ""
+        if len(names) == 2 and results["file"][key]:
+            ratio = f"{results['lake'][key] / results['file'][key]:>12.2f}"
+        lines.append(f"{label:44}{cells}{goal:>15}{ratio}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipients", type=int, default=10_000_000)
+    parser.add_argument("--load-recipients", type=int, help="recipients of each of the three campaigns loaded "
+                        "while the analyst queries (default: a tenth of --recipients)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each query; the best is shown")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--targets", default="file,lake", help="file, lake or both (lake: once it exists)")
+    parser.add_argument("--child-load", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_load:
+        name, location, root, campaign_id = args.child_load
+        (file_load if name == "file" else lake_load)(Path(location), campaign_id, Path(root))
+        return
+
+    folder = (args.out / f"warehouse-{args.recipients}").resolve()
+    start = time.perf_counter()
+    root = synthetic_campaign(folder, args.recipients)
+    load_recipients = args.load_recipients or max(args.recipients // 10, 1000)
+    loaded = synthetic_campaign(folder, load_recipients, "loaded")
+    print(f"campaign of {args.recipients:,} recipients in {root}, and one of {load_recipients:,} that three "
+          f"processes load at once ({time.perf_counter() - start:.1f} s)", flush=True)
+    names = [name for name in args.targets.split(",") if name == "file" or lake_ready()]
+    if "lake" in args.targets and "lake" not in names:
+        print("lake: pipelines.warehouse is not a DuckLake yet (no pipelines/lake.py): the file alone is measured")
+    results = {}
+    for name in names:
+        print(f"measuring {name} …", flush=True)
+        results[name] = measure(Target(name, folder), root, loaded, args.repeat, folder / "csv")
+    print(table(args.recipients, results[names[0]]["status_rows"], load_recipients, results))
+
+
+if __name__ == "__main__":
+    main()
