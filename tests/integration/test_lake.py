@@ -96,6 +96,7 @@ def test_rep3_three_campaigns_load_at_once_with_nothing_lost(bucket, lake_locati
     """Three processes load three campaigns into one lake at the same moment: no lock error, every row there;
     loading them all again changes nothing."""
     folders = {campaign: _campaign(bucket, campaign, {1: "DELIVRD", 2: "UNDELIV"}) for campaign in CAMPAIGNS}
+    connect(lake_location).close()  # the lake exists, as it does once a first campaign has loaded
     go = bucket / "go"
     loaders = [_loader(lake_location, campaign, folders[campaign], go) for campaign in CAMPAIGNS]
     for loader in loaders:
@@ -131,8 +132,9 @@ def test_rep3_an_open_analyst_session_neither_blocks_a_load_nor_sees_half_of_it(
     _campaign(bucket, "c1", {2: "DELIVRD", 3: "UNDELIV"})  # late receipts for c1 (a second events file)
     go = bucket / "go"
     go.touch()
-    for campaign, folders in (("c2", c2), ("c1", (plan_dir, ledger_dir, events_dir))):
-        loader = _loader(location, campaign, folders, go)
+    loaders = [_loader(location, campaign, folders, go)
+               for campaign, folders in (("c2", c2), ("c1", (plan_dir, ledger_dir, events_dir)))]
+    for loader in loaders:
         out, err = loader.communicate(timeout=300)
         assert loader.returncode == 0, err
     assert analyst.execute("SELECT campaign_id, delivered FROM campaign_stats").fetchall() == [("c1", 1)]
