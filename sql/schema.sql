@@ -1,4 +1,4 @@
--- smsflow warehouse (DuckDB). Analysts open the file read-only; loads are idempotent per campaign.
+-- The single-file warehouse (a location ending in .duckdb): one writing process at a time. The lake is lake.sql.
 -- Rule ids refer to ../shared/SPEC.md.
 
 -- name: parts_keyed_by_line
