@@ -1,11 +1,11 @@
 """PLUS-8: erase a number everywhere smsflow wrote it, and purge old campaigns' personal data.
 
 Everywhere: every file under the bucket (input lists in any charset and delimiter, plans, quarantine, send ledgers,
-events, reports, specs, summaries), every DuckDB warehouse (in the bucket, or named), every account-store table.
+events, reports, specs, summaries), every warehouse (DuckDB files and lakes, in the bucket, or named), every account-store table.
 The number, however written, becomes its keyed hash (`hmac:<hex>`, pipelines.store.erase), so its opt-out still
 holds and the plan, ledger and warehouse still join on it. Each file is rewritten whole and put in place atomically
-(written beside it, then os.replace); a warehouse is rebuilt into a new file (the old one keeps erased bytes in its
-free blocks), the SQLite store is vacuumed. The SMSC (its simulator's log) is the operator's, outside the bucket.
+(written beside it, then os.replace); a warehouse file is rebuilt into a new file (the old one keeps erased bytes in its
+free blocks), a lake forgets its history (pipelines.lake.forget_history), the SQLite store is vacuumed. The SMSC (its simulator's log) is the operator's, outside the bucket.
 """
 
 from __future__ import annotations
@@ -119,6 +119,20 @@ def erase_in_parquet(path: Path, forms: NumberForms) -> bool:
     return True
 
 
+def _lakes(bucket: Path, warehouses: Iterable) -> tuple[list[str], tuple[set[Path], set[Path]]]:
+    """The lakes to erase (catalogs in the bucket, named ones, SMSFLOW_WAREHOUSE's), their data folders and files."""
+    from pipelines import lake
+
+    named = [str(Path(path).resolve()) for path in warehouses if lake.is_lake(path) and lake.locate(path).exists()]
+    found = sorted(set(named) | {str(Path(path).resolve()) for path in lake.lakes_in(bucket, bucket_files(bucket))})
+    folders, files = set(), set()
+    for location in found:
+        data, catalog = lake.owned_files(location)
+        folders.add(data.resolve())
+        files.update(path.resolve() for path in catalog)
+    return found, (folders, files)
+
+
 def _is_warehouse(path: Path, head: bytes) -> bool:
     return path.suffix in WAREHOUSE_SUFFIXES or head[8:12] == b"DUCK"
 
@@ -165,9 +179,17 @@ def erase_in_warehouse(database: Path, forms: NumberForms, *, skip_campaigns: It
 
     from pipelines.queries import queries
 
+    from pipelines import lake
+
     sql, changed = queries("erase.sql"), {}
     skipped = sorted(skip_campaigns)
-    with duckdb.connect(str(database)) as connection:
+    in_lake = lake.is_lake(database)
+    if in_lake:
+        from pipelines.warehouse import connect
+
+        opened = connect(database)
+        lake.flush_inlined(opened)
+    with (opened if in_lake else duckdb.connect(str(database))) as connection:
         for table, column, _type in connection.execute(sql["text_columns"]).fetchall():
             columns = {row[0] for row in connection.execute(sql["table_columns"], {"table": table}).fetchall()}
             scope, parameters = "", {"pattern": forms.re2_pattern, "hash": forms.hash}
@@ -182,8 +204,10 @@ def erase_in_warehouse(database: Path, forms: NumberForms, *, skip_campaigns: It
             if count:
                 changed[f"{table}.{column}"] = count
         name = connection.execute(sql["current_database"]).fetchone()[0]
-        if changed:
+        if changed and not in_lake:
             _rebuild(connection, database, name)
+    if changed and in_lake:
+        lake.forget_history(database)
     return changed
 
 
@@ -221,8 +245,11 @@ def erase_number(engine, number: str, *, bucket: Path, warehouses: Iterable[Path
     skip = _other_accounts_campaigns(bucket, account_id)
     store_files = _store_files(engine)
     databases = {Path(path).resolve() for path in warehouses if Path(path).exists()}
+    lakes, lake_data = _lakes(bucket, warehouses)
+    store_files |= lake_data[1]  # a lake's files are erased through the lake, never rewritten under it
     for path in bucket_files(bucket, skip):
-        if path in store_files or path.name.endswith(".migrate-lock") or path.suffix == ".wal":
+        if path in store_files or path.name.endswith(".migrate-lock") or path.suffix == ".wal" or \
+                any(folder in path.parents for folder in lake_data[0]):
             continue
         with path.open("rb") as stream:
             head = stream.read(4096)
@@ -239,9 +266,9 @@ def erase_number(engine, number: str, *, bucket: Path, warehouses: Iterable[Path
             report.skipped.append(str(path.relative_to(bucket.resolve())))
         elif done:
             report.files.append(str(path.relative_to(bucket.resolve())))
-    for database in sorted(databases):
+    for database in [*sorted(databases - {Path(location) for location in lakes}), *lakes]:
         for column, count in erase_in_warehouse(database, forms, skip_campaigns=skip, account_id=account_id).items():
-            report.warehouse[f"{database.name}:{column}"] = count
+            report.warehouse[f"{Path(database).name}:{column}"] = count
     report.store = erase_rows(engine, forms, account_id)
     record_erasure(engine, account_id=account_id, number_hash=forms.hash, by=by,
                    detail={"files": len(report.files), "warehouse": report.warehouse, "store": report.store,
@@ -310,14 +337,25 @@ def purge_campaign(engine, bucket: Path, campaign_id: str, databases: Iterable[P
                 _atomic_write(path, replaced.encode("utf-8", errors="surrogateescape"))
     summary = paths.summary.read_text(encoding="utf-8") if paths.summary.is_file() else None
     sql = queries("erase.sql")["purge_campaign"]
+    from pipelines import lake
+
     for database in databases:
-        with duckdb.connect(str(database)) as connection:
+        in_lake = lake.is_lake(database)
+        if in_lake:
+            from pipelines.warehouse import connect
+
+            opened = connect(database)
+            lake.flush_inlined(opened)
+        with (opened if in_lake else duckdb.connect(str(database))) as connection:
             connection.register("purged_numbers", mapping.to_arrow())
             for statement in filter(None, (part.strip() for part in sql.split(";"))):
                 names = {"campaign": campaign_id, "summary": summary}
                 connection.execute(statement, {k: v for k, v in names.items() if f"${k}" in statement})
             name = connection.execute(queries("erase.sql")["current_database"]).fetchone()[0]
-            _rebuild(connection, database, name)
+            if not in_lake:
+                _rebuild(connection, database, name)
+        if in_lake:
+            lake.forget_history(database)
     return {"campaign": campaign_id, "numbers": mapping.height,
             "store": purge_store_rows(engine, campaign_id, dict(mapping.iter_rows()), key)}
 
@@ -349,8 +387,9 @@ def purge(engine, *, bucket: Path, older_than: str | None = None, warehouses: It
             limits[owner] = cutoff(older_than, moment) if older_than else \
                 cutoff(f"{months}m", moment) if months else None
     bucket = Path(bucket)
-    databases = sorted({Path(path).resolve() for path in warehouses if Path(path).exists()} |
-                       {path for path in bucket_files(bucket) if path.suffix in WAREHOUSE_SUFFIXES})
+    lakes, _ = _lakes(bucket, warehouses)
+    databases = sorted({Path(path).resolve() for path in warehouses if Path(path).exists()} - set(map(Path, lakes)) |
+                       {path for path in bucket_files(bucket) if path.suffix in WAREHOUSE_SUFFIXES}) + lakes
     purged = []
     for campaign_id, owner, updated_at in ended:
         limit = limits[owner]

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import util
 from pathlib import Path
@@ -166,6 +167,64 @@ def _write_ahead(catalog: Path) -> None:
     with contextlib.closing(sqlite3.connect(catalog, timeout=30)) as database:
         if database.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             database.execute("PRAGMA journal_mode = WAL")
+
+
+def is_catalog(path: Path) -> bool:
+    """Whether a file is a lake's SQLite catalog (it holds DuckLake's `ducklake_metadata` table)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as database:
+            return database.execute("SELECT count(*) FROM sqlite_master WHERE name = 'ducklake_metadata'"
+                                    ).fetchone()[0] > 0
+    except sqlite3.Error:
+        return False
+
+
+def lakes_in(bucket: Path, files: Iterable[Path]) -> list[str]:
+    """The lakes whose catalog is among `files` (SQLite), and the PostgreSQL one SMSFLOW_WAREHOUSE names."""
+    found = [str(path) for path in files if path.suffix in LAKE_SUFFIXES and is_catalog(path)]
+    return found + ([str(Path(bucket) / "warehouse.duckdb")] if os.environ.get(ENV) else [])
+
+
+def owned_files(location) -> tuple[Path, list[Path]]:
+    """A lake's data folder, and its SQLite catalog's files: what the lake alone writes."""
+    lake = locate(location)
+    if lake.kind != "sqlite":
+        return lake.data, []
+    catalog = Path(lake.catalog.split(":", 1)[1])
+    return lake.data, [catalog, *(catalog.with_name(catalog.name + end) for end in ("-wal", "-shm", "-journal"))]
+
+
+_FORGET = ("CALL ducklake_flush_inlined_data('lake')",
+           "CALL ducklake_rewrite_data_files('lake', delete_threshold => 0)",
+           "CALL ducklake_expire_snapshots('lake', older_than => now())",
+           "CALL ducklake_cleanup_old_files('lake', cleanup_all => true)",
+           "CALL ducklake_delete_orphaned_files('lake', cleanup_all => true)")
+
+
+def flush_inlined(connection: duckdb.DuckDBPyConnection) -> None:
+    """Small loads live in the catalog itself (DuckLake's data inlining): written out to Parquet, so an erasure
+    rewrites them as files and `forget_history` removes what it replaced."""
+    connection.execute("CALL ducklake_flush_inlined_data('lake')")
+
+
+def forget_history(location) -> None:
+    """PLUS-8: after an erasure, no earlier value stays anywhere in the lake: data files holding deleted rows are
+    rewritten, every snapshot but the latest expires, the files only they used are deleted, and a SQLite catalog
+    is vacuumed (its free pages held the replaced rows). Time travel starts again from here."""
+    import sqlite3
+
+    with connect(location) as connection:
+        for statement in _FORGET:
+            connection.execute(statement)
+    close_all()
+    lake = locate(location)
+    if lake.kind == "sqlite":
+        with contextlib.closing(sqlite3.connect(lake.catalog.split(":", 1)[1], isolation_level=None,
+                                                timeout=60)) as database:
+            database.execute("VACUUM")
+            database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def close_all() -> None:

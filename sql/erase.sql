@@ -7,10 +7,12 @@ SELECT c.table_name, c.column_name, c.data_type
 FROM information_schema.columns c
 JOIN information_schema.tables t USING (table_catalog, table_schema, table_name)
 WHERE t.table_type = 'BASE TABLE' AND c.table_schema = 'main' AND c.data_type IN ('VARCHAR', 'JSON')
+  AND c.table_catalog = current_database()  -- a lake's session also sees its catalog's own tables
 ORDER BY c.table_name, c.ordinal_position;
 
 -- name: table_columns
-SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = $table;
+SELECT column_name FROM information_schema.columns
+WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = $table;
 
 -- name: erase_column
 -- The number however written, replaced by its hash; twice, as two numbers side by side share one separator.

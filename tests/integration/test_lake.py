@@ -146,3 +146,30 @@ def test_rep3_an_open_analyst_session_neither_blocks_a_load_nor_sees_half_of_it(
     assert not campaign_report(location, "c1").equals(report_before)
     assert campaign_report(location, "c1", snapshot=before).equals(report_before)
     assert campaign_stats(location, "c1", snapshot=before)["delivered"] == 1
+
+
+def test_plus8_an_erased_number_stays_in_no_file_of_the_lake(bucket):
+    """PLUS-8 on a lake: the number is replaced by its hash in the lake's tables (loads inlined in the catalog
+    included), and no Parquet file, snapshot or free page of the SQLite catalog keeps it; the figures hold."""
+    from pipelines.erase import erase_number
+    from pipelines.store import open_store
+
+    location = bucket / "warehouse.sqlite"
+    plan_dir, ledger_dir, events_dir = _campaign(bucket, "c1", {1: "DELIVRD", 2: "DELIVRD"})
+    load_plan(location, "c1", plan_dir)
+    load_dispatch(location, "c1", ledger_dir, events_dir)
+    load_plan(location, "c1", plan_dir)  # an earlier snapshot holds it too
+    needles = [b"33622222222", b"0622222222"]
+
+    def holding() -> list[str]:
+        return sorted(str(path.relative_to(bucket)) for path in bucket.rglob("*")
+                      if path.is_file() and any(needle in path.read_bytes() for needle in needles))
+
+    assert "warehouse.sqlite" in holding()
+    report = erase_number(open_store(bucket=bucket), "06 22 22 22 22", bucket=bucket)
+    assert holding() == []
+    assert report.warehouse and all(key.startswith("warehouse.sqlite:") for key in report.warehouse)
+    assert campaign_stats(location, "c1")["delivered"] == 2
+    with connect(location, read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM plan_recipients WHERE int_mobile = ?",
+                                  [report.number_hash]).fetchone() == (1,)
