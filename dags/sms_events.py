@@ -51,12 +51,9 @@ def sms_events():
         names = [str((event.extra or {}).get("file", "")) for events in
                  (context.get("triggering_asset_events") or {}).values() for event in events]
         names += list((context["dag_run"].conf or {}).get("files") or [])
-        announced = bool(names)
-        files = batch_files(bucket, [name for name in names if name])
-        if announced and not files:
-            return {"events": 0, "campaigns": [], "files": 0}
-        loaded = load_event_batches(bucket, files if announced else None)
-        return {"events": loaded.events, "campaigns": list(loaded.campaigns), "files": len(files)}
+        files = batch_files(bucket, [name for name in names if name]) if names else None  # None: the whole folder
+        loaded = load_event_batches(bucket, files)
+        return {"events": loaded.events, "campaigns": list(loaded.campaigns), "files": len(files or [])}
 
     load()
 

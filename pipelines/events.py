@@ -272,10 +272,15 @@ class AirflowAnnouncer:
 
 
 def batch_files(bucket: Path, names: list[str]) -> list[Path]:
-    """The micro-batch files named in Asset events (relative to the bucket, or absolute), existing ones only."""
+    """The micro-batch files named in Asset events (relative to the bucket, or absolute), each once; a name with no
+    file is refused (a worker that does not see the receiver's bucket must fail, not load nothing)."""
     bucket = Path(bucket)
-    files = [path if (path := Path(name)).is_absolute() else bucket / path for name in names]
-    return [file for file in dict.fromkeys(files) if file.is_file()]
+    files = list(dict.fromkeys(path if (path := Path(name)).is_absolute() else bucket / path for name in names))
+    missing = [str(file) for file in files if not file.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} announced micro-batch file(s) not found, e.g. {missing[0]}: is "
+                                f"SMSFLOW_BUCKET the bucket the receiver writes to? [PLUS-4]")
+    return files
 
 
 def with_shared_events(ledger: pl.DataFrame, events: pl.DataFrame, shared: Path | None) -> pl.DataFrame:

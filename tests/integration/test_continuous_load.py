@@ -148,3 +148,18 @@ def test_plus4_a_campaigns_events_include_its_receipts_and_replies_that_reached_
     assert sorted(merged.select("kind", "message_id", "text").rows(), key=str) == sorted(
         [("receipt", "1000", None), ("receipt", "1001", None), ("reply", None, "STOP")], key=str)
     assert with_shared_events(ledger, own, bucket / "nothing-here").equals(own)
+
+
+def test_plus4_an_announced_batch_the_worker_cannot_see_is_refused_naming_the_bucket(bucket):
+    """The sms_events DAG's files: names relative to the bucket (or absolute), each once; one missing fails the
+    run (a worker on another bucket) instead of loading nothing."""
+    import pytest
+
+    from pipelines.events import batch_files
+
+    (bucket / "events").mkdir()
+    batch = bucket / "events" / "receiver-1-1-a.parquet"
+    batch.write_bytes(b"")
+    assert batch_files(bucket, ["events/receiver-1-1-a.parquet", str(batch)]) == [batch]
+    with pytest.raises(FileNotFoundError, match=r"1 announced micro-batch file\(s\) not found.*SMSFLOW_BUCKET"):
+        batch_files(bucket, ["events/receiver-1-1-a.parquet", "events/gone.parquet"])
