@@ -119,20 +119,6 @@ def erase_in_parquet(path: Path, forms: NumberForms) -> bool:
     return True
 
 
-def _lakes(bucket: Path, warehouses: Iterable) -> tuple[list[str], tuple[set[Path], set[Path]]]:
-    """The lakes to erase (catalogs in the bucket, named ones, SMSFLOW_WAREHOUSE's), their data folders and files."""
-    from pipelines import lake
-
-    named = [str(Path(path).resolve()) for path in warehouses if lake.is_lake(path) and lake.locate(path).exists()]
-    found = sorted(set(named) | {str(Path(path).resolve()) for path in lake.lakes_in(bucket, bucket_files(bucket))})
-    folders, files = set(), set()
-    for location in found:
-        data, catalog = lake.owned_files(location)
-        folders.add(data.resolve())
-        files.update(path.resolve() for path in catalog)
-    return found, (folders, files)
-
-
 def _is_warehouse(path: Path, head: bytes) -> bool:
     return path.suffix in WAREHOUSE_SUFFIXES or head[8:12] == b"DUCK"
 
@@ -245,7 +231,9 @@ def erase_number(engine, number: str, *, bucket: Path, warehouses: Iterable[Path
     skip = _other_accounts_campaigns(bucket, account_id)
     store_files = _store_files(engine)
     databases = {Path(path).resolve() for path in warehouses if Path(path).exists()}
-    lakes, lake_data = _lakes(bucket, warehouses)
+    from pipelines.lake import lakes_to_erase
+
+    lakes, lake_data = lakes_to_erase(bucket, warehouses, bucket_files(bucket))
     store_files |= lake_data[1]  # a lake's files are erased through the lake, never rewritten under it
     for path in bucket_files(bucket, skip):
         if path in store_files or path.name.endswith(".migrate-lock") or path.suffix == ".wal" or \
@@ -387,7 +375,9 @@ def purge(engine, *, bucket: Path, older_than: str | None = None, warehouses: It
             limits[owner] = cutoff(older_than, moment) if older_than else \
                 cutoff(f"{months}m", moment) if months else None
     bucket = Path(bucket)
-    lakes, _ = _lakes(bucket, warehouses)
+    from pipelines.lake import lakes_to_erase
+
+    lakes, _ = lakes_to_erase(bucket, warehouses, bucket_files(bucket))
     databases = sorted({Path(path).resolve() for path in warehouses if Path(path).exists()} - set(map(Path, lakes)) |
                        {path for path in bucket_files(bucket) if path.suffix in WAREHOUSE_SUFFIXES}) + lakes
     purged = []

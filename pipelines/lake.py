@@ -196,6 +196,20 @@ def owned_files(location) -> tuple[Path, list[Path]]:
     return lake.data, [catalog, *(catalog.with_name(catalog.name + end) for end in ("-wal", "-shm", "-journal"))]
 
 
+def lakes_to_erase(bucket: Path, warehouses: Iterable, files: Iterable[Path]
+                   ) -> tuple[list[str], tuple[set[Path], set[Path]]]:
+    """PLUS-8: the lakes an erasure changes (catalogs among the bucket's `files`, the named `warehouses` that are
+    lakes, SMSFLOW_WAREHOUSE's), and their data folders and catalog files, which it must not rewrite itself."""
+    named = [str(Path(path).resolve()) for path in warehouses if is_lake(path) and locate(path).exists()]
+    found = sorted(set(named) | {str(Path(path).resolve()) for path in lakes_in(bucket, files)})
+    folders, owned = set(), set()
+    for location in found:
+        data, catalog = owned_files(location)
+        folders.add(data.resolve())
+        owned.update(path.resolve() for path in catalog)
+    return found, (folders, owned)
+
+
 _FORGET = ("CALL ducklake_flush_inlined_data('lake')",
            "CALL ducklake_rewrite_data_files('lake', delete_threshold => 0)",
            "CALL ducklake_expire_snapshots('lake', older_than => now())",

@@ -132,11 +132,11 @@ def test_rep3_an_open_analyst_session_neither_blocks_a_load_nor_sees_half_of_it(
     _campaign(bucket, "c1", {2: "DELIVRD", 3: "UNDELIV"})  # late receipts for c1 (a second events file)
     go = bucket / "go"
     go.touch()
-    loaders = [_loader(location, campaign, folders, go)
-               for campaign, folders in (("c2", c2), ("c1", (plan_dir, ledger_dir, events_dir)))]
-    for loader in loaders:
-        out, err = loader.communicate(timeout=300)
-        assert loader.returncode == 0, err
+    loader = _loader(location, "c2", c2, go)  # another process
+    load_plan(location, "c1", plan_dir)  # and this one, beside the analyst's session
+    load_dispatch(location, "c1", ledger_dir, events_dir)
+    out, err = loader.communicate(timeout=300)
+    assert loader.returncode == 0, err
     assert analyst.execute("SELECT campaign_id, delivered FROM campaign_stats").fetchall() == [("c1", 1)]
     analyst.commit()
     assert analyst.execute("SELECT campaign_id, delivered FROM campaign_stats ORDER BY 1").fetchall() == [

@@ -19,10 +19,10 @@ def warehouse_name(request) -> str:
     return request.param
 
 
-def test_rep3_plan_loaded_into_duckdb_idempotently(bucket, warehouse_name):
+def test_rep3_plan_loaded_into_duckdb_idempotently(bucket):
     write_list(bucket / "a.csv", "Mobile;Prénom;Ville\n0611111111;Ann;Nîmes\n0611111111;Ann;Nîmes\nabc;Zoé;\n")
     result = plan_file(write_spec(bucket, lists=["a.csv"]), bucket / "plan")
-    database = bucket / warehouse_name
+    database = bucket / "warehouse.duckdb"  # on a lake: tests/integration/test_lake.py
     assert load_plan(database, "camp-1", result.out_dir) == 3
     assert load_plan(database, "camp-1", result.out_dir) == 3  # re-load changes nothing
     assert status_breakdown(database, "camp-1") == [
