@@ -185,3 +185,23 @@ def test_rep3_the_lake_attaches_offline_from_the_extension_packages(tmp_path):
     connection.execute("CREATE TABLE w.t AS SELECT 1 AS n")
     assert connection.execute("SELECT n FROM w.t").fetchall() == [(1,)]
     assert not (tmp_path / "no-extensions").exists()  # nothing was downloaded there
+
+
+def test_rep3_a_warehouse_location_names_a_lake_or_a_file(tmp_path, monkeypatch):
+    """bucket/warehouse.sqlite: a lake with its data beside it; a .duckdb path: the single file of old, unless
+    SMSFLOW_WAREHOUSE names a PostgreSQL catalog, which then holds every warehouse's catalog (data in the bucket)."""
+    from pipelines import lake
+
+    monkeypatch.delenv("SMSFLOW_WAREHOUSE", raising=False)
+    monkeypatch.delenv("SMSFLOW_WAREHOUSE_DATA", raising=False)
+    local = lake.locate(tmp_path / "bucket" / "warehouse.sqlite")
+    assert (local.kind, local.data) == ("sqlite", tmp_path / "bucket" / "warehouse")
+    assert local.attach_sql() == f"ducklake:sqlite:{tmp_path / 'bucket' / 'warehouse.sqlite'}"
+    assert not lake.is_lake(tmp_path / "bucket" / "warehouse.duckdb")
+    assert lake.locate("postgresql+psycopg://smsflow@db:5432/lake").catalog == \
+        "postgres:postgresql://smsflow@db:5432/lake"
+    monkeypatch.setenv("SMSFLOW_WAREHOUSE", "postgresql://smsflow@db:5432/lake")
+    shared = lake.locate(tmp_path / "bucket" / "warehouse.duckdb")
+    assert lake.is_lake(tmp_path / "bucket" / "warehouse.duckdb")
+    assert (shared.catalog, shared.data) == ("postgres:postgresql://smsflow@db:5432/lake",
+                                             tmp_path / "bucket" / "warehouse")
