@@ -37,6 +37,14 @@ def _open(database: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnec
             pause = min(pause * 2, 2.0)
 
 
+LAKE_NAME = "warehouse.sqlite"  # a bucket's lake: this catalog, its data in bucket/warehouse/
+
+
+def in_bucket(bucket: Path) -> Path:
+    """The location of a bucket's lake (its SQLite catalog), for callers that name a bucket's warehouse."""
+    return Path(bucket) / LAKE_NAME
+
+
 def exists(database) -> bool:
     """Whether there is a warehouse at this location (a lake's catalog, or a DuckDB file)."""
     return lake.locate(database).exists() if lake.is_lake(database) else Path(database).is_file()
