@@ -2,12 +2,13 @@
 ### Late receipts and replies into the warehouse (issue 11, PLUS-4)
 
 Receipts and replies that reach smsflow after a campaign's run stopped listening (minutes or days later) are
-recorded by the long-lived receiver, `smsflow receive bucket/events --announce`, in Parquet micro-batches; it
-announces each batch as an event of the Asset **smsflow://events** (extra: `{"file": "events/….parquet"}`, relative
-to the bucket) through Airflow's REST API. Each event runs this DAG: the campaigns the batch belongs to (by the SMSC
-message ids on their send ledgers, and by the last campaign sent to a replying number) have their receipts, replies
-and statuses re-loaded into the warehouse, and a finished campaign's report (REP-2 CSV) and figures (REP-1) are
-written again. A STOP reply goes through the account's opt-out path as in every other load (BL-2).
+recorded by the long-lived receiver, `smsflow receive bucket/events --announce`, in Parquet micro-batches; every
+few seconds it announces the new ones as an event of the Asset **smsflow://events** (extra:
+`{"files": ["events/….parquet"]}`, relative to the bucket) through Airflow's REST API. Each event runs this DAG:
+the campaigns the batches belong to (by the SMSC message ids on their send ledgers, and by the last campaign sent
+to a replying number) have their receipts, replies and statuses re-loaded into the warehouse, and a finished
+campaign's report (REP-2 CSV) and figures (REP-1) are written again. A STOP reply goes through the account's
+opt-out path as in every other load (BL-2).
 
 `make airflow` starts that receiver with the SMSC simulator and stops it with it. By hand: trigger with
 `{"files": ["events/receiver-….parquet"]}` to load given batches, or with no conf to load the whole shared folder
@@ -48,8 +49,8 @@ def sms_events():
 
         context = get_current_context()
         bucket = bucket_root()
-        names = [str((event.extra or {}).get("file", "")) for events in
-                 (context.get("triggering_asset_events") or {}).values() for event in events]
+        names = [str(name) for events in (context.get("triggering_asset_events") or {}).values()
+                 for event in events for name in (event.extra or {}).get("files") or []]
         names += list((context["dag_run"].conf or {}).get("files") or [])
         files = batch_files(bucket, [name for name in names if name]) if names else None  # None: the whole folder
         loaded = load_event_batches(bucket, files)

@@ -218,6 +218,8 @@ class BatchTracker:
         return [path for path in files if path.name not in self.done]
 
     def handled(self, files: list[Path]) -> None:
+        if not files:
+            return
         self.done |= {path.name for path in files}
         self.folder.mkdir(parents=True, exist_ok=True)
         staging = self.checkpoint.with_suffix(".tmp")
@@ -226,9 +228,17 @@ class BatchTracker:
 
 
 class AirflowAnnouncer:
-    """Announces micro-batches to Airflow as events of the Asset `smsflow://events` (extra: the batch file, relative
-    to the bucket), through its REST API as the user of `url` (http://user:password@host:port, the connection URI of
-    `AIRFLOW_CONN_AIRFLOW_API`): the `sms_events` DAG, scheduled on that Asset, loads them."""
+    """Announces micro-batches to Airflow as events of the Asset `smsflow://events` (extra: `files`, the batch files
+    relative to the bucket; one event per hand-on), through its REST API as the user of `url`
+    (http://user:password@host:port, the connection URI of `AIRFLOW_CONN_AIRFLOW_API`): the `sms_events` DAG,
+    scheduled on that Asset, loads them.
+
+    Airflow may leave an event that came while it created the run of the one before without a run until another
+    event comes (apache/airflow#56050, seen here with events milliseconds apart): an event still without a run
+    `STUCK_AFTER` seconds later is announced again (a new event; the run it starts loads the stuck ones too, and a
+    second load of a batch changes nothing)."""
+
+    STUCK_AFTER = 15.0
 
     def __init__(self, url: str, bucket: Path):
         from urllib.parse import unquote, urlsplit
@@ -241,34 +251,66 @@ class AirflowAnnouncer:
         self.api = AirflowApi(f"{parts.scheme or 'http'}://{parts.hostname}:{parts.port or 8080}")
         self.user, self.password = unquote(parts.username or ""), unquote(parts.password or "")
         self.bucket, self.asset_id = Path(bucket).resolve(), None
+        self.waiting: dict[int, tuple[float, list[str]]] = {}  # event id: (posted, monotonic), its files
+
+    def _call(self, method: str, path: str, body: dict | None = None):
+        status, answer = self.api.call(method, path, body)
+        if status == 401:  # the token expired: sign in again, once
+            self.api.login(self.user, self.password)
+            status, answer = self.api.call(method, path, body)
+        return status, answer
 
     def _asset(self) -> int:
         from urllib.parse import quote
 
         if self.asset_id is None:
             self.api.login(self.user, self.password)
-            status, answer = self.api.call("GET", f"/api/v2/assets?uri_pattern={quote(ASSET_URI, safe='')}")
-            found = [asset["id"] for asset in (answer or {}).get("assets", []) if str(asset.get("uri", "")).rstrip("/") == ASSET_URI.rstrip("/")] \
-                if status == 200 and isinstance(answer, dict) else []
+            status, answer = self._call("GET", f"/api/v2/assets?uri_pattern={quote(ASSET_URI, safe='')}")
+            assets = answer.get("assets", []) if status == 200 and isinstance(answer, dict) else []
+            found = [asset["id"] for asset in assets if str(asset.get("uri", "")).rstrip("/") == ASSET_URI.rstrip("/")]
             if not found:
                 raise RuntimeError(f"Airflow has no Asset {ASSET_URI} yet ({status}): is the sms_events DAG parsed?")
             self.asset_id = found[0]
         return self.asset_id
 
+    def _post(self, names: list[str]) -> None:
+        import time
+
+        status, answer = self._call("POST", "/api/v2/assets/events",
+                                    {"asset_id": self._asset(), "extra": {"files": names}})
+        if status not in (200, 201):
+            raise RuntimeError(f"Airflow refused the asset event for {names[0]} and {len(names) - 1} more "
+                               f"({status}): {answer}")
+        self.waiting[answer["id"]] = (time.monotonic(), names)
+
+    def stuck(self) -> list[str]:
+        """The files of the events announced at least STUCK_AFTER seconds ago that Airflow gave no run yet (those
+        that got one are forgotten)."""
+        import time
+
+        if not self.waiting:
+            return []
+        status, answer = self._call("GET", f"/api/v2/assets/events?asset_id={self._asset()}&order_by=-timestamp"
+                                           f"&limit=100")
+        if status != 200 or not isinstance(answer, dict):
+            return []
+        ran = {event["id"] for event in answer.get("asset_events", []) if event.get("created_dagruns")}
+        for done in ran & set(self.waiting):
+            del self.waiting[done]
+        late = [event for event, (posted, _) in self.waiting.items() if time.monotonic() - posted >= self.STUCK_AFTER]
+        return [name for event in late for name in self.waiting.pop(event)[1]]
+
     def __call__(self, files: list[Path]) -> int:
-        """One Asset event per file; raises (the receiver hands the files on again) if Airflow refuses one."""
-        asset = self._asset()
+        """The new `files` in one Asset event, and again those of an event stuck without a run; raises (the receiver
+        hands the files on again) if Airflow refuses. Returns how many files were announced."""
+        names = []
         for file in files:
             path = Path(file).resolve()
-            name = path.relative_to(self.bucket).as_posix() if path.is_relative_to(self.bucket) else str(path)
-            status, answer = self.api.call("POST", "/api/v2/assets/events", {"asset_id": asset, "extra": {"file": name}})
-            if status == 401:  # the token expired: sign in again, once
-                self.api.login(self.user, self.password)
-                status, answer = self.api.call("POST", "/api/v2/assets/events",
-                                               {"asset_id": asset, "extra": {"file": name}})
-            if status not in (200, 201):
-                raise RuntimeError(f"Airflow refused the asset event for {name} ({status}): {answer}")
-        return len(files)
+            names.append(path.relative_to(self.bucket).as_posix() if path.is_relative_to(self.bucket) else str(path))
+        names += self.stuck()
+        if names:
+            self._post(list(dict.fromkeys(names)))
+        return len(names)
 
 
 def batch_files(bucket: Path, names: list[str]) -> list[Path]:

@@ -206,11 +206,18 @@ def _batch_handler(bucket: Path, store, airflow: str | None):
 
     if airflow:
         announcer = AirflowAnnouncer(airflow, bucket)
-        return lambda files: console.print(f"{plural(announcer(files), 'batch', 'batches')} announced to Airflow "
-                                           f"[PLUS-4]", highlight=False, soft_wrap=True)
+
+        def announce(files) -> None:
+            if count := announcer(files):
+                console.print(f"{plural(count, 'batch', 'batches')} announced to Airflow [PLUS-4]", highlight=False,
+                              soft_wrap=True)
+
+        return announce
     index = LedgerIndex(bucket)
 
     def load(files) -> None:
+        if not files:
+            return
         loaded = load_event_batches(bucket, files, index=index, store=store)
         console.print(loaded.describe(), highlight=False, soft_wrap=True)
 

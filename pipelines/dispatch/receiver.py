@@ -37,8 +37,9 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
     flushed since are recorded as opt-outs (`apply_opt_outs_from_events`; the account that last sent to the number);
     `opt_outs` counts the numbers newly opted out. `progress(report)` is told the counts so far whenever they
     change (a live count on the command line), and once when bound. `batches(files)` is given the micro-batches
-    (Parquet files of `events_dir`) not handed on yet, every `batches_every` seconds and once at the end; a file is
-    handed on again until a call returns without raising (`pipelines.events.BatchTracker` remembers them)."""
+    (Parquet files of `events_dir`) not handed on yet (maybe none: an announcer checks its earlier announces), every
+    `batches_every` seconds and once at the end; a file is handed on again until a call returns without raising
+    (`pipelines.events.BatchTracker` remembers them)."""
     session = BindSession(settings, None, EventWriter(events_dir, f"receiver-{os.getpid()}"), ("", 0, ""), "", None)
     session.open(mode="receiver")
     handler = _BatchHandler(events_dir, batches, batches_every) if batches is not None else None
@@ -112,8 +113,6 @@ class _BatchHandler:
 
     def _hand_on(self) -> None:
         files = self.tracker.new()
-        if not files:
-            return
         try:
             self.batches(files)
         except Exception as error:  # noqa: BLE001 - the receiver stays bound; the same files are handed on next time
