@@ -410,7 +410,8 @@ def table(recipients: int, messages: int, load_recipients: int, results: dict[st
         figures["busy_ratio"] = figures["busy"] / figures["idle"]
     names = list(results)
     lines = [f"\nwarehouse, {recipients:,} recipients, {messages:,} messages (status rows), "
-             f"{os.cpu_count()} cores; best of the runs, in-process; the 3 loads: {load_recipients:,} recipients each",
+             f"{os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f}: other work shares them); best of the "
+             f"runs, in-process; the 3 loads: {load_recipients:,} recipients each",
              f"{'':44}" + "".join(f"{name:>14}" for name in names) + f"{'goal':>15}"
              + ("   lake/file" if len(names) == 2 else "")]
     for key, label, goal, form, with_ratio in ROWS:
