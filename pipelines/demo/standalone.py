@@ -179,6 +179,11 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
             api.login(ADMIN, password)
             for name, slots in (("smsc", 2), ("duckdb", 1)):  # binds to the SMSC; one DuckDB writer
                 create_pool(api, name, slots)
+            reach = ("listening on 127.0.0.1: this machine only" if host == LOOPBACK else
+                     f"listening on {host}: [bold red]other machines can reach it[/]")
+            out.print(f"Airflow is up in {time.monotonic() - began:.0f} s: [bold]{url}[/] ({reach})\n"
+                      f"Log in as [bold]{ADMIN}[/], password [bold]{password}[/] (new at each start)",
+                      soft_wrap=True, highlight=False)
             if receiver:
                 listener = start_receiver(bucket, home, environment)
                 write_record(home, StackRecord(owner=started(os.getpid()), sessions=[leader],
@@ -187,11 +192,6 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
                 out.print(f"Late receipts and replies: `smsflow receive --announce` (log: {home / RECEIVER_LOG}) "
                           f"hands them to the sms_events DAG, which loads them within a minute", soft_wrap=True,
                           highlight=False, markup=False)
-            reach = ("listening on 127.0.0.1: this machine only" if host == LOOPBACK else
-                     f"listening on {host}: [bold red]other machines can reach it[/]")
-            out.print(f"Airflow is up in {time.monotonic() - began:.0f} s: [bold]{url}[/] ({reach})\n"
-                      f"Log in as [bold]{ADMIN}[/], password [bold]{password}[/] (new at each start)",
-                      soft_wrap=True, highlight=False)
             yield api
         finally:
             with signals(signal.SIG_IGN):  # a second Ctrl-C must not leave half of the stack running
