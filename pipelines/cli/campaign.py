@@ -137,7 +137,7 @@ def receive(
                                                 "--announce, the bucket's shared events folder (BUCKET/events)."),
     smsc_url: str = typer.Option(SMSC_DEFAULT, "--smsc", help=SMSC_HELP),
     seconds: float = typer.Option(None, "--seconds", help="Stop after this long (default: until Ctrl-C)."),
-    load: bool = typer.Option(False, "--load", help="Load what arrives into the warehouse (BUCKET/warehouse.duckdb) "
+    load: bool = typer.Option(False, "--load", help="Load what arrives into the bucket's warehouse "
                                                     "every few seconds: the campaigns it belongs to, going or "
                                                     "finished, and their reports (PLUS-4)."),
     announce: bool = typer.Option(False, "--announce", help="Announce what arrives to Airflow (the Asset "

@@ -252,6 +252,7 @@ def create_pool(api, name: str, slots: int, timeout: float = 60) -> None:
 def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
     """Trigger the sample campaign through the REST API, approve it as a user would, wait, show the results; on
     the Airflow `smsflow airflow` keeps running when there is one (it stays up), else on a stack of its own."""
+    from pipelines.campaign import WAREHOUSE
     from pipelines.cli.tables import print_stats
     from pipelines.demo.processes import live_record
     from pipelines.layout import CampaignPaths, campaign_folder_name
@@ -276,7 +277,7 @@ def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
         with running_stack(bucket, port, out, repliers) as api:
             run_id, run = follow_campaign(api, f"http://{LOOPBACK}:{port}", spec, began, out)
     campaign = campaign_folder_name(run_id)  # as dags/sms_campaign.py names it
-    database = bucket / "warehouse.duckdb"
+    database = bucket / WAREHOUSE  # where the run's tasks load (pipelines.campaign)
     if run["state"] != "success":
         raise RuntimeError(f"the campaign run {run['state']}; see the task logs under {home}/logs")
     print_stats(campaign_stats(database, campaign), out)

@@ -121,6 +121,7 @@ def finished_campaign(bucket: Path) -> Path:
 
     import polars as pl
 
+    from pipelines.campaign import WAREHOUSE
     from pipelines.dlr import EventWriter, keyed_rows, part_key
     from pipelines.layout import CampaignPaths
     from pipelines.plan import plan_file
@@ -135,7 +136,7 @@ def finished_campaign(bucket: Path) -> Path:
     (paths.ledger / "batch-1.jsonl").write_text("".join(
         json.dumps({"key": part_key(key, 1), "event": "accepted", "status": 0, "message_id": f"M{index}",
                     "ts": time.time() - 600}) + "\n" for index, key in enumerate(keys)), encoding="utf-8")
-    database = bucket / "warehouse.duckdb"
+    database = bucket / WAREHOUSE  # the bucket's warehouse, where the DAG loads
     load_plan(database, "c1", paths.plan)
     load_dispatch(database, "c1", paths.ledger, paths.events, shared_events=bucket / "events",
                   store=f"sqlite:///{bucket / 'smsflow.db'}")

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 from helpers import smsflow_here, start_smsflow, wait_until, write_list, write_spec
 
+from pipelines.campaign import WAREHOUSE
 from pipelines.dlr import EVENT_SCHEMA
 from pipelines.events import campaigns_of_events
 
@@ -40,7 +41,7 @@ def test_issue11_a_late_receipt_reaches_stats_and_the_csv_within_60_s_through_re
     write_list(bucket / "list.csv", CONTACTS)
     spec = write_spec(bucket, lists=["list.csv"], message="${Texte}")
     plan_dir = bucket / "campaigns" / "c1" / "plan"
-    database = bucket / "warehouse.duckdb"
+    database = bucket / WAREHOUSE  # the bucket's warehouse, where the receiver loads
     for command in (("plan", str(spec), "--out", str(plan_dir), "--no-contracts"),
                     ("send", str(plan_dir), "--smsc", simulator.url(linger=0.0)),  # gone before any receipt
                     ("load", str(plan_dir.parent), "--db", str(database), "--late-events", str(bucket / "events")),
