@@ -21,7 +21,7 @@ from pipelines.layout import CampaignPaths, read_summary
 from pipelines.run_page import approval_text, run_note  # noqa: F401  (the run page's words, Airflow-free)
 from pipelines.spec import CampaignSpec, load_spec, validate_spec
 
-WAREHOUSE = "warehouse.duckdb"
+WAREHOUSE = "warehouse.sqlite"  # the bucket's lake (REP-3): this catalog, its data in bucket/warehouse/
 PARIS = ZoneInfo("Europe/Paris")
 SHARED_EVENTS = "events"  # where the long-lived `smsflow receive` writes late receipts and replies
 
@@ -304,9 +304,9 @@ def reserve_step(bucket: Path, campaign_id: str, account: str, plan_dir: Path, *
     steps = credit_steps(plan_dir)
     held = reserve(engine, account, campaign_id, steps[-1] if steps else 0, steps=steps, run_id=run_id)
     cut = cut_plan(plan_dir, held.held) if held.short else 0
-    if cut and (bucket / WAREHOUSE).exists():
-        from pipelines.warehouse import load_plan
+    from pipelines.warehouse import exists, load_plan
 
+    if cut and exists(bucket / WAREHOUSE):
         load_plan(bucket / WAREHOUSE, campaign_id, plan_dir)
     return {"held": held.held, "short": held.short, "cut": cut, "limited": held.limited}
 

@@ -70,8 +70,10 @@ def store_if_any(store: str | None):
 
 
 def require_warehouse(db: Path) -> None:
-    """A warehouse file that is not there is the user's to fix: refused, saying how (REP-1)."""
-    if not db.is_file():
+    """A warehouse that is not there is the user's to fix: refused, saying how (REP-1)."""
+    from pipelines.warehouse import exists
+
+    if not exists(db):
         raise LookupError(f"no warehouse at {db}: load a campaign into it first (`smsflow load`), or name another "
                           f"one with --db [REP-1]")
 

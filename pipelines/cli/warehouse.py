@@ -14,7 +14,7 @@ from pipelines.cli.app import out as out_console
 from pipelines.cli.ids import resolve_warehouse_campaign
 from pipelines.cli.tables import print_stats
 
-DEFAULT_DB = Path("bucket/warehouse.duckdb")
+DEFAULT_DB = Path("bucket/warehouse.sqlite")  # the bucket's lake (REP-3); a .duckdb path: a single file
 DB_HELP = "The DuckDB warehouse file."
 
 

@@ -19,7 +19,7 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
     from pipelines.plan import plan_file
     from pipelines.spec import load_spec
     from pipelines.store import open_store
-    from pipelines.warehouse import load_plan
+    from pipelines.warehouse import in_bucket, load_plan
 
     bucket = bucket.resolve()
     spec_path, _ = prepare_bucket(bucket, rows, out)
@@ -31,17 +31,16 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
                        spec=account.spec)
     out.print(f"[bold]3.[/] Planned in {time.perf_counter() - started:.2f} s → {result.out_dir}\n")
     print_summary(result.summary, out)
-    database = bucket / "warehouse.duckdb"
+    database = in_bucket(bucket)  # the bucket's lake (REP-3)
     loaded = load_plan(database, campaign, result.out_dir)
-    out.print(f"\n[bold]4.[/] Loaded {loaded:,} planned rows into DuckDB → {database}")
+    out.print(f"\n[bold]4.[/] Loaded {loaded:,} planned rows into the warehouse (a DuckLake) → {database}")
     send_demo(bucket, result.out_dir, out)
     report_demo(database, campaign, result.out_dir, out)
     query = ("SELECT status_code, count(*) AS recipients FROM message_status "
              f"WHERE campaign_id = '{campaign}' GROUP BY ALL ORDER BY recipients DESC")
     out.print("\nQuery the warehouse (tables plan_recipients, parts, events; views message_status, "
               "part_status):", style="bold")
-    out.print(f'.venv/bin/python -c "import duckdb; duckdb.connect(\'{database}\', read_only=True)'
-              f'.sql(\\"{query}\\").show()"', soft_wrap=True, highlight=False, markup=False)
+    out.print(f'.venv/bin/smsflow sql --db {database} "{query}"', soft_wrap=True, highlight=False, markup=False)
     return result.out_dir
 
 

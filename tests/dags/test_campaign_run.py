@@ -12,6 +12,7 @@ import duckdb
 import pytest
 from helpers import ROOT, write_list, write_spec
 
+from pipelines import warehouse
 from pipelines.campaign import lifecycle, plan_step
 from pipelines.store import create_account, open_store
 from pipelines.store.blacklists import list_numbers
@@ -79,7 +80,7 @@ def test_send4_camp2_campaign_from_the_trigger_form_s_fields_approved_through_th
                                                           "33644444444", "33698765432"]  # 4 + the test
     test = [m for m in messages if m["destination"] == "33698765432"][0]
     assert test["text"] == "Bonjour Loic"  # SEND-3: personalised with row 2
-    with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
+    with warehouse.connect(warehouse.in_bucket(bucket), read_only=True) as connection:
         statuses = dict(connection.execute("SELECT int_mobile, status_code FROM message_status").fetchall())
     assert statuses == {"+33611111111": 16, "+33622222222": 16, "+33633333333": 16, "+33644444444": 20}
     credits = [(e["kind"], e["credits"]) for e in history(open_store(bucket=bucket), "acme")]

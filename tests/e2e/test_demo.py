@@ -10,10 +10,11 @@ import socket
 import subprocess
 import time
 
-import duckdb
 import pytest
 from helpers import ROOT, smsflow, smsflow_here, start_smsflow, wait_until
 from rich.console import Console
+
+from pipelines import warehouse
 
 
 def test_house_demo_runs_a_campaign_end_to_end(tmp_path):
@@ -25,7 +26,7 @@ def test_house_demo_runs_a_campaign_end_to_end(tmp_path):
     (campaign,) = (bucket / "campaigns").iterdir()
     assert (campaign / "plan" / "recipients.parquet").is_file()
     assert list((campaign / "events").glob("*.parquet")) and list((campaign / "dispatch" / "ledger").glob("*.jsonl"))
-    with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
+    with warehouse.connect(warehouse.in_bucket(bucket), read_only=True) as connection:
         assert connection.execute("SELECT count(*) FROM plan_recipients").fetchone()[0] == 2001
     # BL-2: the two handsets that answered STOP / Arrêt are on the demo account's own blacklist in the store.
     listed = smsflow("blacklist", "list", "--kind", "own", "--account", "demo", "--json")

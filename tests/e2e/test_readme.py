@@ -12,9 +12,10 @@ import signal
 import socket
 import subprocess
 
-import duckdb
 from helpers import ROOT
 from readme import WALKTHROUGH, file_blocks, script, section
+
+from pipelines import warehouse
 
 _OURS = ("SMSFLOW_", "AIRFLOW", "COLUMNS")  # the suite's own settings, which a newcomer's shell does not have
 
@@ -45,7 +46,7 @@ def test_house_readme_walkthrough_runs_as_written(tmp_path):
     bucket = tmp_path / "bucket"
     assert (bucket / "campaigns" / "soldes" / "plan" / "recipients.parquet").is_file()
     assert (bucket / "campaigns" / "soldes" / "plan" / "quarantine.csv").is_file()
-    with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
+    with warehouse.connect(warehouse.in_bucket(bucket), read_only=True) as connection:
         delivered = connection.execute("SELECT count(*) FROM message_status WHERE campaign_id = 'soldes' "
                                        "AND status_code = 16").fetchone()[0]
     assert delivered > 0, output[-6000:]
