@@ -12,7 +12,8 @@ without one) and replies (events Parquet). Then, for each target, prints beside 
   - REP-2 CSV export rate: campaign_report + write_csv (goal ≥ 1M rows/s);
   - the message_status view over the campaign, fetched whole (goal ≤ 2 s);
   - an analyst's query (a new read-only connection, a GROUP BY over the campaign's rows) idle, and while three
-    other processes load three campaigns (goal: median within 2x of idle).
+    other processes load three campaigns (--load-recipients each, a tenth of N by default; goal: median within
+    2x of idle).
 Targets: `file`, today's single DuckDB file (the same functions and SQL, pointed at a .duckdb file: self-contained
 below), and `lake`, pipelines.warehouse as it stands, measured once it is a DuckLake (pipelines/lake.py exists).
 The last column is the ratio lake/file. Never asserts: figures are for people to read.
@@ -334,9 +335,10 @@ def under_load(target: Target, root: Path, loaders: int = 3) -> tuple[list[float
     (latencies, how many queries failed, the loaders' wall time, how many loaders failed)."""
     command = [sys.executable, __file__, "--child-load", target.name, str(target.location), str(root)]
     start = time.perf_counter()
-    children = [subprocess.Popen([*command, f"load-{n}"], stderr=subprocess.PIPE) for n in range(1, loaders + 1)]
+    logs = [(root.parent / f"load-{n}.log").open("w+b") for n in range(1, loaders + 1)]  # a pipe could fill up
+    children = [subprocess.Popen([*command, f"load-{n}"], stderr=log) for n, log in enumerate(logs, 1)]
     latencies, errors = [], []
-    while any(child.poll() is None for child in children) or not latencies:
+    while any(child.poll() is None for child in children) or not (latencies or errors):
         time.sleep(0.1)  # an analyst, not a load generator: the loaders keep the cores
         try:
             latencies.append(analyst_query(target))
@@ -345,11 +347,13 @@ def under_load(target: Target, root: Path, loaders: int = 3) -> tuple[list[float
     if errors:
         print(f"  {target.name}: {len(errors)} analyst queries failed during the loads, e.g. {errors[0]}", flush=True)
     failed = 0
-    for child in children:
-        _, error = child.communicate()
+    for child, log in zip(children, logs):
+        child.wait()
+        log.seek(0)
         if child.returncode:
             failed += 1
-            sys.stderr.write(f"{target.name} loader failed ({child.returncode}): {error.decode()[-800:]}\n")
+            sys.stderr.write(f"{target.name} loader failed ({child.returncode}): {log.read().decode()[-800:]}\n")
+        log.close()
     return latencies, len(errors), time.perf_counter() - start, failed
 
 
