@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 LOAD_EVERY = 5.0  # seconds between two loads of the receiver's new micro-batches (issue 11: within 60 s)
 ASSET_URI = "smsflow://events/"  # the Airflow Asset a micro-batch is announced as (the sms_events DAG's schedule;
 # Airflow writes the URI smsflow://events with this trailing slash)
-CHECKPOINT = ".loaded.json"  # in the shared events folder: the micro-batches already loaded (a restart resumes)
 _LEDGER_COLUMNS = {"campaign": pl.String, "number": pl.String, "message_id": pl.String, "ts": pl.Float64}
 
 
@@ -198,33 +197,6 @@ def write_reports(database: Path, paths) -> None:
     staging = paths.stats.with_suffix(".tmp")
     staging.write_text(json.dumps(figures, ensure_ascii=False, indent=2), encoding="utf-8")
     staging.replace(paths.stats)
-
-
-class BatchTracker:
-    """The micro-batches of a shared events folder not handled yet, with a checkpoint file there so a restarted
-    receiver handles what its previous run wrote and did not load (or announce)."""
-
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
-        self.checkpoint = self.folder / CHECKPOINT
-        try:
-            self.done = set(json.loads(self.checkpoint.read_text(encoding="utf-8")))
-        except (FileNotFoundError, ValueError):
-            # first start: what is already there was loaded by the campaigns' finish steps or `smsflow load`
-            self.done = {path.name for path in self.folder.glob("*.parquet")} if self.folder.is_dir() else set()
-
-    def new(self) -> list[Path]:
-        files = sorted(self.folder.glob("*.parquet"), key=lambda path: path.name) if self.folder.is_dir() else []
-        return [path for path in files if path.name not in self.done]
-
-    def handled(self, files: list[Path]) -> None:
-        if not files:
-            return
-        self.done |= {path.name for path in files}
-        self.folder.mkdir(parents=True, exist_ok=True)
-        staging = self.checkpoint.with_suffix(".tmp")
-        staging.write_text(json.dumps(sorted(self.done)), encoding="utf-8")
-        staging.replace(self.checkpoint)
 
 
 class AirflowAnnouncer:

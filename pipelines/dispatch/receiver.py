@@ -5,6 +5,7 @@ thread so the opt-outs keep their pace while a load waits for the warehouse (iss
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -20,6 +21,7 @@ from pipelines.dlr import EventWriter
 log = logging.getLogger(__name__)
 OPT_OUT_EVERY = 1.0  # seconds between two reads of the new event files for opt-outs (events are flushed each 0.5 s)
 BATCHES_EVERY = 5.0  # seconds between two hand-overs of the new micro-batches (loaded within 60 s, issue 11)
+CHECKPOINT = ".loaded.json"  # in the events folder: the micro-batches already handed on (a restart resumes)
 
 
 @dataclass
@@ -39,7 +41,7 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
     change (a live count on the command line), and once when bound. `batches(files)` is given the micro-batches
     (Parquet files of `events_dir`) not handed on yet (maybe none: an announcer checks its earlier announces), every
     `batches_every` seconds and once at the end; a file is handed on again until a call returns without raising
-    (`pipelines.events.BatchTracker` remembers them)."""
+    (`BatchTracker` remembers them)."""
     session = BindSession(settings, None, EventWriter(events_dir, f"receiver-{os.getpid()}"), ("", 0, ""), "", None)
     session.open(mode="receiver")
     handler = _BatchHandler(events_dir, batches, batches_every) if batches is not None else None
@@ -92,8 +94,6 @@ class _BatchHandler:
     """Hands the new micro-batches of `folder` to `batches` every `every` seconds, one call at a time, in a thread."""
 
     def __init__(self, folder: Path, batches: Callable[[list[Path]], object], every: float):
-        from pipelines.events import BatchTracker
-
         self.tracker, self.batches, self.every = BatchTracker(folder), batches, every
         self.thread: threading.Thread | None = None
         self.last = time.monotonic()
@@ -120,3 +120,30 @@ class _BatchHandler:
                         type(error).__name__, error, self.every)
             return
         self.tracker.handled(files)
+
+
+class BatchTracker:
+    """The micro-batches of a shared events folder not handled yet, with a checkpoint file there so a restarted
+    receiver handles what its previous run wrote and did not load (or announce)."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.checkpoint = self.folder / CHECKPOINT
+        try:
+            self.done = set(json.loads(self.checkpoint.read_text(encoding="utf-8")))
+        except (FileNotFoundError, ValueError):
+            # first start: what is already there was loaded by the campaigns' finish steps or `smsflow load`
+            self.done = {path.name for path in self.folder.glob("*.parquet")} if self.folder.is_dir() else set()
+
+    def new(self) -> list[Path]:
+        files = sorted(self.folder.glob("*.parquet"), key=lambda path: path.name) if self.folder.is_dir() else []
+        return [path for path in files if path.name not in self.done]
+
+    def handled(self, files: list[Path]) -> None:
+        if not files:
+            return
+        self.done |= {path.name for path in files}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        staging = self.checkpoint.with_suffix(".tmp")
+        staging.write_text(json.dumps(sorted(self.done)), encoding="utf-8")
+        staging.replace(self.checkpoint)
