@@ -56,12 +56,13 @@ def test_issue11_a_late_receipt_reaches_stats_and_the_csv_within_60_s_through_re
         receiver = start_smsflow("receive", str(bucket / "events"), "--smsc", simulator.url(), "--load", "--seconds",
                                  "120", env={**os.environ, **env}, stdout=sink, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: (figures(database, env)["delivered"], figures(database, env)["stops"]) == (3, 1),
-                   timeout=60, what="the late receipts and the STOP in `smsflow stats`")
+        # The CSV is written once the load committed; the lake is read once then (an analyst polling it in a loop
+        # while the receiver reads it crashed the receiver with SIGBUS now and then: reported to the lake's owner).
         wait_until(lambda: csv_statuses(report) == {"+33611111111": "16", "+33622222222": "17",
-                                                    "+33633333333": "16"},
+                                                    "+33633333333": "16"} or receiver.poll() is not None,
                    timeout=60, what="the late receipts in the REP-2 CSV")
-        assert receiver.poll() is None
+        assert receiver.poll() is None, output.read_text(encoding="utf-8")[-3000:]
+        assert (figures(database, env)["delivered"], figures(database, env)["stops"]) == (3, 1)  # smsflow stats
     finally:
         receiver.terminate()
         receiver.wait(timeout=30)
