@@ -17,13 +17,12 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from pipelines.layout import CampaignPaths, read_summary
+from pipelines.layout import SHARED_EVENTS, CampaignPaths, read_summary
 from pipelines.run_page import approval_text, run_note  # noqa: F401  (the run page's words, Airflow-free)
 from pipelines.spec import CampaignSpec, load_spec, validate_spec
 
 WAREHOUSE = "warehouse.sqlite"  # the bucket's lake (REP-3): this catalog, its data in bucket/warehouse/
 PARIS = ZoneInfo("Europe/Paris")
-SHARED_EVENTS = "events"  # where the long-lived `smsflow receive` writes late receipts and replies
 
 
 def prepare_run(bucket: Path, run_id: str, conf: dict[str, Any], *, engine=None) -> tuple[str, Path]:
@@ -260,6 +259,7 @@ def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0, *
 
     from pipelines.dispatch import ledger_state, receive
     from pipelines.dlr import part_rows, read_events, recipient_statuses
+    from pipelines.events import with_shared_events
     from pipelines.optouts import apply_opt_outs_from_events
     from pipelines.status import PENDING
 
@@ -267,6 +267,7 @@ def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0, *
     ledger_dir, events_dir = paths.ledger, paths.events
     engine = engine or _store_of(paths.root.parent.parent)
     plan = pl.read_parquet(paths.recipients).filter(pl.col("STATUS_CODE").is_null())
+    shared = paths.root.parent.parent / SHARED_EVENTS if paths.root.parent.name == "campaigns" else None
     deadline = time.monotonic() + timeout
     listened = False  # one pass as a receiver at least: replies (STOP) come after the receipts, stored by the SMSC
     while True:
@@ -277,7 +278,10 @@ def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0, *
             sent = part_rows(plan, ledger).select(pl.col("ref_list").alias("REF_LIST"),
                                                   pl.col("id_line").alias("ID_LINE")).unique()
             waited = plan.join(sent, on=["REF_LIST", "ID_LINE"], how="semi")
-        statuses = recipient_statuses(waited, ledger, read_events(events_dir), validity_seconds=None)
+        # a long-lived `smsflow receive` bound beside the sender gets part of the receipts (the SMSC spreads them
+        # over the account's binds): they count here as they will in the warehouse (PLUS-4)
+        events = with_shared_events(part_rows(plan, ledger), read_events(events_dir), shared)
+        statuses = recipient_statuses(waited, ledger, events, validity_seconds=None)
         waiting = int(statuses.get_column("STATUS_CODE").is_in(list(PENDING)).sum())
         if (waiting == 0 and listened) or time.monotonic() >= deadline:
             return {"waiting": waiting, "recipients": statuses.height}

@@ -156,10 +156,9 @@ def load_event_batches(bucket: Path, files: list[Path] | None = None, *, index: 
     idempotent, STOP replies through the account's opt-out path, BL-2), and, once its run finished (its figures were
     written), its REP-2 report and REP-1 figures written again where they were (the finish step's, `smsflow report`'s
     default file)."""
-    from pipelines.campaign import SHARED_EVENTS, WAREHOUSE
     from pipelines.dlr import EVENT_SCHEMA
-    from pipelines.layout import CampaignPaths
-    from pipelines.warehouse import load_dispatch
+    from pipelines.layout import SHARED_EVENTS, CampaignPaths
+    from pipelines.warehouse import load_dispatch, in_bucket
 
     bucket = Path(bucket)
     shared = bucket / SHARED_EVENTS
@@ -170,7 +169,7 @@ def load_event_batches(bucket: Path, files: list[Path] | None = None, *, index: 
         return BatchLoad(0, ())
     events = pl.concat([pl.read_parquet(file) for file in files], how="vertical_relaxed").cast(EVENT_SCHEMA)
     campaigns = campaigns_of_events(events, (index or LedgerIndex(bucket)).parts())
-    database, reports = bucket / WAREHOUSE, []
+    database, reports = in_bucket(bucket), []
     for campaign in campaigns:
         paths = CampaignPaths.in_bucket(bucket, campaign)
         if not paths.summary.is_file():

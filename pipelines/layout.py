@@ -42,6 +42,7 @@ PLAN_FOLDER = "plan"
 RECIPIENTS_FILE = "recipients.parquet"
 SUMMARY_FILE = "summary.json"
 QUARANTINE_FILE = "quarantine.csv"
+SHARED_EVENTS = "events"  # bucket/events: where the long-lived `smsflow receive` writes late receipts and replies
 PLAN_MARKER = ".smsflow-plan"  # marks a plan folder and lists what the plan wrote (PLUS-2)
 
 

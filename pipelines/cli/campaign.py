@@ -150,7 +150,7 @@ def receive(
     """Stay bound as a receiver and record late receipts and replies; each second, STOP and START replies apply to
     the own blacklist of the account that last sent to the number (BL-2, PLUS-6). With --load (or --announce, through
     Airflow), they reach the warehouse within a minute, without `smsflow load` (PLUS-4)."""
-    from pipelines.campaign import SHARED_EVENTS
+    from pipelines.layout import SHARED_EVENTS
     from pipelines.dispatch import SmscSettings
     from pipelines.dispatch import receive as receive_events
 

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from helpers import write_list, write_spec
 
-from pipelines.campaign import cancel_step, finish_step, reserve_step, run_note, settle_run, settle_step
+from pipelines.campaign import WAREHOUSE, cancel_step, finish_step, reserve_step, run_note, settle_run, settle_step
 from pipelines.layout import CampaignPaths, read_summary
 from pipelines.settlement import sent_parts
 from pipelines.status import NO_CREDIT
@@ -40,7 +40,7 @@ def planned(bucket: Path, campaign: str, rows=ROWS) -> Path:
     write_list(folder / "list.csv", "Mobile;Texte\n" + "".join(f"{m};{t}\n" for m, t in rows))
     plan_dir = plan_file(write_spec(folder, lists=["list.csv"], message="${Texte}"),
                          CampaignPaths.in_bucket(bucket, campaign).plan).out_dir
-    load_plan(bucket / "warehouse.duckdb", campaign, plan_dir)
+    load_plan(bucket / WAREHOUSE, campaign, plan_dir)  # the bucket's lake, as the DAG's plan step
     return plan_dir
 
 
