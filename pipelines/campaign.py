@@ -248,6 +248,21 @@ def approval_request(plan_dir: Path) -> dict:
             "body": approval_text(summary)}
 
 
+def dispatch_batch(plan_dir: Path, settings, batch: int, batch_size: int, *, engine=None):
+    """One batch of a run sent over SMPP (PLUS-1: a retry resumes from the send ledger), and the numbers it reached
+    recorded in the account store at once, not when the run ends (PLUS-7 `sends`): a STOP that the long-lived
+    `smsflow receive` hears while the run still sends goes to the campaign's account (BL-2), and a campaign planned
+    meanwhile counts them against its cap. Recorded even when the batch stopped (the window closed, an error)."""
+    from pipelines.dispatch import send_plan
+    from pipelines.store.pressure import record_campaign_sends
+
+    plan_dir = Path(plan_dir)
+    try:
+        return send_plan(plan_dir, settings, batch, batch_size)
+    finally:
+        record_campaign_sends(engine or _store_of(CampaignPaths.of_plan(plan_dir).root.parent.parent), plan_dir)
+
+
 def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0, *, engine=None) -> dict:
     """Listen for receipts until every sent part has a final one, or `timeout` (their validity) runs out.
 

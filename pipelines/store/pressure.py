@@ -1,9 +1,9 @@
 """PLUS-7: commercial pressure, the frequency cap across an account's campaigns.
 
 Who got a message when is kept in the store's `sends` table, one row per (campaign, number): a campaign's numbers
-are recorded once its parts were accepted by the SMSC (`record_campaign_sends`, called when a send ends: the CLI's
-`smsflow send` and the DAG's finish step), so the cap is judged on the campaigns that finished sending before the
-plan, not on one still sending at the same time. A number with at least `accounts.frequency_cap` marketing sends in
+are recorded once its parts were accepted by the SMSC (`record_campaign_sends`: after each batch of an Airflow run,
+`pipelines.campaign.dispatch_batch`, and when `smsflow send` ends), so the cap is judged on what was sent before
+the plan, a campaign still sending included. A number with at least `accounts.frequency_cap` marketing sends in
 the last `accounts.frequency_hours` hours is capped: the plan gives its marketing rows status 40; notifications are
 exempt and never capped (they are recorded all the same, so the replies of their recipients find their account).
 """

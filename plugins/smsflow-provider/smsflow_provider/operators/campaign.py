@@ -82,8 +82,10 @@ class SmppDispatchOperator(BaseOperator):
         self.plan_dir, self.batch, self.batch_size, self.smpp_conn_id = plan_dir, batch, batch_size, smpp_conn_id
 
     def execute(self, context, event: Any = None) -> dict:
-        from pipelines.dispatch import WindowClosed, send_plan
+        from pipelines.campaign import dispatch_batch
+        from pipelines.dispatch import WindowClosed
         from smsflow_provider.hooks.smpp import SmppHook
+        from smsflow_provider.hooks.store import use_airflow_store
 
         cancelled = _cancelled(self.plan_dir)
         if cancelled:  # CAMP-3: cancelled from the command line: this batch and the next ones are not sent
@@ -91,7 +93,8 @@ class SmppDispatchOperator(BaseOperator):
             return {"batch": self.batch, "cancelled": True}
         settings = SmppHook(self.smpp_conn_id).get_settings()
         try:
-            report = send_plan(Path(self.plan_dir), settings, self.batch, self.batch_size)
+            use_airflow_store()  # the store the run's other tasks use: the batch's numbers are recorded there
+            report = dispatch_batch(Path(self.plan_dir), settings, self.batch, self.batch_size)
         except WindowClosed as closed:
             self.log.info("%s", closed)
             self.defer(trigger=DateTimeTrigger(moment=closed.reopens), method_name="execute")
