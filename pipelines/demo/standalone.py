@@ -282,10 +282,9 @@ def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
         raise RuntimeError(f"the campaign run {run['state']}; see the task logs under {home}/logs")
     print_stats(campaign_stats(database, campaign), out)
     report = CampaignPaths.in_bucket(bucket, campaign).report
-    out.print(f"CSV report: {report}\nDuckDB warehouse: {database}", soft_wrap=True)
+    out.print(f"CSV report: {report}\nWarehouse (a DuckLake, sql/README.md): {database}", soft_wrap=True)
     query = f"SELECT status_code, count(*) FROM message_status WHERE campaign_id = '{campaign}' GROUP BY ALL"
-    out.print(f'.venv/bin/python -c "import duckdb; duckdb.connect(\'{database}\', read_only=True)'
-              f'.sql(\\"{query}\\").show()"', soft_wrap=True, highlight=False, markup=False)
+    out.print(f'.venv/bin/smsflow sql --db {database} "{query}"', soft_wrap=True, highlight=False, markup=False)
 
 
 def follow_campaign(api: AirflowApi, url: str, spec: str, began: float, out: Console) -> tuple[str, dict]:
