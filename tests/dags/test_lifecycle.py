@@ -34,14 +34,18 @@ def _drive(home: str, bucket: str, smsc_url: str, campaign_id: str, mode: str) -
     if not Path(home, "airflow.db").exists():
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
     sys.path.insert(0, os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    # Everything imported before the user's thread starts: two threads importing at once broke an import in the
+    # DAG file's process once ("NameError: name 'sys' is not defined" inside importlib, no RESULT line).
+    import sms_campaign
+
+    import pipelines.layout  # noqa: F401  (the threads' imports)
+    import pipelines.store  # noqa: F401
     done: dict = {}
     if mode == "cancel-scheduled":
         threading.Thread(target=_cancel_at_approval, args=(campaign_id, done), daemon=True).start()
     elif mode == "cancel-running":
         threading.Thread(target=_cancel_after_first_batch, args=(Path(bucket), campaign_id, done),
                          daemon=True).start()
-    import sms_campaign
-
     run = sms_campaign.sms_campaign().test(run_conf={"campaign_id": campaign_id})
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     print("RESULT " + json.dumps({"state": str(run.state), "tasks": states, "done": done}))
