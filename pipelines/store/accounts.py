@@ -101,11 +101,18 @@ def create_account(engine: Engine, account_id: str, **settings) -> AccountSettin
 
 
 def ensure_default(connection) -> None:
-    """The `default` account exists (created on first use with the defaults)."""
+    """The `default` account exists (created on first use with the defaults). Two first uses at once on PostgreSQL
+    (whose transactions, unlike the store's SQLite ones, do not queue) both see it missing: the second insert does
+    nothing instead of failing on the key."""
     if connection.execute(select(accounts.c.id).where(accounts.c.id == DEFAULT_ACCOUNT)).first() is None:
+        if connection.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
         stamp = now()
-        connection.execute(insert(accounts).values(**_stored(AccountSettings(DEFAULT_ACCOUNT).as_dict()),
-                                                   created_at=stamp, updated_at=stamp))
+        connection.execute(dialect_insert(accounts).values(**_stored(AccountSettings(DEFAULT_ACCOUNT).as_dict()),
+                                                           created_at=stamp, updated_at=stamp)
+                           .on_conflict_do_nothing(index_elements=["id"]))
 
 
 def get_account(engine: Engine, account_id: str = DEFAULT_ACCOUNT) -> AccountSettings:
