@@ -274,7 +274,7 @@ def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0, *
 
     from pipelines.dispatch import ledger_state, receive
     from pipelines.dlr import part_rows, read_events, recipient_statuses
-    from pipelines.events import with_shared_events
+    from pipelines.dlr import with_shared_events
     from pipelines.optouts import apply_opt_outs_from_events
     from pipelines.status import PENDING
 

@@ -359,3 +359,26 @@ def stop_numbers(events: pl.DataFrame) -> list[str]:
     empty_recipients = pl.DataFrame(schema=RECIPIENT_ROW_SCHEMA)
     with _derivation(empty_recipients, pl.DataFrame(schema=PART_ROW_SCHEMA), event_rows(events), None) as connection:
         return connection.sql(queries("status.sql")["stop_numbers"]).pl().get_column("int_mobile").to_list()
+
+
+def with_shared_events(ledger: pl.DataFrame, events: pl.DataFrame, shared: Path | None) -> pl.DataFrame:
+    """A campaign's own `events` with those of the shared folder `shared` that are its (PLUS-4): the receipts that
+    match its parts (`ledger`: `part_rows`, with part_key, message_id, submitted_at) under the id convention its
+    own receipts vote for, and the replies received after its first submit.
+
+    A long-lived receiver bound beside a running campaign's sender gets part of its receipts (an SMSC spreads them
+    over the binds of the account), so a step that waits for a campaign's receipts reads them here, as
+    `load_dispatch` matches them."""
+    if shared is None or not Path(shared).is_dir() or ledger.is_empty():
+        return events
+    late = read_events(Path(shared))
+    if late.is_empty():
+        return events
+    receipts = pl.concat([events.with_columns(pl.lit(False).alias("late")),
+                          late.with_columns(pl.lit(True).alias("late"))]) \
+        .filter(pl.col("kind") == "receipt").unique(list(EVENT_SCHEMA), keep="first", maintain_order=True)
+    matched = match_receipts(ledger.select(pl.col("part_key").alias("key"), "message_id"), receipts)
+    late_receipts = matched.filter(pl.col("late") & pl.col("key").is_not_null()).drop("late", "key")
+    started = ledger.get_column("submitted_at").dt.epoch("s").min()
+    replies = late.filter((pl.col("kind") == "reply") & (pl.col("received_at").dt.epoch("s") >= int(started or 0)))
+    return pl.concat([events, late_receipts, replies]).unique(maintain_order=True)

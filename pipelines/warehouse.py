@@ -174,32 +174,16 @@ def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir
     import polars as pl
 
     from pipelines.dispatch import ledger_state
-    from pipelines.dlr import (
-        EVENT_SCHEMA,
-        event_rows,
-        match_receipts,
-        part_rows,
-        read_events,
-    )
+    from pipelines.dlr import event_rows, part_rows, read_events, with_shared_events
 
     plan_dir = Path(plan_dir) if plan_dir is not None else CampaignPaths(Path(ledger_dir).parent.parent).plan
     plan = pl.read_parquet(CampaignPaths.of_plan(plan_dir).recipients,
                            columns=["REF_LIST", "ID_LINE", "INT_MOBILE", "MESSAGE", "STATUS_CODE"])
     ledger = part_rows(plan, ledger_state(ledger_dir))
     events = read_events(events_dir)
-    if shared_events is not None and shared_events.is_dir() and not ledger.is_empty():
-        late = read_events(shared_events)
-        # The campaign's own receipts vote for its id convention with the late ones (PLUS-4), so the late
-        # receipts kept are those status.sql's receipt_parts gives a part once loaded beside the campaign's own.
-        receipts = pl.concat([events.with_columns(pl.lit(False).alias("late")),
-                              late.with_columns(pl.lit(True).alias("late"))]) \
-            .filter(pl.col("kind") == "receipt").unique(list(EVENT_SCHEMA), keep="first", maintain_order=True)
-        matched = match_receipts(ledger.select(pl.col("part_key").alias("key"), "message_id"), receipts)
-        late_receipts = matched.filter(pl.col("late") & pl.col("key").is_not_null()).drop("late", "key")
-        started = ledger.get_column("submitted_at").dt.epoch("s").min()
-        replies = late.filter((pl.col("kind") == "reply")
-                              & (pl.col("received_at").dt.epoch("s") >= int(started or 0)))
-        events = pl.concat([events, late_receipts, replies]).unique(maintain_order=True)
+    # The campaign's own receipts vote for its id convention with the late ones (PLUS-4), so the late receipts kept
+    # are those status.sql's receipt_parts gives a part once loaded beside the campaign's own.
+    events = with_shared_events(ledger, events, shared_events)
     ledger_frame = ledger.to_arrow()
     events_frame = event_rows(events).to_arrow()
     load = queries("load.sql")

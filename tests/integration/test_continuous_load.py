@@ -126,7 +126,7 @@ def test_plus4_a_campaigns_events_include_its_receipts_and_replies_that_reached_
 
     from pipelines.dispatch import ledger_state
     from pipelines.dlr import EventWriter, keyed_rows, part_key, part_rows
-    from pipelines.events import with_shared_events
+    from pipelines.dlr import with_shared_events
 
     plan_dir = make_plan(bucket, [("0611111111", "Bonjour Ann"), ("0622222222", "Bonjour Bob")])
     plan = pl.read_parquet(plan_dir / "recipients.parquet")
