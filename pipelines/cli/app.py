@@ -57,7 +57,8 @@ _flags_take_no_value()
 # `smsflow --help` lists the commands in the order a newcomer uses them, in sections; a command not named here
 # (one added through the entry point) comes last in its own section.
 PANELS = {
-    "Run a campaign, step by step": ("plan", "test-send", "send", "receive", "load", "stats", "report", "sql"),
+    "Run a campaign, step by step": ("plan", "test-send", "send", "receive", "links", "load", "stats", "report",
+                                      "sql"),
     "Manage campaigns and lists": ("campaigns", "lists"),
     "Try it locally": ("sample", "smsc", "demo", "airflow"),
     "Administration": ("account", "credits", "blacklist", "erase", "purge"),

@@ -1,0 +1,220 @@
+"""The short-link service as a plain ASGI app (URL-3, URL-4, URL-5): `GET /<token>` redirects a person, shows a
+preview crawler the OpenGraph page, and records the event before answering.
+
+Plain ASGI rather than Starlette routing: one path shape and no middleware, and every microsecond counts at
+15,000 redirects a second on one core (bench/links.py measures it). Configured by environment
+(`SMSFLOW_BUCKET`, `SMSFLOW_LINKS_LIFETIME_DAYS`, `SMSFLOW_LINKS_POLL`, `SMSFLOW_LINKS_ROLL`) so that each
+uvicorn worker process builds its own (`create_app` is a factory).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import time
+from functools import lru_cache
+from html import escape
+from pathlib import Path
+
+from pipelines.links.clicks import ClickLog, event_line
+from pipelines.links.index import IndexWatcher
+
+# Link-preview fetchers by name (URL-4), checked before CrawlerDetect's list: it misses Android Messages'
+# Google-PageRenderer and Samsung Messages' disguised agent (tests/unit/test_links_clicks.py), and its match does
+# not say which app previewed. iMessage sends "facebookexternalhit/1.1 Facebot Twitterbot/1.0".
+PREVIEW_AGENTS = (
+    ("imessage", r"facebookexternalhit/1\.1 Facebot Twitterbot"),
+    ("whatsapp", r"WhatsApp"),
+    ("facebook", r"facebookexternalhit|Facebot|facebookcatalog"),
+    ("twitter", r"Twitterbot"),
+    ("telegram", r"TelegramBot"),
+    ("slack", r"Slackbot|Slack-ImgProxy"),
+    ("google-messages", r"GoogleMessages|Google-PageRenderer|developers\.google\.com/\+?/?web/snippet"),
+    ("samsung-messages", r"^Mozilla/5\.0 \(X11; Ubuntu; Linux i686; rv:24\.0\) Gecko/20100101 Firefox/24\.0$"),
+    ("discord", r"Discordbot"),
+    ("linkedin", r"LinkedInBot"),
+    ("skype", r"SkypeUriPreview"),
+    ("apple", r"Applebot"),
+)
+_PREVIEW = re.compile("|".join(f"(?P<{name.replace('-', '_')}>{pattern})" for name, pattern in PREVIEW_AGENTS),
+                      re.IGNORECASE)
+_detector = None
+
+
+@lru_cache(maxsize=16384)  # CrawlerDetect's regex takes ~0.5 ms on a browser's agent; agents repeat
+def classify(user_agent: str) -> tuple[str, bool]:
+    """(agent_class, bot): "person", "crawler:whatsapp", ..., "crawler:other" (CrawlerDetect), "crawler:empty"."""
+    global _detector
+    if not user_agent.strip():
+        return "crawler:empty", True
+    named = _PREVIEW.search(user_agent)
+    if named:
+        return "crawler:" + named.lastgroup.replace("_", "-"), True
+    if _detector is None:
+        from crawlerdetect import CrawlerDetect
+
+        _detector = CrawlerDetect()
+    return ("crawler:other", True) if _detector.isCrawler(user_agent) else ("person", False)
+
+
+@lru_cache(maxsize=65536)
+def ip_prefix(host: str | None) -> str | None:
+    """The client's network for privacy: IPv4 truncated to /24, IPv6 to /48."""
+    if not host:
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    bits = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
+
+
+def _page(title: str, body: str) -> bytes:
+    return (f'<!doctype html><html lang="fr"><head><meta charset="utf-8"><meta name="robots" content="noindex">'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{escape(title)}</title>'
+            f"</head><body>{body}</body></html>").encode()
+
+
+NOT_FOUND = _page("Lien introuvable", "<h1>Lien introuvable</h1><p>Ce lien n'existe pas ou est mal recopié.</p>")
+GONE = _page("Lien expiré", "<h1>Lien expiré</h1><p>Ce lien n'est plus valable.</p>")
+NOT_ALLOWED = _page("Méthode non permise", "<h1>Méthode non permise</h1>")
+IMAGE_TYPES = {".jpg": b"image/jpeg", ".jpeg": b"image/jpeg", ".png": b"image/png"}
+_HTML = [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"private, no-store"),
+         (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+
+
+def preview_page(link) -> bytes:
+    """The OpenGraph page a preview crawler reads (URL-4), with a visible link for a person taken for one."""
+    url = f"https://{link.short_url}"
+    target = link.target.decode()
+    meta = [("og:type", "website"), ("og:url", url), ("og:title", link.title),
+            ("og:description", link.description)]
+    if link.image:
+        meta += [("og:image", f"{url}/{link.image}"), ("twitter:card", "summary_large_image")]
+    tags = "".join(f'<meta property="{name}" content="{escape(value)}">' for name, value in meta)
+    body = (f"<h1>{escape(link.title)}</h1><p>{escape(link.description)}</p>"
+            f'<p><a href="{escape(target)}" rel="noreferrer">{escape(target)}</a></p>')
+    return _page(link.title, body).replace(b"</head>", tags.encode() + b"</head>", 1)
+
+
+class LinksApp:
+    """The ASGI application of one worker."""
+
+    def __init__(self, bucket: Path, lifetime_days: float | None = None, poll: float = 2.0,
+                 roll_seconds: float = 5.0):
+        self.bucket = Path(bucket)
+        self.index = IndexWatcher(self.bucket, lifetime_days=lifetime_days, poll=poll)
+        self.roll_seconds = roll_seconds
+        self.clicks: ClickLog | None = None
+        self._images: dict[Path, tuple[int, bytes]] = {}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            await self.http(scope, send)
+        elif scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.startup()
+                except Exception as error:  # noqa: BLE001 - told to uvicorn, which stops
+                    await send({"type": "lifespan.startup.failed", "message": f"{type(error).__name__}: {error}"})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def startup(self) -> None:
+        self.index.start()
+        self.clicks = ClickLog(self.bucket, worker="links", roll_seconds=self.roll_seconds)
+        self.clicks.start()
+
+    def shutdown(self) -> None:
+        self.index.stop()
+        if self.clicks is not None:
+            self.clicks.close()
+
+    async def http(self, scope, send):
+        path = scope.get("raw_path") or scope["path"].encode()
+        method = scope["method"]
+        parts = path[1:].split(b"/")
+        if path == b"/healthz":
+            snapshot = self.index.snapshot
+            body = json.dumps({"links": len(snapshot), "campaigns": len(snapshot.campaigns),
+                               "events": self.clicks.appended if self.clicks else 0}).encode()
+            return await self._answer(send, 200, body, [(b"content-type", b"application/json"),
+                                                        (b"cache-control", b"no-store")], method)
+        if len(parts) > 2 or method not in ("GET", "HEAD"):
+            if len(parts) <= 2 and method not in ("GET", "HEAD"):
+                return await self._answer(send, 405, NOT_ALLOWED, _HTML + [(b"allow", b"GET, HEAD")], method)
+            return await self._answer(send, 404, NOT_FOUND, _HTML, method)
+        link = self.index.snapshot.lookup(parts[0])
+        if link is None:
+            return await self._answer(send, 404, NOT_FOUND, _HTML, method)
+        now_us = time.time_ns() // 1000
+        if now_us >= link.expires_us:
+            return await self._answer(send, 410, GONE, _HTML, method)
+        if len(parts) == 2:
+            return await self._image(send, link, parts[1], method)
+        user_agent = ""
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                user_agent = value.decode("latin-1")
+                break
+        agent_class, bot = classify(user_agent)
+        kind = "preview" if bot or method == "HEAD" else "click"
+        client = scope.get("client")
+        # URL-3/URL-4: in the kernel before the answer leaves (a SIGKILL after this loses nothing)
+        self.clicks.append(event_line(link.token, link.campaign, link.ref_list, link.id_line, link.link, kind,
+                                      now_us, agent_class, bot, ip_prefix(client[0] if client else None),
+                                      user_agent))
+        if kind == "click":
+            await send({"type": "http.response.start", "status": 302,
+                        "headers": [(b"location", link.target), (b"cache-control", b"private, no-store"),
+                                    (b"referrer-policy", b"no-referrer"), (b"content-length", b"0")]})
+            return await send({"type": "http.response.body", "body": b""})
+        return await self._answer(send, 200, preview_page(link), _HTML, method)
+
+    async def _image(self, send, link, name: bytes, method: str):
+        """The preview image named by the plan for this link, from its plan folder (never another file)."""
+        image = link.image.encode()
+        suffix = os.path.splitext(link.image)[1].lower()
+        if not image or name != image or "/" in link.image or link.image.startswith(".") or \
+                suffix not in IMAGE_TYPES:
+            return await self._answer(send, 404, NOT_FOUND, _HTML, method)
+        path = link.plan_dir / link.image
+        try:
+            mtime = path.stat().st_mtime_ns
+            cached = self._images.get(path)
+            if cached is None or cached[0] != mtime:
+                cached = self._images[path] = (mtime, path.read_bytes())
+        except OSError:
+            return await self._answer(send, 404, NOT_FOUND, _HTML, method)
+        return await self._answer(send, 200, cached[1], [(b"content-type", IMAGE_TYPES[suffix]),
+                                                         (b"cache-control", b"public, max-age=86400"),
+                                                         (b"x-content-type-options", b"nosniff")], method)
+
+    @staticmethod
+    async def _answer(send, status: int, body: bytes, headers, method: str):
+        await send({"type": "http.response.start", "status": status,
+                    "headers": headers + [(b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+
+def create_app() -> LinksApp:
+    """The factory each uvicorn worker calls (settings from the environment, set by `smsflow links serve`)."""
+    lifetime = os.environ.get("SMSFLOW_LINKS_LIFETIME_DAYS")
+    return LinksApp(Path(os.environ.get("SMSFLOW_BUCKET", "bucket")),
+                    lifetime_days=float(lifetime) if lifetime else None,
+                    poll=float(os.environ.get("SMSFLOW_LINKS_POLL", "2")),
+                    roll_seconds=float(os.environ.get("SMSFLOW_LINKS_ROLL", "5")))
