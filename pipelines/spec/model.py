@@ -14,6 +14,15 @@ PARIS = ZoneInfo("Europe/Paris")
 MAX_PARTS = 6  # ENC-5
 STOP_MENTION = re.compile(r"\bSTOP\s+(?:au\s+)?36184\b", re.IGNORECASE)
 _SENDER = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
+# URL-1, URL-5: a short link is the domain, "/", then a token of at least 8 characters: 19 characters in all.
+SHORT_LINK_LENGTH = 19
+MIN_TOKEN_LENGTH = 8
+MAX_DOMAIN_LENGTH = SHORT_LINK_LENGTH - 1 - MIN_TOKEN_LENGTH
+# The account store has no tracking domain yet: every account's default (9 characters: tokens of 9).
+DEFAULT_TRACKING_DOMAIN = "smsf.link"
+PREVIEW_TITLE_LENGTH, PREVIEW_DESCRIPTION_LENGTH = 40, 80  # URL-4
+_DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]$")
+_TEMPLATE_FIELD = re.compile(r"\$\{[^{}]*\}|\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 
 
 class _Strict(BaseModel):
@@ -48,6 +57,69 @@ class Options(_Strict):
     holdout_seed: str | None = Field(None, min_length=1, title="Holdout seed",
                                      description="Picks the holdout group: the same seed and list, the same "
                                                  "people; empty: the campaign name (PLUS-7).")
+
+
+def fixed_text(template: str) -> str:
+    """A personalisable text without its fields (`${Field}`, Jinja2 tags): what every rendering has at least."""
+    return _TEMPLATE_FIELD.sub("", template)
+
+
+class Preview(_Strict):
+    """URL-4: the link preview a messaging app shows (OpenGraph), personalisable like the message."""
+
+    title: str = Field(min_length=1, title="Preview title", examples=["${Prénom}, vos soldes VIP"],
+                       description="Required, at most 40 characters once personalised (URL-4).")
+    description: str = Field(min_length=1, title="Preview description",
+                             description="Required, at most 80 characters once personalised (URL-4).")
+    image: str | None = Field(None, title="Preview image",
+                              description="A JPG or PNG file (path relative to the spec), under 300 kB, 600×280 "
+                                          "advised (URL-4).")
+
+    @field_validator("title", "description")
+    @classmethod
+    def _short(cls, value: str, info) -> str:
+        limit = PREVIEW_TITLE_LENGTH if info.field_name == "title" else PREVIEW_DESCRIPTION_LENGTH
+        fixed = fixed_text(value)
+        if len(fixed) > limit:
+            raise ValueError(f"is {len(fixed)} characters without its fields; a preview {info.field_name} has at "
+                             f"most {limit}")
+        return value
+
+
+class Tracking(_Strict):
+    """URL-1…5: every URL of the message sent as a short link of 19 characters, unique per recipient and link."""
+
+    domain: str | None = Field(None, title="Short-link domain", examples=["sms.ex.fr"],
+                               description="The domain of the short links (at most 10 characters: the token fills "
+                                           f"the rest of 19); empty: {DEFAULT_TRACKING_DOMAIN} (URL-1, URL-5).")
+    lifetime_days: int = Field(90, ge=1, le=3650, title="Link lifetime (days)",
+                               description="Links stop redirecting this many days after the plan (URL-3).")
+    preview: Preview | None = Field(None, title="Link preview",
+                                    description="What a messaging app shows for the link: a title, a description "
+                                                "and an image (URL-4).")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        domain = value.lower().removeprefix("https://").removeprefix("http://").rstrip("/")
+        if not _DOMAIN.fullmatch(domain):
+            raise ValueError("is not a domain name (letters, digits, dots and dashes, e.g. sms.ex.fr)")
+        if len(domain) > MAX_DOMAIN_LENGTH:
+            left = SHORT_LINK_LENGTH - 1 - len(domain)
+            raise ValueError(f"is {len(domain)} characters: a short link is {SHORT_LINK_LENGTH} characters, "
+                             f"domain + '/' + token, which leaves {max(left, 0)} token characters; tokens need at "
+                             f"least {MIN_TOKEN_LENGTH} (URL-5): at most {MAX_DOMAIN_LENGTH} characters")
+        return domain
+
+    @property
+    def domain_or_default(self) -> str:
+        return self.domain or DEFAULT_TRACKING_DOMAIN
+
+    @property
+    def token_length(self) -> int:
+        return SHORT_LINK_LENGTH - 1 - len(self.domain_or_default)
 
 
 class Blacklists(_Strict):
@@ -203,7 +275,16 @@ class CampaignSpec(_Strict):
         "manual", title="Approval",
         description="manual: a person approves the test on the run page; auto: sent without a person, for "
                     "scheduled automation, recorded in the audit (SEND-3).")
+    tracking: Tracking | None = Field(
+        None, title="Link tracking",
+        description="Send every URL of the message as a short link per recipient, count clicks and previews "
+                    "(URL-1…5); true for the defaults; empty: links go out as written.")
     media: Literal["sms"] = "sms"
+
+    @field_validator("tracking", mode="before")
+    @classmethod
+    def _tracking_switch(cls, value: Any) -> Any:
+        return {} if value is True else None if value is False else value
 
     @field_validator("account", mode="before")
     @classmethod

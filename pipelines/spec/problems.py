@@ -19,6 +19,7 @@ RULES = {
     "account": "NUM-2", "account.allowed_countries": "NUM-2", "account.blacklists": "BL-1",
     "account.credits": "SEND-5", "account.max_parts": "ENC-5", "account.send_window": "SEND-2",
     "send_at": "SEND-1", "test": "SEND-3", "approval": "SEND-3", "contracts": "PLUS-3",
+    "tracking": "URL-1", "tracking.domain": "URL-5", "tracking.lifetime_days": "URL-3", "tracking.preview": "URL-4",
 }
 
 

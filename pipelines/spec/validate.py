@@ -34,6 +34,14 @@ def _cross_field_problems(raw: dict[str, Any]) -> list[Problem]:
     account = raw.get("account") if isinstance(raw.get("account"), dict) else {}
     if raw.get("type", "marketing") == "marketing" and raw.get("send_at"):
         problems.extend(_window_problems(raw["send_at"], account.get("send_window", "seed")))
+    if raw.get("tracking") and isinstance(message, str):
+        from pipelines.links.detect import LinkError, find_urls
+
+        try:
+            find_urls(message)
+        except LinkError as error:
+            problems.append(Problem(field="message", value=message, rule=error.rule,
+                                    message=str(error).removeprefix("message: ").rsplit(" [", 1)[0]))
     if not raw.get("lists") and not raw.get("recipients"):
         problems.append(Problem(field="lists", value=raw.get("lists"), rule="LIST-4",
                                 message="a campaign needs at least one list or one manual recipient"))
@@ -147,6 +155,9 @@ def validate_spec(raw: Any, source: str = "spec", *, now: datetime | None = None
         from pipelines.spec.inputs import raw_input_problems
 
         problems.extend(raw_input_problems(raw, Path(base), roots))
+        from pipelines.spec.tracking import image_problems
+
+        problems.extend(image_problems(raw, Path(base), roots))
     if problems:
         raise SpecError(problems, source)
     assert spec is not None
