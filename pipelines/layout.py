@@ -3,7 +3,8 @@
 ```
 <bucket>/campaigns/<campaign>/
   spec.yaml                 the run's spec, validated, lists made absolute
-  plan/                     recipients.parquet, summary.json, .smsflow-plan, quarantine.csv (the plan's folder)
+  plan/                     recipients.parquet, summary.json, .smsflow-plan, quarantine.csv (the plan's folder),
+                            links.parquet and preview.jpg|png when the campaign tracks its links (URL-1…5)
   dispatch/ledger/*.jsonl   the send ledger: intents and the SMSC's answers
   dispatch/tests/           test sends (SEND-3), with a ledger of their own
   test-events/              the test sends' receipts and replies, kept out of events/
@@ -42,6 +43,8 @@ PLAN_FOLDER = "plan"
 RECIPIENTS_FILE = "recipients.parquet"
 SUMMARY_FILE = "summary.json"
 QUARANTINE_FILE = "quarantine.csv"
+LINKS_FILE = "links.parquet"  # URL-1…5: a tracked plan's short links, the links service's input
+PREVIEW_FILES = ("preview.jpg", "preview.png")  # URL-4: the preview image, copied into the plan folder
 SHARED_EVENTS = "events"  # bucket/events: where the long-lived `smsflow receive` writes late receipts and replies
 PLAN_MARKER = ".smsflow-plan"  # marks a plan folder and lists what the plan wrote (PLUS-2)
 
@@ -98,6 +101,10 @@ class CampaignPaths:
     @property
     def summary(self) -> Path:
         return self.plan / SUMMARY_FILE
+
+    @property
+    def links(self) -> Path:
+        return self.plan / LINKS_FILE
 
     @property
     def quarantine(self) -> Path:
@@ -244,6 +251,28 @@ class TestSection(_Section):
     message: str | None
 
 
+class PreviewSection(_Section):
+    """URL-4: the preview as the spec writes it (personalised per link in links.parquet), its image's file name."""
+
+    title: str
+    description: str
+    image: str | None = None
+
+
+class TrackingSection(_Section):
+    """URL-1…5: a tracked plan's short links (links.parquet)."""
+
+    domain: str
+    links_per_message: int
+    urls: list[str]  # the target of each ${track_n}, as written (fields as ${Field})
+    template: str  # the message with each URL as ${track_n}
+    links: int  # rows of links.parquet: one per sendable recipient and link
+    lifetime_days: int
+    expires_at: str  # ISO, UTC
+    preview: PreviewSection | None = None
+    warnings: list[str] = []
+
+
 class PlanSummary(_Section):
     """summary.json: the plan's figures (PLUS-2) that people, contracts, dispatch and the warehouse read."""
 
@@ -275,6 +304,7 @@ class PlanSummary(_Section):
     max_parts: int
     numbers: NumberParsing
     test: TestSection | None = Field(None, exclude_if=lambda value: value is None)  # absent: no test numbers
+    tracking: TrackingSection | None = Field(None, exclude_if=lambda value: value is None)  # absent: off
 
     def to_json(self) -> str:
         """The file's text, as the plan writes it."""

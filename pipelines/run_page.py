@@ -60,6 +60,18 @@ def send_time_line(summary: PlanSummary) -> str:
     return f"**Send time**: {when}, within the send window: {window_words(campaign.send_window)} (SEND-2)"
 
 
+def tracking_line(summary: PlanSummary) -> str:
+    """SEND-4, URL-1: tracking on or off; on, the domain, the links per message and where each goes."""
+    tracking = summary.tracking
+    if tracking is None:
+        return f"**Tracking**: {'on' if summary.campaign.tracking else 'off'}"
+    links = "".join(f"; ${{track_{n}}} → {url}" for n, url in enumerate(tracking.urls, start=1))
+    notes = "".join(f" ({warning})" for warning in tracking.warnings)
+    return (f"**Tracking**: on (domain {tracking.domain}, {tracking.links_per_message} "
+            f"link{'' if tracking.links_per_message == 1 else 's'} per message, {tracking.links:,} short links){links}"
+            f"{notes}")
+
+
 def approval_text(summary: PlanSummary) -> str:
     """SEND-4: what the approver reads before the real send starts (with the test message, SEND-3)."""
     campaign, test = summary.campaign, summary.test
@@ -77,7 +89,7 @@ def approval_text(summary: PlanSummary) -> str:
         f"**Credits used**: {summary.credits:,}",
         send_time_line(summary),
         f"**Sender**: {campaign.sender}",
-        f"**Tracking**: {'on' if campaign.tracking else 'off'}",
+        tracking_line(summary),
     ]
     if test is not None and test.message:
         lines.append(f"**Test sent to** {', '.join(test.numbers)}: « {test.message} »")

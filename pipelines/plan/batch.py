@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from pipelines.links.plan import LINKS_SCHEMA
 from pipelines.numbers import NumberStats, normalise_numbers
 from pipelines.plan.context import Context
 from pipelines.plan.inputs import block_erased
@@ -30,6 +31,7 @@ class PreparedBatch:
     prepared: pl.DataFrame
     source_bytes: int
     number_stats: NumberStats
+    link_values: pl.DataFrame | None = None  # URL-2: the tracked URLs' field values, encoded (links.plan)
 
 
 def prepare_batch(frame: pl.DataFrame, source: Source, context: Context) -> PreparedBatch:
@@ -41,7 +43,8 @@ def prepare_batch(frame: pl.DataFrame, source: Source, context: Context) -> Prep
     # Bytes of the batch as written (values + delimiters + line ends), for the progress bar.
     size = int(frame.select(pl.sum_horizontal(pl.col(original_name(c)).str.len_bytes() for c in source.columns)
                             .sum()).item() or 0) + frame.height * len(source.columns)
-    return PreparedBatch(frame, numbers, prepared, size, stats)
+    link_values = context.links.values(frame) if context.links is not None else None
+    return PreparedBatch(frame, numbers, prepared, size, stats, link_values)
 
 
 def plan_batch(batch: PreparedBatch, source: Source, context: Context, columns: list[str]) -> pl.DataFrame:
@@ -69,6 +72,10 @@ def plan_batch(batch: PreparedBatch, source: Source, context: Context, columns: 
     options = message_options(spec)
     strict = [] if spec.options.allow_empty_fields else [f for f in template.strict_fields if f not in spec.defaults]
     frame = frame.hstack(prepared.select(empty_column(f) for f in strict)) if strict else frame
+    if context.links is not None and not spec.options.allow_empty_fields:  # URL-2: a URL's field too (MSG-4)
+        url_strict = [f for f in context.links.target_fields if f not in spec.defaults and f not in strict]
+        frame = frame.hstack(batch.link_values.select(empty_column(f) for f in url_strict)) if url_strict else frame
+        strict += url_strict
     capped = context.capped if spec.type == "marketing" else None  # PLUS-7: notifications are exempt
     block_erased(context.blacklists, context.erased, frame.get_column("INT_MOBILE"))
     status = presend_status(key, is_duplicate, context.blacklists, [empty_column(f) for f in strict], capped)
@@ -94,6 +101,9 @@ def plan_batch(batch: PreparedBatch, source: Source, context: Context, columns: 
         pl.when(sendable).then(pl.col("MESSAGE")).alias("MESSAGE"),
         pl.when(sendable).then(pl.col("PARTS")).otherwise(0).cast(pl.Int32).alias("PARTS"),
     )
+    if context.links is not None:  # URL-1: the sendable rows' short links, in their messages and links.parquet
+        composed, links = context.links.attach(composed, batch.link_values[candidate_rows], frame[candidate_rows])
+        context.links_writer.write(links.to_arrow().cast(LINKS_SCHEMA))
     statuses = frame.get_column("STATUS_CODE").scatter(candidate_rows, composed.get_column("STATUS_CODE"))
     empty_text = pl.Series([None] * frame.height, dtype=pl.String)
     frame = frame.with_columns(

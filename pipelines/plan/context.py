@@ -47,3 +47,5 @@ class Context:
     # campaigns, as the account store counts them; its marketing rows to these numbers get status 40.
     capped: pl.Series = field(default_factory=lambda: pl.Series("key", [], dtype=pl.UInt64))
     erased: object | None = None  # PLUS-8: the account's erased opt-outs (plan.inputs.block_erased)
+    links: object | None = None  # URL-1…5: a tracked plan's pipelines.links.plan.LinkPlan
+    links_writer: object | None = None  # where each batch's links go (plan.io.BackgroundWriter of links.parquet)

@@ -19,7 +19,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.layout import PLAN_MARKER, QUARANTINE_FILE, RECIPIENTS_FILE, SUMMARY_FILE, PlanSummary
+from pipelines.layout import (
+    LINKS_FILE, PLAN_MARKER, PREVIEW_FILES, QUARANTINE_FILE, RECIPIENTS_FILE, SUMMARY_FILE, PlanSummary,
+)
 from pipelines.lists import MANUAL_LIST, ListLayout, inspect_list, manual_recipients, read_blacklist, \
     read_list_batches
 from pipelines.numbers import normalise_numbers
@@ -29,8 +31,10 @@ from pipelines.spec import CampaignSpec, Problem, SpecError, confine, resolve_lo
 
 MARKER_FILE = PLAN_MARKER  # marks a plan folder and lists what the plan wrote: a re-plan replaces only those
 PLAN_FILES = (RECIPIENTS_FILE, SUMMARY_FILE)
+# URL-1…5: written by a plan that tracks links, with the rest, and removed by a re-plan that does not.
+OPTIONAL_FILES = (LINKS_FILE, *PREVIEW_FILES)
 DERIVED_FILES = (QUARANTINE_FILE,)  # written into the plan folder from a plan (PLUS-3): stale once re-planned
-OWNED_FILES = frozenset((*PLAN_FILES, MARKER_FILE, *DERIVED_FILES))
+OWNED_FILES = frozenset((*PLAN_FILES, *OPTIONAL_FILES, MARKER_FILE, *DERIVED_FILES))
 BATCH_ROWS = 150_000
 
 Progress = Callable[[str, int, int], None]  # (list name, bytes planned, bytes in the list; 0 = unknown)
@@ -211,11 +215,13 @@ def arrow_schema(columns: list[str]) -> pa.Schema:
 
 
 class BackgroundWriter:
-    """Append Arrow tables to one Parquet file from a thread, so writing overlaps planning."""
+    """Append Arrow tables to one Parquet file from a thread, so writing overlaps planning (recipients.parquet by
+    default; `dictionary` and `statistics` name the columns of another file's schema)."""
 
-    def __init__(self, path: Path, schema: pa.Schema):
-        self._writer = pq.ParquetWriter(path, schema, compression="lz4", use_dictionary=_DICTIONARY_COLUMNS,
-                                        write_statistics=["STATUS_CODE", "PARTS", "MF_VALID", "ID_LINE"])
+    def __init__(self, path: Path, schema: pa.Schema, dictionary: Sequence[str] = tuple(_DICTIONARY_COLUMNS),
+                 statistics: Sequence[str] = ("STATUS_CODE", "PARTS", "MF_VALID", "ID_LINE")):
+        self._writer = pq.ParquetWriter(path, schema, compression="lz4", use_dictionary=list(dictionary),
+                                        write_statistics=list(statistics))
         self._queue: queue.Queue = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="smsflow-write", daemon=True)
@@ -295,6 +301,11 @@ def install(staging: Path, target: Path, out_dir: Path) -> None:
     if not entries or not entries <= OWNED_FILES:
         for name in PLAN_FILES:
             os.replace(staging / name, target / name)
+        for name in OPTIONAL_FILES:  # a re-plan without tracking leaves no stale links behind
+            if (staging / name).exists():
+                os.replace(staging / name, target / name)
+            else:
+                (target / name).unlink(missing_ok=True)
         for name in DERIVED_FILES:
             (target / name).unlink(missing_ok=True)
         os.replace(staging / MARKER_FILE, target / MARKER_FILE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import uuid
@@ -10,12 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipelines.layout import CampaignPaths, PlanSummary
+from pipelines.layout import LINKS_FILE, CampaignPaths, PlanSummary
+from pipelines.links.plan import LINKS_DICTIONARY, LINKS_SCHEMA, LINKS_STATISTICS, LinkPlan
 from pipelines.plan.batch import plan_batch, prepare_batch
 from pipelines.plan.context import Context
 from pipelines.plan.inputs import AccountInputs, merged_blacklists, number_keys
 from pipelines.plan.io import (
-    MARKER_FILE, PLAN_FILES, RECIPIENTS_FILE, BackgroundWriter, Progress, arrow_schema, install,
+    MARKER_FILE, OPTIONAL_FILES, PLAN_FILES, RECIPIENTS_FILE, BackgroundWriter, Progress, arrow_schema, install,
     load_blacklists, output_columns, pipelined, plan_folder, sources as list_sources, write_summary,
 )
 from pipelines.spec.inputs import check_inputs
@@ -50,8 +52,10 @@ def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progr
     check_inputs(spec, base, roots)  # CAMP-2: every missing file and unknown field at once, before any row
     sources = list_sources(spec, base, roots)
     columns = output_columns(sources)
-    template = compile_template(spec.message, list(dict.fromkeys(f for source in sources for f in source.fields)))
-    context = Context(spec, template, merged_blacklists(load_blacklists(spec, base, roots), inputs))
+    fields = list(dict.fromkeys(f for source in sources for f in source.fields))
+    links = LinkPlan.of(spec, fields, base, roots)  # URL-1: each URL measured as its short link (ENC-6)
+    template = compile_template(links.message if links is not None else spec.message, fields)
+    context = Context(spec, template, merged_blacklists(load_blacklists(spec, base, roots), inputs), links=links)
     if inputs is not None and inputs.capped is not None:
         context.capped = number_keys(inputs.capped)
     context.erased = inputs.erased if inputs is not None else None
@@ -62,7 +66,13 @@ def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progr
     staging.mkdir()
     try:
         schema = arrow_schema(columns)
-        with BackgroundWriter(staging / RECIPIENTS_FILE, schema) as writer:
+        with contextlib.ExitStack() as writers:
+            writer = writers.enter_context(BackgroundWriter(staging / RECIPIENTS_FILE, schema))
+            if links is not None:  # URL-1: links.parquet streams beside recipients.parquet, batch by batch
+                context.links_writer = writers.enter_context(BackgroundWriter(
+                    staging / LINKS_FILE, LINKS_SCHEMA, LINKS_DICTIONARY, LINKS_STATISTICS))
+                if links.image is not None:
+                    shutil.copyfile(links.image.path, staging / links.image.file_name)
             for source in sources:
                 done = 0
                 for batch in pipelined(source.batches(), lambda frame: prepare_batch(frame, source, context)):
@@ -75,7 +85,8 @@ def plan_campaign(spec: CampaignSpec, base: Path, out_dir: Path, progress: Progr
                     progress(source.name, source.size_bytes, source.size_bytes)
         summary = plan_summary(context, sources, base)
         write_summary(staging, summary)
-        (staging / MARKER_FILE).write_text(json.dumps({"files": list(PLAN_FILES)}) + "\n", encoding="utf-8")
+        written = [*PLAN_FILES, *(name for name in OPTIONAL_FILES if (staging / name).exists())]
+        (staging / MARKER_FILE).write_text(json.dumps({"files": written}) + "\n", encoding="utf-8")
         install(staging, target, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

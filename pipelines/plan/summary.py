@@ -8,7 +8,8 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.layout import (
-    Blacklists, CampaignSection, CountryCounts, ListSection, NumberParsing, PlanSummary, TestSection, WorstCase,
+    Blacklists, CampaignSection, CountryCounts, ListSection, NumberParsing, PlanSummary, PreviewSection, TestSection,
+    TrackingSection, WorstCase,
 )
 from pipelines.plan.context import Context
 from pipelines.plan.io import Source, output_columns
@@ -103,7 +104,7 @@ def summary(context: Context, sources: list[Source], base: Path = Path(".")) -> 
         campaign=CampaignSection(
             name=spec.name, type=spec.type, billing_code=spec.billing_code, description=spec.description,
             sender=spec.sender_or_default, send_at=spec.send_at.isoformat() if spec.send_at else None,
-            tracking=False, send_window=spec.account.send_window if spec.type == "marketing" else None,
+            tracking=spec.tracking is not None, send_window=spec.account.send_window if spec.type == "marketing" else None,
             in_flight=spec.options.in_flight, account=spec.account.id,
             blacklists=Blacklists.model_validate(blacklist_paths(spec, base))),
         columns=output_columns(sources),
@@ -135,7 +136,24 @@ def summary(context: Context, sources: list[Source], base: Path = Path(".")) -> 
         numbers=NumberParsing(fast_path=context.numbers.fast, full_parser=context.numbers.full,
                               full_parser_distinct=context.numbers.distinct_full),
         test=test,
+        tracking=tracking_section(context),
     )
+
+
+def tracking_section(context: Context) -> TrackingSection | None:
+    """URL-1…5: what a tracked plan's links are (None: tracking off)."""
+    links, tracking = context.links, context.spec.tracking
+    if links is None or tracking is None:
+        return None
+    preview = tracking.preview
+    return TrackingSection(
+        domain=links.domain, links_per_message=len(links.tracked.urls),
+        urls=[url.target_template for url in links.tracked.urls], template=links.tracked.template,
+        links=links.links, lifetime_days=links.lifetime_days, expires_at=links.expires_at.isoformat(),
+        preview=None if preview is None else PreviewSection(
+            title=preview.title, description=preview.description,
+            image=links.image.file_name if links.image is not None else None),
+        warnings=links.warnings())
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

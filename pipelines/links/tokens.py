@@ -1,0 +1,88 @@
+"""URL-5: short-link tokens from the operating system's CSPRNG (`secrets`) over [0-9A-Za-z], drawn a whole batch
+at a time, unbiased, and unique across a plan.
+
+Random bytes become characters by rejection sampling: a byte below 248 (4 × 62) taken modulo 62 is uniform over
+the alphabet; bytes of 248 and above are dropped. A token is unique when the number its first 10 characters make
+(62^10 < 2^64) is: that key is checked within the batch and against every key drawn before in the plan (one
+sorted array, searched with sorted keys, merged by a stable sort of two runs), and a token that collides is drawn
+again. With ≥ 8 characters a collision is rare (62^8 ≈
+2.2e14); the check makes it impossible, not just unlikely.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+import pyarrow as pa
+
+ALPHABET = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ALPHABET = np.frombuffer(ALPHABET, dtype=np.uint8)
+_LIMIT = 248  # the largest multiple of 62 a byte holds: bytes below it are kept, so "% 62" has no bias
+_KEY_CHARACTERS = 10  # 62^10 < 2^64: a token's first 10 characters as one uint64 key
+
+
+def random_codes(count: int, length: int) -> np.ndarray:
+    """`count` × `length` alphabet indices (0…61), uniform and independent, from `secrets.token_bytes`."""
+    need = count * length
+    found = np.empty(need, dtype=np.uint8)
+    filled = 0
+    while filled < need:
+        missing = need - filled
+        raw = np.frombuffer(secrets.token_bytes(missing + missing // 32 + 16), dtype=np.uint8)
+        kept = raw[raw < _LIMIT][:missing] % 62
+        found[filled:filled + kept.size] = kept
+        filled += kept.size
+    return found.reshape(count, length)
+
+
+def token_keys(codes: np.ndarray) -> np.ndarray:
+    """Each token's first 10 characters as one uint64 (base 62): equal keys for any two equal tokens."""
+    keys = np.zeros(codes.shape[0], dtype=np.uint64)
+    for column in range(min(_KEY_CHARACTERS, codes.shape[1])):
+        keys = keys * np.uint64(62) + codes[:, column].astype(np.uint64)
+    return keys
+
+
+class TokenPool:
+    """Tokens of one plan: every draw is unique against itself and every earlier draw (URL-5)."""
+
+    def __init__(self, length: int):
+        if length < 8:
+            raise ValueError(f"tokens of {length} characters: at least 8 are needed [URL-5]")
+        self.length = length
+        self._seen = np.empty(0, dtype=np.uint64)  # sorted keys of earlier draws
+        self.redrawn = 0  # tokens drawn again after a collision (for tests and the curious)
+
+    def draw(self, count: int) -> np.ndarray:
+        """`count` new tokens as alphabet indices (count × length), none equal to another of the plan."""
+        codes = random_codes(count, self.length)
+        keys = token_keys(codes)
+        while True:
+            ordered = np.sort(keys)
+            clash = np.zeros(count, dtype=bool)
+            clash[1:] = ordered[1:] == ordered[:-1]  # a later copy of a key of this draw
+            if self._seen.size:
+                at = np.minimum(np.searchsorted(self._seen, ordered), self._seen.size - 1)
+                clash |= self._seen[at] == ordered  # a key of an earlier draw
+            if not clash.any():
+                break
+            bad = np.argsort(keys, kind="stable")[clash]  # rare: which rows hold the clashing keys
+            self.redrawn += bad.size
+            codes[bad] = random_codes(bad.size, self.length)
+            keys[bad] = token_keys(codes[bad])
+        self._seen = np.sort(np.concatenate([self._seen, ordered]), kind="stable")  # two sorted runs: a merge
+        return codes
+
+
+def text_column(codes: np.ndarray, prefix: bytes = b"") -> pa.Array:
+    """Tokens (alphabet indices) as an Arrow string column, each after `prefix` (the short link's `domain/`),
+    built from one buffer: no Python string per token."""
+    count, length = codes.shape
+    width = len(prefix) + length
+    data = np.empty((count, width), dtype=np.uint8)
+    if prefix:
+        data[:, :len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
+    data[:, len(prefix):] = _ALPHABET[codes]
+    offsets = np.arange(0, (count + 1) * width, width, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data.tobytes()))
