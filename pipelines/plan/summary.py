@@ -96,6 +96,8 @@ def summary(context: Context, sources: list[Source], base: Path = Path(".")) -> 
     spec, totals = context.spec, context.totals
     worst = _worst_case(context)
     status_counts = {code: totals.status[code] for code in sorted(totals.status, key=int)}
+    used = context.template.fields + (context.links.target_fields if context.links is not None else [])  # URL-2
+    used = list(dict.fromkeys(used))
     test = None
     if spec.test is not None:
         test = TestSection(numbers=spec.test.number_list, row=spec.test.row,
@@ -127,7 +129,7 @@ def summary(context: Context, sources: list[Source], base: Path = Path(".")) -> 
         parts={parts: totals.parts[parts] for parts in sorted(totals.parts, key=int)},
         encodings=dict(totals.encodings),
         empty_fields=dict(sorted(totals.empty.items())),
-        fields_used=context.template.fields,
+        fields_used=used,
         defaults=spec.defaults,
         max_length=worst.length,
         worst_case=worst,
