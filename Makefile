@@ -45,5 +45,8 @@ bench: install  ## plan-stage benchmark against a row-wise baseline (ROWS=100000
 bench-warehouse: install  ## the warehouse (lake) against a single DuckDB file: load, stats, CSV, views, queries under load (RECIPIENTS=10000000)
 	.venv/bin/python bench/warehouse.py --recipients $(or $(RECIPIENTS),10000000)
 
+bench-links-plan: install  ## what tracked links (URL-1, 2 per message) add to smsflow plan (ROWS=1000000 by default)
+	.venv/bin/python bench/links_plan.py --rows $(if $(filter 10000,$(ROWS)),1000000,$(ROWS))
+
 clean:
 	rm -rf .venv .tools $(BUCKET) bench/out airflow_home
