@@ -93,6 +93,11 @@ def _fixed_tokens(array) -> np.ndarray:
     return np.frombuffer(array.buffers()[2], dtype=f"S{TOKEN_WIDTH}", count=len(array), offset=int(offsets[0]))
 
 
+def _ints(array: np.ndarray) -> memoryview:
+    """A read view whose items are Python ints (the request path reads one at a time: no NumPy scalars)."""
+    return memoryview(np.ascontiguousarray(array))
+
+
 class _Strings:
     """One memory-mapped Arrow large_string column, read by row without building Arrow scalars."""
 
@@ -100,11 +105,12 @@ class _Strings:
 
     def __init__(self, array):
         buffers = array.buffers()
-        self.offsets = np.frombuffer(buffers[1], dtype=np.int64, count=len(array) + 1, offset=array.offset * 8)
+        self.offsets = _ints(np.frombuffer(buffers[1], dtype=np.int64, count=len(array) + 1,
+                                           offset=array.offset * 8))
         self.data = memoryview(buffers[2]) if buffers[2] is not None else memoryview(b"")
 
     def __getitem__(self, row: int) -> bytes:
-        return self.data[self.offsets.item(row):self.offsets.item(row + 1)].tobytes()
+        return self.data[self.offsets[row]:self.offsets[row + 1]].tobytes()
 
 
 @dataclass
@@ -121,6 +127,11 @@ class CampaignLinks:
     id_line: np.ndarray
     link: np.ndarray
     planned_us: int
+
+    def __post_init__(self):
+        self.token_bytes = memoryview(np.ascontiguousarray(self.tokens).view(np.uint8))
+        self.expires = _ints(self.expires_us)
+        self.id_lines, self.links = _ints(self.id_line), _ints(self.link)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -146,22 +157,26 @@ class CampaignLinks:
                    version[1] // 1000)
 
 
-@dataclass(frozen=True)
 class Link:
-    """What a request needs of one link: where it goes, how it previews, and what its event records."""
+    """One link found by a request: what a click needs is read at once, the preview's fields when asked."""
 
-    token: str
-    short_url: str
-    campaign: str
-    plan_dir: Path
-    ref_list: str
-    id_line: int
-    link: int
-    target: bytes
-    title: str
-    description: str
-    image: str
-    expires_us: int
+    __slots__ = ("token", "of", "row", "target", "expires_us")
+
+    def __init__(self, token: str, of: CampaignLinks, row: int, target: bytes, expires_us: int):
+        self.token, self.of, self.row, self.target, self.expires_us = token, of, row, target, expires_us
+
+    def _text(self, name: str) -> str:
+        return self.of.columns[name][self.row].decode()
+
+    campaign = property(lambda self: self.of.campaign)
+    plan_dir = property(lambda self: self.of.plan_dir)
+    id_line = property(lambda self: self.of.id_lines[self.row])
+    link = property(lambda self: self.of.links[self.row])
+    ref_list = property(lambda self: self._text("ref_list"))
+    short_url = property(lambda self: self._text("short_url"))
+    title = property(lambda self: self._text("title"))
+    description = property(lambda self: self._text("description"))
+    image = property(lambda self: self._text("image"))
 
 
 @dataclass
@@ -170,8 +185,8 @@ class Snapshot:
 
     campaigns: list[CampaignLinks] = field(default_factory=list)
     lifetime_us: int | None = None
-    starts: np.ndarray = field(default_factory=lambda: np.zeros(2, np.int64))
-    order: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    starts: memoryview = field(default_factory=lambda: _ints(np.zeros(2, np.int64)))
+    order: memoryview = field(default_factory=lambda: _ints(np.zeros(0, np.int32)))
     offsets: list[int] = field(default_factory=lambda: [0])
     shift: int = 63
 
@@ -192,8 +207,8 @@ class Snapshot:
         order = np.argsort(buckets, kind="stable").astype(np.int32)
         starts = np.zeros((1 << bits) + 1, dtype=np.int64)
         np.cumsum(np.bincount(buckets, minlength=1 << bits), out=starts[1:])
-        return cls(campaigns, lifetime_us, starts.astype(np.int32 if total < 2**31 else np.int64), order,
-                   offsets, shift)
+        return cls(campaigns, lifetime_us, _ints(starts.astype(np.int32 if total < 2**31 else np.int64)),
+                   _ints(order), offsets, shift)
 
     def __len__(self) -> int:
         return self.offsets[-1]
@@ -202,14 +217,15 @@ class Snapshot:
         """The campaign and row of a token, or None (malformed or unknown)."""
         if not TOKEN.fullmatch(token):
             return None
-        bucket = token_hash(token) >> self.shift
+        padded = token.ljust(TOKEN_WIDTH, b"\0")
+        bucket = token_hash(padded) >> self.shift
         starts, order, offsets = self.starts, self.order, self.offsets
-        for position in range(starts.item(bucket), starts.item(bucket + 1)):
-            row = order.item(position)
+        for position in range(starts[bucket], starts[bucket + 1]):
+            row = order[position]
             which = bisect.bisect_right(offsets, row) - 1
             campaign = self.campaigns[which]
             local = row - offsets[which]
-            if campaign.tokens[local] == token:
+            if campaign.token_bytes[local * TOKEN_WIDTH:(local + 1) * TOKEN_WIDTH] == padded:
                 return campaign, local
         return None
 
@@ -218,15 +234,10 @@ class Snapshot:
         if found is None:
             return None
         campaign, row = found
-        strings = campaign.columns
-        expires = campaign.expires_us.item(row)
+        expires = campaign.expires[row]
         if self.lifetime_us is not None:
             expires = min(expires, campaign.planned_us + self.lifetime_us)
-        return Link(token.decode(), strings["short_url"][row].decode(), campaign.campaign, campaign.plan_dir,
-                    strings["ref_list"][row].decode(),
-                    campaign.id_line.item(row), campaign.link.item(row), strings["target"][row],
-                    strings["title"][row].decode(), strings["description"][row].decode(),
-                    strings["image"][row].decode(), expires)
+        return Link(token.decode(), campaign, row, campaign.columns["target"][row], expires)
 
 
 def planned_campaigns(bucket: Path) -> dict[str, tuple[Path, tuple[int, int]]]:

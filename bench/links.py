@@ -1,0 +1,392 @@
+"""Short-link service benchmark (issue 12, URL-3): `smsflow links serve` against FastAPI + a SQLite lookup per
+request, measured in one run with the same client and the same tokens.
+
+    .venv/bin/python bench/links.py --links 10000000 [--seconds 15] [--connections 16] [--out bench/out]
+
+Synthesises, with NumPy/Polars (no Python loop over rows), --links live links over --campaigns plans in a bucket
+(links.parquet in the plan's contract, random 11-character tokens, personalised targets and previews). Then, for
+each server — `links` (smsflow links serve, plain ASGI), `starlette` (the same index and click log behind
+Starlette's router, for the choice of plain ASGI) and `baseline` (FastAPI, one SQLite `SELECT target` per request,
+the tokens in a WITHOUT ROWID table) — one worker pinned to core 0 (taskset), a keep-alive HTTP/1.1 load generator
+(asyncio + uvloop, raw sockets, no HTTP library) pinned to the other cores (and `floor`, a bare ASGI 302 on the
+same uvicorn: what uvicorn alone costs), random tokens as a person's browser:
+prints requests/s, p50/p99 latency, the server's CPU use and RSS (anonymous and file-backed), and for `links` the
+click events counted after the run against the 302s answered (goal: 0 lost). Goals: ≥ 15,000 redirects/s,
+p99 ≤ 5 ms, ≥ 4x the baseline, 0 lost. Never asserts: figures are for people to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ALPHABET = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+DOMAIN = "clic.fr"  # 7 + "/" + 11 = 19 (URL-1)
+BROWSER = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 "
+           "Mobile Safari/537.36")
+SAMPLE = 200_000  # tokens the clients draw from (random over all campaigns)
+
+
+# --- the bucket ------------------------------------------------------------------------------------------------
+
+def random_tokens(count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` random 11-character tokens over [0-9A-Za-z] as an S11 array (a bench needs no CSPRNG)."""
+    return ALPHABET[rng.integers(0, 62, size=(count, 11), dtype=np.uint8)].view("S11").ravel()
+
+
+def synthesise(bucket: Path, links: int, campaigns: int, seed: int = 12) -> np.ndarray:
+    """Plans of `links` links over `campaigns` campaigns; returns a random sample of their tokens."""
+    rng = np.random.default_rng(seed)
+    per = -(-links // campaigns)
+    samples = []
+    for number in range(campaigns):
+        count = min(per, links - number * per)
+        tokens = np.unique(random_tokens(count, rng))  # sorted and unique; 62^11 makes repeats near impossible
+        frame = (pl.DataFrame({"token": pl.Series(tokens).cast(pl.String)})
+                 .with_row_index("row", offset=1)
+                 .select("token", (pl.lit(DOMAIN + "/") + pl.col("token")).alias("short_url"),
+                         pl.lit(f"crm-{number}.csv").alias("ref_list"),
+                         ((pl.col("row") + 1) // 2).cast(pl.Int64).alias("id_line"),
+                         (2 - pl.col("row") % 2).cast(pl.Int32).alias("link"),
+                         (pl.lit("https://www.monsite.com/soldes?id=") + pl.col("row").cast(pl.String)
+                          + pl.lit("&utm_source=sms")).alias("target"),
+                         (pl.lit("Soldes VIP n°") + pl.col("row").cast(pl.String)).alias("title"),
+                         (pl.lit("Jusqu'à -50 % pour vous, client ") + pl.col("row").cast(pl.String)
+                          + pl.lit(", ce week-end")).alias("description"),
+                         pl.lit("preview.jpg").alias("image"),
+                         pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("expires_at")))
+        plan = bucket / "campaigns" / f"bench-{number:02d}" / "plan"
+        plan.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(plan / "links.parquet")
+        (plan / ".smsflow-plan").write_text("links.parquet\n")
+        samples.append(rng.choice(tokens, size=min(len(tokens), SAMPLE // campaigns + 1), replace=False))
+    sample = np.concatenate(samples)
+    rng.shuffle(sample)
+    return sample
+
+
+def sqlite_links(bucket: Path, database: Path) -> None:
+    """The baseline's store: every link's token and target in a WITHOUT ROWID table (the token is the key)."""
+    import sqlite3
+
+    import pyarrow.parquet as pq
+
+    database.unlink(missing_ok=True)
+    with sqlite3.connect(database) as connection:
+        connection.execute("PRAGMA journal_mode=OFF")
+        connection.execute("PRAGMA synchronous=OFF")
+        connection.execute("CREATE TABLE links (token TEXT PRIMARY KEY, target TEXT NOT NULL) WITHOUT ROWID")
+        for path in sorted(bucket.glob("campaigns/*/plan/links.parquet")):
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=500_000, columns=["token", "target"]):
+                connection.executemany("INSERT INTO links VALUES (?, ?)",
+                                       zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()))
+
+
+# --- the servers -----------------------------------------------------------------------------------------------
+
+def baseline_app():
+    """FastAPI with one SQLite lookup per request (the baseline the issue names)."""
+    import sqlite3
+
+    from fastapi import FastAPI, HTTPException
+    from fastapi.responses import RedirectResponse
+
+    connection = sqlite3.connect(os.environ["BENCH_SQLITE"], check_same_thread=False)
+    app = FastAPI()
+
+    @app.get("/{token}")
+    async def redirect(token: str):
+        row = connection.execute("SELECT target FROM links WHERE token = ?", (token,)).fetchone()
+        if row is None:
+            raise HTTPException(404)
+        return RedirectResponse(row[0], status_code=302, headers={"Cache-Control": "private, no-store"})
+
+    return app
+
+
+def starlette_app():
+    """The same index and click log as `links`, behind Starlette's router and responses."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse, RedirectResponse
+    from starlette.routing import Route
+
+    from pipelines.links.app import NOT_FOUND, classify, create_app, ip_prefix
+    from pipelines.links.clicks import event_line
+
+    links = create_app()
+
+    async def redirect(request):
+        link = links.index.snapshot.lookup(request.path_params["token"].encode())
+        if link is None:
+            return HTMLResponse(NOT_FOUND, status_code=404)
+        user_agent = request.headers.get("user-agent", "")
+        agent_class, bot = classify(user_agent)
+        now_us = time.time_ns() // 1000
+        links.clicks.append(event_line(link.token, link.campaign, link.ref_list, link.id_line, link.link, "click",
+                                       now_us, agent_class, bot, ip_prefix(request.client.host), user_agent))
+        return RedirectResponse(link.target.decode(), status_code=302, headers={"Cache-Control": "private, no-store"})
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(_):
+        links.startup()
+        yield
+        links.shutdown()
+
+    return Starlette(routes=[Route("/{token}", redirect)], lifespan=lifespan)
+
+
+def floor_app():
+    """uvicorn's own cost: a bare ASGI app answering every request with the same 302 (no lookup, no log)."""
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 302,
+                        "headers": [(b"location", b"https://www.monsite.com/"), (b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(kind: str, bucket: Path, database: Path, port: int, log: Path) -> tuple[subprocess.Popen, float]:
+    env = {**os.environ, "SMSFLOW_BUCKET": str(bucket), "BENCH_SQLITE": str(database)}
+    if kind == "links":
+        command = [str(ROOT / ".venv/bin/smsflow"), "links", "serve", "--bucket", str(bucket), "--port", str(port)]
+    else:
+        factory = f"links:{kind}_app"  # starlette_app, baseline_app, floor_app
+        command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--app-dir", str(ROOT / "bench"),
+                   "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                   "--log-level", "warning"]
+    started = time.monotonic()
+    process = subprocess.Popen(["taskset", "-c", "0", *command], env=env, stdout=log.open("w"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"{kind} server exited: {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
+                probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: b\r\n\r\n")
+                if probe.recv(64):
+                    return process, time.monotonic() - started
+        except OSError:
+            time.sleep(0.2)
+
+
+def memory(pid: int) -> dict[str, int]:
+    """VmRSS, RssAnon and RssFile of a process, in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+            fields[name] = int(value.split()[0]) // 1024
+    return fields
+
+
+def cpu_seconds(pid: int) -> float:
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- the load generator (a separate process) -------------------------------------------------------------------
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection sending requests one after another and timing each."""
+
+    def __init__(self, run):
+        self.run, self.buffer, self.sent_at = run, b"", 0
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.send()
+
+    def send(self):
+        run = self.run
+        if time.monotonic() >= run["until"]:
+            self.transport.close()
+            return
+        token = run["tokens"][run["next"] % len(run["tokens"])]
+        run["next"] += 1
+        self.sent_at = time.perf_counter_ns()
+        self.transport.write(b"GET /" + token + b" HTTP/1.1\r\nHost: " + DOMAIN.encode() + b"\r\nUser-Agent: "
+                             + BROWSER.encode() + b"\r\n\r\n")
+
+    def data_received(self, data):
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buffer[:end].lower()
+        at = head.find(b"content-length:")
+        length = int(head[at + 15:head.find(b"\r\n", at) if head.find(b"\r\n", at) > 0 else None]) if at >= 0 else 0
+        if len(self.buffer) < end + 4 + length:
+            return
+        self.buffer = self.buffer[end + 4 + length:]
+        run = self.run
+        if time.monotonic() >= run["measure_from"]:
+            run["latencies"].append(time.perf_counter_ns() - self.sent_at)
+        status = head[9:12].decode()
+        run["status"][status] = run["status"].get(status, 0) + 1
+        self.send()
+
+    def connection_lost(self, exc):
+        self.run["open"] -= 1
+        if self.run["open"] == 0:
+            self.run["done"].set_result(None)
+
+
+async def _load(port: int, tokens: list[bytes], connections: int, warmup: float, seconds: float) -> dict:
+    loop = asyncio.get_running_loop()
+    now = time.monotonic()
+    run = {"tokens": tokens, "next": 0, "latencies": [], "status": {}, "open": connections,
+           "done": loop.create_future(), "measure_from": now + warmup, "until": now + warmup + seconds}
+    for _ in range(connections):
+        await loop.create_connection(lambda: _Connection(run), "127.0.0.1", port)
+    await run["done"]
+    latencies = np.array(run["latencies"], dtype=np.int64) / 1e6
+    return {"measured": len(latencies), "seconds": seconds, "status": run["status"],
+            "p50_ms": float(np.percentile(latencies, 50)) if len(latencies) else None,
+            "p99_ms": float(np.percentile(latencies, 99)) if len(latencies) else None}
+
+
+def client_main(port: int, tokens_file: Path, connections: int, warmup: float, seconds: float, part: int) -> None:
+    import uvloop
+
+    tokens = tokens_file.read_bytes().split(b"\n")
+    tokens = tokens[part::3] + tokens  # each client its own order
+    print(json.dumps(uvloop.run(_load(port, tokens, connections, warmup, seconds))))
+
+
+def load(port: int, tokens_file: Path, connections: int, warmup: float, seconds: float, clients: int) -> dict:
+    """`clients` load-generator processes pinned to the cores the server does not use; their figures merged."""
+    cores = ",".join(str(core) for core in range(1, max(2, os.cpu_count() or 2)))
+    processes = [subprocess.Popen(["taskset", "-c", cores, sys.executable, __file__, "--client", str(port),
+                                   str(tokens_file), str(connections // clients), str(warmup), str(seconds),
+                                   str(part)], stdout=subprocess.PIPE, text=True) for part in range(clients)]
+    results = [json.loads(process.communicate()[0]) for process in processes]
+    status: dict[str, int] = {}
+    for result in results:
+        for code, count in result["status"].items():
+            status[code] = status.get(code, 0) + count
+    measured = sum(result["measured"] for result in results)
+    return {"rps": measured / seconds, "status": status,
+            "p50_ms": max(result["p50_ms"] or 0 for result in results),
+            "p99_ms": max(result["p99_ms"] or 0 for result in results)}
+
+
+# --- the run ---------------------------------------------------------------------------------------------------
+
+def measure(kind: str, bucket: Path, database: Path, tokens_file: Path, args, out: Path) -> dict:
+    port = free_port()
+    process, startup = start_server(kind, bucket, database, port, out / f"{kind}.log")
+    try:
+        rss_ready = memory(process.pid)
+        cpu_before, wall_before = cpu_seconds(process.pid), time.monotonic()
+        result = load(port, tokens_file, args.connections, args.warmup, args.seconds, args.clients)
+        cpu_used = cpu_seconds(process.pid) - cpu_before
+        cpu = cpu_used / (time.monotonic() - wall_before)
+        # the server's CPU time per answer (warm-up included on both sides): what one core it had to itself
+        # would serve, whatever other work took from it on a shared machine
+        result["cpu_us"] = cpu_used / max(1, sum(result["status"].values())) * 1e6
+        rss_after = memory(process.pid)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+    result.update(startup_s=startup, cpu=cpu, rss_ready=rss_ready, rss_after=rss_after)
+    if kind in ("links", "starlette"):
+        from pipelines.links.clicks import log_folder, read_clicks, roll
+
+        roll(bucket)
+        events = read_clicks(bucket)
+        left = sum(path.read_bytes().count(b"\n") for path in log_folder(bucket).glob("*.jsonl*"))
+        result["events"] = events.filter(pl.col("kind") == "click").height + left
+        shutil.rmtree(bucket / "events" / "links", ignore_errors=True)
+    return result
+
+
+def report(kind: str, result: dict, baseline: dict | None) -> str:
+    redirects = result["status"].get("302", 0)
+    line = (f"{kind:<9} {result['rps']:>9,.0f} req/s  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  "
+            f"server CPU {result['cpu']:.0%}, {result['cpu_us']:.0f} µs a request (one whole core: "
+            f"{1e6 / result['cpu_us']:,.0f} req/s)  RSS {result['rss_after'].get('VmRSS', 0):,} MB (anon "
+            f"{result['rss_after'].get('RssAnon', 0):,}, file {result['rss_after'].get('RssFile', 0):,}; at ready "
+            f"{result['rss_ready'].get('VmRSS', 0):,})  ready in {result['startup_s']:.1f} s  statuses "
+            f"{dict(sorted(result['status'].items()))}")
+    if baseline:
+        line += (f"  x{result['rps'] / baseline['rps']:.1f} baseline (by CPU time a request: "
+                 f"x{baseline['cpu_us'] / result['cpu_us']:.1f})")
+    if "events" in result:
+        lost = redirects - result["events"]
+        line += f"  click events {result['events']:,} for {redirects:,} redirects (lost {lost:,})"
+    return line
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--links", type=int, default=10_000_000)
+    parser.add_argument("--campaigns", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--clients", type=int, default=1, help="load-generator processes")
+    parser.add_argument("--servers", default="links,starlette,baseline,floor",
+                        help="floor: a bare ASGI 302 on the same uvicorn, what uvicorn alone costs")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "links")
+    parser.add_argument("--client", nargs=6, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        port, tokens_file, connections, warmup, seconds, part = args.client
+        return client_main(int(port), Path(tokens_file), int(connections), float(warmup), float(seconds), int(part))
+    out = args.out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    bucket, database, tokens_file = out / "bucket", out / "links.sqlite", out / "tokens.txt"
+    started = time.monotonic()
+    sample = synthesise(bucket, args.links, args.campaigns)
+    tokens_file.write_bytes(b"\n".join(sample.tolist()))
+    print(f"{args.links:,} links in {args.campaigns} plans synthesised in {time.monotonic() - started:.1f} s; "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other work shares them); server on core "
+          f"0, {args.clients} client process(es) with {args.connections} keep-alive connections on the others, "
+          f"{args.warmup:g} s warm-up then {args.seconds:g} s measured", flush=True)
+    kinds = args.servers.split(",")
+    if "baseline" in kinds:
+        started = time.monotonic()
+        sqlite_links(bucket, database)
+        print(f"baseline SQLite store built in {time.monotonic() - started:.1f} s", flush=True)
+    results = {}
+    for kind in ["baseline", *[k for k in kinds if k != "baseline"]] if "baseline" in kinds else kinds:
+        results[kind] = measure(kind, bucket, database, tokens_file, args, out)
+        print(report(kind, results[kind], results.get("baseline") if kind != "baseline" else None), flush=True)
+    links = results.get("links")
+    if links:
+        ratio = links["rps"] / results["baseline"]["rps"] if "baseline" in results else float("nan")
+        lost = links["status"].get("302", 0) - links.get("events", 0)
+        print(f"goals: >= 15,000 redirects/s: {links['rps']:,.0f} measured, {1e6 / links['cpu_us']:,.0f} by CPU "
+              f"time a request; p99 <= 5 ms: {links['p99_ms']:.2f} ms; >= 4x "
+              f"baseline: x{ratio:.1f}; 0 lost click events: {lost}; <= 1 GB RSS: "
+              f"{links['rss_after'].get('VmRSS', 0):,} MB")
+
+
+if __name__ == "__main__":
+    main()
