@@ -40,6 +40,7 @@ LINKS_SCHEMA = pa.schema([
 LINKS_DICTIONARY = ("ref_list", "title", "description", "image")  # few distinct values: dictionary-encoded
 LINKS_STATISTICS = ("id_line", "link")
 _URL_SAFE = r"^[A-Za-z0-9_.~-]*$"  # RFC 3986 unreserved: a value made only of these is its own encoding
+_URI_KEPT = "!#$%&'()*+,/:;=?@[]~"  # RFC 3986 reserved characters and "%": a URL's fixed parts keep them as written
 
 
 def encode_values(values: pl.Series) -> pl.Series:
@@ -95,6 +96,8 @@ class LinkPlan:
                    dict(spec.defaults), jinja=any(marker in spec.message for marker in ("{{", "{%", "{#")))
         plan.pool = TokenPool(plan.token_length)
         plan.targets = [_compiled(url.target_template, columns, "message") for url in tracked.urls]
+        for target in plan.targets:  # an accent or a space in a fixed part: percent-encoded (UTF-8), all else kept
+            target.literal_parts = [quote(part, safe=_URI_KEPT) for part in target.literal_parts]
         preview = tracking.preview
         if preview is not None:
             plan.title = _compiled(preview.title, columns, "tracking.preview.title")
@@ -154,15 +157,36 @@ class LinkPlan:
             targets.append(values.select(pl.concat_str(pieces)).to_series())
         return targets
 
+    @property
+    def row_columns(self) -> list[str]:
+        """The plan columns `attach` reads of each row: its key and the preview's fields."""
+        previews = [template for template in (self.title, self.description) if template is not None]
+        return list(dict.fromkeys(["REF_LIST", "ID_LINE", *(name for template in previews
+                                                             for name in template.fields)]))
+
+    def _rendered(self, rows: pl.DataFrame, template: Template) -> pl.Series:
+        """A preview text per row: a ${Field} template as one concat_str of trimmed values (their default when
+        empty, MSG-4), no GSM7 replacement (a web page shows UTF-8); a Jinja2 one through the message's renderer."""
+        if template.jinja is not None:
+            return render(rows, template, self.defaults)
+        pieces: list[pl.Expr] = []
+        for literal, name in zip(template.literal_parts, [*template.field_parts, None]):
+            if literal:
+                pieces.append(pl.lit(literal))
+            if name is not None:
+                value = pl.col(name).str.strip_chars()
+                pieces.append(pl.when(value.is_null() | (value.str.len_bytes() == 0))
+                              .then(pl.lit(self.defaults.get(name, ""), dtype=pl.String)).otherwise(value))
+        return rows.select(pl.concat_str(pieces)).to_series()
+
     def _preview(self, rows: pl.DataFrame, template: Template | None, limit: int, kind: str) -> pl.Series:
         """URL-4: the personalised title or description; a rendering past `limit` characters is cut to it (an
         ellipsis last) and counted in the summary's warnings, rather than leaving the recipient unsent."""
         if template is None:
             return pl.repeat(None, rows.height, dtype=pl.String, eager=True)
         if not template.fields and template.jinja is None:
-            text = template.literal_parts[0]
-            return pl.repeat(text, rows.height, dtype=pl.String, eager=True)
-        texts = render(rows, template, self.defaults)
+            return pl.repeat(template.literal_parts[0], rows.height, dtype=pl.String, eager=True)
+        texts = self._rendered(rows, template)
         long = texts.str.len_chars() > limit
         count = int(long.sum())
         if count:
@@ -174,7 +198,7 @@ class LinkPlan:
                                                                                                  pl.DataFrame]:
         """Short links for the sendable rows of a batch (STATUS_CODE null in `composed`): their MESSAGE with each
         placeholder replaced by the row's short link, and their rows of links.parquet. `values`: `values()` of
-        the same rows; `rows`: the same rows' list columns, REF_LIST and ID_LINE."""
+        the same rows; `rows`: the same rows' `row_columns`."""
         assert self.pool is not None
         sendable = composed.select(pl.arg_where(pl.col("STATUS_CODE").is_null())).to_series()
         count, links = sendable.len(), len(self.tracked.urls)
@@ -208,6 +232,14 @@ class LinkPlan:
         self.links += links_frame.height
         message = composed.get_column("MESSAGE").scatter(sendable, messages)
         return composed.with_columns(message.alias("MESSAGE")), links_frame
+
+    def with_links(self, message: str, links: pl.DataFrame, ref_list: str, id_line: int) -> str:
+        """A message rendered for one row (the SEND-3 test) with that row's short links in place of the
+        placeholders; a row without links (not sendable) keeps them."""
+        mine = links.filter((pl.col("ref_list") == ref_list) & (pl.col("id_line") == id_line))
+        for link, short in mine.select("link", "short_url").iter_rows():
+            message = message.replace(self.placeholders[link - 1], short, 1)
+        return message
 
     def warnings(self) -> list[str]:
         notes = list(self.image.warnings) if self.image is not None else []

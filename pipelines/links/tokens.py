@@ -85,4 +85,4 @@ def text_column(codes: np.ndarray, prefix: bytes = b"") -> pa.Array:
         data[:, :len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
     data[:, len(prefix):] = _ALPHABET[codes]
     offsets = np.arange(0, (count + 1) * width, width, dtype=np.int64)
-    return pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data.tobytes()))
+    return pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))

@@ -102,8 +102,15 @@ def plan_batch(batch: PreparedBatch, source: Source, context: Context, columns: 
         pl.when(sendable).then(pl.col("PARTS")).otherwise(0).cast(pl.Int32).alias("PARTS"),
     )
     if context.links is not None:  # URL-1: the sendable rows' short links, in their messages and links.parquet
-        composed, links = context.links.attach(composed, batch.link_values[candidate_rows], frame[candidate_rows])
+        rows = frame.select(pl.col(name) if name in frame.columns else pl.lit(None, dtype=pl.String).alias(name)
+                            for name in context.links.row_columns)  # a field another list has: empty here
+        composed, links = context.links.attach(composed, batch.link_values[candidate_rows], rows[candidate_rows])
         context.links_writer.write(links.to_arrow().cast(LINKS_SCHEMA))
+        test_row = spec.test.row - context.totals.rows - 1 if spec.test is not None else -1  # before note_results
+        if 0 <= test_row < frame.height and context.totals.test_message:  # SEND-3: the test row's own links
+            row = frame.row(test_row, named=True)
+            context.totals.test_message = context.links.with_links(context.totals.test_message, links,
+                                                                   row["REF_LIST"], row["ID_LINE"])
     statuses = frame.get_column("STATUS_CODE").scatter(candidate_rows, composed.get_column("STATUS_CODE"))
     empty_text = pl.Series([None] * frame.height, dtype=pl.String)
     frame = frame.with_columns(

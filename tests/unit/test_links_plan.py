@@ -52,6 +52,8 @@ def test_url2_fields_inside_a_url_stay_in_it():
     assert find_urls("https://x.fr/?a={{ ID }}").urls[0].source == "https://x.fr/?a=${ID}"
     with pytest.raises(LinkError, match=r"URL-2"):
         find_urls("https://x.fr/{{ Nom | lower }}")
+    in_condition = find_urls("{% if VIP %}https://x.fr/vip{% else %}https://x.fr{% endif %} STOP 36184")
+    assert [url.source for url in in_condition.urls] == ["https://x.fr/vip", "https://x.fr"]
 
 
 def test_url2_values_percent_encoded_fixed_parts_kept():
@@ -217,3 +219,35 @@ def test_url1_a_replan_without_tracking_leaves_no_links(tmp_path):
     untracked = plan_file(spec, result.out_dir)
     assert not links_path.exists() and untracked.summary["campaign"]["tracking"] is False
     assert "tracking" not in untracked.summary and (result.out_dir / "notes.txt").exists()
+
+
+def test_send3_the_test_message_carries_the_test_rows_own_short_links(tmp_path):
+    result, _, links_path = _plan(tmp_path, "Bonjour ${Prénom}: https://x.fr/${ID}", {},
+                                  test={"numbers": "0699999999", "row": 2})
+    mine = pl.read_parquet(links_path).filter(pl.col("id_line") == 2).get_column("short_url").to_list()
+    assert result.summary["test"]["message"] == f"Bonjour Léo: {mine[0]}"
+
+
+def test_url2_url4_a_field_only_one_list_has_is_empty_in_the_others(tmp_path):
+    write_list(tmp_path / "a.csv", "Mobile;Prénom;ID\n0611111111;Ann;1\n")
+    write_list(tmp_path / "b.csv", "Mobile\n0622222222\n")
+    spec = write_spec(tmp_path, lists=["a.csv", "b.csv"], message="https://x.fr/${ID}", defaults={"ID": "0"},
+                      tracking={"preview": {"title": "${Prénom}!", "description": "D"}})
+    links = pl.read_parquet(plan_file(spec, tmp_path / "plan").out_dir / LINKS_FILE).sort("ref_list")
+    assert links.select("target", "title").rows() == [("https://x.fr/1", "Ann!"), ("https://x.fr/0", "!")]
+
+
+def test_url1_a_url_under_a_jinja_condition_is_linked_only_where_the_message_has_it(tmp_path):
+    rows = "Mobile;VIP\n0611111111;oui\n0622222222;non\n"
+    message = "{% if VIP == 'oui' %}https://x.fr/vip{% else %}https://x.fr/tous{% endif %} STOP 36184"
+    _, recipients, links_path = _plan(tmp_path, message, {}, rows=rows)
+    links = pl.read_parquet(links_path).sort("id_line")
+    assert links.select("id_line", "link", "target").rows() == [(1, 1, "https://x.fr/vip"),
+                                                                (2, 2, "https://x.fr/tous")]
+    assert recipients.get_column("MESSAGE").to_list() == [f"{short} STOP 36184" for short in links["short_url"]]
+
+
+def test_url2_a_fixed_part_with_accents_becomes_a_valid_uri(tmp_path):
+    _, _, links_path = _plan(tmp_path, "https://x.fr/été?a=1&b=%20#top ${ID}", {},
+                             rows="Mobile;ID\n0611111111;1\n")
+    assert pl.read_parquet(links_path).get_column("target").to_list() == ["https://x.fr/%C3%A9t%C3%A9?a=1&b=%20#top"]
