@@ -17,9 +17,11 @@ import bisect
 import os
 import re
 import struct
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -29,12 +31,12 @@ import numpy as np
 from pipelines.layout import PLAN_MARKER
 
 LINKS_FILE = "links.parquet"  # the plan's links artifact (helper A's contract), beside the plan marker
-TOKEN_WIDTH = 24  # bytes a token is padded to: three uint64 words (URL-1: tokens of 8..17 characters fit)
-TOKEN = re.compile(rb"[0-9A-Za-z]{8,24}")
+TOKEN_WIDTH = 16  # bytes a token is padded to: two uint64 words (URL-1: 19 - len(domain) - 1, a domain of 2+)
+TOKEN = re.compile(rb"[0-9A-Za-z]{8,16}")
 ISOLATE_BYTES = 16 << 20  # plans bigger than this (Parquet bytes) are read in a child process
 NEVER = np.iinfo(np.int64).max  # expires_us of a link without expiry
 _SEED, _MULT, _MASK = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, (1 << 64) - 1
-_WORDS = struct.Struct("<3Q")
+_WORDS = struct.Struct("<2Q")
 COLUMNS = ("short_url", "ref_list", "id_line", "link", "target", "title", "description", "image")
 
 
@@ -48,49 +50,101 @@ def token_hash(token: bytes) -> int:
 
 
 def token_hashes(tokens: np.ndarray) -> np.ndarray:
-    """`token_hash` of every token of an `S24` array, vectorised."""
-    words = np.ascontiguousarray(tokens).view("<u8").reshape(len(tokens), 3)
+    """`token_hash` of every token of an `S16` array, vectorised."""
+    words = np.ascontiguousarray(tokens).view("<u8").reshape(len(tokens), 2)
     h = np.full(len(tokens), _SEED, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for column in range(3):
+        for column in range(2):
             h ^= words[:, column]
             h *= np.uint64(_MULT)
             h ^= h >> np.uint64(31)
     return h
 
 
+# One link's fixed fields in one 48-byte record (one page touched by a lookup): the padded token, expiry (µs),
+# where the varying part of its target is in the Arrow file's buffer and its length, id_line, the link number,
+# its list (an index into the campaign's list names) and its target's affixes (an index into the campaign's
+# common prefixes and suffixes of targets, one pair per link number: `https://shop.fr/p?id=` … `&utm=sms`).
+ROW = np.dtype([("token", f"S{TOKEN_WIDTH}"), ("expires_us", "<i8"), ("target_at", "<i8"), ("id_line", "<i4"),
+                ("target_len", "<i4"), ("link", "<i4"), ("ref", "<i2"), ("affix", "<i2")])
+_ROW = struct.Struct(f"<{TOKEN_WIDTH}sqqiiihh")
+PREVIEW_COLUMNS = ("short_url", "title", "description", "image")
+
+
+def _affixes(frame):
+    """Per link number, the prefix and suffix every target of the campaign shares (from the smallest and largest
+    target and reversed target: whole-column expressions, one Python step per link number)."""
+    import os.path
+
+    import polars as pl
+
+    bounds = (frame.group_by("link", maintain_order=True)
+              .agg(pl.col("target").min().alias("low"), pl.col("target").max().alias("high"),
+                   pl.col("target").str.reverse().min().alias("low_r"),
+                   pl.col("target").str.reverse().max().alias("high_r"),
+                   pl.col("target").str.len_bytes().min().alias("shortest")))
+    affixes = []
+    for low, high, low_r, high_r, shortest in bounds.select("low", "high", "low_r", "high_r", "shortest").rows():
+        prefix = os.path.commonprefix([low, high])
+        suffix = os.path.commonprefix([low_r, high_r])[::-1][:max(0, shortest - len(prefix))]
+        affixes.append((prefix, suffix))
+    return bounds["link"], affixes
+
+
 def build_campaign_cache(links: str, destination: str) -> int:
-    """Turn a plan's links.parquet into the memory-mappable Arrow IPC file the server reads (run in a child
-    process). Rows whose token is not [0-9A-Za-z]{8,24} or whose target is not a printable http(s) URL are
-    dropped (URL-5: never a redirect to anything else, never a header injection). Returns the rows kept."""
+    """Turn a plan's links.parquet into the memory-mappable files the server reads (run in a child process for
+    big plans): `destination` (Arrow IPC: the targets' varying parts and the preview texts; the list names and
+    target affixes in its metadata), `.rows.npy` (the ROW records) and `.hash.npy` (the tokens' hashes). Rows
+    whose token is not [0-9A-Za-z]{8,16} or whose target is not a printable http(s) URL are dropped (URL-5: never
+    a redirect to anything else, never a header injection). Returns the rows kept."""
+    import json
+
     import polars as pl
     import pyarrow as pa
 
     frame = (pl.read_parquet(links, columns=["token", "expires_at", *COLUMNS])
-             .filter(pl.col("token").str.contains(r"^[0-9A-Za-z]{8,24}$")
+             .filter(pl.col("token").str.contains(r"^[0-9A-Za-z]{8,16}$")
                      & pl.col("target").str.contains(r"^https?://[!-~]+$"))
-             .select(pl.col("token").str.pad_end(TOKEN_WIDTH, "\0"),
-                     pl.col("expires_at").dt.epoch("us").fill_null(NEVER).alias("expires_us"),
-                     *[pl.col(name) for name in COLUMNS]))
-    table = frame.to_arrow().combine_chunks()
-    table = table.cast(pa.schema([pa.field(f.name, pa.large_string() if pa.types.is_string(f.type)
-                                           or pa.types.is_large_string(f.type) else f.type)
-                                  for f in table.schema]))
+             .with_columns(pl.col("link").fill_null(0)))
+    ref_lists = frame["ref_list"].fill_null("").unique(maintain_order=True).to_list()
+    links_seen, affixes = _affixes(frame)
+    affix = pl.DataFrame({"link": links_seen, "affix": range(len(affixes)),
+                          "prefix_len": [len(p) for p, _ in affixes], "suffix_len": [len(x) for _, x in affixes]},
+                         schema_overrides={"link": frame.schema["link"], "affix": pl.Int16})
+    frame = frame.join(affix, on="link", how="left", maintain_order="left").with_columns(
+        pl.col("target").str.slice(pl.col("prefix_len"), pl.col("target").str.len_bytes() - pl.col("prefix_len")
+                                   - pl.col("suffix_len")).alias("target_part"))  # ASCII: bytes are characters
+    rows = np.zeros(frame.height, dtype=ROW)
+    rows["token"] = frame["token"].to_numpy().astype(f"S{TOKEN_WIDTH}")  # ASCII, padded with NULs
+    rows["id_line"] = frame["id_line"].fill_null(0).to_numpy()
+    rows["expires_us"] = frame["expires_at"].dt.epoch("us").fill_null(NEVER).to_numpy()
+    rows["link"] = frame["link"].to_numpy()
+    rows["ref"] = frame["ref_list"].fill_null("").cast(pl.Enum(ref_lists)).to_physical().to_numpy()
+    rows["affix"] = frame["affix"].to_numpy()
+    # no nulls: the request path reads a row's bytes by offsets alone, without the validity bitmap
+    table = frame.select(pl.col(name).fill_null("") for name in ("target_part", *PREVIEW_COLUMNS)).to_arrow()
+    table = table.cast(pa.schema([pa.field(name, pa.large_string()) for name in table.column_names]),
+                       safe=False).combine_chunks()
+    table = table.replace_schema_metadata({"ref_lists": json.dumps(ref_lists), "affixes": json.dumps(affixes)})
+    if frame.height:
+        target = table.column("target_part").chunks[0]
+        offsets = np.frombuffer(target.buffers()[1], dtype=np.int64, count=len(target) + 1,
+                                offset=target.offset * 8)
+        rows["target_at"], rows["target_len"] = offsets[:-1] - offsets[0], np.diff(offsets)
     temporary = f"{destination}.{os.getpid()}.tmp"
     with pa.OSFile(temporary, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         for batch in table.to_batches(max_chunksize=max(1, table.num_rows)):
             writer.write_batch(batch)
-    np.save(temporary + ".npy", token_hashes(_fixed_tokens(table.column("token").chunks[0])
-                                             if table.num_rows else np.zeros(0, "S24")))
-    os.replace(temporary + ".npy", destination + ".hash.npy")
+    np.save(temporary + ".rows.npy", rows)
+    np.save(temporary + ".hash.npy", token_hashes(rows["token"]))
+    os.replace(temporary + ".rows.npy", destination + ".rows.npy")
+    os.replace(temporary + ".hash.npy", destination + ".hash.npy")
     os.replace(temporary, destination)
-    return table.num_rows
+    return frame.height
 
 
-def _fixed_tokens(array) -> np.ndarray:
-    """The padded token column as an `S24` view of its Arrow data buffer (zero copy)."""
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64, count=len(array) + 1, offset=array.offset * 8)
-    return np.frombuffer(array.buffers()[2], dtype=f"S{TOKEN_WIDTH}", count=len(array), offset=int(offsets[0]))
+def cache_files(cache: Path) -> tuple[Path, Path, Path]:
+    return cache, Path(f"{cache}.rows.npy"), Path(f"{cache}.hash.npy")
 
 
 def _ints(array: np.ndarray) -> memoryview:
@@ -115,64 +169,69 @@ class _Strings:
 
 @dataclass
 class CampaignLinks:
-    """One campaign's links, memory-mapped; rows are addressed by their position in the file."""
+    """One campaign's links, memory-mapped; rows are addressed by their position in the files."""
 
     campaign: str
     plan_dir: Path
     version: tuple[int, int]  # the plan marker's (inode, mtime_ns): a re-plan changes it
-    tokens: np.ndarray
+    rows: np.ndarray  # ROW records
     hashes: np.ndarray
-    expires_us: np.ndarray
-    columns: dict[str, object]
-    id_line: np.ndarray
-    link: np.ndarray
+    columns: dict[str, _Strings]  # the preview texts, read for previews only
+    targets: memoryview  # the targets' varying parts, one buffer
+    ref_lists: list[str]
+    affixes: list[tuple[bytes, bytes]]
     planned_us: int
 
     def __post_init__(self):
-        self.token_bytes = memoryview(np.ascontiguousarray(self.tokens).view(np.uint8))
-        self.expires = _ints(self.expires_us)
-        self.id_lines, self.links = _ints(self.id_line), _ints(self.link)
+        self.records = memoryview(np.ascontiguousarray(self.rows).view(np.uint8))
 
     def __len__(self) -> int:
-        return len(self.tokens)
+        return len(self.rows)
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return self.rows["token"]
 
     @classmethod
     def open(cls, campaign: str, plan_dir: Path, version: tuple[int, int], cache: Path) -> CampaignLinks:
+        import json
+
         import pyarrow as pa
 
-        with pa.memory_map(str(cache), "r") as source:
+        arrow, rows, hashes = cache_files(cache)
+        with pa.memory_map(str(arrow), "r") as source:
             table = pa.ipc.open_file(source).read_all()
-        batch = table.combine_chunks()
-        if batch.num_rows == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return cls(campaign, plan_dir, version, np.zeros(0, "S24"), np.zeros(0, np.uint64), empty, {},
-                       empty, empty, version[1] // 1000)
-        column = {name: batch.column(name).chunks[0] for name in batch.column_names}
-        return cls(campaign, plan_dir, version, _fixed_tokens(column["token"]),
-                   np.load(str(cache) + ".hash.npy", mmap_mode="r"),
-                   np.frombuffer(column["expires_us"].buffers()[1], dtype=np.int64, count=batch.num_rows),
-                   {name: _Strings(column[name]) for name in ("short_url", "ref_list", "target", "title",
-                                                              "description", "image")},
-                   column["id_line"].to_numpy(zero_copy_only=False), column["link"].to_numpy(zero_copy_only=False),
+        ref_lists = json.loads(table.schema.metadata[b"ref_lists"])
+        affixes = [(prefix.encode(), suffix.encode()) for prefix, suffix in
+                   json.loads(table.schema.metadata[b"affixes"])]
+        rows, hashes = np.load(rows, mmap_mode="r"), np.load(hashes, mmap_mode="r")
+        if table.num_rows == 0:
+            return cls(campaign, plan_dir, version, np.zeros(0, ROW), np.zeros(0, np.uint64), {}, memoryview(b""),
+                       ref_lists, affixes, version[1] // 1000)
+        table = table.combine_chunks()
+        columns = {name: _Strings(table.column(name).chunks[0]) for name in ("target_part", *PREVIEW_COLUMNS)}
+        part = columns.pop("target_part")
+        targets = part.data[part.offsets[0]:]  # target_at counts from the first target
+        return cls(campaign, plan_dir, version, rows, hashes, columns, targets, ref_lists, affixes,
                    version[1] // 1000)
 
 
 class Link:
-    """One link found by a request: what a click needs is read at once, the preview's fields when asked."""
+    """One link found by a request: what a click needs is read at once, the preview's texts when asked."""
 
-    __slots__ = ("token", "of", "row", "target", "expires_us")
+    __slots__ = ("token", "of", "row", "target", "expires_us", "id_line", "link", "ref")
 
-    def __init__(self, token: str, of: CampaignLinks, row: int, target: bytes, expires_us: int):
+    def __init__(self, token: str, of: CampaignLinks, row: int, target: bytes, expires_us: int, id_line: int,
+                 link: int, ref: int):
         self.token, self.of, self.row, self.target, self.expires_us = token, of, row, target, expires_us
+        self.id_line, self.link, self.ref = id_line, link, ref
 
     def _text(self, name: str) -> str:
         return self.of.columns[name][self.row].decode()
 
     campaign = property(lambda self: self.of.campaign)
     plan_dir = property(lambda self: self.of.plan_dir)
-    id_line = property(lambda self: self.of.id_lines[self.row])
-    link = property(lambda self: self.of.links[self.row])
-    ref_list = property(lambda self: self._text("ref_list"))
+    ref_list = property(lambda self: self.of.ref_lists[self.ref])
     short_url = property(lambda self: self._text("short_url"))
     title = property(lambda self: self._text("title"))
     description = property(lambda self: self._text("description"))
@@ -213,8 +272,8 @@ class Snapshot:
     def __len__(self) -> int:
         return self.offsets[-1]
 
-    def locate(self, token: bytes) -> tuple[CampaignLinks, int] | None:
-        """The campaign and row of a token, or None (malformed or unknown)."""
+    def locate(self, token: bytes) -> tuple[CampaignLinks, int, tuple] | None:
+        """The campaign, row and ROW record of a token, or None (malformed or unknown)."""
         if not TOKEN.fullmatch(token):
             return None
         padded = token.ljust(TOKEN_WIDTH, b"\0")
@@ -225,19 +284,21 @@ class Snapshot:
             which = bisect.bisect_right(offsets, row) - 1
             campaign = self.campaigns[which]
             local = row - offsets[which]
-            if campaign.token_bytes[local * TOKEN_WIDTH:(local + 1) * TOKEN_WIDTH] == padded:
-                return campaign, local
+            record = _ROW.unpack_from(campaign.records, local * ROW.itemsize)
+            if record[0] == padded:
+                return campaign, local, record
         return None
 
     def lookup(self, token: bytes) -> Link | None:
         found = self.locate(token)
         if found is None:
             return None
-        campaign, row = found
-        expires = campaign.expires[row]
+        campaign, row, (_, expires, target_at, id_line, target_len, link, ref, affix) = found
         if self.lifetime_us is not None:
             expires = min(expires, campaign.planned_us + self.lifetime_us)
-        return Link(token.decode(), campaign, row, campaign.columns["target"][row], expires)
+        prefix, suffix = campaign.affixes[affix]
+        target = b"".join((prefix, campaign.targets[target_at:target_at + target_len], suffix))
+        return Link(token.decode(), campaign, row, target, expires, id_line, link, ref)
 
 
 def planned_campaigns(bucket: Path) -> dict[str, tuple[Path, tuple[int, int]]]:
@@ -303,7 +364,7 @@ class IndexWatcher:
         caches = {name: self.cache / f"{name}-{version[0]}-{version[1]}.arrow"
                   for name, (_, version) in missing.items()}
         to_build = {name: path for name, path in caches.items()
-                    if not (path.exists() and Path(str(path) + ".hash.npy").exists())}
+                    if not all(item.exists() for item in cache_files(path))}
         sources = {name: missing[name][0] / LINKS_FILE for name in to_build}
         # Big plans are read in a child process, so the server never holds (nor keeps the heap of) their
         # Polars frames; small ones are not worth a process start.
@@ -315,6 +376,9 @@ class IndexWatcher:
             for name, job in jobs.items():
                 try:
                     job.result()
+                except BrokenProcessPool as error:  # the child died (memory?): tried again at the next poll
+                    print(f"links index: campaign {name} not loaded yet ({error})", file=sys.stderr)
+                    missing.pop(name)
                 except Exception as error:  # noqa: BLE001 - one bad plan must not stop the others
                     self._refuse(name, missing.pop(name)[1], error)
         for name, (plan_dir, version) in missing.items():
@@ -328,8 +392,6 @@ class IndexWatcher:
         return True
 
     def _refuse(self, name: str, version: tuple[int, int], error: Exception) -> None:
-        import sys
-
         self._failed[name] = version
         print(f"links index: campaign {name} not served, its links cannot be read ({type(error).__name__}: "
               f"{error})", file=sys.stderr)
@@ -343,7 +405,7 @@ class IndexWatcher:
             except FileNotFoundError:  # another worker removed it
                 continue
             if stale:
-                for item in (path, Path(str(path) + ".hash.npy")):
+                for item in cache_files(path):
                     item.unlink(missing_ok=True)
 
     def start(self) -> None:
@@ -356,8 +418,6 @@ class IndexWatcher:
             try:
                 self.refresh()
             except Exception as error:  # noqa: BLE001 - a bad plan must not stop serving the others
-                import sys
-
                 print(f"links index: refresh failed ({type(error).__name__}: {error})", file=sys.stderr)
 
     def stop(self) -> None:
