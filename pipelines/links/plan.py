@@ -3,10 +3,10 @@ sendable recipient and link, written to links.parquet beside recipients.parquet.
 
 The plan renders the message with each URL replaced by a placeholder of the short link's exact length (the domain,
 `/`, then `XXXXXXX1`, `XXXXXXX2` …), so lengths, parts, credits and the editor's worst case count the short link,
-not the long URL (ENC-6). Once a batch's statuses are final, each sendable row gets fresh tokens (`tokens`) and
-its placeholders are replaced by its short links; its targets are personalised, field values percent-encoded,
-the URL's fixed parts kept as written (URL-2); its preview title and description personalised (URL-4). Only
-sendable rows get links, so no token points at a message never sent.
+not the long URL (ENC-6). In the plan's worker threads each row of a batch gets its tokens (`tokens`), its targets
+personalised, field values percent-encoded, the URL's fixed parts kept as written (URL-2), and its preview title
+and description (URL-4); once the batch's statuses are final, the sendable rows' placeholders are replaced by
+their short links and only their links are written, so no token points at a message never sent.
 
 links.parquet (the contract with the links service): token, short_url, ref_list, id_line, link, target, title,
 description, image, expires_at — see LINKS_SCHEMA.
@@ -52,10 +52,6 @@ def encode_values(values: pl.Series) -> pl.Series:
         return values
     distinct = values.filter(~plain).unique()
     return values.replace(distinct, pl.Series([quote(value, safe="") for value in distinct], dtype=pl.String))
-
-
-def _value_column(name: str) -> str:
-    return f"{name}\x00url"
 
 
 @dataclass
@@ -126,21 +122,42 @@ class LinkPlan:
     def target_fields(self) -> list[str]:
         return list(dict.fromkeys(name for target in self.targets for name in target.field_parts))
 
-    def values(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Per row, each target field's value as inserted in a URL (trimmed, its default when empty: MSG-4,
-        percent-encoded: URL-2) and whether the list value is empty (`empty_column`, status 5 as in the message).
-        Whole columns; runs in the plan's worker threads with the rest of a batch's preparation."""
+    @property
+    def preview_fields(self) -> list[str]:
+        return list(dict.fromkeys(name for template in (self.title, self.description) if template is not None
+                                  for name in template.fields))
+
+    def prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Per row of a batch, all `attach` needs: whether each URL field is empty (`empty_column`: status 5 as
+        in the message, MSG-4), each link's target (URL-2), short link and token (URL-5), the preview's title and
+        description (URL-4). Whole columns, in the plan's worker threads, ahead of the batch's statuses: rows
+        that turn out unsendable only waste their tokens (drawn, never written)."""
+        height = frame.height
+        fields = {name: frame.get_column(name) if name in frame.columns else
+                  pl.Series(name, [None] * height, dtype=pl.String)  # a field only another list has: empty here
+                  for name in dict.fromkeys([*self.target_fields, *self.preview_fields])}
         columns = []
+        values = {}
         for name in self.target_fields:
-            raw = frame.get_column(name) if name in frame.columns else pl.Series(name, [None] * frame.height,
-                                                                                  dtype=pl.String)
-            trimmed = raw.str.strip_chars()
+            trimmed = fields[name].str.strip_chars()
             empty = trimmed.is_null() | (trimmed.str.len_bytes() == 0)
             value = pl.select(pl.when(empty).then(pl.lit(self.defaults.get(name), dtype=pl.String))
                               .otherwise(trimmed)).to_series().fill_null("")
-            columns += [empty.alias(empty_column(name)), encode_values(value).alias(_value_column(name))]
-        return pl.DataFrame(columns) if columns else pl.DataFrame({"_": pl.Series([None] * frame.height,
-                                                                                  dtype=pl.String)})
+            columns.append(empty.alias(empty_column(name)))
+            values[name] = encode_values(value)
+        encoded = pl.DataFrame(values) if values else pl.DataFrame({"_": pl.Series([None] * height, dtype=pl.String)})
+        assert self.pool is not None
+        codes = self.pool.draw(height * len(self.targets))
+        shorts = pl.from_arrow(text_column(codes, f"{self.domain}/".encode()).cast(pa.string_view()))
+        tokens = pl.from_arrow(text_column(codes).cast(pa.string_view()))
+        for index, target in enumerate(self._targets(encoded, height)):
+            columns += [target.alias(f"\x00target{index}"),
+                        shorts.slice(index * height, height).alias(f"\x00short{index}"),
+                        tokens.slice(index * height, height).alias(f"\x00token{index}")]
+        rows = pl.DataFrame(list(fields.values())) if fields else None
+        for kind, template in (("title", self.title), ("description", self.description)):
+            columns.append(self._preview(rows, height, template).alias(f"\x00{kind}"))
+        return pl.DataFrame(columns)
 
     def _targets(self, values: pl.DataFrame, height: int) -> list[pl.Series]:
         targets = []
@@ -153,16 +170,9 @@ class LinkPlan:
                 if literal:
                     pieces.append(pl.lit(literal))
                 if name is not None:
-                    pieces.append(pl.col(_value_column(name)))
+                    pieces.append(pl.col(name))
             targets.append(values.select(pl.concat_str(pieces)).to_series())
         return targets
-
-    @property
-    def row_columns(self) -> list[str]:
-        """The plan columns `attach` reads of each row: its key and the preview's fields."""
-        previews = [template for template in (self.title, self.description) if template is not None]
-        return list(dict.fromkeys(["REF_LIST", "ID_LINE", *(name for template in previews
-                                                             for name in template.fields)]))
 
     def _rendered(self, rows: pl.DataFrame, template: Template) -> pl.Series:
         """A preview text per row: a ${Field} template as one concat_str of trimmed values (their default when
@@ -179,51 +189,51 @@ class LinkPlan:
                               .then(pl.lit(self.defaults.get(name, ""), dtype=pl.String)).otherwise(value))
         return rows.select(pl.concat_str(pieces)).to_series()
 
-    def _preview(self, rows: pl.DataFrame, template: Template | None, limit: int, kind: str) -> pl.Series:
-        """URL-4: the personalised title or description; a rendering past `limit` characters is cut to it (an
-        ellipsis last) and counted in the summary's warnings, rather than leaving the recipient unsent."""
+    def _preview(self, rows: pl.DataFrame | None, height: int, template: Template | None) -> pl.Series:
+        """URL-4: the personalised title or description of each row (null without a preview)."""
         if template is None:
-            return pl.repeat(None, rows.height, dtype=pl.String, eager=True)
+            return pl.repeat(None, height, dtype=pl.String, eager=True)
         if not template.fields and template.jinja is None:
-            return pl.repeat(template.literal_parts[0], rows.height, dtype=pl.String, eager=True)
-        texts = self._rendered(rows, template)
+            return pl.repeat(template.literal_parts[0], height, dtype=pl.String, eager=True)
+        if rows is None:  # a Jinja2 text that uses no field
+            rows = pl.DataFrame({"_": pl.Series([None] * height, dtype=pl.String)})
+        return self._rendered(rows, template)
+
+    def _cut(self, texts: pl.Series, limit: int, kind: str) -> pl.Series:
+        """URL-4: a rendering past `limit` characters is cut to it (an ellipsis last) and counted in the
+        summary's warnings, rather than leaving the recipient unsent."""
         long = texts.str.len_chars() > limit
         count = int(long.sum())
-        if count:
-            self.shortened[kind] += count
-            texts = pl.select(pl.when(long).then(texts.str.slice(0, limit - 1) + "…").otherwise(texts)).to_series()
-        return texts
+        if not count:
+            return texts
+        self.shortened[kind] += count
+        return pl.select(pl.when(long).then(texts.str.slice(0, limit - 1) + "…").otherwise(texts)).to_series()
 
-    def attach(self, composed: pl.DataFrame, values: pl.DataFrame, rows: pl.DataFrame) -> tuple[pl.DataFrame,
-                                                                                                 pl.DataFrame]:
-        """Short links for the sendable rows of a batch (STATUS_CODE null in `composed`): their MESSAGE with each
-        placeholder replaced by the row's short link, and their rows of links.parquet. `values`: `values()` of
-        the same rows; `rows`: the same rows' `row_columns`."""
-        assert self.pool is not None
+    def attach(self, composed: pl.DataFrame, candidates: pl.Series, prepared: pl.DataFrame,
+               keys: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The sendable rows of a batch (STATUS_CODE null in `composed`, the batch's `candidates` rows) with their
+        short links: their MESSAGE with each placeholder replaced by the row's short link, and their rows of
+        links.parquet. `prepared`: `prepare()` of the whole batch; `keys`: its REF_LIST and ID_LINE."""
         sendable = composed.select(pl.arg_where(pl.col("STATUS_CODE").is_null())).to_series()
-        count, links = sendable.len(), len(self.tracked.urls)
-        if not count or not links:
+        count = sendable.len()
+        if not count or not self.targets:
             return composed, pl.from_arrow(LINKS_SCHEMA.empty_table())
-        rows, values = rows[sendable], values[sendable]
+        rows = candidates.gather(sendable)
+        prepared, keys = prepared[rows], keys[rows]
         messages = composed.get_column("MESSAGE").gather(sendable)
-        codes = self.pool.draw(count * links)
-        tokens = pl.from_arrow(text_column(codes).cast(pa.string_view()))
-        shorts = pl.from_arrow(text_column(codes, f"{self.domain}/".encode()).cast(pa.string_view()))
-        common = {
-            "ref_list": rows.get_column("REF_LIST"), "id_line": rows.get_column("ID_LINE"),
-            "title": self._preview(rows, self.title, PREVIEW_TITLE_LENGTH, "title"),
-            "description": self._preview(rows, self.description, PREVIEW_DESCRIPTION_LENGTH, "description"),
-        }
+        title = self._cut(prepared.get_column("\x00title"), PREVIEW_TITLE_LENGTH, "title")
+        description = self._cut(prepared.get_column("\x00description"), PREVIEW_DESCRIPTION_LENGTH, "description")
         frames = []
-        for index, (placeholder, target) in enumerate(zip(self.placeholders, self._targets(values, count))):
-            short = shorts.slice(index * count, count)
+        for index, placeholder in enumerate(self.placeholders):
+            short = prepared.get_column(f"\x00short{index}")
             present = messages.str.contains(placeholder, literal=True) if self.jinja else None
             messages = pl.DataFrame({"m": messages, "s": short}).select(
                 pl.col("m").str.replace(placeholder, pl.col("s"), literal=True, n=1)).to_series()
-            frame = pl.DataFrame({"token": tokens.slice(index * count, count), "short_url": short,
-                                  "ref_list": common["ref_list"], "id_line": common["id_line"],
-                                  "link": pl.repeat(index + 1, count, dtype=pl.Int32, eager=True), "target": target,
-                                  "title": common["title"], "description": common["description"]})
+            frame = pl.DataFrame({"token": prepared.get_column(f"\x00token{index}"), "short_url": short,
+                                  "ref_list": keys.get_column("REF_LIST"), "id_line": keys.get_column("ID_LINE"),
+                                  "link": pl.repeat(index + 1, count, dtype=pl.Int32, eager=True),
+                                  "target": prepared.get_column(f"\x00target{index}"), "title": title,
+                                  "description": description})
             frames.append(frame if present is None else frame.filter(present))
         image = self.image.file_name if self.image is not None else None
         links_frame = pl.concat(frames).with_columns(

@@ -12,6 +12,7 @@ again. With ≥ 8 characters a collision is rare (62^8 ≈
 from __future__ import annotations
 
 import secrets
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -52,10 +53,15 @@ class TokenPool:
             raise ValueError(f"tokens of {length} characters: at least 8 are needed [URL-5]")
         self.length = length
         self._seen = np.empty(0, dtype=np.uint64)  # sorted keys of earlier draws
+        self._lock = threading.Lock()  # the plan's worker threads draw for their batches at once
         self.redrawn = 0  # tokens drawn again after a collision (for tests and the curious)
 
     def draw(self, count: int) -> np.ndarray:
         """`count` new tokens as alphabet indices (count × length), none equal to another of the plan."""
+        with self._lock:
+            return self._draw(count)
+
+    def _draw(self, count: int) -> np.ndarray:
         codes = random_codes(count, self.length)
         keys = token_keys(codes)
         while True:

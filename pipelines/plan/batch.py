@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from pipelines.links.plan import LINKS_SCHEMA
 from pipelines.numbers import NumberStats, normalise_numbers
 from pipelines.plan.context import Context
 from pipelines.plan.inputs import block_erased
@@ -31,7 +30,7 @@ class PreparedBatch:
     prepared: pl.DataFrame
     source_bytes: int
     number_stats: NumberStats
-    link_values: pl.DataFrame | None = None  # URL-2: the tracked URLs' field values, encoded (links.plan)
+    links: pl.DataFrame | None = None  # URL-1…5: each row's targets, short links and preview (LinkPlan.prepare)
 
 
 def prepare_batch(frame: pl.DataFrame, source: Source, context: Context) -> PreparedBatch:
@@ -43,8 +42,8 @@ def prepare_batch(frame: pl.DataFrame, source: Source, context: Context) -> Prep
     # Bytes of the batch as written (values + delimiters + line ends), for the progress bar.
     size = int(frame.select(pl.sum_horizontal(pl.col(original_name(c)).str.len_bytes() for c in source.columns)
                             .sum()).item() or 0) + frame.height * len(source.columns)
-    link_values = context.links.values(frame) if context.links is not None else None
-    return PreparedBatch(frame, numbers, prepared, size, stats, link_values)
+    links = context.links.prepare(frame) if context.links is not None else None
+    return PreparedBatch(frame, numbers, prepared, size, stats, links)
 
 
 def plan_batch(batch: PreparedBatch, source: Source, context: Context, columns: list[str]) -> pl.DataFrame:
@@ -74,7 +73,7 @@ def plan_batch(batch: PreparedBatch, source: Source, context: Context, columns: 
     frame = frame.hstack(prepared.select(empty_column(f) for f in strict)) if strict else frame
     if context.links is not None and not spec.options.allow_empty_fields:  # URL-2: a URL's field too (MSG-4)
         url_strict = [f for f in context.links.target_fields if f not in spec.defaults and f not in strict]
-        frame = frame.hstack(batch.link_values.select(empty_column(f) for f in url_strict)) if url_strict else frame
+        frame = frame.hstack(batch.links.select(empty_column(f) for f in url_strict)) if url_strict else frame
         strict += url_strict
     capped = context.capped if spec.type == "marketing" else None  # PLUS-7: notifications are exempt
     block_erased(context.blacklists, context.erased, frame.get_column("INT_MOBILE"))
@@ -102,10 +101,9 @@ def plan_batch(batch: PreparedBatch, source: Source, context: Context, columns: 
         pl.when(sendable).then(pl.col("PARTS")).otherwise(0).cast(pl.Int32).alias("PARTS"),
     )
     if context.links is not None:  # URL-1: the sendable rows' short links, in their messages and links.parquet
-        rows = frame.select(pl.col(name) if name in frame.columns else pl.lit(None, dtype=pl.String).alias(name)
-                            for name in context.links.row_columns)  # a field another list has: empty here
-        composed, links = context.links.attach(composed, batch.link_values[candidate_rows], rows[candidate_rows])
-        context.links_writer.write(links.to_arrow().cast(LINKS_SCHEMA))
+        composed, links = context.links.attach(composed, candidate_rows, batch.links,
+                                               frame.select("REF_LIST", "ID_LINE"))
+        context.links_writer.write(links.to_arrow())  # cast to LINKS_SCHEMA by the writer's thread
         test_row = spec.test.row - context.totals.rows - 1 if spec.test is not None else -1  # before note_results
         if 0 <= test_row < frame.height and context.totals.test_message:  # SEND-3: the test row's own links
             row = frame.row(test_row, named=True)

@@ -220,6 +220,7 @@ class BackgroundWriter:
 
     def __init__(self, path: Path, schema: pa.Schema, dictionary: Sequence[str] = tuple(_DICTIONARY_COLUMNS),
                  statistics: Sequence[str] = ("STATUS_CODE", "PARTS", "MF_VALID", "ID_LINE")):
+        self._schema = schema
         self._writer = pq.ParquetWriter(path, schema, compression="lz4", use_dictionary=list(dictionary),
                                         write_statistics=list(statistics))
         self._queue: queue.Queue = queue.Queue(maxsize=2)
@@ -230,8 +231,8 @@ class BackgroundWriter:
     def _run(self) -> None:
         while (table := self._queue.get()) is not _DONE:
             if self._error is None:
-                try:
-                    self._writer.write_table(table)
+                try:  # a table in other Arrow types (Polars' string views) is cast here, off the planning thread
+                    self._writer.write_table(table if table.schema == self._schema else table.cast(self._schema))
                 except BaseException as error:
                     self._error = error
 
