@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
@@ -97,29 +98,16 @@ def ledger_state(directory: Path) -> pl.DataFrame:
     flight), SMSC message id, time, `resent` (SEND-7: ever resent by the policy) and the key split (MESSAGE_KEY,
     PART); LedgerFormatError for a ledger keyed the old way (by list line)."""
     files = sorted(directory.glob("*.jsonl")) if directory.is_dir() else []
-    records, this_boot, sent = [], boot_id(), set()
-    for path in files:
-        trusted = False
-        with path.open(encoding="utf-8") as stream:
-            for line in stream:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    break  # a line cut by a crash: everything after it in this file is gone too
-                event = record.get("event")
-                if event == "open":
-                    trusted = bool(this_boot) and record.get("boot") == this_boot
-                elif event == "sent":
-                    sent.add(record["key"])
-                else:
-                    if event == "intent" and not trusted:
-                        sent.add(record["key"])  # written before a reboot: its `sent` mark may be lost, assume sent
-                    records.append(record)
-    if not records:
+    this_boot = boot_id()
+    read = [_file_records(path, this_boot) for path in files]
+    records = pl.concat(read) if read else pl.DataFrame(schema={**LEDGER_SCHEMA, "on_the_wire": pl.Boolean})
+    sent = records.filter(pl.col("on_the_wire")).get_column("key")
+    records = records.filter(~pl.col("event").is_in(["open", "sent"]).fill_null(False))
+    if records.is_empty():
         return pl.DataFrame(schema={"key": pl.String, "outcome": pl.String, "status": pl.Int64,
                                     "message_id": pl.String, "ts": pl.Float64, "resent": pl.Boolean,
                                     "MESSAGE_KEY": pl.String, "PART": pl.Int32})
-    frame = pl.DataFrame(records, schema=LEDGER_SCHEMA).with_row_index("_n")
+    frame = records.select(*LEDGER_SCHEMA).with_row_index("_n")
     # Files of several binds and runs interleave: records are put back in time order.
     outcomes = frame.filter(pl.col("event") != "intent").sort("ts", "_n").group_by("key", maintain_order=True).last()
     intents = frame.filter(pl.col("event") == "intent").group_by("key").agg(pl.col("ts").max().alias("_intent"))
@@ -130,7 +118,7 @@ def ledger_state(directory: Path) -> pl.DataFrame:
     # An intent newer than the part's last outcome: sent again (throttled, released, resent) and not answered.
     # Marked `sent`, it may be at the SMSC (in flight: "none"); announced only, it never left ("unsent").
     in_flight = pl.col("event").is_null() | (pl.col("_intent") > pl.col("ts")).fill_null(False)
-    on_the_wire = pl.col("key").is_in(pl.Series(list(sent), dtype=pl.String).implode())
+    on_the_wire = pl.col("key").is_in(sent.implode())
     return split_part_keys(state.select(
         "key", pl.when(in_flight).then(pl.when(on_the_wire).then(pl.lit("none")).otherwise(pl.lit("unsent")))
         .otherwise(pl.col("event")).alias("outcome"),
@@ -138,6 +126,45 @@ def ledger_state(directory: Path) -> pl.DataFrame:
         pl.when(in_flight).then(None).otherwise(pl.col("message_id")).alias("message_id"),
         pl.when(in_flight).then(pl.col("_intent")).otherwise(pl.coalesce("ts", "_intent")).alias("ts"),
         pl.col("resent").fill_null(False)))
+
+
+_READ_SCHEMA = {**LEDGER_SCHEMA, "boot": pl.String}
+
+
+def _file_records(path: Path, this_boot: str) -> pl.DataFrame:
+    """One ledger file's records in order, read whole by Polars, and `on_the_wire`: the part may be at the SMSC
+    (a `sent` mark, or an intent written in another boot, whose `sent` mark the kernel may have lost, SEND-7).
+
+    A line cut by a crash ends the file: the lines after it are not read (a file is appended to, so only its last
+    line can be cut; a file that is not JSON lines at all is read line by line up to its first bad line)."""
+    data = path.read_bytes()
+    cut = data.rfind(b"\n") + 1
+    whole, tail = data[:cut], data[cut:]
+    try:
+        frame = pl.read_ndjson(io.BytesIO(whole), schema=_READ_SCHEMA) if whole else pl.DataFrame(
+            schema=_READ_SCHEMA)
+    except Exception:  # noqa: BLE001 - a bad line inside the file: the lines before it, one by one
+        frame, tail = _lines_before_a_bad_one(whole), b""
+    if tail.strip():
+        try:  # the last line written whole but for its newline
+            frame = pl.concat([frame, pl.DataFrame([json.loads(tail)], schema=_READ_SCHEMA)])
+        except ValueError:
+            pass
+    # Each `open` record says whether the records after it were written in this boot (their `sent` marks trusted).
+    trusted = (pl.when(pl.col("event") == "open").then(pl.lit(bool(this_boot)) & (pl.col("boot") == this_boot))
+               .forward_fill().fill_null(False))
+    return frame.select(*LEDGER_SCHEMA, ((pl.col("event") == "sent") | ((pl.col("event") == "intent") & ~trusted))
+                        .fill_null(False).alias("on_the_wire"))
+
+
+def _lines_before_a_bad_one(data: bytes) -> pl.DataFrame:
+    rows = []
+    for line in data.splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            break
+    return pl.DataFrame(rows, schema=_READ_SCHEMA)
 
 
 def campaign_dirs(plan_dir: Path) -> tuple[Path, Path]:
