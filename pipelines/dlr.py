@@ -326,7 +326,7 @@ def _derivation(recipients: pl.DataFrame, parts: pl.DataFrame, events: pl.DataFr
     connection.register("status_clock", clock.select(
         pl.from_epoch("expired_before", time_unit="us").dt.replace_time_zone("UTC")).to_arrow())
     install_rules(connection)
-    install_views(connection, wall_clock=False)
+    install_views(connection, in_memory=True)
     return connection
 
 

@@ -28,7 +28,7 @@ from pipelines.queries import install_rules, install_views, queries
 log = logging.getLogger(__name__)
 
 ENV = "SMSFLOW_WAREHOUSE"  # a PostgreSQL URL for the lake's catalog (production); unset: SQLite beside the data
-SCHEMA_VERSION = 1  # bump when lake.sql, the rules of pipelines/status.py or status.sql's views change
+SCHEMA_VERSION = 2  # bump when lake.sql, the rules of pipelines/status.py or status.sql's views change
 LAKE_SUFFIXES = (".sqlite", ".ducklake")
 CONFLICT_TRIES = 20
 _EXTENSIONS = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
@@ -256,10 +256,13 @@ def _install(connection: duckdb.DuckDBPyConnection) -> None:
     connection.begin()
     try:
         connection.execute(sql["create_version_table"])
-        if connection.execute(sql["installed_version"]).fetchone()[0] != SCHEMA_VERSION:
+        installed = connection.execute(sql["installed_version"]).fetchone()[0]
+        if installed != SCHEMA_VERSION:
             connection.execute(sql["create_schema"])
             install_rules(connection)
             install_views(connection)
+            if installed is not None and installed < 2:  # a lake written before the `messages` table
+                connection.execute(queries("status.sql")["backfill_messages"])
             connection.execute(sql["record_version"], {"version": SCHEMA_VERSION})
         connection.commit()
     except BaseException:

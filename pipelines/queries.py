@@ -52,12 +52,24 @@ def install_rules(connection: duckdb.DuckDBPyConnection) -> None:
     connection.unregister("receipt_states_frame")
 
 
-def install_views(connection: duckdb.DuckDBPyConnection, wall_clock: bool = True) -> None:
-    """The one derivation of statuses (sql/status.sql) over `parts`, `events`, `plan_recipients`.
+def install_views(connection: duckdb.DuckDBPyConnection, in_memory: bool = False) -> None:
+    """The one derivation of statuses (sql/status.sql) over `parts`, `events`, `plan_recipients`, and the views
+    that read its rows (`message_rows`, `message_status`, `campaign_stats`).
 
-    `wall_clock`: a part expires by now() (the warehouse); else the caller registered `status_clock` itself.
+    The warehouse keeps the derived rows in its `messages` table, written by each load, and a part expires by
+    now(). `in_memory` (pipelines.dlr): the rows are derived when read, and the caller registered `status_clock`.
     """
     status = queries("status.sql")
-    if wall_clock:
+    if not in_memory:
         connection.execute(status["warehouse_clock"])
     connection.execute(status["create_views"])
+    if in_memory:
+        connection.execute(status["memory_messages"])
+    connection.execute(status["create_message_views"])
+
+
+def refresh_messages(connection: duckdb.DuckDBPyConnection, campaign_id: str) -> None:
+    """A campaign's rows of the `messages` table derived again from its facts, in the caller's transaction."""
+    status = queries("status.sql")
+    connection.execute(status["delete_messages"], {"campaign_id": campaign_id})
+    connection.execute(status["insert_messages"], {"campaign_id": campaign_id})

@@ -35,19 +35,24 @@ def campaign_report(database: Path, campaign_id: str, category: str = "all", *,
     `snapshot`: as the lake held it at that snapshot version (a report reproduced, REP-3)."""
     if category not in CATEGORIES:
         raise ValueError(f"unknown category {category!r}; choose one of {', '.join(CATEGORIES)}")
+    sql = queries("report.sql")
     with connect(database, read_only=True, snapshot=snapshot) as connection:
-        rows = connection.sql(queries("report.sql")["report_rows"], params={"campaign_id": campaign_id}).pl()
-        summary = connection.execute(queries("report.sql")["campaign_summary"],
-                                     {"campaign_id": campaign_id}).fetchone()
-    if summary is None:
-        raise ValueError(f"no campaign {campaign_id!r} in {database}")
-    columns = [c for c in json.loads(summary[0]).get("columns", [])]
+        connection.begin()  # the summary and the rows from one snapshot
+        summary = connection.execute(sql["campaign_summary"], {"campaign_id": campaign_id}).fetchone()
+        if summary is None:
+            raise ValueError(f"no campaign {campaign_id!r} in {database}")
+        columns = list(json.loads(summary[0]).get("columns", []))
+        # The list's own columns, read by DuckDB from each row's JSON by a JSON pointer (any key, `/` and `~` too).
+        pointers = {f"f{n}": "/" + name.replace("~", "~0").replace("/", "~1") for n, name in enumerate(columns)}
+        fields = "".join(f", json_extract_string(r.fields, ${key}) AS {key}" for key in pointers)
+        rows = connection.execute(sql["report_rows"].format(fields=fields),
+                                  {"campaign_id": campaign_id, **pointers}).pl()
+        connection.commit()
     codes = {code: status.text for code, status in STATUSES.items()}
     categories = {code: status.category for code, status in STATUSES.items()}
     if category != "all":
         rows = rows.filter(pl.col("status_code").replace_strict(categories, default=None) == category)
-    fields = rows.get_column("fields").str.json_decode(pl.Struct({c: pl.String for c in columns})) if columns else None
-    report = rows.select(
+    return rows.select(
         pl.col("ref_list").alias("REF_LIST"),
         pl.col("id_line").cast(pl.String).alias("ID_LINE"),
         pl.col("int_mobile").alias("INT_MOBILE"),
@@ -61,10 +66,8 @@ def campaign_report(database: Path, campaign_id: str, category: str = "all", *,
         *(pl.when(pl.col(flag)).then(pl.lit("True")).otherwise(pl.lit("False")).alias(flag.upper())
           for flag in ("mf_allow", "mf_valid")),
         pl.col("mf_country").alias("MF_COUNTRY"),
+        *(pl.col(key).alias(name) for key, name in zip(pointers, columns)),
     )
-    if fields is not None:
-        report = report.hstack(fields.struct.unnest())
-    return report
 
 
 def _neutralised(text: str) -> str:
@@ -92,18 +95,22 @@ def campaign_stats(database: Path, campaign_id: str, *, snapshot: int | None = N
     """REP-1 at a glance: counts per status, delivery rate, replies, STOPs, held messages and parts, resent parts
     (SEND-7), rows capped by the account's frequency cap and held out to measure uplift (PLUS-7).
 
-    The figures are the warehouse's `campaign_stats` view; the per-status counts are the report's rows.
+    Two aggregates of the warehouse's one row per message (`message_rows`: the `campaign_stats` view and the
+    counts per status), read in one snapshot: no per-recipient row leaves DuckDB.
     """
-    report = campaign_report(database, campaign_id, snapshot=snapshot)
-    counts = report.group_by("STATUS_CODE", "STATUS_TEXT").len().sort("len", descending=True)
+    sql = queries("report.sql")
     with connect(database, read_only=True, snapshot=snapshot) as connection:
-        (recipients, sent, delivered, rate, replies, stops, held, held_parts, resent_parts, capped,
-         holdout) = connection.execute(
-            queries("report.sql")["campaign_figures"], {"campaign_id": campaign_id}).fetchone()
+        connection.begin()
+        figures = connection.execute(sql["campaign_figures"], {"campaign_id": campaign_id}).fetchone()
+        counts = connection.execute(sql["status_counts"], {"campaign_id": campaign_id}).fetchall()
+        connection.commit()
+    if figures is None:
+        raise ValueError(f"no campaign {campaign_id!r} in {database}")
+    (recipients, sent, delivered, rate, replies, stops, held, held_parts, resent_parts, capped, holdout) = figures
     return {
         "campaign_id": campaign_id,
         "rows": recipients,
-        "statuses": [{"code": int(code), "text": text, "recipients": n} for code, text, n in counts.iter_rows()],
+        "statuses": [{"code": int(code), "text": STATUSES[code].text, "recipients": n} for code, n in counts],
         "sent": sent,
         "delivered": delivered,
         "delivery_rate": float(rate) if rate is not None else None,

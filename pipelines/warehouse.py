@@ -12,7 +12,7 @@ import duckdb
 
 from pipelines import lake
 from pipelines.layout import CampaignPaths, read_summary
-from pipelines.queries import install_rules, install_views, queries
+from pipelines.queries import install_rules, install_views, queries, refresh_messages
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,12 @@ def connect(database, read_only: bool = False, *, wait: float = LOCK_WAIT,
         schema = queries("schema.sql")
         if connection.execute(schema["parts_keyed_by_line"]).fetchone()[0]:
             connection.execute(schema["drop_parts"])
+        had_messages = connection.execute(schema["has_messages"]).fetchone()[0]
         connection.execute(schema["create_schema"])
         install_rules(connection)
         install_views(connection)
+        if not had_messages:
+            connection.execute(queries("status.sql")["backfill_messages"])
     return connection
 
 
@@ -126,6 +129,7 @@ def load_plan(database: Path, campaign_id: str, plan_dir: Path) -> int:
             raise
         connection.execute(plan["delete_summary"], {"campaign_id": campaign_id})
         connection.execute(plan["insert_summary"], values)
+        refresh_messages(connection, campaign_id)
 
     with connect(database) as connection:
         if lake.is_lake(database):
@@ -190,6 +194,7 @@ def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir
     def body(connection) -> None:
         for name in ("delete_parts", "insert_parts", "delete_events", "insert_events"):
             connection.execute(load[name], {"campaign_id": campaign_id})
+        refresh_messages(connection, campaign_id)
 
     with connect(database) as connection:
         connection.register("ledger_frame", ledger_frame)

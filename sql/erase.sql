@@ -31,6 +31,8 @@ SELECT current_database();
 UPDATE plan_recipients SET int_mobile = m.hash
 FROM purged_numbers m WHERE plan_recipients.campaign_id = $campaign AND m.number = plan_recipients.int_mobile;
 UPDATE plan_recipients SET mobile_raw = NULL, message = NULL, fields = NULL WHERE campaign_id = $campaign;
+UPDATE messages SET int_mobile = m.hash
+FROM purged_numbers m WHERE messages.campaign_id = $campaign AND m.number = messages.int_mobile;
 UPDATE parts SET part_key = m.hash || substr(parts.part_key, length(m.number) + 1)
 FROM purged_numbers m WHERE parts.campaign_id = $campaign AND starts_with(parts.part_key, m.number || chr(31));
 UPDATE events SET handset = m.hash

@@ -75,6 +75,22 @@ CREATE TABLE IF NOT EXISTS events (
     service      VARCHAR,
     text         VARCHAR
 );
+CREATE TABLE IF NOT EXISTS messages (
+    -- One status per plan row, derived by status.sql's derived_status and rewritten by every load of the campaign
+    -- in the transaction that writes its facts; read through the views message_rows, message_status.
+    campaign_id  VARCHAR  NOT NULL,
+    ref_list     VARCHAR  NOT NULL,
+    id_line      BIGINT   NOT NULL,
+    int_mobile   VARCHAR,
+    presend      BOOLEAN  NOT NULL,
+    status_code  INTEGER  NOT NULL,
+    delivery_date TIMESTAMPTZ,
+    reply        VARCHAR,
+    stop         BOOLEAN,
+    held         BOOLEAN,
+    reason       VARCHAR,
+    open_since   TIMESTAMPTZ
+);
 CREATE TABLE IF NOT EXISTS blacklists (
     account_id   VARCHAR NOT NULL,
     kind         VARCHAR NOT NULL,  -- own | global | client

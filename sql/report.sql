@@ -1,14 +1,19 @@
 -- Reports (REP-1, REP-2): every row of a campaign with its current status, and figures at a glance.
 
 -- name: report_rows
--- Pre-send statuses come from the plan; sent rows take the status derived from their events.
-SELECT r.ref_list, r.id_line, r.int_mobile,
-       coalesce(r.status_code, m.status_code) AS status_code,
-       m.delivery_date, m.reply, r.mf_allow, r.mf_valid, r.mf_country, r.fields
+-- Every plan row with its status as of now (message_rows: pre-send statuses are the plan's); {fields} adds the
+-- list's own columns, each `json_extract_string(r.fields, $fN) AS fN` with $fN a bound JSON pointer (LIST-3).
+SELECT r.ref_list, r.id_line, r.int_mobile, coalesce(m.status_code, r.status_code) AS status_code,
+       m.delivery_date, m.reply, r.mf_allow, r.mf_valid, r.mf_country{fields}
 FROM plan_recipients r
-LEFT JOIN message_status m USING (campaign_id, ref_list, id_line)
+LEFT JOIN message_rows m USING (campaign_id, ref_list, id_line)
 WHERE r.campaign_id = $campaign_id
 ORDER BY r.ref_list = 'manual', r.loaded_at, r.ref_list, r.id_line;
+
+-- name: status_counts
+-- REP-1: recipients per status, most frequent first.
+SELECT status_code, count(*) AS recipients FROM message_rows WHERE campaign_id = $campaign_id
+GROUP BY status_code ORDER BY recipients DESC, status_code;
 
 -- name: campaign_summary
 SELECT summary FROM plan_summaries WHERE campaign_id = $campaign_id;

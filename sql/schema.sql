@@ -10,6 +10,10 @@ FROM information_schema.columns WHERE table_name = 'parts';
 -- name: drop_parts
 DROP TABLE parts;
 
+-- name: has_messages
+-- Whether the warehouse has its `messages` table yet (a file written before it gets it, filled once).
+SELECT count(*) > 0 FROM information_schema.tables WHERE table_name = 'messages';
+
 -- name: create_schema
 -- One row per input row of a campaign's plan (PLUS-2): the pre-send verdict of every contact (REP-2 columns
 -- first), and every original list column kept in `fields` (LIST-3) as JSON, as headers vary from list to list:
@@ -84,6 +88,24 @@ CREATE TABLE IF NOT EXISTS events (
     handset      VARCHAR,           -- the recipient's number as the SMSC writes it
     service      VARCHAR,           -- our sender or short code
     text         VARCHAR            -- receipt excerpt, or the reply
+);
+
+CREATE TABLE IF NOT EXISTS messages (
+    -- One status per plan row, derived by status.sql's derived_status and rewritten by every load of the campaign
+    -- in the transaction that writes its facts; read through the views message_rows, message_status.
+    campaign_id  VARCHAR  NOT NULL,
+    ref_list     VARCHAR  NOT NULL,
+    id_line      BIGINT   NOT NULL,
+    int_mobile   VARCHAR,
+    presend      BOOLEAN  NOT NULL,
+    status_code  INTEGER  NOT NULL,
+    delivery_date TIMESTAMPTZ,
+    reply        VARCHAR,
+    stop         BOOLEAN,
+    held         BOOLEAN,
+    reason       VARCHAR,
+    open_since   TIMESTAMPTZ,
+    PRIMARY KEY (campaign_id, ref_list, id_line)
 );
 
 -- The views that derive statuses from these tables (receipt_codes, receipt_parts, part_receipts, part_status,

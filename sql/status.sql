@@ -70,19 +70,29 @@ SELECT p.*, r.stat, r.received_at AS receipt_at,
             WHEN r.status_code IS NOT NULL THEN r.status_code
             ELSE s.submit_accepted END AS status_code,
        coalesce(r.final, false) AS final,
-       p.outcome = 'held' AS held
+       p.outcome = 'held' AS held,
+       -- Accepted, no final receipt, and not expired yet: when it was submitted (the clock may expire it later).
+       CASE WHEN p.outcome = 'accepted' AND NOT coalesce(r.final, false)
+                 AND NOT coalesce(p.submitted_at < k.expired_before, false) THEN p.submitted_at END AS open_since
 FROM parts p CROSS JOIN status_rules s CROSS JOIN status_clock k
 LEFT JOIN part_receipts r USING (campaign_id, part_key);
 
--- One status per sendable recipient: a multipart message rolls up (all delivered → 16, any failure → it, else
--- the first part under way, else 1); a STOP reply makes it 17 (BL-2); replies are joined with '#' (REP-2
--- REPLY). `held`/`reason`: the message is still 1 because a part was in flight when the sender stopped (SEND-7).
-CREATE OR REPLACE VIEW message_status AS
+-- One status per plan row, derived from the campaign's facts (`derived_status`). Pre-send rows keep the plan's
+-- verdict (`presend`). A sendable one: a multipart message rolls up (all delivered → 16, any failure → it, else
+-- the first part under way, else 1); a STOP reply makes it 17 (BL-2); replies are joined with '#' (REP-2 REPLY).
+-- `held`/`reason`: the message is still 1 because a part was in flight when the sender stopped (SEND-7).
+-- `open_since`: the status is its first part under way, accepted without a final receipt, and the clock turns it
+-- into "no final receipt" (10) once that part is older than the validity period; NULL: no clock changes it.
+-- Each load writes these rows into the `messages` table in the transaction that writes the facts (REP-3: a
+-- derivation kept with its facts, never a status frozen at the end of a run), so queries over millions of
+-- messages read one row each; `message_rows` below applies the clock when read.
+CREATE OR REPLACE VIEW derived_status AS
 WITH rolled AS (
     SELECT p.campaign_id, p.ref_list, p.id_line, count(*) AS sent_parts,
            bool_and(p.status_code = s.delivered_to_handset) AS all_delivered,
            arg_min(p.status_code, p.part) FILTER (WHERE list_contains(s.failed, p.status_code)) AS failure,
            arg_min(p.status_code, p.part) FILTER (WHERE p.status_code <> s.delivered_to_handset) AS under_way,
+           arg_min(p.open_since, p.part) FILTER (WHERE p.status_code <> s.delivered_to_handset) AS under_way_open,
            max(p.receipt_at) AS last_receipt,
            bool_or(p.held) AS held
     FROM part_status p CROSS JOIN status_rules s WHERE p.ref_list IS NOT NULL GROUP BY ALL
@@ -94,34 +104,52 @@ WITH rolled AS (
            bool_or(list_contains(s.stop_keywords, stop_keyword(e.text))) AS stop
     FROM events e CROSS JOIN status_rules s WHERE e.kind = 'reply' GROUP BY ALL
 ), derived AS (
-    SELECT r.campaign_id, r.ref_list, r.id_line, r.int_mobile,
-           CASE WHEN coalesce(q.stop, false) THEN s.stop_requested
+    SELECT r.campaign_id, r.ref_list, r.id_line, r.int_mobile, r.status_code IS NOT NULL AS presend,
+           CASE WHEN r.status_code IS NOT NULL THEN r.status_code
+                WHEN coalesce(q.stop, false) THEN s.stop_requested
                 WHEN m.failure IS NOT NULL THEN m.failure
                 WHEN m.sent_parts = r.parts AND m.all_delivered THEN s.delivered_to_handset
                 WHEN m.under_way IS NOT NULL THEN m.under_way
                 ELSE s.pending END AS status_code,
+           CASE WHEN r.status_code IS NULL AND NOT coalesce(q.stop, false) AND m.failure IS NULL
+                     AND NOT (m.sent_parts = r.parts AND m.all_delivered) THEN m.under_way_open END AS open_since,
            CASE WHEN m.sent_parts = r.parts AND m.all_delivered THEN m.last_receipt END AS delivery_date,
            q.reply, coalesce(q.stop, false) AS stop, coalesce(m.held, false) AS any_part_held,
            s.pending, s.held_reason
     FROM plan_recipients r CROSS JOIN status_rules s
     LEFT JOIN rolled m USING (campaign_id, ref_list, id_line)
     LEFT JOIN replies q ON q.campaign_id = r.campaign_id AND q.int_mobile = r.int_mobile
-    WHERE r.status_code IS NULL
 )
-SELECT campaign_id, ref_list, id_line, int_mobile, status_code, delivery_date, reply, stop,
-       any_part_held AND status_code = pending AS held,
-       CASE WHEN any_part_held AND status_code = pending THEN held_reason END AS reason
+SELECT campaign_id, ref_list, id_line, int_mobile, presend, status_code,
+       CASE WHEN NOT presend THEN delivery_date END AS delivery_date,
+       CASE WHEN NOT presend THEN reply END AS reply, NOT presend AND stop AS stop,
+       NOT presend AND any_part_held AND status_code = pending AS held,
+       CASE WHEN NOT presend AND any_part_held AND status_code = pending THEN held_reason END AS reason,
+       open_since
 FROM derived;
+
+-- name: memory_messages
+-- In memory (pipelines.dlr) the rows are derived when read: `messages` is the derivation itself.
+CREATE OR REPLACE VIEW messages AS SELECT * FROM derived_status;
+
+-- name: create_message_views
+-- Every plan row with its status as of now: the derived rows (the `messages` table) with the clock applied.
+CREATE OR REPLACE VIEW message_rows AS
+SELECT m.campaign_id, m.ref_list, m.id_line, m.int_mobile, m.presend,
+       CASE WHEN m.open_since < k.expired_before THEN s.no_final_receipt ELSE m.status_code END AS status_code,
+       m.delivery_date, m.reply, m.stop, m.held, m.reason
+FROM messages m CROSS JOIN status_rules s CROSS JOIN status_clock k;
+
+-- One status per sendable recipient.
+CREATE OR REPLACE VIEW message_status AS
+SELECT campaign_id, ref_list, id_line, int_mobile, status_code, delivery_date, reply, stop, held, reason
+FROM message_rows WHERE NOT presend;
 
 -- REP-1 at a glance, per campaign: recipients by outcome, delivery rate, replies, STOPs, held messages, rows
 -- capped or held out (PLUS-7), and the parts held and resent by the in-flight policy (SEND-7; parts no longer in
 -- the plan included).
 CREATE OR REPLACE VIEW campaign_stats AS
-WITH rows AS (
-    SELECT r.campaign_id, coalesce(r.status_code, m.status_code) AS status_code, m.reply,
-           coalesce(m.held, false) AS held
-    FROM plan_recipients r LEFT JOIN message_status m USING (campaign_id, ref_list, id_line)
-), in_flight AS (
+WITH in_flight AS (
     SELECT campaign_id, count(*) FILTER (WHERE outcome = 'held') AS held_parts,
            count(*) FILTER (WHERE coalesce(resent, false)) AS resent_parts
     FROM parts GROUP BY campaign_id
@@ -137,10 +165,21 @@ WITH rows AS (
            count(*) FILTER (WHERE held) AS held,  -- SEND-7: messages not resent, an operator may release
            count(*) FILTER (WHERE status_code = s.frequency_capped) AS capped,  -- PLUS-7: the account's cap
            count(*) FILTER (WHERE status_code = s.holdout) AS holdout  -- PLUS-7: kept unsent to measure uplift
-    FROM rows CROSS JOIN status_rules s GROUP BY campaign_id
+    FROM message_rows CROSS JOIN status_rules s GROUP BY campaign_id
 )
 SELECT f.*, coalesce(i.held_parts, 0) AS held_parts, coalesce(i.resent_parts, 0) AS resent_parts
 FROM figures f LEFT JOIN in_flight i USING (campaign_id);
+
+-- name: delete_messages
+-- A load's last step, in its transaction: the campaign's rows derived again from the facts it just wrote.
+DELETE FROM messages WHERE campaign_id = $campaign_id;
+
+-- name: insert_messages
+INSERT INTO messages SELECT * FROM derived_status WHERE campaign_id = $campaign_id;
+
+-- name: backfill_messages
+-- A warehouse written before the `messages` table: every campaign's rows derived once.
+INSERT INTO messages SELECT * FROM derived_status WHERE campaign_id NOT IN (SELECT campaign_id FROM messages);
 
 -- name: create_macros
 -- A reply folded for keyword matching: no accents, upper case, letters only ("Arrêt !" → "ARRET").

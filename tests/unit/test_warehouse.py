@@ -205,3 +205,34 @@ def test_rep3_a_warehouse_location_names_a_lake_or_a_file(tmp_path, monkeypatch)
     assert lake.is_lake(tmp_path / "bucket" / "warehouse.duckdb")
     assert (shared.catalog, shared.data) == ("postgres:postgresql://smsflow@db:5432/lake",
                                              tmp_path / "bucket" / "warehouse")
+
+
+def test_plus4_a_part_expires_after_its_load_in_the_stored_rows(bucket, warehouse_name):
+    """The warehouse keeps each load's derived rows (`messages`) and applies the clock when read: a part accepted
+    an hour ago without a final receipt reads as sent (24) now and as "no final receipt" (10) once it is older
+    than the validity period, with no load in between; a delivered one and a refused one do not change."""
+    import time
+
+    from pipelines.report import campaign_stats
+    from pipelines.warehouse import connect, load_dispatch
+
+    an_hour_ago = time.time() - 3600
+    plan_dir, ledger_dir, events_dir = _sent_plan(bucket, [
+        (1, {"event": "accepted", "status": 0, "message_id": "A", "ts": an_hour_ago}),
+        (2, {"event": "accepted", "status": 0, "message_id": "B", "ts": an_hour_ago}),
+        (3, {"event": "refused", "status": 0x45, "message_id": None, "ts": an_hour_ago}),
+    ], [("receipt", "A", "ENROUTE", "33611111111", ""), ("receipt", "B", "DELIVRD", "33622222222", "")])
+    database = bucket / warehouse_name
+    load_plan(database, "c1", plan_dir)
+    load_dispatch(database, "c1", ledger_dir, events_dir)
+
+    def statuses():
+        with connect(database, read_only=True) as connection:
+            return connection.execute("SELECT id_line, status_code FROM message_status WHERE campaign_id = 'c1' "
+                                      "ORDER BY id_line").fetchall()
+
+    assert statuses() == [(1, 24), (2, 16), (3, 12)]
+    with connect(database) as connection:  # a validity period of 30 minutes: the hour-old part has expired
+        connection.execute("UPDATE status_rules SET validity_seconds = 1800")
+    assert statuses() == [(1, 10), (2, 16), (3, 12)]
+    assert sorted(row["code"] for row in campaign_stats(database, "c1")["statuses"]) == [10, 12, 16]
