@@ -135,6 +135,7 @@ class LinksApp:
                 return
 
     def startup(self) -> None:
+        classify("Mozilla/5.0 (warm-up)")  # CrawlerDetect compiles its patterns (~1 s) before the first request
         self.index.start()
         self.clicks = ClickLog(self.bucket, worker="links", roll_seconds=self.roll_seconds)
         self.clicks.start()
@@ -154,10 +155,10 @@ class LinksApp:
                                "events": self.clicks.appended if self.clicks else 0}).encode()
             return await self._answer(send, 200, body, [(b"content-type", b"application/json"),
                                                         (b"cache-control", b"no-store")], method)
-        if len(parts) > 2 or method not in ("GET", "HEAD"):
-            if len(parts) <= 2 and method not in ("GET", "HEAD"):
-                return await self._answer(send, 405, NOT_ALLOWED, _HTML + [(b"allow", b"GET, HEAD")], method)
+        if len(parts) > 2:
             return await self._answer(send, 404, NOT_FOUND, _HTML, method)
+        if method not in ("GET", "HEAD"):
+            return await self._answer(send, 405, NOT_ALLOWED, _HTML + [(b"allow", b"GET, HEAD")], method)
         link = self.index.snapshot.lookup(parts[0])
         if link is None:
             return await self._answer(send, 404, NOT_FOUND, _HTML, method)

@@ -144,6 +144,12 @@ def test_url5_unknown_or_malformed_tokens_are_404(served, path):
     assert answer.status_code == 404 and "Lien introuvable" in answer.text
 
 
+def test_url5_only_get_and_head_are_answered(served):
+    _, client = served
+    answer = client.post("/Tok00000005", headers={"User-Agent": BROWSER})
+    assert answer.status_code == 405 and answer.headers["allow"] == "GET, HEAD"
+
+
 def test_url5_an_expired_link_is_410(served):
     _, client = served
     answer = client.get("/Expired0001", headers={"User-Agent": BROWSER})
