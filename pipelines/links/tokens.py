@@ -3,9 +3,10 @@ at a time, unbiased, and unique across a plan.
 
 Random bytes become characters by rejection sampling: a byte below 248 (4 × 62) taken modulo 62 is uniform over
 the alphabet; bytes of 248 and above are dropped. A token is unique when the number its first 10 characters make
-(62^10 < 2^64) is: that key is checked within the batch and against every key drawn before in the plan (one
-sorted array, searched with sorted keys, merged by a stable sort of two runs), and a token that collides is drawn
-again. With ≥ 8 characters a collision is rare (62^8 ≈
+(62^10 < 2^64) is: that key is checked within the batch and against every key drawn before in the plan (sorted
+runs of geometrically growing size, searched with sorted keys; a run is merged with the one before it once that one
+is no more than twice its size, so a 10M-row plan keeps a few runs and merges each key O(log n) times), and a token
+that collides is drawn again. With ≥ 8 characters a collision is rare (62^8 ≈
 2.2e14); the check makes it impossible, not just unlikely.
 """
 
@@ -52,7 +53,7 @@ class TokenPool:
         if length < 8:
             raise ValueError(f"tokens of {length} characters: at least 8 are needed [URL-5]")
         self.length = length
-        self._seen = np.empty(0, dtype=np.uint64)  # sorted keys of earlier draws
+        self._runs: list[np.ndarray] = []  # sorted keys of earlier draws, largest run first
         self._lock = threading.Lock()  # the plan's worker threads draw for their batches at once
         self.redrawn = 0  # tokens drawn again after a collision (for tests and the curious)
 
@@ -68,16 +69,18 @@ class TokenPool:
             ordered = np.sort(keys)
             clash = np.zeros(count, dtype=bool)
             clash[1:] = ordered[1:] == ordered[:-1]  # a later copy of a key of this draw
-            if self._seen.size:
-                at = np.minimum(np.searchsorted(self._seen, ordered), self._seen.size - 1)
-                clash |= self._seen[at] == ordered  # a key of an earlier draw
+            for run in self._runs:  # a key of an earlier draw
+                clash |= run[np.minimum(np.searchsorted(run, ordered), run.size - 1)] == ordered
             if not clash.any():
                 break
             bad = np.argsort(keys, kind="stable")[clash]  # rare: which rows hold the clashing keys
             self.redrawn += bad.size
             codes[bad] = random_codes(bad.size, self.length)
             keys[bad] = token_keys(codes[bad])
-        self._seen = np.sort(np.concatenate([self._seen, ordered]), kind="stable")  # two sorted runs: a merge
+        self._runs.append(ordered)
+        while len(self._runs) > 1 and self._runs[-2].size <= 2 * self._runs[-1].size:
+            last = self._runs.pop()
+            self._runs[-1] = np.sort(np.concatenate([self._runs[-1], last]), kind="stable")  # two runs: a merge
         return codes
 
 
