@@ -251,3 +251,14 @@ def test_url2_a_fixed_part_with_accents_becomes_a_valid_uri(tmp_path):
     _, _, links_path = _plan(tmp_path, "https://x.fr/été?a=1&b=%20#top ${ID}", {},
                              rows="Mobile;ID\n0611111111;1\n")
     assert pl.read_parquet(links_path).get_column("target").to_list() == ["https://x.fr/%C3%A9t%C3%A9?a=1&b=%20#top"]
+
+
+def test_url5_every_character_equally_likely():
+    """Bytes modulo 62 without rejection would make the first 8 characters 25 % likelier (5/256 against 4/256)."""
+    import numpy as np
+
+    from pipelines.links.tokens import random_codes
+
+    counts = np.bincount(random_codes(200_000, 9).ravel(), minlength=62)
+    expected = 200_000 * 9 / 62  # 29,032 each; one standard deviation is about 170
+    assert counts.size == 62 and np.abs(counts - expected).max() < 0.03 * expected
