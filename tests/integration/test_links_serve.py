@@ -165,6 +165,35 @@ def test_url3_a_campaign_planned_after_start_is_served_within_seconds(served):
     assert answer.headers["location"] == "https://shop.example.com/vip?id=1&c=%C3%A9t%C3%A9"
 
 
+def test_url3_url4_a_campaign_planned_by_smsflow_plan_is_served_as_planned(served):
+    """The plan's own links.parquet (URL-1, URL-2), not a fixture: its targets, previews and image."""
+    from helpers import smsflow, write_list, write_spec
+    from PIL import Image
+
+    server, client = served
+    incoming = server.bucket.parent / "incoming"
+    write_list(incoming / "clients.csv", "Mobile;Prénom;ID\n0611111111;Ann;A 1\n0622222222;Léo;B2\n")
+    Image.new("RGB", (600, 280), "orange").save(incoming / "soldes.jpg", format="JPEG")
+    spec = write_spec(incoming, type="marketing", lists=["clients.csv"],
+                      message="${Prénom}, -20 % sur https://www.monsite.com/id=${ID}. STOP 36184",
+                      tracking={"domain": "sms.ex.fr", "preview": {"title": "${Prénom}, vos soldes",
+                                                                 "description": "Jusqu'à -20 %",
+                                                                 "image": "soldes.jpg"}})
+    planned = smsflow("plan", str(spec), "--no-contracts", "--out", str(server.bucket / "campaigns/real/plan"),
+                      env={**os.environ, "SMSFLOW_BUCKET": str(server.bucket)})
+    assert planned.returncode == 0, planned.stderr
+    links = pl.read_parquet(server.bucket / "campaigns/real/plan/links.parquet").sort("id_line")
+    first = links.row(0, named=True)
+    answer = wait_for(lambda: (r := client.get(f"/{first['token']}", headers={"User-Agent": BROWSER})).status_code
+                      == 302 and r, seconds=10)
+    assert answer.headers["location"] == first["target"] == "https://www.monsite.com/id=A%201"
+    page = client.get(f"/{first['token']}", headers={"User-Agent": WHATSAPP}).text
+    assert '<meta property="og:title" content="Ann, vos soldes">' in page
+    assert f'<meta property="og:image" content="https://{first["short_url"]}/preview.jpg">' in page
+    image = client.get(f"/{first['token']}/preview.jpg")
+    assert image.headers["content-type"] == "image/jpeg" and image.content[:2] == b"\xff\xd8"
+
+
 def test_url3_events_are_rolled_to_parquet_with_the_clicks_schema(served):
     server, client = served
     client.get("/Tok00000011", headers={"User-Agent": BROWSER})
