@@ -20,7 +20,7 @@ import struct
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -318,26 +318,6 @@ def planned_campaigns(bucket: Path) -> dict[str, tuple[Path, tuple[int, int]]]:
     return found
 
 
-class _InProcess:
-    """The executor interface, run here and now (for small plans)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *_):
-        return False
-
-    def submit(self, function, *args):
-        from concurrent.futures import Future
-
-        future = Future()
-        try:
-            future.set_result(function(*args))
-        except Exception as error:  # noqa: BLE001 - handed to the caller as a child's would be
-            future.set_exception(error)
-        return future
-
-
 class IndexWatcher:
     """The live index of a bucket: `snapshot` is always a complete index; a thread polls the plan markers every
     `poll` seconds and swaps in a new snapshot when a plan appears, is replaced or goes."""
@@ -374,7 +354,7 @@ class IndexWatcher:
         # Polars frames; small ones are not worth a process start.
         isolate = sum(path.stat().st_size for path in sources.values()) > ISOLATE_BYTES
         with (ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) if isolate
-              else _InProcess()) as pool:
+              else ThreadPoolExecutor(max_workers=1)) as pool:
             jobs = {name: pool.submit(build_campaign_cache, str(sources[name]), str(path))
                     for name, path in to_build.items()}
             for name, job in jobs.items():
