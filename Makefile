@@ -2,6 +2,9 @@
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
+# Installed modules compiled once: with PYTHONDONTWRITEBYTECODE set (as on the CI machines) every process would
+# compile Airflow, SQLAlchemy and Great Expectations from source at each start.
+export UV_COMPILE_BYTECODE := 1
 UV = $(shell scripts/bootstrap-uv.sh)
 BUCKET ?= bucket
 ROWS ?= 10000

@@ -352,6 +352,21 @@ def recipient_statuses(plan: pl.DataFrame, ledger: pl.DataFrame, events: pl.Data
         return connection.sql(queries("status.sql")["recipient_statuses"]).pl()
 
 
+def derived_rows(plan: pl.DataFrame, parts: pl.DataFrame, events: pl.DataFrame, campaign_id: str,
+                 validity_seconds: float = status.VALIDITY_SECONDS):
+    """A campaign's rows of the warehouse's `messages` table (status.sql's derived_status, as of now), derived in
+    memory from its plan (REF_LIST, ID_LINE, INT_MOBILE, STATUS_CODE, PARTS), `part_rows` and `event_rows`: the
+    rows a load writes with the facts, without reading them back from the warehouse. An Arrow table."""
+    from pipelines.queries import queries
+
+    recipients = plan.with_row_index("plan_row").select(
+        "plan_row", pl.col("REF_LIST").alias("ref_list"), pl.col("ID_LINE").alias("id_line"),
+        pl.col("INT_MOBILE").alias("int_mobile"), pl.col("STATUS_CODE").alias("status_code"),
+        pl.col("PARTS").alias("parts")).cast(RECIPIENT_ROW_SCHEMA)
+    with _derivation(recipients, parts, events, time.time() - validity_seconds) as connection:
+        return connection.execute(queries("status.sql")["derived_rows"], {"campaign_id": campaign_id}).to_arrow_table()
+
+
 def stop_numbers(events: pl.DataFrame) -> list[str]:
     """E.164 numbers that asked to stop (BL-2), in the order they first asked: the statuses' own STOP rule."""
     from pipelines.queries import queries

@@ -178,27 +178,31 @@ def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir
     import polars as pl
 
     from pipelines.dispatch import ledger_state
-    from pipelines.dlr import event_rows, part_rows, read_events, with_shared_events
+    from pipelines.dlr import derived_rows, event_rows, part_rows, read_events, with_shared_events
 
     plan_dir = Path(plan_dir) if plan_dir is not None else CampaignPaths(Path(ledger_dir).parent.parent).plan
     plan = pl.read_parquet(CampaignPaths.of_plan(plan_dir).recipients,
-                           columns=["REF_LIST", "ID_LINE", "INT_MOBILE", "MESSAGE", "STATUS_CODE"])
+                           columns=["REF_LIST", "ID_LINE", "INT_MOBILE", "MESSAGE", "STATUS_CODE", "PARTS"])
     ledger = part_rows(plan, ledger_state(ledger_dir))
     events = read_events(events_dir)
     # The campaign's own receipts vote for its id convention with the late ones (PLUS-4), so the late receipts kept
     # are those status.sql's receipt_parts gives a part once loaded beside the campaign's own.
     events = with_shared_events(ledger, events, shared_events)
-    ledger_frame = ledger.to_arrow()
-    events_frame = event_rows(events).to_arrow()
-    load = queries("load.sql")
+    rows = event_rows(events)
+    messages_frame = derived_rows(plan, ledger, rows, campaign_id)  # the rows of `messages`, as of now
+    ledger_frame, events_frame = ledger.to_arrow(), rows.to_arrow()
+    load, status = queries("load.sql"), queries("status.sql")
+
     def body(connection) -> None:
         for name in ("delete_parts", "insert_parts", "delete_events", "insert_events"):
             connection.execute(load[name], {"campaign_id": campaign_id})
-        refresh_messages(connection, campaign_id)
+        connection.execute(status["delete_messages"], {"campaign_id": campaign_id})
+        connection.execute(status["insert_derived_messages"])
 
     with connect(database) as connection:
         connection.register("ledger_frame", ledger_frame)
         connection.register("events_frame", events_frame)
+        connection.register("messages_frame", messages_frame)
         _write(connection, body)
     opt_outs = record_opt_outs(database, campaign_id, plan_dir, plan, events, store,
                                bucket=_bucket_of(CampaignPaths(Path(ledger_dir).parent.parent)))

@@ -177,6 +177,14 @@ DELETE FROM messages WHERE campaign_id = $campaign_id;
 -- name: insert_messages
 INSERT INTO messages SELECT * FROM derived_status WHERE campaign_id = $campaign_id;
 
+-- name: insert_derived_messages
+-- `messages_frame`: the campaign's rows derived in memory from the very frames the load writes (dlr.derived_rows).
+INSERT INTO messages SELECT * FROM messages_frame;
+
+-- name: derived_rows
+-- For dlr.derived_rows: derived_status in memory, under the campaign's id.
+SELECT * REPLACE ($campaign_id AS campaign_id) FROM derived_status;
+
 -- name: backfill_messages
 -- A warehouse written before the `messages` table: every campaign's rows derived once.
 INSERT INTO messages SELECT * FROM derived_status WHERE campaign_id NOT IN (SELECT campaign_id FROM messages);
