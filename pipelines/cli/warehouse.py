@@ -142,6 +142,7 @@ def sql(
                                           "sql/README.md)."),
     db: Path = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV (`,`, a header row) instead of a table."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as a JSON array of objects."),
     limit: int = typer.Option(1_000, "--limit", min=0, help="Rows printed at most (0: all)."),
 ) -> None:
     """Run a query on the warehouse, read-only, and print its rows: no `duckdb` command needed."""
@@ -161,7 +162,12 @@ def sql(
         raise ValueError(f"the query is refused: {' '.join(str(error).split())}") from None
     if frame is None:
         raise ValueError("the query is empty")
+    if as_csv and as_json:
+        raise ValueError("choose one of --csv and --json")
     shown = frame if not limit else frame.head(limit)
+    if as_json:
+        sys.stdout.write(json.dumps(shown.to_dicts(), ensure_ascii=False, default=str) + "\n")
+        return
     if as_csv:
         sys.stdout.write(shown.write_csv())
     else:

@@ -107,3 +107,12 @@ def demo_campaign_type(now: datetime, out: Console) -> str:
               f"started now would wait until {opening:%A %d %B %H:%M}; so that the demo sends at once, its "
               f"campaign is a notification (a service message, allowed at any hour).[/]")
     return "notification"
+
+
+def query_command(database: Path, campaign: str) -> str:
+    """The query both demos print at the end, as a command to paste: the campaign's recipients per status, read
+    from the lake while other campaigns may be loading (REP-3)."""
+    query = ("SELECT status_code, count(*) AS recipients FROM message_status "
+             f"WHERE campaign_id = '{campaign}' GROUP BY ALL ORDER BY recipients DESC")
+    return f'.venv/bin/smsflow sql --db {database} "{query}"'
+

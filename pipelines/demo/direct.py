@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipelines.demo.bucket import DEMO_CAMPAIGN, config_repliers, prepare_bucket, simulator_config
+from pipelines.demo.bucket import DEMO_CAMPAIGN, config_repliers, prepare_bucket, query_command, simulator_config
 
 
 def run_demo(bucket: Path, rows: int, out: Console) -> Path:
@@ -36,11 +36,9 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
     out.print(f"\n[bold]4.[/] Loaded {loaded:,} planned rows into the warehouse (a DuckLake) → {database}")
     send_demo(bucket, result.out_dir, out)
     report_demo(database, campaign, result.out_dir, out)
-    query = ("SELECT status_code, count(*) AS recipients FROM message_status "
-             f"WHERE campaign_id = '{campaign}' GROUP BY ALL ORDER BY recipients DESC")
     out.print("\nQuery the warehouse (tables plan_recipients, parts, events; views message_status, "
               "part_status):", style="bold")
-    out.print(f'.venv/bin/smsflow sql --db {database} "{query}"', soft_wrap=True, highlight=False, markup=False)
+    out.print(query_command(database, campaign), soft_wrap=True, highlight=False, markup=False)
     return result.out_dir
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pipelines.demo.bucket import prepare_bucket, simulator_config
+from pipelines.demo.bucket import prepare_bucket, query_command, simulator_config
 from pipelines.demo.rest import AirflowApi, answer_approval, failed_tasks, trigger_campaign, wait_for_dag, \
     wait_for_run
 
@@ -283,8 +283,7 @@ def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
     print_stats(campaign_stats(database, campaign), out)
     report = CampaignPaths.in_bucket(bucket, campaign).report
     out.print(f"CSV report: {report}\nWarehouse (a DuckLake, sql/README.md): {database}", soft_wrap=True)
-    query = f"SELECT status_code, count(*) FROM message_status WHERE campaign_id = '{campaign}' GROUP BY ALL"
-    out.print(f'.venv/bin/smsflow sql --db {database} "{query}"', soft_wrap=True, highlight=False, markup=False)
+    out.print(query_command(database, campaign), soft_wrap=True, highlight=False, markup=False)
 
 
 def follow_campaign(api: AirflowApi, url: str, spec: str, began: float, out: Console) -> tuple[str, dict]:

@@ -186,6 +186,9 @@ def test_issue10_sql_runs_a_query_on_the_warehouse_as_a_table_or_csv(warehouse):
     assert table.stderr == "1 row\n"
     as_csv = smsflow_here("sql", query, "--db", str(db), "--csv")
     assert list(csv.reader(io.StringIO(as_csv.stdout))) == [["campaign_id", "recipients"], ["soldes", "2"]]
+    as_json = smsflow_here("sql", query, "--db", str(db), "--json")  # REP-3 (issue 11): --json too
+    assert json.loads(as_json.stdout) == [{"campaign_id": "soldes", "recipients": 2}]
+    _refused_in_one_line(smsflow_here("sql", query, "--db", str(db), "--csv", "--json"), "choose one of")
 
 
 def test_plus4_receive_counts_receipts_and_replies_as_they_come(smsc, bucket):

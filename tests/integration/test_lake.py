@@ -173,3 +173,40 @@ def test_plus8_an_erased_number_stays_in_no_file_of_the_lake(bucket):
     with connect(location, read_only=True) as connection:
         assert connection.execute("SELECT count(*) FROM plan_recipients WHERE int_mobile = ?",
                                   [report.number_hash]).fetchone() == (1,)
+
+
+def test_rep3_the_demos_printed_query_works_while_another_campaign_loads(bucket):
+    """The command both demos print at the end (`smsflow sql` on the bucket's lake), run as printed in a shell,
+    while another process loads another campaign again and again: it answers every time, with the campaign's
+    figures, and at least one run starts and ends inside the loads."""
+    from pipelines.demo.bucket import query_command
+
+    root = Path(__file__).resolve().parents[2]  # the checkout: the command names .venv/bin/smsflow
+    location = bucket / "warehouse.sqlite"
+    plan_dir, ledger_dir, events_dir = _campaign(bucket, "c1", {1: "DELIVRD", 2: "DELIVRD", 3: "UNDELIV"})
+    load_plan(location, "c1", plan_dir)
+    load_dispatch(location, "c1", ledger_dir, events_dir)
+    c2 = _campaign(bucket, "c2", {1: "DELIVRD"})
+    code = textwrap.dedent(f"""
+        import pathlib, sys
+        from pipelines.warehouse import load_dispatch, load_plan
+        print("ready", flush=True)
+        for _ in range(6):
+            load_plan({str(location)!r}, "c2", pathlib.Path({str(c2[0])!r}))
+            load_dispatch({str(location)!r}, "c2", pathlib.Path({str(c2[1])!r}), pathlib.Path({str(c2[2])!r}))
+    """)
+    loader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=dict(os.environ))
+    assert loader.stdout.readline().strip() == "ready"
+    command, inside = query_command(location, "c1"), 0
+    try:
+        while loader.poll() is None:
+            run = subprocess.run(["bash", "-c", command], cwd=root, capture_output=True, text=True, timeout=120)
+            inside += loader.poll() is None  # the loads were running before it started and still are
+            assert run.returncode == 0, run.stderr
+            rows = [line.split() for line in run.stdout.splitlines() if any(ch.isdigit() for ch in line)]
+            assert [[cell for cell in row if cell.isdigit()] for row in rows] == [["16", "2"], ["20", "1"]]
+    finally:
+        out, err = loader.communicate(timeout=300)
+    assert loader.returncode == 0, err
+    assert inside >= 1
