@@ -169,8 +169,10 @@ def _close_orphans(folder: Path) -> None:
         except BlockingIOError:
             continue  # a live writer
         else:
-            if path.exists():
+            try:
                 os.rename(path, path.with_name(path.name[:-len(OPEN)] + CLOSED))
+            except FileNotFoundError:  # another worker's roller closed it first
+                pass
         finally:
             os.close(descriptor)
 
