@@ -144,7 +144,8 @@ def _attach(lake: Lake, read_only: bool, snapshot: int | None) -> duckdb.DuckDBP
         options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
     if lake.kind == "sqlite":
         lake.data.mkdir(parents=True, exist_ok=True)
-        _write_ahead(Path(lake.catalog.split(":", 1)[1]))
+        if not _attached_here(lake):
+            _write_ahead(Path(lake.catalog.split(":", 1)[1]))
 
     def attach() -> None:
         # Processes creating the lake at once: the catalog is locked a moment (SQLite), or its tables were just
@@ -159,9 +160,20 @@ def _attach(lake: Lake, read_only: bool, snapshot: int | None) -> duckdb.DuckDBP
     return connection
 
 
+def _attached_here(lake: Lake) -> bool:
+    """Whether this process holds the lake's catalog open (a DuckDB of _ATTACHED).
+
+    Then no other code of the process may open that file, even to read it: closing any descriptor of a file drops
+    every POSIX lock the process holds on it, DuckDB's SQLite's included, and another process taking the catalog
+    for unused would reset the shared memory the first has mapped (SIGBUS in the receiver, under an analyst
+    polling `smsflow stats`)."""
+    return any(key[0] == os.getpid() and key[1] == lake for key in _ATTACHED)
+
+
 def _write_ahead(catalog: Path) -> None:
     """A SQLite catalog in write-ahead-log mode (kept in the file): readers do not block a committing load, nor it
-    them; writers still take turns, each for the moment of its commit."""
+    them; writers still take turns, each for the moment of its commit. Only before the process attaches it
+    (`_attached_here`)."""
     import sqlite3
 
     with contextlib.closing(sqlite3.connect(catalog, timeout=30)) as database:
@@ -173,6 +185,9 @@ def is_catalog(path: Path) -> bool:
     """Whether a file is a lake's SQLite catalog (it holds DuckLake's `ducklake_metadata` table)."""
     import sqlite3
 
+    if any(key[0] == os.getpid() and key[1].kind == "sqlite"
+           and Path(key[1].catalog.split(":", 1)[1]).resolve() == Path(path).resolve() for key in _ATTACHED):
+        return True  # attached here: opening it would drop this process's locks on it (_attached_here)
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as database:
             return database.execute("SELECT count(*) FROM sqlite_master WHERE name = 'ducklake_metadata'"
