@@ -38,10 +38,13 @@ class BatchLoad:
     events: int
     campaigns: tuple[str, ...]
     reports: tuple[str, ...] = ()
+    clicks: int = 0  # clicks and previews loaded from the links service's batches (URL-3, URL-4)
 
     def describe(self) -> str:
         """One line for the receiver's output: what came, which campaigns it changed."""
         came = f"{self.events:,} new event{'' if self.events == 1 else 's'}"
+        if self.clicks:
+            came += f" and {self.clicks:,} click{'' if self.clicks == 1 else 's'} or preview{'' if self.clicks == 1 else 's'}"
         if not self.campaigns:
             return f"{came}, of no campaign sent from this bucket [PLUS-4]"
         names = ", ".join(self.campaigns)
@@ -151,6 +154,29 @@ def campaigns_of_events(events: pl.DataFrame, parts: pl.DataFrame) -> list[str]:
 
 def load_event_batches(bucket: Path, files: list[Path] | None = None, *, index: LedgerIndex | None = None,
                        store=None) -> BatchLoad:
+    """The micro-batches of receipts and replies (`load_receipt_batches`), then the links service's new batches of
+    clicks and previews (pipelines.links.load: every file of events/links the warehouse does not hold yet), and the
+    reports of the finished campaigns they concern written again (URL-3, URL-4, REP-1, REP-2)."""
+    from dataclasses import replace
+
+    from pipelines.layout import CampaignPaths
+    from pipelines.links.load import load_click_batches
+    from pipelines.warehouse import in_bucket
+
+    loaded = load_receipt_batches(bucket, files, index=index, store=store)
+    clicks = load_click_batches(in_bucket(bucket), bucket)
+    reports = list(loaded.reports)
+    for campaign in clicks.campaigns:
+        paths = CampaignPaths.in_bucket(bucket, campaign)
+        if campaign not in reports and (paths.report.is_file() or paths.stats.is_file()):
+            write_reports(in_bucket(bucket), paths)
+            reports.append(campaign)
+    return replace(loaded, campaigns=tuple(sorted(set(loaded.campaigns) | set(clicks.campaigns))),
+                   reports=tuple(reports), clicks=clicks.events)
+
+
+def load_receipt_batches(bucket: Path, files: list[Path] | None = None, *, index: LedgerIndex | None = None,
+                         store=None) -> BatchLoad:
     """Load micro-batches of the shared events folder (`files`; default: all of them) into the warehouse: each
     campaign they belong to has its dispatch re-loaded with the shared folder's late events (`load_dispatch`,
     idempotent, STOP replies through the account's opt-out path, BL-2), and, once its run finished (its figures were

@@ -66,6 +66,14 @@ def install_views(connection: duckdb.DuckDBPyConnection, in_memory: bool = False
     if in_memory:
         connection.execute(status["memory_messages"])
     connection.execute(status["create_message_views"])
+    if not in_memory:
+        install_link_views(connection)
+
+
+def install_link_views(connection: duckdb.DuckDBPyConnection) -> None:
+    """URL-3, URL-4: the counts of the warehouse's `clicks` table (sql/links.sql: `link_clicks`,
+    `recipient_previews`, `campaign_clicks`), over the views above."""
+    connection.execute(queries("links.sql")["create_views"])
 
 
 def refresh_messages(connection: duckdb.DuckDBPyConnection, campaign_id: str) -> None:

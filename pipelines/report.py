@@ -45,8 +45,10 @@ def campaign_report(database: Path, campaign_id: str, category: str = "all", *,
         # The list's own columns, read by DuckDB from each row's JSON by a JSON pointer (any key, `/` and `~` too).
         pointers = {f"f{n}": "/" + name.replace("~", "~0").replace("/", "~1") for n, name in enumerate(columns)}
         fields = "".join(f", json_extract_string(r.fields, ${key}) AS {key}" for key in pointers)
-        rows = connection.execute(sql["report_rows"].format(fields=fields),
-                                  {"campaign_id": campaign_id, **pointers}).pl()
+        links = track_links(json.loads(summary[0]))
+        rows = connection.execute(sql["report_rows"].format(fields=fields, **_track_sql(links)),
+                                  {"campaign_id": campaign_id, "tracked": bool(links), **pointers,
+                                   **{f"link_{n}": n for n in range(1, max(links, 1) + 1)}}).pl()
         connection.commit()
     codes = {code: status.text for code, status in STATUSES.items()}
     categories = {code: status.category for code, status in STATUSES.items()}
@@ -58,16 +60,41 @@ def campaign_report(database: Path, campaign_id: str, category: str = "all", *,
         pl.col("int_mobile").alias("INT_MOBILE"),
         pl.col("status_code").cast(pl.String).alias("STATUS_CODE"),
         pl.col("status_code").replace_strict(codes, default=None, return_dtype=pl.String).alias("STATUS_TEXT"),
-        pl.col("delivery_date").dt.convert_time_zone("Europe/Paris").dt.strftime("%d/%m/%Y %H:%M:%S")
-        .alias("DELIVERYDATE"),
+        _paris("delivery_date").alias("DELIVERYDATE"),
         pl.col("reply").alias("REPLY"),
-        *(pl.lit(None, dtype=pl.String).alias(name) for name in ("PREVIEW", "PREVIEW_COUNTER", "TRACK_1",
-                                                                  "TRACK_1_COUNTER")),
+        _paris("preview").alias("PREVIEW"),
+        pl.col("preview_counter").cast(pl.String).alias("PREVIEW_COUNTER"),
+        *(column for n in range(1, max(links, 1) + 1)
+          for column in (_paris(f"track_{n}").alias(f"TRACK_{n}"),
+                         pl.col(f"track_{n}_counter").cast(pl.String).alias(f"TRACK_{n}_COUNTER"))),
         *(pl.when(pl.col(flag)).then(pl.lit("True")).otherwise(pl.lit("False")).alias(flag.upper())
           for flag in ("mf_allow", "mf_valid")),
         pl.col("mf_country").alias("MF_COUNTRY"),
         *(pl.col(key).alias(name) for key, name in zip(pointers, columns)),
     )
+
+
+def track_links(summary: dict) -> int:
+    """URL-1: how many tracked links each message of the campaign carries (its plan summary's `tracking`; 0: off)."""
+    return int((summary.get("tracking") or {}).get("links_per_message") or 0)
+
+
+def _track_sql(links: int) -> dict[str, str]:
+    """The report query's TRACK_n columns and their aggregates over link_clicks, for links 1..n (TRACK_1 always);
+    the link numbers are bound ($link_n), the names are this code's own."""
+    numbers = range(1, max(links, 1) + 1)
+    return {
+        "tracks": "".join(f", k.track_{n}, CASE WHEN $tracked AND r.status_code IS NULL THEN "
+                          f"coalesce(k.track_{n}_counter, 0) END AS track_{n}_counter" for n in numbers),
+        "track_aggregates": "".join(f", min(first_click) FILTER (WHERE link = $link_{n}) AS track_{n}, "
+                                    f"sum(clicks) FILTER (WHERE link = $link_{n})::BIGINT AS track_{n}_counter"
+                                    for n in numbers),
+    }
+
+
+def _paris(column: str) -> pl.Expr:
+    """A time as the hosted product's CSV writes it: DD/MM/YYYY HH:MM:SS, Europe/Paris."""
+    return pl.col(column).dt.convert_time_zone("Europe/Paris").dt.strftime("%d/%m/%Y %H:%M:%S")
 
 
 def _neutralised(text: str) -> str:
@@ -106,7 +133,8 @@ def campaign_stats(database: Path, campaign_id: str, *, snapshot: int | None = N
         connection.commit()
     if figures is None:
         raise ValueError(f"no campaign {campaign_id!r} in {database}")
-    (recipients, sent, delivered, rate, replies, stops, held, held_parts, resent_parts, capped, holdout) = figures
+    (recipients, sent, delivered, rate, replies, stops, held, held_parts, resent_parts, capped, holdout, clicks,
+     clickers, click_rate, previews) = figures
     return {
         "campaign_id": campaign_id,
         "rows": recipients,
@@ -121,7 +149,10 @@ def campaign_stats(database: Path, campaign_id: str, *, snapshot: int | None = N
         "resent_parts": resent_parts,
         "capped": capped,
         "holdout": holdout,
-        "clicks": 0,
+        "clicks": clicks,  # URL-3: people's clicks on the tracked links (previews apart)
+        "unique_clickers": clickers,
+        "click_rate": float(click_rate) if click_rate is not None else None,  # unique clickers / delivered
+        "previews": previews,  # URL-4: preview fetches (crawlers, HEAD)
     }
 
 

@@ -97,3 +97,20 @@ CREATE TABLE IF NOT EXISTS blacklists (
     int_mobile   VARCHAR NOT NULL,
     loaded_at    TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
 );
+CREATE TABLE IF NOT EXISTS clicks (
+    -- URL-3, URL-4: every click and preview of a tracked short link, as the links service logged it (append-only
+    -- facts; counts are derived by links.sql's views). `batch`: the micro-batch file it was loaded from
+    -- (events/links/<name>.parquet), so loading a file again replaces its rows (pipelines.links.load).
+    token        VARCHAR     NOT NULL,
+    campaign_id  VARCHAR     NOT NULL,
+    ref_list     VARCHAR     NOT NULL,
+    id_line      BIGINT      NOT NULL,
+    link         INTEGER     NOT NULL,
+    kind         VARCHAR     NOT NULL,  -- click | preview (HEAD requests and preview crawlers)
+    clicked_at   TIMESTAMPTZ NOT NULL,  -- when the service answered (the log's `at`: AT is a keyword)
+    agent_class  VARCHAR,              -- person, crawler:whatsapp, crawler:imessage, ..., crawler:other
+    bot          BOOLEAN     NOT NULL,
+    ip_prefix    VARCHAR,              -- the client's address truncated to /24 (IPv4) or /48 (IPv6)
+    user_agent   VARCHAR,
+    batch        VARCHAR     NOT NULL
+);

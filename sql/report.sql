@@ -3,10 +3,19 @@
 -- name: report_rows
 -- Every plan row with its status as of now (message_rows: pre-send statuses are the plan's); {fields} adds the
 -- list's own columns, each `json_extract_string(r.fields, $fN) AS fN` with $fN a bound JSON pointer (LIST-3).
+-- URL-3, URL-4: the first preview and previews (recipient_previews), and per link n the first click and clicks
+-- (link_clicks): {tracks} adds `, k.track_n, <counter> AS track_n_counter` and {track_aggregates} their
+-- aggregates, `min(first_click) FILTER (WHERE link = $link_n) AS track_n, ...`, one pair per link of the message
+-- ($link_n bound). Counters are 0 rather than empty on a tracked campaign's sendable rows ($tracked).
 SELECT r.ref_list, r.id_line, r.int_mobile, coalesce(m.status_code, r.status_code) AS status_code,
-       m.delivery_date, m.reply, r.mf_allow, r.mf_valid, r.mf_country{fields}
+       m.delivery_date, m.reply, p.first_preview AS preview,
+       CASE WHEN $tracked AND r.status_code IS NULL THEN coalesce(p.previews, 0) END AS preview_counter{tracks},
+       r.mf_allow, r.mf_valid, r.mf_country{fields}
 FROM plan_recipients r
 LEFT JOIN message_rows m USING (campaign_id, ref_list, id_line)
+LEFT JOIN recipient_previews p USING (campaign_id, ref_list, id_line)
+LEFT JOIN (SELECT ref_list, id_line{track_aggregates} FROM link_clicks WHERE campaign_id = $campaign_id
+           GROUP BY ref_list, id_line) k USING (ref_list, id_line)
 WHERE r.campaign_id = $campaign_id
 ORDER BY r.ref_list = 'manual', r.loaded_at, r.ref_list, r.id_line;
 
@@ -19,9 +28,18 @@ GROUP BY status_code ORDER BY recipients DESC, status_code;
 SELECT summary FROM plan_summaries WHERE campaign_id = $campaign_id;
 
 -- name: campaign_figures
--- REP-1 at a glance, from the one derivation of statuses (the campaign_stats view).
-SELECT recipients, sent, delivered, delivery_rate, replies, stops, held, held_parts, resent_parts, capped, holdout
-FROM campaign_stats WHERE campaign_id = $campaign_id;
+-- REP-1 at a glance, from the one derivation of statuses (the campaign_stats view), and the campaign's clicks
+-- (links.sql's views: people's clicks, recipients who clicked, click rate = unique clickers / delivered, previews).
+WITH clicked AS (
+    SELECT coalesce(sum(clicks), 0)::BIGINT AS clicks, count(DISTINCT (ref_list, id_line)) AS unique_clickers
+    FROM link_clicks WHERE campaign_id = $campaign_id
+), previewed AS (
+    SELECT coalesce(sum(previews), 0)::BIGINT AS previews FROM recipient_previews WHERE campaign_id = $campaign_id
+)
+SELECT s.recipients, s.sent, s.delivered, s.delivery_rate, s.replies, s.stops, s.held, s.held_parts,
+       s.resent_parts, s.capped, s.holdout, c.clicks, c.unique_clickers,
+       round(c.unique_clickers / nullif(s.delivered, 0), 4) AS click_rate, p.previews
+FROM campaign_stats s, clicked c, previewed p WHERE s.campaign_id = $campaign_id;
 
 -- name: campaigns
 -- The campaigns loaded here, newest first, with a status derived from what happened to them (the lifecycle

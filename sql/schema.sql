@@ -122,3 +122,21 @@ CREATE TABLE IF NOT EXISTS blacklists (
     loaded_at    TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
     PRIMARY KEY (account_id, kind, int_mobile)
 );
+
+-- URL-3, URL-4: every click and preview of a tracked short link (append-only; counts derived by links.sql's
+-- views). `batch`: the micro-batch file (events/links/<name>.parquet) it came from: a file loaded again replaces
+-- its rows (pipelines.links.load).
+CREATE TABLE IF NOT EXISTS clicks (
+    token        VARCHAR     NOT NULL,
+    campaign_id  VARCHAR     NOT NULL,
+    ref_list     VARCHAR     NOT NULL,
+    id_line      BIGINT      NOT NULL,
+    link         INTEGER     NOT NULL,
+    kind         VARCHAR     NOT NULL CHECK (kind IN ('click', 'preview')),
+    clicked_at   TIMESTAMPTZ NOT NULL,  -- when the service answered (the log's `at`: AT is a keyword)
+    agent_class  VARCHAR,
+    bot          BOOLEAN     NOT NULL,
+    ip_prefix    VARCHAR,
+    user_agent   VARCHAR,
+    batch        VARCHAR     NOT NULL
+);

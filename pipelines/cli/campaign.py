@@ -215,11 +215,10 @@ def _batch_handler(bucket: Path, store, airflow: str | None):
         return announce
     index = LedgerIndex(bucket)
 
-    def load(files) -> None:
-        if not files:
-            return
+    def load(files) -> None:  # called with no files too: the links service's clicks come on their own (URL-3)
         loaded = load_event_batches(bucket, files, index=index, store=store)
-        console.print(loaded.describe(), highlight=False, soft_wrap=True)
+        if files or loaded.clicks:
+            console.print(loaded.describe(), highlight=False, soft_wrap=True)
 
     return load
 

@@ -101,6 +101,11 @@ def print_stats(figures: dict, out: Console) -> None:
               + (f" ({rate:.1%})" if rate is not None else "")
               + f"; {plural(figures['replies'], 'reply', 'replies')}, {figures['stops']:,} STOP; "
               f"{plural(figures['clicks'], 'click')}", highlight=False)
+    if figures.get("clicks") or figures.get("previews"):  # URL-3, URL-4, REP-1
+        click_rate = figures.get("click_rate")
+        out.print(f"Clicks: {figures['clicks']:,} by {plural(figures.get('unique_clickers', 0), 'recipient')}"
+                  + (f" (click rate {click_rate:.1%} of delivered)" if click_rate is not None else "")
+                  + f"; {plural(figures.get('previews', 0), 'link preview')} fetched", highlight=False)
     if figures.get("held") or figures.get("held_parts"):
         out.print(f"[yellow]{plural(figures['held'], 'message')} held ({plural(figures.get('held_parts', 0), 'part')})[/]: in flight "
                   f"when the sender stopped, not sent again (SEND-7); `smsflow send <plan> --release-held` sends them")

@@ -66,9 +66,22 @@ def load(
     campaign_id = campaign_folder_name(campaign_id) if campaign_id else paths.campaign
     rows = load_plan(db, campaign_id, paths.plan)
     loaded = load_dispatch(db, campaign_id, paths.ledger, paths.events, shared_events=late_events, store=store)
+    clicks = _load_clicks(db, paths, campaign_id, late_events)
     console.print(f"{campaign_id}: {plural(rows, 'planned row')}, {plural(loaded.parts, 'part')}, "
-                  f"{plural(loaded.events, 'event')} loaded into {db}; {plural(loaded.opt_outs, 'opt-out')} added to the "
-                  f"own blacklist [BL-2]", highlight=False, soft_wrap=True)
+                  f"{plural(loaded.events, 'event')}{clicks} loaded into {db}; {plural(loaded.opt_outs, 'opt-out')} added "
+                  f"to the own blacklist [BL-2]", highlight=False, soft_wrap=True)
+
+
+def _load_clicks(db: Path, paths, campaign_id: str, late_events: Path) -> str:
+    """URL-3, URL-4: a tracked campaign's clicks and previews, from the micro-batches of the links service of its
+    bucket (the campaign folder's, else the one of --late-events); the words for `load`'s line."""
+    from pipelines.links.load import load_campaign_clicks
+
+    if not paths.links.is_file():
+        return ""
+    folder = Path(paths.root).resolve()
+    bucket = folder.parent.parent if folder.parent.name == "campaigns" else Path(late_events).resolve().parent
+    return f", {plural(load_campaign_clicks(db, bucket, campaign_id), 'click or preview', 'clicks and previews')}"
 
 
 def _report_path(db: Path, campaign_id: str, category: str) -> Path:
