@@ -176,6 +176,12 @@ def erase_in_warehouse(database: Path, forms: NumberForms, *, skip_campaigns: It
         opened = connect(database)
         lake.flush_inlined(opened)
     with (opened if in_lake else duckdb.connect(str(database))) as connection:
+        if connection.execute(sql["has_clicks"]).fetchone()[0]:  # URL-3: before the number is hashed below
+            scope = "AND NOT list_contains($skipped, campaign_id)" if skipped else ""
+            count = connection.execute(sql["erase_clicks"].format(scope=scope), {
+                "number": forms.e164, "hash": forms.hash, **({"skipped": skipped} if skipped else {})}).fetchone()[0]
+            if count:
+                changed["clicks.ip_prefix"] = changed["clicks.user_agent"] = count
         for table, column, _type in connection.execute(sql["text_columns"]).fetchall():
             columns = {row[0] for row in connection.execute(sql["table_columns"], {"table": table}).fetchall()}
             scope, parameters = "", {"pattern": forms.re2_pattern, "hash": forms.hash}
@@ -235,6 +241,10 @@ def erase_number(engine, number: str, *, bucket: Path, warehouses: Iterable[Path
 
     lakes, lake_data = lakes_to_erase(bucket, warehouses, bucket_files(bucket))
     store_files |= lake_data[1]  # a lake's files are erased through the lake, never rewritten under it
+    from pipelines.links.erase import erase_links, erased_recipients
+
+    tracked = erased_recipients(bucket, [forms.e164, forms.hash], skip)  # before the walk hashes the plans
+    report.files += [str(path.resolve().relative_to(bucket.resolve())) for path in erase_links(bucket, tracked)]
     for path in bucket_files(bucket, skip):
         if path in store_files or path.name.endswith(".migrate-lock") or path.suffix == ".wal" or \
                 any(folder in path.parents for folder in lake_data[0]):
@@ -252,7 +262,7 @@ def erase_number(engine, number: str, *, bucket: Path, warehouses: Iterable[Path
             done = erase_in_text_file(path, forms)
         if done is None:
             report.skipped.append(str(path.relative_to(bucket.resolve())))
-        elif done:
+        elif done and str(path.relative_to(bucket.resolve())) not in report.files:
             report.files.append(str(path.relative_to(bucket.resolve())))
     for database in [*sorted(databases - {Path(location) for location in lakes}), *lakes]:
         for column, count in erase_in_warehouse(database, forms, skip_campaigns=skip, account_id=account_id).items():
@@ -316,6 +326,9 @@ def purge_campaign(engine, bucket: Path, campaign_id: str, databases: Iterable[P
                     .otherwise(hash_numbers(key, plus)).alias("handset")))
     for path in (paths.report, paths.quarantine):
         path.unlink(missing_ok=True)
+    from pipelines.links.erase import purge_links
+
+    purge_links(bucket, campaign_id)  # URL-2, URL-4: personalised targets and previews, the clicks' agents
     for path in bucket_files(paths.root) if paths.root.is_dir() else ():
         # A saved list's version, written for the campaign, is named after the list (no suffix of its own).
         if path.suffix in (".jsonl", ".json", ".yaml", ".yml", ".csv", ".txt") or SAVED_FOLDER in path.parts:
@@ -339,6 +352,8 @@ def purge_campaign(engine, bucket: Path, campaign_id: str, databases: Iterable[P
             for statement in filter(None, (part.strip() for part in sql.split(";"))):
                 names = {"campaign": campaign_id, "summary": summary}
                 connection.execute(statement, {k: v for k, v in names.items() if f"${k}" in statement})
+            if connection.execute(queries("erase.sql")["has_clicks"]).fetchone()[0]:
+                connection.execute(queries("erase.sql")["purge_clicks"], {"campaign": campaign_id})
             name = connection.execute(queries("erase.sql")["current_database"]).fetchone()[0]
             if not in_lake:
                 _rebuild(connection, database, name)

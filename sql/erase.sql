@@ -38,3 +38,23 @@ FROM purged_numbers m WHERE parts.campaign_id = $campaign AND starts_with(parts.
 UPDATE events SET handset = m.hash
 FROM purged_numbers m WHERE events.campaign_id = $campaign AND '+' || ltrim(events.handset, '+') = m.number;
 UPDATE plan_summaries SET summary = $summary WHERE campaign_id = $campaign AND $summary IS NOT NULL;
+
+-- name: has_clicks
+-- Whether the warehouse has the clicks table (a single DuckDB file written before tracked links has not).
+SELECT count(*) > 0 FROM information_schema.tables
+WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = 'clicks';
+
+-- name: erase_clicks
+-- URL-3, PLUS-8: the clicks of the erased number's recipients keep their time and link, not the address prefix
+-- and user agent of who clicked. Run before the number is hashed in plan_recipients ($hash: a second run finds the
+-- rows the first hashed). {scope} is empty or `AND NOT list_contains($skipped, campaign_id)`.
+UPDATE clicks SET ip_prefix = NULL, user_agent = NULL
+FROM (SELECT DISTINCT campaign_id, ref_list, id_line FROM plan_recipients
+      WHERE int_mobile IN ($number, $hash) {scope}) r
+WHERE clicks.campaign_id = r.campaign_id AND clicks.ref_list = r.ref_list AND clicks.id_line = r.id_line
+  AND (clicks.ip_prefix IS NOT NULL OR clicks.user_agent IS NOT NULL);
+
+-- name: purge_clicks
+-- Retention: a purged campaign's clicks keep their time and link only.
+UPDATE clicks SET ip_prefix = NULL, user_agent = NULL
+WHERE campaign_id = $campaign AND (ip_prefix IS NOT NULL OR user_agent IS NOT NULL);

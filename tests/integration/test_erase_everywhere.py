@@ -15,6 +15,8 @@ from pipelines.account import prepare_account
 from pipelines.dispatch import SmscSettings, campaign_dirs, send_plan
 from pipelines.erase import erase_number
 from pipelines.layout import CampaignPaths
+from pipelines.links.clicks import CLICKS_SCHEMA, events_folder
+from pipelines.links.load import load_click_batches
 from pipelines.plan import plan_file
 from pipelines.report import campaign_report, campaign_stats, write_csv
 from pipelines.spec import load_spec
@@ -75,7 +77,9 @@ def full_campaign(smsc, bucket: Path, store) -> Path:
     import_list(store, "default", "vip", bucket / "lists" / "clients.csv")
     simulator = smsc(replies=[{"number": "33622222222", "text": "STOP", "delay": 0.0}])
     spec_path = write_spec(bucket / "campaigns" / "c1", lists=["../../lists/clients.csv", "../../lists/excel.txt"],
-                           message="Bonjour ${Prénom}")
+                           message="Bonjour ${Prénom} https://shop.example.com/vip?qui=${Prénom}",  # tracked (URL-2)
+                           tracking={"domain": "sms.ex.fr", "preview": {"title": "${Prénom}, vos soldes",
+                                                                      "description": "Pour ${Prénom}"}})
     prepared = prepare_account(store, load_spec(spec_path))
     plan_dir = plan_file(spec_path, bucket / "campaigns" / "c1" / "plan", inputs=prepared.inputs,
                          spec=prepared.spec).out_dir
@@ -87,9 +91,30 @@ def full_campaign(smsc, bucket: Path, store) -> Path:
     database = bucket / "warehouse.duckdb"
     load_plan(database, "c1", plan_dir)
     load_dispatch(database, "c1", *campaign_dirs(plan_dir))
+    clicked(bucket, plan_dir)
+    assert load_click_batches(database, bucket).events == 3
     write_csv(campaign_report(database, "c1"), paths.report)
     paths.stats.write_text(json.dumps(campaign_stats(database, "c1"), ensure_ascii=False), encoding="utf-8")
     return plan_dir
+
+
+def clicked(bucket: Path, plan_dir: Path) -> None:
+    """A rolled click batch (URL-3): Zoé, Bob and Eve click their link once each."""
+    from datetime import datetime, timezone
+
+    links = pl.read_parquet(plan_dir / "links.parquet").filter(pl.col("link") == 1).sort("ref_list", "id_line")
+    assert links.height == 3  # Zoé, Bob, Eve (Bob again in excel.txt: a duplicate, not sent)
+    events_folder(bucket).mkdir(parents=True, exist_ok=True)
+    links.select("token", pl.lit("c1").alias("campaign_id"), "ref_list", "id_line", "link",
+                 pl.lit("click").alias("kind"), pl.lit(datetime(2026, 3, 1, tzinfo=timezone.utc)).alias("at"),
+                 pl.lit("person").alias("agent_class"), pl.lit(False).alias("bot"),
+                 pl.lit("192.0.2.0/24").alias("ip_prefix"), pl.lit("Mozilla/5.0 Bob's phone").alias("user_agent")
+                 ).cast(CLICKS_SCHEMA).write_parquet(events_folder(bucket) / "w-1-1.parquet")
+
+
+def tracked_rows(frame: pl.DataFrame, columns: list[str]) -> dict:
+    """(ref_list, id_line) -> the columns' values, of a links.parquet or a click batch."""
+    return {(row[0], row[1]): row[2:] for row in frame.select("ref_list", "id_line", *columns).iter_rows()}
 
 
 def test_plus8_erase_after_a_full_campaign_leaves_the_number_in_no_file_and_no_table(smsc, bucket):
@@ -115,6 +140,20 @@ def test_plus8_erase_after_a_full_campaign_leaves_the_number_in_no_file_and_no_t
     database = bucket / "warehouse.duckdb"
     assert campaign_stats(database, "c1")["sent"] == stats_before["sent"] == 3
     assert campaign_stats(database, "c1")["stops"] == stats_before["stops"] == 1
+    # A tracked campaign (URL-2, URL-3): Bob's personalised target and preview texts are gone from the plan's links
+    # (his links answer 404 from then on), his clicks keep their time and link but not his address and agent, in
+    # the click batch and in the warehouse; the others' are untouched.
+    bob, zoe = {("clients.csv", 2)}, ("clients.csv", 1)
+    links = tracked_rows(pl.read_parquet(plan_dir / "links.parquet"), ["target", "title", "description", "token"])
+    assert all(links[key][:3] == (None, None, None) and links[key][3] for key in bob)
+    assert links[zoe][:3] == ("https://shop.example.com/vip?qui=Zo%C3%A9", "Zoé, vos soldes", "Pour Zoé")
+    batch = tracked_rows(pl.read_parquet(events_folder(bucket) / "w-1-1.parquet"), ["ip_prefix", "user_agent"])
+    assert all(batch[key] == (None, None) for key in bob) and batch[zoe] == ("192.0.2.0/24", "Mozilla/5.0 Bob's phone")
+    assert {"campaigns/c1/plan/links.parquet", "events/links/w-1-1.parquet"} <= set(report.files)
+    with duckdb.connect(str(database), read_only=True) as connection:
+        assert connection.sql("SELECT count(*) FILTER (WHERE user_agent IS NULL AND ip_prefix IS NULL), count(*) "
+                              "FROM clicks").fetchone() == (1, 3)
+    assert campaign_stats(database, "c1")["clicks"] == 3
     (audit,) = erasure_history(store)
     assert (audit["number_hash"], audit["by"]) == (report.number_hash, "dpo@example.com")
 

@@ -12,6 +12,8 @@ from helpers import write_list, write_spec
 from sqlalchemy import Text, cast, insert, select
 
 from pipelines.erase import cutoff, erase_number, purge
+from pipelines.links.clicks import CLICKS_SCHEMA, events_folder
+from pipelines.links.load import load_click_batches
 from pipelines.plan import plan_file
 from pipelines.warehouse import load_plan
 from pipelines.store.blacklists import add_numbers, blacklist_numbers
@@ -81,7 +83,8 @@ def test_plus8_retention_ages():
 
 def test_plus8_purge_erases_old_campaigns_personal_data_and_keeps_their_figures(store, bucket):
     write_list(bucket / "list.csv", "Mobile;Prénom\n0611111111;Zoé\n0622222222;Bob\nabc;Nul\n")
-    spec = write_spec(bucket, lists=["list.csv"], message="Bonjour ${Prénom}")
+    spec = write_spec(bucket, lists=["list.csv"], message="Bonjour ${Prénom} https://shop.example.com/?qui=${Prénom}",
+                      tracking={"domain": "sms.ex.fr", "preview": {"title": "${Prénom}", "description": "Pour ${Prénom}"}})
     for campaign_id, ended in (("old", NOW - timedelta(days=800)), ("recent", NOW - timedelta(days=30))):
         plan = plan_file(spec, bucket / "campaigns" / campaign_id / "plan").out_dir
         (plan.parent / "report").mkdir()
@@ -92,6 +95,14 @@ def test_plus8_purge_erases_old_campaigns_personal_data_and_keeps_their_figures(
             connection.execute(insert(campaigns).values(
                 id=campaign_id, account_id="default", name="Test", type="notification", status="finished",
                 spec="lists: [list.csv]\ntest: {numbers: ['06 11 11 11 11']}\n", created_at=ended, updated_at=ended))
+        links = pl.read_parquet(plan / "links.parquet")  # URL-3: each recipient clicked once
+        events_folder(bucket).mkdir(parents=True, exist_ok=True)
+        links.select("token", pl.lit(campaign_id).alias("campaign_id"), "ref_list", "id_line", "link",
+                     pl.lit("click").alias("kind"), pl.lit(ended).alias("at"), pl.lit("person").alias("agent_class"),
+                     pl.lit(False).alias("bot"), pl.lit("192.0.2.0/24").alias("ip_prefix"),
+                     pl.lit("Zoé's phone").alias("user_agent")).cast(CLICKS_SCHEMA) \
+            .write_parquet(events_folder(bucket) / f"w-{campaign_id}.parquet")
+    assert load_click_batches(bucket / "warehouse.duckdb", bucket).events == 4
 
     result = purge(store, bucket=bucket, older_than="24m", now=NOW)
 
@@ -112,5 +123,19 @@ def test_plus8_purge_erases_old_campaigns_personal_data_and_keeps_their_figures(
         stored = connection.execute(select(campaigns.c.spec).where(campaigns.c.id == "old")).scalar()
     assert numbers["recent"] == "+33611111111" and numbers["old"].startswith("hmac:")
     assert "11 11" not in stored and "hmac:" in stored
+    # Tracked links (URL-2, URL-4): the old campaign's personalised targets and previews and its clicks' address
+    # and agent go; tokens, links and click times stay; the recent campaign's are untouched.
+    def links_of(campaign_id: str) -> pl.DataFrame:
+        return pl.read_parquet(bucket / "campaigns" / campaign_id / "plan" / "links.parquet")
+
+    assert links_of("old").select(pl.col("target", "title", "description").null_count().sum()).row(0) == (2, 2, 2)
+    assert links_of("old").get_column("token").null_count() == 0
+    assert links_of("recent").get_column("title").to_list() == ["Zoé", "Bob"]
+    clicks = pl.read_parquet(events_folder(bucket) / "w-old.parquet")
+    assert clicks.get_column("user_agent").null_count() == clicks.get_column("ip_prefix").null_count() == 2
+    assert pl.read_parquet(events_folder(bucket) / "w-recent.parquet").get_column("user_agent").null_count() == 0
+    with duckdb.connect(str(bucket / "warehouse.duckdb"), read_only=True) as connection:
+        assert connection.execute("SELECT campaign_id, count(user_agent), count(ip_prefix), count(*) FROM clicks "
+                                  "GROUP BY ALL ORDER BY 1").fetchall() == [("old", 0, 0, 2), ("recent", 2, 2, 2)]
     assert purge(store, bucket=bucket, older_than="24m", now=NOW)["campaigns"][0]["store"] == \
         {"sends": 0, "opt_out_audit": 0}  # purged again: nothing left to change
