@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
 import socket
 import subprocess
 import sys
@@ -54,6 +56,16 @@ def _healthy(process: subprocess.Popen, port: int, log: Path) -> str:
     return url
 
 
+def _rows(report: Path) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(report.read_text(encoding="utf-8-sig")), delimiter=";"))
+
+
+def _counters(report: Path) -> dict:
+    """ID_LINE -> (PREVIEW_COUNTER, TRACK_1_COUNTER, TRACK_2_COUNTER) of the REP-2 CSV."""
+    return {row["ID_LINE"]: (row["PREVIEW_COUNTER"], row["TRACK_1_COUNTER"], row["TRACK_2_COUNTER"])
+            for row in _rows(report)}
+
+
 def test_issue12_a_tracked_campaign_end_to_end(smsc, bucket):
     env = {"SMSFLOW_BUCKET": str(bucket)}
     rows = ["0611111111;Ann;A 1", "0622222222;Léo;B2", "0633333333;Zoé;C3"]
@@ -84,6 +96,13 @@ def test_issue12_a_tracked_campaign_end_to_end(smsc, bucket):
         loaded = smsflow_here("load", str(plan.parent), "--db", str(database), "--late-events", str(bucket / "events"),
                               env=env)
         assert loaded.returncode == 0, loaded.stderr
+        report_csv = bucket / "campaigns" / "suivi" / "report" / "suivi.csv"  # as the run's finish step writes it
+        written = smsflow_here("report", "suivi", "--db", str(database), "--out", str(report_csv), env=env)
+        assert written.returncode == 0, written.stderr
+        # The long-lived receiver loads what comes (issue 11): the links service's click batches too (URL-3).
+        receiver = subprocess.Popen([str(SMSFLOW), "receive", str(bucket / "events"), "--smsc", simulator.url(),
+                                     "--load", "--seconds", "120"], stdout=(bucket.parent / "receive.log").open("w"),
+                                    stderr=subprocess.STDOUT, env={**os.environ, **env})
         url = _healthy(process, port, bucket.parent / "serve.log")
         ann = links.filter((pl.col("id_line") == 1) & (pl.col("link") == 1)).row(0, named=True)
         ann_help = links.filter((pl.col("id_line") == 1) & (pl.col("link") == 2)).row(0, named=True)
@@ -99,14 +118,23 @@ def test_issue12_a_tracked_campaign_end_to_end(smsc, bucket):
             assert guessed not in set(links.get_column("token")) and \
                 client.get(f"/{guessed}", headers={"User-Agent": BROWSER}).status_code == 404
         _until(lambda: read_clicks(bucket).height == 4, 20, "the click log rolled into Parquet")
+        # Within 60 s, with no manual command, the REP-2 CSV shows them (read from the file, not the lake).
+        _until(lambda: _counters(report_csv) == {"1": ("0", "2", "1"), "2": ("1", "0", "0"), "3": ("0", "0", "0")}
+               or receiver.poll() is not None, 60, "the clicks in the REP-2 CSV")
+        assert receiver.poll() is None, (bucket.parent / "receive.log").read_text()
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        for running in (process, locals().get("receiver")):
+            if running is not None:
+                running.terminate()
+                running.wait(timeout=30)
+    told = " ".join((bucket.parent / "receive.log").read_text().split())
+    assert re.search(r"\d clicks? or previews? loaded into the warehouse: campaign suivi; report of suivi written "
+                     r"again", told), told  # one or more rounds, as the batches were rolled
 
     loaded = smsflow_here("load", str(plan.parent), "--db", str(database), "--late-events", str(bucket / "events"), env=env)
     assert loaded.returncode == 0 and "4 clicks and previews" in loaded.stderr, loaded.stdout + loaded.stderr
     again = smsflow_here("load", str(plan.parent), "--db", str(database), "--late-events", str(bucket / "events"), env=env)
-    assert again.returncode == 0  # idempotent: the same clicks once
+    assert again.returncode == 0  # idempotent: the same clicks once (the receiver's load and these two)
 
     stats = smsflow_here("stats", "suivi", "--db", str(database), "--json", env=env)
     assert stats.returncode == 0, stats.stderr
@@ -116,18 +144,13 @@ def test_issue12_a_tracked_campaign_end_to_end(smsc, bucket):
     shown = smsflow_here("stats", "suivi", "--db", str(database), env=env)
     assert "Clicks: 3 by 1 recipient (click rate 33.3% of delivered); 1 link preview fetched" in shown.stdout
 
-    out = bucket / "suivi.csv"
-    report = smsflow_here("report", "suivi", "--db", str(database), "--out", str(out), env=env)
-    assert report.returncode == 0, report.stderr
-    table = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")), delimiter=";"))
+    table = _rows(report_csv)
     assert list(table[0])[:13] == ["REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "STATUS_TEXT", "DELIVERYDATE",
                                    "REPLY", "PREVIEW", "PREVIEW_COUNTER", "TRACK_1", "TRACK_1_COUNTER", "TRACK_2",
                                    "TRACK_2_COUNTER"]
     assert list(table[0])[13:16] == ["MF_ALLOW", "MF_VALID", "MF_COUNTRY"]
     by_line = {row["ID_LINE"]: row for row in table}
     date = r"\d\d/\d\d/\d{4} \d\d:\d\d:\d\d"
-    import re
-
     assert re.fullmatch(date, by_line["1"]["TRACK_1"]) and by_line["1"]["TRACK_1_COUNTER"] == "2"
     assert re.fullmatch(date, by_line["1"]["TRACK_2"]) and by_line["1"]["TRACK_2_COUNTER"] == "1"
     assert (by_line["1"]["PREVIEW"], by_line["1"]["PREVIEW_COUNTER"]) == ("", "0")
