@@ -46,9 +46,9 @@ def campaign_report(database: Path, campaign_id: str, category: str = "all", *,
         pointers = {f"f{n}": "/" + name.replace("~", "~0").replace("/", "~1") for n, name in enumerate(columns)}
         fields = "".join(f", json_extract_string(r.fields, ${key}) AS {key}" for key in pointers)
         links = track_links(json.loads(summary[0]))
-        rows = connection.execute(sql["report_rows"].format(fields=fields, **_track_sql(links)),
-                                  {"campaign_id": campaign_id, "tracked": bool(links), **pointers,
-                                   **{f"link_{n}": n for n in range(1, max(links, 1) + 1)}}).pl()
+        rows = connection.execute(sql["report_rows"].format(fields=fields, **_click_sql(links, sql)),
+                                  {"campaign_id": campaign_id, **pointers,
+                                   **{f"link_{n}": n for n in range(1, links + 1)}}).pl()
         connection.commit()
     codes = {code: status.text for code, status in STATUSES.items()}
     categories = {code: status.category for code, status in STATUSES.items()}
@@ -79,17 +79,20 @@ def track_links(summary: dict) -> int:
     return int((summary.get("tracking") or {}).get("links_per_message") or 0)
 
 
-def _track_sql(links: int) -> dict[str, str]:
-    """The report query's TRACK_n columns and their aggregates over link_clicks, for links 1..n (TRACK_1 always);
-    the link numbers are bound ($link_n), the names are this code's own."""
-    numbers = range(1, max(links, 1) + 1)
-    return {
-        "tracks": "".join(f", k.track_{n}, CASE WHEN $tracked AND r.status_code IS NULL THEN "
-                          f"coalesce(k.track_{n}_counter, 0) END AS track_{n}_counter" for n in numbers),
-        "track_aggregates": "".join(f", min(first_click) FILTER (WHERE link = $link_{n}) AS track_{n}, "
-                                    f"sum(clicks) FILTER (WHERE link = $link_{n})::BIGINT AS track_{n}_counter"
-                                    for n in numbers),
-    }
+def _click_sql(links: int, sql: dict[str, str]) -> dict[str, str]:
+    """The report query's PREVIEW and TRACK_n columns (links 1..n) and the joins they read; an untracked campaign's
+    columns are NULL, TRACK_1 included (REP-2 always has it), and read nothing. Counters are 0 rather than empty on a
+    tracked campaign's sendable rows. The link numbers are bound ($link_n), the names are this code's own."""
+    if not links:
+        return {"clicks": ", NULL::TIMESTAMPTZ AS preview, NULL::BIGINT AS preview_counter, "
+                          "NULL::TIMESTAMPTZ AS track_1, NULL::BIGINT AS track_1_counter", "click_joins": ""}
+    counter = "CASE WHEN r.status_code IS NULL THEN coalesce({}, 0) END"
+    numbers = range(1, links + 1)
+    clicks = ", p.first_preview AS preview, " + counter.format("p.previews") + " AS preview_counter" + "".join(
+        f", k.track_{n}, {counter.format(f'k.track_{n}_counter')} AS track_{n}_counter" for n in numbers)
+    aggregates = "".join(f", min(first_click) FILTER (WHERE link = $link_{n}) AS track_{n}, "
+                         f"sum(clicks) FILTER (WHERE link = $link_{n})::BIGINT AS track_{n}_counter" for n in numbers)
+    return {"clicks": clicks, "click_joins": "\n" + sql["report_click_joins"].format(track_aggregates=aggregates)}
 
 
 def _paris(column: str) -> pl.Expr:

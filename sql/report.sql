@@ -3,21 +3,24 @@
 -- name: report_rows
 -- Every plan row with its status as of now (message_rows: pre-send statuses are the plan's); {fields} adds the
 -- list's own columns, each `json_extract_string(r.fields, $fN) AS fN` with $fN a bound JSON pointer (LIST-3).
--- URL-3, URL-4: the first preview and previews (recipient_previews), and per link n the first click and clicks
--- (link_clicks): {tracks} adds `, k.track_n, <counter> AS track_n_counter` and {track_aggregates} their
--- aggregates, `min(first_click) FILTER (WHERE link = $link_n) AS track_n, ...`, one pair per link of the message
--- ($link_n bound). Counters are 0 rather than empty on a tracked campaign's sendable rows ($tracked).
+-- URL-3, URL-4: `clicks` (a placeholder, as `fields`) adds PREVIEW, PREVIEW_COUNTER and TRACK_n, TRACK_n_COUNTER
+-- per link of the message, and `click_joins` the joins they read (report_click_joins) when the campaign tracks its
+-- links; else NULL columns and no join (an untracked campaign has no clicks). Placeholders are pipelines.report's
+-- own text, never a value.
 SELECT r.ref_list, r.id_line, r.int_mobile, coalesce(m.status_code, r.status_code) AS status_code,
-       m.delivery_date, m.reply, p.first_preview AS preview,
-       CASE WHEN $tracked AND r.status_code IS NULL THEN coalesce(p.previews, 0) END AS preview_counter{tracks},
-       r.mf_allow, r.mf_valid, r.mf_country{fields}
+       m.delivery_date, m.reply{clicks}, r.mf_allow, r.mf_valid, r.mf_country{fields}
 FROM plan_recipients r
-LEFT JOIN message_rows m USING (campaign_id, ref_list, id_line)
+LEFT JOIN message_rows m USING (campaign_id, ref_list, id_line){click_joins}
+WHERE r.campaign_id = $campaign_id
+ORDER BY r.ref_list = 'manual', r.loaded_at, r.ref_list, r.id_line;
+
+-- name: report_click_joins
+-- The first preview and previews (recipient_previews), and per link n the first click and clicks (link_clicks):
+-- the placeholder `track_aggregates` is `, min(first_click) FILTER (WHERE link = $link_n) AS track_n, sum(clicks)
+-- FILTER (...) AS track_n_counter` per link ($link_n bound).
 LEFT JOIN recipient_previews p USING (campaign_id, ref_list, id_line)
 LEFT JOIN (SELECT ref_list, id_line{track_aggregates} FROM link_clicks WHERE campaign_id = $campaign_id
            GROUP BY ref_list, id_line) k USING (ref_list, id_line)
-WHERE r.campaign_id = $campaign_id
-ORDER BY r.ref_list = 'manual', r.loaded_at, r.ref_list, r.id_line;
 
 -- name: status_counts
 -- REP-1: recipients per status, most frequent first.
