@@ -5,13 +5,15 @@ request, measured in one run with the same client and the same tokens.
 
 Synthesises, with NumPy/Polars (no Python loop over rows), --links live links over --campaigns plans in a bucket
 (links.parquet in the plan's contract, random 11-character tokens, personalised targets and previews). Then, for
-each server — `links` (smsflow links serve, plain ASGI), `starlette` (the same index and click log behind
-Starlette's router, for the choice of plain ASGI) and `baseline` (FastAPI, one SQLite `SELECT target` per request,
-the tokens in a WITHOUT ROWID table) — one worker pinned to core 0 (taskset), a keep-alive HTTP/1.1 load generator
-(asyncio + uvloop, raw sockets, no HTTP library) pinned to the other cores (and `floor`, a bare ASGI 302 on the
-same uvicorn: what uvicorn alone costs), random tokens as a person's browser:
-prints requests/s, p50/p99 latency, the server's CPU use and RSS (anonymous and file-backed), and for `links` the
-click events counted after the run against the 302s answered (goal: 0 lost). Goals: ≥ 15,000 redirects/s,
+each server — `links` (smsflow links serve, plain ASGI app, on granian through RSGI: its default), `links-asgi`
+(on granian's ASGI), `links-uvicorn` (on uvicorn), `starlette` (on request: the same index and click log behind Starlette's router on uvicorn, for the
+choice of plain ASGI) and `baseline` (FastAPI on uvicorn, one SQLite `SELECT target` per request, the tokens in a
+WITHOUT ROWID table) — one worker pinned to core 0 (taskset; granian's supervisor and worker both), a keep-alive
+HTTP/1.1 load generator (asyncio + uvloop, raw sockets, no HTTP library) pinned to the other cores (and `floor`,
+`floor-granian`, `floor-rsgi`: a bare 302 on uvicorn, on granian's ASGI, on granian's RSGI: what each server
+alone costs), random tokens as a person's browser: prints requests/s, p50/p99 latency, the server's CPU use (its
+process tree) and RSS (its largest process: anonymous and file-backed), and for `links` the click events counted
+after the run against the 302s answered (goal: 0 lost). Goals: ≥ 15,000 redirects/s,
 p99 ≤ 5 ms, ≥ 4x the baseline, 0 lost. Never asserts: figures are for people to read.
 """
 
@@ -153,13 +155,24 @@ def starlette_app():
 
 
 def floor_app():
-    """uvicorn's own cost: a bare ASGI app answering every request with the same 302 (no lookup, no log)."""
+    """The HTTP server's own cost: a bare ASGI app answering every request with the same 302 (no lookup, no log);
+    on uvicorn (`floor`) and on granian (`floor-granian`)."""
 
     async def app(scope, receive, send):
         if scope["type"] == "http":
             await send({"type": "http.response.start", "status": 302,
                         "headers": [(b"location", b"https://www.monsite.com/"), (b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+def floor_rsgi_app():
+    """granian's own cost through its RSGI protocol (`floor-rsgi`): the same bare 302, for the choice of ASGI."""
+
+    async def app(scope, protocol):
+        if scope.proto == "http":
+            protocol.response_empty(302, [("location", "https://www.monsite.com/"), ("content-length", "0")])
 
     return app
 
@@ -172,8 +185,18 @@ def free_port() -> int:
 
 def start_server(kind: str, bucket: Path, database: Path, port: int, log: Path) -> tuple[subprocess.Popen, float]:
     env = {**os.environ, "SMSFLOW_BUCKET": str(bucket), "BENCH_SQLITE": str(database)}
-    if kind == "links":
-        command = [str(ROOT / ".venv/bin/smsflow"), "links", "serve", "--bucket", str(bucket), "--port", str(port)]
+    if kind in ("links", "links-asgi", "links-uvicorn"):
+        command = [str(ROOT / ".venv/bin/smsflow"), "links", "serve", "--bucket", str(bucket), "--port", str(port),
+                   "--server", "uvicorn" if kind == "links-uvicorn" else "granian"]
+        if kind == "links-asgi":
+            env["SMSFLOW_GRANIAN_INTERFACE"] = "asgi"
+    elif kind in ("floor-granian", "floor-rsgi"):
+        factory = "links:floor_app" if kind == "floor-granian" else "links:floor_rsgi_app"
+        command = [sys.executable, "-m", "granian", "--interface", "asgi" if kind == "floor-granian" else "rsgi",
+                   "--factory", "--working-dir", str(ROOT / "bench"), "--port", str(port), "--loop", "uvloop",
+                   "--http", "1", "--no-ws", "--log-level", "warning", "--runtime-mode",
+                   os.environ.get("SMSFLOW_GRANIAN_RUNTIME_MODE", "st"), "--backpressure",
+                   os.environ.get("SMSFLOW_GRANIAN_BACKPRESSURE", "64"), factory]  # as smsflow links serve
     else:
         factory = f"links:{kind}_app"  # starlette_app, baseline_app, floor_app
         command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--app-dir", str(ROOT / "bench"),
@@ -194,8 +217,25 @@ def start_server(kind: str, bucket: Path, database: Path, port: int, log: Path) 
             time.sleep(0.2)
 
 
+def tree(pid: int) -> list[int]:
+    """The process and its descendants (granian serves from worker processes under its supervisor)."""
+    pids, at = [pid], 0
+    while at < len(pids):
+        for task in Path(f"/proc/{pids[at]}/task").glob("*/children"):
+            try:
+                pids += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+        at += 1
+    return pids
+
+
 def memory(pid: int) -> dict[str, int]:
-    """VmRSS, RssAnon and RssFile of a process, in MB."""
+    """VmRSS, RssAnon and RssFile of the process of the tree with the largest RSS (the serving worker), in MB."""
+    return max((_memory(one) for one in tree(pid)), key=lambda fields: fields.get("VmRSS", 0))
+
+
+def _memory(pid: int) -> dict[str, int]:
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, value = line.partition(":")
@@ -205,8 +245,15 @@ def memory(pid: int) -> dict[str, int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time (user + system) of the process and its descendants, alive now."""
+    ticks = 0
+    for one in tree(pid):
+        try:
+            stat = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(stat[11]) + int(stat[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # --- the load generator (a separate process) -------------------------------------------------------------------
@@ -314,7 +361,7 @@ def measure(kind: str, bucket: Path, database: Path, tokens_file: Path, args, ou
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
     result.update(startup_s=startup, cpu=cpu, rss_ready=rss_ready, rss_after=rss_after)
-    if kind in ("links", "starlette"):
+    if kind in ("links", "links-asgi", "links-uvicorn", "starlette"):
         from pipelines.links.clicks import log_folder, read_clicks, roll
 
         roll(bucket)
@@ -327,7 +374,7 @@ def measure(kind: str, bucket: Path, database: Path, tokens_file: Path, args, ou
 
 def report(kind: str, result: dict, baseline: dict | None) -> str:
     redirects = result["status"].get("302", 0)
-    line = (f"{kind:<9} {result['rps']:>9,.0f} req/s  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  "
+    line = (f"{kind:<13} {result['rps']:>9,.0f} req/s  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  "
             f"server CPU {result['cpu']:.0%}, {result['cpu_us']:.0f} µs a request (one whole core: "
             f"{1e6 / result['cpu_us']:,.0f} req/s)  RSS {result['rss_after'].get('VmRSS', 0):,} MB (anon "
             f"{result['rss_after'].get('RssAnon', 0):,}, file {result['rss_after'].get('RssFile', 0):,}; at ready "
@@ -350,8 +397,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--clients", type=int, default=1, help="load-generator processes")
-    parser.add_argument("--servers", default="links,starlette,baseline,floor",
-                        help="floor: a bare ASGI 302 on the same uvicorn, what uvicorn alone costs")
+    parser.add_argument("--servers", default="links,links-asgi,links-uvicorn,baseline,floor,floor-granian,floor-rsgi",
+                        help="links: smsflow links serve on granian's RSGI (its default), links-asgi: on granian's "
+                             "ASGI, links-uvicorn: on uvicorn, "
+                             "starlette: the links behind Starlette on uvicorn; floor, floor-granian, floor-rsgi: a "
+                             "bare 302 on uvicorn, on granian (ASGI), on granian (RSGI): what the server alone costs")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "links")
     parser.add_argument("--client", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()

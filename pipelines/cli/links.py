@@ -26,15 +26,20 @@ def serve_command(
                                                              "campaigns (their plan markers)."),
     roll: float = typer.Option(5.0, "--roll", min=0.1, help="Seconds between two rolls of the click log into "
                                                              "bucket/events/links/*.parquet."),
+    server: str = typer.Option("granian", "--server", help="HTTP server: granian (Rust HTTP layer, the faster, "
+                                                          "bench/links.py) or uvicorn."),
 ) -> None:
     """Serve `GET /<token>` for every campaign planned under the bucket: a person gets a 302 to the link's
     target, a preview crawler (WhatsApp, iMessage, Android Messages, ...) the OpenGraph page; each answer is
     recorded (bucket/links/log, rolled to bucket/events/links). New campaigns are served without a restart."""
-    from pipelines.links.serve import planned_links, serve
+    from pipelines.links.serve import SERVERS, planned_links, serve
+
+    if server not in SERVERS:
+        raise typer.BadParameter(f"one of {', '.join(SERVERS)}", param_hint="--server")
 
     links, campaigns = planned_links(bucket)
     console.print(f"Short links: serving {plural(links, 'link')} of {plural(campaigns, 'campaign')} from "
-                  f"{bucket}/campaigns on http://{host}:{port} ({plural(workers, 'worker')}; new plans are "
+                  f"{bucket}/campaigns on http://{host}:{port} ({plural(workers, 'worker')} on {server}; new plans are "
                   f"picked up every {poll:g} s)", highlight=False, soft_wrap=True)
     serve(bucket, host=host, port=port, workers=workers, lifetime_days=lifetime_days, poll=poll,
-          roll_seconds=roll)
+          roll_seconds=roll, server=server)

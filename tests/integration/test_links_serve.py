@@ -56,6 +56,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 class Server:
     def __init__(self, bucket: Path):
         self.bucket, self.port = bucket, free_port()
@@ -83,6 +88,9 @@ class Server:
         if self.process.poll() is None:
             self.process.send_signal(sig)
             self.process.wait(timeout=15)
+        # granian's workers are child processes: killed with their supervisor (PR_SET_PDEATHSIG), but the kernel
+        # tears them down after the supervisor is reaped; they are gone once the port is closed
+        wait_for(lambda: not port_open(self.port), seconds=15)
         self.log.close()
 
 
