@@ -11,6 +11,7 @@ DuckDB reads the files itself (read_parquet): no row passes through Python.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,24 @@ from pipelines.links.clicks import events_folder
 from pipelines.queries import queries
 
 log = logging.getLogger(__name__)
+LOCK = ".load.lock"  # in events/links: one click load at a time per bucket (see _one_at_a_time)
+
+
+@contextlib.contextmanager
+def _one_at_a_time(bucket: Path):
+    """An exclusive flock on the bucket's click folder for the load: DuckLake lets two transactions append to one
+    table side by side, so the receiver loading a new file while `smsflow load` re-loads its campaign would both
+    insert its rows (neither saw the other's); taking turns, each deletes what the other inserted first."""
+    import fcntl
+
+    folder = events_folder(bucket)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK).open("a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -46,7 +65,7 @@ def load_click_batches(database, bucket: Path, files: list[Path] | None = None) 
     if not files:
         return ClickLoad()
     sql = queries("links.sql")
-    with connect(database) as connection:
+    with _one_at_a_time(bucket), connect(database) as connection:
         if not given:
             loaded = {row[0] for row in connection.execute(sql["loaded_batches"]).fetchall()}
             files = [file for file in files if file.name not in loaded]
@@ -82,6 +101,6 @@ def load_campaign_clicks(database, bucket: Path, campaign_id: str) -> int:
             counted[0] = connection.execute(sql["insert_campaign"],
                                             {"files": paths, "campaign_id": campaign_id}).fetchone()[0]
 
-    with connect(database) as connection:
+    with _one_at_a_time(bucket), connect(database) as connection:
         _write(connection, body)
     return counted[0]
