@@ -83,6 +83,9 @@ def prepare_spec(bucket: Path, campaign_id: str, conf: dict[str, Any], source: s
     blacklists = data.get("account", {}).get("blacklists", {})
     for kind, location in list(blacklists.items()):
         blacklists[kind] = str(_absolute(location, base))
+    preview = (data.get("tracking") or {}).get("preview") or {}
+    if preview.get("image"):  # URL-4: relative to the spec given, not to the campaign folder's copy
+        preview["image"] = str(_absolute(preview["image"], base))
     paths.spec.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return paths.spec
 

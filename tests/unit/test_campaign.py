@@ -99,3 +99,18 @@ def test_rep1_the_run_note_gives_the_figures_and_the_report():
     assert run_note("finished", parts=4, delivered=3, figures=figures, report="campaigns/x/report/x.csv") == (
         "Sent: 4 parts accepted to 4 recipients, 3 delivered, 1 failed, 2 STOP replies, 4 credits used; "
         "report: campaigns/x/report/x.csv")
+
+
+def test_url4_the_campaign_folders_spec_keeps_the_preview_image_of_the_spec_given(bucket: Path):
+    """A spec in the bucket (specs/x.yaml, as `make demo` writes it) names its preview image relative to itself; the
+    run's copy in the campaign folder must still find it (it was read relative to the copy: refused)."""
+    from PIL import Image
+
+    from pipelines.spec import load_spec
+
+    write_list(bucket / "incoming" / "a.csv", "Mobile;Prénom\n0611111111;Ann\n")
+    spec = write_spec(bucket / "specs", lists=["../incoming/a.csv"], message="Voir https://www.ex.fr/a STOP 36184",
+                      tracking={"preview": {"title": "Soldes", "description": "-20 %", "image": "soldes.jpg"}})
+    Image.new("RGB", (600, 280), "orange").save(spec.with_name("soldes.jpg"), format="JPEG")
+    copy = prepare_spec(bucket, "c1", {"spec_path": "specs/spec.yaml"})
+    assert load_spec(copy, roots=[bucket]).tracking.preview.image == str(spec.with_name("soldes.jpg").resolve())
