@@ -82,17 +82,17 @@ def track_links(summary: dict) -> int:
 def _click_sql(links: int, sql: dict[str, str]) -> dict[str, str]:
     """The report query's PREVIEW and TRACK_n columns (links 1..n) and the joins they read; an untracked campaign's
     columns are NULL, TRACK_1 included (REP-2 always has it), and read nothing. Counters are 0 rather than empty on a
-    tracked campaign's sendable rows. The link numbers are bound ($link_n), the names are this code's own."""
+    tracked campaign's sendable rows. The fragments are report.sql's; the link numbers are bound ($link_n)."""
+    def fragment(name: str) -> str:  # a block's SQL without its comment lines, to go inside another statement
+        return " ".join(line.strip() for line in sql[name].splitlines() if not line.lstrip().startswith("--"))
+
     if not links:
-        return {"clicks": ", NULL::TIMESTAMPTZ AS preview, NULL::BIGINT AS preview_counter, "
-                          "NULL::TIMESTAMPTZ AS track_1, NULL::BIGINT AS track_1_counter", "click_joins": ""}
-    counter = "CASE WHEN r.status_code IS NULL THEN coalesce({}, 0) END"
+        return {"clicks": fragment("report_untracked_columns"), "click_joins": ""}
     numbers = range(1, links + 1)
-    clicks = ", p.first_preview AS preview, " + counter.format("p.previews") + " AS preview_counter" + "".join(
-        f", k.track_{n}, {counter.format(f'k.track_{n}_counter')} AS track_{n}_counter" for n in numbers)
-    aggregates = "".join(f", min(first_click) FILTER (WHERE link = $link_{n}) AS track_{n}, "
-                         f"sum(clicks) FILTER (WHERE link = $link_{n})::BIGINT AS track_{n}_counter" for n in numbers)
-    return {"clicks": clicks, "click_joins": "\n" + sql["report_click_joins"].format(track_aggregates=aggregates)}
+    clicks = fragment("report_preview_columns") + "".join(fragment("report_track_columns").format(n=n)
+                                                          for n in numbers)
+    aggregates = "".join(fragment("report_track_aggregate").format(n=n) for n in numbers)
+    return {"clicks": clicks, "click_joins": "\n" + fragment("report_click_joins").format(track_aggregates=aggregates)}
 
 
 def _paris(column: str) -> pl.Expr:

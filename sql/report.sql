@@ -15,12 +15,28 @@ WHERE r.campaign_id = $campaign_id
 ORDER BY r.ref_list = 'manual', r.loaded_at, r.ref_list, r.id_line;
 
 -- name: report_click_joins
--- The first preview and previews (recipient_previews), and per link n the first click and clicks (link_clicks):
--- the placeholder `track_aggregates` is `, min(first_click) FILTER (WHERE link = $link_n) AS track_n, sum(clicks)
--- FILTER (...) AS track_n_counter` per link ($link_n bound).
+-- The first preview and previews (recipient_previews), and per link n the first click and clicks (link_clicks);
+-- the placeholder `track_aggregates`: report_track_aggregate once per link of the message.
 LEFT JOIN recipient_previews p USING (campaign_id, ref_list, id_line)
 LEFT JOIN (SELECT ref_list, id_line{track_aggregates} FROM link_clicks WHERE campaign_id = $campaign_id
            GROUP BY ref_list, id_line) k USING (ref_list, id_line)
+
+-- name: report_preview_columns
+-- PREVIEW, PREVIEW_COUNTER of a tracked campaign: counters 0 rather than empty on its sendable rows.
+, p.first_preview AS preview, CASE WHEN r.status_code IS NULL THEN coalesce(p.previews, 0) END AS preview_counter
+
+-- name: report_track_columns
+-- TRACK_n, TRACK_n_COUNTER of link n (the placeholder `n`: an integer of pipelines.report, never a value).
+, k.track_{n}, CASE WHEN r.status_code IS NULL THEN coalesce(k.track_{n}_counter, 0) END AS track_{n}_counter
+
+-- name: report_track_aggregate
+, min(first_click) FILTER (WHERE link = $link_{n}) AS track_{n},
+  sum(clicks) FILTER (WHERE link = $link_{n})::BIGINT AS track_{n}_counter
+
+-- name: report_untracked_columns
+-- An untracked campaign: no clicks, nothing read; REP-2 still has PREVIEW and TRACK_1.
+, NULL::TIMESTAMPTZ AS preview, NULL::BIGINT AS preview_counter, NULL::TIMESTAMPTZ AS track_1,
+  NULL::BIGINT AS track_1_counter
 
 -- name: status_counts
 -- REP-1: recipients per status, most frequent first.
