@@ -19,11 +19,16 @@ DEMO_SPEC = {
     "recipients": [{"mobile": "06 12 34 56 78", "Prénom": "Ann", "Civilité": "Mme"}],
     "sender": "MABOUTIQUE",
     "message": "Bonjour ${Civilité} ${Nom}, -20 % sur toute la boutique de ${Ville} jusqu'à dimanche. "
-               "Votre code : VIP${CP}. STOP 36184",
+               "Votre code : VIP${CP} https://www.maboutique.fr/soldes?code=VIP${CP} STOP 36184",
     "defaults": {"Civilité": "Mme/M"},
     "options": {"ucs2": False, "replace_non_gsm7": True, "max_parts": 2},
     "account": "demo",  # the account store's (ACC-1): FR, BE and RE allowed, 50,000 credits on first run
     "test": {"numbers": "0612345678", "row": 1},
+    # URL-1..4: the URL goes out as a 19-character short link of the default domain (smsf.link), one per
+    # recipient; WhatsApp and the other messaging apps show this preview (the image written beside the spec)
+    "tracking": {"preview": {"title": "${Nom}, vos soldes VIP",
+                             "description": "-20 % sur toute la boutique jusqu'à dimanche",
+                             "image": "soldes-vip.jpg"}},
 }
 REPLIES = ["STOP", "Arrêt", "Merci !", "stop svp"]  # what the first recipients' handsets answer
 DEMO_ACCOUNT = "demo"
@@ -85,6 +90,11 @@ def prepare_bucket(bucket: Path, rows: int, out: Console, keep: bool = False) ->
         spec["type"] = demo_campaign_type(datetime.now(timezone.utc), out)
         spec_path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
         out.print(f"[bold]2.[/] Campaign spec ({spec['type']}) → {spec_path}")
+    image = spec_path.with_name(DEMO_SPEC["tracking"]["preview"]["image"])
+    if not (keep and image.is_file()):
+        from pipelines.demo.links import write_preview_image
+
+        write_preview_image(image)  # URL-4: the link preview's image, 600×280
     prepare_account(bucket, out)
     first = pl.read_csv(export, separator=";", infer_schema=False, n_rows=200).get_column("Mobile")
     numbers = normalise_numbers(first).filter(pl.col("MF_VALID") & (pl.col("MF_COUNTRY") == "FR"))

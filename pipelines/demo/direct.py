@@ -35,11 +35,29 @@ def run_demo(bucket: Path, rows: int, out: Console) -> Path:
     loaded = load_plan(database, campaign, result.out_dir)
     out.print(f"\n[bold]4.[/] Loaded {loaded:,} planned rows into the warehouse (a DuckLake) → {database}")
     send_demo(bucket, result.out_dir, out)
+    click_demo(bucket, database, result.out_dir, out)
     report_demo(database, campaign, result.out_dir, out)
     out.print("\nQuery the warehouse (tables plan_recipients, parts, events; views message_status, "
               "part_status):", style="bold")
     out.print(query_command(database, campaign), soft_wrap=True, highlight=False, markup=False)
     return result.out_dir
+
+
+def click_demo(bucket: Path, database: Path, plan_dir: Path, out: Console) -> None:
+    """Step 8b (URL-3, URL-4): `smsflow links serve` on the bucket, a few of the campaign's short links clicked as a
+    person and as WhatsApp (the demo's smsf.link links do not resolve on the Internet: the local service is asked
+    directly), the click events loaded into the warehouse."""
+    from pipelines.demo.links import click_links, load_clicks, start_links, stop_links
+
+    service, url = start_links(bucket, bucket / "links" / "service.log")
+    try:
+        out.print(f"\n[bold]8b.[/] Short-link service `smsflow links serve` on {url} (log: "
+                  f"{bucket / 'links' / 'service.log'}); a few links clicked:", soft_wrap=True, highlight=False)
+        answered = click_links(url, plan_dir, out)
+    finally:
+        stop_links(service)  # its workers close and roll their click segments
+    if answered:
+        load_clicks(bucket, database, plan_dir.parent.name, answered, out)
 
 
 def report_demo(database: Path, campaign: str, plan_dir: Path, out: Console) -> None:

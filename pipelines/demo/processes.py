@@ -3,7 +3,8 @@ every one of them, even after the command itself was killed.
 
 `airflow standalone` runs in a session of its own: its api-server, scheduler, dag-processor, triggerer and the
 task processes they fork (each in a process group of its own, but in that session) all carry its session id, so
-a scan of the session finds every one. The simulator is a child of the command, recorded by its pid. Each
+a scan of the session finds every one. So does `smsflow links serve` (a session of its own: its granian supervisor and worker processes).
+The simulator is a child of the command, recorded by its pid. Each
 process is matched with its start time too, so a pid the system has reused is never signalled.
 """
 
@@ -34,6 +35,7 @@ class StackRecord:
     children: list[Started] = field(default_factory=list)  # single processes (the SMSC simulator)
     url: str = ""  # Airflow's address as this machine reaches it
     bucket: str = ""
+    links: str = ""  # the short-link service's address (`smsflow links serve`, URL-3)
 
 
 def started(pid: int) -> Started:
@@ -56,7 +58,7 @@ def read_record(home: Path) -> StackRecord | None:
         return None
     return StackRecord(owner=Started(**data["owner"]), sessions=[Started(**s) for s in data["sessions"]],
                        children=[Started(**c) for c in data["children"]], url=data.get("url", ""),
-                       bucket=data.get("bucket", ""))
+                       bucket=data.get("bucket", ""), links=data.get("links", ""))
 
 
 def live_record(home: Path) -> StackRecord | None:

@@ -48,6 +48,8 @@ def serve_airflow(bucket: Path, port: int, out: Console, host: str = LOOPBACK, r
                       f"or  AIRFLOW_HOME={shlex.quote(str(home))} .venv/bin/airflow dags trigger sms_campaign "
                       f"--conf '{json.dumps({'spec_path': str(spec)})}'\n"
                       f"or fill the form at {api.base}/dags/sms_campaign/trigger\n"
+                      f"Short links of the campaigns planned in the bucket: {_links(home)}/<token> "
+                      f"(`smsflow links serve`, log: {home / 'links.log'})\n"
                       f"Stop everything: Ctrl-C here, or from another terminal `{_prefix()}make airflow-stop` "
                       f"(= {_prefix()}.venv/bin/smsflow airflow --stop)", soft_wrap=True, highlight=False,
                       markup=False)
@@ -55,7 +57,14 @@ def serve_airflow(bucket: Path, port: int, out: Console, host: str = LOOPBACK, r
                 time.sleep(1)
     except KeyboardInterrupt:
         pass
-    out.print("Stopped: Airflow and the SMSC simulator are no longer running.")
+    out.print("Stopped: Airflow, the SMSC simulator and the short-link service are no longer running.")
+
+
+def _links(home: Path) -> str:
+    from pipelines.demo.processes import read_record
+
+    record = read_record(home)
+    return record.links if record is not None else "?"
 
 
 def trigger(spec: str, out: Console) -> str:
@@ -104,5 +113,6 @@ def stop_airflow(out: Console) -> None:
         out.print(f"Nothing to stop: no `smsflow airflow` recorded in {home}", soft_wrap=True, highlight=False)
         return
     running = "1 process was" if count == 1 else f"{count} processes were"
-    out.print(f"Stopped Airflow ({record.url}) and the SMSC simulator: {running} still running, none is left.",
+    out.print(f"Stopped Airflow ({record.url}), the SMSC simulator and the short-link service ({record.links}): "
+              f"{running} still running, none is left.",
               soft_wrap=True, highlight=False)

@@ -143,10 +143,12 @@ def _interrupt(signum, frame) -> None:
 @contextmanager
 def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str] | None = None,
                   home: Path | None = None, host: str = LOOPBACK, receiver: bool = False):
-    """The SMSC simulator and `airflow standalone` (in a session of its own), bound to `host`, with a new random
-    admin password; with `receiver`, the long-lived `smsflow receive BUCKET/events --announce` too (late receipts
+    """The SMSC simulator, `airflow standalone` (in a session of its own), bound to `host`, with a new random
+    admin password, and the short-link service (`smsflow links serve` on 127.0.0.1, port 8090 or a free one, in a
+    session of its own, URL-3); with `receiver`, the long-lived `smsflow receive BUCKET/events --announce` too (late receipts
     and replies announced to the sms_events DAG, issue 11). Every process started is recorded in AIRFLOW_HOME
     (`smsflow airflow --stop`) and stopped on the way out, also on SIGTERM or SIGHUP."""
+    from pipelines.demo.links import LINKS_LOG, start_links, stop_links
     from pipelines.demo.processes import STACK_FILE, StackRecord, session_members, started, terminate, \
         write_record
     from pipelines.smpp.simulator import start_process
@@ -157,18 +159,28 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
     with signals(_interrupt):
         config = simulator_config(bucket, smsc_replies or [])
         simulator, smsc_port = start_process(config, bucket / "smsc")
-        airflow, log, listener = None, None, None
+        airflow, log, listener, links = None, None, None, None
         try:
             out.print(f"SMSC simulator on 127.0.0.1:{smsc_port} (log: {config.log})")
+            home.mkdir(parents=True, exist_ok=True)
+            links, links_url = start_links(bucket, home / LINKS_LOG)
+            sessions = [started(links.pid)]  # Airflow's session comes first once it runs
+            write_record(home, StackRecord(owner=started(os.getpid()), sessions=sessions,
+                                           children=[started(simulator.pid)], links=links_url, bucket=str(bucket)))
+            out.print(f"Short links: `smsflow links serve` on {links_url} (log: {home / LINKS_LOG}); the demo's "
+                      f"smsf.link/<token> links are clicked there as {links_url}/<token>", soft_wrap=True,
+                      highlight=False)
             environment = airflow_environment(home, bucket, f"smpp://smsflow:smsflow@127.0.0.1:{smsc_port}", port,
                                               password, host)
             log = (home / "standalone.log").open("w", encoding="utf-8")
             airflow = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=environment, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
             leader = started(airflow.pid)
+            sessions.insert(0, leader)
             url = f"http://{local_address(host)}:{port}"
-            write_record(home, StackRecord(owner=started(os.getpid()), sessions=[leader],
-                                           children=[started(simulator.pid)], url=url, bucket=str(bucket)))
+            write_record(home, StackRecord(owner=started(os.getpid()), sessions=sessions,
+                                           children=[started(simulator.pid)], url=url, bucket=str(bucket),
+                                           links=links_url))
             api = AirflowApi(url)
             out.print(f"Starting Airflow (AIRFLOW_HOME={home}, log: {home / 'standalone.log'}) …")
             began = time.monotonic()
@@ -186,9 +198,9 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
                       soft_wrap=True, highlight=False)
             if receiver:
                 listener = start_receiver(bucket, home, environment)
-                write_record(home, StackRecord(owner=started(os.getpid()), sessions=[leader],
+                write_record(home, StackRecord(owner=started(os.getpid()), sessions=sessions,
                                                children=[started(simulator.pid), started(listener.pid)], url=url,
-                                               bucket=str(bucket)))
+                                               bucket=str(bucket), links=links_url))
                 out.print(f"Late receipts and replies: `smsflow receive --announce` (log: {home / RECEIVER_LOG}) "
                           f"hands them to the sms_events DAG, which loads them within a minute", soft_wrap=True,
                           highlight=False, markup=False)
@@ -200,6 +212,8 @@ def running_stack(bucket: Path, port: int, out: Console, smsc_replies: list[str]
                 if airflow is not None:  # the session: standalone, its components, the task processes they fork
                     terminate(session_members(leader))
                     airflow.wait()
+                if links is not None:  # its workers close and roll their click segments
+                    stop_links(links)
                 simulator.terminate()
                 try:
                     simulator.wait(timeout=10)
@@ -254,7 +268,8 @@ def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
     the Airflow `smsflow airflow` keeps running when there is one (it stays up), else on a stack of its own."""
     from pipelines.campaign import WAREHOUSE
     from pipelines.cli.tables import print_stats
-    from pipelines.demo.processes import live_record
+    from pipelines.demo.links import load_clicks
+    from pipelines.demo.processes import live_record, read_record
     from pipelines.layout import CampaignPaths, campaign_folder_name
     from pipelines.report import campaign_stats
 
@@ -268,22 +283,39 @@ def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
     spec_path, repliers = prepare_bucket(bucket, rows, out)
     spec = str(spec_path.relative_to(bucket))
     began = time.monotonic()
+    database = bucket / WAREHOUSE  # where the run's tasks load (pipelines.campaign)
     if running is not None:
         out.print(f"Airflow already runs at {running.url} (`smsflow airflow`): the demo uses it and leaves it up")
         api = AirflowApi(running.url)
         api.login(ADMIN, admin_password(home))
         run_id, run = follow_campaign(api, running.url, spec, began, out)
+        clicked = click_campaign(bucket, run_id, run, running.links, out)
     else:
         with running_stack(bucket, port, out, repliers) as api:
             run_id, run = follow_campaign(api, f"http://{LOOPBACK}:{port}", spec, began, out)
+            clicked = click_campaign(bucket, run_id, run, read_record(home).links, out)
     campaign = campaign_folder_name(run_id)  # as dags/sms_campaign.py names it
-    database = bucket / WAREHOUSE  # where the run's tasks load (pipelines.campaign)
     if run["state"] != "success":
         raise RuntimeError(f"the campaign run {run['state']}; see the task logs under {home}/logs")
+    if clicked:
+        load_clicks(bucket, database, campaign, clicked, out)
     print_stats(campaign_stats(database, campaign), out)
     report = CampaignPaths.in_bucket(bucket, campaign).report
     out.print(f"CSV report: {report}\nWarehouse (a DuckLake, sql/README.md): {database}", soft_wrap=True)
     out.print(query_command(database, campaign), soft_wrap=True, highlight=False, markup=False)
+
+
+def click_campaign(bucket: Path, run_id: str, run: dict, links_url: str, out: Console) -> int:
+    """URL-3, URL-4: after a successful run, a few of its short links clicked on the stack's links service as a
+    person and as WhatsApp (the demo's smsf.link links do not resolve on the Internet); the events answered."""
+    from pipelines.demo.links import click_links
+    from pipelines.layout import CampaignPaths, campaign_folder_name
+
+    if run["state"] != "success" or not links_url:
+        return 0
+    out.print(f"\nA few of the campaign's short links clicked on `smsflow links serve` ({links_url}):", soft_wrap=True,
+              highlight=False)
+    return click_links(links_url, CampaignPaths.in_bucket(bucket, campaign_folder_name(run_id)).plan, out)
 
 
 def follow_campaign(api: AirflowApi, url: str, spec: str, began: float, out: Console) -> tuple[str, dict]:

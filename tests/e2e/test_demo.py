@@ -28,6 +28,12 @@ def test_house_demo_runs_a_campaign_end_to_end(tmp_path):
     assert list((campaign / "events").glob("*.parquet")) and list((campaign / "dispatch" / "ledger").glob("*.jsonl"))
     with warehouse.connect(warehouse.in_bucket(bucket), read_only=True) as connection:
         assert connection.execute("SELECT count(*) FROM plan_recipients").fetchone()[0] == 2001
+        # URL-3, URL-4: three links clicked as a person (302), two fetched as WhatsApp (200, og tags), loaded
+        clicks = connection.execute("SELECT kind, agent_class, count(*) FROM clicks GROUP BY ALL ORDER BY 1").fetchall()
+    assert clicks == [("click", "person", 3), ("preview", "crawler:whatsapp", 2)], clicks
+    assert result.stdout.count(": 302 → https://www.maboutique.fr/soldes?code=VIP") == 3, result.stdout
+    assert result.stdout.count(", vos soldes VIP »") == 2 and "Clicks: 3 by 3 recipients" in result.stdout
+    assert re.search(r"Test sent to .*smsf\.link/[0-9A-Za-z]{9} STOP", result.stdout)  # URL-1: 19 characters
     # BL-2: the two handsets that answered STOP / Arrêt are on the demo account's own blacklist in the store.
     listed = smsflow("blacklist", "list", "--kind", "own", "--account", "demo", "--json")
     assert listed.returncode == 0, listed.stderr
@@ -110,6 +116,8 @@ def test_house_make_airflow_is_local_and_stoppable_and_make_demo_runs_on_it(tmp_
         started = printed.read_text(encoding="utf-8")
         assert server.poll() is None, started
         assert "listening on 127.0.0.1: this machine only" in started
+        links = re.search(r"Short links: `smsflow links serve` on (http://127\.0\.0\.1:(\d+))", started)
+        assert links and read_record(home).links == links.group(1), started
         password = re.search(r"Log in as admin, password (\S+)", started).group(1)
         record = read_record(home)
         processes = [psutil.Process(record.owner.pid), *stack_processes(record)]
@@ -125,6 +133,8 @@ def test_house_make_airflow_is_local_and_stoppable_and_make_demo_runs_on_it(tmp_
         assert "the demo uses it and leaves it up" in demo.stdout
         assert "Approved (200)" in demo.stdout and ": success after" in demo.stdout, demo.stdout[-3000:]
         assert "Campaign: Soldes d'hiver VIP" in demo.stdout and "**" not in demo.stdout  # Markdown rendered
+        assert demo.stdout.count(": 302 → https://www.maboutique.fr/") == 3, demo.stdout[-3000:]  # URL-3, URL-4
+        assert demo.stdout.count(", vos soldes VIP »") == 2 and "Clicks: 3 by 3 recipients" in demo.stdout
         (report,) = bucket.glob("campaigns/*/report/*.csv")
         assert report.read_text(encoding="utf-8-sig").startswith("REF_LIST;ID_LINE;INT_MOBILE;STATUS_CODE")
 
@@ -148,11 +158,13 @@ def test_house_make_airflow_is_local_and_stoppable_and_make_demo_runs_on_it(tmp_
         stopped = smsflow_here("airflow", "--stop", env=chosen)
     assert stopped.returncode == 0 and "Stopped Airflow" in stopped.stdout, stopped.stdout
     assert server.wait(timeout=60) == 0
-    assert "Stopped: Airflow and the SMSC simulator are no longer running." in printed.read_text(encoding="utf-8")
+    assert "Stopped: Airflow, the SMSC simulator and the short-link service are no longer running." in \
+        printed.read_text(encoding="utf-8")
     assert not [process for process in processes if running(process)]
     assert not session_members(record.sessions[0]) and not (home / "smsflow-airflow.json").exists()
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    for closed in (port, int(links.group(2))):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", closed)) != 0
 
 
 def running(process) -> bool:
