@@ -160,9 +160,13 @@ def load_event_batches(bucket: Path, files: list[Path] | None = None, *, index: 
     from dataclasses import replace
 
     from pipelines.layout import CampaignPaths
+    from pipelines.links.clicks import events_folder
     from pipelines.links.load import load_click_batches
     from pipelines.warehouse import in_bucket
 
+    if files is not None:  # announced click batches (AirflowAnnouncer) are among the clicks loaded below
+        clicks_folder = events_folder(bucket).resolve()
+        files = [file for file in files if Path(file).resolve().parent != clicks_folder]
     loaded = load_receipt_batches(bucket, files, index=index, store=store)
     clicks = load_click_batches(in_bucket(bucket), bucket)
     reports = list(loaded.reports)
@@ -249,6 +253,9 @@ class AirflowAnnouncer:
         self.user, self.password = unquote(parts.username or ""), unquote(parts.password or "")
         self.bucket, self.asset_id = Path(bucket).resolve(), None
         self.waiting: dict[int, tuple[float, list[str]]] = {}  # event id: (posted, monotonic), its files
+        from pipelines.links.load import batch_files as click_files
+
+        self.clicks_seen = {path.name for path in click_files(self.bucket)}  # URL-3: the links service's batches
 
     def _call(self, method: str, path: str, body: dict | None = None):
         status, answer = self.api.call(method, path, body)
@@ -300,13 +307,17 @@ class AirflowAnnouncer:
     def __call__(self, files: list[Path]) -> int:
         """The new `files` in one Asset event, and again those of an event stuck without a run; raises (the receiver
         hands the files on again) if Airflow refuses. Returns how many files were announced."""
+        from pipelines.links.load import batch_files as click_files
+
+        clicks = [path for path in click_files(self.bucket) if path.name not in self.clicks_seen]
         names = []
-        for file in files:
+        for file in [*files, *clicks]:  # new click batches start a run too (its load takes every new one)
             path = Path(file).resolve()
             names.append(path.relative_to(self.bucket).as_posix() if path.is_relative_to(self.bucket) else str(path))
         names += self.stuck()
         if names:
             self._post(list(dict.fromkeys(names)))
+        self.clicks_seen |= {path.name for path in clicks}
         return len(names)
 
 

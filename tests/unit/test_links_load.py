@@ -72,3 +72,22 @@ def test_url3_a_single_file_warehouse_takes_clicks_too(tmp_path):
     assert load_campaign_clicks(database, bucket, "soldes") == 2
     with connect(database, read_only=True) as connection:
         assert connection.sql("SELECT count(*) FROM clicks").fetchone() == (2,)
+
+
+def test_url3_announced_click_batches_start_a_run_that_loads_them_with_the_receipts(tmp_path):
+    """`smsflow receive --announce`: a new click batch is announced as an event of the Asset smsflow://events (the
+    Airflow REST call itself is replaced here: tests/dags/test_sms_events.py runs the real one); the sms_events DAG
+    hands the announced files to load_event_batches, which loads clicks from them, never as receipts."""
+    from pipelines.events import AirflowAnnouncer
+
+    bucket = tmp_path / "bucket"
+    batch(bucket, "w-1-1.parquet", [("soldes", 1, 1, "click", False, 0)])  # there before the receiver started
+    announcer = AirflowAnnouncer("http://admin:secret@127.0.0.1:9", bucket)
+    posted: list[list[str]] = []
+    announcer._post = posted.append
+    assert announcer([]) == 0
+    batch(bucket, "w-1-2.parquet", [("soldes", 2, 1, "click", False, 1)])
+    assert announcer([]) == 1 and posted == [["events/links/w-1-2.parquet"]]
+    assert announcer([]) == 0  # announced once
+    loaded = load_event_batches(bucket, [bucket / name for name in posted[0]])
+    assert (loaded.events, loaded.clicks, loaded.campaigns) == (0, 2, ("soldes",))  # every click file not loaded yet
