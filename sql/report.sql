@@ -15,23 +15,28 @@ WHERE r.campaign_id = $campaign_id
 ORDER BY r.ref_list = 'manual', r.loaded_at, r.ref_list, r.id_line;
 
 -- name: report_click_joins
--- The first preview and previews (recipient_previews), and per link n the first click and clicks (link_clicks);
--- the placeholder `track_aggregates`: report_track_aggregate once per link of the message.
-LEFT JOIN recipient_previews p USING (campaign_id, ref_list, id_line)
-LEFT JOIN (SELECT ref_list, id_line{track_aggregates} FROM link_clicks WHERE campaign_id = $campaign_id
+-- The campaign's clicks read once, per recipient: the first preview and previews, and per link n the first click
+-- and clicks; the placeholder `track_aggregates` is report_track_aggregate once per link of the message. A click
+-- and a preview are what links.sql's views say (link_clicks: kind = 'click' and not a bot; recipient_previews:
+-- kind = 'preview' or a bot), aggregated here in one pass over `clicks` rather than through both views (twice as
+-- fast with a million clicks).
+LEFT JOIN (SELECT ref_list, id_line,
+                  min(clicked_at) FILTER (WHERE kind = 'preview' OR bot) AS preview,
+                  count(*) FILTER (WHERE kind = 'preview' OR bot) AS previews{track_aggregates}
+           FROM clicks WHERE campaign_id = $campaign_id
            GROUP BY ref_list, id_line) k USING (ref_list, id_line)
 
 -- name: report_preview_columns
 -- PREVIEW, PREVIEW_COUNTER of a tracked campaign: counters 0 rather than empty on its sendable rows.
-, p.first_preview AS preview, CASE WHEN r.status_code IS NULL THEN coalesce(p.previews, 0) END AS preview_counter
+, k.preview, CASE WHEN r.status_code IS NULL THEN coalesce(k.previews, 0) END AS preview_counter
 
 -- name: report_track_columns
 -- TRACK_n, TRACK_n_COUNTER of link n (the placeholder `n`: an integer of pipelines.report, never a value).
 , k.track_{n}, CASE WHEN r.status_code IS NULL THEN coalesce(k.track_{n}_counter, 0) END AS track_{n}_counter
 
 -- name: report_track_aggregate
-, min(first_click) FILTER (WHERE link = $link_{n}) AS track_{n},
-  sum(clicks) FILTER (WHERE link = $link_{n})::BIGINT AS track_{n}_counter
+, min(clicked_at) FILTER (WHERE kind = 'click' AND NOT bot AND link = $link_{n}) AS track_{n},
+  count(*) FILTER (WHERE kind = 'click' AND NOT bot AND link = $link_{n}) AS track_{n}_counter
 
 -- name: report_untracked_columns
 -- An untracked campaign: no clicks, nothing read; REP-2 still has PREVIEW and TRACK_1.
