@@ -5,8 +5,8 @@ request, measured in one run with the same client and the same tokens.
 
 Synthesises, with NumPy/Polars (no Python loop over rows), --links live links over --campaigns plans in a bucket
 (links.parquet in the plan's contract, random 11-character tokens, personalised targets and previews). Then, for
-each server — `links` (smsflow links serve, plain ASGI app, on granian through RSGI: its default), `links-asgi`
-(on granian's ASGI), `links-uvicorn` (on uvicorn), `starlette` (on request: the same index and click log behind Starlette's router on uvicorn, for the
+each server — `links` (smsflow links serve, plain ASGI app, on granian: its default), `links-uvicorn` (the same
+on uvicorn), `starlette` (on request: the same index and click log behind Starlette's router on uvicorn, for the
 choice of plain ASGI) and `baseline` (FastAPI on uvicorn, one SQLite `SELECT target` per request, the tokens in a
 WITHOUT ROWID table) — one worker pinned to core 0 (taskset; granian's supervisor and worker both), a keep-alive
 HTTP/1.1 load generator (asyncio + uvloop, raw sockets, no HTTP library) pinned to the other cores (and `floor`,
@@ -101,82 +101,6 @@ def sqlite_links(bucket: Path, database: Path) -> None:
 
 # --- the servers -----------------------------------------------------------------------------------------------
 
-def baseline_app():
-    """FastAPI with one SQLite lookup per request (the baseline the issue names)."""
-    import sqlite3
-
-    from fastapi import FastAPI, HTTPException
-    from fastapi.responses import RedirectResponse
-
-    connection = sqlite3.connect(os.environ["BENCH_SQLITE"], check_same_thread=False)
-    app = FastAPI()
-
-    @app.get("/{token}")
-    async def redirect(token: str):
-        row = connection.execute("SELECT target FROM links WHERE token = ?", (token,)).fetchone()
-        if row is None:
-            raise HTTPException(404)
-        return RedirectResponse(row[0], status_code=302, headers={"Cache-Control": "private, no-store"})
-
-    return app
-
-
-def starlette_app():
-    """The same index and click log as `links`, behind Starlette's router and responses."""
-    from starlette.applications import Starlette
-    from starlette.responses import HTMLResponse, RedirectResponse
-    from starlette.routing import Route
-
-    from pipelines.links.app import NOT_FOUND, classify, create_app, ip_prefix
-    from pipelines.links.clicks import event_line
-
-    links = create_app()
-
-    async def redirect(request):
-        link = links.index.snapshot.lookup(request.path_params["token"].encode())
-        if link is None:
-            return HTMLResponse(NOT_FOUND, status_code=404)
-        user_agent = request.headers.get("user-agent", "")
-        agent_class, bot = classify(user_agent)
-        now_us = time.time_ns() // 1000
-        links.clicks.append(event_line(link.token, link.campaign, link.ref_list, link.id_line, link.link, "click",
-                                       now_us, agent_class, bot, ip_prefix(request.client.host), user_agent))
-        return RedirectResponse(link.target.decode(), status_code=302, headers={"Cache-Control": "private, no-store"})
-
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
-    async def lifespan(_):
-        links.startup()
-        yield
-        links.shutdown()
-
-    return Starlette(routes=[Route("/{token}", redirect)], lifespan=lifespan)
-
-
-def floor_app():
-    """The HTTP server's own cost: a bare ASGI app answering every request with the same 302 (no lookup, no log);
-    on uvicorn (`floor`) and on granian (`floor-granian`)."""
-
-    async def app(scope, receive, send):
-        if scope["type"] == "http":
-            await send({"type": "http.response.start", "status": 302,
-                        "headers": [(b"location", b"https://www.monsite.com/"), (b"content-length", b"0")]})
-            await send({"type": "http.response.body", "body": b""})
-
-    return app
-
-
-def floor_rsgi_app():
-    """granian's own cost through its RSGI protocol (`floor-rsgi`): the same bare 302, for the choice of ASGI."""
-
-    async def app(scope, protocol):
-        if scope.proto == "http":
-            protocol.response_empty(302, [("location", "https://www.monsite.com/"), ("content-length", "0")])
-
-    return app
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -185,20 +109,18 @@ def free_port() -> int:
 
 def start_server(kind: str, bucket: Path, database: Path, port: int, log: Path) -> tuple[subprocess.Popen, float]:
     env = {**os.environ, "SMSFLOW_BUCKET": str(bucket), "BENCH_SQLITE": str(database)}
-    if kind in ("links", "links-asgi", "links-uvicorn"):
+    if kind in ("links", "links-uvicorn"):
         command = [str(ROOT / ".venv/bin/smsflow"), "links", "serve", "--bucket", str(bucket), "--port", str(port),
                    "--server", "uvicorn" if kind == "links-uvicorn" else "granian"]
-        if kind == "links-asgi":
-            env["SMSFLOW_GRANIAN_INTERFACE"] = "asgi"
     elif kind in ("floor-granian", "floor-rsgi"):
-        factory = "links:floor_app" if kind == "floor-granian" else "links:floor_rsgi_app"
+        factory = "links_servers:floor_app" if kind == "floor-granian" else "links_servers:floor_rsgi_app"
         command = [sys.executable, "-m", "granian", "--interface", "asgi" if kind == "floor-granian" else "rsgi",
                    "--factory", "--working-dir", str(ROOT / "bench"), "--port", str(port), "--loop", "uvloop",
                    "--http", "1", "--no-ws", "--log-level", "warning", "--runtime-mode",
                    os.environ.get("SMSFLOW_GRANIAN_RUNTIME_MODE", "st"), "--backpressure",
                    os.environ.get("SMSFLOW_GRANIAN_BACKPRESSURE", "64"), factory]  # as smsflow links serve
     else:
-        factory = f"links:{kind}_app"  # starlette_app, baseline_app, floor_app
+        factory = f"links_servers:{kind}_app"  # starlette_app, baseline_app, floor_app
         command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--app-dir", str(ROOT / "bench"),
                    "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
                    "--log-level", "warning"]
@@ -361,7 +283,7 @@ def measure(kind: str, bucket: Path, database: Path, tokens_file: Path, args, ou
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
     result.update(startup_s=startup, cpu=cpu, rss_ready=rss_ready, rss_after=rss_after)
-    if kind in ("links", "links-asgi", "links-uvicorn", "starlette"):
+    if kind in ("links", "links-uvicorn", "starlette"):
         from pipelines.links.clicks import log_folder, read_clicks, roll
 
         roll(bucket)
@@ -397,9 +319,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--clients", type=int, default=1, help="load-generator processes")
-    parser.add_argument("--servers", default="links,links-asgi,links-uvicorn,baseline,floor,floor-granian,floor-rsgi",
-                        help="links: smsflow links serve on granian's RSGI (its default), links-asgi: on granian's "
-                             "ASGI, links-uvicorn: on uvicorn, "
+    parser.add_argument("--servers", default="links,links-uvicorn,baseline,floor,floor-granian,floor-rsgi",
+                        help="links: smsflow links serve on granian (its default), links-uvicorn: on uvicorn, "
                              "starlette: the links behind Starlette on uvicorn; floor, floor-granian, floor-rsgi: a "
                              "bare 302 on uvicorn, on granian (ASGI), on granian (RSGI): what the server alone costs")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "links")

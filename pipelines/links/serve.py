@@ -1,5 +1,5 @@
 """Run the short-link service (URL-3..5): the plain ASGI app of pipelines.links.app on granian (default: its
-Rust HTTP layer costs a fraction of uvicorn's Python one, bench/links.py) or uvicorn, one process per worker,
+Rust HTTP layer takes ~15-25 % less CPU time a redirect than uvicorn's, bench/links.py) or uvicorn, one process per worker,
 each with its own index (memory-mapped, shared pages), its own click log segment (named by its pid) and its own
 plan poll thread (the app's lifespan startup, which both servers run in every worker)."""
 
@@ -16,7 +16,6 @@ DEFAULT_SERVER = "granian"
 # hand-off between a runtime thread and the Python one on the same core), and at most this many requests in
 # the Python app at once (granian's default, backlog / workers, lets 1,024 queue in the event loop: latency)
 GRANIAN_RUNTIME_MODE = os.environ.get("SMSFLOW_GRANIAN_RUNTIME_MODE", "st")
-GRANIAN_INTERFACE = os.environ.get("SMSFLOW_GRANIAN_INTERFACE", "rsgi")  # or asgi: the app as it is
 GRANIAN_BACKPRESSURE = int(os.environ.get("SMSFLOW_GRANIAN_BACKPRESSURE", "64"))
 
 
@@ -49,55 +48,12 @@ def _die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-class _Response:
-    """The ASGI `send` of one request, answered through granian's RSGI protocol once the body is given."""
-
-    __slots__ = ("protocol", "status", "headers")
-
-    def __init__(self, protocol):
-        self.protocol, self.status, self.headers = protocol, 200, ()
-
-    async def __call__(self, message):
-        if message["type"] == "http.response.start":
-            self.status, self.headers = message["status"], message["headers"]
-        else:
-            self.protocol.response_bytes(self.status, [(name.decode("latin-1"), value.decode("latin-1"))
-                                                       for name, value in self.headers], message["body"])
-
-
-class RSGILinks:
-    """The ASGI app of pipelines.links.app served through granian's RSGI protocol (cheaper than its ASGI one,
-    bench/links.py): the app's own request path, given the parts of the scope it reads (raw path, method,
-    user agent, client address). The click is appended before the app's `send` of the response, which is where
-    the response is handed to granian. Startup (index, plan poll thread, click log) and shutdown run in each
-    worker process (RSGI's __rsgi_init__ / __rsgi_del__)."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def __rsgi_init__(self, loop):
-        self.app.startup()
-
-    def __rsgi_del__(self, loop):
-        self.app.shutdown()
-
-    async def __rsgi__(self, scope, protocol):
-        if scope.proto != "http":
-            return
-        agent = scope.headers.get("user-agent")
-        host = scope.client.rpartition(":")[0].strip("[]") if scope.client else None
-        await self.app.http({"raw_path": scope.path.encode("latin-1"), "method": scope.method,
-                             "headers": [] if agent is None else [(b"user-agent", agent.encode("latin-1"))],
-                             "client": (host, 0) if host else None}, _Response(protocol))
-
-
 def create_worker_app():
     """The factory each granian worker calls: the app of pipelines.links.app, in a worker bound to its parent."""
     from pipelines.links.app import create_app
 
     _die_with_parent()
-    app = create_app()
-    return RSGILinks(app) if GRANIAN_INTERFACE == "rsgi" else app
+    return create_app()
 
 
 def serve(bucket: Path, host: str = "127.0.0.1", port: int = 8090, workers: int = 1,
@@ -125,10 +81,12 @@ def serve(bucket: Path, host: str = "127.0.0.1", port: int = 8090, workers: int 
     from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
     from granian.log import LogLevels
 
-    # RSGI (RSGILinks) or ASGI with the lifespan protocol: either way granian runs the app's startup (index, poll
-    # thread, click log) in each worker process before that worker accepts a connection, and answers only when
-    # the app sends its response: the click's os.write, before that send, reaches the kernel first.
+    # ASGI with the lifespan protocol: granian runs the app's startup (index, poll thread, click log) in each worker
+    # process before that worker accepts a connection, and answers only when the app sends its response: the
+    # click's os.write, before that send, reaches the kernel first. ASGI rather than granian's RSGI: a bare 302
+    # costs the same CPU time through either (bench/links.py, floor-granian and floor-rsgi), and RSGI would need an
+    # adapter of the app.
     Granian("pipelines.links.serve:create_worker_app", factory=True, address=host, port=port,
-            interface=Interfaces(GRANIAN_INTERFACE), workers=workers, http=HTTPModes.http1, websockets=False,
+            interface=Interfaces.ASGI, workers=workers, http=HTTPModes.http1, websockets=False,
             loop=Loops.uvloop, runtime_mode=RuntimeModes(GRANIAN_RUNTIME_MODE), backpressure=GRANIAN_BACKPRESSURE,
             log_access=False, log_level=LogLevels.warning, workers_kill_timeout=5).serve()
