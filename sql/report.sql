@@ -54,16 +54,18 @@ SELECT summary FROM plan_summaries WHERE campaign_id = $campaign_id;
 -- name: campaign_figures
 -- REP-1 at a glance, from the one derivation of statuses (the campaign_stats view), and the campaign's clicks
 -- (links.sql's views: people's clicks, recipients who clicked, click rate = unique clickers / delivered, previews).
+-- The clicks in one pass over the campaign's rows of `clicks` (half the time of summing the two views), with the
+-- views' predicates: a click is kind = 'click' and not a bot (link_clicks), a preview kind = 'preview' or a bot.
 WITH clicked AS (
-    SELECT coalesce(sum(clicks), 0)::BIGINT AS clicks, count(DISTINCT (ref_list, id_line)) AS unique_clickers
-    FROM link_clicks WHERE campaign_id = $campaign_id
-), previewed AS (
-    SELECT coalesce(sum(previews), 0)::BIGINT AS previews FROM recipient_previews WHERE campaign_id = $campaign_id
+    SELECT count(*) FILTER (WHERE kind = 'click' AND NOT bot) AS clicks,
+           count(DISTINCT (ref_list, id_line)) FILTER (WHERE kind = 'click' AND NOT bot) AS unique_clickers,
+           count(*) FILTER (WHERE kind = 'preview' OR bot) AS previews
+    FROM clicks WHERE campaign_id = $campaign_id
 )
 SELECT s.recipients, s.sent, s.delivered, s.delivery_rate, s.replies, s.stops, s.held, s.held_parts,
        s.resent_parts, s.capped, s.holdout, c.clicks, c.unique_clickers,
-       round(c.unique_clickers / nullif(s.delivered, 0), 4) AS click_rate, p.previews
-FROM campaign_stats s, clicked c, previewed p WHERE s.campaign_id = $campaign_id;
+       round(c.unique_clickers / nullif(s.delivered, 0), 4) AS click_rate, c.previews
+FROM campaign_stats s, clicked c WHERE s.campaign_id = $campaign_id;
 
 -- name: campaigns
 -- The campaigns loaded here, newest first, with a status derived from what happened to them (the lifecycle
