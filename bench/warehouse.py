@@ -103,7 +103,7 @@ def file_connections(database: Path):
     def connect(_database, read_only: bool = False, **_):
         import duckdb
 
-        from pipelines.queries import install_rules, queries
+        from pipelines.queries import install_link_views, install_rules, queries
 
         deadline, pause = time.monotonic() + 600, 0.05
         while True:
@@ -121,6 +121,11 @@ def file_connections(database: Path):
             status = queries("status.sql")  # today's views: every status derived when read
             for name in ("warehouse_clock", "create_views", "memory_messages", "create_message_views"):
                 connection.execute(status[name])
+            # The reports read the clicks of tracked links (issue 12): the table, empty here, and its views.
+            schema = queries("schema.sql")["create_schema"]
+            start = schema.index("CREATE TABLE IF NOT EXISTS clicks")
+            connection.execute(schema[start:schema.index(";", start) + 1])
+            install_link_views(connection)
         return connection
 
     with mock.patch.object(pipelines.report, "connect", connect):
@@ -247,12 +252,10 @@ def under_load(target: Target, root: Path, loaders: int = 3) -> tuple[list[float
 
 
 def measure(target: Target, root: Path, loaded: Path, repeat: int, out: Path) -> dict:
-    from pipelines.report import campaign_report, campaign_stats, write_csv
+    from pipelines.report import campaign_stats, export_csv
 
     def export() -> int:
-        report = campaign_report(target.location, CAMPAIGN)
-        write_csv(report, out / f"{target.name}-report.csv")
-        return report.height
+        return export_csv(target.location, CAMPAIGN, out / f"{target.name}-report.csv")
 
     def message_status() -> int:
         with connect() as connection:

@@ -359,7 +359,7 @@ def settle_run(bucket: Path, run_id: str, reason: str, engine=None) -> dict[str,
 def finish_step(bucket: Path, campaign_id: str, account: str) -> dict:
     """Load ledger and events (STOP replies into the own blacklist, BL-2), settle the credits (what was sent stays
     spent, the rest comes back, SEND-8), write the report (REP-1, REP-2)."""
-    from pipelines.report import campaign_report, campaign_stats, write_csv
+    from pipelines.report import campaign_stats, export_csv
     from pipelines.warehouse import load_dispatch
 
     database = bucket / WAREHOUSE
@@ -368,7 +368,8 @@ def finish_step(bucket: Path, campaign_id: str, account: str) -> dict:
     loaded = load_dispatch(database, campaign_id, paths.ledger, paths.events, shared_events=bucket / SHARED_EVENTS)
     parts, events = loaded
     settled = settle_step(bucket, campaign_id, "finished")
-    csv = write_csv(campaign_report(database, campaign_id), paths.report)
+    export_csv(database, campaign_id, paths.report)
+    csv = paths.report
     figures = campaign_stats(database, campaign_id)
     paths.stats.write_text(json.dumps(figures, ensure_ascii=False, indent=2), encoding="utf-8")
     record(database, campaign_id, "finished", f"{figures['delivered']:,} of {figures['sent']:,} delivered",

@@ -216,10 +216,10 @@ def load_receipt_batches(bucket: Path, files: list[Path] | None = None, *, index
 def write_reports(database: Path, paths) -> None:
     """A campaign's REP-2 CSV and REP-1 figures (stats.json) written again from the warehouse, each only if it was
     written before (by its run's finish step, or `smsflow report`)."""
-    from pipelines.report import campaign_report, campaign_stats, write_csv
+    from pipelines.report import campaign_stats, export_csv
 
     if paths.report.is_file():
-        write_csv(campaign_report(database, paths.campaign), paths.report)
+        export_csv(database, paths.campaign, paths.report)
     if not paths.stats.is_file():
         return
     figures = campaign_stats(database, paths.campaign)

@@ -12,10 +12,15 @@ import codecs
 import csv
 import io
 import json
+import os
 import re
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
+import pyarrow as pa
 
 from pipelines.queries import queries
 from pipelines.status import STATUSES
@@ -33,6 +38,73 @@ def campaign_report(database: Path, campaign_id: str, category: str = "all", *,
                     snapshot: int | None = None) -> pl.DataFrame:
     """Every row of the campaign (or of one status category) in REP-2 order, as text ready for the CSV;
     `snapshot`: as the lake held it at that snapshot version (a report reproduced, REP-3)."""
+    with _report_query(database, campaign_id, category, snapshot, neutralised=False) as (connection, query):
+        return connection.execute(query.sql, query.params).pl()
+
+
+def export_csv(database: Path, campaign_id: str, path: Path, category: str = "all", *,
+               snapshot: int | None = None) -> int:
+    """The REP-2 CSV of `campaign_report`, written by DuckDB itself (its parallel CSV writer: no row goes through
+    Python), the very bytes `write_csv` writes: `;`, UTF-8 with a BOM, formulas neutralised. Returns the rows."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = path.with_name(f".{path.name}.{os.getpid()}.rows")
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with _report_query(database, campaign_id, category, snapshot, neutralised=True) as (connection, query):
+            connection.execute(f"COPY ({query.sql}) TO '{_quoted(body)}' (HEADER false, DELIMITER ';')",
+                               query.params)
+            rows = connection.execute(f"SELECT count(*) FROM ({query.sql})", query.params).fetchone()[0]
+        with staging.open("wb") as stream, body.open("rb") as rows_file:
+            stream.write(codecs.BOM_UTF8 + _header(query.columns))
+            shutil.copyfileobj(rows_file, stream, 1 << 20)
+        staging.replace(path)
+    finally:
+        body.unlink(missing_ok=True)
+        staging.unlink(missing_ok=True)
+    return rows
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _header(columns: list[str]) -> bytes:
+    """The header row: the list's headers (LIST-3) neutralised apart, so two that read alike once neutralised work."""
+    header = io.StringIO()
+    csv.writer(header, delimiter=";", lineterminator="\n").writerow(_neutralised(c) for c in columns)
+    return header.getvalue().encode()
+
+
+class _Query(NamedTuple):
+    sql: str
+    params: dict
+    columns: list[str]
+
+
+def _text(column: str, neutralised: bool, e164: bool = False) -> str:
+    """A text column, or (`neutralised`) with `'` before a first character a spreadsheet reads as a formula; a valid
+    E.164 INT_MOBILE (`e164`) kept as it is."""
+    if not neutralised:
+        return column
+    exempt = f" AND NOT regexp_full_match({column}, $e164)" if e164 else ""
+    return (f"CASE WHEN left({column}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)){exempt} "
+            f"THEN chr(39) || {column} ELSE {column} END")
+
+
+def _paris(column: str) -> str:
+    """A time as the hosted product's CSV writes it: DD/MM/YYYY HH:MM:SS, Europe/Paris."""
+    return f"strftime(timezone('Europe/Paris', {column}), '%d/%m/%Y %H:%M:%S')"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def _report_query(database: Path, campaign_id: str, category: str, snapshot: int | None, *, neutralised: bool):
+    """The REP-2 rows as text, formatted by DuckDB in the query (dates, True/False, status texts), on a read-only
+    connection in one snapshot; `neutralised`: formulas prefixed with `'` as write_csv does."""
     if category not in CATEGORIES:
         raise ValueError(f"unknown category {category!r}; choose one of {', '.join(CATEGORIES)}")
     sql = queries("report.sql")
@@ -40,38 +112,44 @@ def campaign_report(database: Path, campaign_id: str, category: str = "all", *,
         connection.begin()  # the summary and the rows from one snapshot
         summary = connection.execute(sql["campaign_summary"], {"campaign_id": campaign_id}).fetchone()
         if summary is None:
+            connection.commit()
             raise ValueError(f"no campaign {campaign_id!r} in {database}")
         columns = list(json.loads(summary[0]).get("columns", []))
         # The list's own columns, read by DuckDB from each row's JSON by a JSON pointer (any key, `/` and `~` too).
         pointers = {f"f{n}": "/" + name.replace("~", "~0").replace("/", "~1") for n, name in enumerate(columns)}
         fields = "".join(f", json_extract_string(r.fields, ${key}) AS {key}" for key in pointers)
         links = track_links(json.loads(summary[0]))
-        rows = connection.execute(sql["report_rows"].format(fields=fields, **_click_sql(links, sql)),
-                                  {"campaign_id": campaign_id, **pointers,
-                                   **{f"link_{n}": n for n in range(1, links + 1)}}).pl()
-        connection.commit()
-    codes = {code: status.text for code, status in STATUSES.items()}
-    categories = {code: status.category for code, status in STATUSES.items()}
-    if category != "all":
-        rows = rows.filter(pl.col("status_code").replace_strict(categories, default=None) == category)
-    return rows.select(
-        pl.col("ref_list").alias("REF_LIST"),
-        pl.col("id_line").cast(pl.String).alias("ID_LINE"),
-        pl.col("int_mobile").alias("INT_MOBILE"),
-        pl.col("status_code").cast(pl.String).alias("STATUS_CODE"),
-        pl.col("status_code").replace_strict(codes, default=None, return_dtype=pl.String).alias("STATUS_TEXT"),
-        _paris("delivery_date").alias("DELIVERYDATE"),
-        pl.col("reply").alias("REPLY"),
-        _paris("preview").alias("PREVIEW"),
-        pl.col("preview_counter").cast(pl.String).alias("PREVIEW_COUNTER"),
-        *(column for n in range(1, max(links, 1) + 1)
-          for column in (_paris(f"track_{n}").alias(f"TRACK_{n}"),
-                         pl.col(f"track_{n}_counter").cast(pl.String).alias(f"TRACK_{n}_COUNTER"))),
-        *(pl.when(pl.col(flag)).then(pl.lit("True")).otherwise(pl.lit("False")).alias(flag.upper())
-          for flag in ("mf_allow", "mf_valid")),
-        pl.col("mf_country").alias("MF_COUNTRY"),
-        *(pl.col(key).alias(name) for key, name in zip(pointers, columns)),
-    )
+        rows = sql["report_rows"].format(fields=fields, **_click_sql(links, sql))
+        connection.register("report_statuses", pa.table({
+            "code": pa.array(list(STATUSES), pa.int32()),
+            "text": pa.array([status.text for status in STATUSES.values()]),
+            "category": pa.array([status.category for status in STATUSES.values()])}))
+        names = ["REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "STATUS_TEXT", "DELIVERYDATE", "REPLY",
+                 "PREVIEW", "PREVIEW_COUNTER"]
+        select = [_text("q.ref_list", neutralised), "q.id_line::VARCHAR",
+                  _text("q.int_mobile", neutralised, e164=True), "q.status_code::VARCHAR", "s.text",
+                  _paris("q.delivery_date"), _text("q.reply", neutralised), _paris("q.preview"),
+                  "q.preview_counter::VARCHAR"]
+        for n in range(1, max(links, 1) + 1):
+            names += [f"TRACK_{n}", f"TRACK_{n}_COUNTER"]
+            select += [_paris(f"q.track_{n}"), f"q.track_{n}_counter::VARCHAR"]
+        names += ["MF_ALLOW", "MF_VALID", "MF_COUNTRY", *columns]
+        select += ["CASE WHEN q.mf_allow THEN 'True' ELSE 'False' END",
+                   "CASE WHEN q.mf_valid THEN 'True' ELSE 'False' END", _text("q.mf_country", neutralised),
+                   *(_text(f"q.{key}", neutralised) for key in pointers)]
+        # Positional aliases inside (a list may name its columns anything); the CSV's header is written apart.
+        aliases = ", ".join(f"{expression} AS c{n}" for n, expression in enumerate(select))
+        query = (f"SELECT {aliases} FROM ({rows}) q LEFT JOIN report_statuses s ON s.code = q.status_code"
+                 + (" WHERE s.category = $category" if category != "all" else "") + " ORDER BY q.row_order")
+        params = {"campaign_id": campaign_id, **pointers, **{f"link_{n}": n for n in range(1, links + 1)},
+                  **({"category": category} if category != "all" else {}),
+                  **({"e164": _E164} if neutralised else {})}
+        if not neutralised:  # the DataFrame's columns are named as the CSV's header
+            query = f"SELECT {', '.join(f'c{n} AS {_ident(name)}' for n, name in enumerate(names))} FROM ({query})"
+        try:
+            yield connection, _Query(query, params, names)
+        finally:
+            connection.commit()
 
 
 def track_links(summary: dict) -> int:
@@ -93,11 +171,6 @@ def _click_sql(links: int, sql: dict[str, str]) -> dict[str, str]:
                                                           for n in numbers)
     aggregates = "".join(fragment("report_track_aggregate").format(n=n) for n in numbers)
     return {"clicks": clicks, "click_joins": "\n" + fragment("report_click_joins").format(track_aggregates=aggregates)}
-
-
-def _paris(column: str) -> pl.Expr:
-    """A time as the hosted product's CSV writes it: DD/MM/YYYY HH:MM:SS, Europe/Paris."""
-    return pl.col(column).dt.convert_time_zone("Europe/Paris").dt.strftime("%d/%m/%Y %H:%M:%S")
 
 
 def _neutralised(text: str) -> str:

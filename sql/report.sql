@@ -7,12 +7,13 @@
 -- per link of the message, and `click_joins` the joins they read (report_click_joins) when the campaign tracks its
 -- links; else NULL columns and no join (an untracked campaign has no clicks). Placeholders are pipelines.report's
 -- own text, never a value.
+-- `row_order`: the rows in list order, manual numbers last (pipelines.report sorts the formatted rows by it).
 SELECT r.ref_list, r.id_line, r.int_mobile, coalesce(m.status_code, r.status_code) AS status_code,
-       m.delivery_date, m.reply{clicks}, r.mf_allow, r.mf_valid, r.mf_country{fields}
+       m.delivery_date, m.reply{clicks}, r.mf_allow, r.mf_valid, r.mf_country{fields},
+       row_number() OVER (ORDER BY r.ref_list = 'manual', r.loaded_at, r.ref_list, r.id_line) AS row_order
 FROM plan_recipients r
 LEFT JOIN message_rows m USING (campaign_id, ref_list, id_line){click_joins}
 WHERE r.campaign_id = $campaign_id
-ORDER BY r.ref_list = 'manual', r.loaded_at, r.ref_list, r.id_line;
 
 -- name: report_click_joins
 -- The campaign's clicks read once, per recipient: the first preview and previews, and per link n the first click

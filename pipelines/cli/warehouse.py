@@ -121,13 +121,13 @@ def report(
     store: str = store_option(),
 ) -> None:
     """REP-2: the campaign report as CSV (`;`, UTF-8 with BOM, opens right in Excel); says where it wrote it."""
-    from pipelines.report import campaign_report, write_csv
+    from pipelines.report import export_csv
 
     category = _category(category)
     campaign_id = resolve_warehouse_campaign(db, campaign_id, store)
-    frame = campaign_report(db, campaign_id, category)
-    path = write_csv(frame, out or _report_path(db, campaign_id, category))
-    console.print(f"{plural(frame.height, 'row')} ({category}) written to {path.resolve()}", highlight=False,
+    path = Path(out or _report_path(db, campaign_id, category))
+    rows = export_csv(db, campaign_id, path, category)
+    console.print(f"{plural(rows, 'row')} ({category}) written to {path.resolve()}", highlight=False,
                   soft_wrap=True)
 
 

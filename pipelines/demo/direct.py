@@ -64,12 +64,13 @@ def report_demo(database: Path, campaign: str, plan_dir: Path, out: Console) -> 
     """Step 9: events into DuckDB (STOP replies into the own blacklist, BL-2), the REP-2 CSV report, REP-1 figures."""
     from pipelines.cli.tables import print_stats
     from pipelines.layout import CampaignPaths, read_summary
-    from pipelines.report import campaign_report, campaign_stats, write_csv
+    from pipelines.report import campaign_stats, export_csv
     from pipelines.warehouse import load_dispatch
 
     paths = CampaignPaths.of_plan(plan_dir)
     loaded = load_dispatch(database, campaign, paths.ledger, paths.events)
-    csv = write_csv(campaign_report(database, campaign), paths.report)
+    export_csv(database, campaign, paths.report)
+    csv = paths.report
     out.print(f"\n[bold]9.[/] Loaded {loaded.parts:,} parts and {loaded.events:,} events into {database}; "
               f"report → {csv}")
     account = read_summary(plan_dir).campaign.account

@@ -236,3 +236,46 @@ def test_plus4_a_part_expires_after_its_load_in_the_stored_rows(bucket, warehous
         connection.execute("UPDATE status_rules SET validity_seconds = 1800")
     assert statuses() == [(1, 10), (2, 16), (3, 12)]
     assert sorted(row["code"] for row in campaign_stats(database, "c1")["statuses"]) == [10, 12, 16]
+
+
+def test_rep2_duckdb_writes_the_very_csv_of_write_csv(bucket, warehouse_name):
+    """export_csv (DuckDB's CSV writer, no row through Python) and write_csv(campaign_report) write the same
+    bytes: formulas in cells and headers neutralised, a valid E.164 number as is, `;`, quotes and line breaks
+    quoted, empty cells, accents, dates in Paris time; for the whole campaign and for one category."""
+    import time
+
+    from pipelines.report import campaign_report, export_csv, write_csv
+    from pipelines.warehouse import load_dispatch
+
+    write_list(bucket / "t.csv", 'Mobile;=Note;Nom;Ville\n0611111111;=1+1;"Du;pont";\n'
+               '0622222222;@SUM(A1);"a ""b"" c";Nîmes\n0633333333;-2;"deux\nlignes";\tx\nabc;+x;Zoé;Lyon\n')
+    plan_dir = plan_file(write_spec(bucket, lists=["t.csv"], message="Bonjour ${Nom}"), bucket / "c1" / "plan").out_dir
+    import polars as pl
+
+    from pipelines.dispatch import campaign_dirs
+    from pipelines.dlr import EventWriter, keyed_rows, part_key
+
+    keys = dict(keyed_rows(pl.read_parquet(plan_dir / "recipients.parquet")).select("ID_LINE", "MESSAGE_KEY")
+                .iter_rows())
+    ledger_dir, events_dir = campaign_dirs(plan_dir)
+    ledger_dir.mkdir(parents=True)
+    (ledger_dir / "b.jsonl").write_text("".join(
+        json.dumps({"key": part_key(keys[line], 1), "event": "accepted", "status": 0, "message_id": f"m{line}",
+                    "ts": time.time()}) + "\n" for line in (1, 2, 3)), "utf-8")
+    writer = EventWriter(events_dir)
+    writer.add(kind="receipt", message_id="m1", stat="DELIVRD", handset="", text="", err="", done_date="",
+               service="36184")
+    writer.add(kind="reply", message_id=None, stat=None, handset="33622222222", text="=HYPERLINK(x)", err="",
+               done_date="", service="36184")
+    writer.flush()
+    database = bucket / warehouse_name
+    load_plan(database, "c1", plan_dir)
+    load_dispatch(database, "c1", ledger_dir, events_dir)
+    for category in ("all", "delivered", "invalid"):
+        expected = write_csv(campaign_report(database, "c1", category), bucket / f"polars-{category}.csv")
+        written = bucket / f"duckdb-{category}.csv"
+        rows = export_csv(database, "c1", written, category)
+        assert written.read_bytes() == expected.read_bytes(), category
+        assert rows == campaign_report(database, "c1", category).height
+    text = (bucket / "duckdb-all.csv").read_text(encoding="utf-8-sig")
+    assert "'=Note" in text and "'=HYPERLINK(x)" in text and '"Du;pont"' in text and "+33611111111;16" in text
