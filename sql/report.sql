@@ -72,9 +72,11 @@ FROM campaign_stats s, clicked c WHERE s.campaign_id = $campaign_id;
 -- The campaigns loaded here, newest first, with a status derived from what happened to them (the lifecycle
 -- itself, CAMP-3, is the account store's: `smsflow campaigns list`).
 SELECT c.campaign_id, c.name, c.type, c.rows, c.sendable, c.credits, c.loaded_at,
-       CASE WHEN p.parts IS NULL THEN 'draft' WHEN p.open_parts > 0 THEN 'running' ELSE 'finished' END AS status
+       CASE WHEN p.parts IS NULL THEN 'draft' WHEN o.open_parts > 0 THEN 'running' ELSE 'finished' END AS status
 FROM plan_summaries c
-LEFT JOIN (SELECT p.campaign_id, count(*) AS parts,
-                  count(*) FILTER (WHERE NOT p.final AND list_contains(s.pending_codes, p.status_code)) AS open_parts
-           FROM part_status p CROSS JOIN status_rules s GROUP BY p.campaign_id) p USING (campaign_id)
+LEFT JOIN (SELECT campaign_id, count(*) AS parts FROM parts GROUP BY campaign_id) p USING (campaign_id)
+LEFT JOIN (SELECT m.campaign_id, count(*) AS open_parts  -- messages still under way (their status is pending)
+           FROM message_rows m CROSS JOIN status_rules s
+           WHERE NOT m.presend AND list_contains(s.pending_codes, m.status_code) GROUP BY m.campaign_id) o
+    USING (campaign_id)
 ORDER BY c.loaded_at DESC;
