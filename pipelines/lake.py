@@ -28,7 +28,7 @@ from pipelines.queries import install_rules, install_views, queries
 log = logging.getLogger(__name__)
 
 ENV = "SMSFLOW_WAREHOUSE"  # a PostgreSQL URL for the lake's catalog (production); unset: SQLite beside the data
-SCHEMA_VERSION = 3  # bump when lake.sql, status.py's rules, status.sql's or links.sql's views change (3: clicks)
+SCHEMA_VERSION = 4  # bump when lake.sql, status.py's rules, status.sql's or links.sql's views change (3: clicks)
 LAKE_SUFFIXES = (".sqlite", ".ducklake")
 CONFLICT_TRIES = 20
 _EXTENSIONS = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}

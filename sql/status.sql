@@ -153,19 +153,23 @@ WITH in_flight AS (
     SELECT campaign_id, count(*) FILTER (WHERE outcome = 'held') AS held_parts,
            count(*) FILTER (WHERE coalesce(resent, false)) AS resent_parts
     FROM parts GROUP BY campaign_id
+), grouped AS (
+    -- The campaign's messages by what the figures tell apart: a few rows, then every figure from them (one pass).
+    SELECT campaign_id, status_code, held, reply IS NOT NULL AS replied, count(*) AS n
+    FROM message_rows GROUP BY ALL
 ), figures AS (
     SELECT campaign_id,
-           count(*) AS recipients,
-           count(*) FILTER (WHERE list_contains(s.billed, status_code)) AS sent,  -- went to the operator
-           count(*) FILTER (WHERE list_contains(s.delivered, status_code)) AS delivered,
-           round(count(*) FILTER (WHERE list_contains(s.delivered, status_code))
-                 / nullif(count(*) FILTER (WHERE list_contains(s.billed, status_code)), 0), 4) AS delivery_rate,
-           count(reply) AS replies,
-           count(*) FILTER (WHERE status_code = s.stop_requested) AS stops,
-           count(*) FILTER (WHERE held) AS held,  -- SEND-7: messages not resent, an operator may release
-           count(*) FILTER (WHERE status_code = s.frequency_capped) AS capped,  -- PLUS-7: the account's cap
-           count(*) FILTER (WHERE status_code = s.holdout) AS holdout  -- PLUS-7: kept unsent to measure uplift
-    FROM message_rows CROSS JOIN status_rules s GROUP BY campaign_id
+           sum(n)::BIGINT AS recipients,
+           coalesce(sum(n) FILTER (WHERE list_contains(s.billed, status_code)), 0)::BIGINT AS sent,  -- to the operator
+           coalesce(sum(n) FILTER (WHERE list_contains(s.delivered, status_code)), 0)::BIGINT AS delivered,
+           round(sum(n) FILTER (WHERE list_contains(s.delivered, status_code))
+                 / nullif(sum(n) FILTER (WHERE list_contains(s.billed, status_code)), 0), 4) AS delivery_rate,
+           coalesce(sum(n) FILTER (WHERE replied), 0)::BIGINT AS replies,
+           coalesce(sum(n) FILTER (WHERE status_code = s.stop_requested), 0)::BIGINT AS stops,
+           coalesce(sum(n) FILTER (WHERE held), 0)::BIGINT AS held,  -- SEND-7: not resent, an operator may release
+           coalesce(sum(n) FILTER (WHERE status_code = s.frequency_capped), 0)::BIGINT AS capped,  -- PLUS-7: the cap
+           coalesce(sum(n) FILTER (WHERE status_code = s.holdout), 0)::BIGINT AS holdout  -- PLUS-7: uplift group
+    FROM grouped CROSS JOIN status_rules s GROUP BY campaign_id
 )
 SELECT f.*, coalesce(i.held_parts, 0) AS held_parts, coalesce(i.resent_parts, 0) AS resent_parts
 FROM figures f LEFT JOIN in_flight i USING (campaign_id);
