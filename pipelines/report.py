@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import polars as pl
-import pyarrow as pa
 
 from pipelines.queries import queries
 from pipelines.status import STATUSES
@@ -52,9 +51,8 @@ def export_csv(database: Path, campaign_id: str, path: Path, category: str = "al
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with _report_query(database, campaign_id, category, snapshot, neutralised=True) as (connection, query):
-            connection.execute(f"COPY ({query.sql}) TO '{_quoted(body)}' (HEADER false, DELIMITER ';')",
-                               query.params)
-            rows = connection.execute(f"SELECT count(*) FROM ({query.sql})", query.params).fetchone()[0]
+            (rows,) = connection.execute(f"COPY ({query.sql}) TO '{_quoted(body)}' (HEADER false, DELIMITER ';')",
+                                         query.params).fetchone()  # COPY answers the rows it wrote
         with staging.open("wb") as stream, body.open("rb") as rows_file:
             stream.write(codecs.BOM_UTF8 + _header(query.columns))
             shutil.copyfileobj(rows_file, stream, 1 << 20)
@@ -83,12 +81,12 @@ class _Query(NamedTuple):
 
 
 def _text(column: str, neutralised: bool, e164: bool = False) -> str:
-    """A text column, or (`neutralised`) with `'` before a first character a spreadsheet reads as a formula; a valid
-    E.164 INT_MOBILE (`e164`) kept as it is."""
+    """A text column, or (`neutralised`) with `'` before a first character a spreadsheet reads as a formula (= + - @
+    tab CR, by their code points); a valid E.164 INT_MOBILE (`e164`) kept as it is."""
     if not neutralised:
         return column
     exempt = f" AND NOT regexp_full_match({column}, $e164)" if e164 else ""
-    return (f"CASE WHEN left({column}, 1) IN ('=', '+', '-', '@', chr(9), chr(13)){exempt} "
+    return (f"CASE WHEN ascii({column}) IN (61, 43, 45, 64, 9, 13){exempt} "
             f"THEN chr(39) || {column} ELSE {column} END")
 
 
@@ -117,17 +115,20 @@ def _report_query(database: Path, campaign_id: str, category: str, snapshot: int
         columns = list(json.loads(summary[0]).get("columns", []))
         # The list's own columns, read by DuckDB from each row's JSON by a JSON pointer (any key, `/` and `~` too).
         pointers = {f"f{n}": "/" + name.replace("~", "~0").replace("/", "~1") for n, name in enumerate(columns)}
-        fields = "".join(f", json_extract_string(r.fields, ${key}) AS {key}" for key in pointers)
+        # One parse of each row's JSON for all its columns: a list of values, one per pointer.
+        fields = (", json_extract_string(r.fields, [" + ", ".join(f"${key}" for key in pointers) + "]) AS list_fields"
+                  if pointers else "")
         links = track_links(json.loads(summary[0]))
         rows = sql["report_rows"].format(fields=fields, **_click_sql(links, sql))
-        connection.register("report_statuses", pa.table({
-            "code": pa.array(list(STATUSES), pa.int32()),
-            "text": pa.array([status.text for status in STATUSES.values()]),
-            "category": pa.array([status.category for status in STATUSES.values()])}))
+        # Status texts and categories by code: lists indexed by code + 1 (bound), read without a join.
+        top = max(STATUSES) + 1
+        statuses = {"texts": [STATUSES[code].text if code in STATUSES else None for code in range(top)],
+                    "categories": [STATUSES[code].category if code in STATUSES else None for code in range(top)]}
         names = ["REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "STATUS_TEXT", "DELIVERYDATE", "REPLY",
                  "PREVIEW", "PREVIEW_COUNTER"]
         select = [_text("q.ref_list", neutralised), "q.id_line::VARCHAR",
-                  _text("q.int_mobile", neutralised, e164=True), "q.status_code::VARCHAR", "s.text",
+                  _text("q.int_mobile", neutralised, e164=True), "q.status_code::VARCHAR",
+                  "list_extract($texts, q.status_code + 1)",
                   _paris("q.delivery_date"), _text("q.reply", neutralised), _paris("q.preview"),
                   "q.preview_counter::VARCHAR"]
         for n in range(1, max(links, 1) + 1):
@@ -136,12 +137,14 @@ def _report_query(database: Path, campaign_id: str, category: str, snapshot: int
         names += ["MF_ALLOW", "MF_VALID", "MF_COUNTRY", *columns]
         select += ["CASE WHEN q.mf_allow THEN 'True' ELSE 'False' END",
                    "CASE WHEN q.mf_valid THEN 'True' ELSE 'False' END", _text("q.mf_country", neutralised),
-                   *(_text(f"q.{key}", neutralised) for key in pointers)]
+                   *(_text(f"q.list_fields[{n + 1}]", neutralised) for n in range(len(pointers)))]
         # Positional aliases inside (a list may name its columns anything); the CSV's header is written apart.
         aliases = ", ".join(f"{expression} AS c{n}" for n, expression in enumerate(select))
-        query = (f"SELECT {aliases} FROM ({rows}) q LEFT JOIN report_statuses s ON s.code = q.status_code"
-                 + (" WHERE s.category = $category" if category != "all" else "") + " ORDER BY q.row_order")
+        query = (f"SELECT {aliases} FROM ({rows}) q"
+                 + (" WHERE list_extract($categories, q.status_code + 1) = $category" if category != "all" else "")
+                 + " ORDER BY q.manual, q.loaded_at, q.ref_list, q.id_line")
         params = {"campaign_id": campaign_id, **pointers, **{f"link_{n}": n for n in range(1, links + 1)},
+                  "texts": statuses["texts"], **({"categories": statuses["categories"]} if category != "all" else {}),
                   **({"category": category} if category != "all" else {}),
                   **({"e164": _E164} if neutralised else {})}
         if not neutralised:  # the DataFrame's columns are named as the CSV's header

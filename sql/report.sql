@@ -2,15 +2,17 @@
 
 -- name: report_rows
 -- Every plan row with its status as of now (message_rows: pre-send statuses are the plan's); {fields} adds the
--- list's own columns, each `json_extract_string(r.fields, $fN) AS fN` with $fN a bound JSON pointer (LIST-3).
+-- list's own columns, `json_extract_string(r.fields, [$f0, $f1, …]) AS list_fields` (each row's JSON parsed once;
+-- $fN bound JSON pointers, LIST-3).
 -- URL-3, URL-4: `clicks` (a placeholder, as `fields`) adds PREVIEW, PREVIEW_COUNTER and TRACK_n, TRACK_n_COUNTER
 -- per link of the message, and `click_joins` the joins they read (report_click_joins) when the campaign tracks its
 -- links; else NULL columns and no join (an untracked campaign has no clicks). Placeholders are pipelines.report's
 -- own text, never a value.
--- `row_order`: the rows in list order, manual numbers last (pipelines.report sorts the formatted rows by it).
+-- `manual`, `loaded_at`: the rows go in list order, manual numbers last (pipelines.report sorts the formatted rows
+-- by them, ref_list and id_line).
 SELECT r.ref_list, r.id_line, r.int_mobile, coalesce(m.status_code, r.status_code) AS status_code,
        m.delivery_date, m.reply{clicks}, r.mf_allow, r.mf_valid, r.mf_country{fields},
-       row_number() OVER (ORDER BY r.ref_list = 'manual', r.loaded_at, r.ref_list, r.id_line) AS row_order
+       r.ref_list = 'manual' AS manual, r.loaded_at
 FROM plan_recipients r
 LEFT JOIN message_rows m USING (campaign_id, ref_list, id_line){click_joins}
 WHERE r.campaign_id = $campaign_id
