@@ -23,6 +23,7 @@ import polars as pl
 
 from pipelines.queries import queries
 from pipelines.status import STATUSES
+from pipelines.lake import rollback
 from pipelines.warehouse import connect
 
 REPORT_COLUMNS = ["REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "STATUS_TEXT", "DELIVERYDATE", "REPLY",
@@ -151,8 +152,10 @@ def _report_query(database: Path, campaign_id: str, category: str, snapshot: int
             query = f"SELECT {', '.join(f'c{n} AS {_ident(name)}' for n, name in enumerate(names))} FROM ({query})"
         try:
             yield connection, _Query(query, params, names)
-        finally:
-            connection.commit()
+        except BaseException:
+            rollback(connection)  # the caller's error, not a commit of an aborted transaction
+            raise
+        connection.commit()
 
 
 def track_links(summary: dict) -> int:
