@@ -5,16 +5,17 @@ request, measured in one run with the same client and the same tokens.
 
 Synthesises, with NumPy/Polars (no Python loop over rows), --links live links over --campaigns plans in a bucket
 (links.parquet in the plan's contract, random 11-character tokens, personalised targets and previews). Then, for
-each server — `links` (smsflow links serve, plain ASGI app, on granian: its default), `links-uvicorn` (the same
-on uvicorn), `starlette` (on request: the same index and click log behind Starlette's router on uvicorn, for the
-choice of plain ASGI) and `baseline` (FastAPI on uvicorn, one SQLite `SELECT target` per request, the tokens in a
-WITHOUT ROWID table) — one worker pinned to core 0 (taskset; granian's supervisor and worker both), a keep-alive
-HTTP/1.1 load generator (asyncio + uvloop, raw sockets, no HTTP library) pinned to the other cores (and `floor`,
-`floor-granian`, `floor-rsgi`: a bare 302 on uvicorn, on granian's ASGI, on granian's RSGI: what each server
-alone costs), random tokens as a person's browser: prints requests/s, p50/p99 latency, the server's CPU use (its
-process tree) and RSS (its largest process: anonymous and file-backed), and for `links` the click events counted
-after the run against the 302s answered (goal: 0 lost). Goals: ≥ 15,000 redirects/s,
-p99 ≤ 5 ms, ≥ 4x the baseline, 0 lost. Never asserts: figures are for people to read.
+each server — `links` (smsflow links serve on granian through RSGI: its default), `links-asgi` (the same app
+through granian's ASGI), `links-uvicorn` (the same through ASGI on uvicorn), `starlette` (on request: the same
+index and click log behind Starlette's router on uvicorn, for the choice of no framework) and `baseline` (FastAPI
+on uvicorn, one SQLite `SELECT target` per request, the tokens in a WITHOUT ROWID table) — one worker pinned to
+core 0 (taskset; granian's supervisor and worker both), a keep-alive HTTP/1.1 load generator (asyncio + uvloop,
+raw sockets, no HTTP library) pinned to the other cores (and `floor`, `floor-granian`, `floor-rsgi`: a bare 302
+on uvicorn, on granian's ASGI, on granian's RSGI: what each server alone costs), random tokens as a person's
+browser: prints requests/s, p50/p99 latency, the load generator's CPU use (near 100 % of its core, it sets the
+pace), the server's CPU use (its process tree) and RSS (its largest process: anonymous and file-backed), and for
+the links servers the click events counted after the run against the 302s answered (goal: 0 lost). Goals:
+≥ 15,000 redirects/s, p99 ≤ 5 ms, ≥ 4x the baseline, 0 lost. Never asserts: figures are for people to read.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ DOMAIN = "clic.fr"  # 7 + "/" + 11 = 19 (URL-1)
 BROWSER = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 "
            "Mobile Safari/537.36")
 SAMPLE = 200_000  # tokens the clients draw from (random over all campaigns)
+LINKS = ("links", "links-asgi", "links-uvicorn")  # smsflow links serve: granian RSGI, granian ASGI, uvicorn ASGI
 
 
 # --- the bucket ------------------------------------------------------------------------------------------------
@@ -109,7 +111,8 @@ def free_port() -> int:
 
 def start_server(kind: str, bucket: Path, database: Path, port: int, log: Path) -> tuple[subprocess.Popen, float]:
     env = {**os.environ, "SMSFLOW_BUCKET": str(bucket), "BENCH_SQLITE": str(database)}
-    if kind in ("links", "links-uvicorn"):
+    if kind in LINKS:
+        env["SMSFLOW_GRANIAN_INTERFACE"] = "asgi" if kind == "links-asgi" else "rsgi"
         command = [str(ROOT / ".venv/bin/smsflow"), "links", "serve", "--bucket", str(bucket), "--port", str(port),
                    "--server", "uvicorn" if kind == "links-uvicorn" else "granian"]
     elif kind in ("floor-granian", "floor-rsgi"):
@@ -227,7 +230,7 @@ class _Connection(asyncio.Protocol):
 
 async def _load(port: int, tokens: list[bytes], connections: int, warmup: float, seconds: float) -> dict:
     loop = asyncio.get_running_loop()
-    now = time.monotonic()
+    now, cpu_from = time.monotonic(), time.process_time()
     run = {"tokens": tokens, "next": 0, "latencies": [], "status": {}, "open": connections,
            "done": loop.create_future(), "measure_from": now + warmup, "until": now + warmup + seconds}
     for _ in range(connections):
@@ -235,6 +238,7 @@ async def _load(port: int, tokens: list[bytes], connections: int, warmup: float,
     await run["done"]
     latencies = np.array(run["latencies"], dtype=np.int64) / 1e6
     return {"measured": len(latencies), "seconds": seconds, "status": run["status"],
+            "cpu_s": time.process_time() - cpu_from,
             "p50_ms": float(np.percentile(latencies, 50)) if len(latencies) else None,
             "p99_ms": float(np.percentile(latencies, 99)) if len(latencies) else None}
 
@@ -259,7 +263,11 @@ def load(port: int, tokens_file: Path, connections: int, warmup: float, seconds:
         for code, count in result["status"].items():
             status[code] = status.get(code, 0) + count
     measured = sum(result["measured"] for result in results)
+    answered = sum(status.values())
+    # the load generator's own CPU time an answer: at ~100 % of its core it, not the server, sets the pace
     return {"rps": measured / seconds, "status": status,
+            "client_us": sum(result["cpu_s"] for result in results) / max(1, answered) * 1e6,
+            "client_cpu": sum(result["cpu_s"] for result in results) / (seconds + warmup),
             "p50_ms": max(result["p50_ms"] or 0 for result in results),
             "p99_ms": max(result["p99_ms"] or 0 for result in results)}
 
@@ -283,7 +291,7 @@ def measure(kind: str, bucket: Path, database: Path, tokens_file: Path, args, ou
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
     result.update(startup_s=startup, cpu=cpu, rss_ready=rss_ready, rss_after=rss_after)
-    if kind in ("links", "links-uvicorn", "starlette"):
+    if kind in (*LINKS, "starlette"):
         from pipelines.links.clicks import log_folder, read_clicks, roll
 
         roll(bucket)
@@ -297,6 +305,7 @@ def measure(kind: str, bucket: Path, database: Path, tokens_file: Path, args, ou
 def report(kind: str, result: dict, baseline: dict | None) -> str:
     redirects = result["status"].get("302", 0)
     line = (f"{kind:<13} {result['rps']:>9,.0f} req/s  p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  "
+            f"client CPU {result['client_cpu']:.0%} ({result['client_us']:.0f} µs a request)  "
             f"server CPU {result['cpu']:.0%}, {result['cpu_us']:.0f} µs a request (one whole core: "
             f"{1e6 / result['cpu_us']:,.0f} req/s)  RSS {result['rss_after'].get('VmRSS', 0):,} MB (anon "
             f"{result['rss_after'].get('RssAnon', 0):,}, file {result['rss_after'].get('RssFile', 0):,}; at ready "
@@ -319,8 +328,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--clients", type=int, default=1, help="load-generator processes")
-    parser.add_argument("--servers", default="links,links-uvicorn,baseline,floor,floor-granian,floor-rsgi",
-                        help="links: smsflow links serve on granian (its default), links-uvicorn: on uvicorn, "
+    parser.add_argument("--servers",
+                        default="links,links-asgi,links-uvicorn,baseline,floor,floor-granian,floor-rsgi",
+                        help="links: smsflow links serve on granian through RSGI (its default), links-asgi: on "
+                             "granian through ASGI, links-uvicorn: on uvicorn, "
                              "starlette: the links behind Starlette on uvicorn; floor, floor-granian, floor-rsgi: a "
                              "bare 302 on uvicorn, on granian (ASGI), on granian (RSGI): what the server alone costs")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "links")

@@ -1,10 +1,11 @@
-"""The short-link service as a plain ASGI app (URL-3, URL-4, URL-5): `GET /<token>` redirects a person, shows a
+"""The short-link service as a plain app (URL-3, URL-4, URL-5): `GET /<token>` redirects a person, shows a
 preview crawler the OpenGraph page, and records the event before answering.
 
-Plain ASGI rather than Starlette routing: one path shape and no middleware, and every microsecond counts at
-15,000 redirects a second on one core (bench/links.py measures it). Configured by environment
+One request path (`LinksApp.respond`) behind two protocols: RSGI for granian (`__rsgi__`: its bare 302 costs less
+CPU than its ASGI one, bench/links.py) and ASGI for uvicorn (`__call__`). No framework routing: one path shape,
+no middleware, and every microsecond counts at 15,000 redirects a second on one core. Configured by environment
 (`SMSFLOW_BUCKET`, `SMSFLOW_LINKS_LIFETIME_DAYS`, `SMSFLOW_LINKS_POLL`, `SMSFLOW_LINKS_ROLL`) so that each
-uvicorn worker process builds its own (`create_app` is a factory).
+worker process builds its own (`create_app` is a factory).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from functools import lru_cache
 from html import escape
 from pathlib import Path
 
-from pipelines.links.clicks import ClickLog, event_line
-from pipelines.links.index import IndexWatcher
+from pipelines.links.clicks import LINE, ClickLog, event_head, event_tail
+from pipelines.links.index import IndexWatcher, Link
 
 # Link-preview fetchers by name (URL-4), checked before CrawlerDetect's list: it misses Android Messages'
 # Google-PageRenderer and Samsung Messages' disguised agent (tests/unit/test_links_clicks.py), and its match does
@@ -59,11 +60,18 @@ def classify(user_agent: str) -> tuple[str, bool]:
     return ("crawler:other", True) if _detector.isCrawler(user_agent) else ("person", False)
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}", re.ASCII)
+
+
 @lru_cache(maxsize=65536)
 def ip_prefix(host: str | None) -> str | None:
     """The client's network for privacy: IPv4 truncated to /24, IPv6 to /48."""
     if not host:
         return None
+    network, dot, last = host.rpartition(".")
+    if dot and last.isdigit() and _IPV4.fullmatch(host):  # the usual case, without ipaddress's objects
+        return network + ".0/24"
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
@@ -102,8 +110,24 @@ def preview_page(link) -> bytes:
     return _page(link.title, body).replace(b"</head>", tags.encode() + b"</head>", 1)
 
 
+@lru_cache(maxsize=16384)
+def request_tail(user_agent: str, host: str | None, head: bool) -> tuple[bool, bytes]:
+    """(a click?, the event line's tail) of a request by this agent from this client and method: a person's GET
+    is a click, a crawler's fetch or any HEAD a preview (URL-4). Cached: one agent clicks many links."""
+    agent_class, bot = classify(user_agent)
+    kind = "preview" if bot or head else "click"
+    return kind == "click", event_tail(kind, agent_class, bot, ip_prefix(host), user_agent)
+
+
+_READS = ("GET", "HEAD")
+_REDIRECT = [(b"cache-control", b"private, no-store"), (b"referrer-policy", b"no-referrer")]
+_REDIRECT_RSGI = [(name.decode(), value.decode()) for name, value in _REDIRECT]
+_EMPTY_BODY = {"type": "http.response.body", "body": b""}
+UNREADABLE_AGENT = "\ufffd"  # a User-Agent granian's RSGI cannot give as text (not ASCII): a person's, not empty
+
+
 class LinksApp:
-    """The ASGI application of one worker."""
+    """The application of one worker: ASGI (uvicorn) and RSGI (granian), one request path (`respond`)."""
 
     def __init__(self, bucket: Path, lifetime_days: float | None = None, poll: float = 2.0,
                  roll_seconds: float = 5.0):
@@ -145,54 +169,95 @@ class LinksApp:
         if self.clicks is not None:
             self.clicks.close()
 
+    # RSGI (granian): its worker calls __rsgi_init__ before it accepts a connection, __rsgi_del__ when it stops
+    def __rsgi_init__(self, loop) -> None:
+        self.startup()
+
+    def __rsgi_del__(self, loop) -> None:
+        self.shutdown()
+
+    async def __rsgi__(self, scope, protocol):
+        headers, client = scope.headers, scope.client
+        user_agent = headers.get("user-agent")
+        if user_agent is None:
+            user_agent = UNREADABLE_AGENT if "user-agent" in headers else ""
+        answer = self.respond(scope.path.encode(), scope.method, user_agent,
+                              client.rpartition(":")[0].strip("[]") if client else None)
+        if answer.__class__ is bytes:  # the 302, handed to granian after the click's os.write
+            return protocol.response_empty(302, [("location", answer.decode()), *_REDIRECT_RSGI])
+        status, headers, body = answer  # granian counts the body's length, and leaves it out for HEAD
+        protocol.response_bytes(status, [(name.decode(), value.decode()) for name, value in headers], body)
+
     async def http(self, scope, send):
-        path = scope.get("raw_path") or scope["path"].encode()
-        method = scope["method"]
-        parts = path[1:].split(b"/")
-        if path == b"/healthz":
-            snapshot = self.index.snapshot
-            body = json.dumps({"links": len(snapshot), "campaigns": len(snapshot.campaigns),
-                               "events": self.clicks.appended if self.clicks else 0}).encode()
-            return await self._answer(send, 200, body, [(b"content-type", b"application/json"),
-                                                        (b"cache-control", b"no-store")], method)
-        if len(parts) > 2:
-            return await self._answer(send, 404, NOT_FOUND, _HTML, method)
-        if method not in ("GET", "HEAD"):
-            return await self._answer(send, 405, NOT_ALLOWED, _HTML + [(b"allow", b"GET, HEAD")], method)
-        link = self.index.snapshot.lookup(parts[0])
-        if link is None:
-            return await self._answer(send, 404, NOT_FOUND, _HTML, method)
-        now_us = time.time_ns() // 1000
-        if now_us >= link.expires_us:
-            return await self._answer(send, 410, GONE, _HTML, method)
-        if len(parts) == 2:
-            return await self._image(send, link, parts[1], method)
+        """ASGI (uvicorn)."""
         user_agent = ""
         for name, value in scope["headers"]:
             if name == b"user-agent":
                 user_agent = value.decode("latin-1")
                 break
-        agent_class, bot = classify(user_agent)
-        kind = "preview" if bot or method == "HEAD" else "click"
         client = scope.get("client")
-        # URL-3/URL-4: in the kernel before the answer leaves (a SIGKILL after this loses nothing)
-        self.clicks.append(event_line(link.token, link.campaign, link.ref_list, link.id_line, link.link, kind,
-                                      now_us, agent_class, bot, ip_prefix(client[0] if client else None),
-                                      user_agent))
-        if kind == "click":
+        method = scope["method"]
+        answer = self.respond(scope.get("raw_path") or scope["path"].encode(), method, user_agent,
+                              client[0] if client else None)
+        if answer.__class__ is bytes:
             await send({"type": "http.response.start", "status": 302,
-                        "headers": [(b"location", link.target), (b"cache-control", b"private, no-store"),
-                                    (b"referrer-policy", b"no-referrer"), (b"content-length", b"0")]})
-            return await send({"type": "http.response.body", "body": b""})
-        return await self._answer(send, 200, preview_page(link), _HTML, method)
+                        "headers": [(b"location", answer), *_REDIRECT, (b"content-length", b"0")]})
+            return await send(_EMPTY_BODY)
+        status, headers, body = answer
+        await send({"type": "http.response.start", "status": status,
+                    "headers": headers + [(b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
-    async def _image(self, send, link, name: bytes, method: str):
+    def respond(self, path: bytes, method: str, user_agent: str, host: str | None):
+        """The answer to one request: a redirect's target (bytes: 302, `Cache-Control: private, no-store`), or
+        (status, headers, body), the body whole for HEAD too (each server leaves it out). A click's or preview's
+        event is in the kernel before this returns (URL-3, URL-4: a SIGKILL after it loses nothing)."""
+        token = path[1:]
+        if b"/" in token or method not in _READS:
+            return self._other(path, method)
+        found = self.index.snapshot.find(token)
+        if found is None:
+            return self._health() if path == b"/healthz" else (404, _HTML, NOT_FOUND)
+        campaign, _, target, expires_us, id_line, link, ref = found
+        now_us = time.time_ns() // 1000
+        if now_us >= expires_us:
+            return 410, _HTML, GONE
+        click, tail = request_tail(user_agent, host, method == "HEAD")
+        self.clicks.append(LINE % (token, event_head(campaign.campaign, campaign.ref_lists[ref]), id_line, link,
+                                   now_us, tail))
+        if click:
+            return target
+        return 200, _HTML, preview_page(Link(token.decode(), *found))
+
+    def _other(self, path: bytes, method: str):
+        """Anything but `GET|HEAD /<token>`: the health check, an image of a preview, 404 and 405."""
+        if path == b"/healthz":
+            return self._health()
+        parts = path[1:].split(b"/")
+        if len(parts) > 2:
+            return 404, _HTML, NOT_FOUND
+        if method not in _READS:
+            return 405, _HTML + [(b"allow", b"GET, HEAD")], NOT_ALLOWED
+        link = self.index.snapshot.lookup(parts[0])
+        if link is None:
+            return 404, _HTML, NOT_FOUND
+        if time.time_ns() // 1000 >= link.expires_us:
+            return 410, _HTML, GONE
+        return self._image(link, parts[1])
+
+    def _health(self):
+        snapshot = self.index.snapshot
+        body = json.dumps({"links": len(snapshot), "campaigns": len(snapshot.campaigns),
+                           "events": self.clicks.appended if self.clicks else 0}).encode()
+        return 200, [(b"content-type", b"application/json"), (b"cache-control", b"no-store")], body
+
+    def _image(self, link, name: bytes):
         """The preview image named by the plan for this link, from its plan folder (never another file)."""
         image = link.image.encode()
         suffix = os.path.splitext(link.image)[1].lower()
         if not image or name != image or "/" in link.image or link.image.startswith(".") or \
                 suffix not in IMAGE_TYPES:
-            return await self._answer(send, 404, NOT_FOUND, _HTML, method)
+            return 404, _HTML, NOT_FOUND
         path = link.plan_dir / link.image
         try:
             mtime = path.stat().st_mtime_ns
@@ -200,20 +265,13 @@ class LinksApp:
             if cached is None or cached[0] != mtime:
                 cached = self._images[path] = (mtime, path.read_bytes())
         except OSError:
-            return await self._answer(send, 404, NOT_FOUND, _HTML, method)
-        return await self._answer(send, 200, cached[1], [(b"content-type", IMAGE_TYPES[suffix]),
-                                                         (b"cache-control", b"public, max-age=86400"),
-                                                         (b"x-content-type-options", b"nosniff")], method)
-
-    @staticmethod
-    async def _answer(send, status: int, body: bytes, headers, method: str):
-        await send({"type": "http.response.start", "status": status,
-                    "headers": headers + [(b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+            return 404, _HTML, NOT_FOUND
+        return 200, [(b"content-type", IMAGE_TYPES[suffix]), (b"cache-control", b"public, max-age=86400"),
+                     (b"x-content-type-options", b"nosniff")], cached[1]
 
 
 def create_app() -> LinksApp:
-    """The factory each uvicorn worker calls (settings from the environment, set by `smsflow links serve`)."""
+    """The factory each worker calls (settings from the environment, set by `smsflow links serve`)."""
     lifetime = os.environ.get("SMSFLOW_LINKS_LIFETIME_DAYS")
     return LinksApp(Path(os.environ.get("SMSFLOW_BUCKET", "bucket")),
                     lifetime_days=float(lifetime) if lifetime else None,

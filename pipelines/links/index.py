@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import os
-import re
 import struct
 import sys
 import threading
@@ -32,7 +31,6 @@ from pipelines.layout import PLAN_MARKER
 
 LINKS_FILE = "links.parquet"  # the plan's links artifact (helper A's contract), beside the plan marker
 TOKEN_WIDTH = 16  # bytes a token is padded to: two uint64 words (URL-1: 19 - len(domain) - 1, a domain of 2+)
-TOKEN = re.compile(rb"[0-9A-Za-z]{8,16}")
 ISOLATE_BYTES = 16 << 20  # plans bigger than this (Parquet bytes) are read in a child process
 NEVER = np.iinfo(np.int64).max  # expires_us of a link without expiry
 _SEED, _MULT, _MASK = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, (1 << 64) - 1
@@ -68,6 +66,8 @@ def token_hashes(tokens: np.ndarray) -> np.ndarray:
 ROW = np.dtype([("token", f"S{TOKEN_WIDTH}"), ("expires_us", "<i8"), ("target_at", "<i8"), ("id_line", "<i4"),
                 ("target_len", "<i4"), ("link", "<i4"), ("ref", "<i2"), ("affix", "<i2")])
 _ROW = struct.Struct(f"<{TOKEN_WIDTH}sqqiiihh")
+_ROW_SIZE = _ROW.size
+_PADS = [b"\0" * (TOKEN_WIDTH - length) for length in range(TOKEN_WIDTH + 1)]
 PREVIEW_COLUMNS = ("short_url", "title", "description", "image")
 
 
@@ -253,6 +253,9 @@ class Snapshot:
     offsets: list[int] = field(default_factory=lambda: [0])
     shift: int = 63
 
+    def __post_init__(self):
+        self.several = len(self.campaigns) > 1  # one campaign: no bisect to find a row's
+
     @classmethod
     def build(cls, campaigns: list[CampaignLinks], lifetime_us: int | None = None, bits: int | None = None):
         """Newest plan first, so that a token planned twice resolves to the newest campaign's link."""
@@ -276,33 +279,39 @@ class Snapshot:
     def __len__(self) -> int:
         return self.offsets[-1]
 
-    def locate(self, token: bytes) -> tuple[CampaignLinks, int, tuple] | None:
-        """The campaign, row and ROW record of a token, or None (malformed or unknown)."""
-        if not TOKEN.fullmatch(token):
+    def find(self, token: bytes) -> tuple | None:
+        """What a click needs of a token's link, or None (malformed or unknown): (campaign, row, target,
+        expires_us, id_line, link, ref). The request path: no object built, the hash unrolled (`token_hash`)."""
+        if not 8 <= len(token) <= TOKEN_WIDTH or not token.isalnum():  # bytes.isalnum: ASCII [0-9A-Za-z] only
             return None
-        padded = token.ljust(TOKEN_WIDTH, b"\0")
-        bucket = token_hash(padded) >> self.shift
+        padded = token + _PADS[len(token)]
+        low, high = _WORDS.unpack(padded)
+        h = ((_SEED ^ low) * _MULT) & _MASK
+        h ^= h >> 31
+        h = ((h ^ high) * _MULT) & _MASK
+        h ^= h >> 31
+        h >>= self.shift
         starts, order, offsets = self.starts, self.order, self.offsets
-        for position in range(starts[bucket], starts[bucket + 1]):
+        position, end = starts[h], starts[h + 1]
+        while position < end:
             row = order[position]
-            which = bisect.bisect_right(offsets, row) - 1
+            position += 1
+            which = bisect.bisect_right(offsets, row) - 1 if self.several else 0
             campaign = self.campaigns[which]
             local = row - offsets[which]
-            record = _ROW.unpack_from(campaign.records, local * ROW.itemsize)
+            record = _ROW.unpack_from(campaign.records, local * _ROW_SIZE)
             if record[0] == padded:
-                return campaign, local, record
+                _, expires, target_at, id_line, target_len, link, ref, affix = record
+                if self.lifetime_us is not None:
+                    expires = min(expires, campaign.planned_us + self.lifetime_us)
+                prefix, suffix = campaign.affixes[affix]
+                return (campaign, local, prefix + campaign.targets[target_at:target_at + target_len] + suffix,
+                        expires, id_line, link, ref)
         return None
 
     def lookup(self, token: bytes) -> Link | None:
-        found = self.locate(token)
-        if found is None:
-            return None
-        campaign, row, (_, expires, target_at, id_line, target_len, link, ref, affix) = found
-        if self.lifetime_us is not None:
-            expires = min(expires, campaign.planned_us + self.lifetime_us)
-        prefix, suffix = campaign.affixes[affix]
-        target = b"".join((prefix, campaign.targets[target_at:target_at + target_len], suffix))
-        return Link(token.decode(), campaign, row, target, expires, id_line, link, ref)
+        found = self.find(token)
+        return None if found is None else Link(token.decode(), *found)
 
 
 def planned_campaigns(bucket: Path) -> dict[str, tuple[Path, tuple[int, int]]]:

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from pipelines.layout import PLAN_MARKER
+from pipelines.links.app import UNREADABLE_AGENT
 from pipelines.links.clicks import CLICKS_SCHEMA, log_folder, read_clicks, roll
 
 SMSFLOW = Path(sys.executable).with_name("smsflow")
@@ -61,14 +62,17 @@ def port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+SERVERS = ("granian", "uvicorn")  # granian serves the app through RSGI, uvicorn through ASGI: the same answers
+
+
 class Server:
-    def __init__(self, bucket: Path):
+    def __init__(self, bucket: Path, server: str = "granian"):
         self.bucket, self.port = bucket, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (bucket.parent / f"server-{self.port}.log").open("w")
         self.process = subprocess.Popen(
             [str(SMSFLOW), "links", "serve", "--bucket", str(bucket), "--port", str(self.port), "--poll", "0.3",
-             "--roll", "0.5"], stdout=self.log, stderr=subprocess.STDOUT)
+             "--roll", "0.5", "--server", server], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:
             assert self.process.poll() is None, self.output()
@@ -102,12 +106,12 @@ def wait_for(condition, seconds: float = 10):
     return result
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    bucket = tmp_path_factory.mktemp("links") / "bucket"
+@pytest.fixture(scope="module", params=SERVERS)
+def served(tmp_path_factory, request):
+    bucket = tmp_path_factory.mktemp(f"links-{request.param}") / "bucket"
     plan_links(bucket, "soldes", [f"Tok{i:08d}" for i in range(1, 51)])
     plan_links(bucket, "old", ["Expired0001"], expires_at=datetime(2020, 1, 1, tzinfo=timezone.utc))
-    server = Server(bucket)
+    server = Server(bucket, request.param)
     client = httpx.Client(base_url=server.url, follow_redirects=False, timeout=5)
     yield server, client
     client.close()
@@ -143,6 +147,30 @@ def test_url4_head_is_a_preview_not_a_click(served):
     _, client = served
     answer = client.head("/Tok00000004", headers={"User-Agent": BROWSER})
     assert answer.status_code == 200 and answer.content == b"" and "location" not in answer.headers
+    page = client.get("/Tok00000004", headers={"User-Agent": WHATSAPP})
+    assert int(answer.headers["content-length"]) == len(page.content) > 0  # the page's length, without the page
+
+
+def test_url3_a_redirect_has_no_body_and_the_same_headers_on_both_servers(served):
+    _, client = served
+    answer = client.get("/Tok00000008", headers={"User-Agent": BROWSER})
+    assert answer.status_code == 302 and answer.content == b"" and answer.headers["content-length"] == "0"
+    assert (answer.headers["cache-control"], answer.headers["referrer-policy"]) == ("private, no-store",
+                                                                                    "no-referrer")
+
+
+def test_url3_an_agent_that_is_not_ascii_is_a_person(served):
+    """granian's RSGI gives no text for a header that is not ASCII: such an agent is a person's, not an empty
+    one (a preview)."""
+    server, client = served
+    answer = client.get("/Tok00000013", headers={"User-Agent": "Mozilla/5.0 (Linux; Android 14; Téléphone)"
+                                                 .encode("latin-1")})
+    assert answer.status_code == 302
+    clicks = wait_for(lambda: (frame := read_clicks(server.bucket).filter(pl.col("id_line") == 13)).height == 1
+                      and frame, seconds=10)
+    assert clicks.select("kind", "agent_class", "bot").row(0) == ("click", "person", False)
+    assert clicks["user_agent"][0] in ("Mozilla/5.0 (Linux; Android 14; Téléphone)",  # uvicorn (ASGI)
+                                       UNREADABLE_AGENT)  # granian (RSGI)
 
 
 @pytest.mark.parametrize("path", ["/Tok99999999", "/short", "/Tok0000000%21", "/../etc/passwd", "/", "/a/b/c"])
@@ -206,8 +234,10 @@ def test_url3_events_are_rolled_to_parquet_with_the_clicks_schema(served):
     server, client = served
     client.get("/Tok00000011", headers={"User-Agent": BROWSER})
     client.get("/Tok00000011", headers={"User-Agent": WHATSAPP})
+    client.head("/Tok00000012", headers={"User-Agent": BROWSER})
     clicks = wait_for(lambda: (frame := read_clicks(server.bucket)).filter(pl.col("id_line") == 11).height == 2
-                      and frame, seconds=10)
+                      and frame.filter(pl.col("id_line") == 12).height == 1 and frame, seconds=10)
+    assert clicks.filter(pl.col("id_line") == 12).select("kind", "agent_class").row(0) == ("preview", "person")
     assert dict(clicks.schema) == CLICKS_SCHEMA
     rows = clicks.filter(pl.col("id_line") == 11).sort("kind").to_dicts()
     assert [(r["kind"], r["agent_class"], r["bot"], r["campaign_id"], r["ref_list"], r["link"]) for r in rows] == [
@@ -217,11 +247,12 @@ def test_url3_events_are_rolled_to_parquet_with_the_clicks_schema(served):
     assert not list(server.bucket.joinpath("events").glob("*.parquet"))  # the receiver's folder stays its own
 
 
-def test_url3_sigkill_loses_none_of_the_clicks_it_answered(tmp_path):
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_url3_sigkill_loses_none_of_the_clicks_it_answered(tmp_path, server_name):
     bucket = tmp_path / "bucket"
     tokens = [f"Kill{i:07d}" for i in range(1, 21)]
     plan_links(bucket, "kill", tokens)
-    server = Server(bucket)
+    server = Server(bucket, server_name)
     answered = 0
     with httpx.Client(base_url=server.url, follow_redirects=False, timeout=5) as client:
         for round_ in range(6):
