@@ -110,6 +110,8 @@ def free_port() -> int:
 
 
 def start_server(kind: str, bucket: Path, database: Path, port: int, log: Path) -> tuple[subprocess.Popen, float]:
+    from pipelines.links import serve  # granian's settings (SMSFLOW_GRANIAN_*), the floors' as the links'
+
     env = {**os.environ, "SMSFLOW_BUCKET": str(bucket), "BENCH_SQLITE": str(database)}
     if kind in LINKS:
         env["SMSFLOW_GRANIAN_INTERFACE"] = "asgi" if kind == "links-asgi" else "rsgi"
@@ -119,9 +121,9 @@ def start_server(kind: str, bucket: Path, database: Path, port: int, log: Path) 
         factory = "links_servers:floor_app" if kind == "floor-granian" else "links_servers:floor_rsgi_app"
         command = [sys.executable, "-m", "granian", "--interface", "asgi" if kind == "floor-granian" else "rsgi",
                    "--factory", "--working-dir", str(ROOT / "bench"), "--port", str(port), "--loop", "uvloop",
-                   "--http", "1", "--no-ws", "--log-level", "warning", "--runtime-mode",
-                   os.environ.get("SMSFLOW_GRANIAN_RUNTIME_MODE", "st"), "--backpressure",
-                   os.environ.get("SMSFLOW_GRANIAN_BACKPRESSURE", "64"), factory]  # as smsflow links serve
+                   "--http", "1", "--no-ws", "--log-level", "warning", "--runtime-mode", serve.GRANIAN_RUNTIME_MODE,
+                   "--backpressure", str(serve.GRANIAN_BACKPRESSURE), "--task-impl", serve.GRANIAN_TASK_IMPL,
+                   factory]  # as smsflow links serve
     else:
         factory = f"links_servers:{kind}_app"  # starlette_app, baseline_app, floor_app
         command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--app-dir", str(ROOT / "bench"),

@@ -14,11 +14,15 @@ from pathlib import Path
 
 SERVERS = ("granian", "uvicorn")
 DEFAULT_SERVER = "granian"
-# granian's settings for one worker a core (bench/links.py): its Rust runtime on the worker's thread (st: no
-# hand-off between a runtime thread and the Python one on the same core), and at most this many requests in
-# the Python app at once (granian's default, backlog / workers, lets 1,024 queue in the event loop: latency)
+# granian's settings for one worker a core (bench/links.py): a single-threaded Rust runtime (st; its I/O thread
+# still hands each request to the Python thread: ~3 context switches a redirect on one core), at most this many requests in the
+# Python app at once (granian's default, backlog / workers, lets 1,024 queue in the event loop: latency), and its
+# Rust task implementation (Python 3.11: each request's coroutine is run by granian's scheduler, no asyncio Task;
+# ~10 % less CPU time a redirect than asyncio's tasks, 3 alternating runs; granian calls it experimental and
+# says so at start; SMSFLOW_GRANIAN_TASK_IMPL=asyncio goes back)
 GRANIAN_RUNTIME_MODE = os.environ.get("SMSFLOW_GRANIAN_RUNTIME_MODE", "st")
 GRANIAN_BACKPRESSURE = int(os.environ.get("SMSFLOW_GRANIAN_BACKPRESSURE", "64"))
+GRANIAN_TASK_IMPL = os.environ.get("SMSFLOW_GRANIAN_TASK_IMPL", "rust")
 GRANIAN_INTERFACE = os.environ.get("SMSFLOW_GRANIAN_INTERFACE", "rsgi")  # asgi: for bench/links.py's links-asgi
 
 
@@ -81,7 +85,7 @@ def serve(bucket: Path, host: str = "127.0.0.1", port: int = 8090, workers: int 
     if server != "granian":
         raise ValueError(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
     from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
+    from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes, TaskImpl
     from granian.log import LogLevels
 
     # RSGI: granian calls the app's __rsgi_init__ (index, poll thread, click log) in each worker process before
@@ -90,4 +94,5 @@ def serve(bucket: Path, host: str = "127.0.0.1", port: int = 8090, workers: int 
     Granian("pipelines.links.serve:create_worker_app", factory=True, address=host, port=port,
             interface=Interfaces(GRANIAN_INTERFACE), workers=workers, http=HTTPModes.http1, websockets=False,
             loop=Loops.uvloop, runtime_mode=RuntimeModes(GRANIAN_RUNTIME_MODE), backpressure=GRANIAN_BACKPRESSURE,
-            log_access=False, log_level=LogLevels.warning, workers_kill_timeout=5).serve()
+            task_impl=TaskImpl(GRANIAN_TASK_IMPL), log_access=False, log_level=LogLevels.warning,
+            workers_kill_timeout=5).serve()
