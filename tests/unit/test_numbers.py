@@ -124,8 +124,10 @@ def _assert_same(numbers: list[str]) -> NumberStats:
     return stats
 
 
-def test_num2_vectorised_verdict_equals_phonenumbers_on_100k_generated_numbers():
-    numbers = generated_numbers(110_000)
+def test_num2_vectorised_verdict_equals_phonenumbers_on_30k_generated_numbers():
+    # 30k: every metadata example number several times over in many written forms; 110k took 30 s of the suite's
+    # fast part for no mismatch the smaller set would miss (the parser per number is the reference's cost)
+    numbers = generated_numbers(30_000)
     stats = _assert_same(numbers)
     # The equality must hold on the fast path itself, not only because everything fell back to the parser.
     assert stats.fast > 0.6 * len(numbers)
