@@ -82,7 +82,11 @@ def narrowed(settings: AccountSettings, spec: CampaignSpec, source: str = "spec"
                      "blacklists live in the account store now (smsflow blacklist import --kind own FILE) [BL-1]")
     account = wanted.model_copy(update={"allowed_countries": countries, "max_parts": max_parts,
                                         "send_window": window})
-    return spec.model_copy(update={"account": account}), notes
+    update = {"account": account}
+    if spec.tracking is not None and spec.tracking.domain is None and settings.tracking_domain:
+        # URL-1: a tracked campaign without its own domain shortens with its account's
+        update["tracking"] = spec.tracking.model_copy(update={"domain": settings.tracking_domain})
+    return spec.model_copy(update=update), notes
 
 
 def prepare_account(engine, spec: CampaignSpec, *, now: datetime | None = None, source: str = "spec",

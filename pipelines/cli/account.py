@@ -20,6 +20,8 @@ def _changes(countries: str | None, senders: str | None, **settings) -> dict:
     for name in ("frequency_cap", "retention_months"):
         if isinstance(changes.get(name), str):
             changes[name] = None if changes[name].lower() in ("none", "off", "") else int(changes[name])
+    if isinstance(changes.get("tracking_domain"), str) and changes["tracking_domain"].lower() in ("none", "off"):
+        changes["tracking_domain"] = None
     if countries is not None:
         changes["allowed_countries"] = [code for code in countries.replace(";", ",").split(",") if code.strip()]
     if senders is not None:
@@ -39,6 +41,9 @@ def _options():
         "retention_months": typer.Option(None, "--retention-months",
                                          help="Months personal data is kept after a campaign; none: kept (PLUS-8)."),
         "client": typer.Option(None, "--client", help="The account's client, whose blacklist applies (BL-1)."),
+        "tracking_domain": typer.Option(None, "--tracking-domain",
+                                        help="Its short links' domain, at most 10 characters (URL-1, URL-5); "
+                                             "none: the platform's."),
     }
 
 
@@ -65,7 +70,7 @@ def create(
     countries: str = _O["countries"], senders: str = _O["senders"], window: str = _O["window"],
     max_parts: int = _O["max_parts"], frequency_cap: str = _O["frequency_cap"],
     frequency_hours: int = _O["frequency_hours"], retention_months: str = _O["retention_months"],
-    client: str = _O["client"], store: str = store_option(),
+    client: str = _O["client"], tracking_domain: str = _O["tracking_domain"], store: str = store_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the account as JSON."),
 ) -> None:
     """Create an account (defaults: France only, seed window, 6 parts, no cap, no credit limit until a top-up)."""
@@ -73,7 +78,8 @@ def create(
 
     settings = create_account(open_account_store(store), account_id, **_changes(
         countries, senders, send_window=window, max_parts=max_parts, frequency_cap=frequency_cap,
-        frequency_hours=frequency_hours, retention_months=retention_months, client=client))
+        frequency_hours=frequency_hours, retention_months=retention_months, client=client,
+        tracking_domain=tracking_domain))
     console.print(f"Account [bold]{settings.id}[/] created.")
     _show(settings, as_json)
 
@@ -84,7 +90,7 @@ def set_(
     countries: str = _O["countries"], senders: str = _O["senders"], window: str = _O["window"],
     max_parts: int = _O["max_parts"], frequency_cap: str = _O["frequency_cap"],
     frequency_hours: int = _O["frequency_hours"], retention_months: str = _O["retention_months"],
-    client: str = _O["client"], store: str = store_option(),
+    client: str = _O["client"], tracking_domain: str = _O["tracking_domain"], store: str = store_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the account as JSON."),
 ) -> None:
     """Change some of an account's settings (only those given)."""
@@ -92,7 +98,8 @@ def set_(
 
     settings = set_account(open_account_store(store), account_id, **_changes(
         countries, senders, send_window=window, max_parts=max_parts, frequency_cap=frequency_cap,
-        frequency_hours=frequency_hours, retention_months=retention_months, client=client))
+        frequency_hours=frequency_hours, retention_months=retention_months, client=client,
+        tracking_domain=tracking_domain))
     console.print(f"Account [bold]{settings.id}[/] updated.")
     _show(settings, as_json)
 

@@ -18,7 +18,8 @@ _SENDER = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
 SHORT_LINK_LENGTH = 19
 MIN_TOKEN_LENGTH = 8
 MAX_DOMAIN_LENGTH = SHORT_LINK_LENGTH - 1 - MIN_TOKEN_LENGTH
-# The account store has no tracking domain yet: every account's default (9 characters: tokens of 9).
+# The platform's short-link domain, for an account without its own (`smsflow account set --tracking-domain`) and a
+# spec without `tracking.domain` (9 characters: tokens of 9).
 DEFAULT_TRACKING_DOMAIN = "smsf.link"
 PREVIEW_TITLE_LENGTH, PREVIEW_DESCRIPTION_LENGTH = 40, 80  # URL-4
 _DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]$")
@@ -86,12 +87,28 @@ class Preview(_Strict):
         return value
 
 
+def short_link_domain(value: str | None) -> str | None:
+    """A short-link domain as kept (lower case, no scheme, no slash), or None for empty; a ValueError says why a
+    value cannot be one (URL-1, URL-5). The spec's `tracking.domain` and the account's tracking domain."""
+    if value is None or value == "":
+        return None
+    domain = value.lower().removeprefix("https://").removeprefix("http://").rstrip("/")
+    if not _DOMAIN.fullmatch(domain):
+        raise ValueError("is not a domain name (letters, digits, dots and dashes, e.g. sms.ex.fr)")
+    if len(domain) > MAX_DOMAIN_LENGTH:
+        left = SHORT_LINK_LENGTH - 1 - len(domain)
+        raise ValueError(f"is {len(domain)} characters: a short link is {SHORT_LINK_LENGTH} characters, "
+                         f"domain + '/' + token, which leaves {max(left, 0)} token characters; tokens need at "
+                         f"least {MIN_TOKEN_LENGTH} (URL-5): at most {MAX_DOMAIN_LENGTH} characters")
+    return domain
+
+
 class Tracking(_Strict):
     """URL-1…5: every URL of the message sent as a short link of 19 characters, unique per recipient and link."""
 
     domain: str | None = Field(None, title="Short-link domain", examples=["sms.ex.fr"],
                                description="The domain of the short links (at most 10 characters: the token fills "
-                                           f"the rest of 19); empty: {DEFAULT_TRACKING_DOMAIN} (URL-1, URL-5).")
+                                           f"the rest of 19); empty: the account's, else {DEFAULT_TRACKING_DOMAIN} (URL-1, URL-5).")
     lifetime_days: int = Field(90, ge=1, le=3650, title="Link lifetime (days)",
                                description="Links stop redirecting this many days after the plan (URL-3).")
     preview: Preview | None = Field(None, title="Link preview",
@@ -101,17 +118,7 @@ class Tracking(_Strict):
     @field_validator("domain")
     @classmethod
     def _domain(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        domain = value.lower().removeprefix("https://").removeprefix("http://").rstrip("/")
-        if not _DOMAIN.fullmatch(domain):
-            raise ValueError("is not a domain name (letters, digits, dots and dashes, e.g. sms.ex.fr)")
-        if len(domain) > MAX_DOMAIN_LENGTH:
-            left = SHORT_LINK_LENGTH - 1 - len(domain)
-            raise ValueError(f"is {len(domain)} characters: a short link is {SHORT_LINK_LENGTH} characters, "
-                             f"domain + '/' + token, which leaves {max(left, 0)} token characters; tokens need at "
-                             f"least {MIN_TOKEN_LENGTH} (URL-5): at most {MAX_DOMAIN_LENGTH} characters")
-        return domain
+        return short_link_domain(value)
 
     @property
     def domain_or_default(self) -> str:

@@ -32,6 +32,7 @@ class AccountSettings:
     frequency_hours: int = 24
     retention_months: int | None = None  # PLUS-8
     client: str | None = None
+    tracking_domain: str | None = None  # URL-1, URL-5: the domain of its short links; None: the platform's
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -78,6 +79,13 @@ def checked(**settings) -> dict:
             raise AccountError(f"{name}: {value} must be at least 1 (or none) [ACC-1]")
         elif name == "frequency_hours" and int(value) < 1:
             raise AccountError(f"frequency_hours: {value} must be at least 1 [ACC-1, PLUS-7]")
+        elif name == "tracking_domain":
+            from pipelines.spec import short_link_domain
+
+            try:
+                value = short_link_domain(value)
+            except ValueError as error:
+                raise AccountError(f"tracking_domain: {value!r} {error} [ACC-1, URL-5]") from None
         out[name] = value
     return out
 

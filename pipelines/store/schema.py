@@ -30,6 +30,7 @@ accounts = Table(
     Column("frequency_hours", Integer, nullable=False, default=24),
     Column("retention_months", Integer),  # PLUS-8; None: kept until purged by hand
     Column("client", String(64)),  # the account's client, whose blacklist is BL-1's third
+    Column("tracking_domain", String(10)),  # URL-1: its short links' domain (None: the platform's)
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

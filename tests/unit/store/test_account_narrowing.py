@@ -78,3 +78,28 @@ def test_bl1_the_store_blacklists_given_to_the_plan_set_statuses_14_15_18(tmp_pa
     result = plan_campaign(_spec(lists=["list.csv"], recipients=[]), tmp_path, tmp_path / "plan", inputs=inputs)
     statuses = pl.read_parquet(result.recipients).get_column("STATUS_CODE").to_list()
     assert statuses == [14, 15, 18, None]
+
+
+def test_url1_a_tracked_campaign_without_a_domain_shortens_with_its_account_s(store):
+    create_account(store, "acme", tracking_domain="HTTPS://Acme.FR/")
+    spec = _spec(account="acme", message="Soldes https://acme.fr/soldes", tracking=True)
+    tracking = prepare_account(store, spec).spec.tracking
+    assert (tracking.domain, tracking.token_length) == ("acme.fr", 11)  # 7 + "/" + 11 = 19 (URL-1)
+    own = prepare_account(store, _spec(account="acme", message="https://acme.fr", tracking={"domain": "go.ac.fr"}))
+    assert own.spec.tracking.domain == "go.ac.fr"  # the spec's own domain wins
+    assert prepare_account(store, _spec(account="acme")).spec.tracking is None  # not tracked: no domain added
+    create_account(store, "plain")
+    assert prepare_account(store, _spec(account="plain", message="https://x.fr", tracking=True)) \
+        .spec.tracking.domain_or_default == "smsf.link"
+
+
+@pytest.mark.parametrize("domain", ["sms.example.fr", "not a domain", "exa_mple.fr"])
+def test_url5_an_account_tracking_domain_that_leaves_too_short_a_token_or_is_no_domain_is_refused(store, domain):
+    from pipelines.store import AccountError, set_account
+
+    with pytest.raises(AccountError, match="tracking_domain.*(URL-5)"):
+        create_account(store, "acme", tracking_domain=domain)
+    create_account(store, "acme")
+    with pytest.raises(AccountError, match="tracking_domain"):
+        set_account(store, "acme", tracking_domain=domain)
+    assert set_account(store, "acme", tracking_domain=None).tracking_domain is None

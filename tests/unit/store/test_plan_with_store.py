@@ -35,3 +35,18 @@ def test_acc2_the_cli_refuses_a_spec_that_widens_its_account(store, tmp_path):
     result = CliRunner().invoke(app, ["plan", str(spec), "--out", str(tmp_path / "plan")])
     assert result.exit_code == 2
     assert "account.allowed_countries" in result.output and "ACC-2" in result.output
+
+
+def test_url1_the_cli_plans_short_links_on_the_account_s_tracking_domain(store, tmp_path):
+    runner = CliRunner()
+    made = runner.invoke(app, ["account", "create", "acme", "--tracking-domain", "ac.me", "--json"])
+    assert made.exit_code == 0 and '"tracking_domain": "ac.me"' in made.output, made.output
+    write_list(tmp_path / "list.csv", "Mobile\n0611111111\n0622222222\n")
+    spec = write_spec(tmp_path / "spec", lists=["../list.csv"], account="acme", tracking=True,
+                      message="Soldes sur https://acme.fr/soldes")
+    result = runner.invoke(app, ["plan", str(spec), "--out", str(tmp_path / "plan"), "--no-contracts"])
+    assert result.exit_code == 0, result.output
+    links = pl.read_parquet(tmp_path / "plan" / "links.parquet")
+    assert links.height == 2 and all(url.startswith("ac.me/") and len(url) == 19 for url in links["short_url"])
+    cleared = runner.invoke(app, ["account", "set", "acme", "--tracking-domain", "none", "--json"])
+    assert cleared.exit_code == 0 and '"tracking_domain": null' in cleared.output, cleared.output
