@@ -119,7 +119,8 @@ def file_connections(database: Path):
             connection.execute(FILE_SCHEMA)
             install_rules(connection)
             status = queries("status.sql")  # today's views: every status derived when read
-            for name in ("warehouse_clock", "create_views", "memory_messages", "create_message_views"):
+            for name in ("warehouse_clock", "create_views", "memory_messages", "create_count_views", "memory_counts",
+                         "create_message_views"):
                 connection.execute(status[name])
             # The reports read the clicks of tracked links (issue 12): the table, empty here, and its views.
             schema = queries("schema.sql")["create_schema"]

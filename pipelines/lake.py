@@ -28,7 +28,9 @@ from pipelines.queries import install_rules, install_views, queries
 log = logging.getLogger(__name__)
 
 ENV = "SMSFLOW_WAREHOUSE"  # a PostgreSQL URL for the lake's catalog (production); unset: SQLite beside the data
-SCHEMA_VERSION = 4  # bump when lake.sql, status.py's rules, status.sql's or links.sql's views change (3: clicks)
+LOAD_NICE = "SMSFLOW_LOAD_NICE"  # how much lower than its caller's a load's CPU priority is (0-19; default 10)
+LOAD_THREADS = "SMSFLOW_LOAD_THREADS"  # DuckDB threads of a process's write connections (default: all cores)
+SCHEMA_VERSION = 5  # bump when lake.sql, status.py's rules, status.sql's or links.sql's views change (5: counts)
 LAKE_SUFFIXES = (".sqlite", ".ducklake")
 CONFLICT_TRIES = 20
 _EXTENSIONS = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
@@ -111,6 +113,36 @@ def session(catalogs: tuple[str, ...] = ("sqlite", "postgres")) -> duckdb.DuckDB
     return connection
 
 
+@dataclass(frozen=True)
+class LoadPriority:
+    """How loads yield to analysts (issue 11: an analyst's query while three loads run stays within 2x of idle).
+
+    A load is background work: it runs at a CPU priority `nice` steps below its caller's (the thread doing the load
+    and the threads it starts, `pipelines.warehouse.in_background`), and the process's write connections use at most
+    `threads` DuckDB threads (None: DuckDB's default, every core)."""
+
+    nice: int = 10
+    threads: int | None = None
+
+
+def load_priority() -> LoadPriority:
+    """SMSFLOW_LOAD_NICE (0-19; 0: a load competes with readers as an equal) and SMSFLOW_LOAD_THREADS (1 or more),
+    validated when read."""
+    values = {}
+    for name, field, low, high in ((LOAD_NICE, "nice", 0, 19), (LOAD_THREADS, "threads", 1, 1024)):
+        text = os.environ.get(name, "").strip()
+        if not text:
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise ValueError(f"{name}={text!r}: a whole number from {low} to {high} is expected [REP-3, issue 11]")
+        values[field] = value
+    return LoadPriority(**values)
+
+
 def connect(location, read_only: bool = False, *, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the lake attached as `lake`, the default catalog; its tables, status rules and
     views installed once in the lake (a write connection to a new or older lake installs them).
@@ -156,6 +188,9 @@ def _attach(lake: Lake, read_only: bool, snapshot: int | None) -> duckdb.DuckDBP
     retrying(attach)
     connection.execute("USE lake")
     if not read_only:
+        threads = load_priority().threads
+        if threads:  # loads leave cores to readers (LoadPriority); a read-only attachment keeps them all
+            connection.execute(f"SET threads = {int(threads)}")
         retrying(lambda: _install(connection))
     return connection
 
@@ -278,6 +313,8 @@ def _install(connection: duckdb.DuckDBPyConnection) -> None:
             install_views(connection)
             if installed is not None and installed < 2:  # a lake written before the `messages` table
                 connection.execute(queries("status.sql")["backfill_messages"])
+            if installed is not None and installed < 5:  # before `message_counts` and `part_counts`
+                connection.execute(queries("status.sql")["backfill_counts"])
             connection.execute(sql["record_version"], {"version": SCHEMA_VERSION})
         connection.commit()
     except BaseException:

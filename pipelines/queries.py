@@ -54,10 +54,11 @@ def install_rules(connection: duckdb.DuckDBPyConnection) -> None:
 
 def install_views(connection: duckdb.DuckDBPyConnection, in_memory: bool = False) -> None:
     """The one derivation of statuses (sql/status.sql) over `parts`, `events`, `plan_recipients`, and the views
-    that read its rows (`message_rows`, `message_status`, `campaign_stats`).
+    that read its rows (`message_rows`, `message_status`) and their counts (`message_count_rows`, `campaign_stats`).
 
-    The warehouse keeps the derived rows in its `messages` table, written by each load, and a part expires by
-    now(). `in_memory` (pipelines.dlr): the rows are derived when read, and the caller registered `status_clock`.
+    The warehouse keeps the derived rows in its `messages` table and their counts in `message_counts` and
+    `part_counts`, written by each load, and a part expires by now(). `in_memory` (pipelines.dlr): the rows and
+    counts are derived when read, and the caller registered `status_clock`.
     """
     status = queries("status.sql")
     if not in_memory:
@@ -65,6 +66,9 @@ def install_views(connection: duckdb.DuckDBPyConnection, in_memory: bool = False
     connection.execute(status["create_views"])
     if in_memory:
         connection.execute(status["memory_messages"])
+    connection.execute(status["create_count_views"])
+    if in_memory:
+        connection.execute(status["memory_counts"])
     connection.execute(status["create_message_views"])
     if not in_memory:
         install_link_views(connection)
@@ -77,7 +81,20 @@ def install_link_views(connection: duckdb.DuckDBPyConnection) -> None:
 
 
 def refresh_messages(connection: duckdb.DuckDBPyConnection, campaign_id: str) -> None:
-    """A campaign's rows of the `messages` table derived again from its facts, in the caller's transaction."""
+    """A campaign's rows of the `messages` table derived again from its facts, and counted (`count_messages`), in the
+    caller's transaction."""
     status = queries("status.sql")
     connection.execute(status["delete_messages"], {"campaign_id": campaign_id})
     connection.execute(status["insert_messages"], {"campaign_id": campaign_id})
+    count_messages(connection, campaign_id)
+
+
+def count_messages(connection: duckdb.DuckDBPyConnection, campaign_id: str, parts: bool = False) -> None:
+    """REP-1: a campaign's `message_counts` (and, `parts`, its `part_counts`) taken again from the rows the caller's
+    transaction just wrote, so `campaign_stats` reads a few rows, never the campaign's messages."""
+    status = queries("status.sql")
+    connection.execute(status["delete_message_counts"], {"campaign_id": campaign_id})
+    connection.execute(status["count_messages"], {"campaign_id": campaign_id})
+    if parts:
+        connection.execute(status["delete_part_counts"], {"campaign_id": campaign_id})
+        connection.execute(status["count_parts"], {"campaign_id": campaign_id})

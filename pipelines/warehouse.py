@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import duckdb
 
 from pipelines import lake
 from pipelines.layout import CampaignPaths, read_summary
-from pipelines.queries import install_rules, install_views, queries, refresh_messages
+from pipelines.queries import count_messages, install_rules, install_views, queries, refresh_messages
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +70,14 @@ def connect(database, read_only: bool = False, *, wait: float = LOCK_WAIT,
         if connection.execute(schema["parts_keyed_by_line"]).fetchone()[0]:
             connection.execute(schema["drop_parts"])
         had_messages = connection.execute(schema["has_messages"]).fetchone()[0]
+        had_counts = connection.execute(schema["has_message_counts"]).fetchone()[0]
         connection.execute(schema["create_schema"])
         install_rules(connection)
         install_views(connection)
         if not had_messages:
             connection.execute(queries("status.sql")["backfill_messages"])
+        if not had_counts:
+            connection.execute(queries("status.sql")["backfill_counts"])
     return connection
 
 
@@ -81,6 +85,36 @@ def snapshot_version(database) -> int:
     """The lake's latest snapshot: `connect(database, read_only=True, snapshot=...)` reads it again later."""
     with connect(database, read_only=True) as connection:
         return connection.execute("SELECT max(snapshot_id) FROM lake.snapshots()").fetchone()[0]
+
+
+def in_background(work):
+    """`work()` run as background work (issue 11): in a thread of its own whose CPU priority is SMSFLOW_LOAD_NICE
+    steps below the caller's (`lake.load_priority`), so an analyst's query keeps the cores while loads run; the
+    threads it starts (DuckDB's, for a connection it opens first) inherit that priority. The caller's own thread
+    keeps its priority (on Linux a priority is a thread's; elsewhere, and with SMSFLOW_LOAD_NICE=0, `work()` runs
+    here as it is). Returns what `work()` returns, raises what it raises."""
+    import sys
+    import threading
+
+    nice = lake.load_priority().nice
+    if not nice or not sys.platform.startswith("linux"):
+        return work()
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            thread = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, thread, min(os.getpriority(os.PRIO_PROCESS, thread) + nice, 19))
+            outcome["value"] = work()
+        except BaseException as error:  # handed to the caller's thread below
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, name="smsflow-load")
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _write(connection: duckdb.DuckDBPyConnection, body) -> None:
@@ -98,11 +132,16 @@ def _write(connection: duckdb.DuckDBPyConnection, body) -> None:
 
 
 def load_plan(database: Path, campaign_id: str, plan_dir: Path) -> int:
-    """Load (or re-load: idempotent) a campaign's plan; returns the number of rows loaded.
+    """Load (or re-load: idempotent) a campaign's plan; returns the number of rows loaded. Background work
+    (`in_background`).
 
     A row is keyed by (campaign, REF_LIST, ID_LINE): the plan names every list uniquely (LIST-4). A plan written
     before it did, with two lists of one name, is refused in one line naming the plan and the list: plan it again.
     """
+    return in_background(lambda: _load_plan(database, campaign_id, plan_dir))
+
+
+def _load_plan(database: Path, campaign_id: str, plan_dir: Path) -> int:
     summary = read_summary(plan_dir)
     plan = queries("plan.sql")
     recipients = str(CampaignPaths.of_plan(plan_dir).recipients)
@@ -174,7 +213,14 @@ def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir
     this campaign's parts (PLUS-4), and the replies from its recipients after its first submit, join it.
     Its recipients' STOP and START replies apply to the account's own blacklist in the account store `store` (an
     Engine or URL; default `SMSFLOW_DB`, else the bucket's smsflow.db) (BL-2, PLUS-6, `record_opt_outs`).
+    Background work (`in_background`).
     """
+    return in_background(lambda: _load_dispatch(database, campaign_id, ledger_dir, events_dir, shared_events,
+                                                plan_dir, store))
+
+
+def _load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir: Path,
+                   shared_events: Path | None, plan_dir: Path | None, store) -> DispatchLoad:
     import polars as pl
 
     from pipelines.dispatch import ledger_state
@@ -198,6 +244,7 @@ def load_dispatch(database: Path, campaign_id: str, ledger_dir: Path, events_dir
             connection.execute(load[name], {"campaign_id": campaign_id})
         connection.execute(status["delete_messages"], {"campaign_id": campaign_id})
         connection.execute(status["insert_derived_messages"])
+        count_messages(connection, campaign_id, parts=True)
 
     with connect(database) as connection:
         connection.register("ledger_frame", ledger_frame)

@@ -91,6 +91,23 @@ CREATE TABLE IF NOT EXISTS messages (
     reason       VARCHAR,
     open_since   TIMESTAMPTZ
 );
+CREATE TABLE IF NOT EXISTS message_counts (
+    -- REP-1: the campaign's `messages` rows counted by status (status.sql's counted_messages), rewritten with them
+    -- by every load; `open_since` exact, so the clock applies to the counts as to the rows (message_count_rows).
+    campaign_id  VARCHAR  NOT NULL,
+    presend      BOOLEAN  NOT NULL,
+    status_code  INTEGER  NOT NULL,
+    held         BOOLEAN,
+    replied      BOOLEAN  NOT NULL,
+    open_since   TIMESTAMPTZ,
+    messages     BIGINT   NOT NULL
+);
+CREATE TABLE IF NOT EXISTS part_counts (
+    -- SEND-7: the campaign's parts held and resent by the in-flight policy (status.sql's counted_parts).
+    campaign_id  VARCHAR  NOT NULL,
+    held_parts   BIGINT   NOT NULL,
+    resent_parts BIGINT   NOT NULL
+);
 CREATE TABLE IF NOT EXISTS blacklists (
     account_id   VARCHAR NOT NULL,
     kind         VARCHAR NOT NULL,  -- own | global | client

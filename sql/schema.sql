@@ -14,6 +14,10 @@ DROP TABLE parts;
 -- Whether the warehouse has its `messages` table yet (a file written before it gets it, filled once).
 SELECT count(*) > 0 FROM information_schema.tables WHERE table_name = 'messages';
 
+-- name: has_message_counts
+-- Whether the warehouse has its `message_counts` table yet (a file written before it gets its counts, taken once).
+SELECT count(*) > 0 FROM information_schema.tables WHERE table_name = 'message_counts';
+
 -- name: create_schema
 -- One row per input row of a campaign's plan (PLUS-2): the pre-send verdict of every contact (REP-2 columns
 -- first), and every original list column kept in `fields` (LIST-3) as JSON, as headers vary from list to list:
@@ -106,6 +110,24 @@ CREATE TABLE IF NOT EXISTS messages (
     reason       VARCHAR,
     open_since   TIMESTAMPTZ,
     PRIMARY KEY (campaign_id, ref_list, id_line)
+);
+
+CREATE TABLE IF NOT EXISTS message_counts (
+    -- REP-1: the campaign's `messages` rows counted by status (status.sql's counted_messages), rewritten with them
+    -- by every load; `open_since` exact, so the clock applies to the counts as to the rows (message_count_rows).
+    campaign_id  VARCHAR  NOT NULL,
+    presend      BOOLEAN  NOT NULL,
+    status_code  INTEGER  NOT NULL,
+    held         BOOLEAN,
+    replied      BOOLEAN  NOT NULL,
+    open_since   TIMESTAMPTZ,
+    messages     BIGINT   NOT NULL
+);
+CREATE TABLE IF NOT EXISTS part_counts (
+    -- SEND-7: the campaign's parts held and resent by the in-flight policy (status.sql's counted_parts).
+    campaign_id  VARCHAR  NOT NULL,
+    held_parts   BIGINT   NOT NULL,
+    resent_parts BIGINT   NOT NULL
 );
 
 -- The views that derive statuses from these tables (receipt_codes, receipt_parts, part_receipts, part_status,

@@ -132,6 +132,27 @@ FROM derived;
 -- In memory (pipelines.dlr) the rows are derived when read: `messages` is the derivation itself.
 CREATE OR REPLACE VIEW messages AS SELECT * FROM derived_status;
 
+-- name: create_count_views
+-- REP-1: the derived rows counted by what the figures tell apart (a few hundred rows a campaign, where `messages`
+-- has one a plan row), and the parts held or resent by the in-flight policy (SEND-7). `open_since` is kept exact,
+-- so the clock turns the very messages `message_rows` turns into "no final receipt" (10): only messages still
+-- under way within the validity period have one, each at its submit time. Each load writes these counts into the
+-- `message_counts` and `part_counts` tables in its transaction (`count_messages`, `count_parts`), as it writes
+-- `messages`: `smsflow stats` then reads a few rows, never the campaign's millions.
+CREATE OR REPLACE VIEW counted_messages AS
+SELECT campaign_id, presend, status_code, held, reply IS NOT NULL AS replied, open_since, count(*) AS messages
+FROM messages GROUP BY ALL;
+
+CREATE OR REPLACE VIEW counted_parts AS
+SELECT campaign_id, count(*) FILTER (WHERE outcome = 'held') AS held_parts,
+       count(*) FILTER (WHERE coalesce(resent, false)) AS resent_parts
+FROM parts GROUP BY campaign_id;
+
+-- name: memory_counts
+-- In memory (pipelines.dlr, the single-file baseline of bench/warehouse.py) the counts are taken when read.
+CREATE OR REPLACE VIEW message_counts AS SELECT * FROM counted_messages;
+CREATE OR REPLACE VIEW part_counts AS SELECT * FROM counted_parts;
+
 -- name: create_message_views
 -- Every plan row with its status as of now: the derived rows (the `messages` table) with the clock applied.
 CREATE OR REPLACE VIEW message_rows AS
@@ -145,18 +166,22 @@ CREATE OR REPLACE VIEW message_status AS
 SELECT campaign_id, ref_list, id_line, int_mobile, status_code, delivery_date, reply, stop, held, reason
 FROM message_rows WHERE NOT presend;
 
+-- The counts of message_rows (the `message_counts` table, the clock applied as message_rows applies it): how many
+-- messages of a campaign have each status as of now, held or not, replied or not.
+CREATE OR REPLACE VIEW message_count_rows AS
+SELECT c.campaign_id, c.presend,
+       CASE WHEN c.open_since < k.expired_before THEN s.no_final_receipt ELSE c.status_code END AS status_code,
+       c.held, c.replied, c.messages
+FROM message_counts c CROSS JOIN status_rules s CROSS JOIN status_clock k;
+
 -- REP-1 at a glance, per campaign: recipients by outcome, delivery rate, replies, STOPs, held messages, rows
 -- capped or held out (PLUS-7), and the parts held and resent by the in-flight policy (SEND-7; parts no longer in
--- the plan included).
+-- the plan included). Read from the counts (message_count_rows, part_counts), not from the messages.
 CREATE OR REPLACE VIEW campaign_stats AS
-WITH in_flight AS (
-    SELECT campaign_id, count(*) FILTER (WHERE outcome = 'held') AS held_parts,
-           count(*) FILTER (WHERE coalesce(resent, false)) AS resent_parts
-    FROM parts GROUP BY campaign_id
-), grouped AS (
+WITH grouped AS (
     -- The campaign's messages by what the figures tell apart: a few rows, then every figure from them (one pass).
-    SELECT campaign_id, status_code, held, reply IS NOT NULL AS replied, count(*) AS n
-    FROM message_rows GROUP BY ALL
+    SELECT campaign_id, status_code, held, replied, sum(messages) AS n
+    FROM message_count_rows GROUP BY ALL
 ), figures AS (
     SELECT campaign_id,
            sum(n)::BIGINT AS recipients,
@@ -171,8 +196,8 @@ WITH in_flight AS (
            coalesce(sum(n) FILTER (WHERE status_code = s.holdout), 0)::BIGINT AS holdout  -- PLUS-7: uplift group
     FROM grouped CROSS JOIN status_rules s GROUP BY campaign_id
 )
-SELECT f.*, coalesce(i.held_parts, 0) AS held_parts, coalesce(i.resent_parts, 0) AS resent_parts
-FROM figures f LEFT JOIN in_flight i USING (campaign_id);
+SELECT f.*, coalesce(i.held_parts, 0)::BIGINT AS held_parts, coalesce(i.resent_parts, 0)::BIGINT AS resent_parts
+FROM figures f LEFT JOIN part_counts i USING (campaign_id);
 
 -- name: delete_messages
 -- A load's last step, in its transaction: the campaign's rows derived again from the facts it just wrote.
@@ -180,6 +205,20 @@ DELETE FROM messages WHERE campaign_id = $campaign_id;
 
 -- name: insert_messages
 INSERT INTO messages SELECT * FROM derived_status WHERE campaign_id = $campaign_id;
+
+-- name: delete_message_counts
+DELETE FROM message_counts WHERE campaign_id = $campaign_id;
+
+-- name: count_messages
+-- A load's step after it wrote the campaign's `messages` rows, in its transaction: their counts.
+INSERT INTO message_counts SELECT * FROM counted_messages WHERE campaign_id = $campaign_id;
+
+-- name: delete_part_counts
+DELETE FROM part_counts WHERE campaign_id = $campaign_id;
+
+-- name: count_parts
+-- A dispatch load's step after it wrote the campaign's `parts`, in its transaction.
+INSERT INTO part_counts SELECT * FROM counted_parts WHERE campaign_id = $campaign_id;
 
 -- name: insert_derived_messages
 -- `messages_frame`: the campaign's rows derived in memory from the very frames the load writes (dlr.derived_rows).
@@ -192,6 +231,12 @@ SELECT * REPLACE ($campaign_id AS campaign_id) FROM derived_status;
 -- name: backfill_messages
 -- A warehouse written before the `messages` table: every campaign's rows derived once.
 INSERT INTO messages SELECT * FROM derived_status WHERE campaign_id NOT IN (SELECT campaign_id FROM messages);
+
+-- name: backfill_counts
+-- A warehouse written before the `message_counts` and `part_counts` tables: every campaign's counts taken once.
+INSERT INTO message_counts SELECT * FROM counted_messages
+WHERE campaign_id NOT IN (SELECT campaign_id FROM message_counts);
+INSERT INTO part_counts SELECT * FROM counted_parts WHERE campaign_id NOT IN (SELECT campaign_id FROM part_counts);
 
 -- name: create_macros
 -- A reply folded for keyword matching: no accents, upper case, letters only ("Arrêt !" → "ARRET").
