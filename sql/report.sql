@@ -1,20 +1,21 @@
 -- Reports (REP-1, REP-2): every row of a campaign with its current status, and figures at a glance.
 
 -- name: report_rows
--- Every plan row with its status as of now (message_rows: pre-send statuses are the plan's); {fields} adds the
--- list's own columns, `json_extract_string(r.fields, [$f0, $f1, …]) AS list_fields` (each row's JSON parsed once;
--- $fN bound JSON pointers, LIST-3).
--- URL-3, URL-4: `clicks` (a placeholder, as `fields`) adds PREVIEW, PREVIEW_COUNTER and TRACK_n, TRACK_n_COUNTER
--- per link of the message, and `click_joins` the joins they read (report_click_joins) when the campaign tracks its
--- links; else NULL columns and no join (an untracked campaign has no clicks). Placeholders are pipelines.report's
--- own text, never a value.
--- `manual`, `loaded_at`: the rows go in list order, manual numbers last (pipelines.report sorts the formatted rows
--- by them, ref_list and id_line).
+-- Every plan row with its status as of now (message_rows: pre-send statuses are the plan's), the campaign's messages
+-- joined by (ref_list, id_line) alone (both sides of one campaign: the smaller side, messages, is the join's build
+-- side, pipelines.report); `fields` as stored: pipelines.report reads the list's own columns from it once the rows
+-- are sorted (LIST-3).
+-- URL-3, URL-4: `clicks` (a placeholder) adds PREVIEW, PREVIEW_COUNTER and TRACK_n, TRACK_n_COUNTER per link of
+-- the message, and `click_joins` the joins they read (report_click_joins) when the campaign tracks its links; else
+-- NULL columns and no join (an untracked campaign has no clicks). Placeholders are pipelines.report's own text,
+-- never a value.
+-- `manual`, `loaded_at`: the rows go in list order, manual numbers last (pipelines.report sorts the rows by them,
+-- ref_list and id_line).
 SELECT r.ref_list, r.id_line, r.int_mobile, coalesce(m.status_code, r.status_code) AS status_code,
-       m.delivery_date, m.reply{clicks}, r.mf_allow, r.mf_valid, r.mf_country{fields},
+       m.delivery_date, m.reply{clicks}, r.mf_allow, r.mf_valid, r.mf_country, r.fields,
        r.ref_list = 'manual' AS manual, r.loaded_at
 FROM plan_recipients r
-LEFT JOIN message_rows m USING (campaign_id, ref_list, id_line){click_joins}
+LEFT JOIN (SELECT * FROM message_rows WHERE campaign_id = $campaign_id) m USING (ref_list, id_line){click_joins}
 WHERE r.campaign_id = $campaign_id
 
 -- name: report_click_joins
@@ -47,8 +48,8 @@ LEFT JOIN (SELECT ref_list, id_line,
   NULL::BIGINT AS track_1_counter
 
 -- name: status_counts
--- REP-1: recipients per status, most frequent first.
-SELECT status_code, count(*) AS recipients FROM message_rows WHERE campaign_id = $campaign_id
+-- REP-1: recipients per status, most frequent first (the counts of message_rows: message_count_rows).
+SELECT status_code, sum(messages)::BIGINT AS recipients FROM message_count_rows WHERE campaign_id = $campaign_id
 GROUP BY status_code ORDER BY recipients DESC, status_code;
 
 -- name: campaign_summary
@@ -77,8 +78,8 @@ SELECT c.campaign_id, c.name, c.type, c.rows, c.sendable, c.credits, c.loaded_at
        CASE WHEN p.parts IS NULL THEN 'draft' WHEN o.open_parts > 0 THEN 'running' ELSE 'finished' END AS status
 FROM plan_summaries c
 LEFT JOIN (SELECT campaign_id, count(*) AS parts FROM parts GROUP BY campaign_id) p USING (campaign_id)
-LEFT JOIN (SELECT m.campaign_id, count(*) AS open_parts  -- messages still under way (their status is pending)
-           FROM message_rows m CROSS JOIN status_rules s
+LEFT JOIN (SELECT m.campaign_id, sum(m.messages) AS open_parts  -- messages still under way (status pending)
+           FROM message_count_rows m CROSS JOIN status_rules s
            WHERE NOT m.presend AND list_contains(s.pending_codes, m.status_code) GROUP BY m.campaign_id) o
     USING (campaign_id)
 ORDER BY c.loaded_at DESC;
