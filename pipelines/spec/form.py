@@ -14,7 +14,7 @@ from typing import Any
 from pipelines.spec.model import CampaignSpec
 
 # Form field → where it sits in the spec (a top-level field keeps its name).
-FLATTENED: dict[str, tuple[str, str]] = {
+FLATTENED: dict[str, tuple[str, ...]] = {
     "test_numbers": ("test", "numbers"), "test_row": ("test", "row"),
     "ucs2": ("options", "ucs2"), "emojis": ("options", "emojis"), "replace_non_gsm7": ("options", "replace_non_gsm7"),
     "max_parts": ("options", "max_parts"), "allow_empty_fields": ("options", "allow_empty_fields"),
@@ -23,7 +23,14 @@ FLATTENED: dict[str, tuple[str, str]] = {
     "account": ("account", "id"), "countries": ("account", "allowed_countries"),
     "credit_budget": ("account", "credits"), "send_window": ("account", "send_window"),
     "max_invalid_share": ("contracts", "max_invalid_share"),
+    "tracking_domain": ("tracking", "domain"), "link_lifetime_days": ("tracking", "lifetime_days"),
+    "preview_title": ("tracking", "preview", "title"), "preview_description": ("tracking", "preview", "description"),
+    "preview_image": ("tracking", "preview", "image"),
 }
+# URL-1: the form's switch for `tracking: true`; any tracking field filled in also turns tracking on.
+TRACK_LINKS = {"type": "boolean", "default": False, "title": "Track links",
+               "description": "Send every URL of the message as a short link of 19 characters per recipient, and "
+                              "count clicks and previews (URL-1…5). Filling in a field below also turns it on."}
 # ACC-2: the account's settings are narrowed only by what the form sets: these start empty, not at a default
 # (and an empty account is the default account).
 NARROWING = ("account", "countries", "credit_budget", "send_window")
@@ -32,6 +39,8 @@ SECTIONS = {"More about the campaign": ("billing_code", "description", "recipien
             "Message options": ("ucs2", "emojis", "replace_non_gsm7", "max_parts", "allow_empty_fields", "in_flight",
                                 "holdout", "holdout_seed"),
             "Account": ("account", "countries", "credit_budget", "send_window"),
+            "Link tracking": ("track_links", "tracking_domain", "link_lifetime_days", "preview_title",
+                              "preview_description", "preview_image"),
             "Checks and approval": ("max_invalid_share", "approval")}
 # The order a person fills a campaign in (the form keeps it; Airflow shows the fields in this order).
 FORM_ORDER = ("name", "type", "lists", "saved_lists", "message", "sender", "send_at", "test_numbers", "test_row",
@@ -112,11 +121,15 @@ def trigger_form() -> dict[str, dict[str, Any]]:
                     "description": "Lists saved on the platform (smsflow lists list), one per line: NAME for its "
                                    "latest version, NAME:VERSION for one version, e.g. vip:2; read after the list "
                                    "files (LIST-4)."}
+        if name == "track_links":
+            return dict(TRACK_LINKS, section="Link tracking")
         if name in FLATTENED:
-            parent, child = FLATTENED[name]
-            found = dict(spec_fields[parent].get("properties", {}).get(child) or
-                         next(option for option in spec_fields[parent]["anyOf"] if "properties" in option)
-                         ["properties"][child])
+            parent, *children = FLATTENED[name]
+            found = spec_fields[parent]
+            for child in children:
+                found = (found.get("properties", {}).get(child) or
+                         next(option for option in found["anyOf"] if "properties" in option)["properties"][child])
+            found = dict(found)
         else:
             found = dict(spec_fields[name])
         if name == "lists":  # files only; saved lists have their own field
@@ -126,6 +139,11 @@ def trigger_form() -> dict[str, dict[str, Any]]:
             found["default"] = None
         if name == "account":
             found["description"] += " Empty: the default account."
+        if name == "preview_image":
+            found["description"] = "A JPG or PNG file in the bucket, e.g. incoming/soldes.jpg, under 300 kB, " \
+                                   "600×280 advised (URL-4)."
+        if name in ("preview_title", "preview_description"):
+            found["description"] = found["description"].replace("Required", "Required for a preview")
         if found["default"] is None or "anyOf" in found:
             found = _nullable(found)
         if found.get("type") in ("array", ["array", "null"], "object", ["object", "null"]) and "examples" in found:
@@ -154,18 +172,26 @@ def spec_from_form(conf: dict[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = {}
     for name, value in conf.items():
         flattened = name in FLATTENED and FLATTENED[name][0] != name
-        if name in ("spec_path", "campaign_id", "saved_lists") or value is None or flattened:
+        if name in ("spec_path", "campaign_id", "saved_lists", "track_links") or value is None or flattened:
             continue
         spec[name] = value  # `account` too: the form's account name, or the spec's account object (the API's)
-    for name, (parent, child) in FLATTENED.items():
+    if conf.get("track_links") and not spec.get("tracking"):
+        spec["tracking"] = {}  # URL-1 with the defaults (the account's domain, 90 days, no preview)
+    for name, (parent, *children) in FLATTENED.items():
         value = conf.get(name)
-        if value is None or value == form[name].get("default") or parent == name:
+        if value is None or value == form[name].get("default") or parent == name or \
+                (parent == "tracking" and value == ""):
             continue
         if name == "test_row" and not conf.get("test_numbers") and not (spec.get("test") or {}).get("numbers"):
             continue  # a test row without test numbers means nothing
-        nested = spec.get(parent)
-        nested = {"id": nested} if parent == "account" and isinstance(nested, str) else dict(nested or {})
-        spec[parent] = {**nested, child: value}
+        node, key = spec, parent
+        for child in children:  # down to the field's parent object, made as needed (`tracking: true` is {})
+            nested = node.get(key)
+            if isinstance(nested, str) and key == "account":
+                nested = {"id": nested}
+            node[key] = nested = dict(nested) if isinstance(nested, dict) else {}
+            node, key = nested, child
+        node[key] = value
     saved = []
     for entry in conf.get("saved_lists") or []:
         match = SAVED_LIST.fullmatch(str(entry))

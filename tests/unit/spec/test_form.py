@@ -76,3 +76,27 @@ def test_camp2_trigger_form_values_make_the_spec():
     assert spec_from_form({"account": {"id": "acme", "credits": 5}, "countries": ["FR"]})["account"] == \
         {"id": "acme", "credits": 5, "allowed_countries": ["FR"]}
     assert spec_from_form({"account": "acme", "credit_budget": 7})["account"] == {"id": "acme", "credits": 7}
+
+
+def test_url1_url4_the_trigger_form_has_a_link_tracking_section_that_makes_the_spec_s_tracking():
+    """Issue 12: tracking and its preview are fields of the Airflow form, in their own section, validated by the
+    spec's own schema."""
+    form = trigger_form()
+    section = [name for name, schema in form.items() if schema.get("section") == "Link tracking"]
+    assert section == ["track_links", "tracking_domain", "link_lifetime_days", "preview_title",
+                       "preview_description", "preview_image"]
+    assert form["track_links"]["type"] == "boolean" and form["track_links"]["default"] is False
+    base = {"name": "Soldes", "type": "notification", "message": "Suivi sur https://acme.fr/suivi",
+            "recipients": [{"mobile": "0612345678"}]}
+    assert "tracking" not in spec_from_form({**base, "track_links": False, "link_lifetime_days": 90})
+    switched = validate_spec(spec_from_form({**base, "track_links": True}))
+    assert switched.tracking is not None and switched.tracking.lifetime_days == 90
+    filled = spec_from_form({**base, "tracking_domain": "go.ac.fr", "link_lifetime_days": 30,
+                             "preview_title": "Soldes ${Prénom}", "preview_description": "-20 % ce week-end",
+                             "preview_image": ""})
+    assert filled["tracking"] == {"domain": "go.ac.fr", "lifetime_days": 30,
+                                  "preview": {"title": "Soldes ${Prénom}", "description": "-20 % ce week-end"}}
+    tracking = validate_spec(filled).tracking
+    assert (tracking.domain, tracking.preview.title) == ("go.ac.fr", "Soldes ${Prénom}")
+    assert spec_from_form({**base, "tracking": True, "preview_title": "T", "preview_description": "D"})["tracking"] \
+        == {"preview": {"title": "T", "description": "D"}}  # the REST API's spec value, completed by the form's
