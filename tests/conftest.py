@@ -14,6 +14,7 @@ from helpers import ROOT
 os.environ.setdefault("COLUMNS", "200")  # the CLI's tables, run in this process (helpers.smsflow_here), unwrapped
 
 TESTS = ROOT / "tests"
+pytest_plugins = ["s3"]  # s3_server: a real moto_server (tests/s3.py, issue 13)
 
 # The kind of a test follows its folder: `pytest -m unit` is the fast part (no process, no socket, no Airflow).
 _KINDS = {"unit": ("unit",), "integration": ("integration",), "e2e": ("e2e", "slow"), "dags": ("airflow", "slow"),

@@ -1,0 +1,372 @@
+"""One storage layer for local paths and `s3://bucket/key` URLs (issue 13): what smsflow reads and writes, wherever
+it is. Open for reading (streamed), read and write bytes (a write is whole or absent: local temp + rename, one
+S3 PUT), exists, list under a prefix, move (S3: server-side copy + delete), and `local_copy` for the readers that
+need a real file (a list's encoding is detected over the whole file before its rows are parsed).
+
+S3 goes through obstore (bench/storage.py: against fsspec + s3fs on moto_server, a fraction of the client CPU).
+The endpoint, credentials and region come from the usual AWS settings (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or AWS_REGION, AWS_PROFILE's files are not read), never from a spec.
+A missing object raises FileNotFoundError naming its URL, as a missing file does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Union
+
+SCHEME = "s3://"
+READ_BLOCK = 8 << 20  # a streamed read's request size: large enough that a 100 MB list is ~13 GETs of data
+
+
+@dataclass(frozen=True)
+class ObjectUrl:
+    """`s3://bucket/key`: where an object is. Answers the few questions a Path answers about where it is (name,
+    parent, parts) so that locations can be compared and named alike; `resolve()` is itself (no symlinks)."""
+
+    bucket: str
+    key: str = ""
+
+    @classmethod
+    def parse(cls, url: str) -> ObjectUrl:
+        """`s3://bucket/key` (a `..` or `.` in the key folded, repeated slashes kept out); ValueError otherwise."""
+        if not url.startswith(SCHEME):
+            raise ValueError(f"not an s3:// URL: {url!r}")
+        bucket, _, key = url[len(SCHEME):].partition("/")
+        if not bucket:
+            raise ValueError(f"an s3:// URL names its bucket: {url!r}")
+        parts: list[str] = []
+        for part in key.split("/"):
+            if part == "..":
+                if parts:
+                    parts.pop()
+            elif part and part != ".":
+                parts.append(part)
+        return cls(bucket, "/".join(parts) + ("/" if key.endswith("/") and parts else ""))
+
+    def __str__(self) -> str:
+        return f"{SCHEME}{self.bucket}/{self.key}"
+
+    def __fspath__(self) -> str:  # never opened as a local file by mistake: os.open of it fails loudly
+        raise TypeError(f"{self} is an object in S3, not a local file: read it through pipelines.storage")
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.key).name
+
+    @property
+    def parent(self) -> ObjectUrl:
+        return ObjectUrl(self.bucket, str(PurePosixPath(self.key).parent).removeprefix("."))
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return (f"{SCHEME}{self.bucket}", *PurePosixPath(self.key).parts)
+
+    @property
+    def anchor(self) -> str:
+        return self.parts[0]
+
+    def resolve(self) -> ObjectUrl:
+        return self
+
+    def joinpath(self, *others: str) -> ObjectUrl:
+        return ObjectUrl.parse(f"{SCHEME}{self.bucket}/" + "/".join([self.key.rstrip("/"), *others]).lstrip("/"))
+
+    __truediv__ = joinpath
+
+    def is_relative_to(self, other: ObjectUrl) -> bool:
+        """Whether this object is `other` or under it (a folder boundary: `s3://b/in` does not hold `s3://b/inx`)."""
+        if other.bucket != self.bucket:
+            return False
+        prefix = other.key.rstrip("/")
+        return not prefix or self.key == prefix or self.key.startswith(prefix + "/")
+
+
+Location = Union[Path, ObjectUrl]
+
+
+def is_url(location: object) -> bool:
+    """Whether a location (a spec's text, a Path, an ObjectUrl) is an object in S3."""
+    return isinstance(location, ObjectUrl) or (isinstance(location, str) and location.startswith(SCHEME))
+
+
+def location(value: str | os.PathLike | ObjectUrl) -> Location:
+    """A Path or an ObjectUrl from what a user or a spec wrote."""
+    if isinstance(value, ObjectUrl):
+        return value
+    if isinstance(value, str) and value.startswith(SCHEME):
+        return ObjectUrl.parse(value)
+    return Path(value)
+
+
+# --- the S3 client -------------------------------------------------------------------------------------------
+_SETTINGS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+             "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_MAX_ATTEMPTS")
+_stores: dict[tuple, object] = {}
+_stores_lock = threading.Lock()
+
+
+def _store(bucket: str):
+    """The obstore client of a bucket, made once per bucket and AWS settings (thread-safe, shared)."""
+    from obstore.store import S3Store
+
+    settings = tuple(os.environ.get(name) for name in _SETTINGS)
+    with _stores_lock:
+        store = _stores.get((bucket, settings))
+        if store is None:
+            endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+            config: dict[str, object] = {}
+            if endpoint:
+                config["endpoint"] = endpoint
+                # a custom endpoint (MinIO, moto, Ceph) is addressed by path: bucket names need no DNS there
+                config["virtual_hosted_style_request"] = False
+            if region:
+                config["region"] = region
+            options: dict[str, object] = {}
+            attempts = os.environ.get("AWS_MAX_ATTEMPTS")  # the AWS setting: 1 = no retry
+            if attempts and attempts.isdigit() and int(attempts) >= 1:
+                options["retry_config"] = {"max_retries": int(attempts) - 1}
+            store = S3Store(bucket, config=config, **options,
+                            client_options={"allow_http": bool(endpoint and endpoint.startswith("http://"))})
+            _stores[(bucket, settings)] = store
+    return store
+
+
+def forget_clients() -> None:
+    """Drop the clients made so far (the AWS settings changed: a test's server, a new role)."""
+    with _stores_lock:
+        _stores.clear()
+
+
+def _missing(url: ObjectUrl, error: BaseException) -> FileNotFoundError:
+    missing = FileNotFoundError(2, "no such object", str(url))
+    missing.__cause__ = error
+    return missing
+
+
+def _call(url: ObjectUrl, function, *args, **options):
+    """An obstore call on `url`'s bucket; its NotFoundError as FileNotFoundError, its other errors as OSError."""
+    from obstore.exceptions import BaseError, NotFoundError
+
+    try:
+        return function(_store(url.bucket), *args, **options)
+    except (NotFoundError, FileNotFoundError) as error:  # obstore raises either, by operation
+        raise _missing(url, error) from None
+    except (BaseError, OSError) as error:
+        raise OSError(f"{url}: {type(error).__name__}: {_first_line(error)}") from error
+
+
+def _first_line(error: BaseException) -> str:
+    """obstore's message without its debug dump (the request, the XML answer): its first line."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+# --- the operations ------------------------------------------------------------------------------------------
+def open_read(where: Location | str) -> IO[bytes]:
+    """A binary stream of a file or object, read as it is consumed (S3: buffered ranged GETs), seekable."""
+    where = location(where)
+    if isinstance(where, Path):
+        return where.open("rb")
+    import obstore
+
+    return _ObjectReader(where, _call(where, obstore.open_reader, where.key, buffer_size=READ_BLOCK))
+
+
+class _ObjectReader:
+    """obstore's reader as a context manager whose errors name the object."""
+
+    def __init__(self, url: ObjectUrl, reader):
+        self.url, self._reader = url, reader
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self._reader.read(None if size is None or size < 0 else size))
+
+    def readline(self) -> bytes:
+        return bytes(self._reader.readline())
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._reader.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._reader.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __enter__(self) -> _ObjectReader:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def read_bytes(where: Location | str) -> bytes:
+    """A whole file or object."""
+    where = location(where)
+    if isinstance(where, Path):
+        return where.read_bytes()
+    import obstore
+
+    return bytes(_call(where, obstore.get, where.key).bytes())
+
+
+def read_head(where: Location | str, size: int) -> bytes:
+    """At most the first `size` bytes (S3: one ranged GET; an object shorter than `size` is read whole)."""
+    where = location(where)
+    if isinstance(where, Path):
+        with where.open("rb") as stream:
+            return stream.read(size)
+    import obstore
+
+    result = _call(where, obstore.get, where.key, options={"range": {"offset": 0}} if size <= 0 else
+                   {"range": (0, size)})
+    return bytes(result.bytes())
+
+
+def size(where: Location | str) -> int:
+    """A file's or object's size in bytes; FileNotFoundError when there is none."""
+    where = location(where)
+    if isinstance(where, Path):
+        if not where.is_file():
+            raise FileNotFoundError(2, "no such file", str(where))
+        return where.stat().st_size
+    import obstore
+
+    return int(_call(where, obstore.head, where.key)["size"])
+
+
+def exists(where: Location | str) -> bool:
+    """Whether a file (not a folder) or an object is there."""
+    try:
+        size(where)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def write_bytes(where: Location | str, data: bytes) -> None:
+    """Write a whole file or object: readers see the old content or the new, never part of it (local: a temp file
+    in the same folder renamed over it; S3: one PUT, which S3 makes visible whole)."""
+    where = location(where)
+    if isinstance(where, Path):
+        where.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=where.parent, prefix=f".{where.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(descriptor, "wb") as stream:
+                stream.write(data)
+            os.replace(temporary, where)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return
+    import obstore
+
+    _call(where, obstore.put, where.key, data, use_multipart=False)
+
+
+def upload(source: Path, where: Location | str) -> None:
+    """A local file written to a location, whole or not at all (S3: multipart above 5 MiB, completed at once)."""
+    where = location(where)
+    if isinstance(where, Path):
+        where.parent.mkdir(parents=True, exist_ok=True)
+        temporary = where.with_name(f".{where.name}.{os.getpid()}.tmp")
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, where)
+        return
+    import obstore
+
+    _call(where, obstore.put, where.key, Path(source))
+
+
+def listing(prefix: Location | str) -> list[Location]:
+    """Every file or object under a folder or key prefix, recursively, sorted (S3: `s3://b/in/` lists the keys
+    that start with `in/`; a prefix without its slash is taken as a folder all the same)."""
+    prefix = location(prefix)
+    if isinstance(prefix, Path):
+        if not prefix.is_dir():
+            return []
+        return sorted(path for path in prefix.rglob("*") if path.is_file())
+    import obstore
+
+    folder = prefix.key.rstrip("/")
+    found: list[Location] = []
+    for batch in _call(prefix, obstore.list, f"{folder}/" if folder else None, chunk_size=1000):
+        found.extend(ObjectUrl(prefix.bucket, meta["path"]) for meta in batch)
+    return sorted(found, key=str)
+
+
+def delete(where: Location | str) -> None:
+    """Remove a file or object (FileNotFoundError when there is none)."""
+    where = location(where)
+    if isinstance(where, Path):
+        where.unlink()
+        return
+    import obstore
+
+    size(where)  # S3 deletes a missing key without a word; a move must know
+    _call(where, obstore.delete, where.key)
+
+
+def move(source: Location | str, target: Location | str) -> None:
+    """Move a file or object (processed/, quarantine/): local, one rename (a copy then a delete across devices); S3,
+    a server-side copy then a delete of the source, so a failure in between leaves both, never neither. Across
+    the two kinds: written then deleted."""
+    source, target = location(source), location(target)
+    if isinstance(source, Path) and isinstance(target, Path):
+        if not source.is_file():
+            raise FileNotFoundError(2, "no such file", str(source))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(source, target)
+        return
+    if isinstance(source, ObjectUrl) and isinstance(target, ObjectUrl) and source.bucket == target.bucket:
+        import obstore
+
+        _call(source, obstore.copy, source.key, target.key)
+    elif isinstance(source, Path):
+        upload(source, target)
+    else:
+        with tempfile.TemporaryDirectory(prefix="smsflow-move-") as folder:
+            upload(local_copy(source, Path(folder)), target)
+    delete(source)
+
+
+def local_copy(where: Location | str, folder: Path) -> Path:
+    """A real file holding the object, for the readers that need one: an S3 object is streamed into `folder`
+    under its own name (written whole, then renamed); a local file is returned as it is, never copied."""
+    where = location(where)
+    if isinstance(where, Path):
+        if not where.is_file():
+            raise FileNotFoundError(2, "no such file", str(where))
+        return where
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / (where.name or "object")
+    temporary = folder / f".{target.name}.part"
+    import obstore
+
+    result = _call(where, obstore.get, where.key)
+    try:
+        with temporary.open("wb") as stream:
+            for block in result.stream(min_chunk_size=READ_BLOCK):
+                stream.write(block)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return target
+
