@@ -174,7 +174,8 @@ def main() -> None:
                     best[(case, library)] = (wall, cpu, moto_cpu) if previous is None or cpu < previous[1] \
                         else previous
         print(f"{'case':<28}{'library':<10}{'wall s':>9}{'client CPU s':>14}{'moto CPU s':>12}")
-        labels = {"read": f"read {size / 1e6:.0f} MB (stream)", "head": "first 64 KiB", "list": f"list {options.keys:,} keys"}
+        labels = {"read": f"read {size / 1e6:.0f} MB (stream)", "head": "first 64 KiB",
+                  "list": f"list {options.keys:,} keys"}
         for case in CASES:
             for library in libraries:
                 wall, cpu, moto_cpu = best[(case, library)]

@@ -370,3 +370,30 @@ def local_copy(where: Location | str, folder: Path) -> Path:
         raise
     return target
 
+
+
+class Staged:
+    """An object copied into a temporary folder for a reader that needs a real file (`local_copy`), removed on
+    close (or when garbage-collected: tempfile's finalizer). `told` says a text about the copy about the object."""
+
+    def __init__(self, url: ObjectUrl | str):
+        self.url = location(url)
+        self._folder = tempfile.TemporaryDirectory(prefix="smsflow-staged-")
+        try:
+            self.path = local_copy(self.url, Path(self._folder.name))
+        except BaseException:
+            self._folder.cleanup()
+            raise
+
+    def told(self, text: str) -> str:
+        """`text` with the local copy's path replaced by the object's URL (a reader's warnings and errors)."""
+        return text.replace(str(self.path), str(self.url))
+
+    def close(self) -> None:
+        self._folder.cleanup()
+
+    def __enter__(self) -> Staged:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

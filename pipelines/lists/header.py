@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.lists.charsets import UTF8_OR_WINDOWS_1252, _utf16_without_bom, sniff_encoding
+from pipelines.storage import ObjectUrl
 
 MOBILE_HEADERS = ("PORTABLE", "MOBILE", "SMS", "GSM")  # LIST-2
 DELIMITERS = (";", ",", "\t", "|")
@@ -21,7 +22,7 @@ class ListError(ValueError):
     """A list that cannot be read as written: names the file, the line, the column and the rule."""
 
     def __init__(self, file: str, message: str, rule: str, line: int | None = None, column: str | None = None):
-        self.file, self.line, self.column, self.rule = file, line, column, rule
+        self.file, self.line, self.column, self.rule, self.reason = file, line, column, rule, message
         where = file + (f", line {line}" if line is not None else "") + (f", column {column!r}" if column else "")
         super().__init__(f"{where}: {message} [{rule}]")
 
@@ -129,17 +130,22 @@ def inspect_list(path: Path, name: str | None = None) -> ListLayout:
 HEADER_BYTES = 1 << 16  # what `read_header` reads: a header row of hundreds of columns fits
 
 
-def read_header(path: Path) -> tuple[list[str], str]:
+def read_header(path: Path | ObjectUrl) -> tuple[list[str], str]:
     """A list's columns and mobile column (LIST-1, LIST-2, LIST-3) from its first bytes only, as `inspect_list`
-    names them: what a spec check needs, without scanning a 10M-row file for its encoding. Never reads rows."""
+    names them: what a spec check needs, without scanning a 10M-row file for its encoding. Never reads rows.
+    An s3:// list (issue 13): one ranged GET of those bytes."""
+    from pipelines import storage
+
     file = str(path)
-    if not path.is_file():
+    if isinstance(path, Path) and not path.is_file():
         raise ListError(file, "file not found", "LIST-1")
     try:
-        with path.open("rb") as stream:
-            head = stream.read(HEADER_BYTES)
+        head = storage.read_head(path, HEADER_BYTES)
+    except FileNotFoundError:
+        raise ListError(file, "file not found", "LIST-1") from None
     except OSError as error:
-        raise ListError(file, f"cannot be read: {error.strerror or type(error).__name__}", "LIST-1") from None
+        reason = error.strerror or str(error).removeprefix(f"{file}: ") or type(error).__name__
+        raise ListError(file, f"cannot be read: {reason}", "LIST-1") from None
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
     else:

@@ -3,6 +3,7 @@ and the plan folder (its marker, the atomic install that touches nothing the pla
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -22,12 +23,14 @@ import pyarrow.parquet as pq
 from pipelines.layout import (
     LINKS_FILE, PLAN_MARKER, PREVIEW_FILES, QUARANTINE_FILE, RECIPIENTS_FILE, SUMMARY_FILE, PlanSummary,
 )
-from pipelines.lists import MANUAL_LIST, ListLayout, inspect_list, manual_recipients, read_blacklist, \
+from pipelines.lists import MANUAL_LIST, ListError, ListLayout, inspect_list, manual_recipients, read_blacklist, \
     read_list_batches
 from pipelines.numbers import normalise_numbers
 from pipelines.layout import PLAN_COLUMNS, original_name
 from pipelines.plan.rules import BLACKLIST_STATUSES, number_key
 from pipelines.spec import CampaignSpec, Problem, SpecError, confine, resolve_location
+from pipelines.spec.locations import Location
+from pipelines.storage import ObjectUrl, Staged
 
 MARKER_FILE = PLAN_MARKER  # marks a plan folder and lists what the plan wrote: a re-plan replaces only those
 PLAN_FILES = (RECIPIENTS_FILE, SUMMARY_FILE)
@@ -53,6 +56,7 @@ class Source:
     encoding: str = "utf-8"
     delimiter: str = ";"
     size_bytes: int = 0
+    staged: Staged | None = None  # an s3:// list: its local copy, removed with this Source
 
     @property
     def fields(self) -> list[str]:
@@ -61,9 +65,36 @@ class Source:
 
     def batches(self) -> Iterator[pl.DataFrame]:
         if self.layout is not None:
-            yield from _rebatch(read_list_batches(self.layout), BATCH_ROWS)
+            with _named_as(self.staged):
+                yield from _rebatch(read_list_batches(self.layout), BATCH_ROWS)
         elif self.manual is not None:
             yield self.manual
+
+
+def _stage(url: ObjectUrl) -> Staged:
+    """An s3:// list or blacklist copied into a temporary folder for the reader (issue 13).
+
+    Staged rather than streamed: the reader detects the encoding over the whole file before it parses a row
+    (LIST-1: an `é` on the last line decides), parses it, and re-reads it to place an error (line, column), so
+    a stream would GET the object two or three times; the copy is one GET (obstore's single streamed response,
+    bench/storage.py) onto the local disk, then local reads. The copy goes with the Source that holds it."""
+    try:
+        return Staged(url)
+    except FileNotFoundError:
+        raise ListError(str(url), "file not found", "LIST-1") from None
+    except OSError as error:
+        raise ListError(str(url), f"cannot be read: {error}", "LIST-1") from None
+
+
+@contextlib.contextmanager
+def _named_as(staged: Staged | None) -> Iterator[None]:
+    """A ListError about a staged copy raised about its object: its s3:// URL, the line and column kept."""
+    try:
+        yield
+    except ListError as error:
+        if staged is None or error.file != str(staged.path):
+            raise
+        raise ListError(str(staged.url), staged.told(error.reason), error.rule, error.line, error.column) from None
 
 
 def _rebatch(batches: Iterator[pl.DataFrame], rows: int) -> Iterator[pl.DataFrame]:
@@ -80,7 +111,7 @@ def _rebatch(batches: Iterator[pl.DataFrame], rows: int) -> Iterator[pl.DataFram
         yield pl.concat(pending, rechunk=True)
 
 
-def _locate(location: str, base: Path, roots: Sequence[Path] | None, field_path: str) -> Path:
+def _locate(location: str, base: Path, roots: Sequence[Path] | None, field_path: str) -> Location:
     """Where a list or blacklist is read; with `roots`, checked again here, right before it is opened."""
     if roots is None:
         return resolve_location(location, base, field_path)
@@ -94,13 +125,18 @@ def load_blacklists(spec: CampaignSpec, base: Path, roots: Sequence[Path] | None
         location = getattr(spec.account.blacklists, "global_" if kind == "global" else kind)
         if not location:
             continue
-        raw = read_blacklist(_locate(location, base, roots, f"account.blacklists.{kind}"))
+        where = _locate(location, base, roots, f"account.blacklists.{kind}")
+        if isinstance(where, ObjectUrl):  # BL-1 on S3: read from a local copy, gone once read
+            with _stage(where) as staged, _named_as(staged):
+                raw = read_blacklist(staged.path)
+        else:
+            raw = read_blacklist(where)
         numbers = normalise_numbers(raw)
         lists[code] = numbers.select(number_key()).to_series().drop_nulls().unique()
     return lists
 
 
-def list_names(lists: Sequence[tuple[str, Path]], reserved: Sequence[str] = (MANUAL_LIST,)) -> list[str]:
+def list_names(lists: Sequence[tuple[str, Location]], reserved: Sequence[str] = (MANUAL_LIST,)) -> list[str]:
     """LIST-4: each list's REF_LIST, unique in the campaign whatever the file names, so report rows and the
     warehouse's (campaign, REF_LIST, ID_LINE) key never mix two lists.
 
@@ -110,7 +146,7 @@ def list_names(lists: Sequence[tuple[str, Path]], reserved: Sequence[str] = (MAN
     (or reserved: `manual` is LIST-5's), gets ` (2)`, ` (3)`... in spec order; NUM-3 then makes every valid
     number of a repeated list a duplicate (status 4).
     """
-    real = [(name, Path(path).resolve()) for name, path in lists]
+    real = [(name, path if isinstance(path, ObjectUrl) else Path(path).resolve()) for name, path in lists]
     names = []
     for name, path in real:
         others = [other for other_name, other in real if other_name == name and other != path]
@@ -133,11 +169,19 @@ def list_names(lists: Sequence[tuple[str, Path]], reserved: Sequence[str] = (MAN
 def sources(spec: CampaignSpec, base: Path, roots: Sequence[Path] | None = None) -> list[Source]:
     """The campaign's lists in spec order, each under its REF_LIST (`list_names`), then its manual recipients
     (LIST-5)."""
-    layouts = [inspect_list(_locate(location, base, roots, "lists")) for location in spec.lists]
+    opened: list[tuple[ListLayout, Location, Staged | None]] = []
+    for location in spec.lists:
+        where = _locate(location, base, roots, "lists")
+        staged = _stage(where) if isinstance(where, ObjectUrl) else None
+        with _named_as(staged):
+            layout = inspect_list(staged.path if staged is not None else where, name=where.name)
+        if staged is not None:  # the summary's warnings name the object, not its local copy
+            layout.warnings = [staged.told(warning) for warning in layout.warnings]
+        opened.append((layout, where, staged))
     found = []
-    for layout, name in zip(layouts, list_names([(layout.name, layout.path) for layout in layouts])):
-        found.append(Source(name, layout.mobile_column, layout.columns, layout=layout,
-                            encoding=layout.encoding, delimiter=layout.delimiter, size_bytes=layout.size_bytes))
+    for (layout, where, staged), name in zip(opened, list_names([(layout.name, where) for layout, where, _ in opened])):
+        found.append(Source(name, layout.mobile_column, layout.columns, layout=layout, encoding=layout.encoding,
+                            delimiter=layout.delimiter, size_bytes=layout.size_bytes, staged=staged))
     if spec.recipients:
         frame, columns = manual_recipients(spec.recipients)
         # The manual number is MOBILE_RAW; only the other fields are original columns.

@@ -17,25 +17,26 @@ from typing import Any
 from pipelines.lists import ListError, read_header
 from pipelines.layout import original_name
 from pipelines.render.template import TemplateError, referenced_fields, resolve_field, unknown_field_message
-from pipelines.spec.locations import confine, resolve_location
+from pipelines.spec.locations import Location, confine, resolve_location
 from pipelines.spec.model import CampaignSpec
 from pipelines.spec.problems import Problem, SpecError
+from pipelines.storage import ObjectUrl
 
 BLACKLIST_KINDS = ("own", "global", "client")
 
 
-def _locate(location: str, base: Path, roots: Sequence[Path] | None, field_path: str) -> Path:
+def _locate(location: str, base: Path, roots: Sequence[Path] | None, field_path: str) -> Location:
     return resolve_location(location, base, field_path) if roots is None else confine(location, base, roots,
                                                                                       field_path)
 
 
-def _shown(location: str, path: Path) -> str:
+def _shown(location: str, path: Location) -> str:
     """A location as the spec wrote it, and where that is when it differs (`..` folded, symlinks kept)."""
-    where = os.path.normpath(path)
+    where = str(path) if isinstance(path, ObjectUrl) else os.path.normpath(path)
     return location if where == location else f"{location} ({where})"
 
 
-def _list_problem(location: str, path: Path, error: ListError) -> Problem:
+def _list_problem(location: str, path: Location, error: ListError) -> Problem:
     """A list file that cannot be planned, named as the spec wrote it and as it was found."""
     reason = str(error).removeprefix(error.file).removeprefix(": ").rsplit(" [", 1)[0]
     if error.line is not None:
@@ -43,17 +44,21 @@ def _list_problem(location: str, path: Path, error: ListError) -> Problem:
     return Problem(field="lists", value=location, rule=error.rule, message=f"{reason}: {_shown(location, path)}")
 
 
-def _blacklist_problem(kind: str, location: str, path: Path) -> Problem | None:
-    """BL-1: a blacklist file that is missing or cannot be read; its rows are read when planned."""
+def _blacklist_problem(kind: str, location: str, path: Location) -> Problem | None:
+    """BL-1: a blacklist file (or object) that is missing or cannot be read; its rows are read when planned."""
+    from pipelines import storage
+
     field_path, shown = f"account.blacklists.{kind}", _shown(location, path)
-    if not path.is_file():
+    if isinstance(path, Path) and not path.is_file():
         return Problem(field=field_path, value=location, rule="BL-1", message=f"blacklist file not found: {shown}")
     try:
-        with path.open("rb") as stream:
-            stream.read(1)
+        storage.read_head(path, 1)
+    except FileNotFoundError:
+        return Problem(field=field_path, value=location, rule="BL-1", message=f"blacklist file not found: {shown}")
     except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
         return Problem(field=field_path, value=location, rule="BL-1",
-                       message=f"cannot read the blacklist file: {error.strerror or type(error).__name__}: {shown}")
+                       message=f"cannot read the blacklist file: {reason}: {shown}")
     return None
 
 

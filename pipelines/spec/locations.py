@@ -1,5 +1,6 @@
 """Where lists and blacklists are read (LIST-4, BL-1): spec locations resolved, and confined to the account's
-folders (symlinks and `..` followed) before anything is opened."""
+folders (symlinks and `..` followed) before anything is opened. A location is a local path (relative to the spec's
+folder, absolute, or file://) or an object in S3 (`s3://bucket/key`, issue 13), read through pipelines.storage."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.spec.problems import Problem, SpecError, rule_for
+from pipelines.storage import ObjectUrl, is_url
+
+Location = Path | ObjectUrl
 
 
 def location_problems(raw: dict[str, Any], base: Path, roots: Sequence[Path]) -> list[Problem]:
@@ -26,9 +30,10 @@ def location_problems(raw: dict[str, Any], base: Path, roots: Sequence[Path]) ->
     return problems
 
 
-def confine(location: str, base: Path, roots: Sequence[Path], field_path: str = "lists") -> Path:
+def confine(location: str, base: Path, roots: Sequence[Path | ObjectUrl | str], field_path: str = "lists") -> Location:
     """The real path of a list or blacklist location, refused unless it resolves (symlinks and `..` followed)
-    inside one of `roots`, the folders the account may read (LIST-4, BL-1). Never opens the file."""
+    inside one of `roots`, the folders the account may read (LIST-4, BL-1): an s3:// location only inside an
+    s3:// root (a bucket, or a prefix of one). Never opens the file."""
     path = resolve_location(location, base, field_path).resolve()
     if not inside(path, roots):
         raise SpecError([Problem(field=field_path, value=location, rule=rule_for(field_path),
@@ -37,27 +42,44 @@ def confine(location: str, base: Path, roots: Sequence[Path], field_path: str = 
     return path
 
 
-def resolve_location(location: str, base: Path, field_path: str = "lists") -> Path:
-    """A list or blacklist location from the spec: relative to the spec's folder, absolute, or file:// URI."""
+def resolve_location(location: str, base: Path, field_path: str = "lists") -> Location:
+    """A list or blacklist location from the spec: relative to the spec's folder, absolute, a file:// URI, or an
+    `s3://bucket/key` URL (an ObjectUrl, its `..` folded; the endpoint and credentials are the AWS settings')."""
     if not isinstance(location, str):  # a saved list (LIST-4) is a file only once the store wrote it out
         name = getattr(location, "saved", location)
         raise SpecError([Problem(field=field_path, value=name, rule="LIST-4",
                                  message=f"saved list {name!r} is read from the account store: resolve it "
                                          "(pipelines.store.lists.resolve_saved_lists) before planning")])
+    if is_url(location):
+        try:
+            url = ObjectUrl.parse(location)
+        except ValueError:
+            url = None
+        if url is None or not url.key or url.key.endswith("/"):
+            raise SpecError([Problem(field=field_path, value=location, rule="LIST-1",
+                                     message="an s3:// location names a bucket and an object in it: "
+                                             "s3://bucket/folder/file.csv")])
+        return url
     if "://" in location:
         scheme, _, rest = location.partition("://")
         if scheme != "file":
             raise SpecError([Problem(field=field_path, value=location, rule="LIST-1",
-                                     message=f"the {scheme}:// scheme is not supported yet; use a path or file://")])
+                                     message=f"the {scheme}:// scheme is not supported; use a path, file:// or "
+                                             "s3://")])
         return Path(rest)
     path = Path(location).expanduser()
     return path if path.is_absolute() else base / path
 
 
-def inside(path: Path, roots: Sequence[Path]) -> bool:
-    """Whether `path` resolves (symlinks and `..` followed) inside one of `roots`."""
+def inside(path: Location | str, roots: Sequence[Path | ObjectUrl | str]) -> bool:
+    """Whether `path` resolves (symlinks and `..` followed) inside one of `roots`; an object only inside an s3://
+    root, a file only inside a local one."""
+    if is_url(path):
+        url = path if isinstance(path, ObjectUrl) else ObjectUrl.parse(path)
+        return any(url.is_relative_to(root if isinstance(root, ObjectUrl) else ObjectUrl.parse(root))
+                   for root in roots if is_url(root))
     real = Path(path).resolve()
-    return any(real.is_relative_to(Path(root).resolve()) for root in roots)
+    return any(real.is_relative_to(Path(root).resolve()) for root in roots if not is_url(root))
 
 
 BUCKET_ENV = "SMSFLOW_BUCKET"  # the bucket every command uses by default (./bucket when unset)

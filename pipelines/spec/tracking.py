@@ -10,6 +10,7 @@ from typing import Any
 
 from pipelines.spec.locations import confine, resolve_location
 from pipelines.spec.problems import Problem, SpecError
+from pipelines.storage import ObjectUrl, Staged
 
 MAX_IMAGE_BYTES = 300_000  # "under 300 kB" (URL-4), kB as 1,000 bytes: the stricter reading
 ADVISED_SIZE = (600, 280)  # URL-4: what Android Messages shows uncropped
@@ -27,6 +28,8 @@ class PreviewImage:
     height: int
     size_bytes: int
     warnings: tuple[str, ...] = field(default=())
+    # An s3:// image (issue 13): `path` is its local copy, kept as long as this is (the plan copies it from there)
+    staged: Staged | None = field(default=None, compare=False, repr=False)
 
     @property
     def file_name(self) -> str:
@@ -39,16 +42,29 @@ def _refused(location: str, message: str) -> SpecError:
 
 
 def inspect_image(location: str, base: Path, roots: Sequence[Path] | None = None) -> PreviewImage:
-    """The preview image a spec names (relative to `base`, inside `roots` when given), or a SpecError (URL-4)."""
+    """The preview image a spec names (relative to `base`, inside `roots` when given, or s3://), or a SpecError
+    (URL-4). An s3:// image is measured by its size first, then copied locally (300 kB at most) to be checked."""
     from PIL import Image, UnidentifiedImageError
 
-    path = resolve_location(location, base, IMAGE_FIELD) if roots is None else confine(location, base, roots,
-                                                                                       IMAGE_FIELD)
-    if not path.is_file():
-        raise _refused(location, f"preview image not found: {path}")
-    size = path.stat().st_size
+    from pipelines import storage
+
+    where = resolve_location(location, base, IMAGE_FIELD) if roots is None else confine(location, base, roots,
+                                                                                        IMAGE_FIELD)
+    try:
+        size = storage.size(where)
+    except FileNotFoundError:
+        raise _refused(location, f"preview image not found: {where}") from None
+    except OSError as error:
+        raise _refused(location, f"the preview image cannot be read: {error}") from None
     if size > MAX_IMAGE_BYTES:
         raise _refused(location, f"the preview image is {size:,} bytes; at most {MAX_IMAGE_BYTES:,} (300 kB)")
+    staged = None
+    if isinstance(where, ObjectUrl):
+        try:
+            staged = Staged(where)
+        except OSError as error:
+            raise _refused(location, f"the preview image cannot be read: {error}") from None
+    path = staged.path if staged is not None else where
     try:
         with Image.open(path) as image:
             kind, (width, height) = image.format, image.size
@@ -61,7 +77,7 @@ def inspect_image(location: str, base: Path, roots: Sequence[Path] | None = None
     warnings = () if (width, height) == ADVISED_SIZE else (
         f"the preview image is {width}×{height}; {ADVISED_SIZE[0]}×{ADVISED_SIZE[1]} is advised, other sizes may be "
         "cropped (URL-4)",)
-    return PreviewImage(path, IMAGE_FORMATS[kind], width, height, size, warnings)
+    return PreviewImage(path, IMAGE_FORMATS[kind], width, height, size, warnings, staged)
 
 
 def image_problems(raw: Mapping[str, Any], base: Path, roots: Sequence[Path] | None = None) -> list[Problem]:
