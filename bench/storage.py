@@ -1,12 +1,13 @@
 """Object storage for pipelines (issue 13): fsspec + s3fs against obstore, on a real moto_server, in one run.
 
-    .venv/bin/python bench/storage.py [--mb 100] [--keys 10000] [--rounds 3]
+    .venv/bin/python bench/storage.py [--mb 100] [--keys 10000] [--rounds 3] [--plan-rows 1000000]
 
 Starts moto_server on 127.0.0.1 (tests/s3.py), puts a --mb MB CSV (a CRM export: ~37 bytes a row) and --keys
 small objects under one prefix (boto3, 16 threads), then, alternating the two libraries --rounds times: reads the
 CSV whole as a stream (8 MiB blocks, nothing kept), reads its first 64 KiB (a header check), and lists the
 prefix. Prints wall time, this process's CPU time (all its threads) and moto_server's CPU time for each, best of
-the rounds, and obstore's figures as a ratio of s3fs's. moto_server is one Python process on the same 2 cores:
+the rounds, and obstore's figures as a ratio of s3fs's. Then the plan of a --plan-rows list (pipelines.plan)
+from disk and from S3 (staged by pipelines.storage), alternating, and the staging alone: what s3:// costs a plan. moto_server is one Python process on the same 2 cores:
 it bounds both clients, so the client CPU time is the figure that tells them apart. Never asserts.
 
 obstore is the project's (pyproject.toml); s3fs, the baseline, is not installed with it: add it for a run with
@@ -145,6 +146,7 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=100)
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--plan-rows", type=int, default=1_000_000, help="0: no plan figures")
     options = parser.parse_args()
     print(f"load average before: {os.getloadavg()}")
     with TemporaryDirectory() as folder, moto_server(Path(folder) / "moto.log") as endpoint:
@@ -185,7 +187,45 @@ def main() -> None:
             base, other = best[(case, "s3fs")], best[(case, "obstore")]
             print(f"{'':<28}{'ratio':<10}{other[0] / base[0]:>9.2f}{other[1] / max(base[1], 1e-6):>14.2f}"
                   f"{other[2] / max(base[2], 1e-6):>12.2f}   (obstore / s3fs)")
+        if options.plan_rows:
+            _plan_figures(Path(folder), options.plan_rows, options.rounds, moto)
     print(f"load average after: {os.getloadavg()}")
+
+
+def _plan_figures(folder: Path, rows: int, rounds: int, moto: int) -> None:
+    """A plan from a list on disk against the same list on S3, same run; and the list's staging alone."""
+    import polars as pl
+    import yaml
+
+    from pipelines import storage
+    from pipelines.plan import plan_file
+
+    listing = folder / "plan" / "vip.csv"
+    listing.parent.mkdir()
+    pl.DataFrame({"Mobile": pl.int_range(0, rows, eager=True)}).select(
+        pl.format("06{}", (pl.col("Mobile") + 10_000_000).cast(pl.String)).alias("Mobile"),
+        pl.format("Client {}", pl.col("Mobile")).alias("Prénom")).write_csv(listing, separator=";")
+    storage.upload(listing, f"s3://{BUCKET}/incoming/vip.csv")
+    specs = {}
+    for where, location in (("disk", str(listing)), ("s3", f"s3://{BUCKET}/incoming/vip.csv")):
+        specs[where] = folder / "plan" / f"{where}.yaml"
+        specs[where].write_text(yaml.safe_dump({"name": "Bench", "type": "notification", "lists": [location],
+                                                "message": "Bonjour ${Prénom}"}, allow_unicode=True))
+    best: dict[str, tuple[float, float, float]] = {}
+    cases = {"plan, list on disk": lambda: plan_file(specs["disk"], folder / "plan" / "out-disk"),
+             "plan, list on S3": lambda: plan_file(specs["s3"], folder / "plan" / "out-s3"),
+             "staging alone": lambda: storage.local_copy(f"s3://{BUCKET}/incoming/vip.csv", folder / "staged")}
+    for _ in range(rounds):
+        for case, function in cases.items():
+            wall, cpu, moto_cpu, _result = _measure(function, moto)
+            if case not in best or cpu < best[case][1]:
+                best[case] = (wall, cpu, moto_cpu)
+    print(f"\n{rows:,}-row list ({listing.stat().st_size / 1e6:.1f} MB), best of {rounds}:")
+    print(f"{'case':<28}{'':<10}{'wall s':>9}{'client CPU s':>14}{'moto CPU s':>12}")
+    for case, (wall, cpu, moto_cpu) in best.items():
+        print(f"{case:<28}{'':<10}{wall:>9.3f}{cpu:>14.3f}{moto_cpu:>12.2f}")
+    disk, s3 = best["plan, list on disk"], best["plan, list on S3"]
+    print(f"{'':<28}{'ratio':<10}{s3[0] / disk[0]:>9.2f}{s3[1] / disk[1]:>14.2f}   (S3 / disk)")
 
 
 if __name__ == "__main__":
