@@ -73,8 +73,10 @@ class ObjectUrl:
     def resolve(self) -> ObjectUrl:
         return self
 
-    def joinpath(self, *others: str) -> ObjectUrl:
-        return ObjectUrl.parse(f"{SCHEME}{self.bucket}/" + "/".join([self.key.rstrip("/"), *others]).lstrip("/"))
+    def joinpath(self, *others: str | os.PathLike) -> ObjectUrl:
+        """A key under this one (`..` folded; never above the bucket)."""
+        parts = [self.key.rstrip("/"), *(os.fspath(other) for other in others)]
+        return ObjectUrl.parse(f"{SCHEME}{self.bucket}/" + "/".join(parts).lstrip("/"))
 
     __truediv__ = joinpath
 

@@ -42,9 +42,10 @@ def confine(location: str, base: Path, roots: Sequence[Path | ObjectUrl | str], 
     return path
 
 
-def resolve_location(location: str, base: Path, field_path: str = "lists") -> Location:
+def resolve_location(location: str, base: Location, field_path: str = "lists") -> Location:
     """A list or blacklist location from the spec: relative to the spec's folder, absolute, a file:// URI, or an
-    `s3://bucket/key` URL (an ObjectUrl, its `..` folded; the endpoint and credentials are the AWS settings')."""
+    `s3://bucket/key` URL (an ObjectUrl, its `..` folded; the endpoint and credentials are the AWS settings').
+    A spec read from S3 has an s3:// folder as `base`: its relative locations are objects beside it."""
     if not isinstance(location, str):  # a saved list (LIST-4) is a file only once the store wrote it out
         name = getattr(location, "saved", location)
         raise SpecError([Problem(field=field_path, value=name, rule="LIST-4",
@@ -68,7 +69,9 @@ def resolve_location(location: str, base: Path, field_path: str = "lists") -> Lo
                                              "s3://")])
         return Path(rest)
     path = Path(location).expanduser()
-    return path if path.is_absolute() else base / path
+    if path.is_absolute():
+        return path
+    return base.joinpath(location) if isinstance(base, ObjectUrl) else base / path
 
 
 def inside(path: Location | str, roots: Sequence[Path | ObjectUrl | str]) -> bool:
