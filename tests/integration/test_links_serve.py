@@ -66,13 +66,13 @@ SERVERS = ("granian", "uvicorn")  # granian serves the app through RSGI, uvicorn
 
 
 class Server:
-    def __init__(self, bucket: Path, server: str = "granian"):
+    def __init__(self, bucket: Path, server: str = "granian", roll: float = 0.5):
         self.bucket, self.port = bucket, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (bucket.parent / f"server-{self.port}.log").open("w")
         self.process = subprocess.Popen(
             [str(SMSFLOW), "links", "serve", "--bucket", str(bucket), "--port", str(self.port), "--poll", "0.3",
-             "--roll", "0.5", "--server", server], stdout=self.log, stderr=subprocess.STDOUT)
+             "--roll", str(roll), "--server", server], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:
             assert self.process.poll() is None, self.output()
@@ -268,4 +268,20 @@ def test_url3_sigkill_loses_none_of_the_clicks_it_answered(tmp_path, server_name
     assert clicks.height == answered == clicks.filter(pl.col("kind") == "click").height
     assert clicks.group_by("token").len()["len"].to_list() == [6] * 20
     assert roll(bucket) == [] and read_clicks(bucket).height == answered  # rolled once, never twice
+    assert os.listdir(log_folder(bucket)) == []
+
+
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_url3_a_stopped_server_rolls_every_event_it_answered(tmp_path, server_name):
+    """SIGTERM: each worker's shutdown (RSGI's __rsgi_del__, ASGI's lifespan) closes its segment and rolls it."""
+    bucket = tmp_path / "bucket"
+    tokens = [f"Stop{i:07d}" for i in range(1, 6)]
+    plan_links(bucket, "stop", tokens)
+    server = Server(bucket, server_name, roll=600)  # no roll while it serves: the one at shutdown
+    with httpx.Client(base_url=server.url, follow_redirects=False, timeout=5) as client:
+        answered = sum(client.get(f"/{token}", headers={"User-Agent": BROWSER}).status_code == 302
+                       for token in tokens)
+    assert read_clicks(bucket).height == 0
+    server.stop()
+    assert answered == 5 and read_clicks(bucket).height == 5
     assert os.listdir(log_folder(bucket)) == []
