@@ -1,175 +1,19 @@
-"""One storage layer for local paths and `s3://bucket/key` URLs (issue 13): what smsflow reads and writes, wherever
-it is. Open for reading (streamed), read and write bytes (a write is whole or absent: local temp + rename, one
-S3 PUT), exists, list under a prefix, move (S3: server-side copy + delete), and `local_copy` for the readers that
-need a real file (a list's encoding is detected over the whole file before its rows are parsed).
-
-S3 goes through obstore (bench/storage.py: against fsspec + s3fs on moto_server, a fraction of the client CPU).
-The endpoint, credentials and region come from the usual AWS settings (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
-AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or AWS_REGION, AWS_PROFILE's files are not read), never from a spec.
-A missing object raises FileNotFoundError naming its URL, as a missing file does.
-"""
+"""The operations on a location, local or s3:// (the package's docstring says what each guarantees)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-import threading
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import IO, Union
+from pathlib import Path
+from typing import IO
 
-SCHEME = "s3://"
+from pipelines.storage.client import _call
+from pipelines.storage.urls import Location, ObjectUrl, location
+
 READ_BLOCK = 8 << 20  # a streamed read's request size: large enough that a 100 MB list is ~13 GETs of data
 
 
-@dataclass(frozen=True)
-class ObjectUrl:
-    """`s3://bucket/key`: where an object is. Answers the few questions a Path answers about where it is (name,
-    parent, parts) so that locations can be compared and named alike; `resolve()` is itself (no symlinks)."""
-
-    bucket: str
-    key: str = ""
-
-    @classmethod
-    def parse(cls, url: str) -> ObjectUrl:
-        """`s3://bucket/key` (a `..` or `.` in the key folded, repeated slashes kept out); ValueError otherwise."""
-        if not url.startswith(SCHEME):
-            raise ValueError(f"not an s3:// URL: {url!r}")
-        bucket, _, key = url[len(SCHEME):].partition("/")
-        if not bucket:
-            raise ValueError(f"an s3:// URL names its bucket: {url!r}")
-        parts: list[str] = []
-        for part in key.split("/"):
-            if part == "..":
-                if parts:
-                    parts.pop()
-            elif part and part != ".":
-                parts.append(part)
-        return cls(bucket, "/".join(parts) + ("/" if key.endswith("/") and parts else ""))
-
-    def __str__(self) -> str:
-        return f"{SCHEME}{self.bucket}/{self.key}"
-
-    def __fspath__(self) -> str:  # never opened as a local file by mistake: os.open of it fails loudly
-        raise TypeError(f"{self} is an object in S3, not a local file: read it through pipelines.storage")
-
-    @property
-    def name(self) -> str:
-        return PurePosixPath(self.key).name
-
-    @property
-    def parent(self) -> ObjectUrl:
-        return ObjectUrl(self.bucket, str(PurePosixPath(self.key).parent).removeprefix("."))
-
-    @property
-    def parts(self) -> tuple[str, ...]:
-        return (f"{SCHEME}{self.bucket}", *PurePosixPath(self.key).parts)
-
-    @property
-    def anchor(self) -> str:
-        return self.parts[0]
-
-    def resolve(self) -> ObjectUrl:
-        return self
-
-    def joinpath(self, *others: str | os.PathLike) -> ObjectUrl:
-        """A key under this one (`..` folded; never above the bucket)."""
-        parts = [self.key.rstrip("/"), *(os.fspath(other) for other in others)]
-        return ObjectUrl.parse(f"{SCHEME}{self.bucket}/" + "/".join(parts).lstrip("/"))
-
-    __truediv__ = joinpath
-
-    def is_relative_to(self, other: ObjectUrl) -> bool:
-        """Whether this object is `other` or under it (a folder boundary: `s3://b/in` does not hold `s3://b/inx`)."""
-        if other.bucket != self.bucket:
-            return False
-        prefix = other.key.rstrip("/")
-        return not prefix or self.key == prefix or self.key.startswith(prefix + "/")
-
-
-Location = Union[Path, ObjectUrl]
-
-
-def is_url(location: object) -> bool:
-    """Whether a location (a spec's text, a Path, an ObjectUrl) is an object in S3."""
-    return isinstance(location, ObjectUrl) or (isinstance(location, str) and location.startswith(SCHEME))
-
-
-def location(value: str | os.PathLike | ObjectUrl) -> Location:
-    """A Path or an ObjectUrl from what a user or a spec wrote."""
-    if isinstance(value, ObjectUrl):
-        return value
-    if isinstance(value, str) and value.startswith(SCHEME):
-        return ObjectUrl.parse(value)
-    return Path(value)
-
-
-# --- the S3 client -------------------------------------------------------------------------------------------
-_SETTINGS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-             "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_MAX_ATTEMPTS")
-_stores: dict[tuple, object] = {}
-_stores_lock = threading.Lock()
-
-
-def _store(bucket: str):
-    """The obstore client of a bucket, made once per bucket and AWS settings (thread-safe, shared)."""
-    from obstore.store import S3Store
-
-    settings = tuple(os.environ.get(name) for name in _SETTINGS)
-    with _stores_lock:
-        store = _stores.get((bucket, settings))
-        if store is None:
-            endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-            config: dict[str, object] = {}
-            if endpoint:
-                config["endpoint"] = endpoint
-                # a custom endpoint (MinIO, moto, Ceph) is addressed by path: bucket names need no DNS there
-                config["virtual_hosted_style_request"] = False
-            if region:
-                config["region"] = region
-            options: dict[str, object] = {}
-            attempts = os.environ.get("AWS_MAX_ATTEMPTS")  # the AWS setting: 1 = no retry
-            if attempts and attempts.isdigit() and int(attempts) >= 1:
-                options["retry_config"] = {"max_retries": int(attempts) - 1}
-            store = S3Store(bucket, config=config, **options,
-                            client_options={"allow_http": bool(endpoint and endpoint.startswith("http://"))})
-            _stores[(bucket, settings)] = store
-    return store
-
-
-def forget_clients() -> None:
-    """Drop the clients made so far (the AWS settings changed: a test's server, a new role)."""
-    with _stores_lock:
-        _stores.clear()
-
-
-def _missing(url: ObjectUrl, error: BaseException) -> FileNotFoundError:
-    missing = FileNotFoundError(2, "no such object", str(url))
-    missing.__cause__ = error
-    return missing
-
-
-def _call(url: ObjectUrl, function, *args, **options):
-    """An obstore call on `url`'s bucket; its NotFoundError as FileNotFoundError, its other errors as OSError."""
-    from obstore.exceptions import BaseError, NotFoundError
-
-    try:
-        return function(_store(url.bucket), *args, **options)
-    except (NotFoundError, FileNotFoundError) as error:  # obstore raises either, by operation
-        raise _missing(url, error) from None
-    except (BaseError, OSError) as error:
-        raise OSError(f"{url}: {type(error).__name__}: {_first_line(error)}") from error
-
-
-def _first_line(error: BaseException) -> str:
-    """obstore's message without its debug dump (the request, the XML answer): its first line."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else ""
-
-
-# --- the operations ------------------------------------------------------------------------------------------
 def open_read(where: Location | str) -> IO[bytes]:
     """A binary stream of a file or object, read as it is consumed (S3: buffered ranged GETs), seekable."""
     where = location(where)
