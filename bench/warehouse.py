@@ -13,7 +13,10 @@ without one) and replies (events Parquet). Then, for each target, prints beside 
   - the message_status view over the campaign, fetched whole (goal ≤ 2 s);
   - an analyst's query (a new read-only connection, a GROUP BY over the campaign's rows) idle, and while three
     other processes load three campaigns (--load-recipients each, a tenth of N by default; goal: median within
-    2x of idle).
+    2x of idle). The lake's loads run as pipelines.warehouse runs them, at a lower CPU priority (SMSFLOW_LOAD_NICE,
+    default 10; SMSFLOW_LOAD_NICE=0 measures them at the analyst's); the file's, as they always ran.
+Beside each wall time, the CPU time the step took in this process (every thread's): other work on a shared machine
+inflates wall times, much less CPU times; the load average is printed with each step.
 Targets: `file`, the single DuckDB file smsflow had before the lake, every status derived when read (the same
 functions and SQL, pointed at a .duckdb file, without the `messages` table the loads now write: self-contained
 below), and `lake`, pipelines.warehouse as it stands, measured once it is a DuckLake (pipelines/lake.py exists).
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -207,14 +211,22 @@ class Target:
 
 # --- the measures ----------------------------------------------------------------------------------------------
 
-def best(repeat: int, run) -> tuple[float, object]:
-    """(the shortest wall time of `repeat` runs of `run`, its last result)."""
-    times, result = [], None
+def cpu_seconds() -> float:
+    """This process's CPU time so far, every thread's (DuckDB's included): a figure other work on a shared machine
+    does not inflate as it does wall time."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def best(repeat: int, run) -> tuple[float, object, float]:
+    """(the shortest wall time of `repeat` runs of `run`, its last result, the least CPU time of a run)."""
+    times, cpus, result = [], [], None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         result = run()
         times.append(time.perf_counter() - start)
-    return min(times), result
+        cpus.append(cpu_seconds() - cpu)
+    return min(times), result, min(cpus)
 
 
 def analyst_query(target: Target) -> float:
@@ -263,18 +275,24 @@ def measure(target: Target, root: Path, loaded: Path, repeat: int, out: Path) ->
             return connection.execute("SELECT * FROM message_status WHERE campaign_id = $campaign_id",
                                       {"campaign_id": CAMPAIGN}).to_arrow_table().num_rows
 
-    def step(name: str, seconds: float) -> None:
-        figures[name] = seconds
-        print(f"  {target.name}: {name} {seconds:.2f} s", flush=True)
+    def step(name: str, seconds: float, cpu: float) -> None:
+        figures[name], figures[f"{name}_cpu"] = seconds, cpu
+        print(f"  {target.name}: {name} {seconds:.2f} s (CPU {cpu:.2f} s, load average {os.getloadavg()[0]:.1f})",
+              flush=True)
 
     target.reset()
     figures = {}
-    step("load", best(1, lambda: target.load(CAMPAIGN, root))[0])
+    seconds, _, cpu = best(1, lambda: target.load(CAMPAIGN, root))
+    step("load", seconds, cpu)
     with target.reading() as connect:
-        step("stats", best(repeat, lambda: campaign_stats(target.location, CAMPAIGN))[0])
-        seconds, rows = best(repeat, export)
-        figures["csv"] = rows / seconds
-        step("status", best(repeat, message_status)[0])
+        seconds, _, cpu = best(repeat, lambda: campaign_stats(target.location, CAMPAIGN))
+        step("stats", seconds, cpu)
+        seconds, rows, cpu = best(repeat, export)
+        figures["csv"], figures["csv_cpu"] = rows / seconds, cpu / rows * 1e6
+        print(f"  {target.name}: csv {rows / seconds:,.0f} rows/s ({seconds:.2f} s, CPU {cpu:.2f} s, load average "
+              f"{os.getloadavg()[0]:.1f})", flush=True)
+        seconds, _, cpu = best(repeat, message_status)
+        step("status", seconds, cpu)
         figures["status_rows"] = message_status()
     idle = [analyst_query(target) for _ in range(max(3, repeat))]
     busy, query_errors, loaders_wall, failed = under_load(target, loaded)
@@ -288,9 +306,13 @@ def measure(target: Target, root: Path, loaded: Path, repeat: int, out: Path) ->
 
 ROWS = [  # (key, label, goal, format, whether the ratio lake/file is shown)
     ("load", "load: plan + dispatch (s)", "", "{:.2f}", True),
+    ("load_cpu", "  its CPU time in this process (s)", "", "{:.2f}", True),
     ("stats", "smsflow stats latency (s)", "≤ 1 s at 10M", "{:.2f}", True),
+    ("stats_cpu", "  its CPU time (s)", "", "{:.2f}", True),
     ("csv", "REP-2 CSV export (rows/s)", "≥ 1M rows/s", "{:,.0f}", True),
+    ("csv_cpu", "  its CPU time per million rows (s)", "", "{:.2f}", True),
     ("status", "message_status, one campaign (s)", "≤ 2 s", "{:.2f}", True),
+    ("status_cpu", "  its CPU time (s)", "", "{:.2f}", True),
     ("idle", "analyst query, idle (s)", "", "{:.3f}", True),
     ("busy", "analyst query, 3 loads running: median (s)", "≤ 2x idle", "{:.3f}", True),
     ("busy_max", "  the same: slowest (s)", "", "{:.3f}", True),
