@@ -20,7 +20,7 @@ pytest_plugins = ["s3"]  # s3_server: a real moto_server (tests/s3.py, issue 13)
 _KINDS = {"unit": ("unit",), "integration": ("integration",), "e2e": ("e2e", "slow"), "dags": ("airflow", "slow"),
           "plugins": ("airflow",), "test_layout.py": ("integration",),
           "test_stack.py": ("airflow",)}
-_SUBPROCESS_FIXTURES = {"smsc", "migrated_airflow_env", "postgres_server"}
+_SUBPROCESS_FIXTURES = {"smsc", "migrated_airflow_env", "postgres_server", "s3_server", "moto_endpoint"}
 STORE_BACKENDS = ("sqlite", "postgresql")  # every account-store test runs on both (issue 9)
 
 
