@@ -154,9 +154,6 @@ def _report_query(database: Path, campaign_id: str, category: str, snapshot: int
                   **({"e164": _E164} if neutralised else {})}
         if not neutralised:  # the DataFrame's columns are named as the CSV's header
             query = f"SELECT {', '.join(f'c{n} AS {_ident(name)}' for n, name in enumerate(names))} FROM ({query})"
-        # The joins as written: the plan's rows (wide: the list's JSON) probe a hash table of the campaign's messages
-        # (narrow), which DuckDB would otherwise build from the plan's rows (estimated as many). This connection only.
-        connection.execute("SET disabled_optimizers = 'build_side_probe_side'")
         try:
             yield connection, _Query(query, params, names)
         except BaseException:

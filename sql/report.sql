@@ -2,9 +2,8 @@
 
 -- name: report_rows
 -- Every plan row with its status as of now (message_rows: pre-send statuses are the plan's), the campaign's messages
--- joined by (ref_list, id_line) alone (both sides of one campaign: the smaller side, messages, is the join's build
--- side, pipelines.report); `fields` as stored: pipelines.report reads the list's own columns from it once the rows
--- are sorted (LIST-3).
+-- joined by (ref_list, id_line) alone (both sides filtered to one campaign first); `fields` as stored:
+-- pipelines.report reads the list's own columns from it once the rows are sorted (LIST-3).
 -- URL-3, URL-4: `clicks` (a placeholder) adds PREVIEW, PREVIEW_COUNTER and TRACK_n, TRACK_n_COUNTER per link of
 -- the message, and `click_joins` the joins they read (report_click_joins) when the campaign tracks its links; else
 -- NULL columns and no join (an untracked campaign has no clicks). Placeholders are pipelines.report's own text,
