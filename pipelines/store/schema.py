@@ -8,7 +8,8 @@ migrations (`pipelines/store/migrations`) create them; a test keeps this file an
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData(naming_convention={
@@ -177,4 +178,35 @@ store_settings = Table(
     "store_settings", metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# DROP-1 (issue 13): a CRM export dropped under an account's prefix of the bucket starts a campaign from a template
+# (a spec file in the bucket, or a saved draft), planned for approval (`approve`) or sent under `approval: auto`.
+drop_rules = Table(
+    "drop_rules", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("prefix", String(512), nullable=False),  # under the bucket, ending in "/": incoming/vip/
+    Column("template_kind", String(8), nullable=False),  # spec | campaign
+    Column("template", String(1024), nullable=False),  # a spec's path in the bucket, or a draft's campaign id
+    Column("mode", String(8), nullable=False),  # approve | auto
+    Column("max_invalid_share", Float),  # None: the template's contracts.max_invalid_share
+    Column("max_bytes", Integer),  # None: pipelines.drops' default
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("prefix"),
+)
+# DROP-2: every accepted drop by its content's hash (unique: the same bytes under any name start one campaign).
+drops = Table(
+    "drops", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("content_hash", String(64), nullable=False),  # SHA-256, hex
+    Column("rule_id", Integer, nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("source", String(1024), nullable=False),  # where it was dropped, relative to the bucket
+    Column("target", String(1024), nullable=False),  # processed/<date>/<name>, relative to the bucket
+    Column("run_id", String(256), nullable=False),  # the sms_campaign run it starts
+    Column("conf", JSON, nullable=False),  # that run's conf
+    Column("at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("content_hash"),
+    Index(None, "source"),
 )

@@ -1,0 +1,95 @@
+"""`smsflow drops add|list|remove`: which prefix of the bucket starts which campaign (DROP-1, issue 13).
+
+A CRM export dropped under a rule's prefix (with its `.done` marker beside it) is checked, then starts one
+`sms_campaign` run from the rule's template with that file as its list (the `sms_drops` DAG; `pipelines.drops`).
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from pipelines.cli.app import app, console, open_account_store, out, print_json, store_option
+
+group = typer.Typer(help="Drop rules (DROP-1): a CRM export dropped under a prefix of the bucket starts a campaign "
+                         "from a template.", no_args_is_help=True)
+app.add_typer(group, name="drops")
+
+
+def _json():
+    return typer.Option(False, "--json", help="Print JSON on stdout instead of a table.")
+
+
+def _said(rule, what: str) -> None:
+    template = f"spec {rule.template}" if rule.template_kind == "spec" else f"draft {rule.template}"
+    console.print(f"{what} drop rule [bold]{rule.id}[/]: {escape(rule.prefix)} → {escape(template)} ({rule.mode}, "
+                  f"account {escape(rule.account_id)})", highlight=False, soft_wrap=True)
+
+
+@group.command()
+def add(
+    prefix: str = typer.Argument(..., help="The folder of the bucket it watches, e.g. incoming/vip/."),
+    account: str = typer.Option("default", "--account", help="The account whose campaigns drops start (ACC-1)."),
+    spec: str = typer.Option(None, "--spec", help="The template: a spec file in the bucket, e.g. specs/vip.yaml."),
+    campaign: str = typer.Option(None, "--campaign", help="The template: a saved draft's campaign id (CAMP-3)."),
+    mode: str = typer.Option("approve", "--mode", help="approve: planned, then a person approves the test; auto: "
+                                                       "sent under approval: auto (SEND-3)."),
+    max_invalid_share: float = typer.Option(None, "--max-invalid-share",
+                                            help="Largest share of invalid numbers a drop may hold (default: the "
+                                                 "template's contracts.max_invalid_share) (PLUS-3)."),
+    max_bytes: int = typer.Option(None, "--max-bytes", help="Largest file accepted, in bytes (default 2 GiB)."),
+    as_json: bool = _json(),
+    store: str = store_option(),
+) -> None:
+    """A new rule: drops under PREFIX start the template in this account."""
+    from pipelines.store.drops import add_rule
+
+    rule = add_rule(open_account_store(store), account, prefix, spec=spec, campaign=campaign, mode=mode,
+                    max_invalid_share=max_invalid_share, max_bytes=max_bytes)
+    if as_json:
+        print_json(rule.as_dict())
+        return
+    _said(rule, "Added")
+
+
+@group.command("list")
+def list_(
+    account: str = typer.Option(None, "--account", help="Only this account's rules."),
+    as_json: bool = _json(),
+    store: str = store_option(),
+) -> None:
+    """The drop rules, by prefix."""
+    from pipelines.store.drops import list_rules
+
+    rules = list_rules(open_account_store(store), account)
+    if as_json:
+        print_json([rule.as_dict() for rule in rules])
+        return
+    if not rules:
+        console.print("No drop rule: smsflow drops add incoming/vip/ --spec specs/vip.yaml adds one.")
+        return
+    table = Table(title="Drop rules")
+    for column in ("id", "prefix", "account", "template", "mode", "max invalid", "max bytes"):
+        table.add_column(column)
+    for rule in rules:
+        table.add_row(str(rule.id), rule.prefix, rule.account_id, f"{rule.template_kind} {rule.template}", rule.mode,
+                      "template's" if rule.max_invalid_share is None else f"{rule.max_invalid_share:.0%}",
+                      "default" if rule.max_bytes is None else f"{rule.max_bytes:,}")
+    out.print(table)
+
+
+@group.command()
+def remove(
+    rule: str = typer.Argument(..., help="The rule's id or prefix (smsflow drops list)."),
+    as_json: bool = _json(),
+    store: str = store_option(),
+) -> None:
+    """Remove a rule; the drops it accepted stay recorded (a same file dropped again is still a duplicate)."""
+    from pipelines.store.drops import remove_rule
+
+    removed = remove_rule(open_account_store(store), rule)
+    if as_json:
+        print_json(removed.as_dict())
+        return
+    _said(removed, "Removed")
