@@ -14,7 +14,8 @@ once its marker is there). `process_drop` then, for that file (a local path or a
    the template's spec with this file as its only list (and `approval: auto` in `auto` mode), and the run conf
    for `sms_campaign` is `{"spec_path": that spec}`, its run id `drop__<hash>`; refused, it moves to
    `quarantine/<date>/<name>` beside `<name>.reason.json` (the rule, the check that failed, the file, the file's
-   line and column when the reader knows them, or the first bad row (LIST-6's numbering) and the mobile column). Its marker is removed after.
+   line and column when the reader knows them, or the first bad row, LIST-6's numbering, and the mobile column).
+   Its marker is removed after.
 
 Crash-safe: everything is written before the file moves, and the move is last; a retry of the same drop finds
 its own record (by source) and finishes the move, or, the file gone already, returns what was recorded.
@@ -29,7 +30,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Iterable
 
 import yaml
 
@@ -368,3 +369,20 @@ def marked_drops(bucket: Location | str, engine=None) -> list[Location]:
 def process_marked(bucket: Location | str, *, engine=None) -> list[DropOutcome]:
     """Every marked drop waiting, processed (the sweep `sms_drops` runs, and `smsflow drops` could)."""
     return [process_drop(bucket, where, engine=engine) for where in marked_drops(bucket, engine)]
+
+
+def start_drops(bucket: Location | str, files: Iterable[str | Location] = ()) -> dict[str, list[dict]]:
+    """What `sms_drops` runs: the files its Asset events name (`file:///…`, s3://…, or relative to the bucket; their
+    marker was taken by the watcher's trigger), then every other marked drop waiting. Returns the runs to start,
+    `{"trigger_run_id", "conf"}` each (TriggerDagRunOperator's arguments), and the drops quarantined."""
+    bucket = storage.location(bucket)
+    outcomes = []
+    for name in dict.fromkeys(str(name) for name in files):
+        where = storage.location(name.removeprefix("file://")) if name.startswith(("file://", "s3://", "/")) \
+            else bucket / name
+        outcomes.append(process_drop(bucket, where))
+    outcomes += process_marked(bucket)
+    return {"accepted": [{"trigger_run_id": outcome.run_id, "conf": outcome.conf}
+                         for outcome in outcomes if outcome.accepted],
+            "quarantined": [{"source": outcome.source, "target": outcome.target, "check": outcome.reason["check"],
+                             "reason": outcome.reason["reason"]} for outcome in outcomes if outcome.reason]}
