@@ -13,18 +13,26 @@ from pipelines.cli.app import app, console, open_account_store, out as stdout, p
 from pipelines.cli.tables import _progress, print_summary
 
 
-def default_plan_dir(spec: Path) -> Path:
+def default_plan_dir(spec) -> Path:
     """`<bucket>/campaigns/<spec file's stem>/plan`: the spec's bucket (pipelines.spec.spec_bucket) and the
-    layout of a campaign folder, so later commands (send, stats) find the plan where a campaign's plan is."""
-    from pipelines.layout import CampaignPaths
-    from pipelines.spec import spec_bucket
+    layout of a campaign folder, so later commands (send, stats) find the plan where a campaign's plan is. A spec
+    in S3 (`s3://…/specs/x.yaml`) is planned into the local bucket ($SMSFLOW_BUCKET, else ./bucket) until campaign
+    folders live in S3 too (issue 13)."""
+    import os
+    from pathlib import PurePosixPath
 
+    from pipelines.layout import CampaignPaths
+    from pipelines.spec import BUCKET_ENV, spec_bucket
+    from pipelines.storage import is_url
+
+    if is_url(spec):
+        return CampaignPaths.in_bucket(Path(os.environ.get(BUCKET_ENV, "bucket")), PurePosixPath(spec.key).stem).plan
     return CampaignPaths.in_bucket(spec_bucket(spec), spec.stem).plan
 
 
 @app.command()
 def plan(
-    spec: Path = typer.Argument(..., help="Campaign spec (YAML)."),
+    spec_name: str = typer.Argument(..., metavar="SPEC", help="Campaign spec (YAML): a file, or s3://bucket/key."),
     out: Path = typer.Option(None, "--out", show_default=False,
                              help="Folder for the plan: recipients.parquet, summary.json and quarantine.csv "
                                   "(default: BUCKET/campaigns/NAME/plan, BUCKET the spec's bucket, NAME the "
@@ -47,8 +55,10 @@ def plan(
     from pipelines.plan import plan_file
     from pipelines.render import TemplateError
     from pipelines.spec import SpecError, load_spec
+    from pipelines.storage import location
     from pipelines.store.lists import resolve_saved_lists
 
+    spec = location(spec_name)  # a typer Path would fold s3:// into s3:/
     out = out if out is not None else default_plan_dir(spec)
     try:
         engine = open_account_store(store)

@@ -105,4 +105,6 @@ def plan_file(spec_path: Path, out_dir: Path, progress: Progress | None = None, 
     if spec is None:
         now = datetime.now(timezone.utc) if check_send_at else None
         spec = load_spec(spec_path, now=now, roots=roots)
-    return plan_campaign(spec, spec_path.resolve().parent, out_dir, progress, roots, inputs)
+    from pipelines.storage import location
+
+    return plan_campaign(spec, location(spec_path).resolve().parent, out_dir, progress, roots, inputs)

@@ -89,11 +89,17 @@ def load_spec(path: Path, *, now: datetime | None = None, roots: Sequence[Path] 
     def refused(message: str) -> SpecError:
         return SpecError([Problem(field="(file)", value=str(path), rule="CAMP-2", message=message)], str(path))
 
+    from pipelines.storage import is_url, location, read_head
+
+    path = location(path)  # a local file, or an object in S3 (issue 13): read through pipelines.storage
     if roots is not None and not inside(path, roots):
         raise refused("the spec file is outside the folders this account may read (its bucket)")
     try:
-        with Path(path).open("rb") as file:
-            data = file.read(MAX_SPEC_BYTES + 1)
+        if is_url(path):
+            data = read_head(path, MAX_SPEC_BYTES + 1)
+        else:
+            with path.open("rb") as file:
+                data = file.read(MAX_SPEC_BYTES + 1)
     except FileNotFoundError:
         raise refused("spec file not found") from None
     except OSError as error:
@@ -112,5 +118,5 @@ def load_spec(path: Path, *, now: datetime | None = None, roots: Sequence[Path] 
         raise refused(f"not valid YAML{where}: {clip(str(getattr(error, 'problem', None) or error))}") from None
     except RecursionError:
         raise refused("not valid YAML: nested too deeply") from None
-    return validate_spec(raw, str(path), now=now, roots=roots, base=Path(path).resolve().parent,
+    return validate_spec(raw, str(path), now=now, roots=roots, base=path.resolve().parent,
                          check_files=check_files)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pipelines.spec.locations import location_problems
 from pipelines.spec.model import LIST_FILE, PARIS, SAVED_LIST, STOP_MENTION, CampaignSpec
 from pipelines.spec.problems import Problem, SpecError, rule_for
+from pipelines.storage import location
 
 LIST_ENTRY_TAGS = (LIST_FILE, SAVED_LIST)  # which kind of `lists` entry failed: not a field, left out of paths
 SEND_AT_TOLERANCE = timedelta(minutes=1)  # SEND-1: a send time this close behind "now" still means "now"
@@ -134,7 +135,7 @@ def validate_spec(raw: Any, source: str = "spec", *, now: datetime | None = None
     if now is not None and raw.get("send_at"):
         problems.extend(_past_problems(raw["send_at"], now))
     if roots is not None:
-        problems.extend(location_problems(raw, Path(base) if base else Path(roots[0]) if roots else Path.cwd(),
+        problems.extend(location_problems(raw, location(base) if base else Path(roots[0]) if roots else Path.cwd(),
                                            roots))
     spec = None
     try:
@@ -154,10 +155,10 @@ def validate_spec(raw: Any, source: str = "spec", *, now: datetime | None = None
     if base is not None and check_files:
         from pipelines.spec.inputs import raw_input_problems
 
-        problems.extend(raw_input_problems(raw, Path(base), roots))
+        problems.extend(raw_input_problems(raw, location(base), roots))
         from pipelines.spec.tracking import image_problems
 
-        problems.extend(image_problems(raw, Path(base), roots))
+        problems.extend(image_problems(raw, location(base), roots))
     if problems:
         raise SpecError(problems, source)
     assert spec is not None

@@ -182,3 +182,22 @@ def test_list1_s3_locations_resolve_and_are_confined_to_s3_roots(tmp_path: Path)
     assert resolve_location("/data/vip.csv", specs) == Path("/data/vip.csv")
     with pytest.raises(SpecError, match=r"the gs:// scheme is not supported; use a path, file:// or s3://"):
         resolve_location("gs://crm/vip.csv", tmp_path)
+
+
+def test_list1_smsflow_plan_reads_the_spec_itself_from_s3_its_lists_beside_it(s3_server, tmp_path: Path,
+                                                                               monkeypatch):
+    """`smsflow plan s3://…/specs/vip.yaml`: the spec read from S3, `../incoming/vip.csv` resolved beside it in
+    the same bucket, the plan written to the local bucket's campaigns/vip/plan (campaign folders stay local)."""
+    import yaml
+
+    storage.write_bytes(s3_server.url("incoming/vip.csv"), VIP.encode("cp1252"))
+    spec = {"name": "VIP", "type": "notification", "lists": ["../incoming/vip.csv"], "message": "Bonjour ${Prénom}"}
+    storage.write_bytes(s3_server.url("specs/vip.yaml"), yaml.safe_dump(spec, allow_unicode=True).encode())
+    monkeypatch.setenv("SMSFLOW_BUCKET", str(tmp_path / "bucket"))
+    result = smsflow_here("plan", s3_server.url("specs/vip.yaml"), "--json", "--no-contracts")
+    assert result.returncode == 0, result.stderr
+    rows = pl.read_parquet(tmp_path / "bucket" / "campaigns" / "vip" / "plan" / "recipients.parquet")
+    assert rows.height == 6 and rows.get_column("MESSAGE").drop_nulls().to_list()[0] == "Bonjour Anne"
+    missing = smsflow_here("plan", s3_server.url("specs/nowhere.yaml"))
+    assert missing.returncode == 2 and s3_server.url("specs/nowhere.yaml") in " ".join(missing.stderr.split())
+    assert "spec file not found" in missing.stderr
