@@ -52,7 +52,7 @@ bench-links-plan: install  ## what tracked links (URL-1, 2 per message) add to s
 	.venv/bin/python bench/links_plan.py --rows $(if $(filter 10000,$(ROWS)),1000000,$(ROWS))
 
 bench-links: install  ## the short-link service against FastAPI + SQLite: redirects/s, p50/p99, RSS, lost clicks (LINKS=10000000)
-	.venv/bin/python bench/links.py --links $(or $(LINKS),10000000)
+	.venv/bin/python bench/links.py --links $(or $(LINKS),10000000) --repeat 2
 
 clean:
 	rm -rf .venv .tools $(BUCKET) bench/out airflow_home
