@@ -187,3 +187,18 @@ def test_drop1_a_drop_on_s3(s3_server, engine):
     said = json.loads(storage.read_bytes(bucket / f"{refused.target}.reason.json"))
     assert said["check"] == "invalid share" and said["file"] == str(bad) and said["row"] == 6
     assert storage.listing(bucket / "incoming") == []  # every drop and marker gone from incoming/
+
+
+def test_drop1_start_drops_takes_the_named_files_then_the_marked_ones(bucket, engine, vip):
+    from pipelines.drops import start_drops
+
+    named = drop(bucket / "incoming" / "vip" / "export.csv", export(), marked=False)  # the watcher took its marker
+    swept = drop(bucket / "incoming" / "vip" / "other.csv", export(12))
+    stray = drop(bucket / "incoming" / "nobody.csv", export(13))  # under incoming/, no rule's prefix
+    started = start_drops(str(bucket), [f"file://{named}", "incoming/vip/export.csv"])  # named twice: once
+    assert [run["conf"]["spec_path"].rsplit("/", 1)[1] for run in started["accepted"]] == [
+        "export.csv.spec.yaml", "other.csv.spec.yaml"]
+    assert all(run["trigger_run_id"].startswith("drop__") for run in started["accepted"])
+    (refused,) = started["quarantined"]
+    assert (refused["source"], refused["check"]) == ("incoming/nobody.csv", "rule")
+    assert not any(path.exists() for path in (named, swept, stray))
