@@ -205,11 +205,13 @@ def roll(bucket: Path) -> list[Path]:
     folder, target = log_folder(bucket), events_folder(bucket)
     if not folder.exists():
         return []
+    from pipelines.links.tombstones import scrub
+
     _close_orphans(folder)
     written = []
     for segment in sorted(folder.glob(f"*{CLOSED}")):
         try:
-            events = read_segment(segment)
+            events = scrub(bucket, read_segment(segment))  # PLUS-8: clicks of a recipient erased since, scrubbed
         except FileNotFoundError:  # another roller took it
             continue
         if events.height:

@@ -7,8 +7,9 @@ links service drops a row without a valid target, so those links answer 404 from
 link number and expiry stay (nothing personal: the report still joins on them). The plan's marker is written again
 (a new version: a running `smsflow links serve` re-reads the plan within its poll) and the campaign's index caches
 (bucket/links/index, the targets and previews memory-mapped) are deleted, rebuilt from the erased file. The click
-batches (`events/links/*.parquet`) keep that recipient's clicks with `ip_prefix` and `user_agent` NULL. Retention
-(`purge`) does the same for every recipient of a campaign. Whole-column joins; each file replaced atomically.
+batches (`events/links/*.parquet`) keep that recipient's clicks with `ip_prefix` and `user_agent` NULL, and a
+tombstone (pipelines.links.tombstones) does the same to the clicks still in the service's segments when they are
+rolled. Retention (`purge`) does the same for every recipient of a campaign. Whole-column joins; each file replaced atomically.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import polars as pl
 
 from pipelines.layout import PLAN_MARKER, CampaignPaths
 from pipelines.links.clicks import events_folder
+from pipelines.links.tombstones import CLICK_PERSONAL, remember
 
 LINK_PERSONAL = ("target", "title", "description")  # links.parquet's columns a plan personalises (URL-2, URL-4)
-CLICK_PERSONAL = ("ip_prefix", "user_agent")  # the click batches' columns about the person clicking
 _KEYS = {"campaign_id": pl.String, "ref_list": pl.String, "id_line": pl.Int64}
 
 
@@ -49,6 +50,7 @@ def erase_links(bucket: Path, recipients: pl.DataFrame) -> list[Path]:
     """The recipients' personalised link texts and their clicks' address and agent nulled in the bucket's files;
     the files rewritten."""
     bucket, written = Path(bucket), []
+    remember(bucket, recipients)  # first: clicks still in the service's segments are scrubbed when rolled
     for (campaign,), rows in recipients.partition_by("campaign_id", as_dict=True).items():
         paths = CampaignPaths.in_bucket(bucket, campaign)
         if _null_rows(paths.links, rows.drop("campaign_id"), LINK_PERSONAL):
@@ -63,6 +65,7 @@ def erase_links(bucket: Path, recipients: pl.DataFrame) -> list[Path]:
 def purge_links(bucket: Path, campaign_id: str) -> list[Path]:
     """Retention: every recipient's link texts of the campaign and its clicks' address and agent nulled."""
     bucket, written = Path(bucket), []
+    remember(bucket, pl.DataFrame({"campaign_id": [campaign_id]}))
     paths = CampaignPaths.in_bucket(bucket, campaign_id)
     if paths.links.is_file() and _null_rows(paths.links, None, LINK_PERSONAL):
         written.append(paths.links)
