@@ -11,7 +11,8 @@ writes the export, then an empty marker beside it: `incoming/vip/export.csv`, th
 **`FileDeleteTrigger`** on the export's marker: the triggerer sees the marker, deletes it and fires the Asset's
 event, which starts a run. Why that one: in Airflow 3.3's standard provider it is the file trigger that is a
 `BaseEventTrigger` (what an `AssetWatcher` takes; `FileTrigger` is not one), and deleting the marker makes each
-drop fire once. It watches one fixed path, not a pattern, so the watched exports are named at parse time:
+drop fire once (`DirectoryFileDeleteTrigger`, new beside it, shares one folder scan between many watched names but
+is no freer). It watches one fixed path, not a pattern, so the watched exports are named at parse time:
 `SMSFLOW_DROP_WATCH` (comma-separated, relative to the bucket; default `incoming/export.csv`). Every other marked
 file under the rules' prefixes and `incoming/` is taken by the same run (the sweep), or by a run triggered by
 hand (with `{"files": ["incoming/vip/other.csv"]}` to name some).
@@ -74,8 +75,9 @@ def watched_drops() -> list[Asset]:
 DROPS = watched_drops()
 
 
-@dag(schedule=AssetAny(*DROPS) if DROPS else None, start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Paris"), catchup=False,
-     max_active_runs=1, tags=["smsflow", "DROP-1"], doc_md=__doc__,
+@dag(schedule=AssetAny(*DROPS) if DROPS else None, start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Paris"),
+     catchup=False, max_active_runs=1,  # one sweep at a time: two runs never take the same file
+     tags=["smsflow", "DROP-1"], doc_md=__doc__,
      description="CRM exports dropped in the bucket: checked, then each starts one sms_campaign run, or is "
                  "quarantined with its reason (DROP-1..3)")
 def sms_drops():

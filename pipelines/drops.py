@@ -234,6 +234,8 @@ def process_drop(bucket: Location | str, file: Location | str, *, engine=None, t
 
     bucket = storage.location(bucket)
     file = storage.location(file)
+    if isinstance(bucket, Path):
+        bucket, file = bucket.resolve(), Path(file).absolute()  # the file's own links are judged below
     source = _relative(bucket, file)
     engine = engine or open_store(bucket=bucket if isinstance(bucket, Path) else None)
     today = today or _today()
@@ -247,6 +249,9 @@ def process_drop(bucket: Location | str, file: Location | str, *, engine=None, t
     try:
         if rule is None:
             raise DropRefused("rule", "no drop rule's prefix holds this file (smsflow drops list)", "DROP-1")
+        if isinstance(file, Path) and (file.is_symlink() or not file.resolve().is_relative_to(bucket)):
+            raise DropRefused("readable", "a link, not a file: links are not followed (what they point to may be "
+                                          "outside the bucket)", "LIST-4")  # never read, so nothing of it is told
         check_size(storage.size(file), rule)
         template, base = template_spec(bucket, rule, engine)
         with _readable(file) as (path, shown):

@@ -202,3 +202,18 @@ def test_drop1_start_drops_takes_the_named_files_then_the_marked_ones(bucket, en
     (refused,) = started["quarantined"]
     assert (refused["source"], refused["check"]) == ("incoming/nobody.csv", "rule")
     assert not any(path.exists() for path in (named, swept, stray))
+
+
+def test_drop1_a_link_dropped_in_the_bucket_is_quarantined_unread(tmp_path, bucket, engine, vip):
+    secret = tmp_path / "outside.csv"
+    secret.write_text("Nom;SECRET-HEADER\n", encoding="utf-8")
+    link = bucket / "incoming" / "vip" / "link.csv"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(secret)
+    (bucket / "incoming" / "vip" / "link.csv.done").write_bytes(b"")
+    (outcome,) = process_marked(bucket, engine=engine)
+    said = json.loads(storage.read_bytes(bucket / f"{outcome.target}.reason.json"))
+    assert said["check"] == "readable" and said["rule_id"] == "LIST-4"
+    assert "SECRET" not in json.dumps(said) and secret.read_text(encoding="utf-8").startswith("Nom;SECRET")
+    assert outcome.target.startswith("quarantine/") and (bucket / outcome.target).is_symlink()
+    assert not link.exists()
