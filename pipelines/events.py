@@ -321,13 +321,21 @@ class AirflowAnnouncer:
         return len(names)
 
 
-def batch_files(bucket: Path, names: list[str]) -> list[Path]:
+def batch_files(bucket: Path, names: list[str]) -> list[Path] | None:
     """The micro-batch files named in Asset events (relative to the bucket, or absolute), each once; a name with no
-    file is refused (a worker that does not see the receiver's bucket must fail, not load nothing)."""
+    file is refused (a worker that does not see the receiver's bucket must fail, not load nothing), unless the
+    receiver has compacted the folder since (pipelines.compaction): then None, the whole folder (idempotent)."""
+    from pipelines.compaction import COMPACTED
+
     bucket = Path(bucket)
     files = list(dict.fromkeys(path if (path := Path(name)).is_absolute() else bucket / path for name in names))
-    missing = [str(file) for file in files if not file.is_file()]
+    missing = [file for file in files if not file.is_file()]
+    if missing and all(file.parent.is_dir() and any(file.parent.glob(f"{COMPACTED}*.parquet")) for file in missing):
+        log.info("%d announced micro-batch(es) compacted since: the whole events folder is loaded [PLUS-4]",
+                 len(missing))
+        return None
     if missing:
+        missing = [str(file) for file in missing]
         raise FileNotFoundError(f"{len(missing)} announced micro-batch file(s) not found, e.g. {missing[0]}: is "
                                 f"SMSFLOW_BUCKET the bucket the receiver writes to? [PLUS-4]")
     return files

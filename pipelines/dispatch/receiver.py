@@ -21,6 +21,7 @@ from pipelines.dlr import EventWriter
 log = logging.getLogger(__name__)
 OPT_OUT_EVERY = 1.0  # seconds between two reads of the new event files for opt-outs (events are flushed each 0.5 s)
 BATCHES_EVERY = 5.0  # seconds between two hand-overs of the new micro-batches (loaded within 60 s, issue 11)
+COMPACT_EVERY = 600.0  # seconds between two compactions of the events folder's old micro-batches (issue 11)
 CHECKPOINT = ".loaded.json"  # in the events folder: the micro-batches already handed on (a restart resumes)
 
 
@@ -97,6 +98,7 @@ class _BatchHandler:
         self.tracker, self.batches, self.every = BatchTracker(folder), batches, every
         self.thread: threading.Thread | None = None
         self.last = time.monotonic()
+        self.compacted = time.monotonic()
 
     def poll(self) -> None:
         if (self.thread is not None and self.thread.is_alive()) or time.monotonic() - self.last < self.every:
@@ -120,6 +122,22 @@ class _BatchHandler:
                         type(error).__name__, error, self.every)
             return
         self.tracker.handled(files)
+        if time.monotonic() - self.compacted >= COMPACT_EVERY:
+            self.compacted = time.monotonic()
+            self.compact()
+
+    def compact(self) -> None:
+        """The old micro-batches merged into day files (pipelines.compaction), those not handed on yet left."""
+        from pipelines.compaction import compact_events
+
+        try:
+            done = compact_events(self.tracker.folder, pending=[path.name for path in self.tracker.new()])
+        except Exception as error:  # noqa: BLE001 - the batches stay as they are; tried again later
+            log.warning("events folder not compacted (%s: %s) [PLUS-4]", type(error).__name__, error)
+            return
+        if done.removed:
+            self.tracker.compacted(done)
+            log.info(done.describe())
 
 
 class BatchTracker:
@@ -143,6 +161,16 @@ class BatchTracker:
         if not files:
             return
         self.done |= {path.name for path in files}
+        present = {path.name for path in self.folder.glob("*.parquet")} if self.folder.is_dir() else set()
+        self.done &= present  # the names of batches compacted or deleted since: the checkpoint stays small
+        self._save()
+
+    def compacted(self, compaction) -> None:
+        """A compaction's day files are handled (they hold handled batches), its merged batches gone."""
+        self.done = (self.done - set(compaction.removed)) | {path.name for path in compaction.written}
+        self._save()
+
+    def _save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         staging = self.checkpoint.with_suffix(".tmp")
         staging.write_text(json.dumps(sorted(self.done)), encoding="utf-8")

@@ -1,0 +1,96 @@
+"""The shared events folder kept small (issue 11, PLUS-4): old micro-batches merged into one file per day.
+
+The long-lived `smsflow receive` writes a micro-batch of receipts and replies every few seconds while events come
+(`bucket/events/receiver-<pid>-<ns>-<id>.parquet`), and every load of a campaign reads the whole folder for its late
+events. Left alone, a busy month is tens of thousands of files and each load reads them all. `compact_events`
+merges the batches older than `older_than` (an hour by default: long since loaded or announced) into
+`compacted-<YYYYMMDD>.parquet`, one per UTC day of their writing, the day's earlier compaction included:
+
+- never lost: the day's file is written aside, fsynced and renamed into place before any batch it holds is
+  deleted, so every event is in at least one file at every instant (a reader that sees both reads an event twice:
+  the derivation and the opt-outs take each event once; a compaction redone after a crash drops the duplicates);
+- never early: a batch not handed on yet (`pending`: the receiver's loads or announces) stays as it is;
+- an announced batch compacted before its `sms_events` run reads it is found in the day's file
+  (`pipelines.events.batch_files` then loads the whole folder, which is idempotent).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+COMPACTED = "compacted-"  # the day files' prefix: never compacted into another day
+COMPACT_AFTER = 3600.0  # seconds a micro-batch stays as written (SMSFLOW_EVENTS_COMPACT_AFTER)
+
+
+@dataclass(frozen=True)
+class Compaction:
+    written: tuple[Path, ...] = ()  # the day files written (or rewritten)
+    removed: tuple[str, ...] = ()  # the names of the micro-batches merged into them, deleted
+
+    def describe(self) -> str:
+        return (f"{len(self.removed):,} micro-batch(es) of the events folder merged into "
+                f"{', '.join(path.name for path in self.written)} [PLUS-4]") if self.removed else ""
+
+
+def compact_after() -> float:
+    value = os.environ.get("SMSFLOW_EVENTS_COMPACT_AFTER", "")
+    try:
+        return float(value) if value else COMPACT_AFTER
+    except ValueError:
+        raise ValueError(f"SMSFLOW_EVENTS_COMPACT_AFTER={value!r} is not a number of seconds") from None
+
+
+def compact_events(folder: Path, *, older_than: float | None = None, pending: Iterable[str] = (),
+                   now: float | None = None) -> Compaction:
+    """Merge the micro-batches of `folder` older than `older_than` seconds, except those named in `pending`."""
+    from pipelines.dlr import EVENT_SCHEMA
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return Compaction()
+    limit = (time.time() if now is None else now) - (compact_after() if older_than is None else older_than)
+    waiting = set(pending)
+    days: dict[str, list[Path]] = {}
+    for path in sorted(folder.glob("*.parquet")):
+        if path.name.startswith(COMPACTED) or path.name in waiting:
+            continue
+        try:
+            written = path.stat().st_mtime
+        except FileNotFoundError:  # another compaction took it
+            continue
+        if written < limit:
+            day = datetime.fromtimestamp(written, timezone.utc).strftime("%Y%m%d")
+            days.setdefault(day, []).append(path)
+    written_files, removed = [], []
+    for day, sources in sorted(days.items()):
+        target = folder / f"{COMPACTED}{day}.parquet"
+        parts = [target, *sources] if target.is_file() else sources
+        frame = pl.concat([pl.read_parquet(path).cast(EVENT_SCHEMA) for path in parts], how="vertical_relaxed") \
+            .unique(maintain_order=True)
+        staging = folder / f".{target.name}.{os.getpid()}.tmp"
+        frame.write_parquet(staging)
+        with staging.open("rb") as stream:
+            os.fsync(stream.fileno())
+        os.replace(staging, target)
+        _fsync(folder)
+        for path in sources:  # only once the day's file holds them
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+        _fsync(folder)
+        written_files.append(target)
+    return Compaction(tuple(written_files), tuple(removed))
+
+
+def _fsync(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
