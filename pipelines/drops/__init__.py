@@ -10,16 +10,17 @@ once its marker is there). `process_drop` then, for that file (a local path or a
    or else the template's `contracts.max_invalid_share`);
 3. dedupes by content: the SHA-256 of its bytes is recorded once (unique in the store), so the same bytes
    dropped again under any name are quarantined as a duplicate and start nothing;
-4. ends it in exactly one place: accepted, it moves to `processed/<date>/<name>` beside `<name>.spec.yaml`,
-   the template's spec with this file as its only list (and `approval: auto` in `auto` mode), and the run conf
-   for `sms_campaign` is `{"spec_path": that spec}`, its run id `drop__<hash>`; refused, it moves to
-   `quarantine/<date>/<name>` beside `<name>.reason.json` (the rule, the check that failed, the file, the file's
-   line and column when the reader knows them, or the first bad row, LIST-6's numbering, and the mobile column).
-   Its marker is removed after.
+4. ends it in exactly one place: accepted, it moves to `processed/<date>/<name>`, then `<name>.spec.yaml` is
+   written beside it: the template's spec with this file as its only list (and `approval: auto` in `auto`
+   mode); the run conf for `sms_campaign` is `{"spec_path": that spec}`, its run id `drop__<hash>`. Refused, it
+   moves to `quarantine/<date>/<name>` beside `<name>.reason.json` (the rule, the check that failed, the file,
+   the file's line and column when the reader knows them, or the first bad row, LIST-6's numbering, and the
+   mobile column). Its marker is removed after.
 
-Crash-safe: everything is written before the file moves, and the move is last; a retry of the same drop finds
-its own record (by source) and finishes the move, or, the file gone already, returns what was recorded.
-
+Crash-safe: the drop is recorded before the file moves, and its spec is written after (the sign it is done); a
+retry of the same drop finds its own record (same bytes, same source, no spec yet) and finishes the move and the
+spec, or, the file gone already, writes the spec if missing and returns what was recorded. Only the same bytes
+from another file, or dropped again once done, are duplicates.
 
 checks: the checks before anything else; template: the drop's spec from its rule's template; process: one drop to
 processed/ or quarantine/, the marked drops waiting, and `start_drops` (what the sms_drops DAG runs).

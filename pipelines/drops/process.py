@@ -86,8 +86,10 @@ def process_drop(bucket: Location | str, file: Location | str, *, engine=None, t
     engine = engine or open_store(bucket=bucket if isinstance(bucket, Path) else None)
     today = today or _today()
     if not storage.exists(file):
-        for drop in drops_from(engine, source):  # accepted and moved, then the task stopped: say it again
+        for drop in drops_from(engine, source):  # accepted and moved, then the task stopped: finish, say it again
             if storage.exists(bucket / drop.target):
+                if not storage.exists(bucket / drop.conf["spec_path"]):
+                    _finish_moved(bucket, engine, drop)
                 return DropOutcome(source, True, drop.target, drop.rule_id, drop.run_id, drop.conf)
         return DropOutcome(source, False, None, details={"gone": "no such file, and no accepted drop from it"})
     rule = rule_for(engine, source)
@@ -115,10 +117,10 @@ def process_drop(bucket: Location | str, file: Location | str, *, engine=None, t
             drop, new = record_drop(engine, digest, rule, source, target, f"{RUN_PREFIX}{digest[:16]}", conf)
             if not new:  # recorded by another worker in between
                 drop = _recorded(bucket, engine, digest, source)
-        data = drop_spec(template, base, rule, PurePosixPath(drop.target).name, name)
-        storage.write_bytes(bucket / drop.conf["spec_path"], yaml.safe_dump(
-            data, allow_unicode=True, sort_keys=False).encode("utf-8"))
-        storage.move(file, bucket / drop.target)  # last: until here a retry starts again from the file
+        # The move, then the spec: the spec written says the drop is done (a retry or a duplicate tells them
+        # apart by it: S3 moves by copy then delete, so a crash between them leaves both files, as a re-drop does).
+        storage.move(file, bucket / drop.target)  # S3: copying again over the first copy is harmless
+        _write_spec(bucket, drop, drop_spec(template, base, rule, PurePosixPath(drop.target).name, name))
         _unmark(file)
         return DropOutcome(source, True, drop.target, rule.id, drop.run_id, drop.conf, rows=numbers.height)
     except DropRefused as refused:
@@ -126,15 +128,33 @@ def process_drop(bucket: Location | str, file: Location | str, *, engine=None, t
 
 
 def _recorded(bucket: Location, engine, digest: str, source: str):
-    """The drop recorded with these bytes when this is its retry (same source, not moved yet); None when they
-    were never recorded; DropRefused when they were, from another drop or already moved: a duplicate (DROP-2)."""
+    """The drop recorded with these bytes when this is its retry (same source, its spec not written yet); None when
+    they were never recorded; DropRefused when they were, from another drop or done: a duplicate (DROP-2)."""
     from pipelines.store.drops import drop_by_hash
 
     drop = drop_by_hash(engine, digest)
-    if drop is None or (drop.source == source and not storage.exists(bucket / drop.target)):
+    if drop is None or (drop.source == source and not storage.exists(bucket / drop.conf["spec_path"])):
         return drop
     raise DropRefused("duplicate", f"the same bytes were dropped as {drop.source} (now {drop.target}), which "
                                    f"started run {drop.run_id}", "DROP-2", first=drop.source, run_id=drop.run_id)
+
+
+def _write_spec(bucket: Location, drop, data: dict) -> None:
+    storage.write_bytes(bucket / drop.conf["spec_path"],
+                        yaml.safe_dump(data, allow_unicode=True, sort_keys=False).encode("utf-8"))
+
+
+def _finish_moved(bucket: Location, engine, drop) -> None:
+    """A drop moved to processed/ before its spec was written (the task stopped in between): its spec, now."""
+    from pipelines.store.drops import rule_by_id
+
+    rule = rule_by_id(engine, drop.rule_id)
+    if rule is None:
+        raise RuntimeError(f"drop {drop.source} is in {drop.target} without its spec, and its rule {drop.rule_id} "
+                           f"was removed: write {drop.conf['spec_path']} by hand or drop it again [DROP-3]")
+    template, base = template_spec(bucket, rule, engine)
+    name = PurePosixPath(drop.source).name
+    _write_spec(bucket, drop, drop_spec(template, base, rule, PurePosixPath(drop.target).name, name))
 
 
 class _readable:

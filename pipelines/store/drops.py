@@ -159,6 +159,12 @@ def remove_rule(engine: Engine, rule: int | str, account_id: str | None = None) 
         return _rule(found)
 
 
+def rule_by_id(engine: Engine, rule_id: int) -> DropRule | None:
+    with engine.begin() as connection:
+        row = connection.execute(select(drop_rules).where(drop_rules.c.id == rule_id)).first()
+    return _rule(row) if row is not None else None
+
+
 def rule_for(engine: Engine, key: str) -> DropRule | None:
     """The rule a file at `key` (relative to the bucket) belongs to: the longest prefix it starts with."""
     matching = [rule for rule in list_rules(engine) if key.startswith(rule.prefix)]

@@ -217,3 +217,35 @@ def test_drop1_a_link_dropped_in_the_bucket_is_quarantined_unread(tmp_path, buck
     assert "SECRET" not in json.dumps(said) and secret.read_text(encoding="utf-8").startswith("Nom;SECRET")
     assert outcome.target.startswith("quarantine/") and (bucket / outcome.target).is_symlink()
     assert not link.exists()
+
+
+def test_drop3_a_crash_between_the_copy_and_the_delete_of_an_s3_move_is_finished_not_called_a_duplicate(
+        s3_server, engine):
+    import hashlib
+
+    from pipelines.store.drops import record_drop
+
+    bucket = ObjectUrl.parse(s3_server.url("root/"))
+    storage.write_bytes(bucket / "specs" / "vip.yaml", yaml.safe_dump(TEMPLATE, allow_unicode=True).encode())
+    rule = add_rule(engine, "default", "incoming/vip/", spec="specs/vip.yaml")
+    dropped = drop(bucket / "incoming" / "vip" / "export.csv", export())
+    # As a first attempt leaves it when it stops after S3's copy: recorded, copied, the source not yet deleted.
+    target = f"processed/{DAY}/export.csv"
+    digest = hashlib.sha256(export()).hexdigest()
+    first, _ = record_drop(engine, digest, rule, "incoming/vip/export.csv", target, "drop__first",
+                           {"spec_path": f"{target}.spec.yaml"})
+    storage.write_bytes(bucket / target, export())
+    retried = process_drop(bucket, dropped, engine=engine, today=DAY)
+    assert retried.accepted and (retried.run_id, retried.target) == ("drop__first", target)
+    assert not storage.exists(dropped) and storage.exists(bucket / f"{target}.spec.yaml")
+    assert storage.listing(bucket / "quarantine") == []
+
+
+def test_drop3_a_stop_after_the_move_and_before_the_spec_is_finished_by_the_retry(bucket, engine, vip):
+    dropped = drop(bucket / "incoming" / "vip" / "export.csv", export())
+    done = process_drop(bucket, dropped, engine=engine, today=DAY)
+    spec = bucket / done.conf["spec_path"]
+    written = spec.read_bytes()
+    spec.unlink()  # as if the task had stopped between the move and the spec
+    again = process_drop(bucket, dropped, engine=engine, today=DAY)
+    assert again.accepted and again.run_id == done.run_id and spec.read_bytes() == written
