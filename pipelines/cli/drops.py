@@ -1,4 +1,4 @@
-"""`smsflow drops add|list|remove`: which prefix of the bucket starts which campaign (DROP-1, issue 13).
+"""`smsflow drops add|list|remove|check`: which prefix of the bucket starts which campaign (DROP-1, issue 13).
 
 A CRM export dropped under a rule's prefix (with its `.done` marker beside it) is checked, then starts one
 `sms_campaign` run from the rule's template with that file as its list (the `sms_drops` DAG; `pipelines.drops`).
@@ -93,3 +93,32 @@ def remove(
         print_json(removed.as_dict())
         return
     _said(removed, "Removed")
+
+
+@group.command()
+def check(
+    file: str = typer.Argument(..., help="A file in the bucket, e.g. bucket/incoming/vip/export.csv (or s3://…)."),
+    bucket: str = typer.Option(None, "--bucket", envvar="SMSFLOW_BUCKET", show_envvar=False,
+                               help="The bucket: a folder or s3://bucket/prefix (default: $SMSFLOW_BUCKET, else "
+                                    "bucket)."),
+    as_json: bool = _json(),
+    store: str = store_option(),
+) -> None:
+    """What a drop of FILE would do, without moving or recording anything: drop it without its .done marker,
+    check it, then write the marker (exit code 1 when it would be quarantined)."""
+    from pipelines.drops import check_drop
+
+    outcome = check_drop(bucket or "bucket", file, engine=open_account_store(store))
+    if as_json:
+        print_json(outcome.as_dict())
+    elif outcome.accepted:
+        console.print(f"Would be accepted by drop rule {outcome.rule_id}: {outcome.rows:,} rows; write "
+                      f"{escape(outcome.source)}.done to drop it.", highlight=False, soft_wrap=True)
+    else:
+        said = outcome.reason
+        where = ", ".join(f"{key} {said[key]}" for key in ("line", "row", "column") if said.get(key) is not None)
+        console.print(f"Would be quarantined: {escape(said['check'])}: {escape(said['reason'])} "
+                      f"[{said['rule_id']}]" + (f" ({escape(where)})" if where else ""),
+                      highlight=False, soft_wrap=True)
+    if not outcome.accepted:
+        raise typer.Exit(1)

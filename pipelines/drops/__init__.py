@@ -23,17 +23,18 @@ spec, or, the file gone already, writes the spec if missing and returns what was
 from another file, or dropped again once done, are duplicates.
 
 checks: the checks before anything else; template: the drop's spec from its rule's template; process: one drop to
-processed/ or quarantine/, the marked drops waiting, and `start_drops` (what the sms_drops DAG runs).
+processed/ or quarantine/, `check_drop` (the same checks, nothing moved: `smsflow drops check`), the marked drops
+waiting, and `start_drops` (what the sms_drops DAG runs).
 """
 
 from pipelines.drops.checks import BINARY_EXPORTS, MAX_BYTES, MAX_ROWS, DropRefused, check_contract, check_size, \
     measure_numbers
-from pipelines.drops.process import INBOX, MARKER, PROCESSED, QUARANTINE, RUN_PREFIX, DropOutcome, content_hash, \
-    marked_drops, process_drop, process_marked, start_drops
+from pipelines.drops.process import INBOX, MARKER, PROCESSED, QUARANTINE, RUN_PREFIX, DropOutcome, check_drop, \
+    content_hash, marked_drops, process_drop, process_marked, start_drops
 from pipelines.drops.template import drop_spec, template_spec
 
 __all__ = [
     "BINARY_EXPORTS", "INBOX", "MARKER", "MAX_BYTES", "MAX_ROWS", "PROCESSED", "QUARANTINE", "RUN_PREFIX",
-    "DropOutcome", "DropRefused", "check_contract", "check_size", "content_hash", "drop_spec", "marked_drops",
-    "measure_numbers", "process_drop", "process_marked", "start_drops", "template_spec",
+    "DropOutcome", "DropRefused", "check_contract", "check_drop", "check_size", "content_hash", "drop_spec",
+    "marked_drops", "measure_numbers", "process_drop", "process_marked", "start_drops", "template_spec",
 ]

@@ -78,10 +78,7 @@ def process_drop(bucket: Location | str, file: Location | str, *, engine=None, t
     from pipelines.store import open_store
     from pipelines.store.drops import drops_from, record_drop, rule_for
 
-    bucket = storage.location(bucket)
-    file = storage.location(file)
-    if isinstance(bucket, Path):
-        bucket, file = bucket.resolve(), Path(file).absolute()  # the file's own links are judged below
+    bucket, file = _in_bucket(bucket, file)
     source = _relative(bucket, file)
     engine = engine or open_store(bucket=bucket if isinstance(bucket, Path) else None)
     today = today or _today()
@@ -95,21 +92,7 @@ def process_drop(bucket: Location | str, file: Location | str, *, engine=None, t
     rule = rule_for(engine, source)
     name = PurePosixPath(source).name
     try:
-        if rule is None:
-            raise DropRefused("rule", "no drop rule's prefix holds this file (smsflow drops list)", "DROP-1")
-        if isinstance(file, Path) and (file.is_symlink() or not file.resolve().is_relative_to(bucket)):
-            raise DropRefused("readable", "a link, not a file: links are not followed (what they point to may be "
-                                          "outside the bucket)", "LIST-4")  # never read, so nothing of it is told
-        check_size(storage.size(file), rule)
-        template, base = template_spec(bucket, rule, engine)
-        with _readable(file) as (path, shown):
-            numbers, mobile = measure_numbers(path, shown)
-            limit = rule.max_invalid_share
-            if limit is None:
-                limit = float((template.get("contracts") or {}).get("max_invalid_share", 0.2))
-            check_contract(numbers, mobile, limit)
-            digest = content_hash(path)
-        _validated(drop_spec(template, base, rule, name, name), bucket, f"{PROCESSED}/{today}/{name}.spec.yaml")
+        template, base, rows, digest = _checked(bucket, file, name, rule, engine, today)
         drop = _recorded(bucket, engine, digest, source)
         if drop is None:
             target = _free(bucket, f"{PROCESSED}/{today}", name)
@@ -122,9 +105,57 @@ def process_drop(bucket: Location | str, file: Location | str, *, engine=None, t
         storage.move(file, bucket / drop.target)  # S3: copying again over the first copy is harmless
         _write_spec(bucket, drop, drop_spec(template, base, rule, PurePosixPath(drop.target).name, name))
         _unmark(file)
-        return DropOutcome(source, True, drop.target, rule.id, drop.run_id, drop.conf, rows=numbers.height)
+        return DropOutcome(source, True, drop.target, rule.id, drop.run_id, drop.conf, rows=rows)
     except DropRefused as refused:
         return _quarantine(bucket, file, source, name, rule, refused, today)
+
+
+def _checked(bucket: Location, file: Location, name: str, rule: DropRule | None, engine, today: str):
+    """Every check a drop passes before anything is recorded or moved (DropRefused names the first that fails):
+    the rule's template, its rows, and the SHA-256 of its bytes."""
+    if rule is None:
+        raise DropRefused("rule", "no drop rule's prefix holds this file (smsflow drops list)", "DROP-1")
+    if isinstance(file, Path) and (file.is_symlink() or not file.resolve().is_relative_to(bucket)):
+        raise DropRefused("readable", "a link, not a file: links are not followed (what they point to may be "
+                                      "outside the bucket)", "LIST-4")  # never read, so nothing of it is told
+    check_size(storage.size(file), rule)
+    template, base = template_spec(bucket, rule, engine)
+    with _readable(file) as (path, shown):
+        numbers, mobile = measure_numbers(path, shown)
+        limit = rule.max_invalid_share
+        if limit is None:
+            limit = float((template.get("contracts") or {}).get("max_invalid_share", 0.2))
+        check_contract(numbers, mobile, limit)
+        digest = content_hash(path)
+    _validated(drop_spec(template, base, rule, name, name), bucket, f"{PROCESSED}/{today}/{name}.spec.yaml")
+    return template, base, numbers.height, digest
+
+
+def check_drop(bucket: Location | str, file: Location | str, *, engine=None) -> DropOutcome:
+    """What `process_drop` would do with a file in the bucket, without recording or moving anything: accepted
+    (target and run left empty), or refused with the reason its reason.json would hold (`smsflow drops check`)."""
+    from pipelines.store import open_store
+    from pipelines.store.drops import rule_for
+
+    bucket, file = _in_bucket(bucket, file)
+    source = _relative(bucket, file)
+    engine = engine or open_store(bucket=bucket if isinstance(bucket, Path) else None)
+    if not storage.exists(file):
+        raise FileNotFoundError(2, "no such file in the bucket", str(file))
+    rule = rule_for(engine, source)
+    try:
+        _, _, rows, digest = _checked(bucket, file, PurePosixPath(source).name, rule, engine, _today())
+        _recorded(bucket, engine, digest, source)
+    except DropRefused as refused:
+        return DropOutcome(source, False, None, rule.id if rule else None, reason=_reason(file, rule, refused))
+    return DropOutcome(source, True, None, rule.id, rows=rows)
+
+
+def _in_bucket(bucket: Location | str, file: Location | str) -> tuple[Location, Location]:
+    bucket, file = storage.location(bucket), storage.location(file)
+    if isinstance(bucket, Path):
+        return bucket.resolve(), Path(file).absolute()  # the file's own links are judged by _checked
+    return bucket, file
 
 
 def _recorded(bucket: Location, engine, digest: str, source: str):
@@ -178,15 +209,20 @@ class _readable:
 def _quarantine(bucket: Location, file: Location, source: str, name: str, rule: DropRule | None,
                 refused: DropRefused, today: str) -> DropOutcome:
     target = _free(bucket, f"{QUARANTINE}/{today}", name)
-    reason = {"rule": rule.id if rule else None, "account": rule.account_id if rule else None,
-              "file": str(file), "check": refused.check, "reason": refused.reason, "rule_id": refused.rule,
-              "line": refused.line, "row": refused.row, "column": refused.column, "details": refused.details,
-              "quarantined_as": target, "at": datetime.now(timezone.utc).isoformat()}
+    reason = {**_reason(file, rule, refused), "quarantined_as": target}
     storage.write_bytes(bucket / f"{target}.reason.json",
                         json.dumps(reason, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
     storage.move(file, bucket / target)  # last: a crash before it leaves the file where it was dropped
     _unmark(file)
     return DropOutcome(source, False, target, rule.id if rule else None, reason=reason)
+
+
+def _reason(file: Location, rule: DropRule | None, refused: DropRefused) -> dict:
+    """What a reason.json says: the rule, the check that failed and why, the file, where in it when known."""
+    return {"rule": rule.id if rule else None, "account": rule.account_id if rule else None, "file": str(file),
+            "check": refused.check, "reason": refused.reason, "rule_id": refused.rule, "line": refused.line,
+            "row": refused.row, "column": refused.column, "details": refused.details,
+            "at": datetime.now(timezone.utc).isoformat()}
 
 
 def _unmark(file: Location) -> None:

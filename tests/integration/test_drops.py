@@ -249,3 +249,22 @@ def test_drop3_a_stop_after_the_move_and_before_the_spec_is_finished_by_the_retr
     spec.unlink()  # as if the task had stopped between the move and the spec
     again = process_drop(bucket, dropped, engine=engine, today=DAY)
     assert again.accepted and again.run_id == done.run_id and spec.read_bytes() == written
+
+
+def test_drop1_smsflow_drops_check_says_what_a_drop_would_do_and_touches_nothing(bucket, engine, vip,
+                                                                                 _own_account_store):
+    from helpers import smsflow_here
+
+    good = drop(bucket / "incoming" / "vip" / "good.csv", export(), marked=False)
+    bad = drop(bucket / "incoming" / "vip" / "bad.csv", export(10, invalid=4), marked=False)
+    env = {"SMSFLOW_DB": _own_account_store, "SMSFLOW_BUCKET": str(bucket)}
+    said = smsflow_here("drops", "check", str(good), env=env)
+    assert said.returncode == 0 and "Would be accepted by drop rule" in said.stderr and "10 rows" in said.stderr
+    refused = smsflow_here("drops", "check", str(bad), "--json", env=env)
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["reason"]["check"] == "invalid share"
+    told = smsflow_here("drops", "check", str(bad), env=env)
+    assert "Would be quarantined: invalid share" in told.stderr and "row 7, column Portable" in told.stderr
+    assert good.exists() and bad.exists() and not (bucket / "processed").exists()
+    assert not (bucket / "quarantine").exists()
+    assert process_drop(bucket, good, engine=engine).accepted  # nothing was recorded: not a duplicate
