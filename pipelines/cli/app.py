@@ -59,7 +59,7 @@ _flags_take_no_value()
 PANELS = {
     "Run a campaign, step by step": ("plan", "test-send", "send", "receive", "links", "load", "stats", "report",
                                       "sql"),
-    "Manage campaigns and lists": ("campaigns", "lists"),
+    "Manage campaigns and lists": ("campaigns", "lists", "drops"),
     "Try it locally": ("sample", "smsc", "demo", "airflow"),
     "Administration": ("account", "credits", "blacklist", "erase", "purge"),
 }

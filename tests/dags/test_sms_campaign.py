@@ -34,7 +34,7 @@ def test_house_dagbag_has_no_import_errors(migrated_airflow_env):
             "'dags': sorted(bag.dag_ids)}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
-    assert loaded == {"errors": {}, "dags": ["sms_campaign", "sms_events", "smsflow_purge"]}  # PLUS-4 late events, PLUS-8 purge
+    assert loaded == {"errors": {}, "dags": ["sms_campaign", "sms_drops", "sms_events", "smsflow_purge"]}  # drops (issue 13), PLUS-4 late events, PLUS-8 purge
 
 
 def test_camp2_trigger_form_is_the_spec_schema():
