@@ -163,7 +163,7 @@ def erase_in_warehouse(database: Path, forms: NumberForms, *, skip_campaigns: It
     and, with `account_id`, other accounts' rows kept); the file then rebuilt so no erased byte stays in it."""
     import duckdb
 
-    from pipelines.queries import queries
+    from pipelines.queries import has_report_cells, queries, refresh_report_cells
 
     from pipelines import lake
 
@@ -195,6 +195,10 @@ def erase_in_warehouse(database: Path, forms: NumberForms, *, skip_campaigns: It
             count = connection.execute(statement, parameters).fetchone()[0]
             if count:
                 changed[f"{table}.{column}"] = count
+        if any(column.startswith("plan_recipients.") for column in changed) and has_report_cells(connection):
+            holding = connection.execute(queries("plan.sql")["campaigns_holding"], {"hash": forms.hash}).fetchall()
+            for (campaign,) in holding:  # REP-2's stored cells written again from the erased fields they hold
+                refresh_report_cells(connection, campaign, holding=forms.hash)
         name = connection.execute(sql["current_database"]).fetchone()[0]
         if changed and not in_lake:
             _rebuild(connection, database, name)
@@ -302,7 +306,7 @@ def purge_campaign(engine, bucket: Path, campaign_id: str, databases: Iterable[P
     files go; counts per status, stats.json and the summary's figures stay."""
     import duckdb
 
-    from pipelines.queries import queries
+    from pipelines.queries import has_report_cells, queries, refresh_report_cells
 
     key = erase_key(engine)
     paths = CampaignPaths.in_bucket(bucket, campaign_id)
@@ -354,6 +358,8 @@ def purge_campaign(engine, bucket: Path, campaign_id: str, databases: Iterable[P
                 connection.execute(statement, {k: v for k, v in names.items() if f"${k}" in statement})
             if connection.execute(queries("erase.sql")["has_clicks"]).fetchone()[0]:
                 connection.execute(queries("erase.sql")["purge_clicks"], {"campaign": campaign_id})
+            if has_report_cells(connection):  # REP-2's stored cells hold the list's fields and the number: redone
+                refresh_report_cells(connection, campaign_id)
             name = connection.execute(queries("erase.sql")["current_database"]).fetchone()[0]
             if not in_lake:
                 _rebuild(connection, database, name)

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.queries import install_rules, install_views, queries
+from pipelines.queries import backfill_report_cells, install_rules, install_views, queries
 
 log = logging.getLogger(__name__)
 
 ENV = "SMSFLOW_WAREHOUSE"  # a PostgreSQL URL for the lake's catalog (production); unset: SQLite beside the data
 LOAD_NICE = "SMSFLOW_LOAD_NICE"  # how much lower than its caller's a load's CPU priority is (0-19; default 10)
 LOAD_THREADS = "SMSFLOW_LOAD_THREADS"  # DuckDB threads of a process's write connections (default: all cores)
-SCHEMA_VERSION = 5  # bump when lake.sql, status.py's rules, status.sql's or links.sql's views change (5: counts)
+SCHEMA_VERSION = 6  # bump when lake.sql, status.py's rules, status.sql's or links.sql's views change (6: REP-2 cells)
 LAKE_SUFFIXES = (".sqlite", ".ducklake")
 CONFLICT_TRIES = 20
 _EXTENSIONS = {"sqlite": "sqlite_scanner", "postgres": "postgres_scanner"}
@@ -315,6 +315,8 @@ def _install(connection: duckdb.DuckDBPyConnection) -> None:
                 connection.execute(queries("status.sql")["backfill_messages"])
             if installed is not None and installed < 5:  # before `message_counts` and `part_counts`
                 connection.execute(queries("status.sql")["backfill_counts"])
+            if installed is not None and installed < 6:  # before the stored REP-2 cells
+                backfill_report_cells(connection)
             connection.execute(sql["record_version"], {"version": SCHEMA_VERSION})
         connection.commit()
     except BaseException:

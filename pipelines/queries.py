@@ -7,6 +7,7 @@ imports the other.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from importlib import resources
@@ -98,3 +99,71 @@ def count_messages(connection: duckdb.DuckDBPyConnection, campaign_id: str, part
     if parts:
         connection.execute(status["delete_part_counts"], {"campaign_id": campaign_id})
         connection.execute(status["count_parts"], {"campaign_id": campaign_id})
+
+
+# --- REP-2: the cells of a plan row that never change after the plan, formatted once when it is loaded ---------
+
+E164 = r"^\+[1-9][0-9]{1,14}$"  # INT_MOBILE as the plan validated it: digits only, nothing to run (REP-2)
+
+
+def neutralised_sql(column: str, e164: bool = False) -> str:
+    """A text column with `'` before a first character a spreadsheet reads as a formula (= + - @ tab CR, by their
+    code points: OWASP CSV injection); a valid E.164 INT_MOBILE (`e164`: the bound $e164) kept as it is."""
+    exempt = f" AND NOT regexp_full_match({column}, $e164)" if e164 else ""
+    # list_contains, not IN: DuckDB plans an IN list over a column as a join per column (a tenth of the export).
+    return (f"CASE WHEN list_contains([61, 43, 45, 64, 9, 13], ascii({column})){exempt} "
+            f"THEN chr(39) || {column} ELSE {column} END")
+
+
+def csv_cell_sql(text: str) -> str:
+    """A text as DuckDB's CSV writer (`;`, `"`) writes it: NULL empty; quoted, its quotes doubled, when it is empty
+    or holds `;`, `"`, LF or CR; else as it is. Concatenated cells then go out unquoted (COPY ... QUOTE '')."""
+    return (f"CASE WHEN {text} IS NULL THEN '' WHEN {text} = '' OR contains({text}, ';') OR contains({text}, '\"') "
+            f"OR contains({text}, chr(10)) OR contains({text}, chr(13)) "
+            f"THEN '\"' || replace({text}, '\"', '\"\"') || '\"' ELSE {text} END")
+
+
+def report_cells_sql(columns: list[str]) -> tuple[dict[str, str], dict]:
+    """The placeholders of plan.sql's insert_plan and refresh_report_cells for a campaign whose lists have these
+    `columns` (its summary's, LIST-3), and their bound values: `list_fields` reads them from each row's JSON `fields`
+    in one parse (by JSON pointer: any key, `/` and `~` too); `report_cells` writes, over a row `q` with
+    `list_fields`, its REP-2 head (REF_LIST;ID_LINE;INT_MOBILE) and tail (MF_ALLOW;MF_VALID;MF_COUNTRY;the list's
+    columns) as the export writes them: neutralised, then quoted (`report_head`, `report_tail`)."""
+    pointers = {f"f{n}": "/" + name.replace("~", "~0").replace("/", "~1") for n, name in enumerate(columns)}
+    fields = ("json_extract_string(p.fields, [" + ", ".join(f"${key}" for key in pointers) + "])" if pointers
+              else "NULL::VARCHAR[]")
+    head = [csv_cell_sql(neutralised_sql("q.ref_list")), "q.id_line::VARCHAR",
+            csv_cell_sql(neutralised_sql("q.int_mobile", e164=True))]
+    tail = ["CASE WHEN q.mf_allow THEN 'True' ELSE 'False' END", "CASE WHEN q.mf_valid THEN 'True' ELSE 'False' END",
+            csv_cell_sql(neutralised_sql("q.mf_country")),
+            *(csv_cell_sql(neutralised_sql(f"q.list_fields[{n + 1}]")) for n in range(len(pointers)))]
+    joined = " || ';' || "
+    cells = f"{joined.join(head)} AS report_head, {joined.join(tail)} AS report_tail"
+    return {"list_fields": fields, "report_cells": cells}, {**pointers, "e164": E164}
+
+
+def refresh_report_cells(connection: duckdb.DuckDBPyConnection, campaign_id: str, holding: str | None = None) -> None:
+    """A campaign's stored REP-2 cells (`report_order`, `report_head`, `report_tail`) written again from its rows,
+    in the caller's transaction: a warehouse or lake written before them (the backfill), and after PLUS-8 changed
+    the fields they hold (an erased number: only the rows whose cells hold its hash `holding`; a purge: all)."""
+    plan = queries("plan.sql")
+    summary = connection.execute(queries("report.sql")["campaign_summary"], {"campaign_id": campaign_id}).fetchone()
+    columns = list(json.loads(summary[0]).get("columns", [])) if summary else []
+    placeholders, params = report_cells_sql(columns)
+    scope = (" AND (contains(plan_recipients.report_head, $hash) OR contains(plan_recipients.report_tail, $hash))"
+             if holding is not None else "")
+    connection.execute(plan["refresh_report_cells"].format(scope=scope, **placeholders),
+                       {"campaign_id": campaign_id, **params, **({"hash": holding} if holding is not None else {})})
+
+
+def has_report_cells(connection: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the connection's plan_recipients has the stored REP-2 cells (a warehouse file written before them
+    has not, until a write connection backfills it; so has not the bench's copy of the old file)."""
+    return connection.execute(queries("plan.sql")["has_report_cells"]).fetchone()[0]
+
+
+def backfill_report_cells(connection: duckdb.DuckDBPyConnection) -> None:
+    """Every campaign's stored REP-2 cells written (a warehouse or lake from before them), in the caller's
+    transaction."""
+    for (campaign_id,) in connection.execute(queries("plan.sql")["campaigns_without_report_cells"]).fetchall():
+        refresh_report_cells(connection, campaign_id)

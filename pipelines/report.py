@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import polars as pl
 
-from pipelines.queries import queries
+from pipelines.queries import E164, csv_cell_sql, has_report_cells, neutralised_sql, queries
 from pipelines.status import STATUSES
 from pipelines.lake import rollback
 from pipelines.warehouse import connect
@@ -31,7 +31,7 @@ REPORT_COLUMNS = ["REF_LIST", "ID_LINE", "INT_MOBILE", "STATUS_CODE", "STATUS_TE
 CATEGORIES = ("delivered", "not_delivered", "pending", "invalid", "duplicates", "blacklisted", "not_allowed",
               "capped", "holdout", "errors", "all")
 _FORMULA = r"^[=+\-@\t\r]"  # what a spreadsheet may read as the start of a formula (OWASP CSV injection)
-_E164 = r"^\+[1-9][0-9]{1,14}$"  # INT_MOBILE as the plan validated it: digits only, nothing to run
+_E164 = E164  # INT_MOBILE as the plan validated it: digits only, nothing to run
 
 
 def campaign_report(database: Path, campaign_id: str, category: str = "all", *,
@@ -52,8 +52,10 @@ def export_csv(database: Path, campaign_id: str, path: Path, category: str = "al
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with _report_query(database, campaign_id, category, snapshot, neutralised=True) as (connection, query):
-            (rows,) = connection.execute(f"COPY ({query.sql}) TO '{_quoted(body)}' (HEADER false, DELIMITER ';')",
-                                         query.params).fetchone()  # COPY answers the rows it wrote
+            # COPY answers the rows it wrote. Stored cells: each row is one line already quoted (QUOTE '').
+            options = "QUOTE ''" if query.lines else "DELIMITER ';'"
+            (rows,) = connection.execute(f"COPY ({query.sql}) TO '{_quoted(body)}' (HEADER false, {options})",
+                                         query.params).fetchone()
         with staging.open("wb") as stream, body.open("rb") as rows_file:
             stream.write(codecs.BOM_UTF8 + _header(query.columns))
             shutil.copyfileobj(rows_file, stream, 1 << 20)
@@ -79,17 +81,13 @@ class _Query(NamedTuple):
     sql: str
     params: dict
     columns: list[str]
+    lines: bool = False  # one text column per row, each a CSV line already quoted (the stored REP-2 cells)
 
 
 def _text(column: str, neutralised: bool, e164: bool = False) -> str:
     """A text column, or (`neutralised`) with `'` before a first character a spreadsheet reads as a formula (= + - @
     tab CR, by their code points); a valid E.164 INT_MOBILE (`e164`) kept as it is."""
-    if not neutralised:
-        return column
-    exempt = f" AND NOT regexp_full_match({column}, $e164)" if e164 else ""
-    # list_contains, not IN: DuckDB plans an IN list over a column as a join per column (a tenth of the export).
-    return (f"CASE WHEN list_contains([61, 43, 45, 64, 9, 13], ascii({column})){exempt} "
-            f"THEN chr(39) || {column} ELSE {column} END")
+    return neutralised_sql(column, e164) if neutralised else column
 
 
 def _paris(column: str) -> str:
@@ -154,12 +152,40 @@ def _report_query(database: Path, campaign_id: str, category: str, snapshot: int
                   **({"e164": _E164} if neutralised else {})}
         if not neutralised:  # the DataFrame's columns are named as the CSV's header
             query = f"SELECT {', '.join(f'c{n} AS {_ident(name)}' for n, name in enumerate(names))} FROM ({query})"
+        lines = neutralised and has_report_cells(connection)
+        if lines:  # the CSV from the cells stored at plan load: no JSON, the status cells alone formatted here
+            query = _lines_sql(sql, links, category)
+            params = {key: value for key, value in params.items() if key not in pointers and key != "e164"}
+            params["texts"] = [_csv_cell(text) for text in statuses["texts"]]
         try:
-            yield connection, _Query(query, params, names)
+            yield connection, _Query(query, params, names, lines)
         except BaseException:
             rollback(connection)  # the caller's error, not a commit of an aborted transaction
             raise
         connection.commit()
+
+
+def _lines_sql(sql: dict[str, str], links: int, category: str) -> str:
+    """REP-2's lines, in report order: each plan row's stored head and tail (plan.sql's insert_plan: REF_LIST to
+    INT_MOBILE, MF_ALLOW to the list's columns, neutralised and quoted) around its status cells, formatted and quoted
+    here as DuckDB's CSV writer would (`$texts`: the status texts already quoted)."""
+    cells = ["q.status_code::VARCHAR", "list_extract($texts, q.status_code + 1)", _paris("q.delivery_date"),
+             csv_cell_sql(neutralised_sql("q.reply")), _paris("q.preview"), "q.preview_counter::VARCHAR"]
+    for n in range(1, max(links, 1) + 1):
+        cells += [_paris(f"q.track_{n}"), f"q.track_{n}_counter::VARCHAR"]
+    # One concat (a NULL cell is empty), not a chain of || that copies the line once per cell.
+    line = "concat(" + ", ';', ".join(["q.report_head", *cells, "q.report_tail"]) + ")"
+    ordered = (f"SELECT * FROM ({sql['report_lines'].format(**_click_sql(links, sql))}) q"
+               + (" WHERE list_extract($categories, q.status_code + 1) = $category" if category != "all" else "")
+               + " ORDER BY q.report_order")
+    return f"SELECT {line} FROM ({ordered}) q"
+
+
+def _csv_cell(text: str | None) -> str:
+    """A text as DuckDB's CSV writer writes it (queries.csv_cell_sql, in Python)."""
+    if text is None:
+        return ""
+    return '"' + text.replace('"', '""') + '"' if text == "" or any(c in text for c in ';"\n\r') else text
 
 
 def track_links(summary: dict) -> int:

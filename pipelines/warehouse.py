@@ -13,7 +13,8 @@ import duckdb
 
 from pipelines import lake
 from pipelines.layout import CampaignPaths, read_summary
-from pipelines.queries import count_messages, install_rules, install_views, queries, refresh_messages
+from pipelines.queries import (backfill_report_cells, count_messages, has_report_cells, install_rules, install_views,
+                               queries, refresh_messages, report_cells_sql)
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ def connect(database, read_only: bool = False, *, wait: float = LOCK_WAIT,
             connection.execute(schema["drop_parts"])
         had_messages = connection.execute(schema["has_messages"]).fetchone()[0]
         had_counts = connection.execute(schema["has_message_counts"]).fetchone()[0]
+        had_cells = has_report_cells(connection)
         connection.execute(schema["create_schema"])
         install_rules(connection)
         install_views(connection)
@@ -78,6 +80,8 @@ def connect(database, read_only: bool = False, *, wait: float = LOCK_WAIT,
             connection.execute(queries("status.sql")["backfill_messages"])
         if not had_counts:
             connection.execute(queries("status.sql")["backfill_counts"])
+        if not had_cells:  # REP-2: a file written before the stored report cells
+            backfill_report_cells(connection)
     return connection
 
 
@@ -149,6 +153,8 @@ def _load_plan(database: Path, campaign_id: str, plan_dir: Path) -> int:
               "rows": summary.rows, "sendable": summary.sendable, "credits": summary.credits,
               "summary": json.dumps(summary.model_dump(mode="json"), ensure_ascii=False)}
 
+    cells, cell_values = report_cells_sql(summary.columns)  # REP-2's cells formatted once, here
+
     def refuse_shared(connection) -> None:
         shared = connection.execute(queries("load.sql")["shared_list_names"],
                                     {"recipients_path": recipients}).fetchone()
@@ -160,7 +166,8 @@ def _load_plan(database: Path, campaign_id: str, plan_dir: Path) -> int:
     def body(connection) -> None:
         connection.execute(plan["delete_plan"], {"campaign_id": campaign_id})
         try:
-            connection.execute(plan["insert_plan"], {"campaign_id": campaign_id, "recipients_path": recipients})
+            connection.execute(plan["insert_plan"].format(**cells), {"campaign_id": campaign_id,
+                                                                    "recipients_path": recipients, **cell_values})
         except duckdb.ConstraintException:
             lake.rollback(connection)
             connection.begin()  # _write rolls back again

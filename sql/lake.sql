@@ -34,8 +34,15 @@ CREATE TABLE IF NOT EXISTS plan_recipients (
     encoding     VARCHAR,
     parts        INTEGER  NOT NULL,
     fields       JSON,
-    loaded_at    TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+    loaded_at    TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+    report_order BIGINT,   -- REP-2: the row's place in the report and its cells that never change after the plan,
+    report_head  VARCHAR,  -- as the CSV writes them (schema.sql, plan.sql's insert_plan)
+    report_tail  VARCHAR
 );
+-- A lake of version 5 or before gains them (pipelines.lake fills them once).
+ALTER TABLE plan_recipients ADD COLUMN IF NOT EXISTS report_order BIGINT;
+ALTER TABLE plan_recipients ADD COLUMN IF NOT EXISTS report_head VARCHAR;
+ALTER TABLE plan_recipients ADD COLUMN IF NOT EXISTS report_tail VARCHAR;
 CREATE TABLE IF NOT EXISTS plan_summaries (
     campaign_id  VARCHAR NOT NULL,
     name         VARCHAR NOT NULL,

@@ -7,13 +7,50 @@ DELETE FROM plan_recipients WHERE campaign_id = $campaign_id;
 -- name: insert_plan
 -- The original list columns (everything after the plan's own) are folded into one JSON object, so that
 -- lists with different headers share one table.
-INSERT INTO plan_recipients
-SELECT $campaign_id, REF_LIST, ID_LINE, MOBILE_RAW, INT_MOBILE, MF_VALID, MF_ALLOW, MF_COUNTRY, STATUS_CODE,
-       STATUS_TEXT, MESSAGE, ENCODING, PARTS,
-       to_json(struct_pack(*COLUMNS(* EXCLUDE (REF_LIST, ID_LINE, MOBILE_RAW, INT_MOBILE, MF_VALID, MF_ALLOW,
-                                              MF_COUNTRY, STATUS_CODE, STATUS_TEXT, MESSAGE, ENCODING, PARTS)))),
-       current_timestamp
-FROM read_parquet($recipients_path);
+-- REP-2: the cells of the row that never change after the plan are formatted here once, as the CSV writes them
+-- (report_head: REF_LIST;ID_LINE;INT_MOBILE, report_tail: MF_ALLOW;MF_VALID;MF_COUNTRY;the list's columns read back
+-- from that JSON), with the row's place in the report (report_order: list order, manual numbers last): the export
+-- joins them to the statuses and writes the lines (pipelines.report.export_csv). `list_fields` and `report_cells`
+-- are pipelines.queries.report_cells_sql's text (the list's JSON pointers are bound: $f0, $f1, ...).
+INSERT INTO plan_recipients (campaign_id, ref_list, id_line, mobile_raw, int_mobile, mf_valid, mf_allow, mf_country,
+                             status_code, status_text, message, encoding, parts, fields, loaded_at, report_order,
+                             report_head, report_tail)
+SELECT q.* EXCLUDE (list_fields), row_number() OVER (ORDER BY q.ref_list = 'manual', q.ref_list, q.id_line),
+       {report_cells}
+FROM (SELECT p.*, {list_fields} AS list_fields
+      FROM (SELECT $campaign_id AS campaign_id, REF_LIST AS ref_list, ID_LINE AS id_line, MOBILE_RAW AS mobile_raw,
+                   INT_MOBILE AS int_mobile, MF_VALID AS mf_valid, MF_ALLOW AS mf_allow, MF_COUNTRY AS mf_country,
+                   STATUS_CODE AS status_code, STATUS_TEXT AS status_text, MESSAGE AS message, ENCODING AS encoding,
+                   PARTS AS parts,
+                   to_json(struct_pack(*COLUMNS(* EXCLUDE (REF_LIST, ID_LINE, MOBILE_RAW, INT_MOBILE, MF_VALID,
+                                                          MF_ALLOW, MF_COUNTRY, STATUS_CODE, STATUS_TEXT, MESSAGE,
+                                                          ENCODING, PARTS)))) AS fields,
+                   current_timestamp AS loaded_at
+            FROM read_parquet($recipients_path)) p) q;
+
+-- name: refresh_report_cells
+-- REP-2: a campaign's stored cells (insert_plan's) written again from its rows: the backfill of a warehouse written
+-- before them, and PLUS-8 (an erased number, a purge) once the columns they hold changed. `scope` is empty, or
+-- pipelines.queries' fixed condition on the rows whose cells hold an erased number's hash.
+UPDATE plan_recipients SET report_order = o.report_order, report_head = o.report_head, report_tail = o.report_tail
+FROM (SELECT q.ref_list, q.id_line,
+             row_number() OVER (ORDER BY q.ref_list = 'manual', q.ref_list, q.id_line) AS report_order, {report_cells}
+      FROM (SELECT p.*, {list_fields} AS list_fields FROM plan_recipients p WHERE p.campaign_id = $campaign_id) q) o
+WHERE plan_recipients.campaign_id = $campaign_id AND plan_recipients.ref_list = o.ref_list
+  AND plan_recipients.id_line = o.id_line{scope};
+
+-- name: has_report_cells
+SELECT count(*) > 0 FROM information_schema.columns
+WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = 'plan_recipients'
+  AND column_name = 'report_head';
+
+-- name: campaigns_holding
+-- PLUS-8: the campaigns whose stored REP-2 cells hold an erased number's hash (written there by erase_column).
+SELECT DISTINCT campaign_id FROM plan_recipients
+WHERE contains(report_head, $hash) OR contains(report_tail, $hash) ORDER BY campaign_id;
+
+-- name: campaigns_without_report_cells
+SELECT DISTINCT campaign_id FROM plan_recipients WHERE report_head IS NULL ORDER BY campaign_id;
 
 -- name: count_plan
 SELECT count(*) FROM plan_recipients WHERE campaign_id = $campaign_id;

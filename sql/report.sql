@@ -17,6 +17,16 @@ FROM plan_recipients r
 LEFT JOIN (SELECT * FROM message_rows WHERE campaign_id = $campaign_id) m USING (ref_list, id_line){click_joins}
 WHERE r.campaign_id = $campaign_id
 
+-- name: report_lines
+-- REP-2's CSV (pipelines.report.export_csv): report_rows with the plan row's stored cells (plan.sql's insert_plan:
+-- formatted once at plan load) in place of its own columns and JSON, and its place in the report to sort by.
+SELECT r.report_head, coalesce(m.status_code, r.status_code) AS status_code, m.delivery_date, m.reply{clicks},
+       r.report_tail, r.report_order
+FROM plan_recipients r
+LEFT JOIN (SELECT ref_list, id_line, status_code, delivery_date, reply FROM message_rows
+           WHERE campaign_id = $campaign_id) m USING (ref_list, id_line){click_joins}
+WHERE r.campaign_id = $campaign_id
+
 -- name: report_click_joins
 -- The campaign's clicks read once, per recipient: the first preview and previews, and per link n the first click
 -- and clicks; the placeholder `track_aggregates` is report_track_aggregate once per link of the message. A click

@@ -38,8 +38,15 @@ CREATE TABLE IF NOT EXISTS plan_recipients (
     parts        INTEGER  NOT NULL,  -- SMS parts = credits (ENC-6)
     fields       JSON,
     loaded_at    TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+    report_order BIGINT,             -- REP-2: the row's place in the report, and its cells that never change after
+    report_head  VARCHAR,            -- the plan as the CSV writes them (plan.sql's insert_plan): REF_LIST..INT_MOBILE
+    report_tail  VARCHAR,            -- and MF_ALLOW..the list's columns, neutralised and quoted
     PRIMARY KEY (campaign_id, ref_list, id_line)
 );
+-- A warehouse written before the stored REP-2 cells gains them; pipelines.warehouse.connect fills them once.
+ALTER TABLE plan_recipients ADD COLUMN IF NOT EXISTS report_order BIGINT;
+ALTER TABLE plan_recipients ADD COLUMN IF NOT EXISTS report_head VARCHAR;
+ALTER TABLE plan_recipients ADD COLUMN IF NOT EXISTS report_tail VARCHAR;
 
 -- The plan's summary, one row per campaign (SEND-4 figures).
 CREATE TABLE IF NOT EXISTS plan_summaries (

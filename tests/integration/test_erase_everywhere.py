@@ -117,7 +117,21 @@ def tracked_rows(frame: pl.DataFrame, columns: list[str]) -> dict:
     return {(row[0], row[1]): row[2:] for row in frame.select("ref_list", "id_line", *columns).iter_rows()}
 
 
-def test_plus8_erase_after_a_full_campaign_leaves_the_number_in_no_file_and_no_table(smsc, bucket):
+def report_cells_hold(database: Path, campaign_id: str, out: Path, text: str) -> None:
+    """REP-2's stored cells (plan_recipients.report_head, report_tail: formatted at plan load) written again from the
+    erased or purged fields: export_csv, which joins them, writes the bytes of write_csv(campaign_report), which
+    formats the rows' own columns; and the cells hold `text`."""
+    from pipelines.report import export_csv
+
+    expected = write_csv(campaign_report(database, campaign_id), out / "rows.csv").read_bytes()
+    assert export_csv(database, campaign_id, out / "cells.csv") > 0
+    assert (out / "cells.csv").read_bytes() == expected
+    with duckdb.connect(str(database), read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM plan_recipients WHERE campaign_id = ? AND contains("
+                                  "report_head || report_tail, ?)", [campaign_id, text]).fetchone()[0]
+
+
+def test_plus8_erase_after_a_full_campaign_leaves_the_number_in_no_file_and_no_table(smsc, bucket, tmp_path):
     store = open_store(bucket=bucket)  # SQLite in the bucket: its file is searched too
     plan_dir = full_campaign(smsc, bucket, store)
     assert blacklist_numbers(store)["own"].to_list() == [TARGET]
@@ -130,6 +144,8 @@ def test_plus8_erase_after_a_full_campaign_leaves_the_number_in_no_file_and_no_t
     assert warehouse_rows_holding_it(bucket / "warehouse.duckdb") == []
     assert store_rows_holding_it(store) == []
     assert report.skipped == [] and report.number_hash.startswith("hmac:")
+    # The list's "+33 6 22 22 22 22" was neutralised in the stored cells ('+33 …): the cells are redone, not patched.
+    report_cells_hold(bucket / "warehouse.duckdb", "c1", tmp_path, report.number_hash)
     assert {"lists/clients.csv", "lists/excel.txt", "campaigns/c1/plan/recipients.parquet",
             "campaigns/c1/report/c1.csv"} <= set(report.files)
     # Files keep their format: the cp1252 list is still cp1252 with its accents, the UTF-16 one keeps its BOM.
@@ -166,3 +182,19 @@ def test_plus8_erase_after_a_full_campaign_leaves_the_number_in_no_file_and_no_t
     second = plan_file(spec_path, bucket / "campaigns" / "c2" / "plan", inputs=inputs, spec=prepared.spec).out_dir
     assert dict(pl.read_parquet(second / "recipients.parquet").select("INT_MOBILE", "STATUS_CODE").iter_rows()) == \
         {"+33611111111": None, TARGET: BLACKLIST_OWN}
+
+
+def test_plus8_a_purged_campaign_keeps_no_list_field_in_its_report_cells(smsc, bucket, tmp_path):
+    """Retention: the list's fields and raw numbers go from the plan rows, so from REP-2's stored cells too (written
+    again from the purged rows, numbers as hashes); the CSV still has the bytes of the rows' own formatting."""
+    from pipelines.erase import purge_campaign
+
+    store = open_store(bucket=bucket)
+    full_campaign(smsc, bucket, store)
+    database = bucket / "warehouse.duckdb"
+    purge_campaign(store, bucket, "c1", [database])
+
+    report_cells_hold(database, "c1", tmp_path, "hmac:")
+    with duckdb.connect(str(database), read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM plan_recipients WHERE regexp_matches(report_head || "
+                                  "report_tail, '\\+33|Zoé|Nîmes|Bob|Sète')").fetchone() == (0,)

@@ -16,7 +16,7 @@ import pytest
 from helpers import write_list, write_spec
 
 from pipelines.plan import plan_file
-from pipelines.report import campaign_report, campaign_stats
+from pipelines.report import campaign_report, campaign_stats, export_csv, write_csv
 from pipelines.warehouse import connect, load_dispatch, load_plan, snapshot_version
 
 CAMPAIGNS = ("c1", "c2", "c3")
@@ -173,6 +173,13 @@ def test_plus8_an_erased_number_stays_in_no_file_of_the_lake(bucket):
     with connect(location, read_only=True) as connection:
         assert connection.execute("SELECT count(*) FROM plan_recipients WHERE int_mobile = ?",
                                   [report.number_hash]).fetchone() == (1,)
+        # REP-2's stored cells (formatted at plan load) written again from the erased row: the hash in them, and
+        # the CSV export that joins them has the bytes of the rows' own formatting.
+        assert connection.execute("SELECT count(*) FROM plan_recipients WHERE starts_with(report_head, ?)",
+                                  [f"a.csv;2;{report.number_hash}"]).fetchone() == (1,)
+    expected = write_csv(campaign_report(location, "c1"), bucket.parent / "rows.csv").read_bytes()
+    assert export_csv(location, "c1", bucket.parent / "cells.csv") == 3
+    assert (bucket.parent / "cells.csv").read_bytes() == expected
 
 
 def test_rep3_the_demos_printed_query_works_while_another_campaign_loads(bucket):
