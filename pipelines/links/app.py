@@ -123,6 +123,10 @@ _READS = ("GET", "HEAD")
 _REDIRECT = [(b"cache-control", b"private, no-store"), (b"referrer-policy", b"no-referrer")]
 _REDIRECT_RSGI = [(name.decode(), value.decode()) for name, value in _REDIRECT]
 _EMPTY_BODY = {"type": "http.response.body", "body": b""}
+# URL-5: the longest User-Agent kept. CrawlerDetect's patterns take time in the square of an agent's length (a
+# 20 kB agent: 30 s of a worker's only thread) and every cache and log line holds the agent: one crafted request
+# must not stall or bloat a worker. Real agents are under 300 characters; the first 512 still classify them.
+MAX_AGENT = 512
 UNREADABLE_AGENT = "\ufffd"  # a User-Agent granian's RSGI cannot give as text (not ASCII): a person's, not empty
 
 
@@ -197,8 +201,8 @@ class LinksApp:
                 break
         client = scope.get("client")
         method = scope["method"]
-        answer = self.respond(scope.get("raw_path") or scope["path"].encode(), method, user_agent,
-                              client[0] if client else None)
+        # the decoded path, as granian's RSGI gives it: the same answer to /Tok%30… on both servers
+        answer = self.respond(scope["path"].encode(), method, user_agent, client[0] if client else None)
         if answer.__class__ is bytes:
             await send({"type": "http.response.start", "status": 302,
                         "headers": [(b"location", answer), *_REDIRECT, (b"content-length", b"0")]})
@@ -213,6 +217,7 @@ class LinksApp:
         (status, headers, body), the body whole for HEAD too (each server leaves it out). A click's or preview's
         event is in the kernel before this returns (URL-3, URL-4: a SIGKILL after it loses nothing)."""
         token = path[1:]
+        user_agent = user_agent[:MAX_AGENT]
         if b"/" in token or method not in _READS:
             return self._other(path, method)
         found = self.index.snapshot.find(token)

@@ -173,6 +173,25 @@ def test_url3_an_agent_that_is_not_ascii_is_a_person(served):
                                        UNREADABLE_AGENT)  # granian (RSGI)
 
 
+def test_url5_a_percent_encoded_path_gets_the_same_answer_on_both_servers(served):
+    """granian's RSGI gives the path decoded; uvicorn's decoded path is read too: /Tok0000000%39 is /Tok00000009
+    on both (only a recorded target is ever redirected to), /Tok00000003%2Fpreview.png its preview image."""
+    _, client = served
+    answer = client.get("/Tok0000000%39", headers={"User-Agent": BROWSER})
+    assert answer.status_code == 302 and answer.headers["location"].startswith("https://shop.example.com/vip?id=9&")
+    image = client.get("/Tok00000003%2Fpreview.png", headers={"User-Agent": WHATSAPP})
+    assert (image.status_code, image.content) == (200, PNG)
+
+
+def test_url5_a_huge_user_agent_is_cut_to_512_characters_before_it_is_classified_or_logged(served):
+    server, client = served
+    agent = BROWSER + " " + "x" * 65_000
+    assert client.get("/Tok00000017", headers={"User-Agent": agent}).status_code == 302
+    clicks = wait_for(lambda: (frame := read_clicks(server.bucket).filter(pl.col("id_line") == 17)).height == 1
+                      and frame, seconds=10)
+    assert clicks["user_agent"][0] == agent[:512] and clicks["agent_class"][0] == "person"
+
+
 @pytest.mark.parametrize("path", ["/Tok99999999", "/short", "/Tok0000000%21", "/../etc/passwd", "/", "/a/b/c"])
 def test_url5_unknown_or_malformed_tokens_are_404(served, path):
     _, client = served
