@@ -103,7 +103,8 @@ def load_spec(path: Path, *, now: datetime | None = None, roots: Sequence[Path] 
     except FileNotFoundError:
         raise refused("spec file not found") from None
     except OSError as error:
-        raise refused(f"cannot read the spec file: {error.strerror or type(error).__name__}") from None
+        reason = error.strerror or str(error).removeprefix(f"{path}: ") or type(error).__name__
+        raise refused(f"cannot read the spec file: {reason}") from None
     if len(data) > MAX_SPEC_BYTES:
         raise refused(f"the spec file is larger than {MAX_SPEC_BYTES:,} bytes")
     try:

@@ -67,8 +67,14 @@ def resolve_location(location: str, base: Location, field_path: str = "lists") -
             raise SpecError([Problem(field=field_path, value=location, rule="LIST-1",
                                      message=f"the {scheme}:// scheme is not supported; use a path, file:// or "
                                              "s3://")])
-        return Path(rest)
-    path = Path(location).expanduser()
+        path = Path(rest)
+    else:
+        path = Path(location).expanduser()
+    if isinstance(base, ObjectUrl) and (path.is_absolute() or "://" in location):
+        # a spec stored in S3 names objects (beside it, or s3://…): never a file of the machine that plans it
+        raise SpecError([Problem(field=field_path, value=location, rule="LIST-1",
+                                 message=f"a spec read from {base} names objects in S3 (a path relative to it, or "
+                                         "s3://bucket/key), not files of the machine that plans it")])
     if path.is_absolute():
         return path
     return base.joinpath(location) if isinstance(base, ObjectUrl) else base / path

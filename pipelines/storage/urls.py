@@ -47,7 +47,8 @@ class ObjectUrl:
 
     @property
     def parent(self) -> ObjectUrl:
-        return ObjectUrl(self.bucket, str(PurePosixPath(self.key).parent).removeprefix("."))
+        parent = str(PurePosixPath(self.key).parent)
+        return ObjectUrl(self.bucket, "" if parent == "." else parent)
 
     @property
     def parts(self) -> tuple[str, ...]:

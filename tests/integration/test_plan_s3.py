@@ -179,7 +179,12 @@ def test_list1_s3_locations_resolve_and_are_confined_to_s3_roots(tmp_path: Path)
     specs = ObjectUrl.parse("s3://crm/specs/")
     assert resolve_location("../incoming/vip.csv", specs) == ObjectUrl("crm", "incoming/vip.csv")
     assert resolve_location("vip.csv", specs) == ObjectUrl("crm", "specs/vip.csv")
-    assert resolve_location("/data/vip.csv", specs) == Path("/data/vip.csv")
+    assert resolve_location("s3://other/vip.csv", specs) == ObjectUrl("other", "vip.csv")
+    for local in ("/etc/passwd", "file:///etc/passwd", "~/vip.csv"):  # never a file of the planning machine
+        with pytest.raises(SpecError, match="names objects in S3"):
+            resolve_location(local, specs)
+    assert ObjectUrl.parse("s3://crm/.specs/x.yaml").parent == ObjectUrl("crm", ".specs")  # a hidden folder kept
+    assert ObjectUrl.parse("s3://crm/x.yaml").parent == ObjectUrl("crm", "")
     with pytest.raises(SpecError, match=r"the gs:// scheme is not supported; use a path, file:// or s3://"):
         resolve_location("gs://crm/vip.csv", tmp_path)
 

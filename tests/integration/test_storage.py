@@ -32,6 +32,13 @@ def test_write_read_exists_size(root):
     assert storage.read_bytes(target) == b"replaced"
 
 
+def test_an_empty_object_reads_as_nothing_like_an_empty_file(root):
+    target = root / "incoming" / "empty.csv"
+    storage.write_bytes(target, b"")
+    assert storage.read_head(target, 1 << 16) == b"" == storage.read_bytes(target)
+    assert storage.size(target) == 0
+
+
 def test_open_read_streams_and_seeks(root):
     data = bytes(range(256)) * 40_000  # ~10 MB: more than one read block of the reader's buffer
     target = root / "big.bin"
