@@ -68,6 +68,13 @@ def narrowed(settings: AccountSettings, spec: CampaignSpec, source: str = "spec"
                                                       f"{settings.send_window!r}; a campaign may only narrow it "
                                                       f"(smsflow account set {settings.id} --window NAME)")
         window = wanted.send_window
+    tracking = spec.tracking
+    if tracking is not None and settings.tracking_domain and tracking.domain not in (None, settings.tracking_domain):
+        # URL-1, ACC-2: an account with its own short-link domain (an administrator's setting) uses only that one
+        problems.append(Problem(field="tracking.domain", value=tracking.domain, rule="ACC-2",
+                                message=f"account {settings.id!r} shortens links on {settings.tracking_domain}; a "
+                                        f"campaign may not use another domain (an administrator changes it with "
+                                        f"smsflow account set {settings.id} --tracking-domain)"))
     sender = spec.sender_or_default
     if settings.allowed_senders and sender != DEFAULT_SENDER and sender not in settings.allowed_senders:
         problems.append(Problem(field="sender", value=sender, rule="ACC-1",

@@ -85,12 +85,18 @@ def test_url1_a_tracked_campaign_without_a_domain_shortens_with_its_account_s(st
     spec = _spec(account="acme", message="Soldes https://acme.fr/soldes", tracking=True)
     tracking = prepare_account(store, spec).spec.tracking
     assert (tracking.domain, tracking.token_length) == ("acme.fr", 11)  # 7 + "/" + 11 = 19 (URL-1)
-    own = prepare_account(store, _spec(account="acme", message="https://acme.fr", tracking={"domain": "go.ac.fr"}))
-    assert own.spec.tracking.domain == "go.ac.fr"  # the spec's own domain wins
+    same = prepare_account(store, _spec(account="acme", message="https://acme.fr", tracking={"domain": "acme.fr"}))
+    assert same.spec.tracking.domain == "acme.fr"
+    with pytest.raises(SpecError) as refused:  # ACC-2: never another domain than the account's
+        prepare_account(store, _spec(account="acme", message="https://acme.fr", tracking={"domain": "go.ac.fr"}))
+    (problem,) = refused.value.problems
+    assert (problem.field, problem.value, problem.rule) == ("tracking.domain", "go.ac.fr", "ACC-2")
     assert prepare_account(store, _spec(account="acme")).spec.tracking is None  # not tracked: no domain added
-    create_account(store, "plain")
+    create_account(store, "plain")  # no domain of its own: the platform's, or one the spec names
     assert prepare_account(store, _spec(account="plain", message="https://x.fr", tracking=True)) \
         .spec.tracking.domain_or_default == "smsf.link"
+    assert prepare_account(store, _spec(account="plain", message="https://x.fr", tracking={"domain": "x.fr"})) \
+        .spec.tracking.domain == "x.fr"
 
 
 @pytest.mark.parametrize("domain", ["sms.example.fr", "not a domain", "exa_mple.fr"])
