@@ -38,3 +38,16 @@ def test_house_executor_preload_is_configurable_and_a_missing_module_is_said_not
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines()[-2:] == ["['json']", "[]"]
     assert "not preloaded no_such_module_here" in result.stdout + result.stderr  # Airflow's logging: stdout
+
+
+def test_house_the_executor_preloads_before_it_forks_its_workers():
+    code = ("import smsflow_provider.executors.local as local\n"
+            "from airflow.executors.local_executor import LocalExecutor\n"
+            "calls = []\n"
+            "local.preload = lambda: calls.append('preload') or []\n"
+            "LocalExecutor.start = lambda self: calls.append('workers forked')\n"
+            "local.SettledLocalExecutor(parallelism=1).start()\n"
+            "print(calls)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-1] == "['preload', 'workers forked']"

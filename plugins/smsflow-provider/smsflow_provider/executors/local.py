@@ -67,7 +67,9 @@ class SettledLocalExecutor(SettledEventsMixin, LocalExecutor):
 
 
 # What a campaign's tasks import (dags/sms_campaign.py), in the order they need it. SMSFLOW_PRELOAD overrides it
-# (blank: none). Imports only: no thread pool runs before the fork (Polars and DuckDB start theirs on first use).
+# (blank: none). Importing them starts a few idle native threads (jemalloc's and Polars' housekeeping, DuckDB's,
+# NumPy's) that a fork leaves behind; the compute pools of Polars and DuckDB start on first use, in the task
+# itself (tests/plugins/test_executor.py forks a task after the preload and runs both).
 PRELOAD = ("pipelines.campaign", "pipelines.contracts", "pipelines.dlr", "pipelines.dispatch",
            "smsflow_provider.operators.campaign", "smsflow_provider.operators.approval",
            "smsflow_provider.hooks.smpp", "great_expectations")
