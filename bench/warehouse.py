@@ -9,7 +9,8 @@ invalid numbers, ~2 % duplicates, one message in five of two parts), plan/summar
 without one) and replies (events Parquet). Then, for each target, prints beside its goal:
   - load time: load_plan + load_dispatch of the campaign;
   - `smsflow stats` latency: pipelines.report.campaign_stats (goal ≤ 1 s over 10M messages);
-  - REP-2 CSV export rate: campaign_report + write_csv (goal ≥ 1M rows/s);
+  - REP-2 CSV export rate: pipelines.report.export_csv (goal ≥ 1M rows/s); on the lake it joins the statuses to
+    the cells stored at plan load, on the file (its copy of the old schema has none) it formats the rows' own columns;
   - the message_status view over the campaign, fetched whole (goal ≤ 2 s);
   - an analyst's query (a new read-only connection, a GROUP BY over the campaign's rows) idle, and while three
     other processes load three campaigns (--load-recipients each, a tenth of N by default; goal: median within
