@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import subprocess
@@ -12,6 +13,10 @@ import pytest
 from helpers import ROOT
 
 os.environ.setdefault("COLUMNS", "200")  # the CLI's tables, run in this process (helpers.smsflow_here), unwrapped
+# One Fernet key for every Airflow process a test starts on one metadata database (dag.test() runs one after the
+# other): Airflow encrypts the sms_drops watchers' trigger kwargs with it, and a key made per process (its unit-test
+# configuration has none) cannot read the previous process's (cryptography.fernet.InvalidToken at the next parse).
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", base64.urlsafe_b64encode(b"smsflow-tests-fernet-key-32bytes").decode())
 
 TESTS = ROOT / "tests"
 pytest_plugins = ["s3"]  # s3_server: a real moto_server (tests/s3.py, issue 13)

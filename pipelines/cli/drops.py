@@ -97,7 +97,7 @@ def remove(
 
 @group.command()
 def check(
-    file: str = typer.Argument(..., help="A file in the bucket, e.g. bucket/incoming/vip/export.csv (or s3://…)."),
+    file: str = typer.Argument(..., help="A file in the bucket, e.g. bucket/incoming/vip/export.csv, or an s3://bucket/key object."),
     bucket: str = typer.Option(None, "--bucket", envvar="SMSFLOW_BUCKET", show_envvar=False,
                                help="The bucket: a folder or s3://bucket/prefix (default: $SMSFLOW_BUCKET, else "
                                     "bucket)."),
