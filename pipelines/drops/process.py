@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +20,8 @@ from pipelines.drops.checks import DropRefused, check_contract, check_size, meas
 from pipelines.drops.template import _validated, drop_spec, template_spec
 from pipelines.storage import Location, ObjectUrl
 from pipelines.store.drops import DropRule
+
+log = logging.getLogger(__name__)
 
 MARKER = ".done"  # `export.csv.done`: the CRM's "export.csv is whole"
 PROCESSED, QUARANTINE = "processed", "quarantine"
@@ -152,9 +156,13 @@ def check_drop(bucket: Location | str, file: Location | str, *, engine=None) -> 
 
 
 def _in_bucket(bucket: Location | str, file: Location | str) -> tuple[Location, Location]:
+    """The bucket and the file, the file's `..` folded (never a way out of the bucket: _relative then refuses it)
+    and its folders' links followed (a folder linked to elsewhere is elsewhere); the file's own link is judged by
+    _checked."""
     bucket, file = storage.location(bucket), storage.location(file)
     if isinstance(bucket, Path):
-        return bucket.resolve(), Path(file).absolute()  # the file's own links are judged by _checked
+        file = Path(os.path.normpath(Path(file).absolute()))
+        return bucket.resolve(), file.parent.resolve() / file.name
     return bucket, file
 
 
@@ -264,7 +272,18 @@ def marked_drops(bucket: Location | str, engine=None) -> list[Location]:
 
 def process_marked(bucket: Location | str, *, engine=None) -> list[DropOutcome]:
     """Every marked drop waiting, processed (the sweep `sms_drops` runs, and `smsflow drops` could)."""
-    return [process_drop(bucket, where, engine=engine) for where in marked_drops(bucket, engine)]
+    return [outcome for where in marked_drops(bucket, engine) if (outcome := _each(bucket, where, engine))]
+
+
+def _each(bucket: Location, where: Location, engine=None) -> DropOutcome | None:
+    """One drop of a sweep: one that cannot be handled (outside the bucket, a store or storage error) is logged
+    and left where it is (retried by the next sweep), never in the way of the others."""
+    try:
+        return process_drop(bucket, where, engine=engine)
+    except Exception as error:  # noqa: BLE001 - DROP-3: the other drops of the sweep still end somewhere
+        log.warning("drop %s not handled (%s: %s): left where it is, tried again at the next sweep [DROP-3]",
+                    where, type(error).__name__, error)
+        return None
 
 
 def start_drops(bucket: Location | str, files: Iterable[str | Location] = ()) -> dict[str, list[dict]]:
@@ -274,7 +293,8 @@ def start_drops(bucket: Location | str, files: Iterable[str | Location] = ()) ->
     bucket = storage.location(bucket)
     named = [storage.location(name.removeprefix("file://")) if name.startswith(("file://", "s3://", "/"))
              else bucket / name for name in map(str, files)]
-    outcomes = [process_drop(bucket, where) for where in {str(where): where for where in named}.values()]
+    outcomes = [outcome for where in {str(where): where for where in named}.values()
+                if (outcome := _each(bucket, where))]
     outcomes += process_marked(bucket)
     runs = {outcome.run_id: outcome.conf for outcome in outcomes if outcome.accepted}  # a run once
     return {"accepted": [{"trigger_run_id": run_id, "conf": conf} for run_id, conf in runs.items()],

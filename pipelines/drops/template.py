@@ -20,7 +20,11 @@ def template_spec(bucket: Location, rule: DropRule, engine) -> tuple[dict, Locat
     if rule.template_kind == "campaign":
         from pipelines.store import campaigns
 
-        campaign = campaigns.get(engine, rule.template, rule.account_id)
+        try:
+            campaign = campaigns.get(engine, rule.template, rule.account_id)
+        except campaigns.CampaignError as error:  # the draft was deleted since the rule was made
+            raise DropRefused("template", f"the rule's draft {rule.template} cannot be used: {error}",
+                              "DROP-1") from None
         return yaml.safe_load(campaign.spec), bucket
     where = bucket / rule.template
     try:

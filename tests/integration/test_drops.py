@@ -268,3 +268,25 @@ def test_drop1_smsflow_drops_check_says_what_a_drop_would_do_and_touches_nothing
     assert good.exists() and bad.exists() and not (bucket / "processed").exists()
     assert not (bucket / "quarantine").exists()
     assert process_drop(bucket, good, engine=engine).accepted  # nothing was recorded: not a duplicate
+
+
+def test_drop3_a_name_outside_the_bucket_is_left_where_it_is_and_the_other_drops_still_end(tmp_path, bucket, engine,
+                                                                                           vip):
+    """A run's conf naming ../outside (anyone who can trigger sms_drops) moves nothing into the bucket, and a
+    rule whose draft was deleted quarantines its drop instead of stopping the sweep (DROP-3)."""
+    from pipelines.drops import start_drops
+    from pipelines.store import campaigns
+
+    outside = tmp_path / "outside" / "secret.csv"
+    outside.parent.mkdir()
+    outside.write_bytes(export())
+    draft = campaigns.create(engine, {**TEMPLATE, "recipients": [{"mobile": "0612345678"}]})
+    add_rule(engine, "default", "incoming/aaa/", campaign=draft.id)
+    campaigns.delete(engine, draft.id)
+    orphan = drop(bucket / "incoming" / "aaa" / "x.csv", export(4))
+    good = drop(bucket / "incoming" / "vip" / "export.csv", export())
+    started = start_drops(bucket, ["incoming/../../outside/secret.csv", str(outside)])
+    assert outside.read_bytes() == export()  # left where it is: neither moved nor quarantined
+    assert len(started["accepted"]) == 1 and not good.exists()
+    (refused,) = started["quarantined"]
+    assert (refused["source"], refused["check"]) == ("incoming/aaa/x.csv", "template") and not orphan.exists()
