@@ -11,14 +11,19 @@ merges the batches older than `older_than` (an hour by default: long since loade
   the derivation and the opt-outs take each event once; a compaction redone after a crash drops the duplicates);
 - never early: a batch not handed on yet (`pending`: the receiver's loads or announces) stays as it is;
 - an announced batch compacted before its `sms_events` run reads it is found in the day's file
-  (`pipelines.events.batch_files` then loads the whole folder, which is idempotent).
+  (`pipelines.events.batch_files` then loads the whole folder, which is idempotent);
+- one at a time: a compaction holds the folder's `.compact.lock` (flock) from its listing to its last delete and
+  skips its turn when another holds it (two receivers), and an erasure (PLUS-8) holds it while it rewrites the
+  folder's files (`paused`), so a compaction never puts back a number an erasure hashed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +32,7 @@ import polars as pl
 
 COMPACTED = "compacted-"  # the day files' prefix: never compacted into another day
 COMPACT_AFTER = 3600.0  # seconds a micro-batch stays as written (SMSFLOW_EVENTS_COMPACT_AFTER)
+LOCK = ".compact.lock"  # in the folder: held by a compaction, and by an erasure rewriting the folder
 
 
 @dataclass(frozen=True)
@@ -47,14 +53,37 @@ def compact_after() -> float:
         raise ValueError(f"SMSFLOW_EVENTS_COMPACT_AFTER={value!r} is not a number of seconds") from None
 
 
+@contextlib.contextmanager
+def paused(folder: Path, wait: bool = True) -> Iterator[bool]:
+    """The folder's compaction lock held (an erasure: `wait`; a compaction: not, it skips a busy turn); whether it
+    is held. No folder: nothing to hold, True."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        yield True
+        return
+    with open(folder / LOCK, "a+b") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
 def compact_events(folder: Path, *, older_than: float | None = None, pending: Iterable[str] = (),
                    now: float | None = None) -> Compaction:
-    """Merge the micro-batches of `folder` older than `older_than` seconds, except those named in `pending`."""
-    from pipelines.dlr import EVENT_SCHEMA
-
+    """Merge the micro-batches of `folder` older than `older_than` seconds, except those named in `pending`; nothing
+    when another compaction or an erasure holds the folder."""
     folder = Path(folder)
     if not folder.is_dir():
         return Compaction()
+    with paused(folder, wait=False) as held:
+        return _compact(folder, older_than, pending, now) if held else Compaction()
+
+
+def _compact(folder: Path, older_than: float | None, pending: Iterable[str], now: float | None) -> Compaction:
+    from pipelines.dlr import EVENT_SCHEMA
+
     limit = (time.time() if now is None else now) - (compact_after() if older_than is None else older_than)
     waiting = set(pending)
     days: dict[str, list[Path]] = {}

@@ -174,10 +174,18 @@ class EventWriter:
 
 
 def read_events(directory: Path) -> pl.DataFrame:
-    files = sorted(directory.glob("*.parquet")) if directory.is_dir() else []
-    if not files:
-        return pl.DataFrame(schema=EVENT_SCHEMA)
-    return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed").cast(EVENT_SCHEMA)
+    """Every event of a folder's Parquet files. A file deleted between the listing and its read (the receiver's
+    compaction merged it into its day's file, pipelines.compaction) makes the folder listed again."""
+    for _ in range(5):
+        files = sorted(directory.glob("*.parquet")) if directory.is_dir() else []
+        try:
+            frames = [pl.read_parquet(f) for f in files]
+        except FileNotFoundError:
+            continue
+        if not frames:
+            return pl.DataFrame(schema=EVENT_SCHEMA)
+        return pl.concat(frames, how="vertical_relaxed").cast(EVENT_SCHEMA)
+    raise FileNotFoundError(f"{directory}: its event files kept changing while read [PLUS-4]")
 
 
 # --- the part key (PLUS-1) ---------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.erase_warehouse import _rebuild, erase_in_warehouse
-from pipelines.layout import CampaignPaths
+from pipelines.compaction import paused
+from pipelines.layout import SHARED_EVENTS, CampaignPaths
 from pipelines.store.lists import SAVED_FOLDER
 from pipelines.store.erase import (
     HASH_PREFIX, NumberForms, erase_key, erase_rows, hash_numbers, hash_phone_like, number_forms,
@@ -181,6 +182,22 @@ def erase_number(engine, number: str, *, bucket: Path, warehouses: Iterable[Path
 
     tracked = erased_recipients(bucket, [forms.e164, forms.hash], skip)  # before the walk hashes the plans
     report.files += [str(path.resolve().relative_to(bucket.resolve())) for path in erase_links(bucket, tracked)]
+    with paused(bucket / SHARED_EVENTS):  # no compaction rewrites the events folder while it is erased
+        _erase_files(bucket, skip, forms, store_files, lake_data, databases, report)
+    for database in [*sorted(databases - {Path(location) for location in lakes}), *lakes]:
+        for column, count in erase_in_warehouse(database, forms, skip_campaigns=skip, account_id=account_id).items():
+            report.warehouse[f"{Path(database).name}:{column}"] = count
+    report.store = erase_rows(engine, forms, account_id)
+    record_erasure(engine, account_id=account_id, number_hash=forms.hash, by=by,
+                   detail={"files": len(report.files), "warehouse": report.warehouse, "store": report.store,
+                           "skipped": report.skipped})
+    scrub(engine)
+    return report
+
+
+def _erase_files(bucket: Path, skip, forms, store_files: set, lake_data, databases: set, report) -> None:
+    """erase_number's walk over the bucket's files: each rewritten with the number hashed; the warehouses found are
+    added to `databases` (erased after)."""
     for path in bucket_files(bucket, skip):
         if path in store_files or path.name.endswith(".migrate-lock") or path.suffix == ".wal" or \
                 any(folder in path.parents for folder in lake_data[0]):
@@ -200,15 +217,6 @@ def erase_number(engine, number: str, *, bucket: Path, warehouses: Iterable[Path
             report.skipped.append(str(path.relative_to(bucket.resolve())))
         elif done and str(path.relative_to(bucket.resolve())) not in report.files:
             report.files.append(str(path.relative_to(bucket.resolve())))
-    for database in [*sorted(databases - {Path(location) for location in lakes}), *lakes]:
-        for column, count in erase_in_warehouse(database, forms, skip_campaigns=skip, account_id=account_id).items():
-            report.warehouse[f"{Path(database).name}:{column}"] = count
-    report.store = erase_rows(engine, forms, account_id)
-    record_erasure(engine, account_id=account_id, number_hash=forms.hash, by=by,
-                   detail={"files": len(report.files), "warehouse": report.warehouse, "store": report.store,
-                           "skipped": report.skipped})
-    scrub(engine)
-    return report
 
 
 # --- Retention (PLUS-8): old campaigns' personal data purged, their aggregates kept. ---------------------------

@@ -205,9 +205,16 @@ def roll(bucket: Path) -> list[Path]:
     folder, target = log_folder(bucket), events_folder(bucket)
     if not folder.exists():
         return []
-    from pipelines.links.tombstones import scrub
+    from pipelines.links.tombstones import rolling
 
     _close_orphans(folder)
+    with rolling(bucket):  # an erasure waits: each batch is scrubbed here or is there for its pass (PLUS-8)
+        return _roll(bucket, folder, target)
+
+
+def _roll(bucket: Path, folder: Path, target: Path) -> list[Path]:
+    from pipelines.links.tombstones import scrub
+
     written = []
     for segment in sorted(folder.glob(f"*{CLOSED}")):
         try:

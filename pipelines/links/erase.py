@@ -24,7 +24,7 @@ import polars as pl
 
 from pipelines.layout import PLAN_MARKER, CampaignPaths
 from pipelines.links.clicks import events_folder
-from pipelines.links.tombstones import CLICK_PERSONAL, remember
+from pipelines.links.tombstones import CLICK_PERSONAL, erasing, remember
 
 LINK_PERSONAL = ("target", "title", "description")  # links.parquet's columns a plan personalises (URL-2, URL-4)
 _KEYS = {"campaign_id": pl.String, "ref_list": pl.String, "id_line": pl.Int64}
@@ -49,8 +49,14 @@ def erased_recipients(bucket: Path, numbers: list[str], skip_campaigns=()) -> pl
 def erase_links(bucket: Path, recipients: pl.DataFrame) -> list[Path]:
     """The recipients' personalised link texts and their clicks' address and agent nulled in the bucket's files;
     the files rewritten."""
-    bucket, written = Path(bucket), []
-    remember(bucket, recipients)  # first: clicks still in the service's segments are scrubbed when rolled
+    bucket = Path(bucket)
+    with erasing(bucket):  # no roll writes a batch between the tombstone and the pass over the batches
+        remember(bucket, recipients)  # first: clicks still in the service's segments are scrubbed when rolled
+        return _erase_links(bucket, recipients)
+
+
+def _erase_links(bucket: Path, recipients: pl.DataFrame) -> list[Path]:
+    written = []
     for (campaign,), rows in recipients.partition_by("campaign_id", as_dict=True).items():
         paths = CampaignPaths.in_bucket(bucket, campaign)
         if _null_rows(paths.links, rows.drop("campaign_id"), LINK_PERSONAL):
@@ -65,15 +71,16 @@ def erase_links(bucket: Path, recipients: pl.DataFrame) -> list[Path]:
 def purge_links(bucket: Path, campaign_id: str) -> list[Path]:
     """Retention: every recipient's link texts of the campaign and its clicks' address and agent nulled."""
     bucket, written = Path(bucket), []
-    remember(bucket, pl.DataFrame({"campaign_id": [campaign_id]}))
-    paths = CampaignPaths.in_bucket(bucket, campaign_id)
-    if paths.links.is_file() and _null_rows(paths.links, None, LINK_PERSONAL):
-        written.append(paths.links)
-        _new_plan_version(bucket, campaign_id, paths.plan)
-    campaign = pl.DataFrame({"campaign_id": [campaign_id]})
-    for path in sorted(events_folder(bucket).glob("*.parquet")):
-        if _null_rows(path, campaign, CLICK_PERSONAL):
-            written.append(path)
+    with erasing(bucket):
+        remember(bucket, pl.DataFrame({"campaign_id": [campaign_id]}))
+        paths = CampaignPaths.in_bucket(bucket, campaign_id)
+        if paths.links.is_file() and _null_rows(paths.links, None, LINK_PERSONAL):
+            written.append(paths.links)
+            _new_plan_version(bucket, campaign_id, paths.plan)
+        campaign = pl.DataFrame({"campaign_id": [campaign_id]})
+        for path in sorted(events_folder(bucket).glob("*.parquet")):
+            if _null_rows(path, campaign, CLICK_PERSONAL):
+                written.append(path)
     return written
 
 

@@ -6,13 +6,17 @@ before it, or after it until the service re-reads the erased plan (its poll), ar
 segments (`links/log`), which a live worker is appending to. They are rolled later, so the erasure leaves a
 tombstone: `<bucket>/links/erased.parquet`, the keys (campaign_id, ref_list, id_line; ref_list and id_line NULL
 for a whole campaign purged) and nothing personal; `roll` nulls `ip_prefix` and `user_agent` of the events that
-match. Appended under an flock (two erasures at once both kept), replaced atomically.
+match. One lock orders them (`<bucket>/links/erased.parquet.lock`): an erasure holds it exclusively from its
+tombstone to the end of its pass over the click batches (`erasing`), a roll shares it from reading the tombstones
+to writing its batch (`rolling`), so a batch is either scrubbed by the roll or there for the erasure's pass.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -26,25 +30,42 @@ def tombstones_file(bucket: Path) -> Path:
     return Path(bucket).joinpath(*TOMBSTONES)
 
 
+@contextlib.contextmanager
+def _locked(bucket: Path, mode: int) -> Iterator[None]:
+    path = tombstones_file(bucket)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a+b") as lock:
+        fcntl.flock(lock, mode)
+        yield
+
+
+def erasing(bucket: Path):
+    """Held by an erasure from its tombstone to the end of its pass over the click batches."""
+    return _locked(bucket, fcntl.LOCK_EX)
+
+
+def rolling(bucket: Path):
+    """Held by a roll from reading the tombstones to writing its batch (rolls share it)."""
+    return _locked(bucket, fcntl.LOCK_SH)
+
+
 def remember(bucket: Path, keys: pl.DataFrame) -> None:
-    """Add erased keys: (campaign_id, ref_list, id_line) rows, or campaign_id alone for a whole campaign."""
+    """Add erased keys: (campaign_id, ref_list, id_line) rows, or campaign_id alone for a whole campaign. The
+    caller holds `erasing(bucket)`."""
     if keys.is_empty():
         return
     keys = keys.select(pl.col(name) if name in keys.columns else pl.lit(None).alias(name) for name in KEYS) \
         .cast(KEYS)
     path = tombstones_file(bucket)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a+b") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        known = pl.read_parquet(path) if path.is_file() else pl.DataFrame(schema=KEYS)
-        merged = pl.concat([known, keys]).unique(maintain_order=True)
-        if merged.height == known.height:
-            return
-        staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        merged.write_parquet(staging)
-        with staging.open("rb") as stream:
-            os.fsync(stream.fileno())
-        os.replace(staging, path)
+    known = pl.read_parquet(path) if path.is_file() else pl.DataFrame(schema=KEYS)
+    merged = pl.concat([known, keys]).unique(maintain_order=True)
+    if merged.height == known.height:
+        return
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    merged.write_parquet(staging)
+    with staging.open("rb") as stream:
+        os.fsync(stream.fileno())
+    os.replace(staging, path)
 
 
 def scrub(bucket: Path, events: pl.DataFrame) -> pl.DataFrame:

@@ -8,6 +8,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from pipelines.compaction import compact_events
@@ -85,3 +86,31 @@ def test_plus4_an_announced_batch_compacted_before_its_run_loads_the_whole_folde
     assert batch_files(bucket, [name]) is None  # None: the whole folder, where the compacted events are
     with pytest.raises(FileNotFoundError, match="SMSFLOW_BUCKET"):  # a worker that does not see the bucket fails
         batch_files(tmp_path / "elsewhere", [name])
+
+
+def test_plus8_no_compaction_while_an_erasure_holds_the_folder_and_none_twice_at_once(tmp_path):
+    from pipelines.compaction import paused
+
+    folder = tmp_path / "events"
+    batches = [_batch(folder, n, DAY + n) for n in range(2)]
+    with paused(folder) as held:  # an erasure rewriting the folder (or another receiver's compaction)
+        assert held
+        assert compact_events(folder, older_than=3600).removed == ()  # its turn skipped, nothing touched
+        assert all(path.exists() for path in batches)
+    assert len(compact_events(folder, older_than=3600).removed) == 2
+
+
+def test_plus4_a_batch_compacted_while_a_load_reads_the_folder_is_read_from_its_day_file(tmp_path, monkeypatch):
+    folder = tmp_path / "events"
+    [_batch(folder, n, DAY + n) for n in range(3)]
+    before = _events(folder)
+    real = pl.read_parquet
+    compacted = []
+
+    def read_during_a_compaction(path, *args, **kwargs):  # the first read finds its file just merged away
+        monkeypatch.setattr(pl, "read_parquet", real)
+        compacted.append(compact_events(folder, older_than=3600))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(pl, "read_parquet", read_during_a_compaction)
+    assert _events(folder) == before and compacted[0].removed

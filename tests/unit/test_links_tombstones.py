@@ -59,3 +59,24 @@ def test_plus8_a_campaign_purged_before_the_roll_keeps_no_address_or_agent_and_t
     assert roll(bucket)
     assert len(_personal(bucket)) == 3 and set(_personal(bucket).values()) == {(None, None)}
     log.close()
+
+
+def test_plus8_a_roll_waits_for_an_erasure_in_progress_so_its_batch_is_scrubbed(tmp_path):
+    import threading
+    import time
+
+    from pipelines.links.tombstones import erasing
+
+    bucket = tmp_path / "bucket"
+    log = _clicks(bucket, [("c1", "vip.csv", 1), ("c1", "vip.csv", 2)])
+    rolled = []
+    with erasing(bucket):  # the erasure has begun (its tombstone not written yet)
+        roller = threading.Thread(target=lambda: rolled.extend(roll(bucket)))
+        roller.start()
+        time.sleep(0.3)
+        assert roller.is_alive() and not rolled  # the roll waits for the erasure
+        remember(bucket, pl.DataFrame({"campaign_id": ["c1"], "ref_list": ["vip.csv"], "id_line": [1]}))
+    roller.join(timeout=30)
+    assert rolled and _personal(bucket)[("c1", "vip.csv", 1)] == (None, None)
+    assert _personal(bucket)[("c1", "vip.csv", 2)] == ("192.0.2.0/24", AGENT)
+    log.close()
