@@ -57,7 +57,14 @@ def batch_files(bucket: Path) -> list[Path]:
 
 def load_click_batches(database, bucket: Path, files: list[Path] | None = None) -> ClickLoad:
     """The micro-batches of `bucket` the warehouse does not hold yet (or `files`, loaded again whatever it holds)
-    into its `clicks` table, in one transaction; what was loaded. No file: the warehouse is not even opened."""
+    into its `clicks` table, in one transaction; what was loaded. No file: the warehouse is not even opened. Run as
+    background work, as every load (pipelines.warehouse.in_background: SMSFLOW_LOAD_NICE)."""
+    from pipelines.warehouse import in_background
+
+    return in_background(lambda: _load_click_batches(database, bucket, files))
+
+
+def _load_click_batches(database, bucket: Path, files: list[Path] | None) -> ClickLoad:
     from pipelines.warehouse import _write, connect
 
     given = files is not None
@@ -88,7 +95,13 @@ def load_click_batches(database, bucket: Path, files: list[Path] | None = None) 
 
 def load_campaign_clicks(database, bucket: Path, campaign_id: str) -> int:
     """A campaign's clicks and previews, from every micro-batch of `bucket`, replacing those the warehouse held
-    (idempotent, one transaction); how many."""
+    (idempotent, one transaction, as background work); how many."""
+    from pipelines.warehouse import in_background
+
+    return in_background(lambda: _load_campaign_clicks(database, bucket, campaign_id))
+
+
+def _load_campaign_clicks(database, bucket: Path, campaign_id: str) -> int:
     from pipelines.warehouse import _write, connect
 
     paths = [str(file) for file in batch_files(bucket)]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from pipelines.events import load_event_batches
 from pipelines.links.clicks import CLICKS_SCHEMA, events_folder
@@ -91,3 +93,25 @@ def test_url3_announced_click_batches_start_a_run_that_loads_them_with_the_recei
     assert announcer([]) == 0  # announced once
     loaded = load_event_batches(bucket, [bucket / name for name in posted[0]])
     assert (loaded.events, loaded.clicks, loaded.campaigns) == (0, 2, ("soldes",))  # every click file not loaded yet
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a priority is a thread's on Linux only")
+def test_issue11_click_loads_are_background_work_like_every_load(tmp_path, monkeypatch):
+    """URL-3 with issue 11: a click load runs SMSFLOW_LOAD_NICE steps below its caller, as plan and dispatch
+    loads do, so an analyst's query keeps the cores."""
+    import os
+    import threading
+
+    import pipelines.warehouse as warehouse
+
+    priority = lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # noqa: E731
+    seen, real = [], warehouse._write
+    monkeypatch.setattr(warehouse, "_write", lambda *args, **kwargs: (seen.append(priority()),
+                                                                      real(*args, **kwargs))[1])
+    monkeypatch.setenv("SMSFLOW_LOAD_NICE", "5")
+    bucket = tmp_path / "bucket"
+    batch(bucket, "w-1-1.parquet", [("soldes", 1, 1, "click", False, 0)])
+    before = priority()
+    assert load_click_batches(in_bucket(bucket), bucket).events == 1
+    assert load_campaign_clicks(in_bucket(bucket), bucket, "soldes") == 1
+    assert seen == [min(before + 5, 19)] * 2 and priority() == before
