@@ -30,6 +30,8 @@ from pathlib import Path
 
 import polars as pl
 
+from pipelines.storage import fsync_folder, replace_durably
+
 COMPACTED = "compacted-"  # the day files' prefix: never compacted into another day
 COMPACT_AFTER = 3600.0  # seconds a micro-batch stays as written (SMSFLOW_EVENTS_COMPACT_AFTER)
 LOCK = ".compact.lock"  # in the folder: held by a compaction, and by an erasure rewriting the folder
@@ -103,23 +105,11 @@ def _compact(folder: Path, older_than: float | None, pending: Iterable[str], now
         parts = [target, *sources] if target.is_file() else sources
         frame = pl.concat([pl.read_parquet(path).cast(EVENT_SCHEMA) for path in parts], how="vertical_relaxed") \
             .unique(maintain_order=True)
-        staging = folder / f".{target.name}.{os.getpid()}.tmp"
-        frame.write_parquet(staging)
-        with staging.open("rb") as stream:
-            os.fsync(stream.fileno())
-        os.replace(staging, target)
-        _fsync(folder)
+        replace_durably(target, frame.write_parquet)
         for path in sources:  # only once the day's file holds them
             path.unlink(missing_ok=True)
             removed.append(path.name)
-        _fsync(folder)
+        fsync_folder(folder)
         written_files.append(target)
     return Compaction(tuple(written_files), tuple(removed))
 
-
-def _fsync(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import polars as pl
 
+from pipelines.storage import fsync_folder, replace_durably
+
 LOG_FOLDER = ("links", "log")  # under the bucket
 EVENTS_FOLDER = ("events", "links")  # under the bucket: beside, never among, the receiver's events/*.parquet
 OPEN, CLOSED = ".jsonl.open", ".jsonl"
@@ -70,14 +72,6 @@ def event_line(token: str | bytes, campaign_id: str, ref_list: str, id_line: int
                    id_line, link, at_us, event_tail(kind, agent_class, bot, ip_prefix, user_agent))
 
 
-def _fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 class ClickLog:
     """One worker's log: `append` from the request path, a thread for group fsyncs, segment closes and rolls."""
 
@@ -100,7 +94,7 @@ class ClickLog:
         descriptor = os.open(fresh, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         fcntl.flock(descriptor, fcntl.LOCK_EX)  # held while written: a free lock means its writer is gone
         os.rename(fresh, path)
-        _fsync_folder(self.folder)
+        fsync_folder(self.folder)
         return path, descriptor
 
     def append(self, line: bytes) -> None:
@@ -135,7 +129,7 @@ class ClickLog:
         os.fsync(old_fd)
         closed = old_path.with_name(old_path.name[:-len(OPEN)] + CLOSED)
         os.rename(old_path, closed)
-        _fsync_folder(self.folder)
+        fsync_folder(self.folder)
         os.close(old_fd)
         return closed
 
@@ -224,15 +218,10 @@ def _roll(bucket: Path, folder: Path, target: Path) -> list[Path]:
         if events.height:
             target.mkdir(parents=True, exist_ok=True)
             final = target / (segment.name[:-len(CLOSED)] + ".parquet")
-            temporary = target / f".{final.name}.{os.getpid()}-{threading.get_ident()}.tmp"
-            events.write_parquet(temporary)
-            with temporary.open("rb") as written_file:
-                os.fsync(written_file.fileno())
-            os.replace(temporary, final)
-            _fsync_folder(target)
+            replace_durably(final, events.write_parquet)
             written.append(final)
         segment.unlink(missing_ok=True)
-        _fsync_folder(folder)
+        fsync_folder(folder)
     return written
 
 

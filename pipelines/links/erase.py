@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import uuid
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import polars as pl
 from pipelines.layout import PLAN_MARKER, CampaignPaths
 from pipelines.links.clicks import events_folder
 from pipelines.links.tombstones import CLICK_PERSONAL, erasing, remember
+from pipelines.storage import replace_durably
 
 LINK_PERSONAL = ("target", "title", "description")  # links.parquet's columns a plan personalises (URL-2, URL-4)
 _KEYS = {"campaign_id": pl.String, "ref_list": pl.String, "id_line": pl.Int64}
@@ -107,15 +107,7 @@ def _null_rows(path: Path, keys: pl.DataFrame | None, columns: tuple[str, ...]) 
 
 
 def _replace(path: Path, frame: pl.DataFrame) -> None:
-    staging = path.with_name(f".{path.name}.erase-{uuid.uuid4().hex[:8]}")
-    try:
-        frame.write_parquet(staging)
-        with staging.open("rb") as stream:
-            os.fsync(stream.fileno())
-        shutil.copymode(path, staging)
-        os.replace(staging, path)
-    finally:
-        staging.unlink(missing_ok=True)
+    replace_durably(path, frame.write_parquet, keep_mode=True)
 
 
 def _new_plan_version(bucket: Path, campaign: str, plan_dir: Path) -> None:

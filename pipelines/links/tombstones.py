@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
+
+from pipelines.storage import replace_durably
 
 TOMBSTONES = ("links", "erased.parquet")  # under the bucket
 CLICK_PERSONAL = ("ip_prefix", "user_agent")  # the click events' columns about the person clicking
@@ -61,11 +62,7 @@ def remember(bucket: Path, keys: pl.DataFrame) -> None:
     merged = pl.concat([known, keys]).unique(maintain_order=True)
     if merged.height == known.height:
         return
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    merged.write_parquet(staging)
-    with staging.open("rb") as stream:
-        os.fsync(stream.fileno())
-    os.replace(staging, path)
+    replace_durably(path, merged.write_parquet)
 
 
 def scrub(bucket: Path, events: pl.DataFrame) -> pl.DataFrame:

@@ -13,13 +13,13 @@ urls: ObjectUrl and locations; client: the obstore client from the AWS settings;
 
 from pipelines.storage.client import forget_clients
 from pipelines.storage.files import (
-    READ_BLOCK, Staged, delete, exists, listing, local_copy, move, open_read, read_bytes, read_head, size, upload,
-    write_bytes,
+    READ_BLOCK, Staged, delete, exists, fsync_folder, listing, local_copy, move, open_read, read_bytes, read_head,
+    replace_durably, size, upload, write_bytes,
 )
 from pipelines.storage.urls import SCHEME, Location, ObjectUrl, is_url, location
 
 __all__ = [
-    "READ_BLOCK", "SCHEME", "Location", "ObjectUrl", "Staged", "delete", "exists", "forget_clients", "is_url",
-    "listing", "local_copy", "location", "move", "open_read", "read_bytes", "read_head", "size", "upload",
-    "write_bytes",
+    "READ_BLOCK", "SCHEME", "Location", "ObjectUrl", "Staged", "delete", "exists", "forget_clients", "fsync_folder",
+    "is_url", "listing", "local_copy", "location", "move", "open_read", "read_bytes", "read_head",
+    "replace_durably", "size", "upload", "write_bytes",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -124,6 +125,35 @@ def write_bytes(where: Location | str, data: bytes) -> None:
     import obstore
 
     _call(where, obstore.put, where.key, data, use_multipart=False)
+
+
+def replace_durably(path: Path, write: Callable[[Path], object], *, keep_mode: bool = False) -> None:
+    """A local file replaced whole and on disk: `write(temporary)` beside it (a hidden `.tmp` name no `*.parquet`
+    glob sees), fsynced, renamed over `path`, the folder fsynced (so the rename survives a power loss too);
+    `keep_mode`: the new file gets the old one's permissions. The temporary file is removed if anything fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(descriptor)
+    temporary = Path(name)
+    try:
+        write(temporary)
+        with temporary.open("rb") as stream:
+            os.fsync(stream.fileno())
+        if keep_mode:
+            shutil.copymode(path, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """A local folder's entries (names created, renamed, removed) on disk."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def upload(source: Path, where: Location | str) -> None:
