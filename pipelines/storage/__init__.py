@@ -8,7 +8,8 @@ The endpoint, credentials and region come from the usual AWS settings (AWS_ENDPO
 AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION or AWS_REGION, AWS_PROFILE's files are not read), never from a spec.
 A missing object raises FileNotFoundError naming its URL, as a missing file does.
 
-urls: ObjectUrl and locations; client: the obstore client from the AWS settings; files: the operations.
+urls: ObjectUrl and locations; client: the obstore client from the AWS settings; files: the operations; mirror:
+a bucket on S3 worked on through a local working copy, synced at task boundaries.
 """
 
 from pipelines.storage.client import forget_clients
@@ -16,10 +17,14 @@ from pipelines.storage.files import (
     READ_BLOCK, Staged, delete, exists, fsync_folder, listing, local_copy, move, open_read, read_bytes, read_head,
     replace_durably, size, upload, write_bytes,
 )
+from pipelines.storage.mirror import (
+    MirrorError, SyncCount, local_bucket, pull, push, remote_of, synced, working_root,
+)
 from pipelines.storage.urls import SCHEME, Location, ObjectUrl, is_url, location
 
 __all__ = [
-    "READ_BLOCK", "SCHEME", "Location", "ObjectUrl", "Staged", "delete", "exists", "forget_clients", "fsync_folder",
-    "is_url", "listing", "local_copy", "location", "move", "open_read", "read_bytes", "read_head",
-    "replace_durably", "size", "upload", "write_bytes",
+    "READ_BLOCK", "SCHEME", "Location", "MirrorError", "ObjectUrl", "Staged", "SyncCount", "delete", "exists",
+    "forget_clients", "fsync_folder", "is_url", "listing", "local_bucket", "local_copy", "location", "move",
+    "open_read", "pull", "push", "read_bytes", "read_head", "remote_of", "replace_durably", "size", "synced",
+    "upload", "working_root", "write_bytes",
 ]
