@@ -19,7 +19,8 @@ one.
 The package, one module per job, each importing only those above it:
   errors, settings   SMPP statuses and the errors a send stops with; the SMSC settings
   parts              the plan's sendable rows as SMS parts
-  ledger             the send ledger and its state per part
+  ledger             the send ledger and its state per part: files (ledger_files) or the account store
+                     (ledger_store), SMSFLOW_LEDGER
   pacing             the rate limiter and the error budget
   session            one bind (BindSession)
   recovery           parts in flight when a sender stopped (SEND-7)
@@ -33,7 +34,8 @@ The package, one module per job, each importing only those above it:
 from pipelines.dispatch.batch import DispatchReport, SendJob, send_batch
 from pipelines.dispatch.errors import (STATUS_NAMES, THROTTLING, CampaignBusy, DispatchError, DispatchPaused,
                                        PlanMissing, WindowClosed, status_name)
-from pipelines.dispatch.ledger import LEDGER_SCHEMA, Ledger, boot_id, campaign_dirs, ledger_state
+from pipelines.dispatch.ledger import (LEDGER_SCHEMA, Ledger, SendLedger, boot_id, campaign_dirs, ledger_mode,
+                                       ledger_state, open_ledger)
 from pipelines.dispatch.lock import campaign_lock
 from pipelines.dispatch.parallel import require_plan, send_plan
 from pipelines.dispatch.parts import (SHORT_CODE, OutPart, batch_count, build_parts, sendable_rows, source_address,
@@ -45,7 +47,8 @@ from pipelines.dispatch.settings import SmscSettings, redact_url
 from pipelines.dispatch.test_send import TestSendResult, send_test
 
 __all__ = ["LEDGER_SCHEMA", "SHORT_CODE", "STATUS_NAMES", "THROTTLING", "BindReport", "CampaignBusy", "DispatchError",
-           "DispatchPaused", "DispatchReport", "InFlight", "Ledger", "OutPart", "PlanMissing", "SendJob", "SmscSettings",
-           "TestSendResult", "WindowClosed", "batch_count", "boot_id", "build_parts", "campaign_dirs", "campaign_lock",
-           "in_flight_policy", "ledger_state", "receive", "redact_url", "require_plan", "send_batch", "send_plan",
-           "send_test", "sendable_rows", "source_address", "status_name", "validity_period"]
+           "DispatchPaused", "DispatchReport", "InFlight", "Ledger", "OutPart", "PlanMissing", "SendJob", "SendLedger",
+           "SmscSettings", "TestSendResult", "WindowClosed", "batch_count", "boot_id", "build_parts", "campaign_dirs",
+           "campaign_lock", "in_flight_policy", "ledger_mode", "ledger_state", "open_ledger", "receive", "redact_url",
+           "require_plan", "send_batch", "send_plan", "send_test", "sendable_rows", "source_address", "status_name",
+           "validity_period"]

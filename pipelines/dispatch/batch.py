@@ -13,7 +13,7 @@ import polars as pl
 
 from pipelines.dispatch.cleanup import Cleanup
 from pipelines.dispatch.errors import WindowClosed
-from pipelines.dispatch.ledger import Ledger, ledger_state
+from pipelines.dispatch.ledger import ledger_state, open_ledger
 from pipelines.dispatch.parts import (
     SHORT_CODE,
     OutPart,
@@ -156,7 +156,7 @@ def send_batch(job: SendJob, progress: Callable[[int], None] | None = None) -> D
     with Cleanup() as cleanup:  # a failed bind is reported as such, never as the cleanup it leaves behind
         session = None
         if unanswered or (not job.settle_only and any(local.open and local.todo for local in windows)):
-            ledger = Ledger(ledger_dir, job.name, settings.fsync_group)
+            ledger = open_ledger(ledger_dir, job.name, settings.fsync_group)
             cleanup.push(ledger.close)
             events = EventWriter(events_dir, job.name)
             cleanup.push(events.flush)

@@ -1,106 +1,110 @@
-"""The send ledger (PLUS-1, SEND-7): what was announced, put on the wire and answered, per part, across crashes."""
+"""The send ledger (PLUS-1, SEND-7): what was announced, put on the wire and answered, per part, across crashes.
+
+Two homes, one record shape and one reduction: files in the campaign's dispatch/ledger/ (ledger_files; one host),
+or rows of the account store (ledger_store; every worker of a stack reads them). `SMSFLOW_LEDGER` chooses: `store`
+or `files`; by default `store` when the bucket (SMSFLOW_BUCKET) is on S3, `files` otherwise. Every worker of a
+campaign must use the same home; `ledger_state` reads the files and, when the ledger is in the store or the store is
+PostgreSQL, the store's rows too.
+"""
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import threading
-import time
-import uuid
 from pathlib import Path
+from typing import Literal, Protocol
 
 import polars as pl
 
-from pipelines.dispatch.errors import THROTTLING
+from pipelines.dispatch.ledger_files import LEDGER_SCHEMA, RECORDS_SCHEMA, Ledger, boot_id, file_records, ledger_files
 from pipelines.dlr import split_part_keys
 from pipelines.layout import CampaignPaths
-from pipelines.smpp import pdu as P
 
-LEDGER_SCHEMA = {"key": pl.String, "event": pl.String, "status": pl.Int64, "message_id": pl.String,
-                 "evidence": pl.String, "ts": pl.Float64}
+MODE_ENV = "SMSFLOW_LEDGER"
+LedgerMode = Literal["store", "files"]
 
-
-class Ledger:
-    """Append-only JSON lines, one file per bind and run, fsynced in groups (PLUS-1)."""
-
-    def __init__(self, directory: Path, name: str, group: int):
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f"{name}-{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl"
-        self._file = self.path.open("a", encoding="utf-8")
-        self._group, self._pending, self._lock = group, 0, threading.Lock()
-        # The boot this file was written in: its `sent` marks are only trusted when the kernel kept them.
-        self._write({"event": "open", "boot": boot_id(), "ts": time.time()}, sync=True)
-
-    def sent(self, key: str) -> None:
-        """SEND-7: this part is about to go on the wire; in the kernel before the bytes are (not fsynced)."""
-        with self._lock:
-            self._file.write('{"key":%s,"event":"sent"}\n' % json.dumps(key))
-            self._file.flush()
-
-    def _write(self, record: dict, sync: bool) -> None:
-        with self._lock:
-            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-            self._pending += 1
-            if sync or self._pending >= self._group:
-                self._sync()
-
-    def _sync(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._pending = 0
-
-    def intents(self, keys: list[str]) -> None:
-        """Recorded and on disk before any of these parts is sent."""
-        now = time.time()
-        with self._lock:
-            self._file.write("".join(json.dumps({"key": k, "event": "intent", "ts": now}, separators=(",", ":"))
-                                     + "\n" for k in keys))
-            self._sync()
-
-    def outcome(self, key: str, status: int, message_id: str | None, evidence: str = "submit_sm_resp") -> None:
-        event = "accepted" if status == P.ESME_ROK else ("throttled" if status in THROTTLING else "refused")
-        self._write({"key": key, "event": event, "status": status, "message_id": message_id, "evidence": evidence,
-                     "ts": time.time()}, sync=False)
-
-    def decide(self, keys: list[str], event: str, evidence: str) -> None:
-        """SEND-7: what becomes of parts in flight when a sender stopped (`held` or `resend`), on disk at once."""
-        now = time.time()
-        with self._lock:
-            self._file.write("".join(json.dumps({"key": k, "event": event, "evidence": evidence, "ts": now},
-                                                separators=(",", ":")) + "\n" for k in keys))
-            self._sync()
-
-    def flush(self) -> None:
-        """Hand what was written to the kernel: a killed process then loses nothing (fsync covers power loss)."""
-        with self._lock:
-            self._file.flush()
-
-    def sync(self) -> None:
-        with self._lock:
-            self._sync()
-
-    def close(self) -> None:
-        self.sync()
-        self._file.close()
+__all__ = ["LEDGER_SCHEMA", "MODE_ENV", "Ledger", "SendLedger", "boot_id", "campaign_dirs", "ledger_campaign",
+           "ledger_mode", "ledger_state", "open_ledger"]
 
 
-def boot_id() -> str:
-    """This machine's boot (Linux): a ledger mark flushed to the kernel but not fsynced survives only in it."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
+class SendLedger(Protocol):
+    """What a sender writes to (PLUS-1, SEND-7); the file and the store ledger both are one."""
+
+    def intents(self, keys: list[str]) -> None: ...
+    def sent(self, key: str) -> None: ...
+    def outcome(self, key: str, status: int, message_id: str | None, evidence: str = "submit_sm_resp") -> None: ...
+    def decide(self, keys: list[str], event: str, evidence: str) -> None: ...
+    def flush(self) -> None: ...
+    def sync(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def ledger_mode() -> LedgerMode:
+    """SMSFLOW_LEDGER, else `store` when SMSFLOW_BUCKET is an s3:// URL, else `files`; ValueError naming the
+    setting, its value and the rule when it is neither."""
+    from pipelines.storage import is_url
+
+    value = os.environ.get(MODE_ENV, "").strip().lower()
+    if not value:
+        return "store" if is_url(os.environ.get("SMSFLOW_BUCKET", "")) else "files"
+    if value not in ("store", "files"):
+        raise ValueError(f"{MODE_ENV}={os.environ[MODE_ENV]!r}: the send ledger lives in the account store (store) "
+                         f"or in the campaign's files (files) [PLUS-1]")
+    return value  # type: ignore[return-value]
+
+
+def ledger_campaign(directory: Path) -> str:
+    """The campaign a ledger folder is of, as the store names it: the campaign folder's name (CampaignPaths), with
+    `/tests` for its test sends' ledger (dispatch/tests, SEND-3)."""
+    directory = Path(directory)
+    campaign = directory.parent.parent.name
+    return campaign if directory.name == "ledger" else f"{campaign}/{directory.name}"
+
+
+def _bucket_of(directory: Path) -> Path | None:
+    """The local bucket a campaign's ledger folder is in (<bucket>/campaigns/<id>/dispatch/ledger), if it is one."""
+    root = Path(directory).parent.parent
+    return root.parent.parent if root.parent.name == "campaigns" else None
+
+
+def open_ledger(directory: Path, name: str, group: int) -> SendLedger:
+    """A writer of the ledger of `directory` (a campaign's dispatch/ledger or dispatch/tests) where SMSFLOW_LEDGER
+    says: the store's rows, or a new file in the folder."""
+    if ledger_mode() == "store":
+        from pipelines.dispatch.ledger_store import StoreLedger, ledger_engine
+
+        return StoreLedger(ledger_engine(_bucket_of(directory)), ledger_campaign(directory), name, group)
+    return Ledger(Path(directory), name, group)
+
+
+def _store_records(directory: Path) -> pl.DataFrame | None:
+    """The store's rows of this ledger when the ledger is in the store, or the store is a shared PostgreSQL one (a
+    campaign a worker of another setting sent); None when the store is not read."""
+    from pipelines.store.engine import ENV
+
+    shared = os.environ.get(ENV, "").startswith(("postgresql", "postgres:"))
+    if ledger_mode() != "store" and not shared:
+        return None
+    from pipelines.dispatch.ledger_store import ledger_engine, store_records
+
+    return store_records(ledger_engine(_bucket_of(directory)), ledger_campaign(directory))
 
 
 def ledger_state(directory: Path) -> pl.DataFrame:
     """Per part key: its last outcome (accepted / refused / throttled / held / resend / unsent / none: in
     flight), SMSC message id, time, `resent` (SEND-7: ever resent by the policy) and the key split (MESSAGE_KEY,
-    PART); LedgerFormatError for a ledger keyed the old way (by list line)."""
-    files = sorted(directory.glob("*.jsonl")) if directory.is_dir() else []
+    PART); LedgerFormatError for a ledger keyed the old way (by list line). Reads the folder's files and the
+    store's rows of its campaign (`open_ledger`)."""
     this_boot = boot_id()
-    read = [_file_records(path, this_boot) for path in files]
-    records = pl.concat(read) if read else pl.DataFrame(schema={**LEDGER_SCHEMA, "on_the_wire": pl.Boolean})
+    read = [file_records(path, this_boot) for path in ledger_files(Path(directory))]
+    stored = _store_records(Path(directory))
+    if stored is not None and not stored.is_empty():
+        read.append(stored)
+    records = pl.concat(read) if read else pl.DataFrame(schema=RECORDS_SCHEMA)
+    return reduce_records(records)
+
+
+def reduce_records(records: pl.DataFrame) -> pl.DataFrame:
+    """`ledger_state` of records in write order (RECORDS_SCHEMA), from files or the store alike."""
     sent = records.filter(pl.col("on_the_wire")).get_column("key")
     records = records.filter(~pl.col("event").is_in(["open", "sent"]).fill_null(False))
     if records.is_empty():
@@ -126,45 +130,6 @@ def ledger_state(directory: Path) -> pl.DataFrame:
         pl.when(in_flight).then(None).otherwise(pl.col("message_id")).alias("message_id"),
         pl.when(in_flight).then(pl.col("_intent")).otherwise(pl.coalesce("ts", "_intent")).alias("ts"),
         pl.col("resent").fill_null(False)))
-
-
-_READ_SCHEMA = {**LEDGER_SCHEMA, "boot": pl.String}
-
-
-def _file_records(path: Path, this_boot: str) -> pl.DataFrame:
-    """One ledger file's records in order, read whole by Polars, and `on_the_wire`: the part may be at the SMSC
-    (a `sent` mark, or an intent written in another boot, whose `sent` mark the kernel may have lost, SEND-7).
-
-    A line cut by a crash ends the file: the lines after it are not read (a file is appended to, so only its last
-    line can be cut; a file that is not JSON lines at all is read line by line up to its first bad line)."""
-    data = path.read_bytes()
-    cut = data.rfind(b"\n") + 1
-    whole, tail = data[:cut], data[cut:]
-    try:
-        frame = pl.read_ndjson(io.BytesIO(whole), schema=_READ_SCHEMA) if whole else pl.DataFrame(
-            schema=_READ_SCHEMA)
-    except Exception:  # noqa: BLE001 - a bad line inside the file: the lines before it, one by one
-        frame, tail = _lines_before_a_bad_one(whole), b""
-    if tail.strip():
-        try:  # the last line written whole but for its newline
-            frame = pl.concat([frame, pl.DataFrame([json.loads(tail)], schema=_READ_SCHEMA)])
-        except ValueError:
-            pass
-    # Each `open` record says whether the records after it were written in this boot (their `sent` marks trusted).
-    trusted = (pl.when(pl.col("event") == "open").then(pl.lit(bool(this_boot)) & (pl.col("boot") == this_boot))
-               .forward_fill().fill_null(False))
-    return frame.select(*LEDGER_SCHEMA, ((pl.col("event") == "sent") | ((pl.col("event") == "intent") & ~trusted))
-                        .fill_null(False).alias("on_the_wire"))
-
-
-def _lines_before_a_bad_one(data: bytes) -> pl.DataFrame:
-    rows = []
-    for line in data.splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            break
-    return pl.DataFrame(rows, schema=_READ_SCHEMA)
 
 
 def campaign_dirs(plan_dir: Path) -> tuple[Path, Path]:

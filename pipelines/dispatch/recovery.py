@@ -8,7 +8,7 @@ from typing import Literal
 
 import polars as pl
 
-from pipelines.dispatch.ledger import Ledger
+from pipelines.dispatch.ledger import SendLedger
 from pipelines.dispatch.parts import OutPart
 from pipelines.dispatch.session import BindSession
 from pipelines.dlr import HELD_REASON, read_events
@@ -20,7 +20,7 @@ def _excerpt(text: str) -> str:
     return text[:20].encode("latin-1", errors="replace").decode("latin-1").strip()
 
 
-def confirm_by_receipts(ambiguous: list[OutPart], receipts: list[dict], ledger: Ledger) -> set[str]:
+def confirm_by_receipts(ambiguous: list[OutPart], receipts: list[dict], ledger: SendLedger) -> set[str]:
     """Ambiguous parts proven taken by a receipt from their handset quoting their text."""
     seen: dict[tuple[str, str], str] = {}
     for receipt in receipts:
@@ -61,7 +61,7 @@ def in_flight_policy(campaign_type: str, configured: InFlight | None = None,
     return chosen or configured or ("hold" if campaign_type == "marketing" else "resend")
 
 
-def settle_in_flight(session: BindSession, in_flight: list[OutPart], ledger: Ledger, events_dir: Path,
+def settle_in_flight(session: BindSession, in_flight: list[OutPart], ledger: SendLedger, events_dir: Path,
                      policy: InFlight, grace: float) -> tuple[set[str], set[str]]:
     """SEND-7: parts written but never answered when a sender stopped; returns (confirmed, held) keys.
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pipelines.dispatch.errors import THROTTLING, DispatchError, status_name
-from pipelines.dispatch.ledger import Ledger
+from pipelines.dispatch.ledger import SendLedger
 from pipelines.dispatch.pacing import ErrorBudget, RateLimiter
 from pipelines.dispatch.parts import OutPart
 from pipelines.dispatch.settings import SmscSettings
@@ -43,7 +43,7 @@ class BindReport:
 class BindSession:
     """One transceiver bind: a sending loop (this thread) and a reading loop (a thread)."""
 
-    def __init__(self, settings: SmscSettings, ledger: Ledger, events: EventWriter, source: tuple[int, int, str],
+    def __init__(self, settings: SmscSettings, ledger: SendLedger, events: EventWriter, source: tuple[int, int, str],
                  validity: str, rate: float | None, progress: Callable[[int], None] | None = None):
         self.settings, self.ledger, self.events = settings, ledger, events
         self.validity = validity

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.dispatch.cleanup import Cleanup
-from pipelines.dispatch.ledger import Ledger, ledger_state
+from pipelines.dispatch.ledger import ledger_state, open_ledger
 from pipelines.dispatch.parts import OutPart, source_address
 from pipelines.dispatch.session import BindSession
 from pipelines.dispatch.settings import SmscSettings
@@ -49,7 +49,7 @@ def send_test(message: str, encoding: str, numbers: list[str], settings: SmscSet
                                piece.short_message, P.ESM_UDHI if piece.udh else 0, sms_parts.DATA_CODING[encoding],
                                piece.text, index))
     with Cleanup() as cleanup:  # a refused bind is reported as such, never as the cleanup after it
-        ledger = Ledger(ledger_dir, f"test-{stamp}", settings.fsync_group)
+        ledger = open_ledger(ledger_dir, f"test-{stamp}", settings.fsync_group)
         cleanup.push(ledger.close)
         events = EventWriter(events_dir, f"test-{stamp}")
         cleanup.push(events.flush)

@@ -8,7 +8,7 @@ migrations (`pipelines/store/migrations`) create them; a test keeps this file an
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+    JSON, BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
     UniqueConstraint,
 )
 
@@ -209,4 +209,21 @@ drops = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("content_hash"),
     Index(None, "source"),
+)
+
+# PLUS-1, SEND-7 (issue 13): the send ledger when it lives in the store (SMSFLOW_LEDGER=store), so that a batch
+# killed on one worker is resumed by another: the same records as the ledger files, one row each, in insert order.
+send_ledger = Table(
+    "send_ledger", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("campaign", String(256), nullable=False),  # the campaign folder's name (tests: <campaign>/tests)
+    Column("writer", String(160), nullable=False),  # one bind of one run: its records' `open` row says its boot
+    Column("key", String(256)),  # the part key (PLUS-1); None on `open` rows
+    Column("event", String(16), nullable=False),  # open | intent | sent | accepted | refused | throttled | held | resend
+    Column("status", Integer),
+    Column("message_id", String(128)),
+    Column("evidence", String(64)),
+    Column("ts", Float),
+    Column("boot", String(64)),  # on `open` rows: the server's start (PostgreSQL) or the host's boot (SQLite)
+    Index(None, "campaign", "id"),
 )

@@ -1,0 +1,152 @@
+"""The send ledger in the account store (PLUS-1, SEND-7, issue 13): rows any worker reads, so a batch killed on one
+host is resumed on another with the same proof of what went on the wire.
+
+The writer mirrors the file ledger: `intents` are one durable transaction before any of those parts is sent; each
+`sent` mark is committed on a connection of its own before the submit_sm is written to the socket (on PostgreSQL
+with `synchronous_commit = off`: it survives the death of the worker process or host, only a PostgreSQL crash can
+lose it); outcomes are committed in groups and at every flush. Each writer's `open` row records the server's start
+(`pg_postmaster_start_time()`; on SQLite, the host's boot): an intent written before the server restarted counts as
+possibly on the wire (SEND-7), as a file intent written in another boot does.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Connection, Engine, insert, select, text
+
+from pipelines.dispatch.ledger_files import LEDGER_SCHEMA, RECORDS_SCHEMA, boot_id, outcome_event
+from pipelines.store.schema import send_ledger
+
+_COLUMNS = ("campaign", "writer", "key", "event", "status", "message_id", "evidence", "ts", "boot")
+
+
+def server_boot(connection: Connection) -> str:
+    """When the store's server last started (PostgreSQL), else this host's boot (SQLite: a file of this host)."""
+    if connection.dialect.name == "postgresql":
+        return connection.execute(text("SELECT pg_postmaster_start_time()::text")).scalar_one()
+    return boot_id()
+
+
+class StoreLedger:
+    """A writer of the send ledger in the account store: the file ledger's methods, rows instead of lines."""
+
+    def __init__(self, engine: Engine, campaign: str, name: str, group: int):
+        self.campaign = campaign
+        self.writer = f"{name}-{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._group, self._lock, self._pending = group, threading.Lock(), []
+        self._postgres = engine.dialect.name == "postgresql"
+        self._insert = insert(send_ledger)
+        self._records = engine.connect()  # intents, outcomes, decisions (reader and sender threads, under _lock)
+        self._marks = engine.connect()  # `sent` marks: the sending thread only, one commit each
+        if self._postgres:
+            self._marks = self._marks.execution_options(isolation_level="AUTOCOMMIT")
+            self._marks.exec_driver_sql("SET synchronous_commit = off")
+        self.boot = server_boot(self._records)
+        self._records.commit()
+        self._write([self._row(None, "open", boot=self.boot, ts=time.time())], durable=True)
+
+    def _row(self, key: str | None, event: str, status: int | None = None, message_id: str | None = None,
+             evidence: str | None = None, ts: float | None = None, boot: str | None = None) -> dict:
+        return {"campaign": self.campaign, "writer": self.writer, "key": key, "event": event, "status": status,
+                "message_id": message_id, "evidence": evidence, "ts": ts, "boot": boot}
+
+    def _write(self, rows: list[dict], durable: bool) -> None:
+        """One transaction (under _lock); `durable`: waits for the server's disk, else only for its memory."""
+        if not rows:
+            return
+        with self._records.begin():
+            if self._postgres and not durable:
+                self._records.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            self._records.execute(self._insert, rows)
+
+    def sent(self, key: str) -> None:
+        """SEND-7: this part is about to go on the wire; committed (not waited to disk) before the bytes are."""
+        row = self._row(key, "sent")
+        if self._postgres:
+            self._marks.execute(self._insert, row)
+        else:
+            with self._marks.begin():
+                self._marks.execute(self._insert, row)
+
+    def intents(self, keys: list[str]) -> None:
+        """Committed, durably, before any of these parts is sent."""
+        now = time.time()
+        with self._lock:
+            self._write([self._row(key, "intent", ts=now) for key in keys], durable=True)
+
+    def outcome(self, key: str, status: int, message_id: str | None, evidence: str = "submit_sm_resp") -> None:
+        with self._lock:
+            self._pending.append(self._row(key, outcome_event(status), status, message_id, evidence, time.time()))
+            if len(self._pending) >= self._group:
+                self._commit_outcomes(durable=False)
+
+    def _commit_outcomes(self, durable: bool) -> None:
+        pending, self._pending = self._pending, []
+        self._write(pending, durable)
+
+    def decide(self, keys: list[str], event: str, evidence: str) -> None:
+        """SEND-7: what becomes of parts in flight when a sender stopped (`held` or `resend`), committed at once."""
+        now = time.time()
+        with self._lock:
+            self._commit_outcomes(durable=False)
+            self._write([self._row(key, event, evidence=evidence, ts=now) for key in keys], durable=True)
+
+    def flush(self) -> None:
+        """Commit the outcomes so far: a killed worker then loses none (a PostgreSQL crash may)."""
+        with self._lock:
+            self._commit_outcomes(durable=False)
+
+    def sync(self) -> None:
+        with self._lock:
+            self._commit_outcomes(durable=True)
+
+    def close(self) -> None:
+        try:
+            self.sync()
+        finally:
+            self._records.close()
+            self._marks.close()
+
+
+def store_records(engine: Engine, campaign: str) -> pl.DataFrame:
+    """A campaign's ledger rows in insert order, as `file_records` gives a file's: LEDGER_SCHEMA and `on_the_wire`
+    (a `sent` mark, or an intent of a writer that opened before the server last started, SEND-7)."""
+    query = (select(*(send_ledger.c[name] for name in ("writer", *LEDGER_SCHEMA, "boot")))
+             .where(send_ledger.c.campaign == campaign).order_by(send_ledger.c.id))
+    with engine.connect() as connection:
+        this_boot = server_boot(connection)
+        rows = connection.execute(query).all()
+    frame = pl.DataFrame(rows, schema={"writer": pl.String, **LEDGER_SCHEMA, "boot": pl.String}, orient="row")
+    trusted = (frame.filter(pl.col("event") == "open")
+               .select("writer", (pl.lit(bool(this_boot)) & (pl.col("boot") == this_boot)).alias("_trusted")))
+    frame = frame.join(trusted, on="writer", how="left", maintain_order="left")
+    return frame.select(*LEDGER_SCHEMA, ((pl.col("event") == "sent")
+                                         | ((pl.col("event") == "intent") & ~pl.col("_trusted").fill_null(False)))
+                        .fill_null(False).alias("on_the_wire")).cast(RECORDS_SCHEMA)
+
+
+def store_sent_parts(engine: Engine, after: int) -> pl.DataFrame:
+    """Rows with an SMSC message id, past id `after`, of every campaign's own ledger (not its test sends'):
+    id, campaign, key, message_id, ts (the events receiver's index, read incrementally)."""
+    query = (select(send_ledger.c.id, send_ledger.c.campaign, send_ledger.c.key, send_ledger.c.message_id,
+                    send_ledger.c.ts)
+             .where(send_ledger.c.id > after, send_ledger.c.message_id.is_not(None),
+                    send_ledger.c.campaign.not_like("%/%"))
+             .order_by(send_ledger.c.id))
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return pl.DataFrame(rows, schema={"id": pl.Int64, "campaign": pl.String, "key": pl.String,
+                                      "message_id": pl.String, "ts": pl.Float64}, orient="row")
+
+
+def ledger_engine(bucket: Path | None = None) -> Engine:
+    """The account store the ledger lives in: SMSFLOW_DB, else the local bucket's (pipelines.store.open_store)."""
+    from pipelines.store import open_store
+
+    return open_store(bucket=bucket)
