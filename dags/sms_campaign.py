@@ -47,7 +47,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-BUCKET_ENV = "SMSFLOW_BUCKET"  # the bucket folder; ./bucket beside the repository by default
+BUCKET_ENV = "SMSFLOW_BUCKET"  # a folder or s3://bucket/prefix; ./bucket beside the repository by default
 SMPP_CONN_ID = "smsc_default"
 BATCH_SIZE = int(os.environ.get("SMSFLOW_BATCH_SIZE", "10000"))
 RECEIPT_TIMEOUT = float(os.environ.get("SMSFLOW_RECEIPT_TIMEOUT", "600"))
@@ -55,13 +55,25 @@ FORM = json.loads((Path(__file__).with_name("campaign_form.json")).read_text(enc
 
 
 def bucket_root() -> Path:
-    """The bucket folder, read at run time (never at parse time). Every task calls it first, so it also points the
-    task at the account store: $SMSFLOW_DB, else the Airflow connection `smsflow_db`, else <bucket>/smsflow.db."""
+    """The bucket's folder on this worker, read at run time (never at parse time): a local bucket itself, or the
+    working copy of an s3:// one (synced around each task: `campaign_synced`). Every task calls it first, so it
+    also points the task at the account store: $SMSFLOW_DB, else the Airflow connection `smsflow_db`, else
+    <bucket>/smsflow.db."""
     from smsflow_provider.hooks.store import use_airflow_store
+
+    from pipelines.storage import working_root
 
     use_airflow_store()
     default = Path(__file__).resolve().parents[1] / "bucket"
-    return Path(os.environ.get(BUCKET_ENV, default)).resolve()
+    return working_root(os.environ.get(BUCKET_ENV) or default).resolve()
+
+
+def campaign_synced(campaign_id: str):
+    """The campaign's folder on this worker, from the bucket and its id (never a path in XCom: that names another
+    worker's disk), pulled from S3 before the task's work and pushed after it (issue 13)."""
+    from pipelines.bucket import campaign_synced as synced
+
+    return synced(bucket_root(), campaign_id)
 
 
 def _param(schema: dict) -> Param:
@@ -116,11 +128,16 @@ def sms_campaign():
         from pipelines.campaign import prepare_run
         from pipelines.spec import load_spec
 
+        from pipelines.bucket import prefix, roots
+        from pipelines.storage import push
+
         context = get_current_context()
         conf = {key: value for key, value in context["params"].items()}
         # CAMP-3: the campaign is scheduled in the store with this run (a new one, or the draft conf names)
-        identifier, spec_path = prepare_run(bucket_root(), context["run_id"], conf)
-        spec = load_spec(spec_path, roots=[bucket_root()])
+        root = bucket_root()
+        identifier, spec_path = prepare_run(root, context["run_id"], conf)
+        push(root, prefix(identifier))  # the spec written into the campaign folder, on S3 for the next tasks
+        spec = load_spec(spec_path, roots=roots(root))
         return {"campaign_id": identifier, "spec_path": str(spec_path), "approval": spec.approval,
                 "account": spec.account.id, "max_invalid_share": spec.contracts.max_invalid_share}
 
@@ -129,7 +146,8 @@ def sms_campaign():
         """The plan stage (PLUS-2): one planned row per input row, statuses, parts, credits."""
         from pipelines.campaign import plan_step
 
-        planned = plan_step(bucket_root(), prepared["campaign_id"], Path(prepared["spec_path"]))
+        with campaign_synced(prepared["campaign_id"]) as paths:
+            planned = plan_step(bucket_root(), prepared["campaign_id"], paths.spec)
         print(f"Planned {planned['rows']:,} rows: {planned['sendable']:,} sendable, {planned['credits']:,} credits")
         return {**prepared, **planned}
 
@@ -142,7 +160,8 @@ def sms_campaign():
         from pipelines.contracts import ContractError, check_plan
 
         try:
-            result = check_plan(Path(planned["plan_dir"]), planned["max_invalid_share"])
+            with campaign_synced(planned["campaign_id"]) as paths:  # quarantine.csv written beside the plan
+                result = check_plan(paths.plan, planned["max_invalid_share"])
         except ContractError as broken:
             print(broken.verdict)
             get_current_context()["ti"].xcom_push(key="verdict", value=broken.verdict)
@@ -169,8 +188,9 @@ def sms_campaign():
                 print(f"Run {held['run_id']} of campaign {held['campaign_id']} not judged: {error}")
                 return False
 
-        reserved = reserve_step(bucket_root(), planned["campaign_id"], planned["account"],
-                                Path(planned["plan_dir"]), run_id=context["run_id"], ended=ended)
+        with campaign_synced(planned["campaign_id"]) as paths:  # short of credits, the plan is rewritten
+            reserved = reserve_step(bucket_root(), planned["campaign_id"], planned["account"], paths.plan,
+                                    run_id=context["run_id"], ended=ended)
         if not reserved["limited"]:
             print(f"Account {planned['account']} has no credit limit: nothing held")
         elif reserved["short"]:
@@ -181,6 +201,7 @@ def sms_campaign():
         return {**planned, "credits": reserved["held"] if reserved["limited"] else planned["credits"]}
 
     wait = WaitForSendTimeOperator(task_id="wait_for_send_time",
+                                   campaign_id="{{ ti.xcom_pull(task_ids='prepare')['campaign_id'] }}",
                                    spec_path="{{ ti.xcom_pull(task_ids='prepare')['spec_path'] }}",
                                    plan_dir="{{ ti.xcom_pull(task_ids='plan')['plan_dir'] }}")
 
@@ -190,11 +211,11 @@ def sms_campaign():
         from pipelines.campaign import approval_request, send_test_message
         from smsflow_provider.hooks.smpp import SmppHook
 
-        plan_dir = Path(planned["plan_dir"])
-        sent = send_test_message(plan_dir, SmppHook(SMPP_CONN_ID).get_settings())
-        if sent:
-            print(f"Test sent ({sent.encoding}): " + ", ".join(f"{r.number} → {r.status}" for r in sent.results))
-        return approval_request(plan_dir)
+        with campaign_synced(planned["campaign_id"]) as paths:  # its ledger and events in dispatch/tests
+            sent = send_test_message(paths.plan, SmppHook(SMPP_CONN_ID).get_settings())
+            if sent:
+                print(f"Test sent ({sent.encoding}): " + ", ".join(f"{r.number} → {r.status}" for r in sent.results))
+            return approval_request(paths.plan)
 
     @task.branch
     def approval_mode(planned: dict) -> str:
@@ -229,7 +250,8 @@ def sms_campaign():
         who = context["ti"].xcom_pull(task_ids="approve") or context["ti"].xcom_pull(task_ids="auto_approve") or {}
         record(bucket_root() / WAREHOUSE, planned["campaign_id"], "running",
                f"approved by {who.get('responded_by_user')}")
-        return list(range(batch_count(Path(planned["plan_dir"]), BATCH_SIZE)))
+        with campaign_synced(planned["campaign_id"]) as paths:
+            return list(range(batch_count(paths.plan, BATCH_SIZE)))
 
     @task
     def receipts(planned: dict, sent: list) -> dict:
@@ -237,14 +259,16 @@ def sms_campaign():
         from pipelines.campaign import receipts_step
         from smsflow_provider.hooks.smpp import SmppHook
 
-        return receipts_step(Path(planned["plan_dir"]), SmppHook(SMPP_CONN_ID).get_settings(), RECEIPT_TIMEOUT)
+        with campaign_synced(planned["campaign_id"]) as paths:  # the events it hears, on S3 for finish
+            return receipts_step(paths.plan, SmppHook(SMPP_CONN_ID).get_settings(), RECEIPT_TIMEOUT)
 
     @task(pool="duckdb")
     def finish(planned: dict, received: dict) -> dict:
         """Load ledger and events into DuckDB, bill what was sent, write the CSV report (REP-1, REP-2)."""
         from pipelines.campaign import finish_step
 
-        result = finish_step(bucket_root(), planned["campaign_id"], planned["account"])
+        with campaign_synced(planned["campaign_id"]):  # the report and stats.json, on S3 for the report tab
+            result = finish_step(bucket_root(), planned["campaign_id"], planned["account"])
         figures = result["figures"]
         print(f"Report: {result['report']} (the run's Campaign report tab): {figures['sent']:,} recipients sent, "
               f"{figures['delivered']:,} delivered, {figures['failed']:,} failed, {figures['stops']:,} STOP replies; "
@@ -275,14 +299,16 @@ def sms_campaign():
         if finished:
             pulled = context["ti"].xcom_pull(task_ids="dispatch")  # one batch: its dict; several: a sequence
             batches = [pulled] if isinstance(pulled, dict) else [b for b in pulled or [] if isinstance(b, dict)]
-            report = Path(finished["report"])  # REP-2: named from the bucket; the Campaign report tab has it
+            # REP-2: named from the bucket (the finish task's path is its worker's); the Campaign report tab has it
+            from pipelines.layout import CampaignPaths
+
+            report = CampaignPaths.in_bucket(bucket_root(), planned["campaign_id"]).report
             note(context["dag"].dag_id, context["run_id"],
                  run_note("finished", parts=finished["parts"], delivered=finished["delivered"],
                           held=sum(batch.get("held", 0) for batch in batches),
                           resent=sum(batch.get("resent", 0) for batch in batches),
                           credits_back=finished.get("credits_back", 0), figures=finished.get("figures"),
-                          report=report.relative_to(bucket_root()) if report.is_relative_to(bucket_root())
-                          else report))
+                          report=report.relative_to(bucket_root())))
             return "finished"
         states = context["ti"].get_task_states(dag_id=context["dag"].dag_id, run_ids=[context["run_id"]])
         states = states.get(context["run_id"], {})
@@ -297,8 +323,9 @@ def sms_campaign():
         # A reject pushes no XCom (the skip ends the task): who answered is read from the approval itself.
         answer = (api.approval(context["dag"].dag_id, context["run_id"], "approve") or {}) if rejected else {}
         who = (answer.get("responded_by_user") or {}).get("name")
-        settled = cancel_step(bucket_root(), planned["campaign_id"], planned["account"],
-                              f"{reason} by {who}" if who else reason)
+        with campaign_synced(planned["campaign_id"]):  # settled from the ledger sent so far
+            settled = cancel_step(bucket_root(), planned["campaign_id"], planned["account"],
+                                  f"{reason} by {who}" if who else reason)
         back, sent = settled["credits_back"], settled["sent_parts"]  # SEND-8: only unsent parts come back
         print(f"Campaign cancelled ({reason}); {back:,} credits given back; " +
               (f"{sent:,} parts sent stay spent" if sent else "nothing was sent after the test"))
@@ -322,6 +349,7 @@ def sms_campaign():
     [approve, automatic] >> numbers
     dispatched = SmppDispatchOperator.partial(
         task_id="dispatch", pool="smsc", plan_dir="{{ ti.xcom_pull(task_ids='plan')['plan_dir'] }}",
+        campaign_id="{{ ti.xcom_pull(task_ids='prepare')['campaign_id'] }}",
         batch_size=BATCH_SIZE, smpp_conn_id=SMPP_CONN_ID, retries=3, retry_delay=timedelta(seconds=5),
     ).expand(batch=numbers)
     received = receipts(planned, dispatched.output)

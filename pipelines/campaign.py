@@ -66,26 +66,29 @@ def prepare_spec(bucket: Path, campaign_id: str, conf: dict[str, Any], source: s
     paths.root.mkdir(parents=True, exist_ok=True)
     from pipelines.spec.form import spec_from_form
 
+    from pipelines import bucket as buckets
+
     fields = spec_from_form(conf)  # the form's flattened fields back in the spec's shape
+    roots = buckets.roots(bucket)  # on S3 (issue 13): the spec and its lists are read there, not from a copy
     if conf.get("spec_path"):
-        source = Path(conf["spec_path"])
-        source = source if source.is_absolute() else bucket / source
-        spec = load_spec(source, now=datetime.now(timezone.utc), roots=[bucket])
+        source = buckets.source(bucket, conf["spec_path"])
+        spec = load_spec(source, now=datetime.now(timezone.utc), roots=roots)
         base = source.resolve().parent
     else:
-        spec = validate_spec(fields, source, now=datetime.now(timezone.utc), roots=[bucket], base=bucket)
-        base = bucket
+        base = buckets.base(bucket)
+        spec = validate_spec(fields, source, now=datetime.now(timezone.utc), roots=roots, base=base)
     data = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     # ACC-2: only what the spec set narrows the account; defaults written out would narrow it too.
     data["account"] = spec.account.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True)
-    data["lists"] = [str(_absolute(location, base)) if isinstance(location, str)  # a file, or a saved list (LIST-4)
+    # made absolute, and on S3 named as objects: the worker that plans has no file of this one's working copy
+    data["lists"] = [buckets.portable(_absolute(location, base)) if isinstance(location, str)  # a saved list: LIST-4
                      else location.model_dump(mode="json", exclude_none=True) for location in spec.lists]
     blacklists = data.get("account", {}).get("blacklists", {})
     for kind, location in list(blacklists.items()):
-        blacklists[kind] = str(_absolute(location, base))
+        blacklists[kind] = buckets.portable(_absolute(location, base))
     preview = (data.get("tracking") or {}).get("preview") or {}
     if preview.get("image"):  # URL-4: relative to the spec given, not to the campaign folder's copy
-        preview["image"] = str(_absolute(preview["image"], base))
+        preview["image"] = buckets.portable(_absolute(preview["image"], base))
     paths.spec.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return paths.spec
 
@@ -105,7 +108,9 @@ def plan_step(bucket: Path, campaign_id: str, spec_path: Path) -> dict:
     from pipelines.store.lists import record_versions, resolve_saved_lists
     from pipelines.warehouse import load_blacklist, load_plan
 
-    spec = load_spec(spec_path, roots=[bucket])  # accepted at submission: its send_at may have passed since
+    from pipelines.bucket import local_file, roots
+
+    spec = load_spec(spec_path, roots=roots(bucket))  # accepted at submission: its send_at may have passed since
     database = bucket / WAREHOUSE
     engine = open_store(bucket=bucket)
     account = prepare_account(engine, spec, source=str(spec_path))
@@ -117,13 +122,14 @@ def plan_step(bucket: Path, campaign_id: str, spec_path: Path) -> dict:
     if versions:
         record_versions(engine, campaign_id, versions)
         print("Saved lists: " + ", ".join(f"{name} version {version}" for name, version in versions.items()))
-    result = plan_campaign(spec, spec_path.parent, CampaignPaths.in_bucket(bucket, campaign_id).plan, roots=[bucket],
-                           inputs=account.inputs)
+    result = plan_campaign(spec, spec_path.parent, CampaignPaths.in_bucket(bucket, campaign_id).plan,
+                           roots=roots(bucket), inputs=account.inputs)
     load_plan(database, campaign_id, result.out_dir)
     for kind in ("own", "global", "client"):  # BL-1: the lists this campaign was checked against
         location = getattr(spec.account.blacklists, "global_" if kind == "global" else kind)
         if location:
-            load_blacklist(database, spec.account.id, kind, Path(location))
+            with local_file(location) as blacklist:  # an s3:// one copied for the read
+                load_blacklist(database, spec.account.id, kind, blacklist)
     summary = result.plan_summary
     record(database, campaign_id, "scheduled", f"{summary.sendable:,} sendable rows planned")
     return {"plan_dir": str(result.out_dir), "rows": summary.rows, "sendable": summary.sendable,

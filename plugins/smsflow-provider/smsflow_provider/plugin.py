@@ -3,8 +3,9 @@ sms_campaign, with the figures at a glance and the CSV report and stats to downl
 
 An Airflow plugin (registered by the provider's `get_provider_info`): a small FastAPI app the API server mounts at
 `/smsflow`, behind Airflow's own login and DAG-run permissions (the UI's session cookie, or a bearer token), and
-an external view that shows it on the run page. The run's campaign folder is found from its `prepare` task's
-result (the spec it wrote there), so the page needs no bucket setting of its own.
+an external view that shows it on the run page. The run's campaign is found from its `prepare` task's result
+(its id, and the spec it wrote in its folder); with the bucket on S3 ($SMSFLOW_BUCKET=s3://…, issue 13) the report
+and figures are read from S3, where the run's finish task put them, not from any worker's disk.
 
     GET /smsflow/dags/{dag_id}/runs/{run_id}              the page (HTML)
     GET /smsflow/dags/{dag_id}/runs/{run_id}/report.csv   the REP-2 report
@@ -16,6 +17,7 @@ from __future__ import annotations
 import functools
 import html
 import json
+import os
 from pathlib import Path
 
 from airflow.plugins_manager import AirflowPlugin
@@ -23,8 +25,9 @@ from airflow.plugins_manager import AirflowPlugin
 PREFIX = "/smsflow"
 
 
-def campaign_root(dag_id: str, run_id: str) -> Path | None:
-    """The run's campaign folder (`<bucket>/campaigns/<campaign id>`), from its prepare task's result."""
+def campaign_root(dag_id: str, run_id: str):
+    """The run's campaign folder (`<bucket>/campaigns/<campaign id>`), from its prepare task's result: a Path, or
+    an ObjectUrl when the bucket is on S3."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -34,10 +37,17 @@ def campaign_root(dag_id: str, run_id: str) -> Path | None:
         prepared = XComModel.deserialize_value(row) if row is not None else None
     if not isinstance(prepared, dict) or not prepared.get("spec_path"):
         return None
+    bucket = os.environ.get("SMSFLOW_BUCKET") or ""
+    if bucket.startswith("s3://") and prepared.get("campaign_id"):
+        from pipelines.bucket import prefix
+        from pipelines.storage import ObjectUrl
+
+        return ObjectUrl.parse(bucket.rstrip("/")).joinpath(prefix(prepared["campaign_id"]))
     return Path(prepared["spec_path"]).parent
 
 
-def _page(dag_id: str, run_id: str, root: Path | None) -> str:
+def _page(dag_id: str, run_id: str, root) -> str:
+    from pipelines import storage
     from pipelines.layout import CampaignPaths
 
     from urllib.parse import quote
@@ -46,12 +56,12 @@ def _page(dag_id: str, run_id: str, root: Path | None) -> str:
     here = html.escape(quote(run_id, safe=""), quote=True)  # links relative to this page: behind any base URL
     if root is None:
         body = "<p>This run has no campaign: it stopped before its spec was read (see its <b>prepare</b> task).</p>"
-    elif not CampaignPaths(root).stats.exists():
+    elif not storage.exists(CampaignPaths(root).stats):
         body = (f"<p>Campaign <b>{html.escape(root.name)}</b> has no report yet: a report is written when the "
                 "campaign has been sent (its <b>finish</b> task). A cancelled or failed run says why in its note.</p>")
     else:
         paths = CampaignPaths(root)
-        stats = json.loads(paths.stats.read_text(encoding="utf-8"))
+        stats = json.loads(storage.read_bytes(paths.stats).decode("utf-8"))
         rate = stats.get("delivery_rate")
         figures = [("Recipients in the lists", stats.get("rows")), ("Sent", stats.get("sent")),
                    ("Delivered", stats.get("delivered")),
@@ -66,7 +76,7 @@ def _page(dag_id: str, run_id: str, root: Path | None) -> str:
                 f"{statuses}</table>"
                 f'<p><a href="./{here}/report.csv" download>Download the report (CSV, REP-2)</a> · '
                 f'<a href="./{here}/stats.json">the figures (JSON)</a>'
-                f"</p><p>On disk: <code>{html.escape(str(paths.report))}</code></p>")
+                f"</p><p>Stored at: <code>{html.escape(str(paths.report))}</code></p>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
             "body{font-family:sans-serif;margin:1rem}table{border-collapse:collapse}th,td{padding:.2rem .8rem;"
             "text-align:left;border-bottom:1px solid #ddd}</style></head>"
@@ -78,32 +88,40 @@ def create_app():
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
     from airflow.api_fastapi.core_api.security import requires_access_dag
     from fastapi import Depends, FastAPI, HTTPException
-    from fastapi.responses import FileResponse, HTMLResponse
+    from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
+    from pipelines import storage
     from pipelines.layout import CampaignPaths
 
     app = FastAPI(title="smsflow campaign reports", docs_url=None, redoc_url=None, openapi_url=None)
     allowed = [Depends(requires_access_dag("GET", DagAccessEntity.RUN))]
 
-    def report_file(dag_id: str, run_id: str, which: str) -> Path:
+    def report_file(dag_id: str, run_id: str, which: str, media_type: str, download: bool = False):
         root = campaign_root(dag_id, run_id)
         path = getattr(CampaignPaths(root), which) if root else None
-        if path is None or not path.exists():
+        if path is None or not storage.exists(path):
             raise HTTPException(404, f"Run {run_id} has no campaign report: it was not sent (see the run's note)")
-        return path
+        if isinstance(path, Path):
+            return FileResponse(path, media_type=media_type, filename=path.name if download else None)
+        def blocks():  # on S3: streamed from there, never copied to this server's disk
+            with storage.open_read(path) as stream:
+                while block := stream.read(storage.READ_BLOCK):
+                    yield block
+
+        headers = {"Content-Disposition": f'attachment; filename="{path.name}"'} if download else None
+        return StreamingResponse(blocks(), media_type=media_type, headers=headers)
 
     @app.get("/dags/{dag_id}/runs/{run_id}", response_class=HTMLResponse, dependencies=allowed)
     def page(dag_id: str, run_id: str) -> str:
         return _page(dag_id, run_id, campaign_root(dag_id, run_id))
 
     @app.get("/dags/{dag_id}/runs/{run_id}/report.csv", dependencies=allowed)
-    def report(dag_id: str, run_id: str) -> FileResponse:
-        path = report_file(dag_id, run_id, "report")
-        return FileResponse(path, media_type="text/csv", filename=path.name)
+    def report(dag_id: str, run_id: str):
+        return report_file(dag_id, run_id, "report", "text/csv", download=True)
 
     @app.get("/dags/{dag_id}/runs/{run_id}/stats.json", dependencies=allowed)
-    def stats(dag_id: str, run_id: str) -> FileResponse:
-        return FileResponse(report_file(dag_id, run_id, "stats"), media_type="application/json")
+    def stats(dag_id: str, run_id: str):
+        return report_file(dag_id, run_id, "stats", "application/json")
 
     return app
 

@@ -1,10 +1,14 @@
 """Deferrable operators for a campaign run: wait for the send time and window, dispatch a batch over SMPP.
 
-Both free their worker slot while they wait (SEND-1, SEND-2): the triggerer wakes them up at the time.
+Both free their worker slot while they wait (SEND-1, SEND-2): the triggerer wakes them up at the time. Given the
+campaign's id, a task finds its folder in $SMSFLOW_BUCKET on its own worker (an s3:// bucket's working copy,
+pulled before and pushed after: issue 13), never at a path another worker wrote in XCom.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,21 @@ def _cancelled(plan_dir: str | None) -> tuple[str, str] | None:
     return cancelled_plan(Path(plan_dir)) if plan_dir else None
 
 
+@contextlib.contextmanager
+def campaign_folder(campaign_id: str | None, spec_path: str | None, plan_dir: str | None):
+    """(spec, plan folder) of the campaign on this worker: from $SMSFLOW_BUCKET and the campaign id when both are
+    known, synced with S3 around the block; else the paths given (a plan outside a bucket), as they are."""
+    bucket = os.environ.get("SMSFLOW_BUCKET")
+    if not (campaign_id and bucket):
+        yield (Path(spec_path) if spec_path else None), (Path(plan_dir) if plan_dir else None)
+        return
+    from pipelines.bucket import campaign_synced
+    from pipelines.storage import working_root
+
+    with campaign_synced(working_root(bucket).resolve(), campaign_id) as paths:
+        yield paths.spec, paths.plan
+
+
 def waiting_for(spec, target: datetime, plan_dir: Path | None, now: datetime) -> str:
     """What the wait waits for, in words and Paris time, with the send window as the plan narrowed it."""
     from pipelines.layout import read_summary
@@ -39,23 +58,23 @@ class WaitForSendTimeOperator(BaseOperator):
     """Wait until `send_at` and, for marketing, the next opening of the account's send window in the first of the
     recipients' time zones to open (PLUS-10; `plan_dir` given)."""
 
-    template_fields = ("spec_path", "plan_dir")
+    template_fields = ("spec_path", "plan_dir", "campaign_id")
 
-    def __init__(self, *, spec_path: str, plan_dir: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, spec_path: str | None = None, plan_dir: str | None = None, campaign_id: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.spec_path, self.plan_dir = spec_path, plan_dir
+        self.spec_path, self.plan_dir, self.campaign_id = spec_path, plan_dir, campaign_id
 
     def execute(self, context) -> str:
         from pipelines.campaign import send_target
         from pipelines.spec import load_spec
 
-        cancelled = _cancelled(self.plan_dir)
-        if cancelled:  # CAMP-3: cancelled while it waited: nothing is sent, close settles it
-            raise AirflowSkipException("campaign %s %s: nothing sent [CAMP-3]" % cancelled)
-
-        spec = load_spec(Path(self.spec_path))
-        plan_dir = Path(self.plan_dir) if self.plan_dir else None
-        target = send_target(spec, plan_dir=plan_dir)
+        with campaign_folder(self.campaign_id, self.spec_path, self.plan_dir) as (spec_path, plan_dir):
+            cancelled = _cancelled(str(plan_dir) if plan_dir else None)
+            if cancelled:  # CAMP-3: cancelled while it waited: nothing is sent, close settles it
+                raise AirflowSkipException("campaign %s %s: nothing sent [CAMP-3]" % cancelled)
+            spec = load_spec(spec_path)
+            target = send_target(spec, plan_dir=plan_dir)
         if target > datetime.now(timezone.utc) + timedelta(seconds=1):
             # SEND-2 in words: "Waiting for Monday 08:00 Paris (SEND-2): marketing messages are sent Mon–Sat …"
             self.log.info("%s", waiting_for(spec, target, plan_dir, datetime.now(timezone.utc)))
@@ -74,12 +93,13 @@ class SmppDispatchOperator(BaseOperator):
     closing mid-batch, the parts not sent wait for it too (SEND-2).
     """
 
-    template_fields = ("plan_dir",)
+    template_fields = ("plan_dir", "campaign_id")
 
-    def __init__(self, *, plan_dir: str, batch: int, batch_size: int = 10_000, smpp_conn_id: str = "smsc_default",
-                 **kwargs: Any) -> None:
+    def __init__(self, *, plan_dir: str | None = None, batch: int, batch_size: int = 10_000,
+                 smpp_conn_id: str = "smsc_default", campaign_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plan_dir, self.batch, self.batch_size, self.smpp_conn_id = plan_dir, batch, batch_size, smpp_conn_id
+        self.campaign_id = campaign_id
 
     def execute(self, context, event: Any = None) -> dict:
         from pipelines.campaign import dispatch_batch
@@ -87,17 +107,19 @@ class SmppDispatchOperator(BaseOperator):
         from smsflow_provider.hooks.smpp import SmppHook
         from smsflow_provider.hooks.store import use_airflow_store
 
-        cancelled = _cancelled(self.plan_dir)
-        if cancelled:  # CAMP-3: cancelled from the command line: this batch and the next ones are not sent
-            self.log.warning("batch %s not sent: campaign %s %s [CAMP-3]", self.batch, *cancelled)
-            return {"batch": self.batch, "cancelled": True}
-        settings = SmppHook(self.smpp_conn_id).get_settings()
-        try:
-            use_airflow_store()  # the store the run's other tasks use: the batch's numbers are recorded there
-            report = dispatch_batch(Path(self.plan_dir), settings, self.batch, self.batch_size)
-        except WindowClosed as closed:
-            self.log.info("%s", closed)
-            self.defer(trigger=DateTimeTrigger(moment=closed.reopens), method_name="execute")
+        use_airflow_store()  # the store the run's other tasks use: the batch's numbers are recorded there
+        # the ledger reaches S3 when the batch ends, however it ends (a retry elsewhere resumes from it, PLUS-1)
+        with campaign_folder(self.campaign_id, None, self.plan_dir) as (_, plan_dir):
+            cancelled = _cancelled(str(plan_dir))
+            if cancelled:  # CAMP-3: cancelled from the command line: this batch and the next ones are not sent
+                self.log.warning("batch %s not sent: campaign %s %s [CAMP-3]", self.batch, *cancelled)
+                return {"batch": self.batch, "cancelled": True}
+            settings = SmppHook(self.smpp_conn_id).get_settings()
+            try:
+                report = dispatch_batch(plan_dir, settings, self.batch, self.batch_size)
+            except WindowClosed as closed:
+                self.log.info("%s", closed)
+                self.defer(trigger=DateTimeTrigger(moment=closed.reopens), method_name="execute")
         self.log.info("batch %s: %s", self.batch, report.describe())
         if report.held:
             self.log.warning("batch %s: %s parts held: in flight when an earlier attempt stopped, not sent again "
