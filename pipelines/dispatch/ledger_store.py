@@ -111,6 +111,8 @@ class StoreLedger:
             self.sync()
         finally:
             self._records.close()
+            if self._postgres:  # its session setting (synchronous_commit) is never handed to the pool
+                self._marks.invalidate()
             self._marks.close()
 
 

@@ -1,4 +1,9 @@
-"""One live sender per campaign (PLUS-1): the sender lock, and bind processes that die with their sender."""
+"""One live sender per campaign (PLUS-1): the sender lock, and bind processes that die with their sender.
+
+File locks (flock) in the campaign's dispatch/ folder on one host; when the send ledger is in the account store on
+PostgreSQL (SMSFLOW_LEDGER=store, issue 13), the same locks are PostgreSQL advisory locks held on a connection of
+the sender's own for its life, so a sender on another worker is refused too, and they die with the process or host.
+"""
 
 from __future__ import annotations
 
@@ -44,7 +49,7 @@ def _flock_holders(path: Path) -> list[int]:
     return pids
 
 
-def _busy(paths: CampaignPaths, what: str, pids: list[int]) -> CampaignBusy:
+def _busy(paths: CampaignPaths, what: str, pids: list[int] | list[str]) -> CampaignBusy:
     holders = ", ".join(str(pid) for pid in pids) or "unknown"
     return CampaignBusy(f"campaign {paths.root} is being sent by another process ({what}, pid {holders}); "
                         f"one live sender per campaign: wait for it to end, or stop it [PLUS-1]")
@@ -115,6 +120,18 @@ def campaign_lock(plan_dir: Path, batch: int | None = None, batch_size: int = 10
     paths = CampaignPaths.of_plan(plan_dir)
     paths.dispatch.mkdir(parents=True, exist_ok=True)
     rows = None if batch is None else range(batch * batch_size, (batch + 1) * batch_size)
+    engine = _advisory_engine(paths)
+    if engine is not None:
+        from pipelines.dispatch.lock_advisory import advisory_campaign_lock
+
+        with advisory_campaign_lock(engine, paths, batch, batch_size, _busy):
+            deadline = time.monotonic() + _ORPHAN_WAIT
+            while orphans := _live_orphans(paths, rows):  # bind processes of a sender killed on this host
+                if time.monotonic() > deadline:
+                    raise _busy(paths, "bind processes of a sender that died", orphans)
+                time.sleep(0.05)
+            yield paths.bind_lock(_scope(rows), "{pid}")
+        return
     held: list[int] = []
     try:
         fd = _try_flock(paths.sender_lock, exclusive=batch is None)
@@ -143,6 +160,19 @@ def campaign_lock(plan_dir: Path, batch: int | None = None, batch_size: int = 10
             os.close(fd)
 
 
+def _advisory_engine(paths: CampaignPaths):
+    """The account store's engine when the send ledger is in it on PostgreSQL (advisory locks), else None."""
+    from pipelines.dispatch.ledger import ledger_mode
+
+    if ledger_mode() != "store":
+        return None
+    from pipelines.dispatch.ledger_store import ledger_engine
+
+    root = paths.root
+    engine = ledger_engine(root.parent.parent if root.parent.name == "campaigns" else None)
+    return engine if engine.dialect.name == "postgresql" else None
+
+
 def _die_with_parent() -> None:
     """PR_SET_PDEATHSIG: the kernel kills this process with SIGKILL when the process that started it dies."""
     if sys.platform.startswith("linux"):
@@ -157,6 +187,12 @@ def bind_process_started(lock_pattern: str, parent: int) -> None:
     path = Path(lock_pattern.format(pid=os.getpid()))
     path.parent.mkdir(parents=True, exist_ok=True)
     _bind_lock_fd = _try_flock(path, exclusive=True)
+    paths = CampaignPaths(path.parent.parent.parent)  # <campaign>/dispatch/binds/<scope>-<pid>.lock
+    engine = _advisory_engine(paths)
+    if engine is not None:  # seen by a resume on any worker, not only by one on this host
+        from pipelines.dispatch.lock_advisory import hold_bind_lock
+
+        hold_bind_lock(engine, paths, path.stem.rpartition("-")[0])
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before PR_SET_PDEATHSIG was set: send nothing
         os._exit(1)
