@@ -122,3 +122,26 @@ def check(
                       highlight=False, soft_wrap=True)
     if not outcome.accepted:
         raise typer.Exit(1)
+
+
+@group.command("watch-s3")
+def watch_s3(
+    queue: str = typer.Option("smsflow-drops", "--queue", help="The SQS queue's name (made if missing)."),
+    bucket: str = typer.Option(None, "--bucket", envvar="SMSFLOW_BUCKET", show_envvar=False,
+                               help="The bucket: s3://bucket/prefix (default: $SMSFLOW_BUCKET)."),
+    store: str = store_option(),
+) -> None:
+    """Announce drops on an S3 bucket through SQS: the queue, and the bucket's notifications of new objects under
+    incoming/ and the rules' prefixes to it (idempotent: run again after adding a rule outside incoming/). Prints the
+    queue's URL (stdout), to set as SMSFLOW_DROP_QUEUE where Airflow runs."""
+    from pipelines.drops.notifications import notified_prefixes, watch_drops
+
+    if not bucket or not bucket.startswith("s3://"):
+        console.print(f"drops watch-s3 needs an s3:// bucket (--bucket or SMSFLOW_BUCKET), not {bucket!r}: a "
+                      f"folder's drops are announced by their .done marker [DROP-1]", highlight=False)
+        raise typer.Exit(2)
+    queue_url = watch_drops(bucket, queue, engine=open_account_store(store))
+    prefixes = ", ".join(notified_prefixes(bucket))
+    console.print(f"New objects of {escape(bucket)} under {escape(prefixes)} are announced to SQS; set "
+                  f"SMSFLOW_DROP_QUEUE={escape(queue_url)} for Airflow's sms_drops.", highlight=False, soft_wrap=True)
+    typer.echo(queue_url)

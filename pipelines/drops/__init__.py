@@ -1,7 +1,8 @@
 """DROP-1..3 (issue 13): a CRM export dropped in the bucket starts one campaign, or is quarantined with its reason.
 
 A CRM writes `incoming/vip/export.csv`, then the empty marker `incoming/vip/export.csv.done` (the file is whole
-once its marker is there). `process_drop` then, for that file (a local path or an s3:// object):
+once its marker is there); on S3 the object alone (whole once listed), announced by the bucket's notifications to
+SQS (notifications). `process_drop` then, for that file (a local path or an s3:// object):
 1. finds its rule (`pipelines.store.drops`: the longest prefix it starts with) and the rule's template;
 2. checks it before anything else: its size (at most the rule's max_bytes, never empty), then the list reader
    itself (`pipelines.lists`: a known encoding, a header with a mobile column, rows a contact list can hold,
@@ -24,17 +25,20 @@ from another file, or dropped again once done, are duplicates.
 
 checks: the checks before anything else; template: the drop's spec from its rule's template; process: one drop to
 processed/ or quarantine/, `check_drop` (the same checks, nothing moved: `smsflow drops check`), the marked drops
-waiting, and `start_drops` (what the sms_drops DAG runs).
+waiting, and `start_drops` (what the sms_drops DAG runs); notifications: the SQS queue and the bucket's
+notifications (`watch_drops`), and the objects an SQS message names.
 """
 
 from pipelines.drops.checks import BINARY_EXPORTS, MAX_BYTES, MAX_ROWS, DropRefused, check_contract, check_size, \
     measure_numbers
 from pipelines.drops.process import INBOX, MARKER, PROCESSED, QUARANTINE, RUN_PREFIX, DropOutcome, check_drop, \
     content_hash, marked_drops, process_drop, process_marked, start_drops
+from pipelines.drops.notifications import DEFAULT_QUEUE, announced_objects, watch_drops
 from pipelines.drops.template import drop_spec, template_spec
 
 __all__ = [
-    "BINARY_EXPORTS", "INBOX", "MARKER", "MAX_BYTES", "MAX_ROWS", "PROCESSED", "QUARANTINE", "RUN_PREFIX",
-    "DropOutcome", "DropRefused", "check_contract", "check_drop", "check_size", "content_hash", "drop_spec",
-    "marked_drops", "measure_numbers", "process_drop", "process_marked", "start_drops", "template_spec",
+    "BINARY_EXPORTS", "DEFAULT_QUEUE", "INBOX", "MARKER", "MAX_BYTES", "MAX_ROWS", "PROCESSED", "QUARANTINE",
+    "RUN_PREFIX", "DropOutcome", "DropRefused", "announced_objects", "check_contract", "check_drop", "check_size",
+    "content_hash", "drop_spec", "marked_drops", "measure_numbers", "process_drop", "process_marked", "start_drops",
+    "template_spec", "watch_drops",
 ]

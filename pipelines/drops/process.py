@@ -243,9 +243,10 @@ def _unmark(file: Location) -> None:
 
 # --- What waits ---------------------------------------------------------------------------------------------------
 def marked_drops(bucket: Location | str, engine=None) -> list[Location]:
-    """The files waiting under the rules' prefixes and `incoming/`: those with their `.done` marker beside them
-    (a file without one may still be written). A marker left without its file (a crash after the move) is
-    removed."""
+    """The files waiting under the rules' prefixes and `incoming/`: in a folder, those with their `.done` marker
+    beside them (a file without one may still be written); on S3, every object (an object is whole once listed: a
+    marker, when the CRM writes one all the same, is removed with its drop). A marker left without its file (a
+    crash after the move) is removed."""
     from pipelines.store import open_store
     from pipelines.store.drops import list_rules
 
@@ -263,9 +264,9 @@ def marked_drops(bucket: Location | str, engine=None) -> list[Location]:
             if text.removesuffix(MARKER) not in names:
                 storage.delete(where)
             continue
-        if where.name.startswith(".") or text.endswith((".reason.json", ".spec.yaml")):
-            continue  # a temporary file being written, or smsflow's own
-        if f"{text}{MARKER}" in names:
+        if where.name.startswith(".") or text.endswith((".reason.json", ".spec.yaml", "/")):
+            continue  # a temporary file being written, smsflow's own, or an S3 console's empty "folder"
+        if isinstance(bucket, ObjectUrl) or f"{text}{MARKER}" in names:
             ready.append(where)
     return ready
 
