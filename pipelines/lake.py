@@ -1,7 +1,8 @@
 """The warehouse as a DuckLake (REP-3): where it lives, and a DuckDB connection with it attached.
 
 A lake is a catalog (SQLite by default, one file beside the bucket's data; PostgreSQL in production) plus Parquet
-files under a data folder. Any number of processes attach it at once: each transaction reads one snapshot, loads of
+files under a data folder, or under an S3 prefix (pipelines.lake_data: the bucket's warehouse/ when the bucket is on
+S3, through DuckDB's httpfs). Any number of processes attach it at once: each transaction reads one snapshot, loads of
 different campaigns commit side by side (a conflict is retried, `retrying`), and an analyst's open session never
 holds a lock a load waits for. Every snapshot stays queryable (`snapshot=`), so a report can be reproduced.
 
@@ -21,8 +22,11 @@ from dataclasses import dataclass
 from importlib import util
 from pathlib import Path
 
+from pipelines.storage import Location, ObjectUrl
+
 import duckdb
 
+from pipelines.lake_data import DATA_ENV, data_location, data_path, secret_parameters
 from pipelines.queries import backfill_report_cells, install_rules, install_views, queries
 
 log = logging.getLogger(__name__)
@@ -52,10 +56,11 @@ def extension_file(name: str) -> Path:
 
 @dataclass(frozen=True)
 class Lake:
-    """Where a lake lives: its catalog (`sqlite:<file>` or `postgres:<libpq string>`) and its data folder."""
+    """Where a lake lives: its catalog (`sqlite:<file>` or `postgres:<libpq string>`) and its data folder (a Path,
+    or an ObjectUrl: the data on S3)."""
 
     catalog: str
-    data: Path
+    data: Location
 
     @property
     def kind(self) -> str:
@@ -91,15 +96,20 @@ def is_lake(location) -> bool:
 
 def locate(location) -> Lake:
     """The lake a location names: `bucket/warehouse.sqlite` (catalog; data in `bucket/warehouse/`), a PostgreSQL
-    URL (data in `SMSFLOW_WAREHOUSE_DATA`, else `bucket/warehouse/`), or a path while SMSFLOW_WAREHOUSE is set."""
+    URL (data in `SMSFLOW_WAREHOUSE_DATA`, else the warehouse/ of an s3:// SMSFLOW_BUCKET, else `bucket/warehouse/`),
+    or a path while SMSFLOW_WAREHOUSE is set. A SQLite catalog's data is on S3 when SMSFLOW_WAREHOUSE_DATA is an
+    s3:// prefix or its folder is a working copy of an S3 bucket (pipelines.lake_data)."""
     text = str(location).removeprefix("ducklake:")
     url = text if text.startswith("postgres") else os.environ.get(ENV, "")
+    setting = os.environ.get(DATA_ENV, "")
     if url:
-        data = os.environ.get(f"{ENV}_DATA") or (Path("bucket/warehouse") if text == url else
-                                                 Path(text).with_suffix(""))
-        return Lake(f"postgres:{_libpq(url)}", Path(data).resolve())
+        data = data_location(Path("bucket/warehouse") if text == url else Path(text).with_suffix(""),
+                             setting=setting, from_bucket=text == url)
+        return Lake(f"postgres:{_libpq(url)}", data)
     path = Path(text.removeprefix("sqlite:")).resolve()
-    return Lake(f"sqlite:{path.with_suffix('.sqlite')}", path.with_suffix(""))
+    # a local SMSFLOW_WAREHOUSE_DATA is the PostgreSQL catalog's: SQLite lakes keep their data beside them
+    data = data_location(path.with_suffix(""), setting=setting if setting.startswith("s3://") else "")
+    return Lake(f"sqlite:{path.with_suffix('.sqlite')}", data)
 
 
 def session(catalogs: tuple[str, ...] = ("sqlite", "postgres")) -> duckdb.DuckDBPyConnection:
@@ -169,13 +179,17 @@ _ATTACHED: dict[tuple, duckdb.DuckDBPyConnection] = {}
 
 def _attach(lake: Lake, read_only: bool, snapshot: int | None) -> duckdb.DuckDBPyConnection:
     connection = session((lake.kind,))
-    options = [f"DATA_PATH '{lake.data}/'"]
+    if isinstance(lake.data, ObjectUrl):  # httpfs from its package, and the S3 secret of the lake's bucket
+        connection.execute(f"LOAD '{extension_file('httpfs')}'")
+        connection.execute(queries("lake.sql")["create_s3_secret"], secret_parameters(lake.data))
+    options = ["DATA_PATH '{}'".format(data_path(lake.data).replace("'", "''"))]
     if read_only:
         options.append("READ_ONLY")
     if snapshot is not None:
         options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
     if lake.kind == "sqlite":
-        lake.data.mkdir(parents=True, exist_ok=True)
+        if not isinstance(lake.data, ObjectUrl):
+            lake.data.mkdir(parents=True, exist_ok=True)
         if not _attached_here(lake):
             _write_ahead(Path(lake.catalog.split(":", 1)[1]))
 
@@ -237,8 +251,8 @@ def lakes_in(bucket: Path, files: Iterable[Path]) -> list[str]:
     return found + ([str(Path(bucket) / "warehouse.duckdb")] if os.environ.get(ENV) else [])
 
 
-def owned_files(location) -> tuple[Path, list[Path]]:
-    """A lake's data folder, and its SQLite catalog's files: what the lake alone writes."""
+def owned_files(location) -> tuple[Location, list[Path]]:
+    """A lake's data folder (or S3 prefix), and its SQLite catalog's files: what the lake alone writes."""
     lake = locate(location)
     if lake.kind != "sqlite":
         return lake.data, []

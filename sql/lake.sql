@@ -17,6 +17,14 @@ CREATE TABLE IF NOT EXISTS lake_schema (
 -- name: record_version
 INSERT INTO lake_schema VALUES ($version, current_timestamp);
 
+-- name: create_s3_secret
+-- The lake's data on S3 (issue 13): DuckDB's httpfs reaches the bucket with the AWS settings
+-- (pipelines.lake_data.secret_parameters), for this in-memory session only, scoped to the lake's bucket.
+CREATE OR REPLACE TEMPORARY SECRET smsflow_lake_data (
+    TYPE s3, SCOPE $scope, KEY_ID $key_id, SECRET $secret, SESSION_TOKEN $session_token, REGION $region,
+    ENDPOINT $endpoint, URL_STYLE $url_style, USE_SSL $use_ssl
+);
+
 -- name: create_schema
 -- The tables of schema.sql, without the constraints DuckLake does not hold (see above).
 CREATE TABLE IF NOT EXISTS plan_recipients (
