@@ -56,11 +56,25 @@ class BatchLoad:
 
 class LedgerIndex:
     """Every campaign's sent parts (campaign, number, SMSC message id, time) read from the send ledgers of the
-    bucket, each ledger file read again only when it changed (a long-lived receiver reads old campaigns once)."""
+    bucket, each ledger file read again only when it changed (a long-lived receiver reads old campaigns once), and
+    from the account store when the ledger is there (issue 13: parts any worker sent; only the rows new since the
+    last read)."""
 
     def __init__(self, bucket: Path):
         self.bucket = Path(bucket)
         self._files: dict[Path, tuple[tuple[int, int], pl.DataFrame]] = {}
+        self._stored = None  # ledger_store.StoreSentParts, made at the first read
+
+    def _store_parts(self) -> list[pl.DataFrame]:
+        from pipelines.dispatch.ledger import reads_store
+
+        if not reads_store():
+            return []
+        if self._stored is None:
+            from pipelines.dispatch.ledger_store import StoreSentParts, ledger_engine
+
+            self._stored = StoreSentParts(ledger_engine(self.bucket))
+        return [self._stored.parts().cast(_LEDGER_COLUMNS)]
 
     def parts(self) -> pl.DataFrame:
         from pipelines.layout import CampaignPaths
@@ -84,6 +98,7 @@ class LedgerIndex:
                 frames.append(cached[1])
         for gone in set(self._files) - seen:
             del self._files[gone]
+        frames += self._store_parts()
         return pl.concat(frames) if frames else pl.DataFrame(schema=_LEDGER_COLUMNS)
 
 

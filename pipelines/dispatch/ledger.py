@@ -23,7 +23,7 @@ MODE_ENV = "SMSFLOW_LEDGER"
 LedgerMode = Literal["store", "files"]
 
 __all__ = ["LEDGER_SCHEMA", "MODE_ENV", "Ledger", "SendLedger", "boot_id", "campaign_dirs", "ledger_campaign",
-           "ledger_mode", "ledger_state", "open_ledger"]
+           "ledger_mode", "ledger_state", "open_ledger", "reads_store"]
 
 
 class SendLedger(Protocol):
@@ -76,13 +76,17 @@ def open_ledger(directory: Path, name: str, group: int) -> SendLedger:
     return Ledger(Path(directory), name, group)
 
 
-def _store_records(directory: Path) -> pl.DataFrame | None:
-    """The store's rows of this ledger when the ledger is in the store, or the store is a shared PostgreSQL one (a
-    campaign a worker of another setting sent); None when the store is not read."""
+def reads_store() -> bool:
+    """Whether readers of ledgers read the store's rows: when the ledger is in the store, or the store is a shared
+    PostgreSQL one (a campaign a worker of another setting sent)."""
     from pipelines.store.engine import ENV
 
-    shared = os.environ.get(ENV, "").startswith(("postgresql", "postgres:"))
-    if ledger_mode() != "store" and not shared:
+    return ledger_mode() == "store" or os.environ.get(ENV, "").startswith(("postgresql", "postgres:"))
+
+
+def _store_records(directory: Path) -> pl.DataFrame | None:
+    """The store's rows of this ledger (`reads_store`), else None."""
+    if not reads_store():
         return None
     from pipelines.dispatch.ledger_store import ledger_engine, store_records
 

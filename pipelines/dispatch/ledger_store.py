@@ -147,6 +147,36 @@ def store_sent_parts(engine: Engine, after: int) -> pl.DataFrame:
                                       "message_id": pl.String, "ts": pl.Float64}, orient="row")
 
 
+class StoreSentParts:
+    """Every campaign's sent parts in the store (campaign, number, message_id, ts: events.LedgerIndex's columns), read
+    incrementally: each call reads the rows past those read `SETTLE` seconds ago or more. Ids are taken at insert and
+    a writer commits right after (a transaction of its own), so a row with a lower id committed later than a higher
+    one read is still read again within that margin."""
+
+    SETTLE = 10.0
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._frame = pl.DataFrame(schema={"id": pl.Int64, **_PARTS})
+        self._marks: list[tuple[float, int]] = []  # (monotonic time, the highest id read then)
+
+    def parts(self) -> pl.DataFrame:
+        from pipelines.dlr import KEY_SEPARATOR
+
+        now = time.monotonic()
+        old = [index for index, (at, _) in enumerate(self._marks) if now - at >= self.SETTLE]
+        settled = self._marks[old[-1]][1] if old else 0
+        self._marks = self._marks[old[-1]:] if old else self._marks
+        fresh = store_sent_parts(self.engine, settled).select(
+            "id", "campaign", pl.col("key").str.split(KEY_SEPARATOR).list.first().alias("number"), "message_id", "ts")
+        self._frame = pl.concat([self._frame.filter(pl.col("id") <= settled), fresh])
+        self._marks.append((now, self._frame.get_column("id").max() or 0))
+        return self._frame.drop("id")
+
+
+_PARTS = {"campaign": pl.String, "number": pl.String, "message_id": pl.String, "ts": pl.Float64}
+
+
 def ledger_engine(bucket: Path | None = None) -> Engine:
     """The account store the ledger lives in: SMSFLOW_DB, else the local bucket's (pipelines.store.open_store)."""
     from pipelines.store import open_store

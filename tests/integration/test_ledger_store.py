@@ -140,3 +140,38 @@ def test_plus1_the_ledger_defaults_to_the_store_when_the_bucket_is_on_s3(monkeyp
     monkeypatch.setenv("SMSFLOW_LEDGER", "postgres")
     with pytest.raises(ValueError, match=r"SMSFLOW_LEDGER='postgres'.*\[PLUS-1\]"):
         ledger_mode()
+
+
+def test_plus4_the_receivers_index_sees_parts_any_worker_sent_and_rows_committed_late(store_url, tmp_path,
+                                                                                      monkeypatch):
+    """events.LedgerIndex (the receiver's campaign lookup) reads the store's rows incrementally; a row whose id was
+    taken before one already read but committed after it is still read (PostgreSQL: two transactions at once)."""
+    from pipelines.events import LedgerIndex, campaigns_of_events
+
+    monkeypatch.setenv("SMSFLOW_LEDGER", "store")
+    engine = open_store(store_url)
+    index = LedgerIndex(tmp_path / "bucket")
+    assert index.parts().is_empty()
+    writer = StoreLedger(engine, "c1", "batch-0-bind-0", group=8)
+    writer.outcome(_key(1), P.ESME_ROK, "1f")
+    writer.close()
+    parts = index.parts()
+    assert parts.select("campaign", "number", "message_id").rows() == [("c1", _key(1).split("\x1f")[0], "1f")]
+    receipts = pl.DataFrame({"kind": ["receipt"], "message_id": ["31"], "handset": [None], "received_at": [None]},
+                            schema={"kind": pl.String, "message_id": pl.String, "handset": pl.String,
+                                    "received_at": pl.Datetime("us", "UTC")})
+    assert campaigns_of_events(receipts, parts) == ["c1"]  # 31 is 0x1f: the campaign of the hex id (PLUS-4)
+    if engine.dialect.name != "postgresql":
+        return
+    slow = engine.connect()
+    slow.begin()
+    slow.execute(send_ledger.insert(), {"campaign": "c2", "writer": "w-slow", "key": _key(2), "event": "accepted",
+                                        "status": 0, "message_id": "slow", "ts": 1.0})
+    fast = StoreLedger(engine, "c3", "batch-0-bind-0", group=8)
+    fast.outcome(_key(3), P.ESME_ROK, "fast")
+    fast.close()
+    assert set(index.parts().get_column("message_id")) == {"1f", "fast"}
+    slow.commit()
+    slow.close()
+    assert sorted(index.parts().get_column("message_id")) == ["1f", "fast", "slow"]
+    assert index.parts().height == 3  # each row once
