@@ -6,4 +6,5 @@ own, the receiver, the short-link service and the SMSC simulator.
     infra      PostgreSQL, Redis and moto_server: the machine's own when they answer, else started here
     init       the init step (databases, Airflow's and FAB's tables, users, pools, connections, the bucket)
     up         start, record, stop: `python -m pipelines.stack up|down|status`
+    processes  the processes by pid and start time, a session's members
 """

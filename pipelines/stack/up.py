@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from pipelines.demo.processes import Started, session_members, started, terminate
+from pipelines.stack.processes import Started, session_members, started, terminate
 from pipelines.stack.infra import LOOPBACK, answers, free_port, start_moto, start_postgres, start_redis, \
     stop_postgres, wait_for
 from pipelines.stack.services import DATABASES, PASSWORDS, SECRETS, Places, Service, services, shared_environment, \
