@@ -24,13 +24,19 @@ campaign), and ends it in `processed/<date>/` (accepted) or `quarantine/<date>/`
 twice), conf `{"spec_path": "processed/<date>/<name>.spec.yaml"}`. In `approve` mode that run plans and waits for
 a person's approval as any campaign; in `auto` mode it sends under `approval: auto`.
 
-**S3 (later step, not built)**: bucket notifications (`s3:ObjectCreated:*` on `<prefix>*.done`) to an SQS queue,
-watched by the common-messaging provider's `MessageQueueTrigger` (an `AssetWatcher` on an Asset such as
-`sqs://…/smsflow-drops`). It needs: the `apache-airflow-providers-common-messaging` and `-amazon` providers (SQS),
-an `aws_default` connection, the queue and the bucket's notification configuration (made by the stack's init:
-moto_server serves both and emits S3 events to SQS), and this task reading the object keys from the events'
-payloads (each message's `Records[].s3.object.key`, the marker's: its export is the key without `.done`) instead
-of fixed paths: any export name, any prefix, no sweep needed. `pipelines.drops` already takes s3:// files.
+**How a drop is seen (S3 bucket)**: when `SMSFLOW_DROP_QUEUE` (an SQS queue's URL) is set, the DAG is scheduled
+on one Asset, the queue (`sqs://<host>/<account>/<name>`), whose `AssetWatcher` is the common-messaging provider's
+**`MessageQueueTrigger`** (`scheme="sqs"`: the Amazon provider's `SqsSensorTrigger` under it, which reads and
+deletes up to 10 messages a poll). The bucket sends it `s3:ObjectCreated:*` for `incoming/` and the rules'
+prefixes (`smsflow drops watch-s3`, or `pipelines.drops.watch_drops`, made the queue and the notifications). Why
+that one: it is Airflow's event-driven watcher for a message queue (no task polls the bucket, the triggerer waits
+on SQS), and the same DAG would take Kafka or Redis by a change of scheme. On S3 an object is whole once listed, so
+no marker is needed. The SQS connection is `aws_default` if defined (its extras may name `endpoint_url`), else
+the AWS_* settings (`AWS_ENDPOINT_URL` for moto); never a spec. Each event only wakes the run: the run sweeps
+every drop under the prefixes, so a lost message is caught by the next sweep and a repeated one finds its drop
+gone or a duplicate by content (DROP-2); the objects the messages named are logged.
+`SMSFLOW_BUCKET=s3://…` without `SMSFLOW_DROP_QUEUE`: no watcher, runs by hand (conf `files`) or a schedule set
+elsewhere.
 
 Thin by design (STYLE.md): only `airflow.sdk`, `pendulum` and the standard library at the top; the watcher's
 trigger is imported where the Assets are made, since the schedule needs it at parse time.
@@ -44,10 +50,11 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Asset, AssetAny, AssetWatcher, dag, get_current_context, task
 
-BUCKET_ENV, WATCH_ENV = "SMSFLOW_BUCKET", "SMSFLOW_DROP_WATCH"
+BUCKET_ENV, WATCH_ENV, QUEUE_ENV = "SMSFLOW_BUCKET", "SMSFLOW_DROP_WATCH", "SMSFLOW_DROP_QUEUE"
 DEFAULT_WATCH = "incoming/export.csv"
 MARKER = ".done"  # pipelines.drops.MARKER (kept equal by a test)
 POKE_SECONDS = 5.0
+AWS_CONNECTION = "aws_default"  # absent: the AWS_* settings (the Amazon provider's fallback)
 
 
 def bucket_root() -> str:
@@ -56,13 +63,36 @@ def bucket_root() -> str:
     return given if given.startswith("s3://") else str(Path(given).resolve())
 
 
+def queued_drops(queue_url: str) -> list[Asset]:
+    """The drop queue as one Asset, its watcher common-messaging's MessageQueueTrigger on SQS (the Amazon
+    provider's SqsSensorTrigger: it deletes the messages it reads)."""
+    from urllib.parse import urlsplit
+
+    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+
+    where = urlsplit(queue_url)
+    if where.scheme not in ("http", "https") or not where.netloc or not where.path.strip("/"):
+        raise ValueError(f"{QUEUE_ENV}={queue_url!r} is not an SQS queue's URL (https://sqs.<region>.amazonaws.com/"
+                         f"<account>/<name>; smsflow drops watch-s3 prints it) [DROP-1]")
+    name = where.path.rstrip("/").rsplit("/", 1)[-1]
+    return [Asset(name=f"smsflow_drop_queue:{name}", uri=f"sqs://{where.netloc}{where.path.rstrip('/')}",
+                  watchers=[AssetWatcher(name=f"smsflow_drop_sqs:{name}",
+                                         trigger=MessageQueueTrigger(scheme="sqs", sqs_queue=queue_url,
+                                                                     aws_conn_id=AWS_CONNECTION, max_messages=10,
+                                                                     wait_time_seconds=10,
+                                                                     waiter_delay=int(POKE_SECONDS)))])]
+
+
 def watched_drops() -> list[Asset]:
-    """One Asset per watched export, its watcher the standard provider's FileDeleteTrigger on the export's marker
-    (the schedule needs them when the DAG is parsed: only environment variables are read, never a connection)."""
+    """The Assets the DAG is scheduled on (read when the DAG is parsed: only environment variables, never a
+    connection): the SQS queue when SMSFLOW_DROP_QUEUE is set; else, on a folder, one Asset per watched export, its
+    watcher the standard provider's FileDeleteTrigger on the export's marker."""
     from airflow.providers.standard.triggers.file import FileDeleteTrigger
 
+    if os.environ.get(QUEUE_ENV, "").strip():
+        return queued_drops(os.environ[QUEUE_ENV].strip())
     if bucket_root().startswith("s3://"):
-        return []  # an S3 bucket is watched through SQS (the later step above): runs by hand or conf until then
+        return []  # an S3 bucket without its queue: runs by hand (conf files), see the docstring
     bucket = Path(bucket_root())
     names = [name.strip().strip("/") for name in os.environ.get(WATCH_ENV, DEFAULT_WATCH).split(",") if name.strip()]
     return [Asset(name=f"smsflow_drop:{name}", uri=f"file://{bucket / name}",
@@ -85,15 +115,18 @@ def sms_drops():
 
     @task
     def check_drops() -> list[dict]:
-        """The drops the Asset events (or the run's conf `files`) name, then every other marked drop: each checked,
+        """The drops the Asset events (or the run's conf `files`) name, then every other drop waiting: each checked,
         then in processed/ or quarantine/ (its reason.json beside it). Returns the campaign runs to start."""
         from smsflow_provider.hooks.store import use_airflow_store
 
-        from pipelines.drops import start_drops
+        from pipelines.drops import announced_objects, start_drops
 
         use_airflow_store()  # the account store: $SMSFLOW_DB, else the connection smsflow_db, else the bucket's
         context = get_current_context()
-        files = [asset.uri for asset in context.get("triggering_asset_events") or {}]
+        events = context.get("triggering_asset_events") or {}
+        files = [asset.uri for asset in events if asset.uri.startswith("file://")]  # a marker's export
+        for announced in announced_objects(event.extra for asset in events for event in events[asset]):
+            print(f"Announced by SQS: {announced} (taken by the sweep)")
         files += list((context["dag_run"].conf or {}).get("files") or [])
         started = start_drops(bucket_root(), files)
         for refused in started["quarantined"]:
