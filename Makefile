@@ -13,7 +13,7 @@ PORT ?= 8080
 HOST ?= 127.0.0.1
 SPEC ?= specs/soldes-vip.yaml
 
-.PHONY: install demo demo-direct airflow airflow-stop trigger test test-unit bench clean
+.PHONY: install demo demo-direct airflow airflow-stop trigger stack stack-down stack-status test test-unit soak bench clean
 
 .venv/.installed: pyproject.toml uv.lock plugins/smsflow-provider/pyproject.toml
 	$(UV) sync --frozen --all-groups --reinstall-package smsflow-provider
@@ -36,8 +36,20 @@ airflow-stop:  ## stop `make airflow` and every process it started (from another
 trigger:  ## a campaign run on the running `make airflow`: SPEC is a spec in its bucket (default specs/soldes-vip.yaml)
 	.venv/bin/smsflow airflow --trigger $(SPEC)
 
-test: install  ## the whole test suite
-	.venv/bin/python -m pytest -n 2 --dist loadfile -q
+stack: install  ## the production stack on this machine: PostgreSQL, Redis, moto (S3+SQS), Airflow (FAB, Celery, two workers), receiver, links, SMSC simulator
+	.venv/bin/python -m pipelines.stack up
+
+stack-down:  ## stop exactly what `make stack` started (never the machine's own PostgreSQL or Redis)
+	.venv/bin/python -m pipelines.stack down
+
+stack-status:  ## what `make stack` runs, and the Celery workers that answer
+	.venv/bin/python -m pipelines.stack status
+
+test: install  ## the whole test suite (the stack test included; the soak is `make soak`)
+	.venv/bin/python -m pytest -n 2 --dist loadfile -q -m "not soak"
+
+soak: install  ## the stack's longer soak: campaigns dropped one after another on the stack, workers killed in turn
+	.venv/bin/python -m pytest -q -m soak tests/stack
 
 test-unit: install  ## the fast part: pure functions and files, no process, no socket, no Airflow (under a minute)
 	.venv/bin/python -m pytest -m unit -n 2 -q tests/unit
@@ -55,4 +67,4 @@ bench-links: install  ## the short-link service against FastAPI + SQLite: redire
 	.venv/bin/python bench/links.py --links $(or $(LINKS),10000000) --repeat 2
 
 clean:
-	rm -rf .venv .tools $(BUCKET) bench/out airflow_home
+	rm -rf .venv .tools $(BUCKET) bench/out airflow_home .stack

@@ -1,36 +1,107 @@
-"""docker-compose.yml and the Dockerfile describe a stack made of what this repository holds.
+"""docker-compose.yml and the Dockerfile say the same as `make stack` (issue 13 §3).
 
-No Docker engine runs here (nor in CI), so these checks read the files; `make demo` runs the same code on
-embedded defaults for real.
+No Docker engine runs here (nor in CI), so these checks read the files against the stack's own description
+(pipelines/stack/services.py), which `make stack` runs for real (tests/stack/).
 """
 
 from __future__ import annotations
 
+import re
+
+import pytest
 import yaml
 from helpers import ROOT
 
+from pipelines.stack.services import AIRFLOW_SERVICES, INFRASTRUCTURE, PASSWORDS, SECRETS, WORKERS, compose_places, \
+    connections, services, shared_environment
 
-def test_house_compose_is_a_celery_stack_with_several_workers():
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
-    services = compose["services"]
-    assert {"postgres", "redis", "api-server", "scheduler", "dag-processor", "triggerer", "worker"} <= set(services)
-    assert services["worker"]["deploy"]["replicas"] >= 2
-    executor = services["worker"]["environment"]["AIRFLOW__CORE__EXECUTOR"]
-    module, _, name = executor.rpartition(".")
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
+
+
+def test_compose_has_the_stacks_services_and_no_other(compose):
+    described = [service.name for service in services(compose_places())]
+    assert set(compose) == set(described) | set(INFRASTRUCTURE)
+    for name, image in INFRASTRUCTURE.items():
+        assert compose[name]["image"] == image
+
+
+@pytest.mark.parametrize("service", services(compose_places()), ids=lambda service: service.name)
+def test_compose_runs_each_service_with_the_stacks_command_and_settings(compose, service):
+    """Same command, same settings (the shared ones, and the service's own), value for value."""
+    written = compose[service.name]
+    assert tuple(written["command"]) == service.command
+    assert written["environment"] == {**shared_environment(compose_places()), **service.environment}
+    if service.name != "init":  # everything else starts once init has made the databases, users and pools
+        assert written["depends_on"] == {"init": {"condition": "service_completed_successfully"}}
+
+
+def test_compose_secrets_come_from_dotenv_and_are_required(compose):
+    """One Fernet key and one JWT secret for every Airflow process, from .env (`python -m pipelines.stack
+    secrets`), never written in the file; compose refuses to start without them."""
+    for name in (*SECRETS, *PASSWORDS.values(), "POSTGRES_PASSWORD"):
+        assert f"${{{name}:?" in (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    for service in AIRFLOW_SERVICES:
+        assert compose[service]["environment"]["AIRFLOW__CORE__FERNET_KEY"].startswith("${AIRFLOW__CORE__FERNET_KEY:?")
+
+
+def test_compose_fixes_the_issues_problems(compose):
+    """Issue 13: FAB auth (no Simple auth manager setting), init makes pools/connections/users, the receiver's SMSC
+    is a service of the file, the bucket on S3 (no bucket volume), the ledger in the store, two workers on their
+    own host names."""
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    assert "SIMPLE_AUTH_MANAGER" not in text and "admin/admin" not in text
+    environment = compose["scheduler"]["environment"]
+    assert environment["AIRFLOW__CORE__AUTH_MANAGER"].endswith("FabAuthManager")
+    assert environment["SMSFLOW_BUCKET"].startswith("s3://") and environment["SMSFLOW_LEDGER"] == "store"
+    assert environment["AWS_ENDPOINT_URL"] == "http://s3:5000"
+    assert set(compose_volumes := yaml.safe_load(text).get("volumes", {})) == {"postgres"}, compose_volumes
+    assert all(":/bucket" not in str(service.get("volumes", "")) for service in compose.values())
+    assert compose["init"]["command"] == ["python", "-m", "pipelines.stack", "init"]
+    smsc = re.search(r"@([\w-]+):(\d+)", compose["receiver"]["command"][compose["receiver"]["command"].index("--smsc")
+                                                                         + 1])
+    assert smsc.group(1) in compose and smsc.group(2) in compose[smsc.group(1)]["command"]
+    assert connections("smsc:2775", "http://api-server:8080", "", "x")["smsc_default"].startswith("smpp://")
+    assert {compose[name]["hostname"] for name in WORKERS} == set(WORKERS)
+    assert {compose[name]["environment"]["SMSFLOW_HOSTNAME"] for name in WORKERS} == set(WORKERS)
+
+
+def test_house_compose_executor_is_celery_with_the_stale_success_fix(compose):
     import importlib
 
     from airflow.providers.celery.executors.celery_executor import CeleryExecutor
     from smsflow_provider.executors.local import SettledEventsMixin
 
+    executor = compose["worker-1"]["environment"]["AIRFLOW__CORE__EXECUTOR"]
+    module, _, name = executor.rpartition(".")
     settled = getattr(importlib.import_module(module), name)  # the stale-success fix (#71580) on Celery too
     assert issubclass(settled, CeleryExecutor) and issubclass(settled, SettledEventsMixin)
-    assert services["scheduler"]["environment"]["SMSFLOW_BUCKET"] == "/bucket"
 
 
-def test_house_dockerfile_copies_existing_folders_and_installs_from_the_lock():
+def test_worker_hostname_is_the_workers_own_name(monkeypatch):
+    """Two workers on one machine record different host names in their task instances (SMSFLOW_HOSTNAME)."""
+    import socket
+
+    from smsflow_provider.executors.hostname import worker_hostname
+
+    monkeypatch.setenv("SMSFLOW_HOSTNAME", "worker-2")
+    assert worker_hostname() == "worker-2"
+    monkeypatch.delenv("SMSFLOW_HOSTNAME")
+    assert worker_hostname() == socket.getfqdn()
+
+
+def test_house_dockerfile_installs_the_provider_from_its_sources():
+    """Issue 13: every source is copied before the sync that installs the project and its workspace member (the
+    provider), and the build fails when the provider is not registered with Airflow."""
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    for line in dockerfile.splitlines():
+    lines = dockerfile.splitlines()
+    for line in lines:
         if line.startswith("COPY "):
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), source
-    assert "uv sync --frozen" in dockerfile
+    syncs = [number for number, line in enumerate(lines) if "uv sync --frozen" in line]
+    copies = [number for number, line in enumerate(lines) if line.startswith("COPY plugins ")]
+    assert copies and syncs[-1] > copies[0] and "--no-install" not in lines[syncs[-1]]
+    assert "apache_airflow_provider" in dockerfile

@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     stop.add_argument("--purge", action="store_true", help="Also drop the stack's databases and its state folder.")
     commands.add_parser("status", help="What runs, the Celery workers that answer.")
     commands.add_parser("init", help="The init step, in the stack's environment (docker-compose's init service).")
+    commands.add_parser("secrets", help="New secrets and passwords for docker compose, as a .env file.")
     arguments = parser.parse_args(argv)
     home = (arguments.home or stack_home()).resolve()
     try:
@@ -37,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
             from pipelines.stack.up import status
 
             return status(home)
+        elif arguments.command == "secrets":
+            from pipelines.stack.services import new_secrets
+
+            print("".join(f"{name}={value}\n" for name, value in new_secrets().items()), end="")
         else:
             from pipelines.stack.init import run_init
 

@@ -160,3 +160,30 @@ def local_command(command: tuple[str, ...]) -> list[str]:
         return [sys.executable, "-m", "pipelines.cli", *arguments]
     beside = Path(sys.executable).with_name(program)
     return [str(beside) if beside.is_file() else program, *arguments]
+
+
+# PostgreSQL, Redis and S3 as docker-compose.yml runs them (here: pipelines.stack.infra, or the machine's own).
+INFRASTRUCTURE = {"postgres": "postgres:16", "redis": "redis:7", "s3": "motoserver/moto:5.1.4"}
+COMPOSE_REQUIRED = ":?python -m pipelines.stack secrets >.env"  # compose refuses to start without it
+
+
+def compose_places() -> Places:
+    """The places in docker-compose.yml: service names, the servers on every interface of their container, the
+    secrets from .env (`python -m pipelines.stack secrets`)."""
+    secrets = {name: f"${{{name}{COMPOSE_REQUIRED}}}" for name in (*SECRETS, *PASSWORDS.values(), "POSTGRES_PASSWORD")}
+    return Places(postgres="postgres:5432", postgres_auth=f"smsflow:{secrets['POSTGRES_PASSWORD']}",
+                  database_prefix="smsflow_stack", redis="redis:6379/0", s3="http://s3:5000",
+                  bucket="s3://smsflow-stack/smsflow", api="http://api-server:8080", api_port=8080, smsc="smsc:2775",
+                  smsc_port=2775, links_port=8090, bind="0.0.0.0", dags="/app/dags", secrets=secrets)
+
+
+def new_secrets() -> dict[str, str]:
+    """A Fernet key, the JWT and session secrets, the users' and PostgreSQL's passwords, newly made."""
+    import secrets as random
+
+    from cryptography.fernet import Fernet
+
+    made = {name: random.token_urlsafe(32) for name in SECRETS}
+    made["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
+    made.update({setting: random.token_urlsafe(12) for setting in (*PASSWORDS.values(), "POSTGRES_PASSWORD")})
+    return made

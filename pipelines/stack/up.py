@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -21,8 +20,8 @@ from pathlib import Path
 from pipelines.stack.processes import Started, session_members, started, terminate
 from pipelines.stack.infra import LOOPBACK, answers, free_port, start_moto, start_postgres, start_redis, \
     stop_postgres, wait_for
-from pipelines.stack.services import DATABASES, PASSWORDS, SECRETS, Places, Service, services, shared_environment, \
-    local_command
+from pipelines.stack.services import DATABASES, PASSWORDS, Places, Service, local_command, new_secrets, services, \
+    shared_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD, SECRETS_FILE, CREDENTIALS, ENV_FILE = "stack.json", "secrets.json", "credentials.json", "stack.env"
@@ -59,11 +58,7 @@ def _secrets(home: Path) -> tuple[dict[str, str], bool]:
     path = home / SECRETS_FILE
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8")), False
-    from cryptography.fernet import Fernet
-
-    made = {name: secrets.token_urlsafe(32) for name in SECRETS}
-    made["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
-    made.update({setting: secrets.token_urlsafe(12) for setting in PASSWORDS.values()})
+    made = new_secrets()
     _private(path, json.dumps(made))
     _private(home / CREDENTIALS, json.dumps({user: made[setting] for user, setting in PASSWORDS.items()}))
     return made, True
