@@ -145,14 +145,22 @@ def store_option():
     return typer.Option(None, "--store", envvar="SMSFLOW_DB", help=STORE_HELP, show_envvar=False)
 
 
+def command_bucket():
+    """The bucket's folder on this machine: $SMSFLOW_BUCKET (or ./bucket), an s3:// bucket's local working copy."""
+    from pipelines.storage import local_bucket
+
+    return local_bucket()
+
+
 _opened: list = []  # the account store the command opened, to suggest names from when one is unknown
 
 
 def open_account_store(url: str | None):
-    """The account store of a command (`--store`, $SMSFLOW_DB, or bucket/smsflow.db), migrated on first use."""
+    """The account store of a command (`--store`, $SMSFLOW_DB, or bucket/smsflow.db: with the bucket on S3, in its
+    local working copy), migrated on first use."""
     from pipelines.store import open_store
 
-    engine = open_store(url)
+    engine = open_store(url, bucket=None if url else command_bucket())
     _opened[:] = [engine]
     return engine
 

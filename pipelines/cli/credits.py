@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -59,9 +58,9 @@ def _reconcile(engine, account_id: str) -> None:
     """SEND-8: settle what ended without settling; say so."""
     from pipelines.settlement import campaign_sent_parts
     from pipelines.store.credits import settle_ended
-    from pipelines.store.engine import BUCKET_ENV
+    from pipelines.storage import local_bucket
 
-    bucket = Path(os.environ.get(BUCKET_ENV, "bucket"))
+    bucket = local_bucket()  # an s3:// bucket's working copy
     run_ended = _airflow_run_ended()
 
     def ended(held: dict) -> bool:

@@ -59,9 +59,11 @@ def store_if_any(store: str | None):
     """The account store when one is named or exists (reading an id must not create bucket/smsflow.db)."""
     from pipelines.store.engine import ENV, store_url
 
+    from pipelines.storage import local_bucket
+
     url = store or os.environ.get(ENV)
     if url is None:
-        default = store_url()
+        default = store_url(local_bucket())  # an s3:// bucket's store: in its local working copy
         if not Path(default.removeprefix("sqlite:///")).is_file():
             return None
     from pipelines.store import open_store

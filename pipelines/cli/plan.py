@@ -16,17 +16,16 @@ from pipelines.cli.tables import _progress, print_summary
 def default_plan_dir(spec) -> Path:
     """`<bucket>/campaigns/<spec file's stem>/plan`: the spec's bucket (pipelines.spec.spec_bucket) and the
     layout of a campaign folder, so later commands (send, stats) find the plan where a campaign's plan is. A spec
-    in S3 (`s3://…/specs/x.yaml`) is planned into the local bucket ($SMSFLOW_BUCKET, else ./bucket) until campaign
-    folders live in S3 too (issue 13)."""
-    import os
+    in S3 (`s3://…/specs/x.yaml`) is planned into $SMSFLOW_BUCKET (else ./bucket): with that bucket on S3, into its
+    local working copy, pushed to S3 when the plan is written (issue 13)."""
     from pathlib import PurePosixPath
 
     from pipelines.layout import CampaignPaths
-    from pipelines.spec import BUCKET_ENV, spec_bucket
-    from pipelines.storage import is_url
+    from pipelines.spec import spec_bucket
+    from pipelines.storage import is_url, local_bucket
 
     if is_url(spec):
-        return CampaignPaths.in_bucket(Path(os.environ.get(BUCKET_ENV, "bucket")), PurePosixPath(spec.key).stem).plan
+        return CampaignPaths.in_bucket(local_bucket(), PurePosixPath(spec.key).stem).plan
     return CampaignPaths.in_bucket(spec_bucket(spec), spec.stem).plan
 
 
@@ -83,6 +82,7 @@ def plan(
         console.print(f"[bold red]Refused[/]: {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     verdict, broken, quarantined = _contract(result.out_dir, planned.contracts.max_invalid_share, no_contracts)
+    _push_campaign(result.out_dir)
     window = _window_line(planned, result)
     if as_json:
         sys.stdout.write(result.plan_summary.to_json() + "\n")  # the summary.json written
@@ -100,6 +100,20 @@ def plan(
     if broken is not None:
         console.print(f"[bold red]Refused[/]: {escape(str(broken))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
+
+
+def _push_campaign(plan_dir: Path) -> None:
+    """A plan written into an s3:// bucket's working copy: its campaign folder sent to S3 (issue 13)."""
+    from pipelines.layout import CampaignPaths
+    from pipelines.storage import push_folder, remote_of
+
+    folder = CampaignPaths.of_plan(plan_dir).root
+    remote = remote_of(folder)
+    if remote is None:
+        return
+    pushed = push_folder(folder)
+    console.print(f"Campaign folder sent to {remote} ({plural(pushed.copied, 'file')})", highlight=False,
+                  soft_wrap=True)
 
 
 def _contract(plan_dir: Path, max_invalid_share: float, skip: bool):

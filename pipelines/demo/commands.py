@@ -11,7 +11,9 @@ from rich.console import Console
 
 
 def demo(
-    bucket: Path = typer.Option(Path("bucket"), "--bucket", help="The local bucket folder."),
+    bucket: str = typer.Option("bucket", "--bucket", envvar="SMSFLOW_BUCKET", show_envvar=False,
+                               help="The bucket: a folder, or s3://bucket/prefix (the run's files on S3, worked on "
+                                    "through a local working copy; default: $SMSFLOW_BUCKET, else ./bucket)."),
     rows: int = typer.Option(10_000, "--rows", help="Contacts in the sample CRM export (written anew each run)."),
     direct: bool = typer.Option(False, "--direct", help="Drive the campaign from pipelines, without Airflow."),
     port: int = typer.Option(8080, "--port", help="Airflow's port on 127.0.0.1 (when `smsflow airflow` runs, the "
@@ -20,14 +22,19 @@ def demo(
     """The main job on embedded defaults: a sample CRM export in the bucket, a whole campaign run by Airflow
     against the SMSC simulator, approved through the REST API, its statistics, report and DuckDB file (on the
     Airflow `smsflow airflow` keeps running, if any, else on one of its own, stopped at the end)."""
+    from pipelines.storage import is_url
+
     if direct:
+        if is_url(bucket):
+            raise ValueError(f"--direct runs in one process on a local bucket folder, not {bucket}: leave out "
+                             "--direct to run the campaign through Airflow on S3")
         from pipelines.demo.direct import run_demo
 
-        run_demo(bucket, rows, _console())
+        run_demo(Path(bucket), rows, _console())
         return
     from pipelines.demo.standalone import run_airflow_demo
 
-    run_airflow_demo(bucket, rows, port, _console())
+    run_airflow_demo(bucket if is_url(bucket) else Path(bucket), rows, port, _console())
 
 
 def airflow(

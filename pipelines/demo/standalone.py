@@ -83,7 +83,7 @@ def airflow_environment(home: Path, bucket: Path, smsc_url: str, port: int, pass
         # between each task and the next (Airflow's default, for hundreds of DAGs); a quarter of one here.
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": os.environ.get("AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME",
                                                                         "0.25"),
-        "SMSFLOW_BUCKET": str(bucket),
+        **bucket_environment(bucket),
         "SMSFLOW_RECEIPT_TIMEOUT": "15",
         "AIRFLOW_CONN_SMSC_DEFAULT": smsc_url,
         # The run writes its outcome as the run's note through the REST API (smsflow_provider AirflowApiHook).
@@ -91,6 +91,18 @@ def airflow_environment(home: Path, bucket: Path, smsc_url: str, port: int, pass
         # Airflow 3.3.2 fails a task resumed within a second of its pause (apache/airflow #71580, #72716).
         "AIRFLOW__CORE__EXECUTOR": "smsflow_provider.executors.local.SettledLocalExecutor",
     }
+
+
+def bucket_environment(bucket: Path) -> dict[str, str]:
+    """SMSFLOW_BUCKET for Airflow's tasks: the folder, or the s3:// URL its working copy mirrors, with this working
+    copy as theirs (SMSFLOW_WORKDIR: one host, one account store and lake catalog in it, unless SMSFLOW_DB and
+    SMSFLOW_WAREHOUSE name shared ones)."""
+    from pipelines.storage import remote_of
+
+    remote = remote_of(bucket)
+    if remote is None:
+        return {"SMSFLOW_BUCKET": str(bucket)}
+    return {"SMSFLOW_BUCKET": str(remote), "SMSFLOW_WORKDIR": str(bucket)}
 
 
 def airflow_launcher(home: Path) -> Path:
@@ -267,17 +279,21 @@ def create_pool(api, name: str, slots: int, timeout: float = 60) -> None:
         time.sleep(1)
 
 
-def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
+def run_airflow_demo(bucket: Path | str, rows: int, port: int, out: Console) -> None:
     """Trigger the sample campaign through the REST API, approve it as a user would, wait, show the results; on
-    the Airflow `smsflow airflow` keeps running when there is one (it stays up), else on a stack of its own."""
+    the Airflow `smsflow airflow` keeps running when there is one (it stays up), else on a stack of its own.
+    `bucket`: a folder, or `s3://bucket/prefix` (issue 13: the export and spec pushed there, the run's tasks
+    working on S3 through their working copy, the report read from S3)."""
     from pipelines.campaign import WAREHOUSE
     from pipelines.cli.tables import print_stats
     from pipelines.demo.links import load_clicks
     from pipelines.demo.processes import live_record, read_record
     from pipelines.layout import CampaignPaths, campaign_folder_name
     from pipelines.report import campaign_stats
+    from pipelines.storage import pull_folder, push, remote_of, working_root
 
-    bucket = bucket.resolve()
+    bucket = working_root(bucket).resolve()
+    on_s3 = remote_of(bucket) is not None
     home = airflow_home()
     running = live_record(home)
     if running is not None and Path(running.bucket) != bucket:
@@ -286,6 +302,11 @@ def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
                          f"(make airflow-stop)")
     spec_path, repliers = prepare_bucket(bucket, rows, out)
     spec = str(spec_path.relative_to(bucket))
+    for prefix in ("incoming/clients-vip.csv", "specs"):  # on S3: where the run's tasks read them
+        push(bucket, prefix)
+    if on_s3:
+        out.print(f"    The export and the spec are on S3: {remote_of(bucket)}/ (working copy: {bucket})",
+                  soft_wrap=True, highlight=False)
     began = time.monotonic()
     database = bucket / WAREHOUSE  # where the run's tasks load (pipelines.campaign)
     if running is not None:
@@ -304,7 +325,9 @@ def run_airflow_demo(bucket: Path, rows: int, port: int, out: Console) -> None:
     if clicked:
         load_clicks(bucket, database, campaign, clicked, out)
     print_stats(campaign_stats(database, campaign), out)
-    report = CampaignPaths.in_bucket(bucket, campaign).report
+    paths = CampaignPaths.in_bucket(bucket, campaign)
+    pull_folder(paths.root)  # on S3: the run's folder as its tasks left it there
+    report = remote_of(paths.report) or paths.report
     out.print(f"CSV report: {report}\nWarehouse (a DuckLake, sql/README.md): {database}", soft_wrap=True)
     out.print(query_command(database, campaign), soft_wrap=True, highlight=False, markup=False)
 
@@ -315,8 +338,10 @@ def click_campaign(bucket: Path, run_id: str, run: dict, links_url: str, out: Co
     from pipelines.demo.links import click_links
     from pipelines.layout import CampaignPaths, campaign_folder_name
 
-    if run["state"] != "success" or not links_url:
-        return 0
+    from pipelines.storage import remote_of
+
+    if run["state"] != "success" or not links_url or remote_of(bucket) is not None:
+        return 0  # on S3 the links service of this host has no copy of the campaign's links (issue 13)
     out.print(f"\nA few of the campaign's short links clicked on `smsflow links serve` ({links_url}):", soft_wrap=True,
               highlight=False)
     return click_links(links_url, CampaignPaths.in_bucket(bucket, campaign_folder_name(run_id)).plan, out)

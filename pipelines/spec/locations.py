@@ -95,12 +95,13 @@ BUCKET_ENV = "SMSFLOW_BUCKET"  # the bucket every command uses by default (./buc
 
 
 def spec_bucket(spec_path: Path) -> Path:
-    """The bucket a spec file belongs to: $SMSFLOW_BUCKET (or ./bucket) when the spec is inside it, else the
-    folder above the spec's (a bucket keeps specs in `specs/`, beside `incoming/` and `campaigns/`)."""
-    import os
+    """The bucket a spec file belongs to: $SMSFLOW_BUCKET (or ./bucket; an s3:// bucket's local working copy) when
+    the spec is inside it, else the folder above the spec's (a bucket keeps specs in `specs/`, beside `incoming/`
+    and `campaigns/`)."""
+    from pipelines.storage import local_bucket
 
     spec_path = Path(spec_path)
-    bucket = Path(os.environ.get(BUCKET_ENV) or "bucket")
+    bucket = local_bucket()
     if inside(spec_path, [bucket]):
         return bucket
     return spec_path.resolve().parent.parent

@@ -18,13 +18,15 @@ from pipelines.storage.files import (
     replace_durably, size, upload, write_bytes,
 )
 from pipelines.storage.mirror import (
-    MirrorError, SyncCount, local_bucket, pull, push, remote_of, synced, working_root,
+    MirrorError, SyncCount, local_bucket, pull, pull_folder, push, push_folder, remote_of, root_of, synced,
+    working_root,
 )
 from pipelines.storage.urls import SCHEME, Location, ObjectUrl, is_url, location
 
 __all__ = [
     "READ_BLOCK", "SCHEME", "Location", "MirrorError", "ObjectUrl", "Staged", "SyncCount", "delete", "exists",
     "forget_clients", "fsync_folder", "is_url", "listing", "local_bucket", "local_copy", "location", "move",
-    "open_read", "pull", "push", "read_bytes", "read_head", "remote_of", "replace_durably", "size", "synced",
+    "open_read", "pull", "pull_folder", "push", "push_folder", "read_bytes", "read_head", "remote_of",
+    "replace_durably", "root_of", "size", "synced",
     "upload", "working_root", "write_bytes",
 ]

@@ -73,16 +73,37 @@ def _cache_folder(url: ObjectUrl) -> Path:
     return cache / "smsflow" / f"{readable}-{digest}"
 
 
+def root_of(folder: str | os.PathLike) -> Path | None:
+    """The working root a folder or file is in (itself, or the nearest folder above marked with its URL); None."""
+    folder = Path(folder).absolute()
+    return next((root for root in (folder, *folder.parents) if (root / MARKER).is_file()), None)
+
+
 def remote_of(folder: str | os.PathLike) -> ObjectUrl | None:
     """The s3:// URL a working folder, or a folder or file inside one, mirrors; None when it is no working copy."""
-    folder = Path(folder).absolute()
-    for root in (folder, *folder.parents):
-        marker = root / MARKER
-        if marker.is_file():
-            url = ObjectUrl.parse(json.loads(marker.read_text(encoding="utf-8"))["url"])
-            inside = folder.relative_to(root).as_posix()
-            return url if inside == "." else url.joinpath(inside)
-    return None
+    root = root_of(folder)
+    if root is None:
+        return None
+    url = ObjectUrl.parse(json.loads((root / MARKER).read_text(encoding="utf-8"))["url"])
+    inside = Path(folder).absolute().relative_to(root).as_posix()
+    return url if inside == "." else url.joinpath(inside)
+
+
+def push_folder(folder: str | os.PathLike) -> SyncCount:
+    """Push a folder of a working copy (a campaign folder a command just wrote); nothing for a local bucket's."""
+    root = root_of(folder)
+    if root is None:
+        return SyncCount()
+    return push(root, Path(folder).absolute().relative_to(root).as_posix())
+
+
+def pull_folder(folder: str | os.PathLike) -> SyncCount:
+    """Pull a folder of a working copy from S3 (a campaign folder a command is about to read); nothing for a
+    local bucket's."""
+    root = root_of(folder)
+    if root is None:
+        return SyncCount()
+    return pull(root, Path(folder).absolute().relative_to(root).as_posix())
 
 
 def local_bucket() -> Path:
