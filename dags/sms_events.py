@@ -14,6 +14,10 @@ opt-out path as in every other load (BL-2).
 `{"files": ["events/receiver-….parquet"]}` to load given batches, or with no conf to load the whole shared folder
 again (idempotent).
 
+With the bucket on S3 (SMSFLOW_BUCKET=s3://…, issue 13) the task works in its worker's working copy of the bucket
+(SMSFLOW_WORKDIR): events/ and campaigns/ pulled from S3 before the load, campaigns/ (the reports written again)
+pushed after, so any worker loads what the receiver uploaded.
+
 Thin by design (STYLE.md): one task, `pipelines.events.load_event_batches`, in the `duckdb` pool (one writer).
 """
 
@@ -29,12 +33,14 @@ EVENTS = Asset(name="smsflow_events", uri="smsflow://events")  # pipelines.event
 
 
 def bucket_root() -> Path:
-    """The bucket folder (SMSFLOW_BUCKET, else the checkout's bucket/), read at run time; the account store is
-    $SMSFLOW_DB, else the Airflow connection `smsflow_db`, else <bucket>/smsflow.db."""
+    """The bucket folder (SMSFLOW_BUCKET, else the checkout's bucket/; an s3:// bucket's working copy), read at run
+    time; the account store is $SMSFLOW_DB, else the Airflow connection `smsflow_db`, else <bucket>/smsflow.db."""
     from smsflow_provider.hooks.store import use_airflow_store
 
+    from pipelines.events_s3 import bucket_folder
+
     use_airflow_store()
-    return Path(os.environ.get("SMSFLOW_BUCKET", Path(__file__).resolve().parents[1] / "bucket")).resolve()
+    return bucket_folder(os.environ.get("SMSFLOW_BUCKET") or Path(__file__).resolve().parents[1] / "bucket")
 
 
 @dag(schedule=[EVENTS], start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Paris"), catchup=False,
@@ -46,14 +52,16 @@ def sms_events():
     def load() -> dict:
         """The batches of the Asset events that started this run (or of the run's conf `files`), loaded."""
         from pipelines.events import batch_files, load_event_batches
+        from pipelines.events_s3 import synced_for_loading
 
         context = get_current_context()
         bucket = bucket_root()
         names = [str(name) for events in (context.get("triggering_asset_events") or {}).values()
                  for event in events for name in (event.extra or {}).get("files") or []]
         names += list((context["dag_run"].conf or {}).get("files") or [])
-        files = batch_files(bucket, [name for name in names if name]) if names else None  # None: the whole folder
-        loaded = load_event_batches(bucket, files)
+        with synced_for_loading(bucket):  # S3: events/ and campaigns/ pulled, campaigns/ pushed after
+            files = batch_files(bucket, [name for name in names if name]) if names else None  # None: the whole folder
+            loaded = load_event_batches(bucket, files)
         return {"events": loaded.events, "campaigns": list(loaded.campaigns), "files": len(files or [])}
 
     load()

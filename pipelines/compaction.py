@@ -14,7 +14,9 @@ merges the batches older than `older_than` (an hour by default: long since loade
   (`pipelines.events.batch_files` then loads the whole folder, which is idempotent);
 - one at a time: a compaction holds the folder's `.compact.lock` (flock) from its listing to its last delete and
   skips its turn when another holds it (two receivers), and an erasure (PLUS-8) holds it while it rewrites the
-  folder's files (`paused`), so a compaction never puts back a number an erasure hashed.
+  folder's files (`paused`), so a compaction never puts back a number an erasure hashed;
+- on S3 too (issue 13, `remote`: the events folder's S3 twin): the day file is uploaded before the merged batches'
+  objects are deleted, so a loader pulling the folder from S3 at any moment finds every event.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.storage import fsync_folder, replace_durably
+from pipelines.storage import ObjectUrl, delete, fsync_folder, replace_durably, upload
 
 COMPACTED = "compacted-"  # the day files' prefix: never compacted into another day
 COMPACT_AFTER = 3600.0  # seconds a micro-batch stays as written (SMSFLOW_EVENTS_COMPACT_AFTER)
@@ -73,17 +75,18 @@ def paused(folder: Path, wait: bool = True) -> Iterator[bool]:
 
 
 def compact_events(folder: Path, *, older_than: float | None = None, pending: Iterable[str] = (),
-                   now: float | None = None) -> Compaction:
+                   now: float | None = None, remote: ObjectUrl | None = None) -> Compaction:
     """Merge the micro-batches of `folder` older than `older_than` seconds, except those named in `pending`; nothing
-    when another compaction or an erasure holds the folder."""
+    when another compaction or an erasure holds the folder. `remote`: the folder's S3 twin, changed alike."""
     folder = Path(folder)
     if not folder.is_dir():
         return Compaction()
     with paused(folder, wait=False) as held:
-        return _compact(folder, older_than, pending, now) if held else Compaction()
+        return _compact(folder, older_than, pending, now, remote) if held else Compaction()
 
 
-def _compact(folder: Path, older_than: float | None, pending: Iterable[str], now: float | None) -> Compaction:
+def _compact(folder: Path, older_than: float | None, pending: Iterable[str], now: float | None,
+             remote: ObjectUrl | None) -> Compaction:
     from pipelines.dlr import EVENT_SCHEMA
 
     limit = (time.time() if now is None else now) - (compact_after() if older_than is None else older_than)
@@ -106,7 +109,12 @@ def _compact(folder: Path, older_than: float | None, pending: Iterable[str], now
         frame = pl.concat([pl.read_parquet(path).cast(EVENT_SCHEMA) for path in parts], how="vertical_relaxed") \
             .unique(maintain_order=True)
         replace_durably(target, frame.write_parquet)
-        for path in sources:  # only once the day's file holds them
+        if remote is not None:
+            upload(target, remote / target.name)
+        for path in sources:  # only once the day's file holds them (on S3 too); S3 first: a failed delete is retried
+            if remote is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    delete(remote / path.name)
             path.unlink(missing_ok=True)
             removed.append(path.name)
         fsync_folder(folder)

@@ -96,15 +96,15 @@ def is_lake(location) -> bool:
 
 def locate(location) -> Lake:
     """The lake a location names: `bucket/warehouse.sqlite` (catalog; data in `bucket/warehouse/`), a PostgreSQL
-    URL (data in `SMSFLOW_WAREHOUSE_DATA`, else the warehouse/ of an s3:// SMSFLOW_BUCKET, else `bucket/warehouse/`),
-    or a path while SMSFLOW_WAREHOUSE is set. A SQLite catalog's data is on S3 when SMSFLOW_WAREHOUSE_DATA is an
+    URL or a path while SMSFLOW_WAREHOUSE is set (data in `SMSFLOW_WAREHOUSE_DATA`, else the warehouse/ of an s3://
+    SMSFLOW_BUCKET, else `bucket/warehouse/` or beside the path). A SQLite catalog's data is on S3 when SMSFLOW_WAREHOUSE_DATA is an
     s3:// prefix or its folder is a working copy of an S3 bucket (pipelines.lake_data)."""
     text = str(location).removeprefix("ducklake:")
     url = text if text.startswith("postgres") else os.environ.get(ENV, "")
     setting = os.environ.get(DATA_ENV, "")
     if url:
         data = data_location(Path("bucket/warehouse") if text == url else Path(text).with_suffix(""),
-                             setting=setting, from_bucket=text == url)
+                             setting=setting, from_bucket=True)  # one catalog: one data prefix
         return Lake(f"postgres:{_libpq(url)}", data)
     path = Path(text.removeprefix("sqlite:")).resolve()
     # a local SMSFLOW_WAREHOUSE_DATA is the PostgreSQL catalog's: SQLite lakes keep their data beside them
@@ -293,11 +293,14 @@ def forget_history(location) -> None:
     is vacuumed (its free pages held the replaced rows). Time travel starts again from here."""
     import sqlite3
 
+    lake = locate(location)
+    # A SQLite catalog with its data on S3 may share the prefix with another machine's catalog (each working copy
+    # has its own): the files it does not know are not its orphans. Its own replaced files still go (cleanup).
+    shared_prefix = lake.kind == "sqlite" and isinstance(lake.data, ObjectUrl)
     with connect(location) as connection:
-        for statement in _FORGET:
+        for statement in _FORGET[:-1] if shared_prefix else _FORGET:
             connection.execute(statement)
     close_all()
-    lake = locate(location)
     if lake.kind == "sqlite":
         with contextlib.closing(sqlite3.connect(lake.catalog.split(":", 1)[1], isolation_level=None,
                                                 timeout=60)) as database:

@@ -13,18 +13,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipelines.storage import Location, ObjectUrl, is_url, location
+from pipelines.storage.mirror import remote_of
 
 DATA_ENV = "SMSFLOW_WAREHOUSE_DATA"  # the lake's data folder or s3:// prefix (default: beside its catalog)
 BUCKET_ENV = "SMSFLOW_BUCKET"
-
-
-def remote_of(folder: Path) -> ObjectUrl | None:
-    """The S3 prefix a local working root mirrors (pipelines.storage.mirror), None for a folder of its own."""
-    try:
-        from pipelines.storage.mirror import remote_of as mirrored
-    except ImportError:  # no working copies in this checkout: every folder is its own
-        return None
-    return mirrored(Path(folder))
+WAREHOUSE_FOLDER = "warehouse"  # a bucket's lake data, beside its catalog warehouse.sqlite
 
 
 def data_location(default: Path, *, setting: str = "", from_bucket: bool = False) -> Location:
@@ -36,7 +29,7 @@ def data_location(default: Path, *, setting: str = "", from_bucket: bool = False
         return ObjectUrl.parse(str(where).rstrip("/")) if is_url(where) else Path(where).resolve()
     bucket = os.environ.get(BUCKET_ENV, "")
     if from_bucket and is_url(bucket):
-        return ObjectUrl.parse(bucket.rstrip("/")) / default.name
+        return ObjectUrl.parse(bucket.rstrip("/")) / WAREHOUSE_FOLDER
     default = Path(default).resolve()
     remote = remote_of(default.parent)
     return remote / default.name if remote is not None else default

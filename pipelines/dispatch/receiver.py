@@ -1,7 +1,9 @@
 """`smsflow receive` (PLUS-4): stay bound as a receiver and record receipts and replies; with an account store,
 the STOP and START replies apply to the own blacklists within about a second of arriving (BL-2, PLUS-6). With a
 `batches` handler (`--load`, `--announce`), the micro-batches written are handed on every few seconds, in a worker
-thread so the opt-outs keep their pace while a load waits for the warehouse (issue 11)."""
+thread so the opt-outs keep their pace while a load waits for the warehouse (issue 11). With the bucket on S3 (the
+events folder in a working copy, issue 13), each micro-batch is uploaded as soon as written, and a load pulls the
+campaigns it reads first (pipelines.events_s3)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipelines.dispatch.session import BindReport, BindSession
@@ -30,11 +32,23 @@ class ReceiveReport(BindReport):
     opt_outs: int = 0  # numbers newly opted out by the replies received (BL-2)
 
 
+@dataclass
+class _UploadedWriter(EventWriter):
+    """The receiver's event files, each uploaded to S3 once written (pipelines.events_s3.BatchUploads)."""
+
+    uploads: object = field(default=None)
+
+    def flush(self) -> Path | None:
+        path = super().flush()
+        self.uploads.written(path)
+        return path
+
+
 def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = None,
             until: Callable[[BindReport], bool] | None = None, store=None,
             progress: Callable[[ReceiveReport], None] | None = None,
-            batches: Callable[[list[Path]], object] | None = None, batches_every: float = BATCHES_EVERY
-            ) -> ReceiveReport:
+            batches: Callable[[list[Path]], object] | None = None, batches_every: float = BATCHES_EVERY,
+            loads: bool = True) -> ReceiveReport:
     """`smsflow receive`: stay bound as a receiver and record every receipt and reply (late ones too), for
     `seconds` or until `until(report)` holds. With `store` (the account store's Engine), every second the replies
     flushed since are recorded as opt-outs (`apply_opt_outs_from_events`; the account that last sent to the number);
@@ -42,10 +56,19 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
     change (a live count on the command line), and once when bound. `batches(files)` is given the micro-batches
     (Parquet files of `events_dir`) not handed on yet (maybe none: an announcer checks its earlier announces), every
     `batches_every` seconds and once at the end; a file is handed on again until a call returns without raising
-    (`BatchTracker` remembers them)."""
-    session = BindSession(settings, None, EventWriter(events_dir, f"receiver-{os.getpid()}"), ("", 0, ""), "", None)
+    (`BatchTracker` remembers them).
+
+    With `events_dir` in a working copy of an S3 bucket: every file is uploaded once written, and all are on S3
+    before `batches` is given them; with `loads` (`batches` loads: --load), the working copy's campaigns/ is pulled
+    before each call and pushed after (an announcer, `loads=False`, reads no campaign)."""
+    from pipelines.events_s3 import BatchUploads
+
+    uploads = BatchUploads(events_dir)
+    writer = _UploadedWriter(events_dir, f"receiver-{os.getpid()}", uploads=uploads) if uploads.remote is not None \
+        else EventWriter(events_dir, f"receiver-{os.getpid()}")
+    session = BindSession(settings, None, writer, ("", 0, ""), "", None)
     session.open(mode="receiver")
-    handler = _BatchHandler(events_dir, batches, batches_every) if batches is not None else None
+    handler = _BatchHandler(events_dir, batches, batches_every, uploads, loads) if batches is not None else None
     started = time.monotonic()
     checked = started
     opt_outs = 0
@@ -94,8 +117,10 @@ def _apply_opt_outs(store, events_dir: Path) -> int:
 class _BatchHandler:
     """Hands the new micro-batches of `folder` to `batches` every `every` seconds, one call at a time, in a thread."""
 
-    def __init__(self, folder: Path, batches: Callable[[list[Path]], object], every: float):
+    def __init__(self, folder: Path, batches: Callable[[list[Path]], object], every: float, uploads=None,
+                 loads: bool = True):
         self.tracker, self.batches, self.every = BatchTracker(folder), batches, every
+        self.uploads, self.loads = uploads, loads
         self.thread: threading.Thread | None = None
         self.last = time.monotonic()
         self.compacted = time.monotonic()
@@ -114,9 +139,18 @@ class _BatchHandler:
         self._hand_on()
 
     def _hand_on(self) -> None:
+        from pipelines.events_s3 import synced_for_loading
+
         files = self.tracker.new()
+        on_s3 = self.uploads is not None and self.uploads.remote is not None
         try:
-            self.batches(files)
+            if on_s3:
+                self.uploads.send_pending()  # on S3 before anyone is told of them
+            if on_s3 and self.loads:
+                with synced_for_loading(self.tracker.folder.parent, ("campaigns",)):
+                    self.batches(files)
+            else:
+                self.batches(files)
         except Exception as error:  # noqa: BLE001 - the receiver stays bound; the same files are handed on next time
             log.warning("%d micro-batch(es) not handed on yet (%s: %s); trying again in %.0f s [PLUS-4]", len(files),
                         type(error).__name__, error, self.every)
@@ -131,7 +165,9 @@ class _BatchHandler:
         from pipelines.compaction import compact_events
 
         try:
-            done = compact_events(self.tracker.folder, pending=[path.name for path in self.tracker.new()])
+            remote = self.uploads.remote if self.uploads is not None else None
+            done = compact_events(self.tracker.folder, pending=[path.name for path in self.tracker.new()],
+                                  remote=remote)
         except Exception as error:  # noqa: BLE001 - the batches stay as they are; tried again later
             log.warning("events folder not compacted (%s: %s) [PLUS-4]", type(error).__name__, error)
             return
