@@ -24,7 +24,7 @@ pytest_plugins = ["s3"]  # s3_server: a real moto_server (tests/s3.py, issue 13)
 # The kind of a test follows its folder: `pytest -m unit` is the fast part (no process, no socket, no Airflow).
 _KINDS = {"unit": ("unit",), "integration": ("integration",), "e2e": ("e2e", "slow"), "dags": ("airflow", "slow"),
           "plugins": ("airflow",), "test_layout.py": ("integration",),
-          "test_stack.py": ("airflow",)}
+          "test_stack.py": ("airflow",), "stack": ("stack", "slow")}
 _SUBPROCESS_FIXTURES = {"smsc", "migrated_airflow_env", "postgres_server", "s3_server", "moto_endpoint"}
 STORE_BACKENDS = ("sqlite", "postgresql")  # every account-store test runs on both (issue 9)
 
@@ -36,7 +36,7 @@ def _store_backend(item) -> str | None:
 
 # Whole Airflow stacks first: with `--dist loadfile` a file runs on one worker, and the longest ones started last
 # would leave one core idle at the end (longest first).
-LONGEST_FIRST = ("e2e/test_demo.py", "dags/test_approval_race.py", "dags/test_campaign_run.py",
+LONGEST_FIRST = ("stack/test_production_stack.py", "e2e/test_demo.py", "dags/test_approval_race.py", "dags/test_campaign_run.py",
                  "dags/test_lifecycle.py", "dags/test_settlement_mark_failed.py")
 
 

@@ -3,7 +3,7 @@ Airflow components, in the stack's environment, and again at each start (every s
 
 Databases (Airflow's metadata, the account store, the lake's catalog) → the bucket on S3 → the account store's
 tables → Airflow's and the FAB auth manager's tables → pools, connections and the two users (an admin, a non-admin
-`User`) → the S3 drops' queue when pipelines.drops.notifications exists (SMSFLOW_DROP_QUEUE).
+`User`) → the S3 drops' SQS queue and the bucket's notifications to it (SMSFLOW_DROP_QUEUE).
 """
 
 from __future__ import annotations
@@ -92,17 +92,15 @@ def _uri_fields(uri: str) -> dict:
     return {key: value for key, value in fields.items() if value not in (None, "")}
 
 
-def drop_queue(bucket_url: str) -> str | None:
-    """S3 notifications of the bucket's incoming/ to an SQS queue (helper E's pipelines.drops.notifications), when
-    that module exists; returns the queue's URL (SMSFLOW_DROP_QUEUE)."""
-    try:
-        from pipelines.drops import notifications
-    except ImportError:
-        return None
-    for name in ("ensure_notifications", "setup_notifications", "configure"):
-        if hasattr(notifications, name):
-            return getattr(notifications, name)(bucket_url)
-    return None
+def drop_queue(bucket_url: str, expected: str) -> str:
+    """The SQS queue of the bucket's drops and the S3 notifications to it (pipelines.drops.notifications, DROP-1);
+    refused when its URL is not SMSFLOW_DROP_QUEUE, which the DAG reads."""
+    from pipelines.drops.notifications import DEFAULT_QUEUE, watch_drops
+
+    made = watch_drops(bucket_url, expected.rstrip("/").rsplit("/", 1)[-1] or DEFAULT_QUEUE)
+    if made != expected:
+        raise ValueError(f"the drops' queue is {made}, but SMSFLOW_DROP_QUEUE says {expected}: set it to {made}")
+    return made
 
 
 def run_init() -> dict[str, str]:
@@ -120,6 +118,5 @@ def run_init() -> dict[str, str]:
     open_store(environ["SMSFLOW_DB"]).dispose()
     airflow("db", "migrate")  # Airflow's tables, and FAB's (its provider's db manager)
     airflow_objects(connections(environ["SMSFLOW_SMSC"], environ["AIRFLOW__API__BASE_URL"], environ["SMSFLOW_DB"],
-                                passwords["admin"]), passwords)
-    queue = drop_queue(environ["SMSFLOW_BUCKET"])
-    return {"SMSFLOW_DROP_QUEUE": queue} if queue else {}
+                                passwords["admin"], environ.get("AWS_ENDPOINT_URL", "")), passwords)
+    return {"SMSFLOW_DROP_QUEUE": drop_queue(environ["SMSFLOW_BUCKET"], environ["SMSFLOW_DROP_QUEUE"])}

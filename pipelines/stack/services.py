@@ -23,7 +23,8 @@ SMSC_USER = "smsflow:smsflow"  # the simulator's one user (SmscConfig's default)
 # A killed worker's task is failed by the scheduler once its heartbeat is this old, then retried on another worker
 # (the dispatch task has retries=3, retry_delay 5 s): ~20-30 s from the kill to the retry.
 HEARTBEAT_TIMEOUT = 20
-DATABASES = ("airflow", "store", "lake")  # Airflow's metadata, the account store (SMSFLOW_DB), the lake's catalog
+DATABASES = ("airflow", "store", "lake")
+DROP_QUEUE = "123456789012/smsflow-drops"  # moto's account and pipelines.drops.notifications' queue: its URL's path  # Airflow's metadata, the account store (SMSFLOW_DB), the lake's catalog
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ def shared_environment(places: Places) -> dict[str, str]:
         "SMSFLOW_LEDGER": "store",
         "SMSFLOW_RECEIPT_TIMEOUT": "60",
         "SMSFLOW_SMSC": places.smsc,
+        # S3 notifications of new objects under incoming/ -> this SQS queue -> sms_drops' AssetWatcher (DROP-1)
+        "SMSFLOW_DROP_QUEUE": f"{places.s3}/{DROP_QUEUE}",
     }
 
 
@@ -133,13 +136,13 @@ def services(places: Places) -> list[Service]:
     ]
 
 
-def connections(smsc: str, api: str, store: str, admin_password: str) -> dict[str, str]:
+def connections(smsc: str, api: str, store: str, admin_password: str, s3: str = "") -> dict[str, str]:
     """The Airflow connections the stack's init creates (by id: URI): the SMSC, the account store, Airflow's own
-    API (the run's note, the receiver's announces) as the admin, S3 (the AWS settings' endpoint and keys)."""
+    API (the run's note, the receiver's announces) as the admin, S3 and SQS (the endpoint; keys: the AWS settings)."""
     found = {
         "smsc_default": f"smpp://{SMSC_USER}@{smsc}?binds=2&window=64",
         "airflow_api": f"http://admin:{admin_password}@{api.split('://', 1)[1]}",
-        "aws_default": "aws://",
+        "aws_default": f"aws://?endpoint_url={s3}" if s3 else "aws://",
     }
     if store:
         found["smsflow_db"] = store.replace("postgresql+psycopg://", "postgresql://")

@@ -96,8 +96,11 @@ def start_service(home: Path, shared: dict[str, str], service: Service) -> subpr
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def up(home: Path, *, own: bool = False, prefix: str = PREFIX, api_port: int | None = None, say=print) -> dict:
-    """Start the whole stack (see the package); returns its record. Refused while a stack runs from `home`."""
+def up(home: Path, *, own: bool = False, own_redis: bool = False, prefix: str = PREFIX, api_port: int | None = None,
+       say=print) -> dict:
+    """Start the whole stack (see the package); returns its record. Refused while a stack runs from `home`. With
+    `own`, a PostgreSQL and a Redis of its own even when the machine's answer; with `own_redis`, a Redis of its own
+    (a Celery broker shared by two stacks would hand one's tasks to the other's workers)."""
     if running(home):
         raise RuntimeError(f"a stack already runs from {home}: `make stack-down` first")
     home.mkdir(parents=True, exist_ok=True)
@@ -105,7 +108,7 @@ def up(home: Path, *, own: bool = False, prefix: str = PREFIX, api_port: int | N
     record = {"home": str(home), "processes": [], "postgres_data": None}
     began = time.monotonic()
     try:
-        return _start(home, record, own, prefix, api_port, say, began)
+        return _start(home, record, own, own or own_redis, prefix, api_port, say, began)
     except BaseException:
         _write_record(home, record)
         down(home, say=lambda *_: None)
@@ -117,7 +120,8 @@ def _remember(home: Path, record: dict, name: str, pid: int) -> None:
     _write_record(home, record)
 
 
-def _start(home: Path, record: dict, own: bool, prefix: str, api_port: int | None, say, began: float) -> dict:
+def _start(home: Path, record: dict, own: bool, own_redis: bool, prefix: str, api_port: int | None, say,
+           began: float) -> dict:
     if not own and answers(LOOPBACK, 5432):
         postgres, auth = f"{LOOPBACK}:5432", "postgres"
         say(f"PostgreSQL: the machine's, on {postgres}")
@@ -126,7 +130,7 @@ def _start(home: Path, record: dict, own: bool, prefix: str, api_port: int | Non
         auth, record["postgres_data"] = "postgres", str(data)
         _write_record(home, record)
         say(f"PostgreSQL: a throwaway cluster on {postgres} ({data})")
-    if not own and answers(LOOPBACK, 6379):
+    if not own_redis and answers(LOOPBACK, 6379):
         redis = f"{LOOPBACK}:6379"
         say(f"Redis: the machine's, on {redis}")
     else:
