@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 
 import polars as pl
-from sqlalchemy import JSON, Engine, String, Text, and_, cast, delete, insert, select, update
+from sqlalchemy import JSON, Engine, String, Text, and_, bindparam, cast, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pipelines.store.engine import StoreError, now as store_now
@@ -165,7 +165,14 @@ def number_forms(engine: Engine, number: str) -> NumberForms:
     return NumberForms(e164, hash_number(erase_key(engine), e164), str(parsed.country_code), significant, trunk)
 
 
+# Tables whose only column a number can be in (the send ledger's part keys start with it: PLUS-1): not every text
+# column of their many rows is searched.
+_NUMBER_COLUMNS = {"send_ledger": ("key",)}
+
+
 def _text_columns(table) -> list:
+    if table.name in _NUMBER_COLUMNS:
+        return [table.c[name] for name in _NUMBER_COLUMNS[table.name]]
     return [column for column in table.columns if isinstance(column.type, (String, Text, JSON))]
 
 
@@ -179,6 +186,10 @@ def _scope(connection, table, account_id: str | None):
         return table.c.list_id.in_(select(saved_lists.c.id).where(saved_lists.c.account_id == account_id))
     if "campaign_id" in table.c:
         return table.c.campaign_id.in_(select(campaigns.c.id).where(campaigns.c.account_id == account_id))
+    if "campaign" in table.c:  # the send ledger: the campaign's own rows and its test sends' (<campaign>/tests)
+        owned = select(campaigns.c.id).where(campaigns.c.account_id == account_id)
+        tests = select(campaigns.c.id.concat("/tests")).where(campaigns.c.account_id == account_id)
+        return or_(table.c.campaign.in_(owned), table.c.campaign.in_(tests))
     return False
 
 
@@ -266,11 +277,35 @@ def purge_store_rows(engine: Engine, campaign_id: str, hashes: dict[str, str], k
                 connection.execute(update(table).where(table.c.id == row.id).values(
                     number=hashes.get(row.number) or hash_number(key, row.number)))
             changed[table.name] = len(rows)
+        changed["send_ledger"] = _hash_ledger_keys(connection, campaign_id, hashes, key)
         spec = connection.execute(select(campaigns.c.spec).where(campaigns.c.id == campaign_id)).scalar()
         if spec is not None:
             connection.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(
                 spec=hash_phone_like(spec, key)))
     return changed
+
+
+def _hash_ledger_keys(connection, campaign_id: str, hashes: dict[str, str], key: bytes) -> int:
+    """The campaign's send-ledger rows (PLUS-1) with the number their part key starts with hashed; rows changed."""
+    from pipelines.dlr import KEY_SEPARATOR
+    from pipelines.store.schema import send_ledger
+
+    rows = connection.execute(select(send_ledger.c.id, send_ledger.c.key).where(
+        send_ledger.c.campaign.in_([campaign_id, f"{campaign_id}/tests"]), send_ledger.c.key.is_not(None),
+        ~send_ledger.c.key.startswith(HASH_PREFIX))).all()
+    if not rows:
+        return 0
+    frame = pl.DataFrame(rows, schema={"id": pl.Int64, "key": pl.String}, orient="row").with_columns(
+        pl.col("key").str.splitn(KEY_SEPARATOR, 2).struct.rename_fields(["number", "rest"]).alias("split")
+    ).unnest("split")
+    numbers = frame.get_column("number").unique()
+    known = pl.DataFrame({"number": numbers, "hash": [hashes.get(n) or hash_number(key, n) for n in numbers]},
+                         schema={"number": pl.String, "hash": pl.String})
+    updated = frame.join(known, on="number").select(
+        pl.col("id").alias("row_id"), pl.concat_str("hash", pl.lit(KEY_SEPARATOR), "rest").alias("new_key"))
+    connection.execute(update(send_ledger).where(send_ledger.c.id == bindparam("row_id"))
+                       .values(key=bindparam("new_key")), updated.to_dicts())
+    return updated.height
 
 
 _PHONE_LIKE = re.compile(r"(?<![0-9+\w])(?:\+|00)?[0-9](?:[ .\-/]?[0-9]){7,16}(?![0-9\w])")

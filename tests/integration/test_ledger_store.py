@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from pipelines.dispatch import ledger_state
 from pipelines.dispatch.ledger_files import Ledger
@@ -175,3 +175,38 @@ def test_plus4_the_receivers_index_sees_parts_any_worker_sent_and_rows_committed
     slow.close()
     assert sorted(index.parts().get_column("message_id")) == ["1f", "fast", "slow"]
     assert index.parts().height == 3  # each row once
+
+
+def test_plus8_erase_and_purge_reach_the_ledger_in_the_store(store_url):
+    """An erased number (for its account only, too) and a purged campaign's numbers are hashed in the store's
+    ledger as in its files: the part keys keep their message digest, occurrence and part."""
+    from pipelines.store import get_account
+    from pipelines.store.engine import now
+    from pipelines.store.erase import erase_key, erase_rows, hash_number, number_forms, purge_store_rows
+    from pipelines.store.schema import campaigns
+
+    engine = open_store(store_url)
+    account = get_account(engine).id
+    with engine.begin() as connection:
+        for campaign in ("c1", "c2"):
+            connection.execute(campaigns.insert(), {"id": campaign, "account_id": account, "name": campaign,
+                                                    "type": "notification", "status": "finished", "spec": "",
+                                                    "created_at": now(), "updated_at": now()})
+    for campaign in ("c1", "c1/tests", "c2", "elsewhere"):
+        writer = StoreLedger(engine, campaign, "batch-0-bind-0", group=8)
+        writer.intents([_key(1), _key(2)])
+        writer.close()
+
+    def keys(campaign: str) -> list[str]:
+        with engine.connect() as connection:
+            return sorted(set(connection.execute(select(send_ledger.c.key).where(
+                send_ledger.c.campaign == campaign, send_ledger.c.key.is_not(None))).scalars()))
+
+    forms = number_forms(engine, _key(1).split("\x1f")[0])
+    assert erase_rows(engine, forms, account)["send_ledger"] == 3  # c1, its test sends, c2: not another's
+    hashed = forms.hash + _key(1)[_key(1).index("\x1f"):]
+    assert keys("c1") == keys("c1/tests") == keys("c2") == sorted([hashed, _key(2)])
+    assert keys("elsewhere") == sorted([_key(1), _key(2)])
+    assert purge_store_rows(engine, "c2", {}, erase_key(engine))["send_ledger"] == 1
+    number = _key(2).split("\x1f")[0]
+    assert keys("c2") == sorted([hashed, hash_number(erase_key(engine), number) + _key(2)[len(number):]])
