@@ -4,9 +4,10 @@ it, serialized as such for the triggerer, with the aws_default connection and th
 against a real moto_server the bucket's notification of an uploaded export reaches the queue, the trigger's run()
 yields an event naming the object, and the sweep check_drops runs on it accepts the drop (one sms_campaign run).
 
-As in test_sms_drops.py, the trigger's async run() is driven directly (no scheduler, no triggerer), and this file
-is the check's process script (`python tests/dags/test_sms_drops_sqs.py BUCKET QUEUE_URL`): Airflow is imported in
-a process of its own, with a throwaway AIRFLOW_HOME.
+As in test_sms_drops.py, the trigger's async run() is driven directly, and this file is that check's process
+script (`python tests/dags/test_sms_drops_sqs.py BUCKET QUEUE_URL`): Airflow is imported in a process of its own,
+with a throwaway AIRFLOW_HOME. Then once with a real dag-processor, triggerer and scheduler: the upload alone
+starts the run.
 """
 
 from __future__ import annotations
@@ -18,12 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 EXPORT = "incoming/vip/export.csv"
-# The SQS trigger reads through aiobotocore (the Amazon provider's `aiobotocore` extra).
-ASYNC_CLIENT = importlib.util.find_spec("aiobotocore") is not None
 
 
 def _drive(bucket: str, queue_url: str) -> None:
@@ -107,14 +105,76 @@ def test_drop1_on_s3_sms_drops_is_scheduled_on_the_sqs_queue_through_message_que
     assert "endpoint" not in json.dumps(kwargs) and "127.0.0.1" not in json.dumps({**kwargs, "sqs_queue": ""})
 
 
-@pytest.mark.skipif(not ASYNC_CLIENT, reason="aiobotocore is not installed: the Amazon provider's SQS trigger reads "
-                                             "with it (apache-airflow-providers-amazon[aiobotocore])")
 def test_drop1_an_upload_to_s3_reaches_the_sqs_trigger_and_its_sweep_accepts_the_drop(tmp_path, s3_server):
     seen = _run(tmp_path, s3_server, "--run")
     assert seen["status"] == "success" and seen["announced"] == [f"{seen['bucket']}{EXPORT}"]
     (run,) = seen["started"]["accepted"]
     assert run["trigger_run_id"].startswith("drop__") and run["conf"]["spec_path"].endswith("export.csv.spec.yaml")
     assert seen["started"]["quarantined"] == [] and seen["left"] == []
+
+
+def test_drop1_the_upload_alone_starts_an_sms_drops_run_through_a_real_triggerer(tmp_path, s3_server,
+                                                                                   airflow_db_template):
+    """A real dag-processor, triggerer and scheduler on a copy of the tests' metadata database (~55 s here): the
+    DAG's watcher is registered, the upload's notification reaches the triggerer through SQS, and the scheduler
+    makes an asset-triggered sms_drops run whose Asset event carries the messages naming the object."""
+    import signal
+    import sqlite3
+    import time
+
+    from helpers import airflow_home_from
+
+    from pipelines import storage
+    from pipelines.drops import announced_objects, watch_drops
+    from pipelines.store import open_store
+    from pipelines.store.drops import add_rule
+
+    bucket = s3_server.url("root/")
+    storage.write_bytes(storage.location(f"{bucket}specs/vip.yaml"), b"name: VIP\ntype: notification\nmessage: Hi\n")
+    add_rule(open_store(os.environ["SMSFLOW_DB"]), "default", "incoming/vip/", spec="specs/vip.yaml")
+    home = airflow_home_from(airflow_db_template, tmp_path / "airflow")
+    environment = {**os.environ, **s3_server.environment(), "SMSFLOW_BUCKET": bucket,
+                   "SMSFLOW_DROP_QUEUE": watch_drops(bucket, "sms-drops-live"), "AIRFLOW_HOME": str(home),
+                   "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parents[2] / "dags"),
+                   "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+                   "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+                   "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False", "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                   "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5"}
+
+    def rows(query: str) -> list:
+        try:
+            with sqlite3.connect(home / "airflow.db", timeout=10) as connection:
+                return connection.execute(query).fetchall()
+        except sqlite3.OperationalError:  # a table not there yet, or locked for a moment
+            return []
+
+    def waited(query: str, seconds: float) -> list:
+        deadline = time.monotonic() + seconds
+        while not (found := rows(query)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return found
+
+    processes = [subprocess.Popen([sys.executable, "-m", "airflow", component], env=environment,
+                                  stdout=(tmp_path / f"{component}.log").open("wb"), stderr=subprocess.STDOUT,
+                                  start_new_session=True) for component in ("dag-processor", "triggerer", "scheduler")]
+    try:
+        assert waited("select classpath from trigger", 90) == [
+            ("airflow.providers.amazon.aws.triggers.sqs.SqsSensorTrigger",)], (tmp_path / "dag-processor.log"
+                                                                               ).read_text()[-3000:]
+        storage.write_bytes(storage.location(f"{bucket}{EXPORT}"), "Portable;Prénom\n0612345678;Ann\n".encode())
+        runs = waited("select dag_id, run_type from dag_run", 90)
+        assert runs == [("sms_drops", "asset_triggered")], (tmp_path / "triggerer.log").read_text()[-3000:]
+        extras = [json.loads(extra) for (extra,) in rows("select extra from asset_event")]
+        assert f"{bucket}{EXPORT}" in announced_objects(extras)
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:  # the scheduler may wait on its executor: stopped all the same
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 if __name__ == "__main__":

@@ -119,7 +119,8 @@ def test_drop1_to_3_the_sweep_on_s3_ends_every_drop_once_and_starts_one_campaign
     assert sorted(ends(bucket)["processed"]) == [f"processed/{day}/export.csv", f"processed/{day}/marked.csv"]
     assert sorted(ends(bucket)["quarantine"]) == [f"quarantine/{day}/bad.csv", f"quarantine/{day}/resent.csv"]
     said = json.loads(storage.read_bytes(bucket / f"quarantine/{day}/bad.csv.reason.json"))
-    assert (said["check"], said["rule_id"], said["file"]) == ("invalid share", "PLUS-3", f"{bucket}incoming/vip/bad.csv")
+    assert (said["check"], said["rule_id"]) == ("invalid share", "PLUS-3")
+    assert said["file"] == f"{bucket}incoming/vip/bad.csv"
     for run in started["accepted"]:
         spec = yaml.safe_load(storage.read_bytes(bucket / run["conf"]["spec_path"]))
         assert spec["lists"] == [run["conf"]["spec_path"].rsplit("/", 1)[1].removesuffix(".spec.yaml")]
