@@ -35,6 +35,12 @@ def campaign_root(dag_id: str, run_id: str):
         row = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id, task_ids="prepare",
                                                  key="return_value")).first()
         prepared = XComModel.deserialize_value(row) if row is not None else None
+    return campaign_location(prepared)
+
+
+def campaign_location(prepared):
+    """The campaign folder a run's prepare result names: on S3 ($SMSFLOW_BUCKET=s3://…) from the campaign id, the
+    one place every worker wrote to; else the folder of the spec prepare wrote (None: prepare did not finish)."""
     if not isinstance(prepared, dict) or not prepared.get("spec_path"):
         return None
     bucket = os.environ.get("SMSFLOW_BUCKET") or ""
@@ -83,12 +89,31 @@ def _page(dag_id: str, run_id: str, root) -> str:
             f"<body><h1>{title}</h1>{body}</body></html>")
 
 
+def file_response(path, media_type: str, download: bool = False):
+    """A report file as an HTTP answer: a local file served as it is; an object in S3 streamed from there, never
+    copied to the API server's disk."""
+    from fastapi.responses import FileResponse, StreamingResponse
+
+    from pipelines import storage
+
+    if isinstance(path, Path):
+        return FileResponse(path, media_type=media_type, filename=path.name if download else None)
+
+    def blocks():
+        with storage.open_read(path) as stream:
+            while block := stream.read(storage.READ_BLOCK):
+                yield block
+
+    headers = {"Content-Disposition": f'attachment; filename="{path.name}"'} if download else None
+    return StreamingResponse(blocks(), media_type=media_type, headers=headers)
+
+
 def create_app():
     """The FastAPI app the API server mounts at PREFIX; every route checks Airflow's access to the DAG's runs."""
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
     from airflow.api_fastapi.core_api.security import requires_access_dag
     from fastapi import Depends, FastAPI, HTTPException
-    from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+    from fastapi.responses import HTMLResponse
 
     from pipelines import storage
     from pipelines.layout import CampaignPaths
@@ -101,15 +126,7 @@ def create_app():
         path = getattr(CampaignPaths(root), which) if root else None
         if path is None or not storage.exists(path):
             raise HTTPException(404, f"Run {run_id} has no campaign report: it was not sent (see the run's note)")
-        if isinstance(path, Path):
-            return FileResponse(path, media_type=media_type, filename=path.name if download else None)
-        def blocks():  # on S3: streamed from there, never copied to this server's disk
-            with storage.open_read(path) as stream:
-                while block := stream.read(storage.READ_BLOCK):
-                    yield block
-
-        headers = {"Content-Disposition": f'attachment; filename="{path.name}"'} if download else None
-        return StreamingResponse(blocks(), media_type=media_type, headers=headers)
+        return file_response(path, media_type, download)
 
     @app.get("/dags/{dag_id}/runs/{run_id}", response_class=HTMLResponse, dependencies=allowed)
     def page(dag_id: str, run_id: str) -> str:
