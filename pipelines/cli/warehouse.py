@@ -9,18 +9,55 @@ from pathlib import Path
 
 import typer
 
-from pipelines.cli.app import app, console, plural, store_option
+from pipelines.cli.app import app, command_bucket, console, plural, store_option
 from pipelines.cli.app import out as out_console
 from pipelines.cli.ids import resolve_warehouse_campaign
 from pipelines.cli.tables import print_stats
 
 DEFAULT_DB = Path("bucket/warehouse.sqlite")  # the bucket's lake (REP-3); a .duckdb path: a single file
+DEFAULT_EVENTS = Path("bucket/events")
 DB_HELP = "The DuckDB warehouse file."
 
 
+def _on_s3() -> bool:
+    return os.environ.get("SMSFLOW_BUCKET", "").startswith("s3://")
+
+
+def _db(db: Path) -> Path:
+    """The warehouse named: the default, with the bucket on S3, is the lake of its local working copy (its catalog
+    there, its data in the bucket's warehouse/, pipelines.lake_data)."""
+    return command_bucket() / DEFAULT_DB.name if db == DEFAULT_DB and _on_s3() else db
+
+
 def _buckets(db: Path) -> list[Path]:
-    """The buckets a campaign folder may be in: the warehouse's folder, then $SMSFLOW_BUCKET (or ./bucket)."""
-    return list(dict.fromkeys((db.parent, Path(os.environ.get("SMSFLOW_BUCKET", "bucket")))))
+    """The buckets a campaign folder may be in: the warehouse's folder, then $SMSFLOW_BUCKET (or ./bucket; an s3://
+    bucket's working copy)."""
+    return list(dict.fromkeys((db.parent, command_bucket())))
+
+
+def _pull_for_load(given: Path, late_events: Path) -> None:
+    """With the bucket on S3: the campaign folder named by id, and the shared events folder, brought from S3 into
+    the working copy before `load` reads them (issue 13)."""
+    from pipelines.events_s3 import root_of
+    from pipelines.storage.mirror import pull
+
+    root = root_of(command_bucket()) if _on_s3() else None
+    if root is None:
+        return
+    if len(given.parts) == 1 and not given.is_dir():
+        pull(root, f"campaigns/{given}")
+    if late_events.resolve() == (root / "events").resolve():
+        pull(root, "events")
+
+
+def _push_written(path: Path) -> None:
+    """A file `report` wrote inside the S3 bucket's working copy, sent to S3 (issue 13)."""
+    from pipelines.events_s3 import root_of
+    from pipelines.storage.mirror import push
+
+    root = root_of(path)
+    if root is not None:
+        push(root, path.resolve().relative_to(root.resolve()).as_posix())
 
 
 def _campaign_folder(given: Path, db: Path, store: str | None) -> Path:
@@ -51,7 +88,7 @@ def load(
                                                   "campaign's id or Airflow run id (bucket/campaigns/ID)."),
     db: Path = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
     campaign_id: str = typer.Option(None, "--id", help="Campaign id in the warehouse (default: the folder's name)."),
-    late_events: Path = typer.Option(Path("bucket/events"), "--late-events",
+    late_events: Path = typer.Option(DEFAULT_EVENTS, "--late-events",
                                      help="The folder `smsflow receive` writes late receipts and replies to."),
     store: str = store_option(),
 ) -> None:
@@ -60,6 +97,10 @@ def load(
     from pipelines.layout import CampaignPaths, campaign_folder_name
     from pipelines.warehouse import load_dispatch, load_plan
 
+    db = _db(db)
+    if late_events == DEFAULT_EVENTS and _on_s3():
+        late_events = command_bucket() / "events"
+    _pull_for_load(campaign_dir, late_events)
     paths = CampaignPaths(_campaign_folder(campaign_dir, db, store))
     if not paths.summary.is_file():
         raise LookupError(f"no plan in {paths.root} ({paths.summary} is missing): `smsflow plan` writes it [PLUS-2]")
@@ -124,9 +165,11 @@ def report(
     from pipelines.report import export_csv
 
     category = _category(category)
+    db = _db(db)
     campaign_id = resolve_warehouse_campaign(db, campaign_id, store)
     path = Path(out or _report_path(db, campaign_id, category))
     rows = export_csv(db, campaign_id, path, category)
+    _push_written(path)
     console.print(f"{plural(rows, 'row')} ({category}) written to {path.resolve()}", highlight=False,
                   soft_wrap=True)
 
@@ -142,6 +185,7 @@ def stats(
     """REP-1: a campaign's statistics at a glance."""
     from pipelines.report import campaign_stats
 
+    db = _db(db)
     figures = campaign_stats(db, resolve_warehouse_campaign(db, campaign_id, store))
     if as_json:
         sys.stdout.write(json.dumps(figures, ensure_ascii=False, indent=2) + "\n")
@@ -166,6 +210,7 @@ def sql(
     from pipelines.cli.ids import require_warehouse
     from pipelines.warehouse import connect
 
+    db = _db(db)
     require_warehouse(db)
 
     try:

@@ -26,7 +26,7 @@ RECIPIENTS = 400  # enough rows that a load writes Parquet files (DuckLake inlin
 TARGET = "0600000007"  # the recipient an erasure test erases: +33600000007
 
 
-def _campaign(folder: Path, delivered: int) -> tuple[Path, Path, Path]:
+def _campaign(folder: Path, delivered: int, campaign: str = "c") -> tuple[Path, Path, Path]:
     """A planned campaign of RECIPIENTS recipients, all submitted (a send ledger), the first `delivered` delivered."""
     import polars as pl
 
@@ -35,7 +35,7 @@ def _campaign(folder: Path, delivered: int) -> tuple[Path, Path, Path]:
 
     rows = "".join(f"06{line:08d};P{line}\n" for line in range(1, RECIPIENTS + 1))
     write_list(folder / "a.csv", "Mobile;Prénom\n" + rows)
-    plan_dir = plan_file(write_spec(folder, lists=["a.csv"]), folder / "c" / "plan").out_dir
+    plan_dir = plan_file(write_spec(folder, lists=["a.csv"]), folder / campaign / "plan").out_dir
     keys = dict(keyed_rows(pl.read_parquet(plan_dir / "recipients.parquet")).select("ID_LINE", "MESSAGE_KEY")
                 .iter_rows())
     ledger_dir, events_dir = campaign_dirs(plan_dir)
@@ -148,9 +148,16 @@ def test_plus8_an_erasure_leaves_the_number_in_no_s3_object_of_the_lake(s3_lake)
 
     before = set(_objects(data))
     assert len(holding()) >= 2
+    foreign = data / "main" / "plan_recipients" / "ducklake-of-another-catalog.parquet"
+    storage.write_bytes(foreign, storage.read_bytes(next(name for name in before if "/plan_recipients/" in name)))
     forms = number_forms(open_store(bucket=folder), TARGET)
     changed = erase_in_warehouse(location, forms)
     assert changed.get("plan_recipients.int_mobile") == 1
+    # A SQLite catalog (one working copy's) leaves the files it does not know alone: another's may share the
+    # prefix. The PostgreSQL catalog, the one of every worker, deletes them as orphans.
+    assert storage.exists(foreign) == location.endswith(".sqlite")
+    if storage.exists(foreign):
+        storage.delete(foreign)
     assert holding() == []
     assert not before & set(_objects(data))  # every file of the earlier snapshots expired and deleted
     with connect(location, read_only=True) as connection:
@@ -197,3 +204,39 @@ def test_rep3_where_a_lakes_data_is_when_the_bucket_is_on_s3(tmp_path, monkeypat
     monkeypatch.delenv("SMSFLOW_WAREHOUSE_DATA")
     monkeypatch.setenv("SMSFLOW_BUCKET", "s3://lake-bucket/tenant")
     assert lake.locate("postgresql://smsflow@db/lake").data == ObjectUrl.parse("s3://lake-bucket/tenant/warehouse")
+
+
+def test_rep3_the_commands_on_an_s3_bucket_load_and_report_from_another_working_copy(s3_server, tmp_path,
+                                                                                       monkeypatch):
+    """SMSFLOW_BUCKET=s3://…: `smsflow load c1` in a working copy that never saw the campaign pulls its folder from
+    S3 and loads it into the working copy's lake (data on S3); stats, sql and report read it; the report lands on
+    S3."""
+    from helpers import smsflow_here
+
+    from pipelines.storage import mirror
+
+    url = s3_server.url("tenant").rstrip("/")
+    for name in ("SMSFLOW_WAREHOUSE", "SMSFLOW_WAREHOUSE_DATA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SMSFLOW_BUCKET", url)
+    monkeypatch.setenv("SMSFLOW_DB", f"sqlite:///{tmp_path / 'smsflow.db'}")
+    monkeypatch.setenv("SMSFLOW_WORKDIR", str(tmp_path / "worker-1"))
+    first = mirror.working_root(url)
+    _campaign(first / "campaigns", delivered=120, campaign="c1")
+    mirror.push(first, "campaigns/c1")
+    monkeypatch.setenv("SMSFLOW_WORKDIR", str(tmp_path / "worker-2"))
+    lake.close_all()
+    result = smsflow_here("load", "c1")
+    assert result.returncode == 0, result.stderr
+    second = tmp_path / "worker-2"
+    assert (second / "warehouse.sqlite").is_file() and not (second / "warehouse").exists()
+    result = smsflow_here("stats", "c1", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["delivered"] == 120
+    result = smsflow_here("sql", "--csv", "SELECT count(*) AS n FROM plan_recipients")
+    assert (result.returncode, result.stdout.split()) == (0, ["n", str(RECIPIENTS)]), result.stderr
+    result = smsflow_here("report", "c1")
+    assert result.returncode == 0, result.stderr
+    written = second / "campaigns" / "c1" / "report" / "c1.csv"
+    assert storage.read_bytes(ObjectUrl.parse(f"{url}/campaigns/c1/report/c1.csv")) == written.read_bytes()
+    assert any("/plan_recipients/" in name for name in _objects(ObjectUrl.parse(f"{url}/warehouse")))
