@@ -1,10 +1,14 @@
-"""`smsflow drops add|list|remove|check`: which prefix of the bucket starts which campaign (DROP-1, issue 13).
+"""`smsflow drops add|list|remove|check|watch-s3`: which prefix of the bucket starts which campaign (DROP-1, issue
+13), and on S3 the SQS queue that announces the drops.
 
-A CRM export dropped under a rule's prefix (with its `.done` marker beside it) is checked, then starts one
-`sms_campaign` run from the rule's template with that file as its list (the `sms_drops` DAG; `pipelines.drops`).
+A CRM export dropped under a rule's prefix (with its `.done` marker beside it; on S3 the object alone) is checked,
+then starts one `sms_campaign` run from the rule's template with that file as its list (the `sms_drops` DAG;
+`pipelines.drops`).
 """
 
 from __future__ import annotations
+
+import os
 
 import typer
 from rich.markup import escape
@@ -27,6 +31,21 @@ def _said(rule, what: str) -> None:
                   f"account {escape(rule.account_id)})", highlight=False, soft_wrap=True)
 
 
+def _rewatch(engine) -> None:
+    """On an S3 bucket announced through SQS (SMSFLOW_BUCKET=s3://…, SMSFLOW_DROP_QUEUE set), the bucket's
+    notifications follow the rules' prefixes; a failure leaves the rule changed and says what to run."""
+    bucket, queue_url = os.environ.get("SMSFLOW_BUCKET", ""), os.environ.get("SMSFLOW_DROP_QUEUE", "").strip()
+    if not (bucket.startswith("s3://") and queue_url):
+        return
+    from pipelines.drops.notifications import watch_drops
+
+    try:
+        watch_drops(bucket, queue_url.rstrip("/").rsplit("/", 1)[-1], engine=engine)
+    except Exception as error:  # noqa: BLE001 - the rule is in the store: only its notifications lag
+        console.print(f"The S3 notifications of {escape(bucket)} were not updated ({type(error).__name__}: "
+                      f"{escape(str(error))}): run smsflow drops watch-s3 [DROP-1]", highlight=False, soft_wrap=True)
+
+
 @group.command()
 def add(
     prefix: str = typer.Argument(..., help="The folder of the bucket it watches, e.g. incoming/vip/."),
@@ -45,8 +64,10 @@ def add(
     """A new rule: drops under PREFIX start the template in this account."""
     from pipelines.store.drops import add_rule
 
-    rule = add_rule(open_account_store(store), account, prefix, spec=spec, campaign=campaign, mode=mode,
+    engine = open_account_store(store)
+    rule = add_rule(engine, account, prefix, spec=spec, campaign=campaign, mode=mode,
                     max_invalid_share=max_invalid_share, max_bytes=max_bytes)
+    _rewatch(engine)
     if as_json:
         print_json(rule.as_dict())
         return
@@ -88,7 +109,9 @@ def remove(
     """Remove a rule; the drops it accepted stay recorded (a same file dropped again is still a duplicate)."""
     from pipelines.store.drops import remove_rule
 
-    removed = remove_rule(open_account_store(store), rule)
+    engine = open_account_store(store)
+    removed = remove_rule(engine, rule)
+    _rewatch(engine)
     if as_json:
         print_json(removed.as_dict())
         return

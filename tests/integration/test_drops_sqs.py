@@ -156,3 +156,19 @@ def test_drop1_smsflow_drops_watch_s3_prints_the_queue_url_for_smsflow_drop_queu
     assert smsflow_here("drops", "watch-s3", "--queue", "drops-cli", env=env).stdout.strip() == queue_url
     refused = smsflow_here("drops", "watch-s3", "--bucket", "bucket", env=env)
     assert refused.returncode == 2 and "s3:// bucket" in refused.stderr
+
+
+def test_drop1_adding_or_removing_a_rule_on_an_announced_s3_bucket_updates_its_notifications(bucket, engine,
+                                                                                             _own_account_store):
+    from helpers import smsflow_here
+
+    queue_url = watch_drops(bucket, engine=engine)
+    env = {"SMSFLOW_DB": _own_account_store, "SMSFLOW_BUCKET": str(bucket), "SMSFLOW_DROP_QUEUE": queue_url}
+    added = smsflow_here("drops", "add", "crm/acme/", "--spec", "specs/vip.yaml", env=env)
+    assert added.returncode == 0, added.stderr
+    assert notified_prefixes(bucket) == ["root/crm/acme/", "root/incoming/"]
+    assert smsflow_here("drops", "remove", "crm/acme/", env=env).returncode == 0
+    assert notified_prefixes(bucket) == ["root/incoming/"]
+    unreachable = smsflow_here("drops", "add", "crm/other/", "--spec", "specs/vip.yaml",
+                               env={**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"})
+    assert unreachable.returncode == 0 and "run smsflow drops watch-s3" in unreachable.stderr  # the rule is added
