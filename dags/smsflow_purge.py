@@ -15,12 +15,15 @@ from airflow.sdk import dag, task
 
 
 def bucket_root() -> Path:
-    """The bucket folder (SMSFLOW_BUCKET, else the checkout's bucket/), read at run time; the account store is
-    $SMSFLOW_DB, else the Airflow connection `smsflow_db`, else <bucket>/smsflow.db."""
+    """The bucket's folder on this worker (SMSFLOW_BUCKET, else the checkout's bucket/; an s3:// bucket's working
+    copy), read at run time; the account store is $SMSFLOW_DB, else the Airflow connection `smsflow_db`, else
+    <bucket>/smsflow.db."""
     from smsflow_provider.hooks.store import use_airflow_store
 
+    from pipelines.storage import working_root
+
     use_airflow_store()
-    return Path(os.environ.get("SMSFLOW_BUCKET", Path(__file__).resolve().parents[1] / "bucket")).resolve()
+    return working_root(os.environ.get("SMSFLOW_BUCKET") or Path(__file__).resolve().parents[1] / "bucket").resolve()
 
 
 @dag(schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Paris"), catchup=False,
@@ -31,11 +34,12 @@ def smsflow_purge():
     @task
     def purge() -> dict:
         """Purge with each account's retention_months (an account without one keeps its campaigns)."""
+        from pipelines.bucket import purge_synced
         from pipelines.erase import purge as purge_campaigns
         from pipelines.store import open_store
 
-        bucket = bucket_root()
-        result = purge_campaigns(open_store(bucket=bucket), bucket=bucket, by="dag smsflow_purge")
+        with purge_synced(bucket_root()) as bucket:  # on S3: the files it rewrites, pulled and pushed back
+            result = purge_campaigns(open_store(bucket=bucket), bucket=bucket, by="dag smsflow_purge")
         return {"campaigns": [entry["campaign"] for entry in result["campaigns"]]}
 
     purge()

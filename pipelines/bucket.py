@@ -64,6 +64,14 @@ def campaign_synced(bucket: Path, campaign_id: str, *, also: Iterable[str] = ())
 
 
 @contextlib.contextmanager
+def purge_synced(bucket: Path) -> Iterator[Path]:
+    """What a PLUS-8 purge rewrites, pulled from S3 before and pushed back after: the campaign folders and the
+    links service's files (its tombstones and click batches); a local bucket as it is."""
+    with synced(Path(bucket), "campaigns"), synced(Path(bucket), "links"), synced(Path(bucket), "events/links"):
+        yield Path(bucket)
+
+
+@contextlib.contextmanager
 def local_file(location: Location | str) -> Iterator[Path]:
     """A real file for a reader that needs one: an s3:// object copied into a temporary folder for the block."""
     from pipelines.storage import Staged

@@ -12,7 +12,8 @@ working folder and syncs it with S3 at task boundaries. S3 is the truth; no two 
 
 A sync lists both sides once and moves only what changed, 16 transfers at a time; an flock on the working root
 keeps two processes of one host from syncing it at the same time. Lock files, `*.tmp`/`*.part` files and the
-mirror's own files are never synced (a lock is a host's, a temporary file is half written).
+mirror's own files are never synced (a lock is a host's, a temporary file is half written), nor, at the top of the
+bucket, a local account store or lake catalog (SQLite files of this host) and the lake's data (the lake's own).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ STATE = ".smsflow-mirror-state.json"
 LOCK = ".smsflow-mirror.lock"
 TRANSFERS = 16  # parallel GETs/PUTs: S3 latency, not bandwidth, bounds a folder of many small files
 _SKIPPED = re.compile(r"(^\.smsflow-mirror)|(\.(lock|tmp|part)$)")
+_HOST_ONLY = re.compile(r"^((smsflow\.db|warehouse\.sqlite)(-journal|-wal|-shm)?|warehouse/.*)$")
 
 
 class MirrorError(OSError):
@@ -255,7 +257,7 @@ def _local_listing(root: Path, prefix: str) -> dict[str, tuple[int, int]]:
 
 
 def _skipped(path: str) -> bool:
-    return bool(_SKIPPED.search(path.rpartition("/")[2]))
+    return bool(_SKIPPED.search(path.rpartition("/")[2]) or _HOST_ONLY.match(path))
 
 
 def _under(state: dict[str, dict], prefix: str) -> list[str]:
