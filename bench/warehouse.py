@@ -21,7 +21,13 @@ inflates wall times, much less CPU times; the load average is printed with each 
 Targets: `file`, the single DuckDB file smsflow had before the lake, every status derived when read (the same
 functions and SQL, pointed at a .duckdb file, without the `messages` table the loads now write: self-contained
 below), and `lake`, pipelines.warehouse as it stands, measured once it is a DuckLake (pipelines/lake.py exists).
-The last column is the ratio lake/file. Never asserts: figures are for people to read.
+`s3` (issue 13) is the lake with its data files on S3: a moto_server started here (tests/s3.py), the catalog still
+a local SQLite file, DATA_PATH s3://…/ through DuckDB's httpfs (pipelines.lake_data, SMSFLOW_WAREHOUSE_DATA);
+moto_server is one Python process on the same cores, so its figures are an upper bound of what S3 costs.
+With two targets, the last column is the ratio of the second to the first (lake/file by default).
+Never asserts: figures are for people to read.
+
+    .venv/bin/python bench/warehouse.py --recipients 1000000 --targets lake,s3
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ import statistics
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+import uuid
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -183,17 +190,38 @@ def lake_load(location: Path, campaign_id: str, root: Path) -> None:
                   plan_dir=root / "plan")
 
 
-class Target:
-    """One warehouse under test: `file` (today's single DuckDB file) or `lake` (pipelines.warehouse)."""
+@contextmanager
+def s3_data(folder: Path):
+    """A moto_server for the `s3` target, the AWS settings pointing at it (this process and its loaders); yields
+    the bucket's URL."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from s3 import aws_environment, create_bucket, moto_server
 
-    def __init__(self, name: str, folder: Path):
-        self.name = name
+    from pipelines import storage
+
+    with moto_server(folder / "moto_server.log") as endpoint:
+        os.environ.update(aws_environment(endpoint))
+        storage.forget_clients()
+        create_bucket(endpoint, "smsflow-bench")
+        yield "s3://smsflow-bench"
+
+
+class Target:
+    """One warehouse under test: `file` (today's single DuckDB file), `lake` (pipelines.warehouse) or `s3` (the
+    lake with its data on S3: SMSFLOW_WAREHOUSE_DATA set while it is measured)."""
+
+    def __init__(self, name: str, folder: Path, s3_bucket: str | None = None):
+        self.name, self.s3_bucket = name, s3_bucket
         self.location = folder / name / ("warehouse.duckdb" if name == "file" else "warehouse.sqlite")
         self.location.parent.mkdir(parents=True, exist_ok=True)
 
     def reset(self) -> None:
         shutil.rmtree(self.location.parent)
         self.location.parent.mkdir(parents=True)
+        if self.name == "s3":  # a new prefix: a clean lake (the loaders inherit the setting)
+            os.environ["SMSFLOW_WAREHOUSE_DATA"] = f"{self.s3_bucket}/warehouse-{uuid.uuid4().hex[:8]}"
+        else:
+            os.environ.pop("SMSFLOW_WAREHOUSE_DATA", None)
 
     def load(self, campaign_id: str, root: Path) -> None:
         (file_load if self.name == "file" else lake_load)(self.location, campaign_id, root)
@@ -329,16 +357,17 @@ def table(recipients: int, messages: int, load_recipients: int, results: dict[st
     for figures in results.values():
         figures["busy_ratio"] = figures["busy"] / figures["idle"]
     names = list(results)
+    pair = f"{names[-1]}/{names[0]}" if len(names) == 2 else ""
     lines = [f"\nwarehouse, {recipients:,} recipients, {messages:,} messages (status rows), "
              f"{os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f}: other work shares them); best of the "
              f"runs, in-process; the 3 loads: {load_recipients:,} recipients each",
              f"{'':44}" + "".join(f"{name:>14}" for name in names) + f"{'goal':>15}"
-             + ("   lake/file" if len(names) == 2 else "")]
+             + f"{pair:>12}"]
     for key, label, goal, form, with_ratio in ROWS:
         cells = "".join(f"{form.format(results[name][key]):>14}" for name in names)
         ratio = ""
-        if with_ratio and len(names) == 2 and results["file"][key]:
-            ratio = f"{results['lake'][key] / results['file'][key]:>12.2f}"
+        if with_ratio and len(names) == 2 and results[names[0]][key]:
+            ratio = f"{results[names[1]][key] / results[names[0]][key]:>12.2f}"
         lines.append(f"{label:44}{cells}{goal:>15}{ratio}")
     return "\n".join(lines)
 
@@ -350,11 +379,12 @@ def main() -> None:
                         "while the analyst queries (default: a tenth of --recipients)")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each query; the best is shown")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
-    parser.add_argument("--targets", default="file,lake", help="file, lake or both (lake: once it exists)")
+    parser.add_argument("--targets", default="file,lake", help="file, lake, s3 (the lake's data on a moto S3), "
+                        "comma-separated")
     parser.add_argument("--child-load", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_load:
-        name, location, root, campaign_id = args.child_load
+        name, location, root, campaign_id = args.child_load  # `s3`: SMSFLOW_WAREHOUSE_DATA and AWS_* inherited
         (file_load if name == "file" else lake_load)(Path(location), campaign_id, Path(root))
         return
 
@@ -369,9 +399,11 @@ def main() -> None:
     if "lake" in args.targets and "lake" not in names:
         print("lake: pipelines.warehouse is not a DuckLake yet (no pipelines/lake.py): the file alone is measured")
     results = {}
-    for name in names:
-        print(f"measuring {name} …", flush=True)
-        results[name] = measure(Target(name, folder), root, loaded, args.repeat, folder / "csv")
+    with ExitStack() as stack:
+        bucket = stack.enter_context(s3_data(folder)) if "s3" in names else None
+        for name in names:
+            print(f"measuring {name} …", flush=True)
+            results[name] = measure(Target(name, folder, bucket), root, loaded, args.repeat, folder / "csv")
     print(table(args.recipients, results[names[0]]["status_rows"], load_recipients, results))
 
 
