@@ -61,12 +61,26 @@ def send(
     store: str = store_option(),
 ) -> None:
     """Send the sendable rows of a plan over SMPP; a re-run resumes from the send ledger (PLUS-1, SEND-7).
-    Who was sent a message is recorded in the account store, for the frequency cap (PLUS-7)."""
-    from pipelines.dispatch import SmscSettings, require_plan, send_plan, sendable_rows
+    Who was sent a message is recorded in the account store, for the frequency cap (PLUS-7). A plan in an s3://
+    bucket's working copy: its campaign folder is pulled first and pushed back after, however the send ends."""
+    from pipelines.dispatch import SmscSettings
+    from pipelines.layout import CampaignPaths
+    from pipelines.storage import pull_folder, push_folder
+
+    settings = SmscSettings.from_url(smsc_url, binds=binds, window=window, tps=tps, linger=linger)
+    campaign = CampaignPaths.of_plan(plan_dir).root
+    pull_folder(campaign)
+    try:
+        _send(plan_dir, settings, batch, batch_size, in_flight, release_held, store)
+    finally:
+        push_folder(campaign)
+
+
+def _send(plan_dir: Path, settings, batch, batch_size: int, in_flight, release_held: bool, store) -> None:
+    from pipelines.dispatch import require_plan, send_plan, sendable_rows
     from pipelines.layout import SUMMARY_FILE, CampaignPaths
     from pipelines.store.pressure import record_campaign_sends
 
-    settings = SmscSettings.from_url(smsc_url, binds=binds, window=window, tps=tps, linger=linger)
     if not CampaignPaths.of_plan(plan_dir).summary.is_file():  # the user's to fix: a refusal, not a stop
         raise LookupError(f"no plan at {plan_dir} (no {SUMMARY_FILE} there): `smsflow plan SPEC --out {plan_dir}` "
                           f"writes it [PLUS-2]")

@@ -70,3 +70,27 @@ def test_camp2_list4_a_campaign_prepared_on_one_worker_is_planned_and_reported_o
         finish_step(first, campaign, planned["account"])
     report = storage.read_bytes(f"{bucket}/campaigns/{campaign}/report/{campaign}.csv").decode("utf-8-sig")
     assert report.splitlines()[0].startswith("REF_LIST;ID_LINE") and len(report.splitlines()) == 4  # REP-2
+
+
+def test_plus1_smsflow_plan_and_send_on_an_s3_bucket_go_through_the_working_copy(s3_server, smsc, tmp_path):
+    from helpers import smsflow_here
+
+    bucket = s3_server.url("tenant")
+    simulator = smsc()
+    storage.write_bytes(f"{bucket}/incoming/vip.csv", LIST.encode())
+    storage.upload(write_spec(tmp_path / "spec", lists=["../incoming/vip.csv"]), f"{bucket}/specs/vip.yaml")
+    work = tmp_path / "work"
+    env = {"SMSFLOW_BUCKET": bucket, "SMSFLOW_WORKDIR": str(work), "SMSFLOW_LEDGER": "files",
+           "SMSFLOW_DB": f"sqlite:///{tmp_path / 'store.db'}"}
+    planned = smsflow_here("plan", f"{bucket}/specs/vip.yaml", "--no-contracts", env=env)
+    assert planned.returncode == 0, planned.stderr
+    assert f"Campaign folder sent to {bucket}/campaigns/vip" in planned.stderr
+    assert storage.exists(f"{bucket}/campaigns/vip/plan/summary.json")
+    import shutil
+
+    shutil.rmtree(work / "campaigns")  # another machine, or a cleaned cache: the plan is on S3 only
+    sent = smsflow_here("send", str(work / "campaigns" / "vip" / "plan"), "--smsc", simulator.url(), env=env)
+    assert sent.returncode == 0, sent.stderr
+    ledger = [url for url in storage.listing(f"{bucket}/campaigns/vip/dispatch/ledger/")]
+    assert ledger and b'"submit' in b"".join(storage.read_bytes(url) for url in ledger)  # the ledger reached S3
+    assert len(simulator.records("part")) == 2
