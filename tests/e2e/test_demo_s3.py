@@ -88,3 +88,11 @@ def test_issue13_the_demo_campaign_runs_through_airflow_with_the_bucket_on_s3(s3
     report = smsflow("report", campaign, "--out", str(again), env=environment, timeout=300)
     assert report.returncode == 0, report.stderr  # the lake: catalog in PostgreSQL, data files on S3 (helper C)
     assert len(again.read_text(encoding="utf-8-sig").splitlines()) == 1 + 301
+
+
+def test_issue13_the_direct_demo_refuses_an_s3_bucket_and_says_how():
+    from helpers import smsflow_here
+
+    refused = smsflow_here("demo", "--bucket", "s3://somewhere/tenant", "--direct")
+    assert refused.returncode == 2, refused.stderr
+    assert "--direct runs in one process on a local bucket folder, not s3://somewhere/tenant" in refused.stderr
