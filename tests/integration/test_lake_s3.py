@@ -201,6 +201,8 @@ def test_rep3_where_a_lakes_data_is_when_the_bucket_is_on_s3(tmp_path, monkeypat
     assert lake.locate(tmp_path / "warehouse.sqlite").data == tmp_path / "warehouse"
     monkeypatch.setenv("SMSFLOW_WAREHOUSE_DATA", "s3://lake-bucket/tenant/warehouse/")
     assert lake.locate(tmp_path / "warehouse.sqlite").data == ObjectUrl.parse("s3://lake-bucket/tenant/warehouse")
+    data, catalog = lake.owned_files(tmp_path / "warehouse.sqlite")  # PLUS-8: what an erasure leaves to the lake
+    assert (data, catalog[0]) == (ObjectUrl.parse("s3://lake-bucket/tenant/warehouse"), tmp_path / "warehouse.sqlite")
     monkeypatch.delenv("SMSFLOW_WAREHOUSE_DATA")
     monkeypatch.setenv("SMSFLOW_BUCKET", "s3://lake-bucket/tenant")
     assert lake.locate("postgresql://smsflow@db/lake").data == ObjectUrl.parse("s3://lake-bucket/tenant/warehouse")
