@@ -11,6 +11,7 @@ possibly on the wire (SEND-7), as a file intent written in another boot does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -18,7 +19,7 @@ import uuid
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text
 
 from pipelines.dispatch.ledger_files import LEDGER_SCHEMA, RECORDS_SCHEMA, boot_id, outcome_event
 from pipelines.store.schema import send_ledger
@@ -33,6 +34,51 @@ def server_boot(connection: Connection) -> str:
     return boot_id()
 
 
+class _CoreRows:
+    """Inserts of ledger rows, each call one transaction on a connection of its own (SQLite: BEGIN IMMEDIATE)."""
+
+    def __init__(self, engine: Engine):
+        self._connection = engine.connect()
+        self._insert = insert(send_ledger)
+
+    def insert(self, rows: list[dict]) -> None:
+        with self._connection.begin():
+            self._connection.execute(self._insert, rows)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class _PostgresRows:
+    """Inserts of ledger rows on a psycopg connection of its own (prepared, autocommit; several rows: one
+    transaction); `asynchronous`: committed without waiting for the server's disk (synchronous_commit off)."""
+
+    _SQL = None
+
+    def __init__(self, engine: Engine, asynchronous: bool):
+        if _PostgresRows._SQL is None:
+            statement = insert(send_ledger).values({name: bindparam(name) for name in _COLUMNS})
+            _PostgresRows._SQL = str(statement.compile(dialect=engine.dialect))
+        self._proxy = engine.raw_connection()
+        self._connection = self._proxy.driver_connection
+        self._connection.autocommit = True
+        if asynchronous:
+            self._connection.execute("SET synchronous_commit = off")
+
+    def insert(self, rows: list[dict]) -> None:
+        if len(rows) == 1:
+            self._connection.execute(self._SQL, rows[0], prepare=True)
+            return
+        with self._connection.transaction(), self._connection.cursor() as cursor:
+            cursor.executemany(self._SQL, rows)
+
+    def close(self) -> None:
+        """Never handed back to the pool with its session setting."""
+        with contextlib.suppress(Exception):
+            self._proxy.invalidate()
+        self._proxy.close()
+
+
 class StoreLedger:
     """A writer of the send ledger in the account store: the file ledger's methods, rows instead of lines."""
 
@@ -40,80 +86,66 @@ class StoreLedger:
         self.campaign = campaign
         self.writer = f"{name}-{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._group, self._lock, self._pending = group, threading.Lock(), []
-        self._postgres = engine.dialect.name == "postgresql"
-        self._insert = insert(send_ledger)
-        self._records = engine.connect()  # intents, outcomes, decisions (reader and sender threads, under _lock)
-        self._marks = engine.connect()  # `sent` marks: the sending thread only, one commit each
-        if self._postgres:
-            self._marks = self._marks.execution_options(isolation_level="AUTOCOMMIT")
-            self._marks.exec_driver_sql("SET synchronous_commit = off")
-        self.boot = server_boot(self._records)
-        self._records.commit()
-        self._write([self._row(None, "open", boot=self.boot, ts=time.time())], durable=True)
+        with engine.connect() as connection:
+            self.boot = server_boot(connection)
+        if engine.dialect.name == "postgresql":
+            # Intents and decisions wait for the disk; outcomes and marks only for the server (a crash of the
+            # server, not of the worker, can lose them: the boot rule then counts the intents as on the wire).
+            self._durable = _PostgresRows(engine, asynchronous=False)
+            self._outcomes = _PostgresRows(engine, asynchronous=True)
+            self._marks = _PostgresRows(engine, asynchronous=True)  # the sending thread only, one commit each
+        else:
+            self._durable, self._outcomes, self._marks = _CoreRows(engine), _CoreRows(engine), _CoreRows(engine)
+        self._durable.insert([self._row(None, "open", boot=self.boot, ts=time.time())])
 
     def _row(self, key: str | None, event: str, status: int | None = None, message_id: str | None = None,
              evidence: str | None = None, ts: float | None = None, boot: str | None = None) -> dict:
         return {"campaign": self.campaign, "writer": self.writer, "key": key, "event": event, "status": status,
                 "message_id": message_id, "evidence": evidence, "ts": ts, "boot": boot}
 
-    def _write(self, rows: list[dict], durable: bool) -> None:
-        """One transaction (under _lock); `durable`: waits for the server's disk, else only for its memory."""
-        if not rows:
-            return
-        with self._records.begin():
-            if self._postgres and not durable:
-                self._records.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            self._records.execute(self._insert, rows)
-
     def sent(self, key: str) -> None:
         """SEND-7: this part is about to go on the wire; committed (not waited to disk) before the bytes are."""
-        row = self._row(key, "sent")
-        if self._postgres:
-            self._marks.execute(self._insert, row)
-        else:
-            with self._marks.begin():
-                self._marks.execute(self._insert, row)
+        self._marks.insert([self._row(key, "sent")])
 
     def intents(self, keys: list[str]) -> None:
         """Committed, durably, before any of these parts is sent."""
         now = time.time()
         with self._lock:
-            self._write([self._row(key, "intent", ts=now) for key in keys], durable=True)
+            self._durable.insert([self._row(key, "intent", ts=now) for key in keys])
 
     def outcome(self, key: str, status: int, message_id: str | None, evidence: str = "submit_sm_resp") -> None:
         with self._lock:
             self._pending.append(self._row(key, outcome_event(status), status, message_id, evidence, time.time()))
             if len(self._pending) >= self._group:
-                self._commit_outcomes(durable=False)
+                self._commit_outcomes(self._outcomes)
 
-    def _commit_outcomes(self, durable: bool) -> None:
+    def _commit_outcomes(self, rows: _CoreRows | _PostgresRows) -> None:
         pending, self._pending = self._pending, []
-        self._write(pending, durable)
+        if pending:
+            rows.insert(pending)
 
     def decide(self, keys: list[str], event: str, evidence: str) -> None:
         """SEND-7: what becomes of parts in flight when a sender stopped (`held` or `resend`), committed at once."""
         now = time.time()
         with self._lock:
-            self._commit_outcomes(durable=False)
-            self._write([self._row(key, event, evidence=evidence, ts=now) for key in keys], durable=True)
+            self._commit_outcomes(self._outcomes)
+            self._durable.insert([self._row(key, event, evidence=evidence, ts=now) for key in keys])
 
     def flush(self) -> None:
         """Commit the outcomes so far: a killed worker then loses none (a PostgreSQL crash may)."""
         with self._lock:
-            self._commit_outcomes(durable=False)
+            self._commit_outcomes(self._outcomes)
 
     def sync(self) -> None:
         with self._lock:
-            self._commit_outcomes(durable=True)
+            self._commit_outcomes(self._durable)
 
     def close(self) -> None:
         try:
             self.sync()
         finally:
-            self._records.close()
-            if self._postgres:  # its session setting (synchronous_commit) is never handed to the pool
-                self._marks.invalidate()
-            self._marks.close()
+            for rows in (self._durable, self._outcomes, self._marks):
+                rows.close()
 
 
 def store_records(engine: Engine, campaign: str) -> pl.DataFrame:
