@@ -64,6 +64,8 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
     from pipelines.events_s3 import BatchUploads
 
     uploads = BatchUploads(events_dir)
+    if uploads.resume(events_dir):  # a previous run's batches that S3 did not take, sent now
+        uploads.written(None)
     writer = _UploadedWriter(events_dir, f"receiver-{os.getpid()}", uploads=uploads) if uploads.remote is not None \
         else EventWriter(events_dir, f"receiver-{os.getpid()}")
     session = BindSession(settings, None, writer, ("", 0, ""), "", None)

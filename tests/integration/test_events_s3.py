@@ -145,7 +145,8 @@ def test_plus4_a_compaction_on_s3_uploads_the_day_file_before_it_deletes_the_bat
 
 
 def test_plus4_a_batch_not_sent_is_sent_before_it_is_handed_on(s3_server, tmp_path, monkeypatch):
-    """S3 not answering when a batch is written: the receiver keeps it and sends it before it hands it on."""
+    """S3 not answering when a batch is written: the receiver keeps it and sends it before it hands it on; a batch
+    a stopped run did not send is sent by the next run."""
     from pipelines.dlr import EventWriter
     from pipelines.events_s3 import BatchUploads
 
@@ -167,3 +168,10 @@ def test_plus4_a_batch_not_sent_is_sent_before_it_is_handed_on(s3_server, tmp_pa
     storage.forget_clients()
     uploads.send_pending()
     assert uploads.pending == [] and _events_objects(url) == [path.name]
+    writer.add(kind="reply", message_id="", stat="", handset="33622222222", text="STOP", err="", done_date="",
+               service="36184")
+    unsent = writer.flush()  # written by a run that stopped before S3 took it
+    again = BatchUploads(root / "events")  # the next run
+    assert again.resume(root / "events") == 1 and again.pending == [unsent]
+    again.written(None)
+    assert _events_objects(url) == sorted([path.name, unsent.name])
