@@ -34,7 +34,9 @@ on SQS), and the same DAG would take Kafka or Redis by a change of scheme. On S3
 no marker is needed. The SQS connection is `aws_default` if defined (its extras may name `endpoint_url`), else
 the AWS_* settings (`AWS_ENDPOINT_URL` for moto); never a spec. Each event only wakes the run: the run sweeps
 every drop under the prefixes, so a lost message is caught by the next sweep and a repeated one finds its drop
-gone or a duplicate by content (DROP-2); the objects the messages named are logged.
+gone or a duplicate by content (DROP-2); the objects the messages named are logged. A sweep also runs each hour
+(`AssetOrTimeSchedule`): a message read and deleted by a triggerer that stopped before the Asset event was saved
+delays its drop an hour, never loses it.
 `SMSFLOW_BUCKET=s3://…` without `SMSFLOW_DROP_QUEUE`: no watcher, runs by hand (conf `files`) or a schedule set
 elsewhere.
 
@@ -48,13 +50,15 @@ import os
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Asset, AssetAny, AssetWatcher, dag, get_current_context, task
+from airflow.sdk import Asset, AssetAny, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, dag, \
+    get_current_context, task
 
 BUCKET_ENV, WATCH_ENV, QUEUE_ENV = "SMSFLOW_BUCKET", "SMSFLOW_DROP_WATCH", "SMSFLOW_DROP_QUEUE"
 DEFAULT_WATCH = "incoming/export.csv"
 MARKER = ".done"  # pipelines.drops.MARKER (kept equal by a test)
 POKE_SECONDS = 5.0
 AWS_CONNECTION = "aws_default"  # absent: the AWS_* settings (the Amazon provider's fallback)
+SAFETY_SWEEP = "17 * * * *"  # with SQS: a sweep each hour besides the messages' (drops_schedule)
 
 
 def bucket_root() -> str:
@@ -102,10 +106,23 @@ def watched_drops() -> list[Asset]:
             for name in names]
 
 
+def drops_schedule(drops: list[Asset]):
+    """The watched Assets; with the SQS queue, also an hourly sweep: a message lost between SQS and the Asset event
+    (read, deleted, the triggerer stopped) delays its drop an hour at most, never loses it (DROP-3)."""
+    if not drops:
+        return None
+    if not os.environ.get(QUEUE_ENV, "").strip():
+        return AssetAny(*drops)
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(SAFETY_SWEEP, timezone="UTC"), assets=AssetAny(*drops))
+
+
 DROPS = watched_drops()
 
 
-@dag(schedule=AssetAny(*DROPS) if DROPS else None, start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Paris"),
+# With the hourly sweep, no start date: its first run waits for the next hour (with one, the scheduler would
+# start the past hour's at once).
+@dag(schedule=drops_schedule(DROPS),
+     start_date=None if os.environ.get(QUEUE_ENV, "").strip() else pendulum.datetime(2026, 1, 1, tz="Europe/Paris"),
      catchup=False, max_active_runs=1,  # one sweep at a time: two runs never take the same file
      tags=["smsflow", "DROP-1"], doc_md=__doc__,
      description="CRM exports dropped in the bucket: checked, then each starts one sms_campaign run, or is "
@@ -124,8 +141,8 @@ def sms_drops():
         use_airflow_store()  # the account store: $SMSFLOW_DB, else the connection smsflow_db, else the bucket's
         context = get_current_context()
         events = context.get("triggering_asset_events") or {}
-        files = [asset.uri for asset in events if asset.uri.startswith("file://")]  # a marker's export
-        for announced in announced_objects(event.extra for asset in events for event in events[asset]):
+        files = [uri for asset in events if (uri := getattr(asset, "uri", "")).startswith("file://")]  # an export
+        for announced in announced_objects(event.extra for each in events.values() for event in each):
             print(f"Announced by SQS: {announced} (taken by the sweep)")
         files += list((context["dag_run"].conf or {}).get("files") or [])
         started = start_drops(bucket_root(), files)

@@ -46,6 +46,7 @@ def _drive(bucket: str, queue_url: str) -> None:
     classpath, kwargs = trigger.serialize()
     seen = {"dag_id": dag.dag_id, "tasks": sorted(dag.task_ids), "asset": asset.uri, "asset_name": asset.name,
             "assets": [str(item.uri) for item in dag.timetable.asset_condition.objects],
+            "timetable": type(dag.timetable).__name__, "cron": getattr(dag.timetable.timetable, "expression", None),
             "trigger": type(trigger).__name__, "is_message_queue": isinstance(trigger, MessageQueueTrigger),
             "scheme": trigger.scheme, "classpath": classpath, "kwargs": kwargs,
             "runs_sqs": isinstance(trigger.trigger, SqsSensorTrigger), "serialized_has_queue": queue_url in serialized}
@@ -96,6 +97,7 @@ def test_drop1_on_s3_sms_drops_is_scheduled_on_the_sqs_queue_through_message_que
     host_path = seen["queue_url"].split("://", 1)[1]
     assert seen["asset"] == f"sqs://{host_path}" and seen["assets"] == [seen["asset"]]
     assert seen["asset_name"] == "smsflow_drop_queue:sms-drops-dag-test"
+    assert (seen["timetable"], seen["cron"]) == ("AssetOrTimeSchedule", "17 * * * *")  # DROP-3: a lost message
     assert (seen["trigger"], seen["is_message_queue"], seen["scheme"]) == ("MessageQueueTrigger", True, "sqs")
     assert seen["runs_sqs"] and seen["serialized_has_queue"]
     assert seen["classpath"] == "airflow.providers.amazon.aws.triggers.sqs.SqsSensorTrigger"
