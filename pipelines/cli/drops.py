@@ -128,7 +128,8 @@ def check(
     store: str = store_option(),
 ) -> None:
     """What a drop of FILE would do, without moving or recording anything: drop it without its .done marker,
-    check it, then write the marker (exit code 1 when it would be quarantined)."""
+    check it, then write the marker (on S3, where an object is taken without one: check it outside the drop
+    prefixes, then copy it under one). Exit code 1 when it would be quarantined."""
     from pipelines.drops import check_drop
 
     outcome = check_drop(bucket or "bucket", file, engine=open_account_store(store))
@@ -155,8 +156,8 @@ def watch_s3(
     store: str = store_option(),
 ) -> None:
     """Announce drops on an S3 bucket through SQS: the queue, and the bucket's notifications of new objects under
-    incoming/ and the rules' prefixes to it (idempotent: run again after adding a rule outside incoming/). Prints the
-    queue's URL (stdout), to set as SMSFLOW_DROP_QUEUE where Airflow runs."""
+    incoming/ and the rules' prefixes to it (idempotent; with SMSFLOW_DROP_QUEUE set, drops add and remove keep the
+    prefixes up to date). Prints the queue's URL (stdout), to set as SMSFLOW_DROP_QUEUE where Airflow runs."""
     from pipelines.drops.notifications import notified_prefixes, watch_drops
 
     if not bucket or not bucket.startswith("s3://"):

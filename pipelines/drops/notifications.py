@@ -2,8 +2,8 @@
 the drop prefixes) sent to an SQS queue, which the sms_drops DAG's AssetWatcher reads (common-messaging's
 MessageQueueTrigger, the Amazon provider's SQS trigger under it).
 
-`watch_drops` makes the queue and the notifications (idempotent: run it again after a rule is added outside
-`incoming/`); `announced_objects` reads the objects an Asset event's SQS messages name. A message only wakes the
+`watch_drops` makes the queue and the notifications (idempotent: `smsflow drops add|remove` run it again when
+SMSFLOW_DROP_QUEUE is set, so a rule outside `incoming/` is announced too); `announced_objects` reads the objects an Asset event's SQS messages name. A message only wakes the
 sweep (`start_drops`), which takes every drop waiting: a lost message is caught by the next sweep, a repeated one
 finds its drop gone or a duplicate (DROP-2). boto3 reads the endpoint, region and keys from the AWS_* settings.
 """
