@@ -14,6 +14,7 @@ from pathlib import Path
 EXECUTOR = "smsflow_provider.executors.celery.SettledCeleryExecutor"
 AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 HOSTNAME_CALLABLE = "smsflow_provider.executors.hostname.worker_hostname"
+CELERY_CONFIG = "smsflow_provider.executors.celery_config.CELERY_CONFIG"  # a task may start processes (its binds)
 WORKERS = ("worker-1", "worker-2")  # two Celery workers, each with its own working folder and host name
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer", *WORKERS)
 SECRETS = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY")
@@ -78,6 +79,7 @@ def shared_environment(places: Places) -> dict[str, str]:
         "AIRFLOW__CELERY__BROKER_URL": f"redis://{places.redis}",
         "AIRFLOW__CELERY__RESULT_BACKEND": places.database("airflow", "db+postgresql+psycopg"),
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{places.api}/execution/",
         "AIRFLOW__API__BASE_URL": places.api,
         "AIRFLOW__API__HOST": places.bind,
