@@ -42,6 +42,8 @@ class _CoreRows:
         self._insert = insert(send_ledger)
 
     def insert(self, rows: list[dict]) -> None:
+        if not rows:
+            return
         with self._connection.begin():
             self._connection.execute(self._insert, rows)
 
@@ -66,6 +68,8 @@ class _PostgresRows:
             self._connection.execute("SET synchronous_commit = off")
 
     def insert(self, rows: list[dict]) -> None:
+        if not rows:
+            return
         if len(rows) == 1:
             self._connection.execute(self._SQL, rows[0], prepare=True)
             return

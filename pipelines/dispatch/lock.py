@@ -87,17 +87,17 @@ def _live_orphans(paths: CampaignPaths, rows: range | None) -> list[int]:
     return pids
 
 
-def _one_batch_size(paths: CampaignPaths, batch_size: int, held: list[int]) -> None:
+def _one_batch_size(paths: CampaignPaths, locks: CampaignPaths, batch_size: int, held: list[int]) -> None:
     """PLUS-1: batches of another size cover other rows (batch 1 of 200 is half of batch 0 of 400), so one
     batch size is sent at a time. This size's shared lock is taken first, then every other size's is probed:
     of two senders racing with different sizes, the later prober always sees the other's lock."""
-    own = paths.batch_size_lock(batch_size)
+    own = locks.batch_size_lock(batch_size)
     fd = _try_flock(own, exclusive=False)
     if fd is None:  # another size's sender is probing it this instant
         raise _busy(paths, f"batches of another size are being checked against batches of {batch_size} rows",
                     _flock_holders(own))
     held.append(fd)
-    for size, path in sorted(paths.batch_size_locks().items()):
+    for size, path in sorted(locks.batch_size_locks().items()):
         if size == batch_size:
             continue
         probe = _try_flock(path, exclusive=True)
@@ -111,8 +111,9 @@ def _one_batch_size(paths: CampaignPaths, batch_size: int, held: list[int]) -> N
 def campaign_lock(plan_dir: Path, batch: int | None = None, batch_size: int = 10_000):
     """Hold the campaign's sender lock for a send; CampaignBusy at once when another sender lives (PLUS-1).
 
-    OS file locks (flock) in <campaign>/dispatch/, released by the kernel when their holder dies however it
-    dies. The whole plan takes the sender lock exclusively; a batch shares it with other batches of its own size
+    OS file locks (flock) in <campaign>/dispatch/ (with the ledger in a SQLite store: beside the store's file, so
+    every working folder of the host shares them), released by the kernel when their holder dies however it
+    dies; advisory locks when the ledger is in a PostgreSQL store (lock_advisory). The whole plan takes the sender lock exclusively; a batch shares it with other batches of its own size
     (never another size: their rows overlap) and takes its batch's own. Bind processes of a killed sender die
     with it (PR_SET_PDEATHSIG); until those sending any of these rows are gone, the lock refuses.
     Yields the lock pattern of this sender's bind processes.
@@ -132,17 +133,19 @@ def campaign_lock(plan_dir: Path, batch: int | None = None, batch_size: int = 10
                 time.sleep(0.05)
             yield paths.bind_lock(_scope(rows), "{pid}")
         return
+    locks = _lock_home(paths)
+    locks.dispatch.mkdir(parents=True, exist_ok=True)
     held: list[int] = []
     try:
-        fd = _try_flock(paths.sender_lock, exclusive=batch is None)
+        fd = _try_flock(locks.sender_lock, exclusive=batch is None)
         if fd is None:
             raise _busy(paths, "the whole plan" if batch is None else f"batch {batch} needs the plan free",
-                        _flock_holders(paths.sender_lock))
+                        _flock_holders(locks.sender_lock))
         held.append(fd)
-        own = paths.sender_lock
+        own = locks.sender_lock
         if batch is not None:
-            _one_batch_size(paths, batch_size, held)
-            own = paths.batch_lock(batch)
+            _one_batch_size(paths, locks, batch_size, held)
+            own = locks.batch_lock(batch)
             fd = _try_flock(own, exclusive=True)
             if fd is None:
                 raise _busy(paths, f"batch {batch}", _flock_holders(own))
@@ -150,14 +153,30 @@ def campaign_lock(plan_dir: Path, batch: int | None = None, batch_size: int = 10
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         deadline = time.monotonic() + _ORPHAN_WAIT
-        while orphans := _live_orphans(paths, rows):
+        while orphans := _live_orphans(locks, rows):
             if time.monotonic() > deadline:
                 raise _busy(paths, "bind processes of a sender that died", orphans)
             time.sleep(0.05)
-        yield paths.bind_lock(_scope(rows), "{pid}")
+        yield locks.bind_lock(_scope(rows), "{pid}")
     finally:
         for fd in reversed(held):
             os.close(fd)
+
+
+def _lock_home(paths: CampaignPaths) -> CampaignPaths:
+    """Where a campaign's lock files are: its own folder, or, with the ledger in a SQLite store, a folder named
+    after the campaign beside the store's file (<store>.locks/<campaign>/dispatch/)."""
+    from pipelines.dispatch.ledger import ledger_mode
+
+    if ledger_mode() != "store":
+        return paths
+    from pipelines.dispatch.ledger_store import ledger_engine
+
+    root = paths.root
+    database = ledger_engine(root.parent.parent if root.parent.name == "campaigns" else None).url.database
+    if not database or database == ":memory:":
+        return paths
+    return CampaignPaths(Path(f"{database}.locks") / root.name)
 
 
 def _advisory_engine(paths: CampaignPaths):

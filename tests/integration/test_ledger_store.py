@@ -210,3 +210,13 @@ def test_plus8_erase_and_purge_reach_the_ledger_in_the_store(store_url):
     assert purge_store_rows(engine, "c2", {}, erase_key(engine))["send_ledger"] == 1
     number = _key(2).split("\x1f")[0]
     assert keys("c2") == sorted([hashed, hash_number(erase_key(engine), number) + _key(2)[len(number):]])
+
+
+def test_send7_a_decision_on_no_part_writes_nothing(store_url):
+    """Every part in flight confirmed by a receipt: the policy decides on none (SEND-7)."""
+    writer = StoreLedger(open_store(store_url), "c1", "batch-0-bind-0", group=8)
+    writer.decide([], "held", "in flight when the sender stopped")
+    writer.intents([])
+    writer.close()
+    with open_store(store_url).connect() as connection:
+        assert connection.execute(select(send_ledger.c.event)).scalars().all() == ["open"]

@@ -22,7 +22,8 @@ from pipelines.store.schema import send_ledger
 
 WINDOW = 16
 ROWS = 400
-pytestmark = pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+BOTH = pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)  # locks: flock / advisory
+POSTGRESQL = pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 
 
 @pytest.fixture(autouse=True)
@@ -63,6 +64,7 @@ def _start_send(simulator, plan_dir: Path, *options: str, **query) -> subprocess
                          stderr=subprocess.PIPE, text=True)
 
 
+@BOTH
 @pytest.mark.parametrize("policy", ["hold", "resend"])
 def test_send7_plus1_a_sender_killed_on_one_worker_is_resumed_on_another_from_the_store(smsc, tmp_path, store_url,
                                                                                        policy):
@@ -97,7 +99,11 @@ def test_send7_plus1_a_sender_killed_on_one_worker_is_resumed_on_another_from_th
     assert _no_ledger_files(plan_1, plan_2)  # nothing of it on either worker's disk
 
 
-def test_plus1_the_advisory_lock_refuses_a_sender_on_another_worker_and_dies_with_its_holder(smsc, tmp_path):
+@BOTH
+def test_plus1_the_lock_refuses_a_sender_in_another_working_folder_and_dies_with_its_holder(smsc, tmp_path,
+                                                                                           store_url):
+    """PostgreSQL: advisory locks (any host); SQLite (one host): file locks beside the store's file, not in either
+    working folder."""
     simulator = smsc(receipt_delay=0.05)
     plan_1, plan_2 = _two_workers(tmp_path, 600)
     first = _start_send(simulator, plan_1, "--tps", "150")
@@ -107,7 +113,7 @@ def test_plus1_the_advisory_lock_refuses_a_sender_on_another_worker_and_dies_wit
             with pytest.raises(CampaignBusy) as busy:
                 send_plan(plan_2, SmscSettings.from_url(simulator.url()))
             said = str(busy.value)
-            assert f"pid {first.pid} on " in said and "one live sender per campaign" in said and "[PLUS-1]" in said
+            assert f"pid {first.pid}" in said and "one live sender per campaign" in said and "[PLUS-1]" in said
             with pytest.raises(CampaignBusy, match="batch 0 needs the plan free"):
                 send_plan(plan_2, SmscSettings.from_url(simulator.url()), batch=0, batch_size=100)
             os.kill(first.pid, signal.SIGKILL)
@@ -123,6 +129,7 @@ def test_plus1_the_advisory_lock_refuses_a_sender_on_another_worker_and_dies_wit
     assert _no_ledger_files(plan_1, plan_2)
 
 
+@POSTGRESQL
 def test_plus1_batches_on_two_workers_go_out_side_by_side_and_a_batch_is_sent_by_one(smsc, tmp_path, store_url):
     simulator = smsc(receipt_delay=0.05)
     plan_1, plan_2 = _two_workers(tmp_path, 400)
@@ -149,7 +156,9 @@ def test_plus1_batches_on_two_workers_go_out_side_by_side_and_a_batch_is_sent_by
     assert len(copies) == 400 and max(copies.values()) == 1
 
 
-def test_plus1_a_two_bind_sender_killed_on_one_worker_is_resumed_on_another_once_its_binds_are_gone(smsc, tmp_path):
+@BOTH
+def test_plus1_a_two_bind_sender_killed_on_one_worker_is_resumed_on_another_once_its_binds_are_gone(smsc, tmp_path,
+                                                                                                    store_url):
     simulator = smsc(receipt_delay=0.05)
     plan_1, plan_2 = _two_workers(tmp_path, 3000)
     sender = _start_send(simulator, plan_1, "--tps", "600", "--binds", "2", ambiguous_grace=1.0)
@@ -162,6 +171,7 @@ def test_plus1_a_two_bind_sender_killed_on_one_worker_is_resumed_on_another_once
     assert len(copies) == 3000 and max(copies.values()) == 1
 
 
+@POSTGRESQL
 def test_plus1_bind_processes_left_alive_on_another_host_hold_back_a_resume_of_their_rows(tmp_path, store_url,
                                                                                           monkeypatch):
     """A bind process whose sender died (on another host: no flock here sees it) holds its bind lock in the store;
