@@ -217,3 +217,21 @@ def _free(plan_dir: Path) -> bool:
             return True
     except CampaignBusy:
         return False
+
+
+@POSTGRESQL
+def test_send3_test_sends_keep_a_ledger_of_their_own_in_the_store(smsc, tmp_path, store_url):
+    """A test send (SEND-3) with the ledger in the store: its rows are the campaign's `/tests` ledger, never the
+    campaign's own (whose resume they must not skip), and the SMSC's answers come back from them."""
+    from pipelines.dispatch import send_test
+    from pipelines.layout import CampaignPaths
+
+    simulator = smsc()
+    paths = CampaignPaths(tmp_path / "worker-1" / "campaigns" / "c1")
+    results = send_test("Bonjour", "GSM7", ["0611111111", "0622222222"], SmscSettings.from_url(simulator.url()),
+                        "SHOP", paths.tests, paths.test_events)
+    assert [result.message_id is not None for result in results] == [True, True]
+    with open_store(store_url).connect() as connection:
+        assert set(connection.execute(select(send_ledger.c.campaign)).scalars()) == {"c1/tests"}
+    assert ledger_state(paths.ledger).is_empty() and ledger_state(paths.tests).height == 2
+    assert not any(paths.tests.glob("*.jsonl")) and not any(paths.ledger.glob("*.jsonl"))
