@@ -105,3 +105,48 @@ def test_house_dockerfile_installs_the_provider_from_its_sources():
     copies = [number for number, line in enumerate(lines) if line.startswith("COPY plugins ")]
     assert copies and syncs[-1] > copies[0] and "--no-install" not in lines[syncs[-1]]
     assert "apache_airflow_provider" in dockerfile
+
+
+POOL_TASK = '''
+import billiard, multiprocessing, os, sys
+def task(_):
+    if sys.argv[1] == "fixed":
+        from smsflow_provider.executors.celery_config import allow_children
+        allow_children()  # what Celery's worker_process_init signal runs in each pool process
+    child = os.fork()  # the task process Airflow's supervisor forks
+    if child == 0:
+        try:
+            from concurrent.futures import ProcessPoolExecutor
+            with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as binds:
+                print("binds", list(binds.map(abs, [-1, -2])), flush=True)
+        except Exception as error:
+            print("refused", type(error).__name__, error, flush=True)
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+if __name__ == "__main__":
+    with billiard.Pool(1) as pool:
+        pool.map(task, [0])
+'''
+
+
+@pytest.mark.parametrize("pool", ["plain", "fixed"])
+def test_a_task_in_celerys_prefork_pool_may_start_its_bind_processes(pool):
+    """A dispatch batch on two binds starts a process per bind from a task that Celery's pool (billiard) runs: refused
+    in a plain pool process, allowed in one the stack's Celery config prepared (celery_config.allow_children)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", POOL_TASK, pool], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+    if pool == "plain":
+        assert "refused AssertionError daemonic processes are not allowed to have children" in done.stdout
+    else:
+        assert "binds [1, 2]" in done.stdout, done.stdout + done.stderr
+    from pipelines.stack.services import CELERY_CONFIG
+
+    assert compose_environment_of("worker-1")["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == CELERY_CONFIG
+
+
+def compose_environment_of(service: str) -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"][service]["environment"]
