@@ -83,7 +83,7 @@ def airflow_environment(home: Path, bucket: Path, smsc_url: str, port: int, pass
         # between each task and the next (Airflow's default, for hundreds of DAGs); a quarter of one here.
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": os.environ.get("AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME",
                                                                         "0.25"),
-        **bucket_environment(bucket),
+        **bucket_environment(bucket, home),
         "SMSFLOW_RECEIPT_TIMEOUT": "15",
         "AIRFLOW_CONN_SMSC_DEFAULT": smsc_url,
         # The run writes its outcome as the run's note through the REST API (smsflow_provider AirflowApiHook).
@@ -93,16 +93,18 @@ def airflow_environment(home: Path, bucket: Path, smsc_url: str, port: int, pass
     }
 
 
-def bucket_environment(bucket: Path) -> dict[str, str]:
-    """SMSFLOW_BUCKET for Airflow's tasks: the folder, or the s3:// URL its working copy mirrors, with this working
-    copy as theirs (SMSFLOW_WORKDIR: one host, one account store and lake catalog in it, unless SMSFLOW_DB and
-    SMSFLOW_WAREHOUSE name shared ones)."""
+def bucket_environment(bucket: Path, home: Path) -> dict[str, str]:
+    """SMSFLOW_BUCKET for Airflow's tasks: the folder, or the s3:// URL its working copy mirrors. On S3 the tasks
+    get a working copy of their own (AIRFLOW_HOME/working-copy: they meet this process through S3 only) when the
+    account store and the lake catalog are shared (SMSFLOW_DB, SMSFLOW_WAREHOUSE); else this one, which holds
+    the SQLite store and catalog they must share."""
     from pipelines.storage import remote_of
 
     remote = remote_of(bucket)
     if remote is None:
         return {"SMSFLOW_BUCKET": str(bucket)}
-    return {"SMSFLOW_BUCKET": str(remote), "SMSFLOW_WORKDIR": str(bucket)}
+    shared = os.environ.get("SMSFLOW_DB") and os.environ.get("SMSFLOW_WAREHOUSE")
+    return {"SMSFLOW_BUCKET": str(remote), "SMSFLOW_WORKDIR": str(home / "working-copy" if shared else bucket)}
 
 
 def airflow_launcher(home: Path) -> Path:

@@ -69,6 +69,10 @@ def test_issue13_the_demo_campaign_runs_through_airflow_with_the_bucket_on_s3(s3
     assert any(key.startswith("events/") for key in keys), sorted(keys)  # the receipts heard by the run
     spec = storage.read_bytes(folder / "spec.yaml").decode()
     assert f"{bucket}/incoming/clients-vip.csv" in spec and str(workdir) not in spec
+    # The tasks had a working copy of their own: the report reached this one through S3 (pulled at the end).
+    tasks = tmp_path / "airflow_home" / "working-copy"
+    assert (tasks / "campaigns" / campaign / "plan" / "recipients.parquet").is_file()
+    assert (workdir / "campaigns" / campaign / "report" / f"{campaign}.csv").is_file()
     assert f"CSV report: {folder}/report/{campaign}.csv" in demo.stdout
     rows = list(csv.reader(io.StringIO(storage.read_bytes(folder / "report" / f"{campaign}.csv")
                                        .decode("utf-8-sig")), delimiter=";"))
