@@ -116,3 +116,32 @@ def test_a_changed_file_of_the_same_size_is_sent(tmp_path, monkeypatch, bucket):
     os.utime(root / "c" / "x", ns=(time.time_ns(), time.time_ns()))
     assert mirror.push(root, "c") == mirror.SyncCount(1, 0)
     assert storage.read_bytes(f"{bucket}/c/x") == b"2"
+
+
+def test_syncs_of_one_working_copy_at_once_keep_each_other_s_state(tmp_path, monkeypatch, bucket):
+    """Two tasks of one host (two batches of a campaign) push at the same time: the root's flock keeps their state
+    updates apart, so neither push forgets what the other sent (a later push would send it again, or worse, a
+    pull would take it for a file deleted on S3)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = _copy(tmp_path, monkeypatch, bucket, "worker")
+    for batch in range(8):
+        (root / "campaigns" / "c1" / f"b{batch}").mkdir(parents=True)
+        for part in range(20):
+            (root / "campaigns" / "c1" / f"b{batch}" / f"{part}.jsonl").write_text(f"{batch}-{part}\n")
+    with ThreadPoolExecutor(8) as pool:
+        counts = list(pool.map(lambda batch: mirror.push(root, f"campaigns/c1/b{batch}"), range(8)))
+    assert counts == [mirror.SyncCount(20, 0)] * 8
+    assert len(json.loads((root / mirror.STATE).read_text())["files"]) == 160
+    assert mirror.push(root, "campaigns") == mirror.SyncCount(0, 0)
+
+
+def test_a_host_s_own_store_catalog_and_lake_data_never_go_to_s3(tmp_path, monkeypatch, bucket):
+    root = _copy(tmp_path, monkeypatch, bucket, "worker")
+    for name in ("smsflow.db", "smsflow.db-journal", "warehouse.sqlite", "warehouse/main/t/x.parquet",
+                 "campaigns/c1/spec.yaml", "campaigns/c1/warehouse.sqlite"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("x")
+    assert mirror.push(root) == mirror.SyncCount(2, 0)
+    assert {str(url)[len(bucket) + 1:] for url in storage.listing(ObjectUrl.parse(bucket))} == {
+        "campaigns/c1/spec.yaml", "campaigns/c1/warehouse.sqlite"}  # only the bucket's top holds host files
