@@ -15,10 +15,11 @@ opt-out path as in every other load (BL-2).
 again (idempotent).
 
 With the bucket on S3 (SMSFLOW_BUCKET=s3://…, issue 13) the task works in its worker's working copy of the bucket
-(SMSFLOW_WORKDIR): events/ and campaigns/ pulled from S3 before the load, campaigns/ (the reports written again)
-pushed after, so any worker loads what the receiver uploaded.
+(SMSFLOW_WORKDIR): events/ and the folders of the campaigns they concern pulled from S3 before the load, those
+folders (the reports written again) pushed after, so any worker loads what the receiver uploaded.
 
-Thin by design (STYLE.md): one task, `pipelines.events.load_event_batches`, in the `duckdb` pool (one writer).
+Thin by design (STYLE.md): one task, `pipelines.events_s3.load_announced` (`pipelines.events.load_event_batches` on
+an up-to-date working copy), in the `duckdb` pool (one writer).
 """
 
 from __future__ import annotations
@@ -51,17 +52,15 @@ def sms_events():
     @task(pool="duckdb")
     def load() -> dict:
         """The batches of the Asset events that started this run (or of the run's conf `files`), loaded."""
-        from pipelines.events import batch_files, load_event_batches
-        from pipelines.events_s3 import synced_for_loading
+        from pipelines.events_s3 import load_announced
 
         context = get_current_context()
         bucket = bucket_root()
         names = [str(name) for events in (context.get("triggering_asset_events") or {}).values()
                  for event in events for name in (event.extra or {}).get("files") or []]
         names += list((context["dag_run"].conf or {}).get("files") or [])
-        with synced_for_loading(bucket):  # S3: events/ and campaigns/ pulled, campaigns/ pushed after
-            files = batch_files(bucket, [name for name in names if name]) if names else None  # None: the whole folder
-            loaded = load_event_batches(bucket, files)
+        # S3: events/ and the campaigns they concern pulled, those campaigns pushed after
+        loaded, files = load_announced(bucket, [name for name in names if name])
         return {"events": loaded.events, "campaigns": list(loaded.campaigns), "files": len(files or [])}
 
     load()

@@ -59,8 +59,9 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
     (`BatchTracker` remembers them).
 
     With `events_dir` in a working copy of an S3 bucket: every file is uploaded once written, and all are on S3
-    before `batches` is given them; with `loads` (`batches` loads: --load), the working copy's campaigns/ is pulled
-    before each call and pushed after (an announcer, `loads=False`, reads no campaign)."""
+    before `batches` is given them; with `loads` (`batches` loads: --load), the folders of the campaigns they
+    concern are pulled before each call and pushed after (pipelines.events_s3; an announcer, `loads=False`, reads
+    no campaign)."""
     from pipelines.events_s3 import BatchUploads
 
     uploads = BatchUploads(events_dir)
@@ -123,6 +124,7 @@ class _BatchHandler:
                  loads: bool = True):
         self.tracker, self.batches, self.every = BatchTracker(folder), batches, every
         self.uploads, self.loads = uploads, loads
+        self.index = None  # the sent parts that tell which campaigns a batch concerns (bucket on S3, --load)
         self.thread: threading.Thread | None = None
         self.last = time.monotonic()
         self.compacted = time.monotonic()
@@ -141,16 +143,13 @@ class _BatchHandler:
         self._hand_on()
 
     def _hand_on(self) -> None:
-        from pipelines.events_s3 import synced_for_loading
-
         files = self.tracker.new()
         on_s3 = self.uploads is not None and self.uploads.remote is not None
         try:
             if on_s3:
                 self.uploads.send_pending()  # on S3 before anyone is told of them
             if on_s3 and self.loads:
-                with synced_for_loading(self.tracker.folder.parent, ("campaigns",)):
-                    self.batches(files)
+                self._load_synced(files)
             else:
                 self.batches(files)
         except Exception as error:  # noqa: BLE001 - the receiver stays bound; the same files are handed on next time
@@ -161,6 +160,17 @@ class _BatchHandler:
         if time.monotonic() - self.compacted >= COMPACT_EVERY:
             self.compacted = time.monotonic()
             self.compact()
+
+    def _load_synced(self, files: list[Path]) -> None:
+        """`batches(files)` with the folders of the campaigns they concern pulled from S3 first, pushed after."""
+        from pipelines.events import LedgerIndex
+        from pipelines.events_s3 import campaigns_to_pull, synced_campaigns
+
+        bucket = self.tracker.folder.parent
+        if self.index is None:
+            self.index = LedgerIndex(bucket)
+        with synced_campaigns(bucket, campaigns_to_pull(bucket, files, self.index)):
+            self.batches(files)
 
     def compact(self) -> None:
         """The old micro-batches merged into day files (pipelines.compaction), those not handed on yet left."""

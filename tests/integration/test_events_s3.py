@@ -50,21 +50,25 @@ def _working_copy(tmp_path: Path, monkeypatch, url: str, name: str) -> Path:
     return mirror.working_root(url)
 
 
-def test_plus4_a_late_receipt_received_on_one_host_is_loaded_by_a_worker_of_another(smsc, s3_server, shared_lake,
-                                                                                     tmp_path, monkeypatch):
+@pytest.mark.parametrize("ledger", ["store", "files"])
+def test_plus4_a_late_receipt_received_on_one_host_is_loaded_by_a_worker_of_another(ledger, smsc, s3_server,
+                                                                                     shared_lake, tmp_path,
+                                                                                     monkeypatch):
     """A campaign sent from worker 1's working copy (pushed to S3), gone before its receipts; the receiver, in a
     working copy of its own, writes them and each micro-batch is on S3 at once; its --load pulls the campaign from
     S3 and loads it; a loader in a third working copy (the sms_events DAG's task on another worker) pulls events/
-    and campaigns/ and loads the same receipts again, unchanged, and writes the report back to S3."""
+    and the campaign and loads the same receipts again, unchanged, and writes the report back to S3. With the send
+    ledger in the account store, a loader pulls only the folders of the campaigns the batches concern; with file
+    ledgers (in the folders), every campaign folder."""
     from pipelines.dispatch import SmscSettings, receive
     from pipelines.events import LedgerIndex, load_event_batches
-    from pipelines.events_s3 import synced_for_loading
+    from pipelines.events_s3 import load_announced
     from pipelines.report import campaign_stats, export_csv
     from pipelines.warehouse import load_plan
 
     url = s3_server.url("tenant").rstrip("/")
     monkeypatch.setenv("SMSFLOW_BUCKET", url)
-    monkeypatch.setenv("SMSFLOW_LEDGER", "files")  # the campaign folder holds its ledger (pushed with it)
+    monkeypatch.setenv("SMSFLOW_LEDGER", ledger)
     monkeypatch.setenv("SMSFLOW_DB", f"sqlite:///{tmp_path / 'smsflow.db'}")  # the shared account store
     simulator = smsc(receipt_delay=1.5)
     worker = _working_copy(tmp_path, monkeypatch, url, "worker-1")
@@ -77,7 +81,9 @@ def test_plus4_a_late_receipt_received_on_one_host_is_loaded_by_a_worker_of_anot
         assert result.returncode == 0, (command, result.stderr)
     (worker / "campaigns" / "c1" / "report").mkdir(exist_ok=True)  # as the finish step: a report to write again
     (worker / "campaigns" / "c1" / "report" / "c1.csv").write_text("old")
-    mirror.push(worker, "campaigns/c1")
+    (worker / "campaigns" / "c0" / "plan").mkdir(parents=True)  # another campaign, which the receipts do not concern
+    (worker / "campaigns" / "c0" / "plan" / "summary.json").write_text("{}")
+    mirror.push(worker, "campaigns")
     database = worker / "warehouse.duckdb"  # any location: SMSFLOW_WAREHOUSE names the lake
     load_plan(database, "c1", plan_dir)  # the campaign's finish step, on worker 1
 
@@ -93,13 +99,14 @@ def test_plus4_a_late_receipt_received_on_one_host_is_loaded_by_a_worker_of_anot
     written = sorted(path.name for path in (receiver_root / "events").glob("*.parquet"))
     assert written and set(written) <= set(_events_objects(url))  # every micro-batch on S3
     assert any("c1" in loaded.campaigns for loaded in loads), loads  # the receiver's own load pulled the campaign
+    assert (receiver_root / "campaigns" / "c0").exists() == (ledger == "files")
     assert campaign_stats(database, "c1")["delivered"] == 3
 
     loader = _working_copy(tmp_path, monkeypatch, url, "worker-2")
     assert not (loader / "events").exists()
-    with synced_for_loading(loader) as bucket:  # what the sms_events task does
-        loaded = load_event_batches(bucket, None)
+    loaded, _ = load_announced(loader, [])  # the sms_events task, run with no conf: the whole folder
     assert loaded.campaigns == ("c1",) and loaded.events == 3
+    assert (loader / "campaigns" / "c0").exists() == (ledger == "files")
     assert campaign_stats(loader / "warehouse.duckdb", "c1")["delivered"] == 3
     assert export_csv(database, "c1", tmp_path / "c1.csv") == 3
     on_s3 = storage.read_bytes(ObjectUrl.parse(url + "/campaigns/c1/report/c1.csv"))
