@@ -48,8 +48,12 @@ class Ledger:
 
     def sent(self, key: str) -> None:
         """SEND-7: this part is about to go on the wire; in the kernel before the bytes are (not fsynced)."""
+        self.sent_many([key])
+
+    def sent_many(self, keys: list[str]) -> None:
+        """SEND-7: these parts are about to go on the wire together (one write to the SMSC), marked at once."""
         with self._lock:
-            self._file.write('{"key":%s,"event":"sent"}\n' % json.dumps(key))
+            self._file.write("".join('{"key":%s,"event":"sent"}\n' % json.dumps(key) for key in keys))
             self._file.flush()
 
     def _write(self, record: dict, sync: bool) -> None:

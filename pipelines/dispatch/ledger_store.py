@@ -41,7 +41,7 @@ class _CoreRows:
         self._connection = engine.connect()
         self._insert = insert(send_ledger)
 
-    def insert(self, rows: list[dict]) -> None:
+    def insert(self, rows: list[dict], atomic: bool = True) -> None:
         if not rows:
             return
         with self._connection.begin():
@@ -67,13 +67,15 @@ class _PostgresRows:
         if asynchronous:
             self._connection.execute("SET synchronous_commit = off")
 
-    def insert(self, rows: list[dict]) -> None:
+    def insert(self, rows: list[dict], atomic: bool = True) -> None:
+        """`atomic`: one transaction; else each row its own (autocommit), all sent in one pipeline."""
         if not rows:
             return
         if len(rows) == 1:
             self._connection.execute(self._SQL, rows[0], prepare=True)
             return
-        with self._connection.transaction(), self._connection.cursor() as cursor:
+        with (self._connection.transaction() if atomic else contextlib.nullcontext()), \
+                self._connection.cursor() as cursor:
             cursor.executemany(self._SQL, rows)
 
     def close(self) -> None:
@@ -110,6 +112,11 @@ class StoreLedger:
     def sent(self, key: str) -> None:
         """SEND-7: this part is about to go on the wire; committed (not waited to disk) before the bytes are."""
         self._marks.insert([self._row(key, "sent")])
+
+    def sent_many(self, keys: list[str]) -> None:
+        """SEND-7: these parts are about to go on the wire together (one write to the SMSC): one round trip, each
+        mark committed before it returns."""
+        self._marks.insert([self._row(key, "sent") for key in keys], atomic=False)
 
     def intents(self, keys: list[str]) -> None:
         """Committed, durably, before any of these parts is sent."""

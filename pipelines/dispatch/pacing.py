@@ -32,6 +32,10 @@ class RateLimiter:
             now = self._next
         self._next = max(self._next, now - 0.01) + 1.0 / self.rate  # at most 10 ms of catch-up burst
 
+    def due(self) -> bool:
+        """Whether a part may go now without waiting (always, when there is no rate)."""
+        return self.rate is None or self._next <= self._clock()
+
     def throttled(self, observed: float) -> None:
         """The SMSC answered ESME_RTHROTTLED or ESME_RMSGQFUL: 10% slower (from `observed` parts/s when unpaced)."""
         now = self._clock()

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 _TICK = 0.5  # seconds between event flushes when receipts trickle in
 _ENQUIRE_EVERY = 30.0  # seconds of silence before an enquire_link
+_BURST = 64  # parts at most marked `sent` and written together when the window has room and the rate allows
 
 
 @dataclass
@@ -295,8 +296,11 @@ class BindSession:
         pending = deque(sorted(parts))
         announced: set[str] = set()
         while (part := self._next_part(pending, deadline, now)) is not None:
-            self._announce(part, pending, announced)
-            self._submit(part)
+            self.limiter.wait()
+            self.limiter.recover()
+            burst = self._burst(part, pending, deadline, now)
+            self._announce(burst, pending, announced)
+            self._submit(burst)
         self.ledger.sync()
         self.report.seconds = time.monotonic() - started  # sending time, without the receipts' linger
         if self.settings.linger:
@@ -343,30 +347,50 @@ class BindSession:
             elif time.monotonic() - self._last_answer > self.settings.timeout:
                 raise DispatchError(f"no answer from the SMSC for {self.settings.timeout:.0f} s")
 
-    def _announce(self, part: OutPart, pending: deque[OutPart], announced: set[str]) -> None:
+    def _burst(self, part: OutPart, pending: deque[OutPart], deadline: float | None,
+               now: Callable[[], float]) -> list[OutPart]:
+        """`part` and the parts after it that may go with it now: while the window has room and the rate allows
+        them without waiting (each paced as it is taken); never while refused parts are being sent again."""
+        burst = [part]
+        with self._state:
+            if self._retry or self._draining:
+                return burst
+            room = min(self.settings.window - len(self._in_flight), _BURST) - 1
+            while room > 0 and pending and self.limiter.due() and (deadline is None or now() < deadline):
+                self.limiter.wait()
+                self.limiter.recover()
+                burst.append(pending.popleft())
+                room -= 1
+        return burst
+
+    def _announce(self, burst: list[OutPart], pending: deque[OutPart], announced: set[str]) -> None:
         """PLUS-1: the intents of the next group are on disk before any of them is sent."""
-        if part.key in announced:
+        if all(part.key in announced for part in burst):
             return
-        group = [part.key] + [p.key for p in itertools.islice(pending, self.settings.fsync_group - 1)
-                              if p.key not in announced]
+        group = [part.key for part in burst if part.key not in announced]
+        group += [p.key for p in itertools.islice(pending, max(self.settings.fsync_group - len(group), 0))
+                  if p.key not in announced]
         self.ledger.intents(group)
         announced.update(group)
 
-    def _submit(self, part: OutPart) -> None:
-        """Pace, then one submit_sm with a receipt requested; marked `sent` in the ledger before the bytes go."""
-        self.limiter.wait()
-        self.limiter.recover()
-        sequence = self._next_sequence()
-        body = P.build_short_message(P.ShortMessage(
-            source_addr=self._source_address, source_addr_ton=self._source_ton, source_addr_npi=self._source_npi,
-            destination_addr=part.destination, dest_addr_ton=1, dest_addr_npi=1, esm_class=part.esm_class,
-            data_coding=part.data_coding, short_message=part.short_message, registered_delivery=1,
-            validity_period=self.validity))
+    def _submit(self, burst: list[OutPart]) -> None:
+        """One submit_sm per part with a receipt requested, written together; marked `sent` in the ledger (one
+        call for the burst) before the bytes go (SEND-7)."""
+        pdus = []
+        for part in burst:
+            sequence = self._next_sequence()
+            body = P.build_short_message(P.ShortMessage(
+                source_addr=self._source_address, source_addr_ton=self._source_ton,
+                source_addr_npi=self._source_npi, destination_addr=part.destination, dest_addr_ton=1,
+                dest_addr_npi=1, esm_class=part.esm_class, data_coding=part.data_coding,
+                short_message=part.short_message, registered_delivery=1, validity_period=self.validity))
+            pdus.append((sequence, P.encode(P.SUBMIT_SM, 0, sequence, body)))
         with self._state:
-            self._in_flight[sequence] = part
-        self.ledger.sent(part.key)
+            for (sequence, _), part in zip(pdus, burst):
+                self._in_flight[sequence] = part
+        self.ledger.sent_many([part.key for part in burst])
         try:
-            self._send(P.encode(P.SUBMIT_SM, 0, sequence, body))
+            self._send(b"".join(pdu for _, pdu in pdus))
         except Exception as error:
             raise DispatchError(f"SMPP connection lost while sending: {error}") from None
 
