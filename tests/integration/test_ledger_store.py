@@ -220,3 +220,22 @@ def test_send7_a_decision_on_no_part_writes_nothing(store_url):
     writer.close()
     with open_store(store_url).connect() as connection:
         assert connection.execute(select(send_ledger.c.event)).scalars().all() == ["open"]
+
+
+def test_plus1_a_campaign_begun_with_ledger_files_is_resumed_with_the_store(store_url, tmp_path, monkeypatch):
+    """Its files and the store's rows are one ledger: what either holds as accepted is not sent again."""
+    ledger_dir = tmp_path / "bucket" / "campaigns" / "c1" / "dispatch" / "ledger"
+    monkeypatch.setenv("SMSFLOW_LEDGER", "files")
+    before = Ledger(ledger_dir, "batch-all-bind-0", group=8)
+    before.intents([_key(1), _key(2)])
+    before.sent(_key(1))
+    before.outcome(_key(1), P.ESME_ROK, "f1")
+    before.close()
+    monkeypatch.setenv("SMSFLOW_LEDGER", "store")
+    after = StoreLedger(open_store(store_url), "c1", "batch-all-bind-0", group=8)
+    after.intents([_key(2)])
+    after.sent_many([_key(2)])
+    after.outcome(_key(2), P.ESME_ROK, "s2")
+    after.close()
+    state = ledger_state(ledger_dir)
+    assert dict(zip(*state.select("key", "message_id"))) == {_key(1): "f1", _key(2): "s2"}
