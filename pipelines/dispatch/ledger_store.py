@@ -27,6 +27,23 @@ from pipelines.store.schema import send_ledger
 _COLUMNS = ("campaign", "writer", "key", "event", "status", "message_id", "evidence", "ts", "boot")
 
 
+_DEDICATED: dict[str, Engine] = {}
+_DEDICATED_LOCK = threading.Lock()
+
+
+def dedicated(engine: Engine) -> Engine:
+    """An engine on the same store whose connections are the holder's own (no pool: a sender's long-lived ledger
+    and lock connections take no room from the store's pool, and end for real when closed)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    url = engine.url.render_as_string(hide_password=False)
+    with _DEDICATED_LOCK:
+        if url not in _DEDICATED:
+            _DEDICATED[url] = create_engine(url, poolclass=NullPool)
+        return _DEDICATED[url]
+
+
 def server_boot(connection: Connection) -> str:
     """When the store's server last started (PostgreSQL), else this host's boot (SQLite: a file of this host)."""
     if connection.dialect.name == "postgresql":
@@ -61,7 +78,7 @@ class _PostgresRows:
         if _PostgresRows._SQL is None:
             statement = insert(send_ledger).values({name: bindparam(name) for name in _COLUMNS})
             _PostgresRows._SQL = str(statement.compile(dialect=engine.dialect))
-        self._proxy = engine.raw_connection()
+        self._proxy = dedicated(engine).raw_connection()
         self._connection = self._proxy.driver_connection
         self._connection.autocommit = True
         if asynchronous:
@@ -79,10 +96,7 @@ class _PostgresRows:
             cursor.executemany(self._SQL, rows)
 
     def close(self) -> None:
-        """Never handed back to the pool with its session setting."""
-        with contextlib.suppress(Exception):
-            self._proxy.invalidate()
-        self._proxy.close()
+        self._proxy.close()  # no pool: the session ends
 
 
 class StoreLedger:

@@ -34,16 +34,16 @@ def _class(campaign: str, kind: str) -> int:
 
 def _connect(engine: Engine, role: str) -> Connection:
     """A connection of its own, autocommit, named after its holder (what a refused sender is told)."""
-    connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    from pipelines.dispatch.ledger_store import dedicated
+
+    connection = dedicated(engine).connect().execution_options(isolation_level="AUTOCOMMIT")
     connection.execute(text("SELECT set_config('application_name', :name, false)"),
                        {"name": f"smsflow {role} pid {os.getpid()} on {socket.gethostname()}"[:63]})
     return connection
 
 
 def _release(connection: Connection) -> None:
-    """End the session (its advisory locks with it): never handed back to the pool still holding them."""
-    with contextlib.suppress(Exception):
-        connection.invalidate()
+    """End the session, its advisory locks with it (a dedicated connection: no pool keeps it)."""
     with contextlib.suppress(Exception):
         connection.close()
 
