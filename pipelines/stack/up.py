@@ -17,9 +17,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from pipelines.stack.processes import Started, session_members, started, terminate
 from pipelines.stack.infra import LOOPBACK, answers, free_port, start_moto, start_postgres, start_redis, \
     stop_postgres, wait_for
+from pipelines.stack.processes import Started, session_members, started, terminate
 from pipelines.stack.services import DATABASES, PASSWORDS, Places, Service, local_command, new_secrets, services, \
     shared_environment
 

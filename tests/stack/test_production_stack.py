@@ -3,7 +3,10 @@
 its tasks), then used as a person would: the REST API with the FAB users, a CRM export dropped on S3, a worker
 killed in the middle of a dispatch; `make stack-down` leaves nothing running.
 
-The tests of this file share one stack and run in order (the last one stops it).
+The tests of this file share one stack and run in order (the last one stops it). `make test` runs the stack's
+own checks (~3 minutes); the campaigns dropped on it (a 200k-row export on both workers, a worker killed in the
+middle of a dispatch) take ~15 minutes here and run in `make soak`. SMSFLOW_STACK_KEEP=FOLDER runs the stack there
+and leaves it running (its logs), and uses it again while it runs.
 """
 
 from __future__ import annotations
@@ -60,14 +63,21 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    home = tmp_path_factory.mktemp("stack")
+    kept = os.environ.get("SMSFLOW_STACK_KEEP")  # a folder: the stack runs there and is left running (its logs)
+    home = Path(kept) if kept else tmp_path_factory.mktemp("stack")
     said: list[str] = []
-    record = up(home, own_redis=True, prefix=f"smsflow_stack_test_{uuid.uuid4().hex[:8]}", api_port=free_port(),
-                say=said.append)
+    if kept and read_record(home):  # a kept stack still running: used again
+        record = read_record(home)
+    else:
+        record = up(home, own_redis=True, prefix=f"smsflow_stack_test_{uuid.uuid4().hex[:8]}", api_port=free_port(),
+                    say=said.append)
     try:
         yield Stack(home, record, said)
     finally:
-        down(home, purge=True, say=lambda *_: None)
+        if kept:  # stop it with `python -m pipelines.stack --home HOME down --purge`
+            print(f"The stack is left running from {home}")
+        else:
+            down(home, purge=True, say=lambda *_: None)
 
 
 def test_stack_runs_every_service_and_two_workers_with_nothing_shared_on_disk(stack):
@@ -128,6 +138,98 @@ def test_stack_env_file_points_the_cli_at_the_stack(stack):
     listed = subprocess.run(["bash", "-c", f"source {stack.home / ENV_FILE} && {sys.executable} -m pipelines.cli "
                                            f"account list --json"], capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr
+
+
+SPEC = """name: VIP
+type: notification
+message: "Bonjour ${Prénom}, -20 % pour vous à ${Ville}"
+options: {in_flight: hold}
+"""
+
+
+@pytest.fixture(scope="module")
+def drops(stack, tmp_path_factory):
+    """The stack's settings with a drop rule on incoming/vip/ (`smsflow drops add`, approval auto) and its spec."""
+    from campaigns import cli, put
+
+    settings = stack.environment()
+    put(settings, "specs/vip.yaml", SPEC.encode())
+    if "incoming/vip/" not in cli(settings, "drops", "list", "--json").stdout:  # a kept stack has it already
+        cli(settings, "drops", "add", "incoming/vip/", "--spec", "specs/vip.yaml", "--mode", "auto")
+    return settings, tmp_path_factory.mktemp("exports")
+
+
+@pytest.mark.soak  # ~9 minutes on this 2-core machine shared with other suites: over make test's 4-minute budget
+def test_stack_a_200k_drop_runs_a_campaign_on_both_workers_report_on_s3_rows_in_the_lake(stack, drops):
+    """DROP-1 on the stack: the export lands in s3://…/incoming/vip/, S3 tells SQS, sms_drops' watcher starts
+    one campaign; its dispatch batches run on worker-1 and worker-2 (the task instances' host names), the report
+    (REP-2) and stats.json (REP-1) are on S3, the lake holds every row."""
+    from campaigns import campaign_runs, cli, get_json, keys, put, sample_export, task_instances, wait_for_end, \
+        wait_for_new_run
+
+    from pipelines.layout import campaign_folder_name
+
+    settings, exports = drops
+    api = stack.api()
+    known = set(campaign_runs(api))
+    put(settings, "incoming/vip/export-200k.csv", sample_export(exports, 200_000, seed=1))
+    run_id = wait_for_new_run(api, known, timeout=120)
+    run = wait_for_end(api, run_id, timeout=600)
+    assert run["state"] == "success", [f"{ti['task_id']}: {ti['state']}" for ti in task_instances(api, run_id)]
+    dispatched = [ti for ti in task_instances(api, run_id) if ti["task_id"] == "dispatch"]
+    assert len(dispatched) >= 2
+    assert {ti["hostname"] for ti in dispatched} == set(WORKERS), [(ti["map_index"], ti["hostname"])
+                                                                   for ti in dispatched]
+    campaign = campaign_folder_name(run_id)
+    report = keys(settings, f"campaigns/{campaign}/report/")
+    assert f"campaigns/{campaign}/report/{campaign}.csv" in report and f"campaigns/{campaign}/report/stats.json" in \
+        report
+    stats = get_json(settings, f"campaigns/{campaign}/report/stats.json")
+    summary = get_json(settings, f"campaigns/{campaign}/plan/summary.json")
+    assert stats["rows"] == summary["rows"] == 200_000
+    assert stats["sent"] == summary["sendable"] > 150_000 and stats["held"] == 0
+    lake = json.loads(cli(settings, "stats", run_id, "--json").stdout)  # the lake (SMSFLOW_WAREHOUSE), on S3
+    assert (lake["rows"], lake["sent"]) == (stats["rows"], stats["sent"])
+
+
+@pytest.mark.soak
+def test_stack_a_worker_killed_mid_dispatch_loses_nothing_and_sends_nothing_twice(stack, drops):
+    """Issue 13, SEND-7: a second drop; in the middle of its dispatch one worker's whole process group gets
+    SIGKILL. The scheduler fails the killed attempts once their heartbeat is older than the timeout, the retries run
+    on the other worker and resume from the ledger in the store: the run ends, each part reached the handsets at
+    most once, and sent + held (in flight at the kill, not resent) = sendable."""
+    from campaigns import campaign_runs, get_json, handset_parts, put, sample_export, task_instances, wait_for_end, \
+        wait_for_new_run
+
+    from pipelines.layout import campaign_folder_name
+    from pipelines.smpp.simulator.log import read_records
+
+    settings, exports = drops
+    api = stack.api()
+    log = stack.home / "smsc" / "smsc" / "smsc.jsonl"
+    before = len(read_records(log, "part"))
+    known = set(campaign_runs(api))
+    put(settings, "incoming/vip/export-kill.csv", sample_export(exports, 100_000, seed=2))
+    run_id = wait_for_new_run(api, known, timeout=120)
+    deadline = time.monotonic() + 300
+    while not (running := [ti for ti in task_instances(api, run_id)
+                           if ti["task_id"] == "dispatch" and ti["state"] == "running" and ti["hostname"]]):
+        assert time.monotonic() < deadline, "no dispatch batch ever ran"
+        time.sleep(0.5)
+    victim = running[0]["hostname"]
+    time.sleep(1)  # a few parts on their way
+    os.killpg(stack.process(victim)["pid"], signal.SIGKILL)
+    run = wait_for_end(api, run_id, timeout=600)
+    assert run["state"] == "success", [f"{ti['task_id']}[{ti['map_index']}]: {ti['state']} on {ti['hostname']}"
+                                       for ti in task_instances(api, run_id)]
+    parts = handset_parts(log, before)
+    assert max(parts.values()) == 1, [part for part, count in parts.items() if count > 1][:5]
+    campaign = campaign_folder_name(run_id)
+    stats = get_json(settings, f"campaigns/{campaign}/report/stats.json")
+    summary = get_json(settings, f"campaigns/{campaign}/plan/summary.json")
+    assert stats["sent"] + stats["held"] == summary["sendable"], (stats, summary)
+    retried = [ti for ti in task_instances(api, run_id) if ti["task_id"] == "dispatch" and ti["try_number"] > 1]
+    assert retried and all(ti["hostname"] != victim for ti in retried)
 
 
 def test_stack_down_stops_exactly_what_it_started(stack):
