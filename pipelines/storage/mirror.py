@@ -37,6 +37,7 @@ BUCKET_ENV = "SMSFLOW_BUCKET"
 MARKER = ".smsflow-mirror.json"
 STATE = ".smsflow-mirror-state.json"
 LOCK = ".smsflow-mirror.lock"
+PLAN_MARKER = ".smsflow-plan"  # pipelines.layout's: a plan folder is whole once it is there
 TRANSFERS = 16  # parallel GETs/PUTs: S3 latency, not bandwidth, bounds a folder of many small files
 _SKIPPED = re.compile(r"(^\.smsflow-mirror)|(\.(lock|tmp|part)$)")
 _HOST_ONLY = re.compile(r"^((smsflow\.db|warehouse\.sqlite)(-journal|-wal|-shm)?|warehouse/.*)$")
@@ -137,8 +138,12 @@ def pull(root: Path, prefix: str = "") -> SyncCount:
                  if state.get(path, {}).get("etag") != meta["etag"] or path not in local]
         gone = [path for path in _under(state, prefix) if path not in objects and path in local
                 and _same(local[path], state[path])]
+        # a plan folder's marker last: a reader that waits for it (the links service) finds the whole plan
+        fetch.sort(key=lambda path: path.rpartition("/")[2] == PLAN_MARKER)
+        markers = sum(path.rpartition("/")[2] == PLAN_MARKER for path in fetch)
         with ThreadPoolExecutor(TRANSFERS) as pool:
-            fetched = list(pool.map(lambda path: _download(remote, root, path), fetch))
+            fetched = list(pool.map(lambda path: _download(remote, root, path), fetch[:len(fetch) - markers]))
+        fetched += [_download(remote, root, path) for path in fetch[len(fetch) - markers:]]
         for path, (size, mtime) in zip(fetch, fetched):
             state[path] = {"size": size, "mtime_ns": mtime, "etag": objects[path]["etag"]}
         for path in gone:
