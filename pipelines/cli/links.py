@@ -53,7 +53,9 @@ def serve_command(
               roll_seconds=roll, server=server)
 
 
-PULLED = ("campaigns", "links/erased.parquet")  # the plans served, and the erased links' tombstones (URL-2, PLUS-8)
+# what the service reads: each plan's links, preview and marker (not its recipients), the erased links' tombstones
+PULLED = {"campaigns": r"^campaigns/[^/]+/plan/(links\.parquet|preview\.(jpg|png)|\.smsflow-plan)$",
+          "links/erased.parquet": None}
 PUSHED = ("events/links",)  # the rolled click batches, for the lake's loads (URL-3)
 
 
@@ -67,8 +69,8 @@ def _synced_with_s3(root: Path, every: float):
         return
 
     def sync() -> None:
-        for prefix in PULLED:
-            pull(root, prefix)
+        for prefix, only in PULLED.items():
+            pull(root, prefix, only=only)
         for prefix in PUSHED:
             push(root, prefix)
 

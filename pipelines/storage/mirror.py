@@ -122,21 +122,22 @@ class SyncCount:
     deleted: int = 0
 
 
-def pull(root: Path, prefix: str = "") -> SyncCount:
+def pull(root: Path, prefix: str = "", *, only: str | None = None) -> SyncCount:
     """Bring `prefix` (relative to the bucket: a folder or one object) from S3 into the working copy: new and
     changed objects downloaded, local files synced before and since deleted from S3 removed (unless changed here
-    since). A local bucket: nothing to do."""
+    since); `only`: just the paths this regular expression finds. A local bucket: nothing to do."""
     remote = remote_of(root)
     if remote is None:
         return SyncCount()
     root = Path(root)
+    kept = re.compile(only).search if only else (lambda path: True)
     with _locked(root):
         state = _read_state(root)
-        objects = _remote_listing(remote, prefix)
+        objects = {path: meta for path, meta in _remote_listing(remote, prefix).items() if kept(path)}
         local = _local_listing(root, prefix)
         fetch = [path for path, meta in objects.items()
                  if state.get(path, {}).get("etag") != meta["etag"] or path not in local]
-        gone = [path for path in _under(state, prefix) if path not in objects and path in local
+        gone = [path for path in _under(state, prefix) if kept(path) and path not in objects and path in local
                 and _same(local[path], state[path])]
         # a plan folder's marker last: a reader that waits for it (the links service) finds the whole plan
         fetch.sort(key=lambda path: path.rpartition("/")[2] == PLAN_MARKER)
@@ -149,7 +150,7 @@ def pull(root: Path, prefix: str = "") -> SyncCount:
         for path in gone:
             (root / path).unlink(missing_ok=True)
         for path in _under(state, prefix):
-            if path not in objects and path not in fetch:
+            if kept(path) and path not in objects:
                 state.pop(path)  # gone from S3: whatever is left here is the working copy's own, new file
         _write_state(root, state)
     return SyncCount(len(fetch), len(gone))

@@ -145,3 +145,15 @@ def test_a_host_s_own_store_catalog_and_lake_data_never_go_to_s3(tmp_path, monke
     assert mirror.push(root) == mirror.SyncCount(2, 0)
     assert {str(url)[len(bucket) + 1:] for url in storage.listing(ObjectUrl.parse(bucket))} == {
         "campaigns/c1/spec.yaml", "campaigns/c1/warehouse.sqlite"}  # only the bucket's top holds host files
+
+
+def test_a_pull_of_only_some_files_leaves_the_others_alone(tmp_path, monkeypatch, bucket):
+    for key in ("campaigns/c1/plan/links.parquet", "campaigns/c1/plan/recipients.parquet", "campaigns/c1/x.txt"):
+        storage.write_bytes(f"{bucket}/{key}", b"x")
+    root = _copy(tmp_path, monkeypatch, bucket, "links-host")
+    only = r"^campaigns/[^/]+/plan/links\.parquet$"
+    assert mirror.pull(root, "campaigns", only=only) == mirror.SyncCount(1, 0)
+    assert not (root / "campaigns" / "c1" / "plan" / "recipients.parquet").exists()
+    assert mirror.pull(root, "campaigns") == mirror.SyncCount(2, 0)  # the rest, when asked
+    assert mirror.pull(root, "campaigns", only=only) == mirror.SyncCount(0, 0)  # the others kept, not deleted
+    assert (root / "campaigns" / "c1" / "x.txt").is_file()
