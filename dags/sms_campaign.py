@@ -29,7 +29,9 @@ report → close.
 **Cancel**: `smsflow campaigns cancel ID` (a scheduled campaign sends nothing; a running one stops before its
 next batch). A reject, a timeout or a failure before sending cancels the campaign and gives its credits back.
 Everything lands in `<bucket>/campaigns/<campaign id>/`; the lifecycle (scheduled → running → finished, or
-cancelled) is the account store's, shared with `smsflow campaigns`.
+cancelled) is the account store's, shared with `smsflow campaigns`. With the bucket on S3
+(`SMSFLOW_BUCKET=s3://bucket/prefix`), each task works in its worker's local working copy (`SMSFLOW_WORKDIR`) and
+syncs the campaign folder with S3 before and after its work: workers share S3, never a disk.
 
 Thin by design (STYLE.md): only `airflow.sdk`, `pendulum` and the standard library are imported at parse
 time; each task is a short adapter around one `pipelines` function and passes file paths, never data. The
