@@ -63,6 +63,17 @@ def campaign_synced(bucket: Path, campaign_id: str, *, also: Iterable[str] = ())
         yield CampaignPaths.in_bucket(Path(bucket), campaign_id)
 
 
+def sent_parts(bucket: Path, campaign_id: str) -> int:
+    """SEND-8: the parts a campaign's send ledger shows sent, its ledger pulled from S3 first when the bucket is
+    there (another worker sent them; a store ledger, SMSFLOW_LEDGER=store, is read from the store)."""
+    from pipelines.settlement import campaign_sent_parts
+    from pipelines.storage import pull
+
+    if remote_of(bucket) is not None:
+        pull(Path(bucket), f"{prefix(campaign_id)}/dispatch/ledger")
+    return campaign_sent_parts(Path(bucket), campaign_id)
+
+
 @contextlib.contextmanager
 def purge_synced(bucket: Path) -> Iterator[Path]:
     """What a PLUS-8 purge rewrites, pulled from S3 before and pushed back after: the campaign folders and the

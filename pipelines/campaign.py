@@ -322,13 +322,14 @@ def reserve_step(bucket: Path, campaign_id: str, account: str, plan_dir: Path, *
     `ended(reservation) -> bool` (the DAG asks Airflow) first settles the reservations of runs that ended
     without settling, e.g. marked failed by hand (SEND-8), so their credits are free again.
     """
-    from pipelines.settlement import campaign_sent_parts, credit_steps, cut_plan
+    from pipelines.bucket import sent_parts
+    from pipelines.settlement import credit_steps, cut_plan
     from pipelines.store import open_store
     from pipelines.store.credits import reserve, settle_ended
 
     engine = engine or open_store(bucket=bucket)
     if ended is not None:
-        settle_ended(engine, ended, lambda other: campaign_sent_parts(bucket, other))
+        settle_ended(engine, ended, lambda other: sent_parts(bucket, other))
     steps = credit_steps(plan_dir)
     held = reserve(engine, account, campaign_id, steps[-1] if steps else 0, steps=steps, run_id=run_id)
     cut = cut_plan(plan_dir, held.held) if held.short else 0
@@ -342,24 +343,24 @@ def reserve_step(bucket: Path, campaign_id: str, account: str, plan_dir: Path, *
 def settle_step(bucket: Path, campaign_id: str, reason: str, engine=None) -> dict:
     """SEND-8: the campaign's reservation settled from its send ledger: parts sent stay spent, the rest comes back.
     Idempotent: a second settlement gives nothing back."""
-    from pipelines.settlement import campaign_sent_parts
+    from pipelines.bucket import sent_parts
     from pipelines.store import open_store
     from pipelines.store.credits import settle
 
     engine = engine or open_store(bucket=bucket)
-    sent = campaign_sent_parts(bucket, campaign_id)
+    sent = sent_parts(bucket, campaign_id)
     return {"sent_parts": sent, "credits_back": settle(engine, campaign_id, sent, reason)}
 
 
 def settle_run(bucket: Path, run_id: str, reason: str, engine=None) -> dict[str, int]:
     """SEND-8: every reservation an Airflow run made and did not settle, settled from its send ledger (the DAG's
     failure callback). Returns campaign id → credits given back."""
-    from pipelines.settlement import campaign_sent_parts
+    from pipelines.bucket import sent_parts
     from pipelines.store import open_store
     from pipelines.store.credits import settle_ended
 
     return settle_ended(engine or open_store(bucket=bucket), lambda held: held["run_id"] == run_id,
-                        lambda campaign: campaign_sent_parts(bucket, campaign), reason=reason)
+                        lambda campaign: sent_parts(bucket, campaign), reason=reason)
 
 
 def finish_step(bucket: Path, campaign_id: str, account: str) -> dict:

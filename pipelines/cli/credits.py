@@ -56,7 +56,7 @@ def _airflow_run_ended() -> Callable[[str], bool] | None:
 
 def _reconcile(engine, account_id: str) -> None:
     """SEND-8: settle what ended without settling; say so."""
-    from pipelines.settlement import campaign_sent_parts
+    from pipelines.bucket import sent_parts
     from pipelines.store.credits import settle_ended
     from pipelines.storage import local_bucket
 
@@ -73,7 +73,7 @@ def _reconcile(engine, account_id: str) -> None:
             pass
         return bool(run_ended and held["run_id"] and run_ended(held["run_id"]))
 
-    settled = settle_ended(engine, ended, lambda campaign: campaign_sent_parts(bucket, campaign),
+    settled = settle_ended(engine, ended, lambda campaign: sent_parts(bucket, campaign),
                            account_id=account_id)
     for campaign, back in settled.items():
         console.print(f"Campaign {campaign} had ended without settling its credits: {back:,} given back (SEND-8)")

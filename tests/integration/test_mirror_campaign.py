@@ -72,7 +72,8 @@ def test_camp2_list4_a_campaign_prepared_on_one_worker_is_planned_and_reported_o
     assert report.splitlines()[0].startswith("REF_LIST;ID_LINE") and len(report.splitlines()) == 4  # REP-2
 
 
-def test_plus1_smsflow_plan_and_send_on_an_s3_bucket_go_through_the_working_copy(s3_server, smsc, tmp_path):
+def test_plus1_smsflow_plan_and_send_on_an_s3_bucket_go_through_the_working_copy(s3_server, smsc, tmp_path,
+                                                                                monkeypatch):
     from helpers import smsflow_here
 
     bucket = s3_server.url("tenant")
@@ -94,3 +95,9 @@ def test_plus1_smsflow_plan_and_send_on_an_s3_bucket_go_through_the_working_copy
     ledger = [url for url in storage.listing(f"{bucket}/campaigns/vip/dispatch/ledger/")]
     assert ledger and b'"submit' in b"".join(storage.read_bytes(url) for url in ledger)  # the ledger reached S3
     assert len(simulator.records("part")) == 2
+    shutil.rmtree(work / "campaigns")  # SEND-8: settled on a worker that never saw the send
+    from pipelines.bucket import sent_parts
+
+    monkeypatch.setenv("SMSFLOW_LEDGER", "files")
+    monkeypatch.setenv("SMSFLOW_WORKDIR", str(work))
+    assert sent_parts(working_root(bucket), "vip") == 2
