@@ -20,7 +20,6 @@ CELERY_CONFIG = dict(DEFAULT_CELERY_CONFIG)
 @worker_process_init.connect
 def allow_children(**_) -> None:
     import multiprocessing
-
     from multiprocessing.process import AuthenticationString
 
     for process in {multiprocessing.current_process(), _billiard_process()} - {None}:
