@@ -188,7 +188,7 @@ def receive(
         batches = _batch_handler(events_dir.resolve().parent, engine, airflow if announce else None)
     with _live_count(seconds) as progress, _stopped_by_sigterm():
         report = receive_events(SmscSettings.from_url(smsc_url), events_dir, seconds, store=engine, progress=progress,
-                                batches=batches)
+                                batches=batches, loads=load)  # an announcer leaves the loads (and their pulls) to Airflow
     console.print(f"{_counts(report)} in {report.seconds:,.0f} s, written to {events_dir} [BL-2]", highlight=False,
                   soft_wrap=True)
 

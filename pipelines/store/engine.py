@@ -36,8 +36,10 @@ def store_url(bucket: Path | str | None = None, url: str | None = None) -> str:
     url = url or os.environ.get(ENV)
     if url:
         return url
-    folder = Path(bucket) if bucket is not None else Path(os.environ.get(BUCKET_ENV, "bucket"))
-    return f"sqlite:///{(folder / STORE_FILE).resolve()}"
+    from pipelines.storage.mirror import working_root  # an s3:// bucket: its working copy on this host
+
+    folder = working_root(bucket if bucket is not None else os.environ.get(BUCKET_ENV, "bucket"))
+    return f"sqlite:///{(Path(folder) / STORE_FILE).resolve()}"
 
 
 def now() -> datetime:

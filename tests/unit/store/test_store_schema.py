@@ -38,3 +38,15 @@ def _open(url: str) -> str:
 def test_acc1_processes_opening_a_new_store_at_once_migrate_it_once(store_url, processes):
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         assert pool.map(_open, [store_url] * processes) == ["default"] * processes
+
+
+def test_issue13_the_default_store_of_an_s3_bucket_is_in_this_hosts_working_copy(tmp_path, monkeypatch):
+    """With SMSFLOW_BUCKET=s3://… and no SMSFLOW_DB, the SQLite store is the working copy's file (one host), never a
+    local folder named `s3:`."""
+    from pipelines.store.engine import store_url
+
+    monkeypatch.delenv("SMSFLOW_DB", raising=False)
+    monkeypatch.setenv("SMSFLOW_WORKDIR", str(tmp_path / "copy"))
+    monkeypatch.setenv("SMSFLOW_BUCKET", "s3://crm/prod")
+    assert store_url() == f"sqlite:///{(tmp_path / 'copy' / 'smsflow.db').resolve()}"
+    assert store_url(bucket=tmp_path / "local") == f"sqlite:///{(tmp_path / 'local' / 'smsflow.db').resolve()}"
