@@ -150,3 +150,36 @@ def test_a_task_in_celerys_prefork_pool_may_start_its_bind_processes(pool):
 
 def compose_environment_of(service: str) -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"][service]["environment"]
+
+
+def test_stack_down_stops_what_up_recorded_even_when_its_folder_is_gone(tmp_path):
+    """`down` stops each recorded process's whole session (a child included), never another process; the record
+    `up` returned stands in for the state folder's when that folder was removed meanwhile."""
+    import subprocess
+    import sys
+    import time
+    from dataclasses import asdict
+
+    import psutil
+
+    from pipelines.stack.processes import started
+    from pipelines.stack.up import down
+
+    service = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
+                                "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
+                                "time.sleep(120)"], start_new_session=True)
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not psutil.Process(service.pid).children() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = psutil.Process(service.pid).children()[0]
+        record = {"home": str(tmp_path / "gone"), "processes": [{"name": "svc", **asdict(started(service.pid))}],
+                  "postgres_data": None}
+        assert down(tmp_path / "gone", say=lambda *_: None, record=record) == 2
+        assert service.wait(timeout=10) is not None and not child.is_running()
+        assert stranger.poll() is None
+    finally:
+        for process in (service, stranger):
+            process.kill()
+            process.wait()

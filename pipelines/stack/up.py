@@ -209,10 +209,11 @@ def wait_ready(home: Path, places: Places, say, timeout: float = 420) -> None:
     say(f"Celery workers: {', '.join(celery_workers(broker))}")
 
 
-def down(home: Path, *, purge: bool = False, say=print) -> int:
+def down(home: Path, *, purge: bool = False, say=print, record: dict | None = None) -> int:
     """Stop every process `up` recorded (each whole session), the throwaway PostgreSQL if it made one; with
-    `purge`, drop the stack's databases and its state folder. Returns how many processes were running."""
-    record = read_record(home)
+    `purge`, drop the stack's databases and its state folder. Returns how many processes were running. `record`
+    (what `up` returned) stands in for the state folder's when that one is gone (a temporary folder removed)."""
+    record = read_record(home) or record
     if record is None:
         say(f"No stack recorded in {home}")
         return 0

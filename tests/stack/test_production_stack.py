@@ -62,9 +62,12 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack():
+    import tempfile
+
     kept = os.environ.get("SMSFLOW_STACK_KEEP")  # a folder: the stack runs there and is left running (its logs)
-    home = Path(kept) if kept else tmp_path_factory.mktemp("stack")
+    # Not under pytest's basetemp: another pytest session on the machine may prune it while the stack runs.
+    home = Path(kept) if kept else Path(tempfile.mkdtemp(prefix="smsflow-stack-test-"))
     said: list[str] = []
     if kept and read_record(home):  # a kept stack still running: used again
         record = read_record(home)
@@ -76,8 +79,8 @@ def stack(tmp_path_factory):
     finally:
         if kept:  # stop it with `python -m pipelines.stack --home HOME down --purge`
             print(f"The stack is left running from {home}")
-        else:
-            down(home, purge=True, say=lambda *_: None)
+        else:  # the record up returned: every process is stopped even if the folder was removed meanwhile
+            down(home, purge=True, say=lambda *_: None, record=record)
 
 
 def test_stack_runs_every_service_and_two_workers_with_nothing_shared_on_disk(stack):
