@@ -188,7 +188,7 @@ def receive(
         batches = _batch_handler(events_dir.resolve().parent, engine, airflow if announce else None)
     with _live_count(seconds) as progress, _stopped_by_sigterm():
         report = receive_events(SmscSettings.from_url(smsc_url), events_dir, seconds, store=engine, progress=progress,
-                                batches=batches, loads=load)  # an announcer leaves the loads (and their pulls) to Airflow
+                                batches=batches)
     console.print(f"{_counts(report)} in {report.seconds:,.0f} s, written to {events_dir} [BL-2]", highlight=False,
                   soft_wrap=True)
 
@@ -227,6 +227,8 @@ def _batch_handler(bucket: Path, store, airflow: str | None):
                               soft_wrap=True)
 
         return announce
+    from pipelines.events_s3 import synced_loads
+
     index = LedgerIndex(bucket)
 
     def load(files) -> None:  # called with no files too: the links service's clicks come on their own (URL-3)
@@ -234,7 +236,7 @@ def _batch_handler(bucket: Path, store, airflow: str | None):
         if files or loaded.clicks:
             console.print(loaded.describe(), highlight=False, soft_wrap=True)
 
-    return load
+    return synced_loads(bucket, index, load)  # on S3: the campaigns a load reads pulled first, pushed after
 
 
 def _counts(report) -> str:

@@ -34,7 +34,7 @@ class ReceiveReport(BindReport):
 
 @dataclass
 class _UploadedWriter(EventWriter):
-    """The receiver's event files, each uploaded to S3 once written (pipelines.events_s3.BatchUploads)."""
+    """The receiver's event files, each uploaded to S3 once written (pipelines.storage.uploads.BatchUploads)."""
 
     uploads: object = field(default=None)
 
@@ -47,8 +47,7 @@ class _UploadedWriter(EventWriter):
 def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = None,
             until: Callable[[BindReport], bool] | None = None, store=None,
             progress: Callable[[ReceiveReport], None] | None = None,
-            batches: Callable[[list[Path]], object] | None = None, batches_every: float = BATCHES_EVERY,
-            loads: bool = True) -> ReceiveReport:
+            batches: Callable[[list[Path]], object] | None = None, batches_every: float = BATCHES_EVERY) -> ReceiveReport:
     """`smsflow receive`: stay bound as a receiver and record every receipt and reply (late ones too), for
     `seconds` or until `until(report)` holds. With `store` (the account store's Engine), every second the replies
     flushed since are recorded as opt-outs (`apply_opt_outs_from_events`; the account that last sent to the number);
@@ -59,10 +58,8 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
     (`BatchTracker` remembers them).
 
     With `events_dir` in a working copy of an S3 bucket: every file is uploaded once written, and all are on S3
-    before `batches` is given them; with `loads` (`batches` loads: --load), the folders of the campaigns they
-    concern are pulled before each call and pushed after (pipelines.events_s3; an announcer, `loads=False`, reads
-    no campaign)."""
-    from pipelines.events_s3 import BatchUploads
+    before `batches` is given them."""
+    from pipelines.storage.uploads import BatchUploads
 
     uploads = BatchUploads(events_dir)
     if uploads.resume(events_dir):  # a previous run's batches that S3 did not take, sent now
@@ -71,7 +68,7 @@ def receive(settings: SmscSettings, events_dir: Path, seconds: float | None = No
         else EventWriter(events_dir, f"receiver-{os.getpid()}")
     session = BindSession(settings, None, writer, ("", 0, ""), "", None)
     session.open(mode="receiver")
-    handler = _BatchHandler(events_dir, batches, batches_every, uploads, loads) if batches is not None else None
+    handler = _BatchHandler(events_dir, batches, batches_every, uploads) if batches is not None else None
     started = time.monotonic()
     checked = started
     opt_outs = 0
@@ -120,11 +117,9 @@ def _apply_opt_outs(store, events_dir: Path) -> int:
 class _BatchHandler:
     """Hands the new micro-batches of `folder` to `batches` every `every` seconds, one call at a time, in a thread."""
 
-    def __init__(self, folder: Path, batches: Callable[[list[Path]], object], every: float, uploads=None,
-                 loads: bool = True):
+    def __init__(self, folder: Path, batches: Callable[[list[Path]], object], every: float, uploads=None):
         self.tracker, self.batches, self.every = BatchTracker(folder), batches, every
-        self.uploads, self.loads = uploads, loads
-        self.index = None  # the sent parts that tell which campaigns a batch concerns (bucket on S3, --load)
+        self.uploads = uploads
         self.thread: threading.Thread | None = None
         self.last = time.monotonic()
         self.compacted = time.monotonic()
@@ -148,10 +143,7 @@ class _BatchHandler:
         try:
             if on_s3:
                 self.uploads.send_pending()  # on S3 before anyone is told of them
-            if on_s3 and self.loads:
-                self._load_synced(files)
-            else:
-                self.batches(files)
+            self.batches(files)
         except Exception as error:  # noqa: BLE001 - the receiver stays bound; the same files are handed on next time
             log.warning("%d micro-batch(es) not handed on yet (%s: %s); trying again in %.0f s [PLUS-4]", len(files),
                         type(error).__name__, error, self.every)
@@ -160,17 +152,6 @@ class _BatchHandler:
         if time.monotonic() - self.compacted >= COMPACT_EVERY:
             self.compacted = time.monotonic()
             self.compact()
-
-    def _load_synced(self, files: list[Path]) -> None:
-        """`batches(files)` with the folders of the campaigns they concern pulled from S3 first, pushed after."""
-        from pipelines.events import LedgerIndex
-        from pipelines.events_s3 import campaigns_to_pull, synced_campaigns
-
-        bucket = self.tracker.folder.parent
-        if self.index is None:
-            self.index = LedgerIndex(bucket)
-        with synced_campaigns(bucket, campaigns_to_pull(bucket, files, self.index)):
-            self.batches(files)
 
     def compact(self) -> None:
         """The old micro-batches merged into day files (pipelines.compaction), those not handed on yet left."""

@@ -62,7 +62,7 @@ def test_plus4_a_late_receipt_received_on_one_host_is_loaded_by_a_worker_of_anot
     ledgers (in the folders), every campaign folder."""
     from pipelines.dispatch import SmscSettings, receive
     from pipelines.events import LedgerIndex, load_event_batches
-    from pipelines.events_s3 import load_announced
+    from pipelines.events_s3 import load_announced, synced_loads
     from pipelines.report import campaign_stats, export_csv
     from pipelines.warehouse import load_plan
 
@@ -94,7 +94,8 @@ def test_plus4_a_late_receipt_received_on_one_host_is_loaded_by_a_worker_of_anot
         loads.append(load_event_batches(receiver_root, files, index=index))
 
     report = receive(SmscSettings.from_url(simulator.url()), receiver_root / "events", seconds=30,
-                     until=lambda bound: bound.receipts >= 3, batches=load, batches_every=0.5)
+                     until=lambda bound: bound.receipts >= 3, batches=synced_loads(receiver_root, index, load),
+                     batches_every=0.5)
     assert report.receipts == 3
     written = sorted(path.name for path in (receiver_root / "events").glob("*.parquet"))
     assert written and set(written) <= set(_events_objects(url))  # every micro-batch on S3
@@ -124,7 +125,7 @@ def test_plus4_a_compaction_on_s3_uploads_the_day_file_before_it_deletes_the_bat
     objects are gone; a loader's working copy pulled after holds every event once, in the day file."""
     from pipelines.compaction import compact_events
     from pipelines.dlr import EventWriter
-    from pipelines.events_s3 import BatchUploads
+    from pipelines.storage.uploads import BatchUploads
 
     url = s3_server.url("tenant").rstrip("/")
     root = _working_copy(tmp_path, monkeypatch, url, "receiver")
@@ -155,7 +156,7 @@ def test_plus4_a_batch_not_sent_is_sent_before_it_is_handed_on(s3_server, tmp_pa
     """S3 not answering when a batch is written: the receiver keeps it and sends it before it hands it on; a batch
     a stopped run did not send is sent by the next run."""
     from pipelines.dlr import EventWriter
-    from pipelines.events_s3 import BatchUploads
+    from pipelines.storage.uploads import BatchUploads
 
     url = s3_server.url("tenant").rstrip("/")
     root = _working_copy(tmp_path, monkeypatch, url, "receiver")
