@@ -286,15 +286,23 @@ def receipts_step(plan_dir: Path, settings, timeout: float, poll: float = 2.0, *
     from pipelines.dlr import with_shared_events
     from pipelines.optouts import apply_opt_outs_from_events
     from pipelines.status import PENDING
+    from pipelines.storage.mirror import pull, root_of
 
     paths = CampaignPaths.of_plan(plan_dir)
     ledger_dir, events_dir = paths.ledger, paths.events
     engine = engine or _store_of(paths.root.parent.parent)
     plan = pl.read_parquet(paths.recipients).filter(pl.col("STATUS_CODE").is_null())
     shared = paths.root.parent.parent / SHARED_EVENTS if paths.root.parent.name == "campaigns" else None
+    # With the bucket on S3 the long-lived receiver runs on another host: its micro-batches are pulled each turn.
+    working_copy = root_of(paths.root) if shared is not None else None
     deadline = time.monotonic() + timeout
     listened = False  # one pass as a receiver at least: replies (STOP) come after the receipts, stored by the SMSC
     while True:
+        if working_copy is not None:
+            try:
+                pull(working_copy, SHARED_EVENTS)
+            except OSError as error:  # S3 not answering a moment: this turn counts what is here (PLUS-4)
+                print(f"The receiver's events not pulled from S3 this time ({error})")
         ledger = ledger_state(ledger_dir)
         apply_opt_outs_from_events(engine, events_dir, campaign_id=paths.campaign)  # its account, else by sends
         waited = plan

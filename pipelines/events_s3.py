@@ -18,17 +18,11 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipelines.storage.mirror import MARKER, pull, push, working_root
+from pipelines.storage.mirror import pull, push, root_of, working_root
 from pipelines.storage.uploads import BatchUploads  # noqa: F401 - its home before; the receiver's uploads
 
 log = logging.getLogger(__name__)
 
-
-
-def root_of(folder: Path) -> Path | None:
-    """The working copy a folder is in (the folder holding the mirror's marker), None for a local bucket."""
-    folder = Path(folder).absolute()
-    return next((root for root in (folder, *folder.parents) if (root / MARKER).is_file()), None)
 
 
 def bucket_folder(bucket: str | Path) -> Path:

@@ -183,3 +183,37 @@ def test_plus4_a_batch_not_sent_is_sent_before_it_is_handed_on(s3_server, tmp_pa
     assert again.resume(root / "events") == 1 and again.pending == [unsent]
     again.written(None)
     assert _events_objects(url) == sorted([path.name, unsent.name])
+
+
+def test_plus4_a_campaigns_wait_for_receipts_counts_those_the_receiver_of_another_host_took(smsc, s3_server,
+                                                                                           tmp_path, monkeypatch):
+    """The stack's long-lived receiver, on another host, takes the campaign's receipts (the SMSC gives each to one
+    bind): the campaign's receipts step, in its worker's working copy, pulls the receiver's micro-batches from S3
+    each turn and ends as soon as every part has its final receipt, not at the end of its wait."""
+    from pipelines.campaign import receipts_step
+    from pipelines.dispatch import SmscSettings, receive
+
+    url = s3_server.url("tenant").rstrip("/")
+    monkeypatch.setenv("SMSFLOW_BUCKET", url)
+    monkeypatch.setenv("SMSFLOW_DB", f"sqlite:///{tmp_path / 'smsflow.db'}")
+    monkeypatch.setenv("SMSFLOW_LEDGER", "store")
+    simulator = smsc(receipt_delay=0.5)
+    worker = _working_copy(tmp_path, monkeypatch, url, "worker-1")
+    write_list(worker / "inbox" / "list.csv", CONTACTS)
+    spec = write_spec(worker / "inbox", lists=["list.csv"], message="${Texte}")
+    plan_dir = worker / "campaigns" / "c1" / "plan"
+    for command in (("plan", str(spec), "--out", str(plan_dir), "--no-contracts"),
+                    ("send", str(plan_dir), "--smsc", simulator.url(linger=0.0))):  # gone before any receipt
+        result = smsflow_here(*command)
+        assert result.returncode == 0, (command, result.stderr)
+    receiver_root = _working_copy(tmp_path, monkeypatch, url, "receiver")
+    taken = receive(SmscSettings.from_url(simulator.url()), receiver_root / "events", seconds=30,
+                    until=lambda bound: bound.receipts >= 3)
+    assert taken.receipts == 3  # every receipt went to the receiver, none is left for the campaign's own bind
+    storage_names = _events_objects(url)
+    assert storage_names and not (worker / "events").exists()
+    began = time.monotonic()
+    waited = receipts_step(plan_dir, SmscSettings.from_url(simulator.url()), timeout=60, poll=0.5)
+    assert waited == {"waiting": 0, "recipients": 3}
+    assert time.monotonic() - began < 30  # ended by the receipts, not by the 60 s wait
+    assert sorted(path.name for path in (worker / "events").glob("*.parquet")) == storage_names
