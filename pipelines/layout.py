@@ -5,7 +5,8 @@
   spec.yaml                 the run's spec, validated, lists made absolute
   plan/                     recipients.parquet, summary.json, .smsflow-plan, quarantine.csv (the plan's folder),
                             links.parquet and preview.jpg|png when the campaign tracks its links (URL-1…5)
-  dispatch/ledger/*.jsonl   the send ledger: intents and the SMSC's answers
+  dispatch/ledger/*.jsonl   the send ledger: intents and the SMSC's answers (SMSFLOW_LEDGER=store: the account
+                            store's send_ledger rows instead, shared by every worker)
   dispatch/tests/           test sends (SEND-3), with a ledger of their own
   test-events/              the test sends' receipts and replies, kept out of events/
   dispatch/sender*.lock     held by the one live sender of the campaign (binds/: its bind processes)
