@@ -48,8 +48,8 @@ stack-status:  ## what `make stack` runs, and the Celery workers that answer
 test: install  ## the whole test suite (the stack test included; the soak is `make soak`)
 	.venv/bin/python -m pytest -n 2 --dist loadfile -q -m "not soak"
 
-soak: install  ## the stack's longer soak: campaigns dropped one after another on the stack, workers killed in turn
-	.venv/bin/python -m pytest -q -m soak tests/stack
+soak: install  ## the stack test with a bigger second drop (KILL_ROWS=100000) for the worker killed mid-dispatch
+	SMSFLOW_STACK_KILL_ROWS=$(or $(KILL_ROWS),100000) .venv/bin/python -m pytest -q tests/stack
 
 test-unit: install  ## the fast part: pure functions and files, no process, no socket, no Airflow (under a minute)
 	.venv/bin/python -m pytest -m unit -n 2 -q tests/unit
