@@ -183,3 +183,11 @@ def test_stack_down_stops_what_up_recorded_even_when_its_folder_is_gone(tmp_path
         for process in (service, stranger):
             process.kill()
             process.wait()
+
+
+def test_house_compose_publishes_ports_on_this_host_only():
+    """As `make stack`, which binds 127.0.0.1: the compose file's published ports are the host's loopback only (a
+    proxy in front opens them), never every interface."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    published = [port for service in compose["services"].values() for port in service.get("ports", [])]
+    assert published and all(str(port).startswith("127.0.0.1:") for port in published), published

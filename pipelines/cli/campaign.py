@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from enum import Enum
 from pathlib import Path
 
@@ -87,6 +88,8 @@ def _send(plan_dir: Path, settings, batch, batch_size: int, in_flight, release_h
     require_plan(plan_dir)
     total = int(sendable_rows(plan_dir).get_column("PARTS").sum() or 0)
     engine = open_account_store(store)
+    if store:  # the send ledger and the sender's locks go where --store says too (SMSFLOW_LEDGER=store, PLUS-1)
+        os.environ["SMSFLOW_DB"] = store
     try:
         with _progress(disable=False, unit="parts") as bar:
             task = bar.add_task("parts", total=total)

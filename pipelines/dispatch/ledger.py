@@ -9,6 +9,7 @@ PostgreSQL, the store's rows too.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Literal, Protocol
@@ -73,7 +74,15 @@ def open_ledger(directory: Path, name: str, group: int) -> SendLedger:
     if ledger_mode() == "store":
         from pipelines.dispatch.ledger_store import StoreLedger, ledger_engine
 
-        return StoreLedger(ledger_engine(_bucket_of(directory)), ledger_campaign(directory), name, group)
+        from pipelines.storage import is_url
+
+        engine = ledger_engine(_bucket_of(directory))
+        if engine.dialect.name == "sqlite" and is_url(os.environ.get("SMSFLOW_BUCKET", "")):
+            logging.getLogger(__name__).warning(
+                "the send ledger of %s is in this host's SQLite store (%s): a send resumed on another host would not "
+                "see it and could send its parts again; share a PostgreSQL store between hosts: "
+                "SMSFLOW_DB=postgresql://… [PLUS-1, SEND-7]", ledger_campaign(directory), engine.url.database)
+        return StoreLedger(engine, ledger_campaign(directory), name, group)
     return Ledger(Path(directory), name, group)
 
 

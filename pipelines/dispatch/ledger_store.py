@@ -31,6 +31,13 @@ _DEDICATED: dict[str, Engine] = {}
 _DEDICATED_LOCK = threading.Lock()
 
 
+# A sender's lock and ledger connections notice a dead peer within ~25 s both ways: the server ends the session of a
+# worker host that vanished (its advisory locks with it, so the batch's retry may start), the worker's libpq a
+# server that vanished (PLUS-1). Without them a lost host's locks live until the kernel's default (over 2 hours).
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+              "options": "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"}
+
+
 def dedicated(engine: Engine) -> Engine:
     """An engine on the same store whose connections are the holder's own (no pool: a sender's long-lived ledger
     and lock connections take no room from the store's pool, and end for real when closed)."""
@@ -40,7 +47,8 @@ def dedicated(engine: Engine) -> Engine:
     url = engine.url.render_as_string(hide_password=False)
     with _DEDICATED_LOCK:
         if url not in _DEDICATED:
-            _DEDICATED[url] = create_engine(url, poolclass=NullPool)
+            _DEDICATED[url] = create_engine(url, poolclass=NullPool,
+                                            connect_args=KEEPALIVES if engine.dialect.name == "postgresql" else {})
         return _DEDICATED[url]
 
 

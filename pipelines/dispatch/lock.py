@@ -11,13 +11,13 @@ import contextlib
 import ctypes
 import fcntl
 import os
-import re
 import signal
 import sys
 import time
 from pathlib import Path
 
 from pipelines.dispatch.errors import CampaignBusy
+from pipelines.dispatch.scopes import overlaps, scope_of
 from pipelines.layout import CampaignPaths
 
 _ORPHAN_WAIT = 5.0  # seconds for bind processes of a killed sender to die (PR_SET_PDEATHSIG: milliseconds)
@@ -55,20 +55,6 @@ def _busy(paths: CampaignPaths, what: str, pids: list[int] | list[str]) -> Campa
                         f"one live sender per campaign: wait for it to end, or stop it [PLUS-1]")
 
 
-_ROWS_SCOPE = re.compile(r"rows-(\d+)-(\d+)")
-
-
-def _scope(rows: range | None) -> str:
-    """The name a sender's bind processes put on their locks: the plan rows they send."""
-    return "all" if rows is None else f"rows-{rows.start}-{rows.stop}"
-
-
-def _overlaps(scope: str, rows: range | None) -> bool:
-    """Whether bind processes of `scope` may send any of `rows` (None: the whole plan)."""
-    match = _ROWS_SCOPE.fullmatch(scope)
-    if rows is None or match is None:  # the whole plan, or a name this version does not know: assume they may
-        return True
-    return int(match[1]) < rows.stop and rows.start < int(match[2])
 
 
 def _live_orphans(paths: CampaignPaths, rows: range | None) -> list[int]:
@@ -76,7 +62,7 @@ def _live_orphans(paths: CampaignPaths, rows: range | None) -> list[int]:
     pids = []
     for path in paths.binds.glob("*.lock") if paths.binds.is_dir() else []:
         owner_scope, _, pid = path.stem.rpartition("-")
-        if not _overlaps(owner_scope, rows):
+        if not overlaps(owner_scope, rows):
             continue
         fd = _try_flock(path, exclusive=True)
         if fd is None:
@@ -131,7 +117,7 @@ def campaign_lock(plan_dir: Path, batch: int | None = None, batch_size: int = 10
                 if time.monotonic() > deadline:
                     raise _busy(paths, "bind processes of a sender that died", orphans)
                 time.sleep(0.05)
-            yield paths.bind_lock(_scope(rows), "{pid}")
+            yield paths.bind_lock(scope_of(rows), "{pid}")
         return
     locks = _lock_home(paths)
     locks.dispatch.mkdir(parents=True, exist_ok=True)
@@ -157,7 +143,7 @@ def campaign_lock(plan_dir: Path, batch: int | None = None, batch_size: int = 10
             if time.monotonic() > deadline:
                 raise _busy(paths, "bind processes of a sender that died", orphans)
             time.sleep(0.05)
-        yield locks.bind_lock(_scope(rows), "{pid}")
+        yield locks.bind_lock(scope_of(rows), "{pid}")
     finally:
         for fd in reversed(held):
             os.close(fd)

@@ -109,15 +109,23 @@ def advisory_campaign_lock(engine: Engine, paths: CampaignPaths, batch: int | No
 
 
 def _live_binds(connection: Connection, campaign: str, scope: str) -> list[str]:
-    """Holders of bind locks that may send rows of `scope` (the whole plan: any; a batch: its own rows' binds and
-    whole-plan binds; binds of other batches send other rows)."""
-    overlapping = {_int4(scope), _int4("all")}
-    return sorted({holder.split(" pid ", 1)[-1] for number, holder in _held(connection, _class(campaign, "binds"))
-                   if scope == "all" or number in overlapping})
+    """Holders of bind locks that may send rows of `scope` (the whole plan: any; a batch: the binds whose rows
+    overlap its own, whatever batch size their sender had, and whole-plan binds; binds of other rows are left)."""
+    from pipelines.dispatch.scopes import ROWS_SCOPE as _ROWS_SCOPE, overlaps as _overlaps
+
+    match = _ROWS_SCOPE.fullmatch(scope)
+    rows = range(int(match[1]), int(match[2])) if match else None
+    live = set()
+    for number, holder in _held(connection, _class(campaign, "binds")):
+        role, _, who = holder.partition(" pid ")
+        theirs = role.removeprefix("smsflow bind").strip()  # the rows the bind sends, named when it took its lock
+        if rows is None or number in (_int4(scope), _int4("all")) or _overlaps(theirs or "all", rows):
+            live.add(who)
+    return sorted(live)
 
 
 def hold_bind_lock(engine: Engine, paths: CampaignPaths, scope: str) -> None:
     """A bind process's lock (shared: a sender's binds hold it side by side), held until the process exits."""
     global _bind_connection
-    _bind_connection = _connect(engine, "bind")
+    _bind_connection = _connect(engine, f"bind {scope}")  # its rows in its name: a sender of another size sees them
     _try(_bind_connection, (_class(paths.root.name, "binds"), _int4(scope)), shared=True)

@@ -67,17 +67,20 @@ def airflow_objects(connections: dict[str, str], passwords: dict[str, str]) -> N
         conns.write_text(json.dumps({conn_id: {"conn_type": uri.split("://", 1)[0], **_uri_fields(uri)}
                                      for conn_id, uri in connections.items() if uri}))
         commands = [("pools", "import", str(pools)), ("connections", "import", "--overwrite", str(conns))]
-        commands += [("users", "create", "--username", name, "--role", role, "--password", passwords[name],
-                      "--email", f"{name}@smsflow.invalid", "--firstname", name, "--lastname", "smsflow")
-                     for name, role in USERS.items()]
         running = [(command, subprocess.Popen(local_command(("airflow", *command)), stdout=subprocess.PIPE,
                                               stderr=subprocess.STDOUT, text=True)) for command in commands]
+        # The users' passwords go through stdin: on a command line any local user could read them in /proc.
+        users = [{"username": name, "role": role, "password": passwords[name]} for name, role in USERS.items()]
+        made = subprocess.Popen(local_command(("python", "-m", "smsflow_provider.users")), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        running.append((("users", "put"), made))
+        made.stdin.write(json.dumps(users))
+        made.stdin.close()
         for command, process in running:
-            output, _ = process.communicate()
+            output = process.stdout.read()
+            process.wait()
             if process.returncode != 0:
                 raise RuntimeError(f"`airflow {' '.join(command[:2])}` failed: {output[-2000:]}")
-            if command[:2] == ("users", "create") and "already exists" in output:  # a restart: its new password
-                airflow("users", "reset-password", "--username", command[3], "--password", command[7])
 
 
 def _uri_fields(uri: str) -> dict:

@@ -64,6 +64,17 @@ def _call(url: ObjectUrl, function, *args, **options):
         raise OSError(f"{url}: {type(error).__name__}: {_first_line(error)}") from error
 
 
+def list_objects(url: ObjectUrl, prefix: str | None) -> list[dict]:
+    """Every object's metadata under `prefix` in `url`'s bucket, read whole inside `_call`: obstore's listing is a
+    lazy stream whose requests (and errors: S3 down, bad keys) happen while it is read, so it is read here."""
+    import obstore
+
+    def read(store, *args, **options):
+        return [meta for batch in obstore.list(store, *args, **options) for meta in batch]
+
+    return _call(url, read, prefix, chunk_size=1000)
+
+
 def _first_line(error: BaseException) -> str:
     """obstore's message without its debug dump (the request, the XML answer): its first line."""
     text = str(error).strip()

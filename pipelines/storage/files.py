@@ -178,12 +178,10 @@ def listing(prefix: Location | str) -> list[Location]:
         if not prefix.is_dir():
             return []
         return sorted(path for path in prefix.rglob("*") if path.is_file())
-    import obstore
+    from pipelines.storage.client import list_objects
 
     folder = prefix.key.rstrip("/")
-    found: list[Location] = []
-    for batch in _call(prefix, obstore.list, f"{folder}/" if folder else None, chunk_size=1000):
-        found.extend(ObjectUrl(prefix.bucket, meta["path"]) for meta in batch)
+    found = [ObjectUrl(prefix.bucket, meta["path"]) for meta in list_objects(prefix, f"{folder}/" if folder else None)]
     return sorted(found, key=str)
 
 

@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -29,8 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.storage.client import _call
+from pipelines.storage.client import _call, list_objects
 from pipelines.storage.urls import ObjectUrl, is_url
+
+log = logging.getLogger(__name__)
 
 WORKDIR_ENV = "SMSFLOW_WORKDIR"
 BUCKET_ENV = "SMSFLOW_BUCKET"
@@ -230,12 +233,15 @@ def _remote_listing(remote: ObjectUrl, prefix: str) -> dict[str, dict]:
     base = remote.key.strip("/")
     wanted = _key_prefix(remote, prefix)
     found: dict[str, dict] = {}
-    metas = [meta for batch in _call(remote, obstore.list, wanted or None, chunk_size=1000) for meta in batch]
+    metas = list_objects(remote, wanted or None)
     if not metas and wanted:  # obstore lists folders (`a/b` lists `a/b/…`): `wanted` may be one object
         with contextlib.suppress(FileNotFoundError):
             metas = [_call(remote, obstore.head, wanted)]
     for meta in metas:
         path = meta["path"][len(base) + 1:] if base else meta["path"]
+        if _outside(path):  # a key such as `a/../../x` or `/x` never names a file outside the working copy
+            log.warning("%s/%s skipped: its key does not name a file inside the working copy", remote, path)
+            continue
         if not _skipped(path):
             found[path] = {"size": int(meta["size"]), "etag": meta.get("e_tag")}
     return found
@@ -273,6 +279,11 @@ def _under(state: dict[str, dict], prefix: str) -> list[str]:
 
 def _same(stat: tuple[int, int], synced_as: dict) -> bool:
     return stat == (synced_as.get("size"), synced_as.get("mtime_ns"))
+
+
+def _outside(path: str) -> bool:
+    parts = path.split("/")
+    return not path or path.startswith("/") or any(part in ("", ".", "..") for part in parts)
 
 
 def _download(remote: ObjectUrl, root: Path, path: str) -> tuple[int, int]:

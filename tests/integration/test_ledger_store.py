@@ -239,3 +239,21 @@ def test_plus1_a_campaign_begun_with_ledger_files_is_resumed_with_the_store(stor
     after.close()
     state = ledger_state(ledger_dir)
     assert dict(zip(*state.select("key", "message_id"))) == {_key(1): "f1", _key(2): "s2"}
+
+
+def test_plus1_a_senders_own_connections_notice_a_vanished_peer_within_seconds(store_url):
+    """The lock and ledger connections (ledger_store.dedicated) ask PostgreSQL for TCP keepalives of 10 s + 3 × 5 s:
+    a worker host that vanished loses its advisory locks in ~25 s, so its batch's retry on another worker is not
+    refused for hours (PLUS-1)."""
+    from sqlalchemy import text
+
+    from pipelines.dispatch.ledger_store import dedicated
+
+    engine = open_store(store_url)
+    if engine.dialect.name != "postgresql":
+        assert dedicated(engine).dialect.name == "sqlite"  # a file of this host: no peer to lose
+        return
+    with dedicated(engine).connect() as connection:
+        shown = [connection.execute(text(f"SHOW {name}")).scalar_one()
+                 for name in ("tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count")]
+    assert shown == ["10s", "5s", "3"] or shown == ["10", "5", "3"], shown

@@ -203,6 +203,11 @@ def test_plus1_bind_processes_left_alive_on_another_host_hold_back_a_resume_of_t
                 pass
         with campaign_lock(plan_2, batch=1, batch_size=200):  # rows 200-400: not the orphan's
             pass
+        with pytest.raises(CampaignBusy, match="bind processes of a sender that died"):
+            with campaign_lock(plan_2, batch=1, batch_size=150):  # rows 150-300: another size, overlapping its rows
+                pass
+        with campaign_lock(plan_2, batch=2, batch_size=100):  # rows 200-300: another size, none of its rows
+            pass
     finally:
         orphan.kill()
         orphan.wait()

@@ -145,3 +145,17 @@ def test_a_missing_moto_server_fails_saying_how_to_install_it(monkeypatch, tmp_p
     with pytest.raises(RuntimeError, match=r"moto_server is not installed.*make install"):
         with moto_server(tmp_path / "moto.log"):
             pass
+
+
+def test_a_listing_s3_refuses_is_an_oserror_naming_the_url_not_a_traceback(s3_server):
+    """obstore lists lazily: the refusal (here: no such bucket) comes while the listing is read, and still becomes
+    an OSError naming the s3:// URL, as every other call's errors do (the receiver and the mirror catch OSError)."""
+    with pytest.raises(OSError, match=r"s3://no-such-bucket-here/in"):
+        storage.listing("s3://no-such-bucket-here/in/")
+
+
+def test_a_key_that_climbs_out_of_the_working_copy_is_never_a_local_path():
+    from pipelines.storage.mirror import _outside
+
+    assert not _outside("campaigns/c1/plan/recipients.parquet")
+    assert all(_outside(key) for key in ("../x", "campaigns/../../x", "/etc/passwd", "a//b", "a/./b", ""))
