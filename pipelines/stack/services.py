@@ -106,6 +106,9 @@ def shared_environment(places: Places) -> dict[str, str]:
         "SMSFLOW_WAREHOUSE": places.database("lake", "postgresql"),
         "SMSFLOW_LEDGER": "store",
         "SMSFLOW_RECEIPT_TIMEOUT": "60",
+        # 25,000 messages a dispatch task: fewer task starts, S3 syncs and ledger catch-ups per campaign (each batch
+        # reads the campaign's ledger), still several tasks per worker for a 200k campaign
+        "SMSFLOW_BATCH_SIZE": "25000",
         "SMSFLOW_SMSC": places.smsc,
         # S3 notifications of new objects under incoming/ -> this SQS queue -> sms_drops' AssetWatcher (DROP-1)
         "SMSFLOW_DROP_QUEUE": f"{places.s3}/{DROP_QUEUE}",
