@@ -258,7 +258,7 @@ def sms_campaign():
     @task
     def receipts(planned: dict, sent: list) -> dict:
         """Wait for every part's final receipt, or the end of the wait (late ones: `smsflow receive`)."""
-        from pipelines.campaign import receipts_step
+        from pipelines.receipts_wait import receipts_step
         from smsflow_provider.hooks.smpp import SmppHook
 
         with campaign_synced(planned["campaign_id"]) as paths:  # the events it hears, on S3 for finish

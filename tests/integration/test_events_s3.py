@@ -190,7 +190,7 @@ def test_plus4_a_campaigns_wait_for_receipts_counts_those_the_receiver_of_anothe
     """The stack's long-lived receiver, on another host, takes the campaign's receipts (the SMSC gives each to one
     bind): the campaign's receipts step, in its worker's working copy, pulls the receiver's micro-batches from S3
     each turn and ends as soon as every part has its final receipt, not at the end of its wait."""
-    from pipelines.campaign import receipts_step
+    from pipelines.receipts_wait import receipts_step
     from pipelines.dispatch import SmscSettings, receive
 
     url = s3_server.url("tenant").rstrip("/")
