@@ -11,7 +11,6 @@ process is matched with its start time too, so a pid the system has reused is ne
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -78,39 +77,8 @@ def _alive(process: Started):
         return None
 
 
-def session_members(leader: Started) -> list:
-    """Every running process of the session `leader` opened (started after it: no stranger with a reused id)."""
-    import psutil
-
-    members = []
-    for process in psutil.process_iter(["create_time"]):
-        try:
-            if os.getsid(process.pid) == leader.pid and process.info["create_time"] >= leader.started - 1:
-                members.append(process)
-        except (OSError, psutil.Error):  # gone meanwhile
-            continue
-    return members
-
-
-def terminate(processes: list, timeout: float = 30.0) -> int:
-    """SIGTERM to each process, SIGKILL to those still running after `timeout` seconds; returns how many ran."""
-    import psutil
-
-    running = []
-    for process in processes:
-        try:
-            process.terminate()
-            running.append(process)
-        except psutil.NoSuchProcess:
-            continue
-    _, left = psutil.wait_procs(running, timeout=timeout)
-    for process in left:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            continue
-    psutil.wait_procs(left, timeout=5)
-    return len(running)
+# One way to find and stop a session's processes, shared with make stack (the core never imports the demo).
+from pipelines.stack.processes import session_members, terminate  # noqa: E402
 
 
 def stack_processes(record: StackRecord) -> list:
