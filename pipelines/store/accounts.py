@@ -33,6 +33,7 @@ class AccountSettings:
     retention_months: int | None = None  # PLUS-8
     client: str | None = None
     tracking_domain: str | None = None  # URL-1, URL-5: the domain of its short links; None: the platform's
+    require_second_factor: bool = False  # USER-2: an admin requires every user of the account to use a second factor
 
     def as_dict(self) -> dict:
         data = asdict(self)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-    UniqueConstraint,
+    UniqueConstraint, false,
 )
 
 metadata = MetaData(naming_convention={
@@ -32,6 +32,7 @@ accounts = Table(
     Column("retention_months", Integer),  # PLUS-8; None: kept until purged by hand
     Column("client", String(64)),  # the account's client, whose blacklist is BL-1's third
     Column("tracking_domain", String(10)),  # URL-1: its short links' domain (None: the platform's)
+    Column("require_second_factor", Boolean, nullable=False, default=False, server_default=false()),  # USER-2
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -226,4 +227,88 @@ send_ledger = Table(
     Column("ts", Float),
     Column("boot", String(64)),  # on `open` rows: the server's start (PostgreSQL) or the host's boot (SQLite)
     Index(None, "campaign", "id"),
+)
+
+# USER-1..4 (issue 14): the extranet's people. A user belongs to one account and sees only its data (ACC-3); the
+# identifier is the email by default (USER-1). `role`: admin (the account's users, settings, blacklists, credits)
+# or user (campaigns, lists, reports); `superadmin`: the platform's (global blacklist, accounts).
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("login", String(254), nullable=False),  # lower case; the email unless the admin chose another
+    Column("email", String(254), nullable=False),
+    Column("first_name", String(128), nullable=False, default=""),
+    Column("last_name", String(128), nullable=False, default=""),
+    Column("mobile", String(32)),  # E.164: where SMS codes go
+    Column("role", String(8), nullable=False),  # admin | user
+    Column("superadmin", Boolean, nullable=False, default=False),
+    Column("active", Boolean, nullable=False, default=True),  # USER-4: an admin activates or deactivates a login
+    Column("password_hash", String(256), nullable=False),  # Argon2id (argon2-cffi)
+    Column("password_temporary", Boolean, nullable=False, default=False),  # USER-3: only opens the activation step
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime(timezone=True)),  # lockout with backoff after repeated failures
+    Column("second_factor", String(8)),  # totp | sms | email; None: not enrolled
+    Column("totp_secret", String(64)),  # confirmed secret (base32)
+    Column("totp_pending", String(64)),  # being enrolled: confirmed by a first code
+    Column("totp_last_step", BigInteger),  # the last accepted time step: a code is used once
+    Column("sessions_valid_after", DateTime(timezone=True)),  # logout everywhere: older sessions are void
+    Column("last_login_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("login"),
+    Index(None, "account_id"),
+)
+# USER-2, USER-3: one-time codes (SMS or email login codes, activation codes), kept only as hashes; used once.
+user_codes = Table(
+    "user_codes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(16), nullable=False),  # login | activation | recovery
+    Column("channel", String(8)),  # sms | email (login codes); None for recovery codes
+    Column("code_hash", String(128), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),  # None: recovery codes last until used or replaced
+    Column("used_at", DateTime(timezone=True)),
+    Index(None, "user_id", "purpose"),
+)
+# USER-2: "trust this device for 7 days": a random token in a cookie, kept here as its hash.
+trusted_devices = Table(
+    "trusted_devices", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("user_agent", String(512)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("token_hash"),
+)
+# The extranet's sessions, server side: the cookie holds a signed random key, this table its hash. A new key at each
+# login step (no session fixation); revoking is deleting (logout, logout everywhere, a deactivated user).
+console_sessions = Table(
+    "console_sessions", metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie's key
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("stage", String(16), nullable=False),  # password (second factor awaited) | activation | full
+    Column("ip", String(64)),
+    Column("user_agent", String(512)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index(None, "user_id"),
+)
+# Every action in the extranet: who, when, what, from where (issue 14); an admin reads their account's.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(64)),  # None: the platform's (a superadmin's global actions, unknown logins)
+    Column("user_id", Integer),
+    Column("actor", String(254)),  # the login, as typed for a failed attempt
+    Column("action", String(64), nullable=False),  # login | login_failed | logout | campaign.create | ...
+    Column("target", String(512)),
+    Column("detail", Text),
+    Column("ip", String(64)),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index(None, "account_id", "at"),
 )
