@@ -24,7 +24,8 @@ pytest_plugins = ["s3"]  # s3_server: a real moto_server (tests/s3.py, issue 13)
 # The kind of a test follows its folder: `pytest -m unit` is the fast part (no process, no socket, no Airflow).
 _KINDS = {"unit": ("unit",), "integration": ("integration",), "e2e": ("e2e", "slow"), "dags": ("airflow", "slow"),
           "plugins": ("airflow",), "test_layout.py": ("integration",),
-          "test_stack.py": ("airflow",), "stack": ("stack", "slow")}
+          "test_stack.py": ("airflow",), "stack": ("stack", "slow"), "console": ("integration",),
+          "browser": ("e2e", "browser", "slow")}
 _SUBPROCESS_FIXTURES = {"smsc", "migrated_airflow_env", "postgres_server", "s3_server", "moto_endpoint"}
 STORE_BACKENDS = ("sqlite", "postgresql")  # every account-store test runs on both (issue 9)
 

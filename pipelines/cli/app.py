@@ -59,9 +59,9 @@ _flags_take_no_value()
 PANELS = {
     "Run a campaign, step by step": ("plan", "test-send", "send", "receive", "links", "load", "stats", "report",
                                       "sql"),
-    "Manage campaigns and lists": ("campaigns", "lists", "drops"),
+    "Manage campaigns and lists": ("console", "campaigns", "lists", "drops"),
     "Try it locally": ("sample", "smsc", "demo", "airflow"),
-    "Administration": ("account", "credits", "blacklist", "erase", "purge"),
+    "Administration": ("account", "users", "credits", "blacklist", "erase", "purge"),
 }
 _ORDER = [name for names in PANELS.values() for name in names]
 OTHER_PANEL = "Other commands"
