@@ -45,7 +45,16 @@ stack-down:  ## stop exactly what `make stack` started (never the machine's own 
 stack-status:  ## what `make stack` runs, and the Celery workers that answer
 	.venv/bin/python -m pipelines.stack status
 
-test: install  ## the whole test suite (the stack test included; the soak is `make soak`)
+test: install  ## the whole test suite (the stack test included; the soak is `make soak`); installs Debian's chromium when missing
+	@# The browser tests (tests/browser) drive Debian's chromium: Playwright cannot download a browser here.
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Debian's chromium for the browser tests (tests/browser) …"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+	    echo "error: /usr/bin/chromium is missing and this user may not install it: run 'sudo apt-get install chromium' once, then make test again" >&2; \
+	    exit 1; fi; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium || exit 1; \
+	fi
 	.venv/bin/python -m pytest -n 2 --dist loadfile -q -m "not soak"
 
 soak: install  ## the stack test with a bigger second drop (KILL_ROWS=100000) for the worker killed mid-dispatch
