@@ -1,56 +1,165 @@
-"""Logging in and out of the extranet (USER-1): identifier and password, then the second factor when the user has
-one (USER-2), a new session key at each step."""
+"""Logging in and out of the extranet (USER-1, USER-2): identifier and password with lockout and backoff, then the
+second factor when the user has one, a new session key at each step. The forgotten password (USER-3) is in
+`auth_password`."""
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 
-from pipelines.console.guard import COOKIE, set_session_cookie
-from pipelines.console.sessions import close_all, close_session, open_session
-from pipelines.console.web import access, audit, client_ip, engine_of, page, see_other
-from pipelines.store.users import find_login, verify_password
+from pipelines.console import auth_password
+from pipelines.console.auth_steps import (
+    after_password, next_path, open_full, send_login_code, set_device_cookie)
+from pipelines.console.guard import COOKIE
+from pipelines.console.notify import NotifyError
+from pipelines.console.sessions import close_all, close_session
+from pipelines.console.web import access, audit, engine_of, flash_url, page, see_other
+from pipelines.store.engine import now
+from pipelines.store.schema import users
+from pipelines.store.second_factor import check_code, check_totp, trust_device, use_recovery_code
+from pipelines.store.users import attempt_login, lock_left, note_failure
+
+WRONG = "Identifiant ou mot de passe incorrect."
+METHOD_TEXT = {"totp": "Saisissez le code à 6 chiffres affiché par votre application d'authentification.",
+               "sms": "Nous vous avons envoyé un code par SMS.",
+               "email": "Nous vous avons envoyé un code par email."}
 
 
-def _next(request: Request, value: str | None) -> str:
-    """Where to go after login: a path of this site only (never another site: no open redirect)."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/"
+def waiting(wait) -> str:
+    """A lock's time left, in words: `2 min 05 s`."""
+    seconds = max(int(wait.total_seconds() + 0.999), 1)
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+def locked_message(wait) -> str:
+    return (f"Trop d'essais infructueux : la connexion est bloquée pendant encore {waiting(wait)}. "
+            f"Réessayez ensuite, ou utilisez « Mot de passe oublié ».")
 
 
 @access("public")
 async def login_form(request: Request):
-    if request.scope.get("console_session") and request.scope["console_session"].stage == "full":
+    session = request.scope.get("console_session")
+    if session and session.stage == "full":
         return see_other("/")
-    return page(request, "login.html", next=_next(request, request.query_params.get("next")), login="")
+    return page(request, "login.html", next=next_path(request.query_params.get("next")), login="")
 
 
 @access("public")
 async def login(request: Request):
+    """USER-1: the password step. A locked login's password is not even checked; an unknown login answers like a
+    wrong password."""
     form = await request.form()
-    login_name, password = str(form.get("login", "")), str(form.get("password", ""))
-    engine = engine_of(request)
+    login_name, password = str(form.get("login", ""))[:254], str(form.get("password", ""))
+    target = next_path(form.get("next"))
+    attempt = await run_in_threadpool(attempt_login, engine_of(request), login_name, password)
+    if attempt.outcome != "ok":
+        action = "login_locked" if attempt.outcome == "locked" else "login_failed"
+        await run_in_threadpool(audit, request, action, login_name, user=attempt.user, actor=login_name)
+        error = locked_message(attempt.wait) if attempt.outcome == "locked" else WRONG
+        return page(request, "login.html", status_code=429 if attempt.outcome == "locked" else 401, next=target,
+                    login=login_name, error=error)
+    return await after_password(request, attempt.user, target)
 
-    def check():
-        with engine.connect() as connection:
-            row = find_login(connection, login_name)
-        ok = row is not None and row.active and verify_password(row.password_hash, password)
-        return row, ok
 
-    row, ok = await run_in_threadpool(check)
-    if not ok:
-        await run_in_threadpool(audit, request, "login_failed", login_name[:254], actor=login_name[:254],
-                                account=row.account_id if row is not None else None)
-        return page(request, "login.html", status_code=401, next=_next(request, form.get("next")),
-                    login=login_name, error="Identifiant ou mot de passe incorrect.")
-    key = await run_in_threadpool(open_session, engine, row.id, "full", hours=request.app.state.settings.session_hours,
-                                  ip=client_ip(request), user_agent=request.headers.get("user-agent"),
-                                  replacing=request.scope.get("console_key"))
-    response = see_other(_next(request, form.get("next")))
-    set_session_cookie(response, request.app.state.secret, key, https=request.app.state.settings.https)
+def _stage_page(session):
+    """Where a session that is not waiting for its second factor belongs."""
+    if session.stage == "full":
+        return see_other("/")
+    if session.stage == "activation":
+        return see_other("/password/new")
+    return None
+
+
+@access("partial")
+async def second_factor_form(request: Request):
+    session = request.scope["console_session"]
+    elsewhere = _stage_page(session)
+    if elsewhere is not None:
+        return elsewhere
+    user = session.user
+    if not user.second_factor:  # the account requires one: enrol it first
+        return see_other("/account/second-factor")
+    problem = ("L'envoi du code a échoué : utilisez « Renvoyer le code » ou un code de secours."
+               if request.query_params.get("problem") == "send" else None)
+    return _second_factor_page(request, user, error=problem)
+
+
+def _second_factor_page(request: Request, user, status_code: int = 200, error: str | None = None, next_url=None):
+    return page(request, "login_second_factor.html", status_code=status_code, method=user.second_factor,
+                method_text=METHOD_TEXT[user.second_factor], error=error,
+                next=next_path(next_url or request.query_params.get("next")))
+
+
+def _check(engine, user, code: str, recovery: str) -> bool:
+    if recovery.strip():
+        return use_recovery_code(engine, user.id, recovery)
+    if user.second_factor == "totp":
+        return check_totp(engine, user.id, code)
+    return check_code(engine, user.id, "login", code, channel=user.second_factor)
+
+
+def _lock_of(engine, user_id: int):
+    from sqlalchemy import select
+
+    with engine.connect() as connection:
+        row = connection.execute(select(users.c.locked_until).where(users.c.id == user_id)).one()
+    return lock_left(row, now())
+
+
+@access("partial")
+async def second_factor(request: Request):
+    """USER-2: the code (app, SMS or email) or a recovery code; a success opens the full session on a new key,
+    and trusts this browser for 7 days when asked. Failures count towards the lockout like wrong passwords."""
+    session = request.scope["console_session"]
+    elsewhere = _stage_page(session)
+    if elsewhere is not None:
+        return elsewhere
+    user, engine = session.user, engine_of(request)
+    if not user.second_factor:
+        return see_other("/account/second-factor")
+    form = await request.form()
+    target = next_path(form.get("next"))
+    code, recovery = str(form.get("code", "")), str(form.get("recovery", ""))
+    wait = await run_in_threadpool(_lock_of, engine, user.id)
+    if wait:
+        await run_in_threadpool(audit, request, "login_locked", user.login, "second factor", user=user)
+        return _second_factor_page(request, user, 429, locked_message(wait), target)
+    if not await run_in_threadpool(_check, engine, user, code, recovery):
+        await run_in_threadpool(note_failure, engine, user.id)
+        await run_in_threadpool(audit, request, "second_factor_failed", user.login,
+                                "recovery code" if recovery.strip() else user.second_factor, user=user)
+        return _second_factor_page(request, user, 401, "Code incorrect, expiré ou déjà utilisé.", target)
+    how = "recovery code" if recovery.strip() else user.second_factor
+    response = await open_full(request, user, target, how)
+    if form.get("trust"):
+        token = await run_in_threadpool(trust_device, engine, user.id, request.headers.get("user-agent"))
+        set_device_cookie(request, response, token)
+        await run_in_threadpool(audit, request, "device_trusted", user.login, user=user)
     return response
+
+
+@access("partial")
+async def resend_code(request: Request):
+    """« Renvoyer le code »: a new SMS or email code; the ones sent before are void."""
+    session = request.scope["console_session"]
+    elsewhere = _stage_page(session)
+    if elsewhere is not None:
+        return elsewhere
+    user = session.user
+    form = await request.form()
+    target = next_path(form.get("next"))
+    if user.second_factor not in ("sms", "email"):
+        return see_other("/login/second-factor")
+    try:
+        await run_in_threadpool(send_login_code, request, user, user.second_factor)
+    except NotifyError as error:
+        return _second_factor_page(request, user, 502, str(error), target)
+    url = "/login/second-factor" + (f"?next={quote(target, safe='')}" if target != "/" else "")
+    return see_other(flash_url(url, "Un nouveau code vous a été envoyé."))
 
 
 @access("partial")
@@ -72,5 +181,8 @@ async def logout(request: Request):
 routes = [
     Route("/login", login_form, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
+    Route("/login/second-factor", second_factor_form, methods=["GET"]),
+    Route("/login/second-factor", second_factor, methods=["POST"]),
+    Route("/login/second-factor/resend", resend_code, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
-]
+] + auth_password.routes

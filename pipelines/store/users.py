@@ -8,8 +8,9 @@ A user belongs to one account (ACC-3) and logs in with an identifier (their emai
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine, insert, select, update
 
@@ -164,3 +165,121 @@ def set_password(engine: Engine, user_id: int, password: str, *, temporary: bool
         connection.execute(update(users).where(users.c.id == user_id).values(
             password_hash=hash_password(password), password_temporary=temporary, failed_logins=0,
             locked_until=None, updated_at=now()))
+
+
+# USER-1: lockout with backoff. Five wrong passwords in a row lock the login for a minute, each further failure
+# doubles the lock, up to an hour; a success resets the count.
+LOCK_AFTER = 5
+FIRST_LOCK = timedelta(minutes=1)
+MAX_LOCK = timedelta(hours=1)
+UNKNOWN_MEMORY = timedelta(hours=24)  # how far back failures of an unknown login count (no account enumeration)
+_DUMMY: list[str] = []
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """What a login attempt gave: `ok` (the password matched), `wrong` or `locked` (with the time left)."""
+
+    outcome: str
+    user: User | None
+    wait: timedelta = timedelta(0)
+
+
+def lock_length(failures: int) -> timedelta:
+    """How long `failures` failures in a row lock a login: none before five, then 1 min doubling, capped at 1 h."""
+    if failures < LOCK_AFTER:
+        return timedelta(0)
+    return min(FIRST_LOCK * 2 ** min(failures - LOCK_AFTER, 12), MAX_LOCK)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _dummy_hash() -> str:
+    """A hash to verify against when there is no password to check, so every answer takes about as long."""
+    if not _DUMMY:
+        _DUMMY.append(hash_password(secrets.token_urlsafe(16)))
+    return _DUMMY[0]
+
+
+def _unknown_lock(connection, login: str, at: datetime) -> timedelta:
+    """The lock an unknown login would have by now, from its failures in the audit log: an unknown login is
+    locked exactly like a known one, so a lock message says nothing about whether the login exists."""
+    from sqlalchemy import func
+
+    from pipelines.store.schema import audit_log
+
+    count, last = connection.execute(
+        select(func.count(), func.max(audit_log.c.at)).where(
+            audit_log.c.action == "login_failed", func.lower(func.trim(audit_log.c.actor)) == login, audit_log.c.user_id.is_(None),
+            audit_log.c.at > at - UNKNOWN_MEMORY)).one()
+    if not count:
+        return timedelta(0)
+    return max(_aware(last) + lock_length(count) - at, timedelta(0))
+
+
+def lock_left(row, at: datetime) -> timedelta:
+    """The time left on a users row's lock (zero: not locked)."""
+    until = _aware(row.locked_until)
+    return max(until - at, timedelta(0)) if until else timedelta(0)
+
+
+def note_failure(engine: Engine, user_id: int, *, at: datetime | None = None) -> timedelta:
+    """One more failure in a row (a wrong password or second-factor code); returns the lock it brings."""
+    at = at or now()
+    with engine.begin() as connection:
+        connection.execute(update(users).where(users.c.id == user_id)
+                           .values(failed_logins=users.c.failed_logins + 1))
+        failures = connection.execute(select(users.c.failed_logins).where(users.c.id == user_id)).scalar_one()
+        lock = lock_length(failures)
+        if lock:
+            connection.execute(update(users).where(users.c.id == user_id).values(locked_until=at + lock))
+    return lock
+
+
+def note_success(engine: Engine, user_id: int, *, at: datetime | None = None) -> None:
+    """A login completed: the failure count and any lock reset, the login time kept."""
+    at = at or now()
+    with engine.begin() as connection:
+        connection.execute(update(users).where(users.c.id == user_id).values(
+            failed_logins=0, locked_until=None, last_login_at=at))
+
+
+def attempt_login(engine: Engine, login: str, password: str, *, at: datetime | None = None) -> LoginAttempt:
+    """USER-1: check an identifier and password, with lockout and backoff. A locked login's password is not
+    checked (a dummy hash is, to take the same time); an unknown or deactivated login answers like a wrong
+    password. A success here does not reset the count: the second factor may still fail (`note_success`)."""
+    at = at or now()
+    login = login.strip().lower()
+    with engine.connect() as connection:
+        row = find_login(connection, login)
+        unknown_wait = _unknown_lock(connection, login, at) if row is None else timedelta(0)
+    wait = lock_left(row, at) if row is not None else unknown_wait
+    if wait:
+        verify_password(_dummy_hash(), password)
+        return LoginAttempt("locked", as_user(row) if row is not None else None, wait)
+    if row is None:
+        verify_password(_dummy_hash(), password)
+        return LoginAttempt("wrong", None)
+    if not (verify_password(row.password_hash, password) and row.active):
+        return LoginAttempt("wrong", as_user(row), note_failure(engine, row.id, at=at))
+    return LoginAttempt("ok", as_user(row))
+
+
+def temporary_password(length: int = 16) -> str:
+    """USER-3: a random password that meets USER-1 (each class at least once)."""
+    classes = ("ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnpqrstuvwxyz", "23456789", "!#%+-=?@")
+    chosen = [secrets.choice(letters) for letters in classes]
+    chosen += [secrets.choice("".join(classes)) for _ in range(length - len(chosen))]
+    secrets.SystemRandom().shuffle(chosen)
+    return "".join(chosen)
+
+
+def update_user_password(engine: Engine, user_id: int, current: str, new: str) -> None:
+    """USER-1: a person changes their own password, giving the current one (a wrong one is refused)."""
+    with engine.connect() as connection:
+        row = connection.execute(select(users.c.password_hash).where(users.c.id == user_id)).one()
+    if not verify_password(row.password_hash, current):
+        raise UserError("password: the current password is wrong [USER-1]")
+    set_password(engine, user_id, new)

@@ -1,0 +1,115 @@
+"""USER-3, the forgotten password: the identifier → a first email with a temporary password (it replaces the old
+one at once) and a second with an activation code (30 minutes, single use). Logging in with the temporary password
+opens only `/password/new`, where the code and a new password end the reset; then the second factor as usual."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.routing import Route
+
+from pipelines.console.auth_steps import after_password
+from pipelines.console.notify import NotifyError, send_email
+from pipelines.console.sessions import close_all
+from pipelines.console.web import access, audit, engine_of, page, see_other
+from pipelines.store.second_factor import CODE_MINUTES, check_code, issue_code
+from pipelines.store.users import (
+    find_login, get_user, hash_password, note_failure, password_problems, set_password, temporary_password)
+
+SENT = ("Si cet identifiant correspond à un compte actif, deux emails viennent de lui être envoyés : le premier "
+        "contient un mot de passe temporaire, le second un code d'activation. Connectez-vous avec le mot de passe "
+        "temporaire, puis saisissez le code et choisissez votre nouveau mot de passe.")
+
+
+@access("public")
+async def forgot_form(request: Request):
+    return page(request, "password_forgot.html", login="", sent=None)
+
+
+def _reset(request: Request, login_name: str):
+    """The temporary password and the activation code, sent by two emails; the user, or None for an unknown or
+    deactivated login (which costs the same hash, so the answer's time says nothing either)."""
+    engine = engine_of(request)
+    with engine.connect() as connection:
+        row = find_login(connection, login_name)
+    if row is None or not row.active:
+        hash_password(temporary_password())
+        return None
+    password = temporary_password()
+    set_password(engine, row.id, password, temporary=True)
+    code = issue_code(engine, row.id, "activation")
+    settings, bucket = request.app.state.settings, request.app.state.bucket
+    send_email(settings, row.email, "Votre mot de passe temporaire smsflow",
+               f"Bonjour,\n\nVoici votre mot de passe temporaire smsflow : {password}\n\nIl remplace votre ancien mot "
+               f"de passe. Connectez-vous avec lui : un second email vous donne le code d'activation pour choisir "
+               f"votre nouveau mot de passe.\n", bucket=bucket)
+    send_email(settings, row.email, "Votre code d'activation smsflow",
+               f"Bonjour,\n\nVotre code d'activation smsflow est : {code}\nIl est valable "
+               f"{CODE_MINUTES['activation']} minutes et ne sert qu'une fois.\n", bucket=bucket)
+    return get_user(engine, row.id)
+
+
+@access("public")
+async def forgot(request: Request):
+    """Whatever the identifier, the same answer (no account enumeration)."""
+    form = await request.form()
+    login_name = str(form.get("login", "")).strip()[:254]
+    try:
+        user = await run_in_threadpool(_reset, request, login_name) if login_name else None
+    except NotifyError:
+        user = None
+    await run_in_threadpool(audit, request, "password_forgot", login_name, user=user, actor=login_name)
+    return page(request, "password_forgot.html", login="", sent=SENT)
+
+
+def _activation(request: Request):
+    session = request.scope["console_session"]
+    if session.stage != "activation":
+        return None, see_other("/" if session.stage == "full" else "/login/second-factor")
+    return session.user, None
+
+
+@access("partial")
+async def new_form(request: Request):
+    user, elsewhere = _activation(request)
+    return elsewhere or page(request, "password_new.html", errors=[])
+
+
+def _finish(engine, user_id: int, code: str, password: str) -> str | None:
+    """The code, then the new password; every other session of the user ends. None, or what went wrong."""
+    if not check_code(engine, user_id, "activation", code):
+        note_failure(engine, user_id)
+        return "Code d'activation incorrect, expiré ou déjà utilisé."
+    set_password(engine, user_id, password)
+    close_all(engine, user_id)
+    return None
+
+
+@access("partial")
+async def new_password(request: Request):
+    """USER-3: the activation code and the new password (twice, USER-1 policy)."""
+    user, elsewhere = _activation(request)
+    if elsewhere:
+        return elsewhere
+    form = await request.form()
+    code, password, again = (str(form.get(name, "")) for name in ("code", "password", "password_again"))
+    errors = [f"Le mot de passe doit contenir {problem}." for problem in password_problems(password)]
+    if password != again:
+        errors.append("Les deux mots de passe ne sont pas identiques.")
+    if not errors:
+        problem = await run_in_threadpool(_finish, engine_of(request), user.id, code.strip(), password)
+        errors = [problem] if problem else []
+    if errors:
+        await run_in_threadpool(audit, request, "password_reset_refused", user.login, "; ".join(errors), user=user)
+        return page(request, "password_new.html", status_code=400, errors=errors)
+    await run_in_threadpool(audit, request, "password_reset", user.login, user=user)
+    fresh = await run_in_threadpool(get_user, engine_of(request), user.id)
+    return await after_password(request, fresh, "/")
+
+
+routes = [
+    Route("/password/forgot", forgot_form, methods=["GET"]),
+    Route("/password/forgot", forgot, methods=["POST"]),
+    Route("/password/new", new_form, methods=["GET"]),
+    Route("/password/new", new_password, methods=["POST"]),
+]
