@@ -1,5 +1,270 @@
-"""The extranet's people pages (issue 14)."""
+"""The extranet's people pages (issue 14, USER-2, USER-4): an account's administrators add users (who get a
+temporary password by email), change their details and role, activate or deactivate their login, reset their
+second factor and may require one for the whole account; `/audit` lists every action taken in the account.
+
+Only administrators (and the platform's superadmins) reach these pages: a user of role `user` gets 403, a user id of
+another account 404 (ACC-3). Every change is audited. The work is done by `pipelines.store.people`, which
+`smsflow users` shares.
+"""
 
 from __future__ import annotations
 
-routes: list = []
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.routing import Route
+
+from pipelines.console.web import (
+    audit, engine_of, flash_url, not_found, page, person, require_admin, see_other,
+)
+from pipelines.store import people as store
+from pipelines.store.users import ROLES, User, UserError, get_user, list_users
+
+PARIS = ZoneInfo("Europe/Paris")
+ROLE_LABELS = {"admin": "Administrateur", "user": "Utilisateur"}
+FACTOR_LABELS = {"totp": "Application", "sms": "SMS", "email": "E-mail", None: "Aucune"}
+NEW_USER_FIELDS = ("email", "login", "role", "first_name", "last_name", "mobile")
+
+
+def paris_time(moment) -> str:
+    """A stored instant as Paris time for people (SQLite gives it back naive: it is UTC)."""
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
+    return moment.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S")
+
+
+def _outbox_email(outbox, to: str, subject: str, body: str) -> None:
+    """A mail written to the development outbox as one .eml file (used until the console's mail hook exists)."""
+    import secrets
+    from email.message import EmailMessage
+
+    from pipelines.store.engine import now
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "smsflow <no-reply@smsflow.local>", to, subject
+    message.set_content(body)
+    outbox.mkdir(parents=True, exist_ok=True)
+    name = f"{now().strftime('%Y%m%dT%H%M%S%f')}-{secrets.token_hex(4)}.eml"
+    (outbox / name).write_bytes(bytes(message))
+
+
+def send_welcome(request: Request, user: User, password: str) -> None:
+    """USER-4: the new user's identifier and temporary password, by email (the console's mail hook when present,
+    else the outbox)."""
+    settings = request.app.state.settings
+    subject = "Votre accès à smsflow"
+    body = (f"Bonjour {user.name},\n\nun accès à l'extranet smsflow vient de vous être ouvert.\n\n"
+            f"Identifiant : {user.login}\nMot de passe temporaire : {password}\n\n"
+            "À votre première connexion, vous choisirez votre propre mot de passe.\n")
+    try:
+        from pipelines.console.notify import send_email
+    except ImportError:
+        _outbox_email(settings.outbox or request.app.state.bucket / "outbox", user.email, subject, body)
+    else:
+        send_email(settings, user.email, subject, body)
+
+
+def in_french(refused: UserError) -> str:
+    """A store refusal in the page's words (the store speaks the CLI's English, with the rule id)."""
+    text = str(refused)
+    if isinstance(refused, store.LastAdminError):
+        return ("Le compte doit garder au moins un administrateur actif : nommez d'abord un autre administrateur "
+                "(USER-4).")
+    if "already taken" in text:
+        return "Cet identifiant est déjà pris par un autre utilisateur (USER-4)."
+    if text.startswith("email:"):
+        return "Adresse e-mail invalide (USER-4)."
+    if text.startswith("no account"):
+        return "Compte introuvable."
+    return text
+
+
+def _target(request: Request, user_id: int) -> User:
+    """The account's user `user_id`; another account's is as absent as a missing one (ACC-3)."""
+    try:
+        return get_user(engine_of(request), user_id, person(request).account_id)
+    except UserError:
+        raise not_found("Utilisateur introuvable") from None
+
+
+def _may_change(request: Request, target: User) -> None:
+    """Only a platform superadmin changes a superadmin."""
+    from starlette.exceptions import HTTPException
+
+    if target.superadmin and not person(request).superadmin:
+        raise HTTPException(403, "Seul un administrateur de la plateforme modifie cet utilisateur")
+
+
+def _users_page(request: Request, *, status_code: int = 200, error: str | None = None, form: dict | None = None):
+    me = person(request)
+    engine = engine_of(request)
+    return page(request, "users_list.html", status_code=status_code, people=list_users(engine, me.account_id),
+                required=store.second_factor_required(engine, me.account_id), error=error,
+                form=form or {"role": "user"}, roles=ROLE_LABELS, factors=FACTOR_LABELS, when=paris_time)
+
+
+async def users_list(request: Request):
+    require_admin(request)
+    return await run_in_threadpool(_users_page, request)
+
+
+async def users_add(request: Request):
+    """USER-4: a new user of the account; they get a temporary password by email."""
+    require_admin(request)
+    form = await request.form()
+    values = {name: str(form.get(name, "")).strip() for name in NEW_USER_FIELDS}
+    if values["role"] not in ROLES:
+        values["role"] = "user"
+
+    def add():
+        user, password = store.add_person(
+            engine_of(request), person(request).account_id, values["email"], role=values["role"],
+            login=values["login"] or None, first_name=values["first_name"], last_name=values["last_name"],
+            mobile=values["mobile"] or None)
+        send_welcome(request, user, password)
+        audit(request, "user.add", user.login, f"role={user.role}")
+        return user
+
+    try:
+        user = await run_in_threadpool(add)
+    except UserError as refused:
+        return await run_in_threadpool(_users_page, request, status_code=400, error=in_french(refused), form=values)
+    return see_other(flash_url(f"/users/{user.id}", f"Utilisateur {user.login} ajouté : son mot de passe "
+                                                    f"temporaire lui a été envoyé par e-mail."))
+
+
+async def require_second_factor(request: Request):
+    """USER-2: the account requires (or no longer requires) a second factor of every user."""
+    require_admin(request)
+    form = await request.form()
+    required = form.get("required") == "1"
+
+    def change():
+        store.require_second_factor(engine_of(request), person(request).account_id, required)
+        audit(request, "account.require_second_factor", person(request).account_id, "on" if required else "off")
+
+    await run_in_threadpool(change)
+    message = ("Double authentification exigée pour tous les utilisateurs." if required
+               else "Double authentification laissée au choix de chacun.")
+    return see_other(flash_url("/users", message))
+
+
+def _user_page(request: Request, target: User, *, status_code: int = 200, error: str | None = None):
+    return page(request, "users_show.html", status_code=status_code, person=target, error=error,
+                roles=ROLE_LABELS, factors=FACTOR_LABELS, when=paris_time, myself=target.id == person(request).id)
+
+
+async def users_show(request: Request):
+    require_admin(request)
+    target = await run_in_threadpool(_target, request, request.path_params["user_id"])
+    return _user_page(request, target)
+
+
+async def _change(request: Request, action: str, change, done: str):
+    """Run `change(engine, user_id, account_id)` on the account's user of the path, audit it, and come back to the
+    user's page (a refusal, such as the last admin's, is shown there)."""
+    require_admin(request)
+    target = await run_in_threadpool(_target, request, request.path_params["user_id"])
+    _may_change(request, target)
+
+    def run():
+        changed, detail = change(engine_of(request), target.id, person(request).account_id)
+        audit(request, action, changed.login, detail)
+
+    try:
+        await run_in_threadpool(run)
+    except UserError as refused:
+        return _user_page(request, target, status_code=409, error=in_french(refused))
+    return see_other(flash_url(f"/users/{target.id}", done))
+
+
+async def users_update(request: Request):
+    """USER-4: a user's name, email and mobile."""
+    form = await request.form()
+    fields = {name: str(form.get(name, "")) for name in ("email", "first_name", "last_name", "mobile")}
+
+    def change(engine, user_id, account):
+        before = get_user(engine, user_id, account)
+        after = store.update_person(engine, user_id, account_id=account, **fields)
+        return after, ", ".join(name for name in fields if getattr(before, name) != getattr(after, name)) or None
+
+    return await _change(request, "user.update", change, "Coordonnées enregistrées.")
+
+
+async def users_active(request: Request):
+    """USER-4: activate or deactivate a login (a deactivated user is logged out at once)."""
+    form = await request.form()
+    active = form.get("active") == "1"
+
+    def change(engine, user_id, account):
+        return store.set_active(engine, user_id, active, account_id=account), None
+
+    return await _change(request, "user.activate" if active else "user.deactivate", change,
+                         "Accès activé." if active else "Accès désactivé : ses sessions sont terminées.")
+
+
+async def users_role(request: Request):
+    """USER-4: administrator or user."""
+    form = await request.form()
+    role = str(form.get("role", ""))
+
+    def change(engine, user_id, account):
+        return store.set_role(engine, user_id, role, account_id=account), f"role={role}"
+
+    return await _change(request, "user.role", change, f"Rôle : {ROLE_LABELS.get(role, role)}.")
+
+
+async def users_reset_second_factor(request: Request):
+    """USER-2: the user's second factor, recovery codes and trusted devices are cleared; they enrol again."""
+
+    def change(engine, user_id, account):
+        return store.reset_second_factor(engine, user_id, account_id=account), None
+
+    return await _change(request, "user.second_factor_reset", change,
+                         "Double authentification réinitialisée : elle sera à configurer à la prochaine connexion.")
+
+
+def _audit_page(request: Request):
+    me = person(request)
+    query = request.query_params
+    action, actor, search = (query.get(name, "").strip() for name in ("action", "who", "q"))
+    try:
+        number = max(1, int(query.get("page", "1")))
+    except ValueError:
+        number = 1
+    engine = engine_of(request)
+    found = store.audit_entries(engine, me.account_id, platform=me.superadmin, action=action or None,
+                                actor=actor or None, search=search or None, page=number)
+    actions, actors = store.audit_choices(engine, me.account_id, platform=me.superadmin)
+    filters = {name: value for name, value in (("action", action), ("who", actor), ("q", search)) if value}
+
+    def page_url(wanted: int) -> str:
+        return "/audit?" + urlencode({**filters, "page": wanted})
+
+    return page(request, "audit.html", found=found, actions=actions, actors=actors, action=action, actor=actor,
+                search=search, when=paris_time, platform=me.superadmin,
+                previous=page_url(found.page - 1) if found.page > 1 else None,
+                next=page_url(found.page + 1) if found.page < found.pages else None)
+
+
+async def audit_list(request: Request):
+    """The account's audit log, newest first, 50 a page (a superadmin also sees the platform's lines)."""
+    require_admin(request)
+    return await run_in_threadpool(_audit_page, request)
+
+
+routes = [
+    Route("/users", users_list, methods=["GET"]),
+    Route("/users", users_add, methods=["POST"]),
+    Route("/users/second-factor", require_second_factor, methods=["POST"]),
+    Route("/users/{user_id:int}", users_show, methods=["GET"]),
+    Route("/users/{user_id:int}", users_update, methods=["POST"]),
+    Route("/users/{user_id:int}/active", users_active, methods=["POST"]),
+    Route("/users/{user_id:int}/role", users_role, methods=["POST"]),
+    Route("/users/{user_id:int}/second-factor/reset", users_reset_second_factor, methods=["POST"]),
+    Route("/audit", audit_list, methods=["GET"]),
+]
