@@ -52,7 +52,7 @@ def status_bars(statuses: list[dict], title: str = "Destinataires par statut") -
         share = row["recipients"] / total * 100
         text = f'{row["text"]} ({row["code"]})'
         body.append(
-            f'<g><title>{escape(text)} : {_number(row["recipients"])} destinataires ({share:.1f} %)</title>'
+            f'<g><title>{escape(text)} : {_number(row["recipients"])} destinataires ({f"{share:.1f}".replace(".", ",")} %)</title>'
             f'<text x="{label_width - 8}" y="{y + 16}" text-anchor="end">{escape(text)}</text>'
             f'<rect x="{label_width}" y="{y}" width="{length}" height="{bar_height}" fill="{colour}"/>'
             f'<text x="{label_width + length + 6}" y="{y + 16}">{_number(row["recipients"])}</text></g>')
