@@ -1,6 +1,7 @@
 """Files people upload (LIST-1): stored privately in the bucket, previewed with the plan's own list reader.
 
-An upload lands under `<bucket>/uploads/<account>/<UTC date>/<random>-<safe name>`, outside every served path:
+An upload lands under `<bucket>/uploads/<account>/<UTC date>/<random>/<safe name>`, outside every served path
+(the file keeps its own name, which the plan reports as REF_LIST and a saved list's version as its source):
 no route returns its bytes, and its content only ever appears as escaped text in a page. The preview reads the
 file with `pipelines.lists` (encoding, delimiter, header, mobile column, rows), so what the page shows is what the
 plan will read, and a bad file shows the plan's own ListError.
@@ -26,7 +27,7 @@ MAX_UPLOAD_BYTES = 64 << 20  # a list of ~1M contacts; bigger lists go through t
 CHUNK_BYTES = 1 << 20
 LIST_EXTENSIONS = (".csv", ".txt")  # LIST-1: a list is a CSV or text file
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_REF = re.compile(r"^\d{4}-\d{2}-\d{2}/[0-9a-f]{16}-[A-Za-z0-9._-]+\.(csv|txt)$")
+_REF = re.compile(r"^\d{4}-\d{2}-\d{2}/[0-9a-f]{16}/[A-Za-z0-9._-]+\.(csv|txt)$")
 DELIMITER_WORDS = {";": "point-virgule", ",": "virgule", "\t": "tabulation", "|": "barre verticale"}
 ENCODING_WORDS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (avec BOM)", "utf-16": "UTF-16", "utf-16-le": "UTF-16 LE",
                   "utf-16-be": "UTF-16 BE", "smsflow-windows-1252": "Windows-1252",
@@ -62,9 +63,9 @@ def save_upload(bucket: Path, account: str, upload: UploadFile) -> Path:
 
     Blocking: call it through `run_in_threadpool`."""
     name = safe_name(upload.filename)
-    folder = uploads_dir(bucket, account) / datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{secrets.token_hex(8)}-{name}"
+    folder = uploads_dir(bucket, account) / datetime.now(timezone.utc).strftime("%Y-%m-%d") / secrets.token_hex(8)
+    folder.mkdir(parents=True)
+    target = folder / name
     size = 0
     upload.file.seek(0)
     try:
@@ -77,15 +78,17 @@ def save_upload(bucket: Path, account: str, upload: UploadFile) -> Path:
                 out.write(chunk)
     except BaseException:
         target.unlink(missing_ok=True)
+        folder.rmdir()
         raise
     if size == 0:
         target.unlink()
+        folder.rmdir()
         raise UploadError(f"« {name} » est vide : une liste commence par une ligne d'en-tête (LIST-1).")
     return target
 
 
 def upload_ref(bucket: Path, account: str, path: Path) -> str:
-    """How a form names a saved upload (`<date>/<file>`): relative to the account's folder, never a full path."""
+    """How a form names a saved upload (`<date>/<random>/<file>`): relative to the account's folder, never a full path."""
     return path.relative_to(uploads_dir(bucket, account)).as_posix()
 
 
@@ -98,8 +101,8 @@ def upload_path(bucket: Path, account: str, ref: str) -> Path | None:
 
 
 def display_name(path: Path) -> str:
-    """The name the person gave the file (without the random prefix)."""
-    return path.name.split("-", 1)[-1]
+    """The name the file is shown by (its safe name; the random folder above it stays private)."""
+    return path.name
 
 
 @dataclass
