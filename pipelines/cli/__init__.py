@@ -3,7 +3,8 @@
 from importlib.metadata import entry_points
 
 from pipelines.cli import (  # noqa: F401 - each module registers its commands
-    account, blacklist, campaign, campaigns, credits, drivers, drops, erase, extranet, links, lists, plan, warehouse,
+    account, blacklist, campaign, campaigns, credits, drivers, drops, erase, extranet, links, lists, plan, users,
+    warehouse,
 )
 from pipelines.cli.app import app, console
 from pipelines.cli.tables import print_stats, print_summary

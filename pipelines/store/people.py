@@ -13,7 +13,7 @@ import string
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, func, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
 
 from pipelines.store.accounts import account_in
 from pipelines.store.engine import now
@@ -197,6 +197,15 @@ class AuditPage:
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
+
+
+def record(engine: Engine, action: str, *, account_id: str | None, actor: str, target: str | None = None,
+           detail: str | None = None, user_id: int | None = None) -> None:
+    """An audit line for an action taken outside the extranet (`smsflow users`: the actor is the shell user)."""
+    with engine.begin() as connection:
+        connection.execute(insert(audit_log).values(account_id=account_id, user_id=user_id, actor=actor[:254],
+                                                    action=action, target=target, detail=detail, ip=None,
+                                                    at=now()))
 
 
 def _audit_scope(account_id: str, platform: bool):
