@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipelines.stack.services import PASSWORDS, POOLS, USERS, connections, local_command
+from pipelines.stack.services import CONSOLE_ADMIN, CONSOLE_PASSWORD, PASSWORDS, POOLS, USERS, connections, \
+    local_command
 
 
 def create_databases(urls: list[str]) -> list[str]:
@@ -106,6 +107,24 @@ def drop_queue(bucket_url: str, expected: str) -> str:
     return made
 
 
+def console_admin(engine, password: str) -> bool:
+    """The console's first login (issue 14): the platform's superadmin, admin of the default account, made once
+    with the stack's generated password; True when made now."""
+    from sqlalchemy import select
+
+    from pipelines.store.schema import users
+    from pipelines.store.users import create_user
+
+    if not password:
+        raise ValueError(f"init needs the console admin's password: set {CONSOLE_PASSWORD}")
+    with engine.connect() as connection:
+        if connection.execute(select(users.c.id).where(users.c.login == CONSOLE_ADMIN)).first():
+            return False
+    create_user(engine, "default", CONSOLE_ADMIN, password, role="admin", superadmin=True, first_name="Admin",
+                last_name="smsflow")
+    return True
+
+
 def run_init() -> dict[str, str]:
     """Every init step, in the stack's environment (os.environ: the shared settings, and each user's password in
     SMSFLOW_ADMIN_PASSWORD and SMSFLOW_OPERATOR_PASSWORD); returns what it adds to the stack's settings."""
@@ -118,7 +137,9 @@ def run_init() -> dict[str, str]:
     create_databases([environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], environ["SMSFLOW_DB"],
                       environ["SMSFLOW_WAREHOUSE"]])
     create_bucket(environ["SMSFLOW_BUCKET"])
-    open_store(environ["SMSFLOW_DB"]).dispose()
+    store = open_store(environ["SMSFLOW_DB"])
+    console_admin(store, environ.get(CONSOLE_PASSWORD, ""))
+    store.dispose()
     airflow("db", "migrate")  # Airflow's tables, and FAB's (its provider's db manager)
     airflow_objects(connections(environ["SMSFLOW_SMSC"], environ["AIRFLOW__API__BASE_URL"], environ["SMSFLOW_DB"],
                                 passwords["admin"], environ.get("AWS_ENDPOINT_URL", "")), passwords)

@@ -20,6 +20,10 @@ AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer", *WO
 SECRETS = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY")
 PASSWORDS = {"admin": "SMSFLOW_ADMIN_PASSWORD", "operator": "SMSFLOW_OPERATOR_PASSWORD"}  # user: its setting
 USERS = {"admin": "Admin", "operator": "User"}  # user name: FAB role (User may trigger and approve runs)
+# The extranet (issue 14): its first login, the platform's superadmin and the default account's admin; it adds the
+# account's people from its Utilisateurs page. The console talks to Airflow as `operator` (trigger, approve).
+CONSOLE_ADMIN = "admin@smsflow.localhost"
+CONSOLE_PASSWORD = "SMSFLOW_CONSOLE_PASSWORD"
 SMSC_USER = "smsflow:smsflow"  # the simulator's one user (SmscConfig's default)
 # A killed worker's task is failed by the scheduler once its heartbeat is this old, then retried on another worker
 # (the dispatch task has retries=3, retry_delay 5 s): ~20-30 s from the kill to the retry.
@@ -43,6 +47,7 @@ class Places:
     smsc: str  # host:port of the SMSC simulator
     smsc_port: int
     links_port: int
+    console_port: int  # the extranet (smsflow console)
     bind: str  # the address servers listen on: 127.0.0.1 here, 0.0.0.0 in a container
     dags: str  # the DAGs folder: the checkout's dags/ here, /app/dags in the image
     secrets: dict[str, str] = field(default_factory=dict)  # SECRETS by name
@@ -122,7 +127,7 @@ def services(places: Places) -> list[Service]:
     smsc_url = f"smpp://{SMSC_USER}@{places.smsc}"
     api = connections(places.smsc, places.api, "", places.secrets.get(PASSWORDS["admin"], ""))["airflow_api"]
     init = Service("init", ("python", "-m", "pipelines.stack", "init"),
-                   {setting: places.secrets.get(setting, "") for setting in PASSWORDS.values()})
+                   {setting: places.secrets.get(setting, "") for setting in (*PASSWORDS.values(), CONSOLE_PASSWORD)})
     airflow = [
         Service("api-server", ("airflow", "api-server"), airflow=True),
         Service("scheduler", ("airflow", "scheduler", "--skip-serve-logs"), airflow=True),
@@ -138,6 +143,10 @@ def services(places: Places) -> list[Service]:
         Service("receiver", ("smsflow", "receive", events, "--smsc", smsc_url, "--announce"),
                 {"AIRFLOW_CONN_AIRFLOW_API": api}),
         Service("links", ("smsflow", "links", "serve", "--host", places.bind, "--port", str(places.links_port))),
+        Service("console", ("smsflow", "console", "--host", places.bind, "--port", str(places.console_port)),
+                {"SMSFLOW_AIRFLOW_URL": places.api, "SMSFLOW_AIRFLOW_USER": "operator",
+                 "SMSFLOW_AIRFLOW_PASSWORD": places.secrets.get(PASSWORDS["operator"], ""),
+                 "SMSFLOW_OUTBOX": "outbox"}),  # development mail: .eml files in its folder (SMSFLOW_SMTP: a relay)
     ]
 
 
@@ -178,11 +187,20 @@ COMPOSE_REQUIRED = ":?python -m pipelines.stack secrets >.env"  # compose refuse
 def compose_places() -> Places:
     """The places in docker-compose.yml: service names, the servers on every interface of their container, the
     secrets from .env (`python -m pipelines.stack secrets`)."""
-    secrets = {name: f"${{{name}{COMPOSE_REQUIRED}}}" for name in (*SECRETS, *PASSWORDS.values(), "POSTGRES_PASSWORD")}
+    secrets = {name: f"${{{name}{COMPOSE_REQUIRED}}}"
+               for name in (*SECRETS, *PASSWORDS.values(), CONSOLE_PASSWORD, "POSTGRES_PASSWORD")}
     return Places(postgres="postgres:5432", postgres_auth=f"smsflow:{secrets['POSTGRES_PASSWORD']}",
                   database_prefix="smsflow_stack", redis="redis:6379/0", s3="http://s3:5000",
                   bucket="s3://smsflow-stack/smsflow", api="http://api-server:8080", api_port=8080, smsc="smsc:2775",
-                  smsc_port=2775, links_port=8090, bind="0.0.0.0", dags="/app/dags", secrets=secrets)
+                  smsc_port=2775, links_port=8090, console_port=8070, bind="0.0.0.0", dags="/app/dags", secrets=secrets)
+
+
+def console_password() -> str:
+    """A new password for the console's first login that meets USER-1 (11+ characters, upper, lower, digit,
+    special)."""
+    import secrets as random
+
+    return f"{random.token_urlsafe(12)}-Aa1"
 
 
 def new_secrets() -> dict[str, str]:
@@ -194,4 +212,5 @@ def new_secrets() -> dict[str, str]:
     made = {name: random.token_urlsafe(32) for name in SECRETS}
     made["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
     made.update({setting: random.token_urlsafe(12) for setting in (*PASSWORDS.values(), "POSTGRES_PASSWORD")})
+    made[CONSOLE_PASSWORD] = console_password()
     return made

@@ -20,8 +20,8 @@ from pathlib import Path
 from pipelines.stack.infra import LOOPBACK, answers, free_port, start_moto, start_postgres, start_redis, \
     stop_postgres, wait_for
 from pipelines.stack.processes import Started, session_members, started, terminate
-from pipelines.stack.services import DATABASES, PASSWORDS, Places, Service, local_command, new_secrets, services, \
-    shared_environment
+from pipelines.stack.services import CONSOLE_ADMIN, CONSOLE_PASSWORD, DATABASES, PASSWORDS, Places, Service, \
+    console_password, local_command, new_secrets, services, shared_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD, SECRETS_FILE, CREDENTIALS, ENV_FILE = "stack.json", "secrets.json", "credentials.json", "stack.env"
@@ -57,10 +57,15 @@ def _secrets(home: Path) -> tuple[dict[str, str], bool]:
     across restarts (the metadata database holds what the Fernet key encrypted); True when made now."""
     path = home / SECRETS_FILE
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8")), False
-    made = new_secrets()
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        if CONSOLE_PASSWORD in kept:
+            return kept, False
+        made = {**kept, CONSOLE_PASSWORD: console_password()}  # a stack made before the console had one
+    else:
+        made = new_secrets()
     _private(path, json.dumps(made))
-    _private(home / CREDENTIALS, json.dumps({user: made[setting] for user, setting in PASSWORDS.items()}))
+    _private(home / CREDENTIALS, json.dumps({**{user: made[setting] for user, setting in PASSWORDS.items()},
+                                             CONSOLE_ADMIN: made[CONSOLE_PASSWORD]}))
     return made, True
 
 
@@ -146,6 +151,7 @@ def _start(home: Path, record: dict, own: bool, own_redis: bool, prefix: str, ap
     places = Places(postgres=postgres, postgres_auth=auth, database_prefix=prefix, redis=f"{redis}/0", s3=endpoint,
                     bucket=f"s3://{prefix.replace('_', '-')}/smsflow", api=f"http://{LOOPBACK}:{port}",
                     api_port=port, smsc=f"{LOOPBACK}:{smsc_port}", smsc_port=smsc_port, links_port=free_port(),
+                    console_port=free_port(),
                     bind=LOOPBACK, dags=str(ROOT / "dags"), secrets=made)
     record["places"] = {name: value for name, value in asdict(places).items() if name != "secrets"}
     shared = environment(home, places, {})
@@ -164,13 +170,16 @@ def _start(home: Path, record: dict, own: bool, own_redis: bool, prefix: str, ap
         _remember(home, record, service.name, start_service(home, shared, service).pid)
     _write_env_file(home, shared)
     wait_ready(home, places, say)
-    say(f"The stack is up in {time.monotonic() - began:.0f} s: Airflow on {places.api}")
+    say(f"The stack is up in {time.monotonic() - began:.0f} s: Airflow on {places.api}, the console (extranet) on "
+        f"http://{LOOPBACK}:{places.console_port}")
     credentials = {user: made[setting] for user, setting in PASSWORDS.items()}
     if new:
-        say("Users (printed once; kept in " + str(home / CREDENTIALS) + ", mode 0600): "
-            + ", ".join(f"{user} / {password}" for user, password in credentials.items()))
+        say("Airflow users (printed once; kept in " + str(home / CREDENTIALS) + ", mode 0600): "
+            + ", ".join(f"{user} / {password}" for user, password in credentials.items())
+            + f"; console: {CONSOLE_ADMIN} / {made[CONSOLE_PASSWORD]}")
     else:
-        say(f"Users: admin and operator, their passwords in {home / CREDENTIALS}")
+        say(f"Users: admin and operator (Airflow), {CONSOLE_ADMIN} (console): their passwords in "
+            f"{home / CREDENTIALS}")
     say(f"Use the CLI on it: source {home / ENV_FILE}; stop it: make stack-down")
     return record
 
@@ -207,6 +216,18 @@ def wait_ready(home: Path, places: Places, say, timeout: float = 420) -> None:
     wait_for(lambda: len(celery_workers(broker)) >= len(WORKERS), "the Celery workers",
              home / WORKERS[-1] / f"{WORKERS[-1]}.log", timeout=timeout)
     say(f"Celery workers: {', '.join(celery_workers(broker))}")
+    console = f"http://{LOOPBACK}:{places.console_port}/login"
+    wait_for(lambda: _answers_http(console), "the console", home / "console" / "console.log", timeout=timeout)
+
+
+def _answers_http(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def down(home: Path, *, purge: bool = False, say=print, record: dict | None = None) -> int:

@@ -86,7 +86,7 @@ def stack():
 def test_stack_runs_every_service_and_two_workers_with_nothing_shared_on_disk(stack):
     names = [process["name"] for process in stack.record["processes"]]
     assert set(names) >= {"redis", "moto", "api-server", "scheduler", "dag-processor", "triggerer", *WORKERS, "smsc",
-                          "receiver", "links"}
+                          "receiver", "links", "console"}
     for process in stack.record["processes"]:
         assert session_members(Started(process["pid"], process["started"])), f"{process['name']} is not running"
     workers = celery_workers(f"redis://{stack.places['redis']}")
@@ -112,11 +112,31 @@ def test_stack_users_are_fab_users_with_generated_passwords_printed_once(stack):
     refused = AirflowApi(stack.places["api"])
     with pytest.raises(RuntimeError, match="login failed"):
         refused.login("admin", "admin")
-    passwords = stack.credentials()
+    passwords = {user: password for user, password in stack.credentials().items() if user in ("admin", "operator")}
     assert len({*passwords.values()}) == 2 and all(len(password) >= 16 for password in passwords.values())
     assert sum(passwords["admin"] in line for line in stack.said) == 1  # printed once, at the first start
     for private in (CREDENTIALS, SECRETS_FILE, ENV_FILE):
         assert stat.S_IMODE((stack.home / private).stat().st_mode) == 0o600
+
+
+def test_stack_console_lets_its_first_admin_log_in_and_nobody_without_a_password(stack):
+    """Issue 14: the stack's extranet answers on 127.0.0.1; its first login (a superadmin made by init with a
+    generated USER-1 password, printed once) gets in, a wrong password does not."""
+    import re
+
+    import httpx
+
+    from pipelines.stack.services import CONSOLE_ADMIN
+
+    password = stack.credentials()[CONSOLE_ADMIN]
+    assert sum(password in line for line in stack.said) == 1
+    base = f"http://127.0.0.1:{stack.places['console_port']}"
+    for given, expected in (("Wrong-password-1", 401), (password, 303)):
+        with httpx.Client(base_url=base, follow_redirects=False) as browser:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").text).group(1)
+            answer = browser.post("/login", data={"login": CONSOLE_ADMIN, "password": given, "csrf_token": token})
+            assert answer.status_code == expected, answer.text[:300]
+            assert browser.get("/", follow_redirects=False).status_code == (200 if expected == 303 else 303)
 
 
 def test_stack_init_made_pools_and_connections(stack):
@@ -245,7 +265,8 @@ def test_stack_down_stops_exactly_what_it_started(stack):
     for process in record["processes"]:
         assert session_members(Started(process["pid"], process["started"])) == [], process["name"]
     api_port = int(record["places"]["api"].rsplit(":", 1)[1])
-    for port in (api_port, record["places"]["smsc_port"], record["places"]["links_port"]):
+    for port in (api_port, record["places"]["smsc_port"], record["places"]["links_port"],
+                 record["places"]["console_port"]):
         assert not answers("127.0.0.1", port), port
     assert answers("127.0.0.1", 5432) == machine_postgres
     assert not stack.home.exists()
