@@ -117,3 +117,22 @@ def test_list1_safe_name_and_upload_refs():
         with pytest.raises(UploadError):
             safe_name(bad)
     assert upload_path(Path("/nonexistent"), "default", "../other/2026-01-01/0123456789abcdef/a.csv") is None
+
+
+def test_list1_save_upload_caps_the_size_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    import pytest
+    from starlette.datastructures import UploadFile
+
+    from pipelines.console import uploads
+
+    monkeypatch.setattr(uploads, "MAX_UPLOAD_BYTES", 10)
+    monkeypatch.setattr(uploads, "CHUNK_BYTES", 4)
+    big = UploadFile(io.BytesIO(b"Mobile\n0612345678\n"), filename="big.csv")
+    with pytest.raises(uploads.UploadError, match="trop gros") as refused:
+        uploads.save_upload(tmp_path, "default", big)
+    assert refused.value.status == 413
+    assert [p for p in (tmp_path / "uploads").rglob("*") if p.is_file()] == []
+    small = uploads.save_upload(tmp_path, "default", UploadFile(io.BytesIO(b"Mobile\n"), filename="ok.txt"))
+    assert small.read_bytes() == b"Mobile\n" and small.parent.parent.parent == tmp_path / "uploads" / "default"
+    assert uploads.upload_path(tmp_path, "default", uploads.upload_ref(tmp_path, "default", small)) == small
+    assert uploads.upload_path(tmp_path, "autre", uploads.upload_ref(tmp_path, "default", small)) is None
