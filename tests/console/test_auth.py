@@ -1,0 +1,176 @@
+"""USER-1, USER-3 in a browser: login with lockout and backoff, no account enumeration, a new session key at each
+step, the forgotten password end to end through the outbox; every step audited."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from email import message_from_bytes, policy
+
+from console_helpers import PASSWORD, add_user, client, console_app, csrf_of, log_in
+from sqlalchemy import select, update
+
+from pipelines.console.guard import COOKIE
+from pipelines.store.engine import now
+from pipelines.store.schema import audit_log, console_sessions, user_codes, users
+
+
+def outbox_mails(tmp_path) -> list:
+    """The emails in the outbox, oldest first."""
+    return [message_from_bytes(path.read_bytes(), policy=policy.default)
+            for path in sorted((tmp_path / "outbox").glob("*.eml"))]
+
+
+def actions(app) -> list[tuple[str, str | None]]:
+    with app.state.engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(select(audit_log.c.action, audit_log.c.actor)
+                                                         .order_by(audit_log.c.id))]
+
+
+def without_tokens(html: str) -> str:
+    return re.sub(r'(value=|X-CSRF-Token": )"[0-9a-f]{64}"', "", html)
+
+
+def test_user1_login_opens_a_full_session_and_is_audited(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    browser = client(app)
+    answer = log_in(browser, "ANN@example.com ")
+    assert (answer.status_code, answer.headers["location"]) == (303, "/")
+    assert browser.get("/").status_code == 200
+    assert ("login", "ann@example.com") in actions(app)
+
+
+def test_user1_an_unknown_login_answers_exactly_like_a_wrong_password(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    wrong = log_in(client(app), "ann@example.com", "Pas-le-bon-2026")
+    unknown = log_in(client(app), "ghost@example.com", "Pas-le-bon-2026")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "Identifiant ou mot de passe incorrect." in wrong.text
+    assert without_tokens(wrong.text).replace("ann@", "x@") == without_tokens(unknown.text).replace("ghost@", "x@")
+    assert [action for action in actions(app) if action[0] == "login_failed"] == [
+        ("login_failed", "ann@example.com"), ("login_failed", "ghost@example.com")]
+
+
+def test_user1_five_wrong_passwords_lock_the_login_with_the_time_left_then_it_doubles(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    ann = add_user(app, "ann@example.com")
+    browser = client(app)
+    for _ in range(5):
+        assert log_in(browser, "ann@example.com", "Pas-le-bon-2026").status_code == 401
+    locked = log_in(browser, "ann@example.com")  # the right password, but locked: not even checked
+    assert locked.status_code == 429
+    assert re.search(r"bloquée pendant encore (1 min 00 s|\d\d? s)", locked.text)
+    assert ("login_locked", "ann@example.com") in actions(app)
+    with app.state.engine.begin() as connection:  # the minute has passed
+        connection.execute(update(users).where(users.c.id == ann.id).values(locked_until=now() - timedelta(seconds=1)))
+    again = log_in(browser, "ann@example.com", "Pas-le-bon-2026")
+    assert again.status_code == 401
+    doubled = log_in(browser, "ann@example.com")
+    assert re.search(r"encore (2 min 00 s|1 min [1-5]\d s)", doubled.text)  # the sixth failure doubled the lock
+    with app.state.engine.begin() as connection:
+        connection.execute(update(users).where(users.c.id == ann.id).values(locked_until=now() - timedelta(seconds=1)))
+    assert log_in(browser, "ann@example.com").headers["location"] == "/"
+    with app.state.engine.connect() as connection:
+        assert connection.execute(select(users.c.failed_logins).where(users.c.id == ann.id)).scalar_one() == 0
+
+
+def test_user1_an_unknown_login_is_locked_too(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    browser = client(app)
+    for _ in range(5):
+        assert log_in(browser, "ghost@example.com", "Pas-le-bon-2026").status_code == 401
+    assert log_in(browser, "ghost@example.com", "Pas-le-bon-2026").status_code == 429
+
+
+def test_user1_the_session_key_changes_at_login_session_fixation(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    browser = client(app)
+    browser.get("/login")
+    before = browser.cookies.get(COOKIE)
+    log_in(browser, "ann@example.com")
+    after = browser.cookies.get(COOKIE)
+    assert before and after and before != after
+    attacker = client(app)
+    attacker.cookies.set(COOKIE, before)
+    assert attacker.get("/").status_code == 303  # the key known before login opens nothing
+
+
+def test_user1_the_next_page_is_of_this_site_only(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    browser = client(app)
+    token = csrf_of(browser.get("/login"))
+    answer = browser.post("/login", data={"login": "ann@example.com", "password": PASSWORD, "csrf_token": token,
+                                          "next": "//evil.example/"})
+    assert answer.headers["location"] == "/"
+
+
+def test_user3_forgotten_password_end_to_end_through_the_outbox(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    elsewhere = client(app)
+    log_in(elsewhere, "ann@example.com")
+    browser = client(app)
+    token = csrf_of(browser.get("/password/forgot"))
+    known = browser.post("/password/forgot", data={"login": "ann@example.com", "csrf_token": token})
+    unknown = browser.post("/password/forgot", data={"login": "ghost@example.com", "csrf_token": token})
+    assert known.status_code == unknown.status_code == 200
+    assert without_tokens(known.text) == without_tokens(unknown.text)  # never says whether the login exists
+    first, second = outbox_mails(tmp_path)
+    assert first["To"] == second["To"] == "ann@example.com"
+    temporary = re.search(r"temporaire smsflow : (\S+)", first.get_content()).group(1)
+    code = re.search(r"code d'activation smsflow est : (\d{6})", second.get_content()).group(1)
+
+    assert log_in(client(app), "ann@example.com").status_code == 401  # the temporary password replaced the old
+    answer = log_in(browser, "ann@example.com", temporary)
+    assert answer.headers["location"] == "/password/new"
+    assert browser.get("/").headers["location"] == "/password/new"  # nothing else opens at this stage
+    page = browser.get("/password/new")
+    weak = browser.post("/password/new", data={"code": code, "password": "court", "password_again": "court",
+                                               "csrf_token": csrf_of(page)})
+    assert weak.status_code == 400 and "une majuscule" in weak.text
+    wrong = browser.post("/password/new", data={"code": "000000" if code != "000000" else "111111",
+                                                "password": "Nouveau-mot-2027", "password_again": "Nouveau-mot-2027",
+                                                "csrf_token": csrf_of(page)})
+    assert wrong.status_code == 400 and "Code d&#39;activation incorrect" in wrong.text
+    done = browser.post("/password/new", data={"code": code, "password": "Nouveau-mot-2027",
+                                               "password_again": "Nouveau-mot-2027", "csrf_token": csrf_of(page)})
+    assert done.headers["location"] == "/"
+    assert browser.get("/").status_code == 200
+    assert elsewhere.get("/").status_code == 303  # every other session ended
+    assert log_in(client(app), "ann@example.com", temporary).status_code == 401
+    assert log_in(client(app), "ann@example.com", "Nouveau-mot-2027").headers["location"] == "/"
+    assert {"password_forgot", "login_temporary", "password_reset"} <= {action for action, _ in actions(app)}
+
+
+def test_user3_the_activation_code_lasts_thirty_minutes(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    browser = client(app)
+    browser.post("/password/forgot", data={"login": "ann@example.com",
+                                           "csrf_token": csrf_of(browser.get("/password/forgot"))})
+    first, second = outbox_mails(tmp_path)
+    temporary = re.search(r"temporaire smsflow : (\S+)", first.get_content()).group(1)
+    code = re.search(r"est : (\d{6})", second.get_content()).group(1)
+    with app.state.engine.begin() as connection:
+        connection.execute(update(user_codes).where(user_codes.c.purpose == "activation")
+                           .values(expires_at=now() - timedelta(seconds=1)))
+    log_in(browser, "ann@example.com", temporary)
+    late = browser.post("/password/new", data={"code": code, "password": "Nouveau-mot-2027",
+                                               "password_again": "Nouveau-mot-2027",
+                                               "csrf_token": csrf_of(browser.get("/password/new"))})
+    assert late.status_code == 400
+
+
+def test_user1_logout_ends_the_session(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    browser = client(app)
+    log_in(browser, "ann@example.com")
+    token = csrf_of(browser.get("/account"))
+    assert browser.post("/logout", data={"csrf_token": token}).headers["location"] == "/login"
+    with app.state.engine.connect() as connection:
+        assert connection.execute(select(console_sessions)).first() is None
