@@ -57,23 +57,29 @@ def add(
     superadmin: bool = typer.Option(False, "--superadmin", help="A platform administrator (global blacklist, "
                                                                 "accounts)."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help=PASSWORD_STDIN + " Default: a temporary "
-                                        "password is generated and printed once; it asks for a new one at login."),
+                                        "password and an activation code are generated and printed once (USER-3: "
+                                        "the user chooses their own password at first login)."),
     store: str = store_option(),
 ) -> None:
     """Add a user to an account (USER-4)."""
     from pipelines.store import people
 
     engine = open_account_store(store)
-    user, password = people.add_person(engine, account, email, role=role, login=login, first_name=first_name,
+    user, password, code = people.add_person(engine, account, email, role=role, login=login, first_name=first_name,
                                        last_name=last_name, mobile=mobile, superadmin=superadmin,
                                        password=_stdin_password() if password_stdin else None)
     people.record(engine, "user.add", account_id=user.account_id, actor=_actor(), target=user.login,
                   detail=f"role={user.role}" + (", superadmin" if superadmin else ""))
     console.print(f"User [bold]{escape(user.login)}[/] added to account {escape(user.account_id)} as {user.role}.",
                   highlight=False, soft_wrap=True)
-    if not password_stdin:
-        console.print("Temporary password (shown once; they choose their own at first login):", highlight=False)
+    if code is not None:
+        from pipelines.store.second_factor import CODE_MINUTES
+
+        console.print("Temporary password, then the activation code their first login asks for (valid "
+                      f"{CODE_MINUTES['activation']} minutes; after that, « Mot de passe oublié » on the login page "
+                      "emails new ones), shown once:", highlight=False, soft_wrap=True)
         typer.echo(password)
+        typer.echo(code)
 
 
 @group.command("list")

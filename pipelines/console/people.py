@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 
+from pipelines.console.notify import NotifyError, send_email
 from pipelines.console.web import (
     audit, engine_of, flash_url, not_found, page, person, require_admin, see_other,
 )
@@ -37,35 +38,22 @@ def paris_time(moment) -> str:
     return moment.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S")
 
 
-def _outbox_email(outbox, to: str, subject: str, body: str) -> None:
-    """A mail written to the development outbox as one .eml file (used until the console's mail hook exists)."""
-    import secrets
-    from email.message import EmailMessage
+def send_access(request: Request, user: User, password: str, code: str, *, welcome: bool) -> None:
+    """USER-3, USER-4: the temporary password and the activation code its first login asks for, in two emails (as
+    a forgotten password's); the password never shows on a page."""
+    from pipelines.store.second_factor import CODE_MINUTES
 
-    from pipelines.store.engine import now
-
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = "smsflow <no-reply@smsflow.local>", to, subject
-    message.set_content(body)
-    outbox.mkdir(parents=True, exist_ok=True)
-    name = f"{now().strftime('%Y%m%dT%H%M%S%f')}-{secrets.token_hex(4)}.eml"
-    (outbox / name).write_bytes(bytes(message))
-
-
-def send_welcome(request: Request, user: User, password: str) -> None:
-    """USER-4: the new user's identifier and temporary password, by email (the console's mail hook when present,
-    else the outbox)."""
-    settings = request.app.state.settings
-    subject = "Votre accès à smsflow"
-    body = (f"Bonjour {user.name},\n\nun accès à l'extranet smsflow vient de vous être ouvert.\n\n"
-            f"Identifiant : {user.login}\nMot de passe temporaire : {password}\n\n"
-            "À votre première connexion, vous choisirez votre propre mot de passe.\n")
-    try:
-        from pipelines.console.notify import send_email
-    except ImportError:
-        _outbox_email(settings.outbox or request.app.state.bucket / "outbox", user.email, subject, body)
-    else:
-        send_email(settings, user.email, subject, body)
+    settings, bucket = request.app.state.settings, request.app.state.bucket
+    opening = ("un accès à l'extranet smsflow vient de vous être ouvert" if welcome
+               else "votre administrateur vous a donné un nouveau mot de passe temporaire smsflow")
+    send_email(settings, user.email, "Votre accès à smsflow" if welcome else "Votre mot de passe temporaire smsflow",
+               f"Bonjour {user.name},\n\n{opening}.\n\nIdentifiant : {user.login}\n"
+               f"Mot de passe temporaire : {password}\n\nConnectez-vous avec lui : un second email vous donne le code "
+               f"d'activation pour choisir votre propre mot de passe.\n", bucket=bucket)
+    send_email(settings, user.email, "Votre code d'activation smsflow",
+               f"Bonjour,\n\nVotre code d'activation smsflow est : {code}\nIl est valable "
+               f"{CODE_MINUTES['activation']} minutes et ne sert qu'une fois. Passé ce délai, « Mot de passe oublié » "
+               f"sur la page de connexion vous en envoie un nouveau.\n", bucket=bucket)
 
 
 def in_french(refused: UserError) -> str:
@@ -121,20 +109,28 @@ async def users_add(request: Request):
         values["role"] = "user"
 
     def add():
-        user, password = store.add_person(
+        user, password, code = store.add_person(
             engine_of(request), person(request).account_id, values["email"], role=values["role"],
             login=values["login"] or None, first_name=values["first_name"], last_name=values["last_name"],
             mobile=values["mobile"] or None)
-        send_welcome(request, user, password)
         audit(request, "user.add", user.login, f"role={user.role}")
-        return user
+        try:
+            send_access(request, user, password, code, welcome=True)
+        except NotifyError as failed:
+            return user, str(failed)
+        return user, None
 
     try:
-        user = await run_in_threadpool(add)
+        user, unsent = await run_in_threadpool(add)
     except UserError as refused:
         return await run_in_threadpool(_users_page, request, status_code=400, error=in_french(refused), form=values)
+    if unsent:
+        return _user_page(request, user, error=f"Utilisateur {user.login} ajouté, mais {unsent[0].lower()}"
+                                               f"{unsent[1:]} Envoyez-lui un nouveau mot de passe temporaire une "
+                                               f"fois l'envoi rétabli.")
     return see_other(flash_url(f"/users/{user.id}", f"Utilisateur {user.login} ajouté : son mot de passe "
-                                                    f"temporaire lui a été envoyé par e-mail."))
+                                                    f"temporaire et son code d'activation lui ont été envoyés par "
+                                                    f"e-mail."))
 
 
 async def require_second_factor(request: Request):
@@ -228,6 +224,26 @@ async def users_reset_second_factor(request: Request):
                          "Double authentification réinitialisée : elle sera à configurer à la prochaine connexion.")
 
 
+async def users_temporary_password(request: Request):
+    """USER-3 for someone else: a new temporary password and activation code by email; their sessions end."""
+    require_admin(request)
+    target = await run_in_threadpool(_target, request, request.path_params["user_id"])
+    _may_change(request, target)
+
+    def give():
+        user, password, code = store.give_temporary_password(engine_of(request), target.id,
+                                                             account_id=person(request).account_id)
+        audit(request, "user.temporary_password", user.login)
+        send_access(request, user, password, code, welcome=False)
+
+    try:
+        await run_in_threadpool(give)
+    except NotifyError as failed:
+        return _user_page(request, target, status_code=502, error=str(failed))
+    return see_other(flash_url(f"/users/{target.id}", "Nouveau mot de passe temporaire et code d'activation "
+                                                      "envoyés par e-mail ; ses sessions sont terminées."))
+
+
 def _audit_page(request: Request):
     me = person(request)
     query = request.query_params
@@ -265,6 +281,7 @@ routes = [
     Route("/users/{user_id:int}", users_update, methods=["POST"]),
     Route("/users/{user_id:int}/active", users_active, methods=["POST"]),
     Route("/users/{user_id:int}/role", users_role, methods=["POST"]),
+    Route("/users/{user_id:int}/password", users_temporary_password, methods=["POST"]),
     Route("/users/{user_id:int}/second-factor/reset", users_reset_second_factor, methods=["POST"]),
     Route("/audit", audit_list, methods=["GET"]),
 ]

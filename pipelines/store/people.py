@@ -8,8 +8,6 @@ functions (one library, two faces); `pipelines.store.users` creates users and ch
 
 from __future__ import annotations
 
-import secrets
-import string
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,12 +16,11 @@ from sqlalchemy import Engine, delete, func, insert, or_, select, update
 from pipelines.store.accounts import account_in
 from pipelines.store.engine import now
 from pipelines.store.schema import accounts, audit_log, console_sessions, trusted_devices, user_codes, users
+from pipelines.store.second_factor import issue_code
 from pipelines.store.users import (
-    EMAIL, ROLES, User, UserError, as_user, create_user, find_login, password_problems,
+    EMAIL, ROLES, User, UserError, as_user, create_user, find_login, set_password, temporary_password,
 )
 
-TEMPORARY_LENGTH = 16
-SPECIAL_CHARACTERS = "!#%+-=?@_"  # no quote, space or shell character: a temporary password is read and typed
 AUDIT_PAGE = 50
 # The codes a second-factor reset voids (USER-2): login codes by SMS or email, recovery codes.
 SECOND_FACTOR_CODES = ("login", "recovery")
@@ -33,30 +30,33 @@ class LastAdminError(UserError):
     """A change that would leave an account without an active administrator (USER-4)."""
 
 
-def temporary_password() -> str:
-    """A random password that satisfies USER-1 (every kind of character at least once), given once to a new user."""
-    kinds = (string.ascii_uppercase, string.ascii_lowercase, string.digits, SPECIAL_CHARACTERS)
-    alphabet = "".join(kinds)
-    while True:
-        chosen = [secrets.choice(kind) for kind in kinds]
-        chosen += [secrets.choice(alphabet) for _ in range(TEMPORARY_LENGTH - len(kinds))]
-        secrets.SystemRandom().shuffle(chosen)
-        password = "".join(chosen)
-        if not password_problems(password):
-            return password
-
-
 def add_person(engine: Engine, account_id: str, email: str, *, role: str = "user", login: str | None = None,
                first_name: str = "", last_name: str = "", mobile: str | None = None, superadmin: bool = False,
-               password: str | None = None) -> tuple[User, str]:
-    """USER-4: a new user of `account_id` and the password to give them once: generated (temporary: USER-3's
-    activation follows) unless `password` is given."""
-    temporary = password is None
-    password = temporary_password() if temporary else password
-    user = create_user(engine, account_id, email, password, role=role, login=login or None,
-                       first_name=first_name, last_name=last_name, mobile=mobile or None, superadmin=superadmin,
-                       temporary=temporary)
-    return user, password
+               password: str | None = None) -> tuple[User, str, str | None]:
+    """USER-4: a new user of `account_id`, the password to give them once and, when that password was generated
+    (temporary), the USER-3 activation code their first login asks for before they choose their own."""
+    if password is not None:
+        user = create_user(engine, account_id, email, password, role=role, login=login or None,
+                           first_name=first_name, last_name=last_name, mobile=mobile or None,
+                           superadmin=superadmin)
+        return user, password, None
+    password = temporary_password()
+    user = create_user(engine, account_id, email, password, role=role, login=login or None, first_name=first_name,
+                       last_name=last_name, mobile=mobile or None, superadmin=superadmin, temporary=True)
+    return user, password, issue_code(engine, user.id, "activation")
+
+
+def give_temporary_password(engine: Engine, user_id: int, *, account_id: str | None = None) -> tuple[User, str, str]:
+    """USER-3 started by an administrator: a new temporary password and activation code for the user; their
+    sessions end (the old password no longer opens one)."""
+    with engine.connect() as connection:
+        _user_row(connection, user_id, account_id)
+    password = temporary_password()
+    set_password(engine, user_id, password, temporary=True)
+    with engine.begin() as connection:
+        end_sessions(connection, user_id)
+        row = _user_row(connection, user_id, None)
+    return as_user(row), password, issue_code(engine, user_id, "activation")
 
 
 def person_of_login(engine: Engine, login: str) -> User:

@@ -88,6 +88,25 @@ def test_acc3_a_user_id_of_another_account_is_not_found(app):
     assert "boss@other.fr" not in browser.get("/users").text
 
 
+def activate(app, login: str, password: str, code: str):
+    """USER-3's first login: the temporary password opens only the new-password page, the code sets a new one."""
+    browser = client(app)
+    answer = log_in(browser, login, password)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/password/new")
+    done = browser.post("/password/new", data={"code": code, "password": "Choisi-par-moi-1", "password_again":
+                                               "Choisi-par-moi-1", "csrf_token": csrf_of(browser.get("/password/new"))})
+    assert done.status_code == 303, done.text[:300]
+    return browser
+
+
+def access_mails(tmp_path, first: int = 0) -> tuple[str, str]:
+    """The temporary password and the activation code of the two emails from index `first` of the outbox."""
+    password_mail, code_mail = outbox_mails(tmp_path)[first:first + 2]
+    password = re.search(r"Mot de passe temporaire : (\S+)", body_of(password_mail)).group(1)
+    code = re.search(r"code d'activation smsflow est : (\d{6})", body_of(code_mail)).group(1)
+    return password, code
+
+
 def test_user4_an_added_user_gets_a_temporary_password_by_email_and_it_logs_in(app, tmp_path):
     add_user(app, "admin@acme.fr", role="admin")
     browser = logged_in(app, "admin@acme.fr")
@@ -96,15 +115,28 @@ def test_user4_an_added_user_gets_a_temporary_password_by_email_and_it_logs_in(a
     assert added.status_code == 303 and re.match(r"/users/\d+\?ok=", added.headers["location"])
     shown = browser.get(added.headers["location"])
     assert "Zoé Martin" in shown.text and "new.person@acme.fr" in shown.text
-    [mail] = outbox_mails(tmp_path)
-    assert mail["To"] == "new.person@acme.fr"
-    password = re.search(r"Mot de passe temporaire : (\S+)", body_of(mail)).group(1)
-    assert password not in shown.text  # given once, by email only
-    newcomer = client(app)
-    answer = log_in(newcomer, "new.person@acme.fr", password)
-    assert answer.status_code != 401 and "incorrect" not in answer.text
+    mails = outbox_mails(tmp_path)
+    assert [mail["To"] for mail in mails] == ["new.person@acme.fr"] * 2
+    password, code = access_mails(tmp_path)
+    assert password not in shown.text and code not in shown.text  # given once, by email only
+    newcomer = activate(app, "new.person@acme.fr", password, code)
+    assert newcomer.get("/").status_code == 200
     [row] = audited(app, "user.add")
     assert (row.actor, row.target, row.account_id) == ("admin@acme.fr", "new.person@acme.fr", "default")
+
+
+def test_user3_an_admin_sends_a_user_a_new_temporary_password_and_their_sessions_end(app, tmp_path):
+    add_user(app, "admin@acme.fr", role="admin")
+    member = add_user(app, "member@acme.fr")
+    theirs = logged_in(app, "member@acme.fr")
+    admin = logged_in(app, "admin@acme.fr")
+    done = post(admin, f"/users/{member.id}/password", form_page=f"/users/{member.id}")
+    assert done.status_code == 303
+    assert theirs.get("/").status_code == 303  # logged out
+    assert log_in(client(app), "member@acme.fr").status_code == 401  # the old password no longer opens
+    password, code = access_mails(tmp_path)
+    assert activate(app, "member@acme.fr", password, code).get("/").status_code == 200
+    assert [row.target for row in audited(app, "user.temporary_password")] == ["member@acme.fr"]
 
 
 def test_user4_a_taken_login_or_a_bad_email_is_refused_on_the_form_with_the_values_kept(app, tmp_path):

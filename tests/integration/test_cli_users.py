@@ -14,6 +14,7 @@ from sqlalchemy import select
 from pipelines.store import open_store
 from pipelines.store.people import person_of_login
 from pipelines.store.schema import audit_log, users
+from pipelines.store.second_factor import check_code
 from pipelines.store.users import password_problems, verify_password
 
 GOOD = "Motdepasse-2026!"
@@ -30,13 +31,15 @@ def test_user4_add_list_deactivate_activate_round_trip(store_url):
     added = run(store_url, "add", "Ana@Acme.fr", "--account", "acme", "--role", "admin", "--first-name", "Ana",
                 "--last-name", "Roy", "--mobile", "+33612345678")
     assert added.returncode == 0, added.stderr
-    temporary = added.stdout.strip()
-    assert password_problems(temporary) == [] and "\n" not in temporary  # USER-1, printed once on stdout
+    temporary, code = added.stdout.split("\n")[:2]
+    assert password_problems(temporary) == [] and len(code) == 6  # USER-1, printed once on stdout
+    assert added.stdout == f"{temporary}\n{code}\n"
     assert "ana@acme.fr" in added.stderr and temporary not in added.stderr
     engine = open_store(store_url)
     with engine.connect() as connection:
         row = connection.execute(select(users).where(users.c.login == "ana@acme.fr")).one()
     assert verify_password(row.password_hash, temporary) and row.password_temporary
+    assert check_code(engine, row.id, "activation", code)  # USER-3: their first login asks for it
     assert run(store_url, "add", "bob@acme.fr", "--account", "acme").returncode == 0
     listed = json.loads(run(store_url, "list", "--account", "acme", "--json").stdout)
     assert [(u["login"], u["role"], u["active"], u["first_name"]) for u in listed] == [
