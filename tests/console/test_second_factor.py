@@ -1,0 +1,225 @@
+"""USER-2 in a browser: enrolling an authenticator app from the QR page's secret, SMS (through the real SMSC
+simulator) or email (through the outbox); the second step of login with each, one use per code, recovery codes,
+trusted devices, forced enrolment, and a new session key at each step."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+import pyotp
+from console_helpers import add_user, client, console_app, csrf_of, log_in
+from sqlalchemy import select, update
+from test_auth import outbox_mails
+
+from pipelines.console.guard import COOKIE
+from pipelines.store.engine import now
+from pipelines.store.schema import accounts, audit_log, trusted_devices, user_codes, users
+
+CODES = re.compile(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>")
+
+
+def enrol_totp(browser) -> tuple[str, list[str]]:
+    """Enrol the app from the page's secret and a first code; (the secret, the recovery codes shown)."""
+    choose = browser.get("/account/second-factor")
+    started = browser.post("/account/second-factor", data={"method": "totp", "csrf_token": csrf_of(choose)})
+    assert started.headers["location"] == "/account/second-factor?method=totp"
+    page = browser.get(started.headers["location"])
+    assert '<div class="qr"><svg' in page.text and "style=" not in page.text  # CSP: no inline style
+    secret = re.search(r'<code class="secret" id="secret">([A-Z2-7]+)</code>', page.text).group(1)
+    confirmed = browser.post("/account/second-factor/confirm", data={
+        "method": "totp", "code": pyotp.TOTP(secret).now(), "csrf_token": csrf_of(page)})
+    assert confirmed.status_code == 200, confirmed.text
+    return secret, CODES.findall(confirmed.text)
+
+
+def enrol_email(browser, tmp_path) -> None:
+    choose = browser.get("/account/second-factor")
+    browser.post("/account/second-factor", data={"method": "email", "csrf_token": csrf_of(choose)})
+    page = browser.get("/account/second-factor?method=email")
+    code = last_code(tmp_path)
+    assert browser.post("/account/second-factor/confirm", data={
+        "method": "email", "code": code, "csrf_token": csrf_of(page)}).status_code == 200
+
+
+def last_code(tmp_path) -> str:
+    return re.search(r"\b(\d{6})\b", outbox_mails(tmp_path)[-1].get_content()).group(1)
+
+
+def log_out(browser) -> None:
+    assert browser.post("/logout", data={"csrf_token": csrf_of(browser.get("/account"))}).status_code == 303
+
+
+def second_step(browser, code: str = "", **fields):
+    page = browser.get("/login/second-factor")
+    assert page.status_code == 200, page.headers.get("location")
+    return browser.post("/login/second-factor", data={"code": code, "csrf_token": csrf_of(page), **fields})
+
+
+def test_user2_totp_enrolled_from_the_qr_page_then_asked_at_login_with_a_new_key_each_step(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    first = client(app)
+    log_in(first, "ann@example.com")
+    secret, recovery = enrol_totp(first)
+    assert len(recovery) == 10
+
+    browser = client(app)
+    browser.get("/login")
+    keys = [browser.cookies.get(COOKIE)]
+    assert log_in(browser, "ann@example.com").headers["location"] == "/login/second-factor"
+    keys.append(browser.cookies.get(COOKIE))
+    assert browser.get("/campaigns").headers["location"] == "/login/second-factor"  # half-open: nothing else
+    later = pyotp.TOTP(secret).at(time.time() + 30)  # the next step: accepted (±1), not used yet
+    assert second_step(browser, later).headers["location"] == "/"
+    keys.append(browser.cookies.get(COOKIE))
+    assert len(set(keys)) == 3  # no session fixation: a new key at each step
+    assert browser.get("/account").status_code == 200
+    stale = client(app)
+    stale.cookies.set(COOKIE, keys[1])
+    assert stale.get("/login/second-factor").headers["location"].startswith("/login")
+
+
+def test_user2_a_totp_code_is_used_once(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    browser = client(app)
+    log_in(browser, "ann@example.com")
+    secret, _ = enrol_totp(browser)
+    code = pyotp.TOTP(secret).at(time.time() + 30)
+    one, two = client(app), client(app)
+    log_in(one, "ann@example.com"), log_in(two, "ann@example.com")
+    assert second_step(one, code).headers["location"] == "/"
+    reused = second_step(two, code)
+    assert reused.status_code == 401 and "Code incorrect" in reused.text
+    with app.state.engine.connect() as connection:
+        assert "second_factor_failed" in connection.execute(select(audit_log.c.action)).scalars().all()
+
+
+def test_user2_email_code_at_login_through_the_outbox_single_use(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    browser = client(app)
+    log_in(browser, "ann@example.com")
+    enrol_email(browser, tmp_path)
+    again = client(app)
+    assert log_in(again, "ann@example.com").headers["location"] == "/login/second-factor"
+    mail = outbox_mails(tmp_path)[-1]
+    assert (mail["To"], mail["Subject"]) == ("ann@example.com", "Votre code de connexion smsflow")
+    assert "par email" in again.get("/login/second-factor").text
+    code = last_code(tmp_path)
+    assert second_step(again, code).headers["location"] == "/"
+    third = client(app)
+    log_in(third, "ann@example.com")
+    assert second_step(third, code).status_code == 401  # the first code was used, and voided by the new one
+
+
+def test_user2_an_expired_email_code_is_refused_and_resend_sends_a_new_one(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    browser = client(app)
+    log_in(browser, "ann@example.com")
+    enrol_email(browser, tmp_path)
+    again = client(app)
+    log_in(again, "ann@example.com")
+    code = last_code(tmp_path)
+    with app.state.engine.begin() as connection:
+        connection.execute(update(user_codes).where(user_codes.c.purpose == "login")
+                           .values(created_at=now() - timedelta(minutes=6), expires_at=now() - timedelta(minutes=1)))
+    assert second_step(again, code).status_code == 401
+    page = again.get("/login/second-factor")
+    assert "Renvoyer le code" in page.text
+    resent = again.post("/login/second-factor/resend", data={"csrf_token": csrf_of(page)})
+    assert resent.headers["location"].startswith("/login/second-factor?ok=")
+    fresh = last_code(tmp_path)
+    assert second_step(again, fresh).headers["location"] == "/"
+
+
+def test_user2_a_recovery_code_works_once_instead_of_the_code(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    browser = client(app)
+    log_in(browser, "ann@example.com")
+    _, recovery = enrol_totp(browser)
+    one = client(app)
+    log_in(one, "ann@example.com")
+    assert second_step(one, recovery=recovery[0]).headers["location"] == "/"
+    two = client(app)
+    log_in(two, "ann@example.com")
+    assert second_step(two, recovery=recovery[0]).status_code == 401
+    assert second_step(two, recovery=recovery[1]).headers["location"] == "/"
+
+
+def test_user2_a_trusted_device_skips_the_second_factor_for_seven_days(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    ann = add_user(app, "ann@example.com")
+    browser = client(app)
+    log_in(browser, "ann@example.com")
+    secret, _ = enrol_totp(browser)
+    log_out(browser)
+    log_in(browser, "ann@example.com")
+    trusted = second_step(browser, pyotp.TOTP(secret).at(time.time() + 30), trust="1")
+    cookie = trusted.headers.get_list("set-cookie")
+    assert any(value.startswith("smsflow_device=") and "HttpOnly" in value and "Max-Age=604800" in value
+               for value in cookie)
+    log_out(browser)
+    assert log_in(browser, "ann@example.com").headers["location"] == "/"  # skipped on this browser
+    assert log_in(client(app), "ann@example.com").headers["location"] == "/login/second-factor"  # not elsewhere
+    with app.state.engine.begin() as connection:
+        connection.execute(update(trusted_devices).where(trusted_devices.c.user_id == ann.id)
+                           .values(expires_at=now() - timedelta(seconds=1)))
+    log_out(browser)
+    assert log_in(browser, "ann@example.com").headers["location"] == "/login/second-factor"  # expired
+
+
+def test_user2_an_account_that_requires_a_second_factor_makes_its_users_enrol_at_login(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    with app.state.engine.begin() as connection:
+        connection.execute(update(accounts).where(accounts.c.id == "default").values(require_second_factor=True))
+    browser = client(app)
+    assert log_in(browser, "ann@example.com").headers["location"] == "/login/second-factor"
+    partial = browser.cookies.get(COOKIE)
+    assert browser.get("/login/second-factor").headers["location"] == "/account/second-factor"
+    assert browser.get("/account").headers["location"] == "/login/second-factor"  # the account page needs more
+    secret, codes = enrol_totp(browser)
+    assert len(codes) == 10 and browser.cookies.get(COOKIE) != partial
+    assert browser.get("/account").status_code == 200
+    with app.state.engine.connect() as connection:
+        assert connection.execute(select(users.c.second_factor)).scalar_one() == "totp"
+    assert secret
+
+
+def test_user2_sms_code_sent_through_smsflows_own_smpp_client(tmp_path, monkeypatch, smsc):
+    simulator = smsc()
+    app = console_app(tmp_path, monkeypatch, smsc=f"{simulator.host}:{simulator.port}")
+    add_user(app, "ann@example.com", mobile="+33612345678")
+    browser = client(app)
+    log_in(browser, "ann@example.com")
+    choose = browser.get("/account/second-factor")
+    assert browser.post("/account/second-factor", data={"method": "sms", "csrf_token": csrf_of(choose)}
+                        ).headers["location"] == "/account/second-factor?method=sms"
+    sent = simulator.records("message")
+    assert [(message["destination"], message["data_coding"]) for message in sent] == [("33612345678", 0)]
+    code = re.search(r"\b(\d{6})\b", sent[-1]["text"]).group(1)
+    page = browser.get("/account/second-factor?method=sms")
+    assert browser.post("/account/second-factor/confirm", data={
+        "method": "sms", "code": code, "csrf_token": csrf_of(page)}).status_code == 200
+    again = client(app)
+    assert log_in(again, "ann@example.com").headers["location"] == "/login/second-factor"
+    assert "par SMS" in again.get("/login/second-factor").text
+    login_code = re.search(r"\b(\d{6})\b", simulator.records("message")[-1]["text"]).group(1)
+    assert second_step(again, login_code).headers["location"] == "/"
+
+
+def test_user2_sms_is_refused_as_a_method_without_an_smsc(tmp_path, monkeypatch):
+    monkeypatch.delenv("SMSFLOW_SMSC", raising=False)
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com", mobile="+33612345678")
+    browser = client(app)
+    log_in(browser, "ann@example.com")
+    choose = browser.get("/account/second-factor")
+    assert "envoi de SMS non configuré" in choose.text
+    refused = browser.post("/account/second-factor", data={"method": "sms", "csrf_token": csrf_of(choose)})
+    assert refused.status_code == 400 and "pas configuré" in refused.text
