@@ -68,8 +68,10 @@ def fill(path: str, owned: Owned) -> str:
     return PARAM.sub(value, path)
 
 
-def own_objects(app, tmp_path, account: str, login: str, campaign_name: str, list_name: str) -> Owned:
-    """An admin, a saved list and a draft campaign on it in `account`, made through the store (the CLI's library)."""
+def own_objects(app, tmp_path, account: str, login: str, campaign_name: str, list_name: str, *,
+                ran: bool = True) -> Owned:
+    """An admin, a saved list, a draft campaign on it and (`ran`) a campaign that ran, in `account`, made through
+    the store (the CLI's library)."""
     from pipelines.store import campaigns
     from pipelines.store.lists import import_list
 
@@ -80,8 +82,9 @@ def own_objects(app, tmp_path, account: str, login: str, campaign_name: str, lis
     import_list(app.state.engine, account, list_name, folder / "clients.csv")
     spec = {"name": campaign_name, "type": "notification", "message": "Bonjour ${Prénom}", "lists": ["clients.csv"]}
     draft = campaigns.create(app.state.engine, spec, account, base=folder)
-    ran = ran_campaign(app, folder, account, f"{account}-ran", {**spec, "name": f"{campaign_name} envoyée"})
-    return Owned(account, login, user.id, draft.id, campaign_name, list_name, ran)
+    ran_id = ran_campaign(app, folder, account, f"{account}-ran", {**spec, "name": f"{campaign_name} envoyée"}) \
+        if ran else draft.id
+    return Owned(account, login, user.id, draft.id, campaign_name, list_name, ran_id)
 
 
 def ran_campaign(app, folder, account: str, campaign_id: str, spec: dict) -> str:
@@ -109,10 +112,14 @@ def ran_campaign(app, folder, account: str, campaign_id: str, spec: dict) -> str
 
 
 def two_accounts(tmp_path, monkeypatch, **settings):
-    app = console_app(tmp_path, monkeypatch, **settings)
-    ours = own_objects(app, tmp_path, "acme", "anne@acme.example", "Soldes Acme", "clients-acme")
+    app, ours = one_account(tmp_path, monkeypatch, ran=True, **settings)
     theirs = own_objects(app, tmp_path, "rival", "rene@rival.example", "Plan secret Rival", "clients-secrets-rival")
     return app, ours, theirs
+
+
+def one_account(tmp_path, monkeypatch, *, ran: bool = False, **settings):
+    app = console_app(tmp_path, monkeypatch, **settings)
+    return app, own_objects(app, tmp_path, "acme", "anne@acme.example", "Soldes Acme", "clients-acme", ran=ran)
 
 
 def logged_in(app, login: str):
@@ -145,7 +152,7 @@ def unchanged(app, owned: Owned) -> tuple:
 def test_user1_every_route_but_the_public_ones_sends_a_stranger_to_login_and_never_runs(tmp_path, monkeypatch):
     from pipelines.console.web import access_of
 
-    app, ours, _ = two_accounts(tmp_path, monkeypatch)
+    app, ours = one_account(tmp_path, monkeypatch)
     routes = routes_of(app)
     assert {("GET", "/login"), ("POST", "/login"), ("GET", "/")} <= {(m, p) for m, p, _ in routes}
     before, state = audit_rows(app), unchanged(app, ours)
@@ -193,7 +200,7 @@ def _token_of(browser) -> str:
 
 
 def test_user1_every_unsafe_route_refuses_a_missing_or_wrong_csrf_token_with_403(tmp_path, monkeypatch):
-    app, ours, _ = two_accounts(tmp_path, monkeypatch)
+    app, ours = one_account(tmp_path, monkeypatch)
     browser = logged_in(app, ours.login)
     token = _token_of(browser)
     state, accepted = unchanged(app, ours), []
@@ -214,7 +221,7 @@ def test_user1_every_unsafe_route_refuses_a_missing_or_wrong_csrf_token_with_403
 
 
 def test_user1_five_wrong_passwords_lock_the_login_even_against_the_right_password(tmp_path, monkeypatch):
-    app, ours, _ = two_accounts(tmp_path, monkeypatch)
+    app, ours = one_account(tmp_path, monkeypatch)
     browser = client(app)
     for _ in range(5):
         assert log_in(browser, ours.login, "Mauvais-mot-2026!").status_code == 401
@@ -256,7 +263,7 @@ def _second_factor(browser, login: str, code: str):
 
 
 def test_user2_a_totp_code_is_used_once_its_time_step_never_again(tmp_path, monkeypatch):
-    app, ours, _ = two_accounts(tmp_path, monkeypatch)
+    app, ours = one_account(tmp_path, monkeypatch)
     browser = logged_in(app, ours.login)
     totp, first = _enrol_totp(browser)
     browser.post("/logout", data={"csrf_token": _token_of(browser)})
@@ -280,7 +287,7 @@ def _cookie_key(browser) -> str:
 def test_user1_login_gives_a_new_session_key_and_the_one_known_before_is_void(tmp_path, monkeypatch):
     from pipelines.console.guard import COOKIE
 
-    app, ours, _ = two_accounts(tmp_path, monkeypatch)
+    app, ours = one_account(tmp_path, monkeypatch)
     browser = client(app)
     planted_token = csrf_of(browser.get("/login"))
     planted = _cookie_key(browser)  # the key a fixation attacker would have set in the victim's browser  # what an attacker could have set
@@ -310,3 +317,118 @@ def test_user1_login_gives_a_new_session_key_and_the_one_known_before_is_void(tm
         stale.cookies.set(COOKIE, old)
         assert stale.get("/").headers["location"] == "/login"
 
+
+
+EVIL = "<script>alert('smsflow')</script>"
+
+
+def test_list1_an_uploaded_file_is_never_served_back_its_content_only_escaped(tmp_path, monkeypatch):
+    app, ours = one_account(tmp_path, monkeypatch)
+    browser = logged_in(app, ours.login)
+    token = _token_of(browser)
+    htmx = {"HX-Request": "true", "X-CSRF-Token": token}
+    page_ = browser.post("/lists/preview", headers=htmx,
+                         files={"file": ('<img src=x onerror="alert(1)">.html', f"<html>{EVIL}</html>".encode())})
+    assert "pas une liste" in page_.text and "<img src=x" not in page_.text and EVIL not in page_.text
+    assert "&lt;img src=x" in page_.text  # the name shown as text
+    sheet = f"Mobile;Nom\n0612345678;{EVIL}\n".encode()
+    shown = browser.post("/lists/preview", headers=htmx, files={"file": ("evil.html.csv", sheet)})
+    assert shown.status_code == 200 and EVIL not in shown.text
+    assert "&lt;script&gt;alert(&#39;smsflow&#39;)&lt;/script&gt;" in shown.text, shown.text[:2000]
+    ref = re.search(r'name="upload" value="([^"]+)"', shown.text).group(1)
+    (stored,) = (app.state.bucket / "uploads").rglob("*.csv")
+    assert stored.read_bytes() == sheet and not stored.is_relative_to(app.state.bucket.parent / "static")
+    imported = browser.post("/lists/import", data={"name": "piegee", "upload": ref, "csrf_token": token})
+    assert imported.status_code == 303
+    served = [f"/uploads/{ref}", f"/static/../bucket/uploads/{ref}", f"/static/{stored.name}", "/lists/piegee",
+              "/lists/piegee?q=0612345678"]
+    for value in (stored.name, ref.replace("/", "%2F"), "piegee"):
+        served += [PARAM.sub(value, path) for method, path, _ in routes_of(app) if method == "GET" and
+                   PARAM.search(path)]
+    for url in served:
+        answer = browser.get(url)
+        assert EVIL not in answer.text and sheet not in answer.content, url
+        assert answer.headers.get("x-content-type-options") == "nosniff", url
+
+
+def test_rep2_the_csv_download_neutralises_formulas_and_is_an_attachment(tmp_path, monkeypatch):
+    import csv
+    import io
+
+    app, ours = one_account(tmp_path, monkeypatch, ran=True)
+    browser = logged_in(app, ours.login)
+    answer = browser.get(f"/reports/{ours.ran_id}/csv/all")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    assert answer.headers["content-disposition"].startswith("attachment")
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig")), delimiter=";"))
+    assert sorted(row["Prénom"] for row in rows) == sorted([f"'{name}" for name in FORMULAS] + ["Zoé"])
+    pending = browser.get(f"/reports/{ours.ran_id}/csv/pending")  # a category alone: the same writer
+    assert pending.status_code == 200 and "'=1+1" in pending.content.decode("utf-8-sig")
+
+
+def _directives(policy: str) -> dict[str, list[str]]:
+    return {part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()}
+
+
+def _headers_problems(answer) -> list[str]:
+    """What is missing of the security headers on one answer."""
+    problems = []
+    policy = _directives(answer.headers.get("content-security-policy", ""))
+    scripts = policy.get("script-src", policy.get("default-src"))
+    if not scripts or {"'unsafe-inline'", "'unsafe-eval'", "*"} & set(scripts) or \
+            "'unsafe-inline'" in policy.get("style-src", []):
+        problems.append(f"CSP scripts/styles {policy}")
+    if policy.get("frame-ancestors") != ["'none'"]:
+        problems.append("frame-ancestors")
+    if answer.headers.get("x-content-type-options") != "nosniff":
+        problems.append("nosniff")
+    return problems
+
+
+INLINE = re.compile(r"<[a-zA-Z][^>]*\s(?:on[a-z]+|style)\s*=|<script(?![^>]*\ssrc=)[^>]*>|<style|javascript:", re.I)
+
+
+def test_user1_every_answer_has_the_security_headers_and_no_page_needs_inline_script_or_style(tmp_path, monkeypatch):
+    app, ours = one_account(tmp_path, monkeypatch, ran=True)
+    browser, stranger = logged_in(app, ours.login), client(app)
+    problems, pages = [], 0
+    answers = [(f"stranger GET {path}", stranger.get(path)) for path in ("/login", "/", "/password/forgot")]
+    answers += [("a CSRF refusal", stranger.post("/login", data={})), ("static", browser.get("/static/console.css")),
+                ("a missing page", browser.get("/no-such-page"))]
+    for method, path, _ in routes_of(app):
+        if method == "GET":
+            answers.append((f"GET {fill(path, ours)}", browser.get(fill(path, ours))))
+    for label, answer in answers:
+        problems += [f"{label}: {problem}" for problem in _headers_problems(answer)]
+        if answer.headers.get("content-type", "").startswith("text/html"):
+            pages += 1
+            problems += [f"{label}: inline {found!r}" for found in INLINE.findall(answer.text)]
+    assert pages > 10 and not problems, "\n".join(problems)
+
+
+def _set_cookies(answer) -> dict[str, str]:
+    return {value.split("=", 1)[0]: value.lower() for value in answer.headers.get_list("set-cookie")}
+
+
+def test_user1_cookies_are_httponly_samesite_lax_and_secure_behind_https(tmp_path, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from pipelines.console.guard import COOKIE
+
+    app, ours = one_account(tmp_path, monkeypatch, https=True)
+    browser = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    first = _set_cookies(browser.get("/login"))[COOKIE]
+    logged = _set_cookies(log_in(browser, ours.login))[COOKIE]
+    totp, _ = _enrol_totp(browser)
+    browser.post("/logout", data={"csrf_token": _token_of(browser)})
+    log_in(browser, ours.login)
+    trusted = browser.post("/login/second-factor", data={
+        "code": totp.at(time.time() + 30), "trust": "1", "csrf_token": csrf_of(browser.get("/login/second-factor"))})
+    cookies = _set_cookies(trusted)
+    assert set(cookies) >= {COOKIE, "smsflow_device"}, cookies
+    for value in (first, logged, *cookies.values()):
+        assert "httponly" in value and "samesite=lax" in value and "secure" in value and "path=/" in value, value
+    plain_app = console_app(tmp_path, monkeypatch)  # the same store, served over plain HTTP (development)
+    plain_cookie = _set_cookies(log_in(client(plain_app), ours.login))[COOKIE]
+    assert "httponly" in plain_cookie and "samesite=lax" in plain_cookie and "secure" not in plain_cookie
