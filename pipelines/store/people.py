@@ -84,6 +84,9 @@ def _keeps_an_admin(connection, row, *, role: str, active: bool) -> None:
     stays_admin = active and (role == "admin" or row.superadmin)
     if not was_admin or stays_admin:
         return
+    # One admin change per account at a time (PostgreSQL: a row lock; SQLite writes one at a time anyway), so two
+    # admins demoting each other at once cannot both pass the count below.
+    connection.execute(select(accounts.c.id).where(accounts.c.id == row.account_id).with_for_update())
     others = connection.execute(
         select(func.count()).select_from(users).where(
             users.c.account_id == row.account_id, users.c.id != row.id, users.c.active.is_(True),
@@ -225,8 +228,8 @@ def audit_entries(engine: Engine, account_id: str, *, platform: bool = False, ac
     if actor:
         conditions.append(audit_log.c.actor == actor)
     if search:
-        pattern = f"%{search.strip().lower()}%"
-        conditions.append(or_(*(func.lower(column).like(pattern) for column in (
+        wanted = search.strip().lower()
+        conditions.append(or_(*(func.lower(column).contains(wanted, autoescape=True) for column in (
             audit_log.c.target, audit_log.c.detail, audit_log.c.actor, audit_log.c.action, audit_log.c.ip))))
     page = max(1, page)
     with engine.connect() as connection:

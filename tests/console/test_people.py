@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import email
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from console_helpers import add_user, client, console_app, csrf_of, log_in
@@ -271,6 +271,10 @@ def test_user4_the_audit_page_lists_the_accounts_actions_newest_first_with_filte
     assert "member@acme.fr" in only_roles.text and "camp-" not in only_roles.text and "1 action " in only_roles.text
     by_person = browser.get("/audit", params={"who": "admin@acme.fr"})
     assert "camp-" not in by_person.text and "user.role" in by_person.text
+    with app.state.engine.begin() as connection:  # summer in Paris: UTC+2
+        connection.execute(insert(audit_log).values(account_id="default", actor="ete@acme.fr", action="login",
+                                                    at=datetime(2026, 7, 1, 10, 0, tzinfo=timezone.utc)))
+    assert "01/07/2026 12:00:00" in browser.get("/audit", params={"who": "ete@acme.fr"}).text
     searched = browser.get("/audit", params={"q": "CAMP-04"})
     assert "10 actions" in searched.text and "camp-041" in searched.text and "camp-051" not in searched.text
 

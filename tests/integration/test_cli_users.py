@@ -1,6 +1,7 @@
 """USER-1, USER-2, USER-4: `smsflow users` as an operator runs it, on the store of SMSFLOW_DB: add (a generated
 temporary password printed once, or one read from stdin), list, deactivate and activate, roles, second-factor
-reset, password; refusals in one line with the rule id; every change audited."""
+reset, password; refusals in one line with the rule id; every change audited. The store functions under them (and
+under the /users and /audit pages) run on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -113,3 +114,35 @@ def test_user2_reset_2fa_clears_the_second_factor_and_role_changes(store_url):
     assert run(store_url, "role", "boss@acme.fr", "user").returncode == 0  # ana is an admin now
     assert (person_of_login(engine, "ana@acme.fr").role, person_of_login(engine, "boss@acme.fr").role) == (
         "admin", "user")
+
+
+def test_user4_the_audit_query_pages_and_filters_alike_on_both_stores(store):
+    """Under the /audit page: an account's lines newest first, by action, person and a search where % and _ are
+    plain characters; the platform's lines only when asked (superadmins)."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from pipelines.store.engine import now
+    from pipelines.store.people import audit_choices, audit_entries
+
+    start = now() - timedelta(hours=1)
+    with store.begin() as connection:
+        connection.execute(insert(audit_log), [
+            dict(account_id=account, actor=actor, action=action, target=target, ip=None, at=start + timedelta(
+                seconds=index)) for index, (account, actor, action, target) in enumerate([
+                    ("acme", "ana@acme.fr", "campaign.create", "Soldes 50%"),
+                    ("acme", "bob@acme.fr", "campaign.create", "Soldes_hiver"),
+                    ("acme", "ana@acme.fr", "list.import", "clients.csv"),
+                    ("other", "boss@other.fr", "campaign.create", "Soldes autres"),
+                    (None, "root@smsflow.fr", "blacklist.global", "+33600000000")])])
+    newest_first = audit_entries(store, "acme", per_page=2)
+    assert [entry.target for entry in newest_first.entries] == ["clients.csv", "Soldes_hiver"]
+    assert (newest_first.total, newest_first.pages) == (3, 2)
+    assert [entry.target for entry in audit_entries(store, "acme", per_page=2, page=2).entries] == ["Soldes 50%"]
+    assert audit_entries(store, "acme", action="campaign.create", actor="ana@acme.fr").total == 1
+    assert [entry.target for entry in audit_entries(store, "acme", search="50%").entries] == ["Soldes 50%"]
+    assert [entry.target for entry in audit_entries(store, "acme", search="S_H").entries] == ["Soldes_hiver"]
+    assert audit_entries(store, "acme", search="soldes").total == 2
+    assert audit_entries(store, "acme", platform=True).total == 4
+    assert audit_choices(store, "acme") == (["campaign.create", "list.import"], ["ana@acme.fr", "bob@acme.fr"])
