@@ -26,6 +26,27 @@ from pipelines.store.users import ROLES, User, UserError, get_user, list_users
 PARIS = ZoneInfo("Europe/Paris")
 ROLE_LABELS = {"admin": "Administrateur", "user": "Utilisateur"}
 FACTOR_LABELS = {"totp": "Application", "sms": "SMS", "email": "E-mail", None: "Aucune"}
+# The audit's actions in people's words (an action not named here shows as recorded).
+ACTION_LABELS = {
+    "login": "Connexion", "login_failed": "Connexion refusée", "login_locked": "Connexion bloquée",
+    "login_password": "Mot de passe accepté", "login_temporary": "Connexion avec un mot de passe temporaire",
+    "logout": "Déconnexion", "logout_everywhere": "Déconnexion partout",
+    "password_change": "Mot de passe changé", "password_change_refused": "Changement de mot de passe refusé",
+    "password_forgot": "Mot de passe oublié", "password_reset": "Nouveau mot de passe choisi",
+    "password_reset_refused": "Nouveau mot de passe refusé",
+    "second_factor_code_sent": "Code de connexion envoyé", "second_factor_failed": "Code de connexion refusé",
+    "second_factor_enrolled": "Double authentification configurée", "device_trusted": "Appareil de confiance",
+    "device_forgotten": "Appareil de confiance oublié", "recovery_codes_renewed": "Codes de secours renouvelés",
+    "user.add": "Utilisateur ajouté", "user.update": "Coordonnées modifiées", "user.role": "Rôle changé",
+    "user.activate": "Accès activé", "user.deactivate": "Accès désactivé",
+    "user.temporary_password": "Mot de passe temporaire envoyé",
+    "user.second_factor_reset": "Double authentification réinitialisée", "user.password": "Mot de passe défini",
+    "account.require_second_factor": "Double authentification exigée (réglage)",
+    "campaign.create": "Campagne créée", "campaign.duplicate": "Campagne dupliquée",
+    "campaign.cancel": "Campagne annulée", "campaign.delete": "Campagne supprimée",
+    "campaign.send": "Campagne envoyée", "list.import": "Liste importée", "list.delete": "Liste supprimée",
+    "report.download": "Rapport téléchargé",
+}
 NEW_USER_FIELDS = ("email", "login", "role", "first_name", "last_name", "mobile")
 
 
@@ -261,7 +282,7 @@ def _audit_page(request: Request):
     def page_url(wanted: int) -> str:
         return "/audit?" + urlencode({**filters, "page": wanted})
 
-    return page(request, "audit.html", found=found, actions=actions, actors=actors, action=action, actor=actor,
+    return page(request, "audit.html", labels=ACTION_LABELS, found=found, actions=actions, actors=actors, action=action, actor=actor,
                 search=search, when=paris_time, platform=me.superadmin,
                 previous=page_url(found.page - 1) if found.page > 1 else None,
                 next=page_url(found.page + 1) if found.page < found.pages else None)

@@ -269,6 +269,7 @@ def test_user4_the_audit_page_lists_the_accounts_actions_newest_first_with_filte
     assert "camp-001" in older.text and "camp-059" not in older.text
     only_roles = browser.get("/audit", params={"action": "user.role"})
     assert "member@acme.fr" in only_roles.text and "camp-" not in only_roles.text and "1 action " in only_roles.text
+    assert "Rôle changé" in only_roles.text  # in people's words, the recorded action beside
     by_person = browser.get("/audit", params={"who": "admin@acme.fr"})
     assert "camp-" not in by_person.text and "user.role" in by_person.text
     with app.state.engine.begin() as connection:  # summer in Paris: UTC+2
