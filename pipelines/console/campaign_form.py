@@ -63,6 +63,36 @@ HELP = {
     "max_invalid_share": "0,2 = l'envoi s'arrête avant de commencer si plus de 20 % des numéros sont invalides "
                          "(PLUS-3).",
     "max_parts": "Au-delà, le message n'est pas envoyé : statut 7 (ENC-5).",
+    "type": "Marketing : envoyé dans la plage légale (lun.–sam. 08:00–20:00 à l'heure de chaque destinataire) avec "
+            "la mention STOP 36184 ; notification : transactionnelle, à toute heure (SEND-2, MSG-2).",
+    "billing_code": "Votre référence, reprise dans les rapports.",
+    "description": "Une note pour vos collègues, affichée dans les rapports.",
+    "ucs2": "Envoie accents et symboles hors de l'alphabet GSM tels quels ; un SMS contient alors 70 caractères au "
+            "lieu de 160 (ENC-2).",
+    "emojis": "Transforme les émoticônes comme ;-) en emoji ; demande l'option UCS2 (ENC-3).",
+    "replace_non_gsm7": "Remplace les caractères courants absents de l'alphabet GSM (ç → c, “ → \") pour garder "
+                        "160 caractères par SMS (ENC-4).",
+    "allow_empty_fields": "Envoie aussi aux destinataires dont un ${Champ} est vide et sans valeur par défaut ; "
+                          "sinon ils ne reçoivent rien : statut 5 (MSG-4).",
+    "in_flight": "Retenus : jamais envoyés deux fois ; renvoyés : au moins une fois. Par défaut : retenus pour le "
+                 "marketing, renvoyés pour les notifications (SEND-7).",
+    "holdout": "Part des destinataires gardée sans envoi pour mesurer l'effet de la campagne : statut 41 (PLUS-7).",
+    "holdout_seed": "Choisit le groupe témoin : même graine et même liste, mêmes personnes ; vide : le nom de la "
+                    "campagne (PLUS-7).",
+    "credit_budget": "Au plus ce nombre de crédits pour cette campagne, dans le solde du compte ; vide : le solde "
+                     "(SEND-5, ACC-2).",
+    "send_window": "Quand les messages marketing partent, à l'heure de chaque destinataire, jamais les jours "
+                   "fériés ; jamais plus large que celle du compte (SEND-2, ACC-2).",
+    "track_links": "Chaque lien du message part en lien court de 19 caractères, propre à chaque destinataire ; "
+                   "clics et aperçus sont comptés (URL-1…5). Remplir un champ ci-dessous l'active aussi.",
+    "tracking_domain": "Le domaine des liens courts (10 caractères au plus) ; vide : celui du compte (URL-1, URL-5).",
+    "link_lifetime_days": "Les liens ne redirigent plus ce nombre de jours après la préparation (URL-3).",
+    "preview_title": "Obligatoire pour un aperçu : 40 caractères au plus une fois personnalisé (URL-4).",
+    "preview_description": "Obligatoire pour un aperçu : 80 caractères au plus une fois personnalisé (URL-4).",
+    "preview_image": "Une image JPG ou PNG du bucket, moins de 300 ko, 600×280 conseillé (URL-4).",
+    "test_row": "Le destinataire qui personnalise le test : 1 = la première ligne des listes (SEND-3).",
+    "approval": "Manuelle : une personne valide le test avant l'envoi réel ; auto : envoi sans personne, pour "
+                "une automatisation programmée, inscrit au journal (SEND-3).",
 }
 CHOICES = {
     "type": {"marketing": "Marketing (plage d'envoi, mention STOP)",

@@ -19,7 +19,7 @@ from pipelines.console.campaign_form import conf_from_form, field_views, problem
 from pipelines.console.campaign_lists import choose, file_ref, shown_file
 from pipelines.console.web import account_id, audit, engine_of, flash_url, not_found, page, person, see_other
 from pipelines.spec import PARIS, SpecError
-from pipelines.store import campaigns as store
+from pipelines.store import campaigns as store, get_account
 from pipelines.store.campaigns import EDITABLE, STATUSES, CampaignError
 
 PAGE_SIZE = 50
@@ -97,7 +97,6 @@ async def _form_page(request: Request, values: dict, *, campaign: store.Campaign
                      errors: dict | None = None, status_code: int = 200, preview=None, upload: str | None = None,
                      refusal: str | None = None, notice: str | None = None):
     """The create/edit form with `values`, the problems by field, and an upload's preview."""
-    from pipelines.store import get_account
     from pipelines.store.lists import list_lists
 
     engine, account, bucket = engine_of(request), account_id(request), request.app.state.bucket
@@ -209,10 +208,11 @@ async def show(request: Request):
     files = [shown_file(bucket, account, item) for item in spec.get("lists") or [] if isinstance(item, str)]
     saved = [item["saved"] + (f" (version {item['version']})" if item.get("version") else "")
              for item in spec.get("lists") or [] if isinstance(item, dict)]
+    settings = await run_in_threadpool(get_account, engine_of(request), account)
+    narrowed = (spec.get("account") or {}).get("send_window") if isinstance(spec.get("account"), dict) else None
     return page(request, "campaigns_show.html", campaign=campaign, spec=spec, events=events, files=files,
                 saved=saved, words=STATUS_WORDS, types=TYPE_WORDS, paris=paris, editable=campaign.status in EDITABLE,
-                window=window_in_french((spec.get("account") or {}).get("send_window") if isinstance(
-                    spec.get("account"), dict) else None))
+                window=window_in_french(narrowed or settings.send_window))
 
 
 async def duplicate(request: Request):
