@@ -87,6 +87,8 @@ def in_french(refused: UserError) -> str:
         return "Cet identifiant est déjà pris par un autre utilisateur (USER-4)."
     if text.startswith("email:"):
         return "Adresse e-mail invalide (USER-4)."
+    if text.startswith("mobile:"):
+        return "Numéro de mobile invalide : il reçoit les codes de connexion par SMS (USER-4)."
     if text.startswith("no account"):
         return "Compte introuvable."
     return text

@@ -30,11 +30,24 @@ class LastAdminError(UserError):
     """A change that would leave an account without an active administrator (USER-4)."""
 
 
+def checked_mobile(raw: str | None) -> str | None:
+    """A user's mobile in E.164 (where SMS login codes go, USER-2), French numbers without their +33; empty: none."""
+    if raw is None or not raw.strip():
+        return None
+    from pipelines.numbers import reference_verdict
+
+    verdict = reference_verdict(raw.strip())
+    if not verdict.valid:
+        raise UserError(f"mobile: {raw.strip()!r} is not a mobile number [USER-4]")
+    return verdict.int_mobile
+
+
 def add_person(engine: Engine, account_id: str, email: str, *, role: str = "user", login: str | None = None,
                first_name: str = "", last_name: str = "", mobile: str | None = None, superadmin: bool = False,
                password: str | None = None) -> tuple[User, str, str | None]:
     """USER-4: a new user of `account_id`, the password to give them once and, when that password was generated
     (temporary), the USER-3 activation code their first login asks for before they choose their own."""
+    mobile = checked_mobile(mobile)
     if password is not None:
         user = create_user(engine, account_id, email, password, role=role, login=login or None,
                            first_name=first_name, last_name=last_name, mobile=mobile or None,
@@ -138,7 +151,7 @@ def update_person(engine: Engine, user_id: int, *, account_id: str | None = None
         if value is not None:
             changes[name] = value.strip()[:128]
     if mobile is not None:
-        changes["mobile"] = mobile.strip() or None
+        changes["mobile"] = checked_mobile(mobile)
     with engine.begin() as connection:
         _user_row(connection, user_id, account_id)
         if changes:

@@ -146,6 +146,8 @@ def test_user4_a_taken_login_or_a_bad_email_is_refused_on_the_form_with_the_valu
     assert taken.status_code == 400 and "déjà pris" in taken.text and 'value="Jean"' in taken.text
     bad = post(browser, "/users", {"email": "not-an-email", "role": "user"})
     assert bad.status_code == 400 and "e-mail invalide" in bad.text
+    landline = post(browser, "/users", {"email": "fixe@acme.fr", "mobile": "01 23 45 67 89", "role": "user"})
+    assert landline.status_code == 400 and "mobile invalide" in landline.text
     assert outbox_mails(tmp_path) == [] and audited(app, "user.add") == []
 
 
@@ -188,7 +190,7 @@ def test_user4_an_admin_changes_a_users_details(app):
     member = add_user(app, "member@acme.fr", first_name="Ana")
     browser = logged_in(app, "admin@acme.fr")
     done = post(browser, f"/users/{member.id}", {"email": "ana@acme.fr", "first_name": "Anna", "last_name": "Roy",
-                                                 "mobile": "+33600000001"}, form_page=f"/users/{member.id}")
+                                                 "mobile": "06 00 00 00 01"}, form_page=f"/users/{member.id}")
     assert done.status_code == 303
     changed = get_user(app.state.engine, member.id)
     assert (changed.login, changed.email, changed.name, changed.mobile) == (
