@@ -313,3 +313,63 @@ def test_send3_stages_in_the_user_words():
     assert stage("scheduled").active and not stage("draft").active  # Airflow not asked: the store's status
     assert [str(p) for p in approval_body("**A**: <b>x</b>\n\n**B**: 2")] == [
         "<strong>A</strong>: &lt;b&gt;x&lt;/b&gt;", "<strong>B</strong>: 2"]
+
+
+AIRFLOW_CHECK = """
+import json, sys
+from urllib.parse import unquote, urlsplit
+from starlette.routing import Match
+from airflow.api_fastapi.core_api.datamodels.dag_run import TriggerDAGRunPostBody
+from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
+from airflow.api_fastapi.core_api.routes.public import dag_run, hitl, task_instances
+
+routes = [*dag_run.dag_run_router.routes, *hitl.task_instances_hitl_router.routes,
+          *task_instances.task_instances_router.routes]
+bodies = {("POST", "/dags/{dag_id}/dagRuns"): TriggerDAGRunPostBody,
+          ("PATCH", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/hitlDetails"):
+          UpdateHITLDetailPayload}
+found = []
+for method, path, body in json.load(sys.stdin):
+    scope = {"type": "http", "method": method, "path": unquote(urlsplit(path).path).removeprefix("/api/v2")}
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            model = bodies.get((method, route.path))
+            if model is not None:
+                model.model_validate(body)
+            found.append([method, route.path, child["path_params"], model is not None])
+            break
+    else:
+        found.append([method, path, None, False])
+print(json.dumps(found))
+"""
+
+
+def test_send3_the_console_calls_are_airflow_3_3s_own_routes_and_bodies(tmp_path, monkeypatch, airflow):
+    """Every REST call the console made in a send and an approval matches a route of the installed Airflow's API,
+    and the bodies validate against its own request models (in a child process: importing Airflow configures it)."""
+    import subprocess
+    import sys
+
+    from pipelines.console.airflow import APPROVE, Airflow
+    from pipelines.console.settings import ConsoleSettings
+
+    api = Airflow(ConsoleSettings(airflow_url=airflow.url, airflow_user="console", airflow_password="s3cret"))
+    airflow.pending = PENDING
+    run_id = api.trigger("soldes-1")
+    view = api.run(run_id)
+    api.answer(run_id, view.pending, APPROVE)
+    calls = [[method, path, body] for method, path, body, _ in airflow.requests if path != "/auth/token"]
+    environment = {**__import__("os").environ, "AIRFLOW_HOME": str(tmp_path / "airflow")}
+    checked = subprocess.run([sys.executable, "-c", AIRFLOW_CHECK], input=json.dumps(calls), capture_output=True,
+                             text=True, env=environment, timeout=300)
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    run = {"dag_id": "sms_campaign", "dag_run_id": RUN_ID}
+    assert json.loads(checked.stdout.strip().splitlines()[-1]) == [
+        ["POST", "/dags/{dag_id}/dagRuns", {"dag_id": "sms_campaign"}, True],
+        ["GET", "/dags/{dag_id}/dagRuns/{dag_run_id}", run, False],
+        ["GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", run, False],
+        ["GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/hitlDetails", run, False],
+        ["PATCH", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/hitlDetails",
+         {**run, "task_id": "approve", "map_index": "-1"}, True],
+    ]
