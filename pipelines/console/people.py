@@ -146,6 +146,7 @@ async def users_add(request: Request):
     try:
         user, unsent = await run_in_threadpool(add)
     except UserError as refused:
+        await run_in_threadpool(audit, request, "user.add.refused", values["login"] or values["email"], str(refused))
         return await run_in_threadpool(_users_page, request, status_code=400, error=in_french(refused), form=values)
     if unsent:
         return _user_page(request, user, error=f"Utilisateur {user.login} ajouté, mais {unsent[0].lower()}"
@@ -193,12 +194,15 @@ async def _change(request: Request, action: str, change, done: str):
     def run():
         changed, detail = change(engine_of(request), target.id, person(request).account_id)
         audit(request, action, changed.login, detail)
+        return changed
 
     try:
-        await run_in_threadpool(run)
+        changed = await run_in_threadpool(run)
     except UserError as refused:
+        await run_in_threadpool(audit, request, f"{action}.refused", target.login, str(refused))
         return _user_page(request, target, status_code=409, error=in_french(refused))
-    return see_other(flash_url(f"/users/{target.id}", done))
+    no_longer_admin = changed.id == person(request).id and not (changed.admin and changed.active)
+    return see_other(flash_url("/" if no_longer_admin else f"/users/{target.id}", done))
 
 
 async def users_update(request: Request):

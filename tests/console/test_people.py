@@ -149,6 +149,8 @@ def test_user4_a_taken_login_or_a_bad_email_is_refused_on_the_form_with_the_valu
     landline = post(browser, "/users", {"email": "fixe@acme.fr", "mobile": "01 23 45 67 89", "role": "user"})
     assert landline.status_code == 400 and "mobile invalide" in landline.text
     assert outbox_mails(tmp_path) == [] and audited(app, "user.add") == []
+    assert [row.target for row in audited(app, "user.add.refused")] == ["admin@acme.fr", "not-an-email",
+                                                                         "fixe@acme.fr"]
 
 
 def test_user4_a_deactivated_user_is_logged_out_at_their_next_request(app):
@@ -178,9 +180,11 @@ def test_user4_the_last_active_admin_cannot_deactivate_or_demote_themselves(app)
         assert refused.status_code == 409 and "au moins un administrateur actif" in refused.text
     mine = get_user(app.state.engine, me.id)
     assert (mine.active, mine.role) == (True, "admin")
+    assert len(audited(app, "user.deactivate.refused")) == len(audited(app, "user.role.refused")) == 1
     second = add_user(app, "second@acme.fr", role="user")
     assert post(browser, f"/users/{second.id}/role", {"role": "admin"}).status_code == 303
-    assert post(browser, f"/users/{me.id}/role", {"role": "user"}).status_code == 303
+    demoted = post(browser, f"/users/{me.id}/role", {"role": "user"})
+    assert demoted.status_code == 303 and demoted.headers["location"].startswith("/?ok=")
     assert get_user(app.state.engine, me.id).role == "user"
     assert browser.get("/users").status_code == 403  # no longer an administrator: the very next request knows it
 
