@@ -150,3 +150,24 @@ def test_rep1_a_draft_has_no_report_yet(tmp_path, monkeypatch):
     assert "Pas encore de rapport" in browser.get("/reports/draft-1").text
     assert "draft-1" not in browser.get("/reports").text
     assert browser.get("/reports/draft-1/csv/all").status_code == 404
+
+
+def test_rep1_deliveries_and_clicks_per_hour_on_one_continuous_axis():
+    from datetime import datetime
+
+    import polars as pl
+
+    from pipelines.console.reports_data import per_hour
+
+    def moments(*values: str) -> pl.DataFrame:
+        return pl.DataFrame({"moment": [datetime.fromisoformat(value) for value in values]},
+                            schema={"moment": pl.Datetime("us")})
+
+    deliveries = moments("2026-11-26 14:05", "2026-11-26 14:59", "2026-11-26 17:10")
+    clicks = moments("2026-11-26 15:30")
+    assert per_hour(deliveries, clicks) == (["26/11 14h", "26/11 15h", "26/11 16h", "26/11 17h"], [2, 0, 0, 1],
+                                            [0, 1, 0, 0])
+    assert per_hour(deliveries, None) == (["26/11 14h", "26/11 15h", "26/11 16h", "26/11 17h"], [2, 0, 0, 1], None)
+    late = moments("2026-11-26 14:05", "2026-11-30 09:00")  # a late receipt four days on: drawn per day
+    assert per_hour(late, None) == (["26/11", "27/11", "28/11", "29/11", "30/11"], [1, 0, 0, 0, 1], None)
+    assert per_hour(moments(), moments()) == ([], [], [])
