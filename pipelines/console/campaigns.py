@@ -108,7 +108,14 @@ async def _form_page(request: Request, values: dict, *, campaign: store.Campaign
                 fields=field_views(values, errors), sections=sections(), errors=errors or {}, files=files,
                 saved=saved, chosen_saved=values.get("saved_lists") or [], recipients=values.get("recipients") or "",
                 window=window_in_french(values.get("send_window") or settings.send_window), account=settings,
-                preview=preview, upload=upload, refusal=refusal, notice=notice, has_links=_has_links(message))
+                preview=preview, upload=upload, refusal=refusal, notice=notice, has_links=_has_links(message),
+                tracking_open=tracking_open(values, message))
+
+
+def tracking_open(values: dict, message: str) -> bool:
+    """Link tracking's fields show open when the message holds URLs or a tracking field is filled in (URL-1)."""
+    return _has_links(message) or any(values.get(name) for name in (
+        "track_links", "tracking_domain", "preview_title", "preview_description", "preview_image"))
 
 
 def _has_links(message: str) -> bool:

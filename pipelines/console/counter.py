@@ -177,11 +177,19 @@ async def counter(request: Request):
     """POST /campaigns/counter (htmx, the form's values): the counter's fragment."""
     from pipelines.console.campaigns import kept_files
 
+    from pipelines.console.campaign_form import SECTIONS, conf_from_form, field_views
+    from pipelines.console.campaigns import tracking_open
+
     async with request.form(max_files=1, max_fields=300) as form:
         kept = await kept_files(request, form.get("campaign_id"))
         count = await run_in_threadpool(form_count, engine_of(request), request.app.state.bucket,
                                         account_id(request), form, kept)
-    return page(request, "campaigns_counter.html", count=count)
+        conf = conf_from_form(form)
+        # URL-1: the link tracking fields open (swapped in out of band) once the message holds a URL.
+        opening = form.get("tracking_open") == "0" and tracking_open(conf, form.get("message") or "")
+    return page(request, "campaigns_counter.html", count=count, opening=opening, oob=True, tracking_open=True,
+                has_links=bool(count.links), tracking_names=SECTIONS["Suivi des liens"],
+                fields=field_views(conf) if opening else {})
 
 
 routes = [Route("/campaigns/counter", counter, methods=["POST"])]

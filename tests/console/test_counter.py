@@ -188,3 +188,17 @@ def test_counter_is_wired_to_the_message_editor(tmp_path, monkeypatch):
     form = browser.get("/campaigns/new").text
     assert 'hx-post="/campaigns/counter"' in form and 'hx-include="#campaign-form"' in form
     assert ">\nSTOP 36184</textarea>" in form  # MSG-2: the mention pre-filled
+
+
+def test_url1_tracking_fields_open_once_the_message_holds_a_link(tmp_path, monkeypatch):
+    _, browser = _browser(tmp_path, monkeypatch)
+    form = browser.get("/campaigns/new").text
+    assert '<details id="tracking">' in form and 'name="tracking_open" value="0"' in form  # closed: no link yet
+    _, fragment = _count(browser, "Soldes sur https://shop.example.fr STOP 36184", tracking_open="0",
+                         preview_title="Nos soldes")
+    assert '<fieldset id="tracking-group" hx-swap-oob="true">' in fragment  # swapped in by htmx, open
+    assert '<details id="tracking" open>' in fragment and 'value="Nos soldes"' in fragment
+    _, fragment = _count(browser, "Soldes sur https://shop.example.fr STOP 36184", tracking_open="1")
+    assert "hx-swap-oob" not in fragment  # already open: the fields being typed in are left alone
+    _, fragment = _count(browser, "Soldes ce week-end STOP 36184", tracking_open="0")
+    assert "hx-swap-oob" not in fragment
