@@ -21,6 +21,7 @@ from pipelines.console.web import (
     audit, engine_of, flash_url, not_found, page, person, require_admin, see_other,
 )
 from pipelines.store import people as store
+from pipelines.store.second_factor import required_for
 from pipelines.store.users import ROLES, User, UserError, get_user, list_users
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -114,7 +115,7 @@ def _users_page(request: Request, *, status_code: int = 200, error: str | None =
     me = person(request)
     engine = engine_of(request)
     return page(request, "users_list.html", status_code=status_code, people=list_users(engine, me.account_id),
-                required=store.second_factor_required(engine, me.account_id), error=error,
+                required=required_for(engine, me.account_id), error=error,
                 form=form or {"role": "user"}, roles=ROLE_LABELS, factors=FACTOR_LABELS, when=paris_time)
 
 

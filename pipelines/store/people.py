@@ -172,12 +172,6 @@ def reset_second_factor(engine: Engine, user_id: int, *, account_id: str | None 
         return as_user(_user_row(connection, user_id, None))
 
 
-def second_factor_required(engine: Engine, account_id: str) -> bool:
-    """USER-2: whether the account requires a second factor of all its users."""
-    with engine.begin() as connection:
-        return account_in(connection, account_id).require_second_factor
-
-
 def require_second_factor(engine: Engine, account_id: str, required: bool) -> None:
     """USER-2: an administrator requires (or no longer requires) a second factor for the account's users."""
     with engine.begin() as connection:

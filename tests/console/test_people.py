@@ -230,12 +230,15 @@ def test_user2_an_admin_requires_a_second_factor_for_the_account(app):
     from pipelines.store.accounts import get_account
 
     add_user(app, "admin@acme.fr", role="admin")
+    add_user(app, "member@acme.fr")
     browser = logged_in(app, "admin@acme.fr")
     page = browser.get("/users")
     assert "Exiger la double authentification" in page.text and "au choix de chacun" in page.text
     assert post(browser, "/users/second-factor", {"required": "1"}).status_code == 303
     assert get_account(app.state.engine, "default").require_second_factor is True
     assert "exigée" in browser.get("/users").text
+    answer = log_in(client(app), "member@acme.fr")  # no second factor yet: they enrol one before anything else
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/login/second-factor")
     assert post(browser, "/users/second-factor", {"required": "0"}).status_code == 303
     assert get_account(app.state.engine, "default").require_second_factor is False
     assert [row.detail for row in audited(app, "account.require_second_factor")] == ["on", "off"]
