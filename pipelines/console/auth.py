@@ -19,7 +19,7 @@ from pipelines.console.sessions import close_all, close_session
 from pipelines.console.web import access, audit, engine_of, flash_url, page, see_other
 from pipelines.store.engine import now
 from pipelines.store.schema import users
-from pipelines.store.second_factor import check_code, check_totp, trust_device, use_recovery_code
+from pipelines.store.second_factor import check_code, check_totp, required_for, trust_device, use_recovery_code
 from pipelines.store.users import attempt_login, lock_left, note_failure
 
 WRONG = "Identifiant ou mot de passe incorrect."
@@ -81,11 +81,19 @@ async def second_factor_form(request: Request):
     if elsewhere is not None:
         return elsewhere
     user = session.user
-    if not user.second_factor:  # the account requires one: enrol it first
-        return see_other("/account/second-factor")
+    if not user.second_factor:
+        return await _without_factor(request, user, request.query_params.get("next"))
     problem = ("L'envoi du code a échoué : utilisez « Renvoyer le code » ou un code de secours."
                if request.query_params.get("problem") == "send" else None)
     return _second_factor_page(request, user, error=problem)
+
+
+async def _without_factor(request: Request, user, target):
+    """A user half-way through login with no second factor: they enrol it when the account requires one; else
+    (an administrator reset it meanwhile) the password was enough."""
+    if await run_in_threadpool(required_for, engine_of(request), user.account_id):
+        return see_other("/account/second-factor")
+    return await open_full(request, user, next_path(target), "password")
 
 
 def _second_factor_page(request: Request, user, status_code: int = 200, error: str | None = None, next_url=None):
@@ -119,10 +127,10 @@ async def second_factor(request: Request):
     if elsewhere is not None:
         return elsewhere
     user, engine = session.user, engine_of(request)
-    if not user.second_factor:
-        return see_other("/account/second-factor")
     form = await request.form()
     target = next_path(form.get("next"))
+    if not user.second_factor:
+        return await _without_factor(request, user, target)
     code, recovery = str(form.get("code", "")), str(form.get("recovery", ""))
     wait = await run_in_threadpool(_lock_of, engine, user.id)
     if wait:

@@ -12,11 +12,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from pipelines.store.accounts import account_in
 from pipelines.store.engine import StoreError, now
-from pipelines.store.schema import users
+from pipelines.store.schema import audit_log, users
 
 ROLES = ("admin", "user")
 MIN_PASSWORD = 11  # USER-1
@@ -206,13 +206,10 @@ def _dummy_hash() -> str:
 def _unknown_lock(connection, login: str, at: datetime) -> timedelta:
     """The lock an unknown login would have by now, from its failures in the audit log: an unknown login is
     locked exactly like a known one, so a lock message says nothing about whether the login exists."""
-    from sqlalchemy import func
-
-    from pipelines.store.schema import audit_log
-
     count, last = connection.execute(
         select(func.count(), func.max(audit_log.c.at)).where(
-            audit_log.c.action == "login_failed", func.lower(func.trim(audit_log.c.actor)) == login, audit_log.c.user_id.is_(None),
+            audit_log.c.action == "login_failed", func.lower(func.trim(audit_log.c.actor)) == login,
+            audit_log.c.user_id.is_(None),
             audit_log.c.at > at - UNKNOWN_MEMORY)).one()
     if not count:
         return timedelta(0)

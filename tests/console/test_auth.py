@@ -174,3 +174,61 @@ def test_user1_logout_ends_the_session(tmp_path, monkeypatch):
     assert browser.post("/logout", data={"csrf_token": token}).headers["location"] == "/login"
     with app.state.engine.connect() as connection:
         assert connection.execute(select(console_sessions)).first() is None
+
+
+class SmtpRelay:
+    """A minimal SMTP server on a free port (RFC 5321's EHLO, MAIL, RCPT, DATA, QUIT), keeping what it receives."""
+
+    def __init__(self):
+        import socketserver
+        import threading
+
+        received = self.received = []
+
+        class Conversation(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.wfile.write(b"220 relay\r\n")
+                data = None
+                while line := self.rfile.readline():
+                    if data is not None:
+                        if line.rstrip(b"\r\n") == b".":
+                            received.append(b"".join(data))
+                            data = None
+                            self.wfile.write(b"250 queued\r\n")
+                        else:
+                            data.append(line[1:] if line.startswith(b"..") else line)
+                        continue
+                    command = line.strip().upper()
+                    if command == b"DATA":
+                        data = []
+                        self.wfile.write(b"354 go on\r\n")
+                    elif command == b"QUIT":
+                        self.wfile.write(b"221 bye\r\n")
+                        return
+                    else:
+                        self.wfile.write(b"250 ok\r\n")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Conversation)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_user3_mails_go_through_the_smtp_relay_when_one_is_set(tmp_path, monkeypatch):
+    """settings.smtp (host:port): the forgotten-password mails reach the SMTP relay, not the outbox."""
+    relay = SmtpRelay()
+    try:
+        app = console_app(tmp_path, monkeypatch, smtp=f"127.0.0.1:{relay.port}")
+        add_user(app, "ann@example.com")
+        browser = client(app)
+        browser.post("/password/forgot", data={"login": "ann@example.com",
+                                               "csrf_token": csrf_of(browser.get("/password/forgot"))})
+    finally:
+        relay.close()
+    subjects = [message_from_bytes(data, policy=policy.default)["Subject"] for data in relay.received]
+    assert subjects == ["Votre mot de passe temporaire smsflow", "Votre code d'activation smsflow"]
+    assert not (tmp_path / "outbox").exists()

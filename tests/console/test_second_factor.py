@@ -223,3 +223,18 @@ def test_user2_sms_is_refused_as_a_method_without_an_smsc(tmp_path, monkeypatch)
     assert "envoi de SMS non configuré" in choose.text
     refused = browser.post("/account/second-factor", data={"method": "sms", "csrf_token": csrf_of(choose)})
     assert refused.status_code == 400 and "pas configuré" in refused.text
+
+
+def test_user2_a_second_factor_reset_meanwhile_lets_the_password_suffice(tmp_path, monkeypatch):
+    """An administrator reset the user's second factor between the two steps: no loop between pages."""
+    app = console_app(tmp_path, monkeypatch)
+    ann = add_user(app, "ann@example.com")
+    browser = client(app)
+    log_in(browser, "ann@example.com")
+    enrol_totp(browser)
+    log_out(browser)
+    assert log_in(browser, "ann@example.com").headers["location"] == "/login/second-factor"
+    with app.state.engine.begin() as connection:
+        connection.execute(update(users).where(users.c.id == ann.id).values(second_factor=None, totp_secret=None))
+    assert browser.get("/login/second-factor").headers["location"] == "/"
+    assert browser.get("/account").status_code == 200
