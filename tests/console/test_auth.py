@@ -125,8 +125,10 @@ def test_user3_forgotten_password_end_to_end_through_the_outbox(tmp_path, monkey
     code = re.search(r"code d'activation smsflow est : (\d{6})", second.get_content()).group(1)
 
     assert log_in(client(app), "ann@example.com").status_code == 401  # the temporary password replaced the old
+    keys = [browser.cookies.get(COOKIE)]
     answer = log_in(browser, "ann@example.com", temporary)
     assert answer.headers["location"] == "/password/new"
+    keys.append(browser.cookies.get(COOKIE))
     assert browser.get("/").headers["location"] == "/password/new"  # nothing else opens at this stage
     page = browser.get("/password/new")
     weak = browser.post("/password/new", data={"code": code, "password": "court", "password_again": "court",
@@ -139,6 +141,8 @@ def test_user3_forgotten_password_end_to_end_through_the_outbox(tmp_path, monkey
     done = browser.post("/password/new", data={"code": code, "password": "Nouveau-mot-2027",
                                                "password_again": "Nouveau-mot-2027", "csrf_token": csrf_of(page)})
     assert done.headers["location"] == "/"
+    keys.append(browser.cookies.get(COOKIE))
+    assert len(set(keys)) == 3  # a new session key at each step
     assert browser.get("/").status_code == 200
     assert elsewhere.get("/").status_code == 303  # every other session ended
     assert log_in(client(app), "ann@example.com", temporary).status_code == 401

@@ -238,3 +238,20 @@ def test_user2_a_second_factor_reset_meanwhile_lets_the_password_suffice(tmp_pat
         connection.execute(update(users).where(users.c.id == ann.id).values(second_factor=None, totp_secret=None))
     assert browser.get("/login/second-factor").headers["location"] == "/"
     assert browser.get("/account").status_code == 200
+
+
+def test_user2_wrong_codes_lock_the_login_like_wrong_passwords(tmp_path, monkeypatch):
+    """Five wrong second-factor codes in a row lock the login: a 6-digit code cannot be guessed by brute force."""
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    browser = client(app)
+    log_in(browser, "ann@example.com")
+    secret, _ = enrol_totp(browser)
+    log_out(browser)
+    log_in(browser, "ann@example.com")
+    right = pyotp.TOTP(secret).at(time.time() + 30)
+    wrong = f"{(int(right) + 500_000) % 10 ** 6:06d}"
+    for _ in range(5):
+        assert second_step(browser, wrong).status_code == 401
+    locked = second_step(browser, right)
+    assert locked.status_code == 429 and "bloquée pendant encore" in locked.text
