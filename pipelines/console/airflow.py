@@ -33,6 +33,7 @@ class RunView:
     tasks: dict[str, str] = field(default_factory=dict)  # task id → state (a mapped task: its worst map index)
     pending: dict | None = None  # the HITL detail waiting for an answer (subject, body, options, task_instance)
     note: str | None = None
+    answered: dict | None = None  # the HITL detail once answered (chosen_options, responded_by_user, responded_at)
 
 
 def configured(settings) -> bool:
@@ -98,17 +99,23 @@ class Airflow:
             tasks.setdefault(instance["task_id"], instance.get("state") or "none")
             if instance.get("state") in ("running", "deferred", "awaiting_input", "failed"):
                 tasks[instance["task_id"]] = instance["state"]
-        return RunView(run_id, run.get("state") or "queued", tasks, self.pending_approval(run_id), run.get("note"))
+        pending, answered = self.approvals(run_id)
+        return RunView(run_id, run.get("state") or "queued", tasks, pending, run.get("note"), answered)
+
+    def approvals(self, run_id: str) -> tuple[dict | None, dict | None]:
+        """The run's approval (its HITL detail) still waiting for an answer, and the one answered; None each."""
+        status, details = self.call("GET", f"{run_path(run_id)}/hitlDetails")
+        if status != 200 or not isinstance(details, dict):
+            return None, None
+        mine = [detail for detail in details.get("hitl_details", [])
+                if (detail.get("task_instance") or {}).get("task_id") == APPROVAL_TASK]
+        waiting = [detail for detail in mine if detail.get("responded_at") is None]
+        answered = [detail for detail in mine if detail.get("responded_at") is not None]
+        return (waiting[0] if waiting else None), (answered[-1] if answered else None)
 
     def pending_approval(self, run_id: str) -> dict | None:
         """The run's approval still waiting for an answer (its HITL detail), or None."""
-        status, details = self.call("GET", f"{run_path(run_id)}/hitlDetails")
-        if status != 200 or not isinstance(details, dict):
-            return None
-        waiting = [detail for detail in details.get("hitl_details", [])
-                   if detail.get("responded_at") is None and
-                   (detail.get("task_instance") or {}).get("task_id") == APPROVAL_TASK]
-        return waiting[0] if waiting else None
+        return self.approvals(run_id)[0]
 
     def answer(self, run_id: str, detail: dict, option: str) -> dict:
         """SEND-3/4: the person's answer to the approval (Approve: the real send starts; Reject: cancelled)."""

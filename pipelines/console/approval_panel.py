@@ -103,8 +103,9 @@ def stage(status: str, run=None, *, wait_until: datetime | None = None) -> Stage
         state = run.tasks.get(task)
         if state not in STARTED:
             continue
-        if task == "approve" and state == "success":
-            words = "Validée : l'envoi va commencer"
+        if task == "approve" and (state == "success" or run.answered is not None):
+            chosen = (run.answered or {}).get("chosen_options") or ["Approve"]
+            words = "Envoi refusé : annulation en cours" if "Reject" in chosen else "Validée : l'envoi va commencer"
         elif task == "test_send" and state == "success":
             words = "Message de test envoyé"
         elif task == "wait_for_send_time" and wait_until is not None:
@@ -149,7 +150,7 @@ def send4(summary: PlanSummary) -> dict:
     else:
         when = "Immédiat, dès votre validation"
     if campaign.type == "marketing":
-        when += f", dans la fenêtre d'envoi : {window_words(campaign.send_window)} (SEND-2)"
+        when += f", dans la fenêtre d'envoi : {window_words(campaign.send_window)}"
     return {
         "name": campaign.name,
         "type": "Marketing" if campaign.type == "marketing" else "Notification",

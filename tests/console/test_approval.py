@@ -33,7 +33,7 @@ class FakeAirflow(ThreadingHTTPServer):
     def __init__(self):
         super().__init__(("127.0.0.1", 0), Handler)
         self.requests: list[tuple[str, str, object, str | None]] = []
-        self.state, self.tasks, self.pending, self.logins = "running", {}, None, 0
+        self.state, self.tasks, self.pending, self.answered, self.logins = "running", {}, None, None, 0
         self.expire_next = False  # the next authorised call answers 401 (an expired token)
 
     @property
@@ -75,11 +75,16 @@ class Handler(BaseHTTPRequestHandler):
             return self._answer(200, {"task_instances": [{"task_id": task, "map_index": -1, "state": state}
                                                          for task, state in airflow.tasks.items()]})
         if self.path == f"{RUN_PATH}/hitlDetails":
-            return self._answer(200, {"hitl_details": [airflow.pending] if airflow.pending else [],
-                                      "total_entries": int(bool(airflow.pending))})
+            details = [detail for detail in (airflow.pending, airflow.answered) if detail]
+            return self._answer(200, {"hitl_details": details, "total_entries": len(details)})
         if self.command == "PATCH" and self.path == f"{RUN_PATH}/taskInstances/approve/-1/hitlDetails":
+            airflow.answered = {**airflow.pending, "chosen_options": body["chosen_options"],
+                                "responded_at": "2026-11-26T13:05:00Z", "response_received": True,
+                                "responded_by_user": {"id": "console", "name": "console"}}
             airflow.pending = None
-            return self._answer(200, {"chosen_options": body["chosen_options"], "params_input": {}})
+            return self._answer(200, {"chosen_options": body["chosen_options"], "params_input": {},
+                                      "responded_at": "2026-11-26T13:05:00Z",
+                                      "responded_by": {"id": "console", "name": "console"}})
         return self._answer(404, {"detail": "Not found"})
 
     do_GET = do_POST = do_PATCH = _handle
@@ -198,9 +203,9 @@ def test_send4_the_panel_shows_the_summary_and_the_test_from_the_real_plan(tmp_p
     for label, value in (("Nombre de listes", "1 : list.csv (4 lignes)"), ("Nom de la campagne", "Soldes"),
                          ("Invalides", "1"), ("Doublons", "1"), ("Crédits utilisés", "2"),
                          ("Émetteur", "MaBoutique"), ("URL courte (suivi des clics)", "désactivée")):
-        assert f"<dt>{label}</dt><dd>{value}" in text
-    assert "<dt>Destinataires</dt><dd>4, dont <strong>2</strong> recevront le message</dd>" in text
-    assert "<dt>Date d'envoi</dt><dd>Immédiat, dès votre validation</dd>" in text
+        assert f'<tr><th scope="row">{label}</th><td>{value}' in text
+    assert '<th scope="row">Destinataires</th><td>4, dont <strong>2</strong> recevront le message</td>' in text
+    assert '<th scope="row">Date d\'envoi</th><td>Immédiat, dès votre validation</td>' in text
     assert "<td>Numéro mal formaté</td><td class=\"num\">2</td><td class=\"num\">1</td>" in text
     assert "<td>FR</td>" in text and "1 SMS : 2" in text
     assert "Envoyé à 0611111199, 0611111198" in text and "Bonjour Ann, -20% ce week-end" in text
@@ -220,9 +225,10 @@ def test_send4_without_the_plan_files_the_approval_body_is_shown_escaped(tmp_pat
     assert "<strong>Campaign</strong>: Soldes &lt;script&gt;x&lt;/script&gt;" in text and "<script>x" not in text
 
 
-@pytest.mark.parametrize("button, option, said", [("approve", "Approve", "test validé, envoi confirmé"),
-                                                   ("reject", "Reject", "envoi refusé")])
-def test_send4_confirm_and_reject_answer_the_hitl_request(tmp_path, monkeypatch, airflow, button, option, said):
+@pytest.mark.parametrize("button, option, said, then", [
+    ("approve", "Approve", "test validé, envoi confirmé", "Validée : l'envoi va commencer"),
+    ("reject", "Reject", "envoi refusé", "Envoi refusé : annulation en cours")])
+def test_send4_confirm_and_reject_answer_the_hitl_request(tmp_path, monkeypatch, airflow, button, option, said, then):
     from pipelines.store import campaigns as store
 
     app, campaign_id, _ = _app(tmp_path, monkeypatch, airflow)
@@ -238,6 +244,8 @@ def test_send4_confirm_and_reject_answer_the_hitl_request(tmp_path, monkeypatch,
     assert store.events(app.state.engine, campaign_id)[-1]["detail"] == f"{said} par ana@acme.fr depuis l'extranet"
     twice = _post(ana, f"/campaigns/{campaign_id}/{button}", **{"HX-Request": "true"})  # nothing waits any more
     assert "Aucune validation n&#39;attend de réponse" in twice.text
+    assert then.replace("'", "&#39;") in twice.text  # the answer given, until the run moves on
+    assert 'hx-trigger="every 2s"' in twice.text
     assert len([request for request in airflow.requests if request[0] == "PATCH"]) == 1
 
 
