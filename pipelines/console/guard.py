@@ -94,12 +94,17 @@ class Guard:
                 return await refusal(scope, receive, send_guarded)
         if request.method not in SAFE:
             receive, checked = await self._csrf(request, scope, receive)
-            if not checked:
+            if checked is not True:
                 from pipelines.console.web import page
 
-                answer = page(request, "error.html", status_code=403, status=403,
-                              message="Formulaire expiré ou invalide (jeton CSRF manquant ou faux) : rechargez la "
-                                      "page et recommencez.")
+                if checked == "too big":
+                    answer = page(request, "error.html", status_code=413, status=413, title="Fichier trop gros",
+                                  message=f"Un envoi ne peut dépasser {MAX_BODY // 2**20} Mo : déposez les fichiers "
+                                          f"plus gros dans le bucket (LIST-1).")
+                else:
+                    answer = page(request, "error.html", status_code=403, status=403, title="Accès refusé",
+                                  message="Formulaire expiré ou invalide (jeton CSRF manquant ou faux) : rechargez "
+                                          "la page et recommencez.")
                 return await answer(scope, receive, send_guarded)
         await self.app(scope, receive, send_guarded)
 
@@ -137,7 +142,7 @@ class Guard:
         return RedirectResponse(target, status_code=303)
 
     async def _csrf(self, request: Request, scope, receive):
-        """(receive replaying the body, whether the CSRF token matches)."""
+        """(receive replaying the body, True when the CSRF token matches, else False or "too big")."""
         expected = scope["console_csrf"]
         given = request.headers.get("x-csrf-token")
         if given is not None:
@@ -150,7 +155,7 @@ class Guard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > MAX_BODY:
-                return receive, False
+                return receive, "too big"
             body.append(chunk)
             if not message.get("more_body", False):
                 break
