@@ -312,6 +312,8 @@ FRENCH = (  # the spec's English messages said in French, the first pattern that
      "Choisissez au moins une liste, ou saisissez des numéros."),
     (r"^not a valid mobile number: (.*)$", r"Numéro de mobile invalide : \1."),
     (r"^at least one test number is required", "Donnez au moins un numéro de test."),
+    (r"^send_at \S+ (\S+ \S+) \(Europe/Paris\) is outside the send window \((.*)\); next allowed time: \S+ (\S+ \S+)",
+     r"Le \1 (heure de Paris) est hors de la plage d'envoi (\2) : prochaine heure permise le \3."),
     (r"^the send time is in the past", "La date d'envoi est passée : choisissez une date future, ou aucune."),
     (r"^emojis need the UCS2 option", "Les emojis demandent l'option « Activer tous les caractères (UCS2) »."),
     (r"^Input should be a valid integer", "Nombre entier attendu."),

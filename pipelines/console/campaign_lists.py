@@ -66,8 +66,10 @@ def file_fields(path: Path) -> tuple[tuple[str, ...], dict[str, str]]:
 
 
 @lru_cache(maxsize=64)
-def _saved_fields(engine: Engine, account: str, name: str, version: int) -> tuple[tuple[str, ...], dict[str, str]]:
-    """A saved list version's columns and longest values: its rows decoded by the store's own reader."""
+def _saved_fields(engine: Engine, account: str, name: str, version: int, created: str
+                  ) -> tuple[tuple[str, ...], dict[str, str]]:
+    """A saved list version's columns and longest values: its rows decoded by the store's own reader (a version
+    never changes; `created` tells a list deleted and imported again under its name)."""
     from pipelines.store.lists import _find, _recipients, _version
 
     with engine.begin() as connection:
@@ -84,12 +86,10 @@ def saved_fields(engine: Engine, account: str, entry: str) -> tuple[tuple[str, .
     from pipelines.store.lists import list_lists
 
     name, _, version = entry.partition(":")
-    if not version:
-        latest = {saved.name: saved.version for saved in list_lists(engine, account)}
-        if name not in latest:
-            raise LookupError(name)
-        version = str(latest[name])
-    return _saved_fields(engine, account, name, int(version))
+    found = next((saved for saved in list_lists(engine, account) if saved.name == name), None)
+    if found is None:
+        raise LookupError(name)
+    return _saved_fields(engine, account, name, int(version or found.version), found.created_at.isoformat())
 
 
 def allowed_file(bucket: Path, account: str, value: str, kept: list[str]) -> Path | None:

@@ -38,6 +38,19 @@ def paris(moment: datetime | str | None) -> str:
     return moment.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
 
 
+def send_time(campaign: store.Campaign) -> datetime | None:
+    """The campaign's send time as its spec says it (Paris time unless it has an offset, SEND-1). Read from the
+    spec, not the `send_at` column: SQLite keeps that column's wall-clock time without its offset."""
+    if campaign.send_at is None:
+        return None
+    value = (yaml.safe_load(campaign.spec) or {}).get("send_at")
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return campaign.send_at
+    return moment.replace(tzinfo=PARIS) if moment.tzinfo is None else moment
+
+
 def window_in_french(policy: str | None) -> str:
     """SEND-2's legal window (`pipelines.run_page.window_words`) said in French."""
     from pipelines.run_page import window_words
@@ -90,7 +103,7 @@ async def campaign_list(request: Request):
     shown = found[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
     return page(request, "campaigns_list.html", campaigns=shown, total=len(found), search=search, status=status,
                 page_number=number, pages=max((len(found) + PAGE_SIZE - 1) // PAGE_SIZE, 1), words=STATUS_WORDS,
-                types=TYPE_WORDS, paris=paris)
+                types=TYPE_WORDS, paris=paris, send_time=send_time)
 
 
 async def _form_page(request: Request, values: dict, *, campaign: store.Campaign | None = None,
@@ -219,6 +232,7 @@ async def show(request: Request):
     narrowed = (spec.get("account") or {}).get("send_window") if isinstance(spec.get("account"), dict) else None
     return page(request, "campaigns_show.html", campaign=campaign, spec=spec, events=events, files=files,
                 saved=saved, words=STATUS_WORDS, types=TYPE_WORDS, paris=paris, editable=campaign.status in EDITABLE,
+                send_at=send_time(campaign),
                 window=window_in_french(narrowed or settings.send_window))
 
 

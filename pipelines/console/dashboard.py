@@ -12,11 +12,11 @@ from pipelines.console.web import account_id, engine_of, page
 async def dashboard(request: Request):
     """GET /: `pipelines.store.campaigns.dashboard`, with status badges and REP-1 figures (sent, delivered, STOP,
     credits)."""
-    from pipelines.console.campaigns import STATUS_WORDS, paris
+    from pipelines.console.campaigns import STATUS_WORDS, paris, send_time
     from pipelines.store.campaigns import dashboard as latest
 
     board = await run_in_threadpool(latest, engine_of(request), account_id(request))
-    return page(request, "dashboard.html", board=board, words=STATUS_WORDS, paris=paris)
+    return page(request, "dashboard.html", board=board, words=STATUS_WORDS, paris=paris, send_time=send_time)
 
 
 routes = [Route("/", dashboard, methods=["GET"])]

@@ -206,3 +206,35 @@ def test_acc3_a_forged_list_path_is_never_read(tmp_path, monkeypatch):
     secret.write_text("Mobile\n0612345678\n", encoding="utf-8")
     answer = browser.post("/campaigns/new", data=_form(browser, lists=str(secret), upload="../../secret.csv"))
     assert answer.status_code == 400 and "Choisissez au moins une liste" in answer.text
+
+
+def test_send2_send_time_outside_the_window_refused_next_to_its_field(tmp_path, monkeypatch):
+    app, browser = _browser(tmp_path, monkeypatch)
+    form = browser.get("/campaigns/new").text
+    assert "lun.–sam. 08:00–20:00, à l&#39;heure de chaque destinataire, jamais les jours fériés" in form
+    answer = browser.post("/campaigns/new", data=_form(browser, recipients="0612345678",
+                                                       send_at="2031-06-15T10:00"))  # a Sunday
+    assert answer.status_code == 400
+    assert re.search(r'id="e-send_at"[^>]*>\s*<p>Le 15/06/2031 10:00 \(heure de Paris\) est hors de la plage '
+                     r"d&#39;envoi .*prochaine heure permise le 16/06/2031 08:00\. \(SEND-2\)", answer.text)
+    assert 'value="2031-06-15T10:00"' in answer.text
+    campaign_id = _create(browser, recipients="0612345678", send_at="2031-06-16T10:00")
+    spec = yaml.safe_load(store.get(app.state.engine, campaign_id).spec)
+    assert spec["send_at"] == "2031-06-16T10:00"  # Paris time, as the CLI reads it (SEND-1)
+    assert "16/06/2031 10:00 (Paris)" in browser.get(f"/campaigns/{campaign_id}").text
+    assert 'value="2031-06-16T10:00"' in browser.get(f"/campaigns/{campaign_id}/edit").text
+    assert "16/06/2031 10:00" in browser.get("/campaigns").text
+
+
+def test_camp4_list_pages(tmp_path, monkeypatch):
+    from pipelines.console import campaigns as pages
+
+    app, browser = _browser(tmp_path, monkeypatch)
+    monkeypatch.setattr(pages, "PAGE_SIZE", 2)
+    for number in range(5):
+        store.create(app.state.engine, {"name": f"Campagne {number}", "message": MESSAGE,
+                                        "recipients": [{"mobile": "0612345678"}]}, "default")
+    first = browser.get("/campaigns").text
+    assert "page 1 sur 3" in first and "Page suivante" in first and "Page précédente" not in first
+    last = browser.get("/campaigns", params={"page": "3"}).text
+    assert "Campagne 0" in last and "Campagne 4" not in last and "Page précédente" in last

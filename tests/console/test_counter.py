@@ -202,3 +202,11 @@ def test_url1_tracking_fields_open_once_the_message_holds_a_link(tmp_path, monke
     assert "hx-swap-oob" not in fragment  # already open: the fields being typed in are left alone
     _, fragment = _count(browser, "Soldes ce week-end STOP 36184", tracking_open="0")
     assert "hx-swap-oob" not in fragment
+
+
+def test_msg5_jinja_template_counted_on_the_longest_values(tmp_path, monkeypatch):
+    _, browser = _browser(tmp_path, monkeypatch)
+    reference = _upload(browser)
+    figures, fragment = _count(browser, "Bonjour {{ Prénom | upper }} STOP 36184", upload=reference)
+    assert figures == _measured("Bonjour MAXIMILIENNE STOP 36184")
+    assert 'role="alert"' not in fragment
