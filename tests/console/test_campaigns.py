@@ -238,3 +238,23 @@ def test_camp4_list_pages(tmp_path, monkeypatch):
     assert "page 1 sur 3" in first and "Page suivante" in first and "Page précédente" not in first
     last = browser.get("/campaigns", params={"page": "3"}).text
     assert "Campagne 0" in last and "Campagne 4" not in last and "Page précédente" in last
+
+
+def test_camp2_the_form_has_every_field_of_the_airflow_trigger_form(tmp_path, monkeypatch):
+    from pipelines.spec.form import trigger_form
+    from pipelines.store.lists import import_list
+
+    app, browser = _browser(tmp_path, monkeypatch)
+    contacts = tmp_path / "vip.csv"
+    contacts.write_text(CONTACTS, encoding="utf-8")
+    import_list(app.state.engine, "default", "vip", contacts)  # saved lists are picked among the account's
+    form = browser.get("/campaigns/new").text
+    named = set(re.findall(r'<(?:input|select|textarea)[^>]* name="([^"]+)"', form))
+    # `account` is the person's (ACC-3); `lists` are the files chosen, listed once there are some.
+    assert set(trigger_form()) - {"account", "lists"} <= named
+    for label in ("Campagne", "Listes", "Expéditeur", "Message", "Options", "Suivi des liens", "Date d&#39;envoi",
+                  "Numéros de test", "Validation"):
+        assert f"<legend>{label}</legend>" in form or f"<summary>{label}" in form
+    assert not re.search(r'<input(?![^>]*type="hidden")(?![^>]*id=)[^>]*>', form)  # every field has an id…
+    for field_id in re.findall(r'<(?:input|select|textarea)(?![^>]*type="hidden")[^>]* id="([^"]+)"', form):
+        assert f'for="{field_id}"' in form  # …and a label (accessible forms)
