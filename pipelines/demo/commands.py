@@ -43,13 +43,17 @@ def airflow(
     host: str = typer.Option("127.0.0.1", "--host",
                              help="The address Airflow listens on; 0.0.0.0 opens it to other machines."),
     rows: int = typer.Option(1_000, "--rows", help="Contacts in the sample export, when there is none yet."),
+    console_port: int = typer.Option(8081, "--console-port",
+                                     help="The web extranet's port (smsflow console, on 127.0.0.1; a free one "
+                                          "when taken)."),
     stop: bool = typer.Option(False, "--stop", help="Stop the running `smsflow airflow` and all it started."),
     trigger: str = typer.Option(None, "--trigger", metavar="SPEC", show_default=False,
                                 help="Trigger a campaign on the running Airflow: a spec in its bucket, "
                                      "e.g. specs/soldes-vip.yaml."),
 ) -> None:
-    """Airflow (standalone, SQLite) and the SMSC simulator, left running for the trigger form and approvals:
-    on 127.0.0.1 with a new admin password at each start, until Ctrl-C or `smsflow airflow --stop`."""
+    """Airflow (standalone, SQLite), the SMSC simulator and the web extranet (smsflow console), left running for
+    the trigger form, approvals and campaigns run from a browser: on 127.0.0.1 with new admin passwords at each
+    start, until Ctrl-C or `smsflow airflow --stop`."""
     if stop:
         from pipelines.demo.serve import stop_airflow
 
@@ -62,7 +66,7 @@ def airflow(
         return
     from pipelines.demo.serve import serve_airflow
 
-    serve_airflow(bucket, port, _console(), host=host, rows=rows)
+    serve_airflow(bucket, port, _console(), host=host, rows=rows, console_port=console_port)
 
 
 def _console() -> Console:
