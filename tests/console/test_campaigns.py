@@ -80,6 +80,7 @@ def test_camp2_refused_spec_shows_each_problem_by_its_field_in_french(tmp_path, 
     assert re.search(r'id="e-message"[^>]*>\s*<p>Un message marketing doit contenir la mention', text)
     assert re.search(r'id="e-sender"[^>]*>\s*<p>11 caractères au plus', text)
     assert re.search(r'id="e-test_numbers"[^>]*>\s*<p>Numéro de mobile invalide : 12\. \(SEND-3\)', text)
+    assert '<li><a href="#f-sender">Expéditeur</a> : 11 caractères au plus' in text  # the summary links each field
     assert 'value="Ma Boutique 2026"' in text and ">0612345678</textarea>" in text  # what was typed stays
     assert store.list_campaigns(app.state.engine, "default") == []
 
@@ -258,3 +259,17 @@ def test_camp2_the_form_has_every_field_of_the_airflow_trigger_form(tmp_path, mo
     assert not re.search(r'<input(?![^>]*type="hidden")(?![^>]*id=)[^>]*>', form)  # every field has an id…
     for field_id in re.findall(r'<(?:input|select|textarea)(?![^>]*type="hidden")[^>]* id="([^"]+)"', form):
         assert f'for="{field_id}"' in form  # …and a label (accessible forms)
+
+
+def test_camp3_cancel_a_running_campaign_asks_it_to_stop(tmp_path, monkeypatch):
+    app, browser = _browser(tmp_path, monkeypatch)
+    engine = app.state.engine
+    campaign_id = _create(browser, recipients="0612345678")
+    store.schedule(engine, campaign_id, "run-1")
+    store.transition(engine, campaign_id, "running")
+    page = browser.get(f"/campaigns/{campaign_id}")
+    assert f"/campaigns/{campaign_id}/edit" not in page.text and "Annuler la campagne" in page.text
+    answer = browser.post(f"/campaigns/{campaign_id}/cancel", data={"csrf_token": csrf_of(page)})
+    assert answer.status_code == 303 and "Annulation+demand" in answer.headers["location"]
+    assert store.cancel_requested(engine, campaign_id) and store.get(engine, campaign_id).status == "running"
+    assert "l&#39;envoi s&#39;arrête avant son prochain lot" in browser.get(answer.headers["location"]).text
