@@ -84,6 +84,12 @@ def _campaign(row) -> Campaign:
     return Campaign(**values)
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    """A send time as the store keeps it: in UTC (SQLite drops the offset of what it stores, and `_campaign` reads
+    naive times as UTC, so 10:00 Paris must be written 09:00 UTC)."""
+    return moment.astimezone(timezone.utc) if moment is not None and moment.tzinfo is not None else moment
+
+
 def _spec_data(spec: Any, base: Path | None = None) -> dict:
     """The spec (YAML text, mapping or CampaignSpec) as a mapping, its list and blacklist files made absolute from
     `base` so that the store's copy reads the same files wherever it is planned from."""
@@ -176,7 +182,7 @@ def create(engine: Engine, spec: Any, account_id: str = DEFAULT_ACCOUNT, campaig
             raise CampaignError(f"campaign {campaign_id!r} already exists ({existing.status}) [CAMP-3]")
         connection.execute(insert(campaigns).values(
             id=campaign_id, account_id=account_id, name=parsed.name, type=parsed.type, status=status, spec=text,
-            send_at=parsed.send_at, run_id=run_id, credits_reserved=0, created_at=stamp, updated_at=stamp))
+            send_at=_utc(parsed.send_at), run_id=run_id, credits_reserved=0, created_at=stamp, updated_at=stamp))
         _event(connection, campaign_id, status, detail or f"created as {status}", stamp)
         return _locked(connection, campaign_id)
 
@@ -210,7 +216,7 @@ def edit(engine: Engine, campaign_id: str, spec: Any, account_id: str | None = N
             raise _refused(campaign, "be edited (only drafts and scheduled campaigns can; duplicate it)")
         parsed, text = _validated(_spec_data(spec, base), campaign.account_id, source, stamp)
         connection.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(
-            name=parsed.name, type=parsed.type, spec=text, send_at=parsed.send_at, updated_at=stamp))
+            name=parsed.name, type=parsed.type, spec=text, send_at=_utc(parsed.send_at), updated_at=stamp))
         note = (f"; its run {campaign.run_id} planned the earlier spec: cancel it and schedule again to send this one"
                 if campaign.run_id else "")
         _event(connection, campaign_id, campaign.status, f"edited: spec replaced{note}", stamp)

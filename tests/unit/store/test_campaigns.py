@@ -33,6 +33,15 @@ def test_camp3_a_campaign_is_created_as_a_draft_with_its_lists_made_absolute_and
     assert [(event["status"], event["detail"]) for event in shown["events"]] == [("draft", "created as draft")]
 
 
+def test_send1_a_send_time_in_paris_is_kept_as_the_same_instant_on_both_backends(store, tmp_path):
+    """10:00 Paris (UTC+1 in winter) is 09:00 UTC, read back from SQLite (which drops offsets) as on PostgreSQL."""
+    draft = campaigns.create(store, spec(send_at="2026-12-01T10:00:00+01:00"), base=tmp_path, now=T0)
+    wanted = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    assert campaigns.get(store, draft.id).send_at == wanted
+    edited = campaigns.edit(store, draft.id, spec(send_at="2026-12-02T08:30:00+01:00"), base=tmp_path, now=T0)
+    assert campaigns.get(store, edited.id).send_at == datetime(2026, 12, 2, 7, 30, tzinfo=timezone.utc)
+
+
 def test_acc1_a_spec_naming_its_account_by_name_is_created_in_it_narrowing_nothing(store, tmp_path):
     create_account(store, "acme", allowed_countries=["FR", "BE"])
     draft = campaigns.create(store, spec(account="acme"), "acme", base=tmp_path, now=T0)
