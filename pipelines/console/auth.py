@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
@@ -111,8 +112,6 @@ def _check(engine, user, code: str, recovery: str) -> bool:
 
 
 def _lock_of(engine, user_id: int):
-    from sqlalchemy import select
-
     with engine.connect() as connection:
         row = connection.execute(select(users.c.locked_until).where(users.c.id == user_id)).one()
     return lock_left(row, now())
