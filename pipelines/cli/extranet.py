@@ -11,7 +11,7 @@ from pipelines.cli.app import app, console, store_option
 def console_command(
     host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on; 0.0.0.0 opens it to other "
                                                          "machines (then put it behind HTTPS: --https)."),
-    port: int = typer.Option(8090, "--port", help="The port."),
+    port: int = typer.Option(8070, "--port", help="The port (the short links take 8090)."),
     store: str = store_option(),
     airflow: str = typer.Option(None, "--airflow", envvar="SMSFLOW_AIRFLOW_URL", show_envvar=False,
                                 help="Airflow's REST API (default: $SMSFLOW_AIRFLOW_URL), to start campaigns and "
