@@ -216,6 +216,6 @@ def stop_airflow(out: Console) -> None:
         out.print(f"Nothing to stop: no `smsflow airflow` recorded in {home}", soft_wrap=True, highlight=False)
         return
     running = "1 process was" if count == 1 else f"{count} processes were"
-    out.print(f"Stopped Airflow ({record.url}), the SMSC simulator and the short-link service ({record.links}): "
-              f"{running} still running, none is left.",
+    out.print(f"Stopped Airflow ({record.url}), the SMSC simulator, the short-link service ({record.links}) and "
+              f"the console: {running} still running, none is left.",
               soft_wrap=True, highlight=False)

@@ -25,6 +25,16 @@ def log_in(page, console: str, password: str = PASSWORD) -> None:
     page.click("button:has-text('Se connecter')")
 
 
+def console_session(console: str, login: str, password: str) -> bool:
+    """Whether `login` and `password` open a session on the console (a plain HTTP client, as a script would)."""
+    import httpx
+
+    with httpx.Client(base_url=console, follow_redirects=False) as http:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/login").text).group(1)
+        answer = http.post("/login", data={"login": login, "password": password, "csrf_token": token})
+        return answer.status_code == 303 and http.get("/").status_code == 200
+
+
 def counted(page) -> tuple[int, int]:
     """(characters, parts) as the live counter shows them."""
     counter = page.locator("#counter")
@@ -53,6 +63,9 @@ def test_user2_send3_send4_rep1_a_person_logs_in_with_totp_creates_sends_and_rea
     import pyotp
 
     stack, timings, began = airflow_stack, {}, time.monotonic()
+    said = stack.printed.read_text(encoding="utf-8")
+    printed = re.search(r"Log in as (\S+@\S+), password (\S+) \(new at each start\)", said)
+    assert printed and console_session(stack.console, *printed.groups()), said  # the login make airflow prints
     added = smsflow("users", "add", LOGIN, "--account", "demo", "--role", "admin", "--first-name", "Camille",
                     "--last-name", "Martin", "--password-stdin", input=PASSWORD + "\n")
     assert added.returncode == 0, added.stderr
