@@ -1,5 +1,6 @@
-"""USER-3, the forgotten password: the identifier → a first email with a temporary password (it replaces the old
-one at once) and a second with an activation code (30 minutes, single use). Logging in with the temporary password
+"""USER-3, the forgotten password: the identifier → a first email with a temporary password (30 minutes, beside the
+user's own password, which keeps working until a new one is chosen: asking for someone else's reset locks nobody
+out) and a second with an activation code (30 minutes, single use). Logging in with the temporary password
 opens only `/password/new`, where the code and a new password end the reset; then the second factor as usual."""
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pipelines.console.sessions import close_all
 from pipelines.console.web import access, audit, engine_of, page, see_other
 from pipelines.store.second_factor import CODE_MINUTES, check_code, issue_code
 from pipelines.store.users import (
-    find_login, get_user, hash_password, note_failure, password_problems, set_password, temporary_password)
+    TEMPORARY_MINUTES, find_login, get_user, hash_password, note_failure, offer_temporary_password,
+    password_problems, set_password, temporary_password)
 
 SENT = ("Si cet identifiant correspond à un compte actif, deux emails viennent de lui être envoyés : le premier "
         "contient un mot de passe temporaire, le second un code d'activation. Connectez-vous avec le mot de passe "
@@ -35,13 +37,13 @@ def _reset(request: Request, login_name: str):
     if row is None or not row.active:
         hash_password(temporary_password())
         return None
-    password = temporary_password()
-    set_password(engine, row.id, password, temporary=True)
+    password = offer_temporary_password(engine, row.id)
     code = issue_code(engine, row.id, "activation")
     settings, bucket = request.app.state.settings, request.app.state.bucket
     send_email(settings, row.email, "Votre mot de passe temporaire smsflow",
-               f"Bonjour,\n\nVoici votre mot de passe temporaire smsflow : {password}\n\nIl remplace votre ancien mot "
-               f"de passe. Connectez-vous avec lui : un second email vous donne le code d'activation pour choisir "
+               f"Bonjour,\n\nVoici votre mot de passe temporaire smsflow : {password}\n\nIl est valable "
+               f"{TEMPORARY_MINUTES} minutes ; votre mot de passe actuel reste valable tant que vous n'en avez pas "
+               f"choisi un nouveau. Connectez-vous avec lui : un second email vous donne le code d'activation pour choisir "
                f"votre nouveau mot de passe.\n", bucket=bucket)
     send_email(settings, row.email, "Votre code d'activation smsflow",
                f"Bonjour,\n\nVotre code d'activation smsflow est : {code}\nIl est valable "

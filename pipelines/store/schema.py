@@ -264,7 +264,7 @@ user_codes = Table(
     "user_codes", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("purpose", String(16), nullable=False),  # login | activation | recovery
+    Column("purpose", String(16), nullable=False),  # login | activation | recovery | temporary (USER-3)
     Column("channel", String(8)),  # sms | email (login codes); None for recovery codes
     Column("code_hash", String(128), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine, func, insert, select, update
 
 from pipelines.store.accounts import account_in
 from pipelines.store.engine import StoreError, now
-from pipelines.store.schema import audit_log, users
+from pipelines.store.schema import audit_log, user_codes, users
 
 ROLES = ("admin", "user")
 MIN_PASSWORD = 11  # USER-1
@@ -161,10 +161,44 @@ def list_users(engine: Engine, account_id: str) -> list[User]:
 def set_password(engine: Engine, user_id: int, password: str, *, temporary: bool = False) -> None:
     """A new password (USER-1 policy), clearing a lockout."""
     check_password(password)
+    stamp = now()
     with engine.begin() as connection:
         connection.execute(update(users).where(users.c.id == user_id).values(
             password_hash=hash_password(password), password_temporary=temporary, failed_logins=0,
-            locked_until=None, updated_at=now()))
+            locked_until=None, updated_at=stamp))
+        connection.execute(update(user_codes).where(  # a forgotten password's offer ends with the new password
+            user_codes.c.user_id == user_id, user_codes.c.purpose == "temporary", user_codes.c.used_at.is_(None))
+            .values(used_at=stamp))
+
+
+TEMPORARY_MINUTES = 30  # USER-3: how long a forgotten password's temporary password opens the activation step
+
+
+def offer_temporary_password(engine: Engine, user_id: int, *, at: datetime | None = None) -> str:
+    """USER-3, a forgotten password: a temporary password that opens only the activation step, for
+    TEMPORARY_MINUTES, BESIDE the user's own password, which keeps working until a new one is chosen (so a stranger
+    who types someone's login on the forgotten-password page locks nobody out). A new offer voids the previous."""
+    at = at or now()
+    password = temporary_password()
+    with engine.begin() as connection:
+        connection.execute(update(user_codes).where(
+            user_codes.c.user_id == user_id, user_codes.c.purpose == "temporary", user_codes.c.used_at.is_(None))
+            .values(used_at=at))
+        connection.execute(insert(user_codes).values(
+            user_id=user_id, purpose="temporary", channel=None, code_hash=hash_password(password), attempts=0,
+            created_at=at, expires_at=at + timedelta(minutes=TEMPORARY_MINUTES)))
+    return password
+
+
+def _offered_temporary(connection, user_id: int, password: str, at: datetime) -> bool:
+    """The password is the user's live temporary password (USER-3), offered by the forgotten-password page."""
+    rows = connection.execute(select(user_codes.c.code_hash, user_codes.c.expires_at).where(
+        user_codes.c.user_id == user_id, user_codes.c.purpose == "temporary", user_codes.c.used_at.is_(None)))
+    for row in rows:
+        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=timezone.utc)
+        if expires > at and verify_password(row.code_hash, password):
+            return True
+    return False
 
 
 # USER-1: lockout with backoff. Five wrong passwords in a row lock the login for a minute, each further failure
@@ -259,9 +293,13 @@ def attempt_login(engine: Engine, login: str, password: str, *, at: datetime | N
     if row is None:
         verify_password(_dummy_hash(), password)
         return LoginAttempt("wrong", None)
-    if not (verify_password(row.password_hash, password) and row.active):
-        return LoginAttempt("wrong", as_user(row), note_failure(engine, row.id, at=at))
-    return LoginAttempt("ok", as_user(row))
+    if row.active and verify_password(row.password_hash, password):
+        return LoginAttempt("ok", as_user(row))
+    if row.active:
+        with engine.connect() as connection:
+            if _offered_temporary(connection, row.id, password, at):  # it opens only the activation step
+                return LoginAttempt("ok", replace(as_user(row), password_temporary=True))
+    return LoginAttempt("wrong", as_user(row), note_failure(engine, row.id, at=at))
 
 
 def temporary_password(length: int = 16) -> str:

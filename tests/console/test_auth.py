@@ -124,7 +124,8 @@ def test_user3_forgotten_password_end_to_end_through_the_outbox(tmp_path, monkey
     temporary = re.search(r"temporaire smsflow : (\S+)", first.get_content()).group(1)
     code = re.search(r"code d'activation smsflow est : (\d{6})", second.get_content()).group(1)
 
-    assert log_in(client(app), "ann@example.com").status_code == 401  # the temporary password replaced the old
+    # the own password keeps working beside the temporary one: asking for a stranger's reset locks nobody out
+    assert log_in(client(app), "ann@example.com").headers["location"] == "/"
     keys = [browser.cookies.get(COOKIE)]
     answer = log_in(browser, "ann@example.com", temporary)
     assert answer.headers["location"] == "/password/new"
@@ -146,8 +147,24 @@ def test_user3_forgotten_password_end_to_end_through_the_outbox(tmp_path, monkey
     assert browser.get("/").status_code == 200
     assert elsewhere.get("/").status_code == 303  # every other session ended
     assert log_in(client(app), "ann@example.com", temporary).status_code == 401
+    assert log_in(client(app), "ann@example.com").status_code == 401  # the old password ended with the reset
     assert log_in(client(app), "ann@example.com", "Nouveau-mot-2027").headers["location"] == "/"
     assert {"password_forgot", "login_temporary", "password_reset"} <= {action for action, _ in actions(app)}
+
+
+def test_user3_the_temporary_password_lasts_thirty_minutes(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    browser = client(app)
+    browser.post("/password/forgot", data={"login": "ann@example.com",
+                                           "csrf_token": csrf_of(browser.get("/password/forgot"))})
+    first, _ = outbox_mails(tmp_path)
+    temporary = re.search(r"temporaire smsflow : (\S+)", first.get_content()).group(1)
+    with app.state.engine.begin() as connection:
+        connection.execute(update(user_codes).where(user_codes.c.purpose == "temporary")
+                           .values(expires_at=now() - timedelta(seconds=1)))
+    assert log_in(client(app), "ann@example.com", temporary).status_code == 401
+    assert log_in(client(app), "ann@example.com").headers["location"] == "/"
 
 
 def test_user3_the_activation_code_lasts_thirty_minutes(tmp_path, monkeypatch):
