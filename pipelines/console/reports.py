@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from pipelines.console import approval, charts
 from pipelines.console.approval_panel import number
-from pipelines.console.reports_data import CATEGORY_WORDS, export, figures, replies, timeline
+from pipelines.console.reports_data import CATEGORY_WORDS, activity, export, figures
 from pipelines.console.web import account_id, audit, engine_of, not_found, page
 from pipelines.store import campaigns as store
 
@@ -57,8 +57,7 @@ def _report(request: Request, campaign: store.Campaign) -> dict:
     stats = figures(bucket, campaign.id) or campaign.figures
     if not stats:
         return {"campaign": campaign, "stats": None}
-    hours, deliveries, clicks = timeline(bucket, campaign.id)
-    shown, total = replies(bucket, campaign.id)
+    (hours, deliveries, clicks), shown, total = activity(bucket, campaign.id)
     present = {status["code"] for status in stats.get("statuses", []) if status.get("recipients")}
     from pipelines.status import STATUSES
 

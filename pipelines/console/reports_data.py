@@ -55,27 +55,38 @@ def _tracked(connection, campaign_id: str) -> bool:
     return bool(row and track_links(json.loads(row[0])))
 
 
-def timeline(bucket: Path, campaign_id: str) -> tuple[list[str], list[int], list[int] | None]:
-    """Deliveries (and, for a tracked campaign, people's clicks, URL-3) per hour in Paris time, every hour between
-    the first and the last present (zeros included); per day past DAY_BUCKETS_AFTER hours. Labels like '26/11 14h'."""
+def activity(bucket: Path, campaign_id: str) -> tuple[tuple[list[str], list[int], list[int] | None], list[dict], int]:
+    """What happened after the send, in one read of the warehouse: deliveries (and, for a tracked campaign, people's
+    clicks, URL-3) per hour in Paris time (`per_hour`), and the replies (REPLY events: number, text, time in Paris)
+    newest first, at most REPLIES_SHOWN, with how many there are in all (STOP included, BL-2)."""
     from pipelines.warehouse import connect, exists
 
     database = warehouse(bucket)
     if not exists(database):
-        return [], [], None
+        return ([], [], None), [], 0
+    hourly = ("SELECT date_trunc('hour', timezone('Europe/Paris', {column}))::TIMESTAMP AS moment, count(*) AS n "
+              "FROM {table} WHERE campaign_id = $c AND {where} GROUP BY ALL")
     with connect(database, read_only=True) as connection:
+        connection.begin()  # one snapshot for the charts and the replies
         tracked = _tracked(connection, campaign_id)
-        deliveries = connection.execute(
-            "SELECT timezone('Europe/Paris', delivery_date)::TIMESTAMP AS moment FROM message_status "
-            "WHERE campaign_id = $c AND delivery_date IS NOT NULL", {"c": campaign_id}).pl()
-        clicks = connection.execute(
-            "SELECT timezone('Europe/Paris', clicked_at)::TIMESTAMP AS moment FROM clicks "
-            "WHERE campaign_id = $c AND kind = 'click' AND NOT bot", {"c": campaign_id}).pl() if tracked else None
-    return per_hour(deliveries, clicks)
+        deliveries = connection.execute(hourly.format(column="delivery_date", table="message_status",
+                                                      where="delivery_date IS NOT NULL"), {"c": campaign_id}).pl()
+        clicks = connection.execute(hourly.format(column="clicked_at", table="clicks",
+                                                  where="kind = 'click' AND NOT bot"), {"c": campaign_id}).pl() \
+            if tracked else None
+        replies = connection.execute(
+            "SELECT handset AS number, text, strftime(timezone('Europe/Paris', received_at), '%d/%m/%Y %H:%M:%S') "
+            "AS at FROM events WHERE campaign_id = $c AND kind = 'reply' ORDER BY received_at DESC LIMIT $n",
+            {"c": campaign_id, "n": REPLIES_SHOWN}).pl()
+        (total,) = connection.execute("SELECT count(*) FROM events WHERE campaign_id = $c AND kind = 'reply'",
+                                      {"c": campaign_id}).fetchone()
+        connection.commit()
+    return per_hour(deliveries, clicks), replies.to_dicts(), int(total)
 
 
 def per_hour(deliveries: pl.DataFrame, clicks: pl.DataFrame | None) -> tuple[list[str], list[int], list[int] | None]:
-    """Counts of `moment` (Paris wall time) per hour, or per day over a long span, on one continuous axis."""
+    """Counts (`n`) of each `moment` (Paris wall time, an hour) on one continuous axis of hours, zeros included, or
+    of days when the span is over DAY_BUCKETS_AFTER hours (a late receipt days on). Labels like '26/11 14h'."""
     frames = [deliveries] + ([clicks] if clicks is not None else [])
     moments = pl.concat([frame.select(pl.col("moment").cast(pl.Datetime("us"))) for frame in frames])
     if moments.is_empty():
@@ -87,29 +98,12 @@ def per_hour(deliveries: pl.DataFrame, clicks: pl.DataFrame | None) -> tuple[lis
                                                   every, eager=True).cast(pl.Datetime("us"))})
 
     def counted(frame: pl.DataFrame) -> list[int]:
-        counts = frame.group_by(pl.col("moment").cast(pl.Datetime("us")).dt.truncate(every).alias("slot")).len()
-        return axis.join(counts, on="slot", how="left").get_column("len").fill_null(0).to_list()
+        counts = frame.group_by(pl.col("moment").cast(pl.Datetime("us")).dt.truncate(every).alias("slot")) \
+            .agg(pl.col("n").sum())
+        return axis.join(counts, on="slot", how="left").get_column("n").fill_null(0).cast(pl.Int64).to_list()
 
     hours = axis.get_column("slot").dt.strftime(label).to_list()
     return hours, counted(deliveries), counted(clicks) if clicks is not None else None
-
-
-def replies(bucket: Path, campaign_id: str) -> tuple[list[dict], int]:
-    """The campaign's replies (REPLY events: number, text, time in Paris), newest first, at most REPLIES_SHOWN, and
-    how many there are in all (STOP included, BL-2)."""
-    from pipelines.warehouse import connect, exists
-
-    database = warehouse(bucket)
-    if not exists(database):
-        return [], 0
-    with connect(database, read_only=True) as connection:
-        frame = connection.execute(
-            "SELECT handset AS number, text, strftime(timezone('Europe/Paris', received_at), '%d/%m/%Y %H:%M:%S') "
-            "AS at FROM events WHERE campaign_id = $c AND kind = 'reply' ORDER BY received_at DESC LIMIT $n",
-            {"c": campaign_id, "n": REPLIES_SHOWN}).pl()
-        (total,) = connection.execute("SELECT count(*) FROM events WHERE campaign_id = $c AND kind = 'reply'",
-                                      {"c": campaign_id}).fetchone()
-    return frame.to_dicts(), int(total)
 
 
 def export(bucket: Path, campaign_id: str, category: str, folder: Path) -> Path:

@@ -160,8 +160,9 @@ def test_rep1_deliveries_and_clicks_per_hour_on_one_continuous_axis():
     from pipelines.console.reports_data import per_hour
 
     def moments(*values: str) -> pl.DataFrame:
-        return pl.DataFrame({"moment": [datetime.fromisoformat(value) for value in values]},
-                            schema={"moment": pl.Datetime("us")})
+        """One count per hour as the warehouse's query gives them (`n` of that hour)."""
+        return pl.DataFrame({"moment": [datetime.fromisoformat(value).replace(minute=0) for value in values],
+                             "n": [1] * len(values)}, schema={"moment": pl.Datetime("us"), "n": pl.Int64})
 
     deliveries = moments("2026-11-26 14:05", "2026-11-26 14:59", "2026-11-26 17:10")
     clicks = moments("2026-11-26 15:30")
@@ -171,3 +172,5 @@ def test_rep1_deliveries_and_clicks_per_hour_on_one_continuous_axis():
     late = moments("2026-11-26 14:05", "2026-11-30 09:00")  # a late receipt four days on: drawn per day
     assert per_hour(late, None) == (["26/11", "27/11", "28/11", "29/11", "30/11"], [1, 0, 0, 0, 1], None)
     assert per_hour(moments(), moments()) == ([], [], [])
+    counted = pl.DataFrame({"moment": [datetime(2026, 11, 26, 14), datetime(2026, 11, 26, 16)], "n": [1500, 7]})
+    assert per_hour(counted, None) == (["26/11 14h", "26/11 15h", "26/11 16h"], [1500, 0, 7], None)
