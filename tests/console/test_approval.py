@@ -381,3 +381,15 @@ def test_send3_the_console_calls_are_airflow_3_3s_own_routes_and_bodies(tmp_path
         ["PATCH", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/hitlDetails",
          {**run, "task_id": "approve", "map_index": "-1"}, True],
     ]
+
+
+def test_send3_the_panel_included_with_only_the_campaign_loads_itself():
+    """The campaign page includes the panel with `campaign` alone: it fetches itself from /campaigns/<id>/run (htmx),
+    and without script a link leads there."""
+    from types import SimpleNamespace
+
+    from pipelines.console.web import TEMPLATES
+
+    html = TEMPLATES.get_template("campaigns_run_panel.html").render(campaign=SimpleNamespace(id="soldes-1"))
+    assert 'hx-get="/campaigns/soldes-1/run" hx-trigger="load" hx-swap="outerHTML"' in html
+    assert '<a href="/campaigns/soldes-1/run">' in html
