@@ -10,6 +10,8 @@ campaign is not found (ACC-3).
 
 from __future__ import annotations
 
+import threading
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
@@ -20,6 +22,8 @@ from pipelines.console.web import account_id, audit, engine_of, flash_url, not_f
 from pipelines.store import campaigns as store
 
 SENDABLE = ("draft",)  # a draft is sent; a scheduled one already has its run (CAMP-3)
+_SENDING: dict[str, threading.Lock] = {}  # campaign id → its send lock (see _trigger)
+_LOCKS_GUARD = threading.Lock()
 
 
 def _campaign(request: Request) -> store.Campaign:
@@ -70,29 +74,38 @@ async def show_run(request: Request):
     return _show(request, campaign, context)
 
 
-def _trigger(request: Request, campaign: store.Campaign) -> str:
-    """Trigger the run and record it on the campaign: scheduled with its run id, so a second click sends nothing."""
-    run_id = airflow.Airflow(request.app.state.settings).trigger(campaign.id)
-    try:
-        store.schedule(engine_of(request), campaign.id, run_id,
-                       f"envoyée depuis l'extranet par {person(request).login} (run {run_id})")
-    except store.CampaignError:
-        pass  # the run's own prepare task got there first, or refuses it, naming why, in the run
-    return run_id
+def _trigger(request: Request, campaign: store.Campaign) -> str | None:
+    """Trigger the run and record it on the campaign: scheduled with its run id, so a second click sends nothing.
+
+    One send at a time per campaign in this process (a double click, two tabs): the second finds it scheduled and
+    triggers nothing. None when the campaign is no longer a draft.
+    """
+    with _LOCKS_GUARD:
+        lock = _SENDING.setdefault(campaign.id, threading.Lock())
+    with lock:
+        if store.get(engine_of(request), campaign.id).status not in SENDABLE:
+            return None
+        run_id = airflow.Airflow(request.app.state.settings).trigger(campaign.id)
+        try:
+            store.schedule(engine_of(request), campaign.id, run_id,
+                           f"envoyée depuis l'extranet par {person(request).login} (run {run_id})")
+        except store.CampaignError:
+            pass  # the run's own prepare task got there first, or refuses it, naming why, in the run
+        return run_id
 
 
 async def send(request: Request):
     """POST /campaigns/{id}/send: "Envoyer…" on a draft: its Airflow run starts (CAMP-3, SEND-3), audited."""
     campaign = await run_in_threadpool(_campaign, request)
-    if campaign.status not in SENDABLE:
-        return see_other(flash_url(_panel_url(campaign), "Cette campagne n'est plus un brouillon : elle a déjà été "
-                                                         "envoyée. Suivez son envoi ci-dessous."))
     try:
-        run_id = await run_in_threadpool(_trigger, request, campaign)
+        run_id = await run_in_threadpool(_trigger, request, campaign) if campaign.status in SENDABLE else None
     except airflow.AirflowUnavailable as error:
         await run_in_threadpool(audit, request, "campaign.send.refused", campaign.id, str(error))
         context = await run_in_threadpool(run_panel, request, campaign)
         return _show(request, campaign, {**context, "problem": str(error)}, 503)
+    if run_id is None:
+        return see_other(flash_url(_panel_url(campaign), "Cette campagne n'est plus un brouillon : elle a déjà été "
+                                                         "envoyée. Suivez son envoi ci-dessous."))
     await run_in_threadpool(audit, request, "campaign.send", campaign.id, f"run {run_id}")
     return see_other(flash_url(_panel_url(campaign), "Campagne envoyée : planification en cours. Le message de test "
                                                      "part ensuite, puis l'envoi attend votre validation."))

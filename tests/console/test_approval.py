@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
@@ -35,6 +37,7 @@ class FakeAirflow(ThreadingHTTPServer):
         self.requests: list[tuple[str, str, object, str | None]] = []
         self.state, self.tasks, self.pending, self.answered, self.logins = "running", {}, None, None, 0
         self.expire_next = False  # the next authorised call answers 401 (an expired token)
+        self.trigger_delay = 0.0  # seconds a trigger takes (a slow Airflow)
 
     @property
     def url(self) -> str:
@@ -68,6 +71,7 @@ class Handler(BaseHTTPRequestHandler):
             airflow.expire_next = False
             return self._answer(401, {"detail": "Not authenticated"})
         if self.command == "POST" and self.path == "/api/v2/dags/sms_campaign/dagRuns":
+            time.sleep(airflow.trigger_delay)
             return self._answer(200, {"dag_run_id": RUN_ID, "state": "queued", "conf": body["conf"]})
         if self.path == RUN_PATH:
             return self._answer(200, {"dag_run_id": RUN_ID, "state": airflow.state, "note": None})
@@ -169,6 +173,19 @@ def test_send3_envoyer_triggers_the_run_through_rest_and_schedules_the_draft(tmp
     again = _post(ana, f"/campaigns/{campaign_id}/send")  # a second click sends nothing twice
     assert again.status_code == 303 and "d%C3%A9j%C3%A0+%C3%A9t%C3%A9+envoy%C3%A9e" in again.headers["location"]
     assert len([request for request in airflow.requests if request[1].endswith("/dagRuns")]) == 1
+
+
+def test_send3_a_double_click_triggers_one_run(tmp_path, monkeypatch, airflow):
+    app, campaign_id, _ = _app(tmp_path, monkeypatch, airflow)
+    tabs = [_browser(app, "ana@acme.fr") for _ in range(2)]
+    tokens = [csrf_of(tab.get("/reports")) for tab in tabs]
+    airflow.trigger_delay = 0.5  # both clicks arrive while the first trigger is still on its way
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda tab, token: tab.post(f"/campaigns/{campaign_id}/send",
+                                                            data={"csrf_token": token}), tabs, tokens))
+    assert [answer.status_code for answer in answers] == [303, 303]
+    assert len([request for request in airflow.requests if request[1].endswith("/dagRuns")]) == 1
+    assert len(_audited(app, "campaign.send")) == 1
 
 
 def test_send3_without_airflow_a_clear_french_message_and_the_draft_stays(tmp_path, monkeypatch):
