@@ -17,6 +17,10 @@ os.environ.setdefault("COLUMNS", "200")  # the CLI's tables, run in this process
 # other): Airflow encrypts the sms_drops watchers' trigger kwargs with it, and a key made per process (its unit-test
 # configuration has none) cannot read the previous process's (cryptography.fernet.InvalidToken at the next parse).
 os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", base64.urlsafe_b64encode(b"smsflow-tests-fernet-key-32bytes").decode())
+# Passwords hashed with Argon2id at its minimum cost in the tests and the processes they start (the console, the
+# CLI): the production profile costs ~60-200 ms a hash, and the extranet's tests log in thousands of times.
+# tests/unit/store/test_users.py checks the production profile itself.
+os.environ.setdefault("SMSFLOW_PASSWORD_HASH", "cheapest")
 
 TESTS = ROOT / "tests"
 pytest_plugins = ["s3"]  # s3_server: a real moto_server (tests/s3.py, issue 13)

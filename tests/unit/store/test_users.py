@@ -39,6 +39,20 @@ def test_user1_a_weak_password_is_refused_at_creation(store):
         create_user(store, "default", "bob@example.com", "motdepasse")
 
 
+def test_user1_passwords_are_hashed_with_argon2id_at_rfc9106s_low_memory_cost_outside_the_tests(monkeypatch):
+    """Production hashes cost 64 MiB and 3 passes; the suite's cheapest profile (conftest) is Argon2id too, and a
+    hash of either kind checks under the other (each hash carries its parameters)."""
+    from pipelines.store.users import hash_password, verify_password
+
+    cheap = hash_password("Motdepasse-2026!")
+    monkeypatch.delenv("SMSFLOW_PASSWORD_HASH")
+    stored = hash_password("Motdepasse-2026!")
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and cheap.startswith("$argon2id$")
+    assert verify_password(cheap, "Motdepasse-2026!") and not verify_password(stored, "Motdepasse-2026?")
+    monkeypatch.setenv("SMSFLOW_PASSWORD_HASH", "cheapest")
+    assert verify_password(stored, "Motdepasse-2026!")
+
+
 def test_user3_a_temporary_password_meets_user1():
     assert all(password_problems(temporary_password()) == [] for _ in range(50))
 
