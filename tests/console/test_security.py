@@ -9,7 +9,7 @@ import re
 
 import pytest
 import yaml
-from console_helpers import client
+from console_helpers import client, log_in
 from security_helpers import (
     FORMULAS, PARAM, RIVAL_LIST, UNSAFE, audit_rows, fill, logged_in, one_account, routes_of, token_of, two_accounts,
     unchanged)
@@ -207,3 +207,40 @@ def test_user1_every_answer_has_the_security_headers_and_no_page_needs_inline_sc
             pages += 1
             problems += [f"{label}: inline {found!r}" for found in INLINE.findall(answer.text)]
     assert pages > 10 and not problems, "\n".join(problems)
+
+
+ODD_VALUES = ("..%2F..%2Fetc%2Fpasswd", "%00", "x" * 3000, "%27%3B%20DROP%20TABLE%20users%3B--", "%C3%A9t%C3%A9%20%F0%9F%98%80",
+              "-1", "9223372036854775807", "%3Cscript%3E")  # the largest id a store integer holds
+
+
+def test_user1_no_route_fails_on_odd_path_values_or_empty_forms(tmp_path, monkeypatch):
+    """Whatever a person (or a scanner) puts in a path or leaves out of a form, a route answers a page, never a 500
+    or a traceback."""
+    from starlette.testclient import TestClient
+
+    app, ours = one_account(tmp_path, monkeypatch)
+    browser = TestClient(app, follow_redirects=False, raise_server_exceptions=False)  # a 500 as the browser sees it
+    assert log_in(browser, ours.login).status_code == 303
+    token = token_of(browser)
+    failures = []
+    for method, path, _ in routes_of(app):
+        if "logout" in path:  # the session must outlive the tour
+            continue
+        urls = [PARAM.sub(value, path) for value in ODD_VALUES] if PARAM.search(path) else [path]
+        for url in urls:
+            answer = browser.request(method, url, data={"csrf_token": token} if method in UNSAFE else None)
+            if answer.status_code >= 500 or "Traceback" in answer.text:
+                failures.append(f"{method} {url[:80]}: {answer.status_code}")
+    assert not failures, "\n".join(failures)
+    assert browser.get("/").status_code == 200
+
+
+@pytest.mark.xfail(reason="an id beyond 64 bits reaches SQLite (OverflowError, a 500) in pipelines/store/people.py "
+                          "(USER-4's routes): reported for its owner to answer 404", raises=AssertionError)
+def test_acc3_a_user_id_beyond_64_bits_is_as_absent_as_any_other(tmp_path, monkeypatch):
+    from starlette.testclient import TestClient
+
+    app, ours = one_account(tmp_path, monkeypatch)
+    browser = TestClient(app, follow_redirects=False, raise_server_exceptions=False)
+    assert log_in(browser, ours.login).status_code == 303
+    assert browser.get("/users/99999999999999999999").status_code == 404

@@ -120,3 +120,16 @@ def test_user1_cookies_are_httponly_samesite_lax_and_secure_behind_https(tmp_pat
     plain_app = console_app(tmp_path, monkeypatch)  # the same store, served over plain HTTP (development)
     plain_cookie = _set_cookies(log_in(client(plain_app), ours.login))[COOKIE]
     assert "httponly" in plain_cookie and "samesite=lax" in plain_cookie and "secure" not in plain_cookie
+
+
+def test_user1_login_never_redirects_to_another_site(tmp_path, monkeypatch):
+    app, ours = one_account(tmp_path, monkeypatch)
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)",
+                   "\\\\evil.example", "/%2F%2Fevil.example"):
+        browser = client(app)
+        token = csrf_of(browser.get("/login", params={"next": target}))
+        answer = browser.post("/login", data={"login": ours.login, "password": PASSWORD, "next": target,
+                                              "csrf_token": token})
+        location = answer.headers["location"]
+        assert answer.status_code == 303 and location.startswith("/") and not location.startswith(("//", "/\\")), \
+            (target, location)
