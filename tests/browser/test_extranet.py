@@ -25,6 +25,11 @@ def log_in(page, console: str, password: str = PASSWORD) -> None:
     page.click("button:has-text('Se connecter')")
 
 
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+    .filter(control => control.type !== 'hidden' && !control.labels.length && !control.getAttribute('aria-label'))
+    .map(control => control.name || control.id)"""
+
+
 def console_session(console: str, login: str, password: str) -> bool:
     """Whether `login` and `password` open a session on the console (a plain HTTP client, as a script would)."""
     import httpx
@@ -70,8 +75,12 @@ def test_user2_send3_send4_rep1_a_person_logs_in_with_totp_creates_sends_and_rea
                     "--last-name", "Martin", "--password-stdin", input=PASSWORD + "\n")
     assert added.returncode == 0, added.stderr
 
-    # USER-1: the password opens a full session (no second factor yet)
-    log_in(page, stack.console)
+    # USER-1: the password opens a full session (no second factor yet), the form used with the keyboard alone
+    page.goto(f"{stack.console}/login")
+    page.keyboard.type(LOGIN)  # the identifier field has the focus
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
     page.wait_for_url(f"{stack.console}/")
     assert "Tableau de bord" in page.content()
     screenshot(page, "dashboard")
@@ -115,6 +124,7 @@ def test_user2_send3_send4_rep1_a_person_logs_in_with_totp_creates_sends_and_rea
     page.fill("#f-message", message[:150] + " A demain")  # back to one part, as the person trims it
     assert wait_for_counter(page, 159) == (159, 1)
     page.fill("#f-test_numbers", TEST_NUMBER)
+    assert page.evaluate(UNLABELLED) == []  # every field of the form has its label
     screenshot(page, "campaign_form")
     page.click("button:has-text('Enregistrer le brouillon')")
     page.wait_for_url(re.compile(r".*/campaigns/[a-z0-9-]+(\?.*)?$"))
