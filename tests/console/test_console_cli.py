@@ -55,3 +55,23 @@ def test_user1_smsflow_console_serves_login_on_loopback_redirects_the_rest_and_s
     assert "Traceback" not in printed.read_text(encoding="utf-8")
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_user4_make_airflow_gives_the_demo_account_an_admin_with_a_new_password_at_each_start(tmp_path, monkeypatch):
+    """`make airflow` prints a console login: the demo account's administrator, made on the first start, a new
+    password (USER-1's policy) at each start, the previous one void."""
+    from console_helpers import client, console_app, log_in
+
+    from pipelines.demo.serve import CONSOLE_LOGIN, console_login
+    from pipelines.store import create_account
+    from pipelines.store.users import password_problems
+
+    app = console_app(tmp_path, monkeypatch)
+    create_account(app.state.engine, "demo")
+    first = console_login(app.state.bucket)
+    second = console_login(app.state.bucket)
+    assert first != second and not password_problems(first) and not password_problems(second)
+    assert log_in(client(app), CONSOLE_LOGIN, first).status_code == 401
+    browser = client(app)
+    assert log_in(browser, CONSOLE_LOGIN, second).status_code == 303
+    assert browser.get("/users").status_code == 200  # an administrator of the account
