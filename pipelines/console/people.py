@@ -96,7 +96,10 @@ def in_french(refused: UserError) -> str:
 
 
 def _target(request: Request, user_id: int) -> User:
-    """The account's user `user_id`; another account's is as absent as a missing one (ACC-3)."""
+    """The account's user `user_id`; another account's is as absent as a missing one (ACC-3), and so is an id no
+    store integer holds."""
+    if not 0 < user_id < 2**63:
+        raise not_found("Utilisateur introuvable")
     try:
         return get_user(engine_of(request), user_id, person(request).account_id)
     except UserError:

@@ -235,8 +235,6 @@ def test_user1_no_route_fails_on_odd_path_values_or_empty_forms(tmp_path, monkey
     assert browser.get("/").status_code == 200
 
 
-@pytest.mark.xfail(reason="an id beyond 64 bits reaches SQLite (OverflowError, a 500) in pipelines/store/people.py "
-                          "(USER-4's routes): reported for its owner to answer 404", raises=AssertionError)
 def test_acc3_a_user_id_beyond_64_bits_is_as_absent_as_any_other(tmp_path, monkeypatch):
     from starlette.testclient import TestClient
 
