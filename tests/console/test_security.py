@@ -210,7 +210,7 @@ def test_user1_every_answer_has_the_security_headers_and_no_page_needs_inline_sc
 
 
 ODD_VALUES = ("..%2F..%2Fetc%2Fpasswd", "%00", "x" * 3000, "%27%3B%20DROP%20TABLE%20users%3B--", "%C3%A9t%C3%A9%20%F0%9F%98%80",
-              "-1", "9223372036854775807", "%3Cscript%3E")  # the largest id a store integer holds
+              "-1", "9223372036854775807", "99999999999999999999", "%3Cscript%3E")  # store integers and beyond
 
 
 def test_user1_no_route_fails_on_odd_path_values_or_empty_forms(tmp_path, monkeypatch):
