@@ -242,3 +242,15 @@ def test_acc3_a_user_id_beyond_64_bits_is_as_absent_as_any_other(tmp_path, monke
     browser = TestClient(app, follow_redirects=False, raise_server_exceptions=False)
     assert log_in(browser, ours.login).status_code == 303
     assert browser.get("/users/99999999999999999999").status_code == 404
+
+
+def test_user1_static_files_serve_nothing_outside_their_folder(tmp_path, monkeypatch):
+    """The one public folder (/static: CSS, htmx) gives no way up to the code, the store or the bucket."""
+    app, _ = one_account(tmp_path, monkeypatch)
+    stranger = client(app)
+    assert stranger.get("/static/console.css").status_code == 200
+    for path in ("/static/../app.py", "/static/%2e%2e/app.py", "/static/..%2fapp.py", "/static/%2e%2e%2fsettings.py",
+                 "/static//etc/passwd", "/static/..%2f..%2f..%2fpyproject.toml"):
+        answer = stranger.get(path)
+        assert answer.status_code in (303, 404) and "create_app" not in answer.text and "root:" not in answer.text, \
+            (path, answer.status_code)
