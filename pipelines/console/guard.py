@@ -27,6 +27,7 @@ from pipelines.console.web import access_of
 COOKIE = "smsflow_session"
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_BODY = 64 * 1024 * 1024  # an uploaded list, at most (LIST-1 files bigger than this go through the bucket)
+SMALL_BODY = 64 * 1024  # a form before login (login, second factor, forgotten password): no upload there
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 HEADERS = {
@@ -38,6 +39,10 @@ HEADERS = {
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
 }
 STAGE_PAGES = {"password": "/login/second-factor", "activation": "/password/new"}
+
+
+def _size(limit: int) -> str:
+    return f"{limit // 2**20} Mo" if limit >= 2**20 else f"{limit // 2**10} Ko"
 
 
 def signer(secret: bytes) -> Signer:
@@ -93,14 +98,16 @@ class Guard:
             if refusal is not None:
                 return await refusal(scope, receive, send_guarded)
         if request.method not in SAFE:
-            receive, checked = await self._csrf(request, scope, receive)
+            # a logged-in person may upload a list; before login only small forms: nobody unknown fills the memory
+            limit = MAX_BODY if level == "full" and session is not None else SMALL_BODY
+            receive, checked = await self._csrf(request, scope, receive, limit)
             if checked is not True:
                 from pipelines.console.web import page
 
                 if checked == "too big":
                     answer = page(request, "error.html", status_code=413, status=413, title="Fichier trop gros",
-                                  message=f"Un envoi ne peut dépasser {MAX_BODY // 2**20} Mo : déposez les fichiers "
-                                          f"plus gros dans le bucket (LIST-1).")
+                                  message=f"Un envoi ne peut dépasser {_size(limit)} : déposez les fichiers plus gros "
+                                          f"dans le bucket (LIST-1).")
                 else:
                     answer = page(request, "error.html", status_code=403, status=403, title="Accès refusé",
                                   message="Formulaire expiré ou invalide (jeton CSRF manquant ou faux) : rechargez "
@@ -141,12 +148,13 @@ class Guard:
             return PlainTextResponse("", status_code=200, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
 
-    async def _csrf(self, request: Request, scope, receive):
-        """(receive replaying the body, True when the CSRF token matches, else False or "too big")."""
+    async def _csrf(self, request: Request, scope, receive, limit: int):
+        """(receive replaying the body, True when the CSRF token matches, else False or "too big"). The body is read
+        whole, up to `limit` bytes, whether the token comes in a header (htmx) or in the form."""
         expected = scope["console_csrf"]
-        given = request.headers.get("x-csrf-token")
-        if given is not None:
-            return receive, hmac.compare_digest(given, expected)
+        declared = request.headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
+            return receive, "too big"
         body, size = [], 0
         while True:
             message = await receive()
@@ -154,7 +162,7 @@ class Guard:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > MAX_BODY:
+            if size > limit:
                 return receive, "too big"
             body.append(chunk)
             if not message.get("more_body", False):
@@ -174,12 +182,13 @@ class Guard:
             return replay
 
         kind = request.headers.get("content-type", "")
-        given = None
-        if kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        given = request.headers.get("x-csrf-token")
+        if given is None and kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             try:
                 async with Request(scope, replay_factory()).form(max_files=20, max_fields=2000) as form:
                     value = form.get("csrf_token")
                     given = value if isinstance(value, str) else None
             except Exception:  # noqa: BLE001 - a malformed body carries no valid token
                 given = None
-        return replay_factory(), given is not None and hmac.compare_digest(given, expected)
+        # bytes: compare_digest refuses (TypeError) a str with non-ASCII characters, which anyone may send
+        return replay_factory(), given is not None and hmac.compare_digest(given.encode(), expected.encode())
