@@ -131,12 +131,13 @@ def cancel(
 
 @group.command()
 def delete(
-    campaign_id: str = typer.Argument(..., help="A draft (others are cancelled, never erased): " + ID_HELP),
+    campaign_id: str = typer.Argument(..., help="A draft or a finished campaign (CAMP-3): " + ID_HELP),
     account: str = _account(),
     as_json: bool = _json(),
     store: str = store_option(),
 ) -> None:
-    """Delete a draft (CAMP-3); any other campaign is refused: cancelled, never erased except by PLUS-8."""
+    """Delete a draft, or a finished campaign from the list (CAMP-3: its messages' history stays until a purge);
+    a scheduled or running campaign is cancelled instead."""
     from pipelines.store import campaigns
 
     engine = open_account_store(store)

@@ -338,14 +338,21 @@ def record_figures(engine: Engine, campaign_id: str, figures: dict, *, now: date
                            .values(figures=figures, updated_at=now or utc_now()))
 
 
-def delete(engine: Engine, campaign_id: str, account_id: str | None = None) -> Campaign:
-    """Drafts only (CAMP-3); any other campaign is cancelled, never erased (except by PLUS-8)."""
+def delete(engine: Engine, campaign_id: str, account_id: str | None = None, *, now: datetime | None = None) -> Campaign:
+    """CAMP-3: drafts and finished campaigns can be deleted; a scheduled or running one is cancelled instead, a
+    cancelled one stays. A draft goes with its audit; a finished campaign leaves the campaign list, but its messages'
+    history (receipts, replies, the report and the warehouse's rows) stays until a purge (PLUS-8), and so does its
+    lifecycle audit, which records the deletion."""
     with engine.begin() as connection:
         campaign = _locked(connection, campaign_id, account_id)
-        if campaign.status != "draft":
-            raise _refused(campaign, "be deleted: only drafts are; others are cancelled, never erased except by "
-                                     "PLUS-8", "CAMP-3, PLUS-8")
-        connection.execute(sql_delete(campaign_events).where(campaign_events.c.campaign_id == campaign_id))
+        if campaign.status not in ("draft", "finished"):
+            raise _refused(campaign, "be deleted: only drafts and finished campaigns are; a scheduled or running one "
+                                     "is cancelled, a cancelled one is kept (PLUS-8 purges)", "CAMP-3, PLUS-8")
+        if campaign.status == "draft":
+            connection.execute(sql_delete(campaign_events).where(campaign_events.c.campaign_id == campaign_id))
+        else:
+            _event(connection, campaign_id, "deleted", "deleted from the campaign list; its messages' history is "
+                                                       "kept until a purge", now or utc_now())
         connection.execute(sql_delete(campaigns).where(campaigns.c.id == campaign_id))
         return campaign
 

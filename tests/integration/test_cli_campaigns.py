@@ -62,7 +62,7 @@ def test_camp3_cancel_from_the_cli_a_scheduled_campaign_and_a_running_one(store_
     assert (campaigns.get(store, "s").status, campaigns.get(store, "r").status) == ("cancelled", "running")
     assert campaigns.cancel_requested(store, "r")
     deleted = run(store_url, "delete", "s")
-    assert deleted.returncode == 2 and "never erased except by PLUS-8" in deleted.stderr
+    assert deleted.returncode == 2 and "only drafts and finished campaigns are" in deleted.stderr
 
 
 def test_acc3_the_cli_sees_campaigns_within_its_account_only(store_url, tmp_path):

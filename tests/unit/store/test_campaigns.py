@@ -147,7 +147,7 @@ def test_camp3_cancel_refuses_drafts_and_ended_campaigns(store):
         campaigns.cancel(store, "d")
 
 
-def test_camp3_delete_erases_drafts_only_others_are_never_erased(store):
+def test_camp3_drafts_and_finished_campaigns_are_deleted_others_are_refused(store):
     campaigns.create(store, spec(), campaign_id="d", now=T0)
     campaigns.delete(store, "d")
     with pytest.raises(CampaignError, match="no campaign 'd'"):
@@ -156,9 +156,19 @@ def test_camp3_delete_erases_drafts_only_others_are_never_erased(store):
     campaigns.create(store, spec(), campaign_id="c", now=T0)
     campaigns.schedule(store, "c", "run-c")
     campaigns.cancel(store, "c")
-    with pytest.raises(CampaignError, match=r"'c' is cancelled: .*never erased except by PLUS-8"):
+    with pytest.raises(CampaignError, match=r"'c' is cancelled: .*only drafts and finished campaigns are"):
         campaigns.delete(store, "c")
     assert campaigns.get(store, "c").status == "cancelled"
+    campaigns.create(store, spec(), campaign_id="f", now=T0)
+    campaigns.schedule(store, "f", "run-f")
+    with pytest.raises(CampaignError, match=r"'f' is scheduled"):
+        campaigns.delete(store, "f")
+    for status in ("running", "finished"):
+        campaigns.transition(store, "f", status)
+    assert campaigns.delete(store, "f").status == "finished"
+    with pytest.raises(CampaignError, match="no campaign 'f'"):
+        campaigns.get(store, "f")
+    assert [event["status"] for event in campaigns.events(store, "f")][-1] == "deleted"  # its audit is kept
 
 
 def test_camp3_a_dag_run_takes_a_draft_once_and_a_retry_keeps_it(store):
