@@ -22,7 +22,8 @@ from starlette.routing import Route
 
 from pipelines.console import uploads
 from pipelines.console.blacklists_query import has_client, listed, opt_out_history
-from pipelines.console.web import account_id, audit, engine_of, flash_url, not_found, page, person, see_other
+from pipelines.console.web import account_id, audit, engine_of, flash_url, not_found, page, page_number, person, \
+    see_other
 from pipelines.lists.header import ListError
 from pipelines.store import blacklists as store
 from pipelines.store.blacklists import BlacklistError
@@ -56,11 +57,6 @@ def _kind(request: Request, *, change: bool = False) -> str:
     return kind
 
 
-def _page_number(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
-
-
 def _url(kind: str) -> str:
     return f"/blacklists/{kind}"
 
@@ -69,13 +65,13 @@ async def show(request: Request):
     """GET /blacklists[/{kind}][?q=number&page=N]: one page of a blacklist, searched by number."""
     kind, engine, account = _kind(request), engine_of(request), account_id(request)
     text = request.query_params.get("q", "").strip()
-    found = await run_in_threadpool(listed, engine, kind, account, search=text, page=_page_number(request))
+    found = await run_in_threadpool(listed, engine, kind, account, search=text, page=page_number(request))
     user = person(request)
     client = await run_in_threadpool(has_client, engine, account)
     tabs = [(name, label) for name, label in KINDS.items() if may_see(user, name)]
     return page(request, "blacklists_show.html", kind=kind, title=KINDS[kind], tabs=tabs, found=found, query=text,
                 url=_url(kind), editable=may_change(user, kind) and (kind != "client" or client),
-                has_client=client, error=request.query_params.get("error", ""),
+                has_client=client,
                 more=lambda number: f"{_url(kind)}?{urlencode({'q': text, 'page': number} if text else {'page': number})}")
 
 
@@ -84,7 +80,7 @@ def _numbers(raw: str) -> list[str]:
 
 
 def _failed(kind: str, message: str) -> Response:
-    return see_other(f"{_url(kind)}?{urlencode({'error': message})}")
+    return see_other(flash_url(_url(kind), message, "error"))
 
 
 def _invalid(numbers: list[str]) -> list[str]:
@@ -116,7 +112,8 @@ async def add(request: Request):
                                                                   numbers, source="console", by=user.login))
     except BlacklistError as error:
         return _failed(kind, str(error))
-    audit(request, f"blacklist.{kind}.add", ", ".join(numbers[:20]), f"asked={len(numbers)} added={added}")
+    await run_in_threadpool(audit, request, f"blacklist.{kind}.add", ", ".join(numbers[:20]),
+                            f"asked={len(numbers)} added={added}")
     return see_other(flash_url(_url(kind), f"{added} numéro(s) ajouté(s) à « {KINDS[kind]} » "
                                            f"({len(numbers) - added} déjà présent(s))."))
 
@@ -136,7 +133,7 @@ async def remove(request: Request):
         return _failed(kind, str(error))
     if not removed:
         return _failed(kind, f"{number} n'est pas dans « {KINDS[kind]} ».")
-    audit(request, f"blacklist.{kind}.remove", number)
+    await run_in_threadpool(audit, request, f"blacklist.{kind}.remove", number)
     return see_other(flash_url(_url(kind), f"{number} retiré de « {KINDS[kind]} »."))
 
 
@@ -157,7 +154,7 @@ async def import_numbers(request: Request):
                                                                   by=user.login))
     except (BlacklistError, ListError) as error:
         return _failed(kind, str(error).replace(str(path), path.name))
-    audit(request, f"blacklist.{kind}.import", path.name, f"added={added}")
+    await run_in_threadpool(audit, request, f"blacklist.{kind}.import", path.name, f"added={added}")
     return see_other(flash_url(_url(kind), f"{added} numéro(s) de {path.name} ajouté(s) à « {KINDS[kind]} »."))
 
 
@@ -165,7 +162,7 @@ async def history(request: Request):
     """GET /blacklists/history[?q=number&page=N]: the account's opt-out changes, newest first (PLUS-6)."""
     user, text = person(request), request.query_params.get("q", "").strip()
     found = await run_in_threadpool(opt_out_history, engine_of(request), user.account_id, search=text,
-                                    page=_page_number(request), with_global=user.superadmin)
+                                    page=page_number(request), with_global=user.superadmin)
     tabs = [(name, label) for name, label in KINDS.items() if may_see(user, name)]
     return page(request, "blacklists_history.html", found=found, query=text, tabs=tabs, kinds=KINDS,
                 more=lambda number: f"/blacklists/history?{urlencode({'q': text, 'page': number} if text else {'page': number})}")

@@ -7,14 +7,16 @@ it. Another account's list is as absent as a missing one (404, ACC-3); every cha
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 
 from pipelines.console import uploads
-from pipelines.console.web import account_id, audit, engine_of, flash_url, not_found, page, see_other
+from pipelines.console.web import (
+    account_id, audit, engine_of, flash_url, not_found, page, see_other, whole_number,
+)
 from pipelines.lists.header import ListError
 from pipelines.store import lists as saved_lists
 from pipelines.store.lists import SavedListError
@@ -47,19 +49,21 @@ async def import_upload(request: Request):
         shown = await run_in_threadpool(uploads.preview, path)
         return page(request, "lists_import.html", status_code=400, preview=shown, upload=ref, name=name,
                     failure=str(error).replace(str(path), uploads.display_name(path)))
-    audit(request, "list.import", saved.name,
+    await run_in_threadpool(audit, request, "list.import", saved.name,
           f"version={saved.version} rows={saved.rows} file={uploads.display_name(path)}")
     return see_other(flash_url(list_url(saved.name), f"Liste « {saved.name} » enregistrée : version "
                                                     f"{saved.version}, {saved.rows} destinataires."))
 
 
 def _version_param(request: Request) -> int | None:
+    """`?version=N`: None when absent; a value no version can have (`²`, 0, 5,000 digits) is a missing one (404)."""
     raw = request.query_params.get("version", "")
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise not_found()
-    return int(raw)
+    version = whole_number(raw)
+    if version is None:
+        raise not_found("Version introuvable")
+    return version
 
 
 async def show(request: Request):
@@ -73,8 +77,7 @@ async def show(request: Request):
     except SavedListError:
         raise not_found("Liste introuvable") from None
     others = [column for column in view.version.columns if column != view.version.mobile_column]
-    return page(request, "lists_show.html", view=view, others=others, query=text, url=list_url(name),
-                error=request.query_params.get("error", ""))
+    return page(request, "lists_show.html", view=view, others=others, query=text, url=list_url(name))
 
 
 async def _change(request: Request, change, *args):
@@ -87,7 +90,7 @@ async def _change(request: Request, change, *args):
     try:
         return await run_in_threadpool(change, engine, account, name, *args)
     except SavedListError as error:
-        return see_other(f"{list_url(name)}?{urlencode({'error': str(error)})}")
+        return see_other(flash_url(list_url(name), str(error), "error"))
 
 
 async def add_recipient(request: Request):
@@ -99,7 +102,7 @@ async def add_recipient(request: Request):
     saved = await _change(request, saved_lists.add, number, fields)
     if not isinstance(saved, saved_lists.SavedList):
         return saved
-    audit(request, "list.add", saved.name, f"number={number} version={saved.version}")
+    await run_in_threadpool(audit, request, "list.add", saved.name, f"number={number} version={saved.version}")
     return see_other(flash_url(list_url(saved.name), f"{number} ajouté : version {saved.version}."))
 
 
@@ -110,7 +113,7 @@ async def remove_recipient(request: Request):
     saved = await _change(request, saved_lists.remove, number)
     if not isinstance(saved, saved_lists.SavedList):
         return saved
-    audit(request, "list.remove", saved.name, f"number={number} version={saved.version}")
+    await run_in_threadpool(audit, request, "list.remove", saved.name, f"number={number} version={saved.version}")
     return see_other(flash_url(list_url(saved.name), f"{number} retiré : version {saved.version}."))
 
 
@@ -119,7 +122,8 @@ async def delete_list(request: Request):
     saved = await _change(request, saved_lists.delete)
     if not isinstance(saved, saved_lists.SavedList):
         return saved
-    audit(request, "list.delete", saved.name, f"versions={saved.version} rows={saved.rows}")
+    await run_in_threadpool(audit, request, "list.delete", saved.name,
+                            f"versions={saved.version} rows={saved.rows}")
     return see_other(flash_url("/lists", f"Liste « {saved.name} » supprimée."))
 
 

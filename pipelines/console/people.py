@@ -10,7 +10,6 @@ another account 404 (ACC-3). Every change is audited. The work is done by `pipel
 from __future__ import annotations
 
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,13 +17,12 @@ from starlette.routing import Route
 
 from pipelines.console.notify import NotifyError, send_email
 from pipelines.console.web import (
-    audit, engine_of, flash_url, not_found, page, person, require_admin, see_other,
+    audit, engine_of, flash_url, not_found, page, page_number, paris_time, person, require_admin, see_other,
 )
 from pipelines.store import people as store
 from pipelines.store.second_factor import required_for
 from pipelines.store.users import ROLES, User, UserError, get_user, list_users
 
-PARIS = ZoneInfo("Europe/Paris")
 ROLE_LABELS = {"admin": "Administrateur", "user": "Utilisateur"}
 FACTOR_LABELS = {"totp": "Application", "sms": "SMS", "email": "E-mail", None: "Aucune"}
 # The audit's actions in people's words (an action not named here shows as recorded).
@@ -51,13 +49,9 @@ ACTION_LABELS = {
 NEW_USER_FIELDS = ("email", "login", "role", "first_name", "last_name", "mobile")
 
 
-def paris_time(moment) -> str:
-    """A stored instant as Paris time for people (SQLite gives it back naive: it is UTC)."""
-    if moment is None:
-        return "—"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
-    return moment.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S")
+def when(moment) -> str:
+    """A stored instant as Paris time, to the second (`web.paris_time`: a naive one is UTC); none is a dash."""
+    return paris_time(moment, "%d/%m/%Y %H:%M:%S") or "—"
 
 
 def send_access(request: Request, user: User, password: str, code: str, *, welcome: bool) -> None:
@@ -119,7 +113,7 @@ def _users_page(request: Request, *, status_code: int = 200, error: str | None =
     engine = engine_of(request)
     return page(request, "users_list.html", status_code=status_code, people=list_users(engine, me.account_id),
                 required=required_for(engine, me.account_id), error=error,
-                form=form or {"role": "user"}, roles=ROLE_LABELS, factors=FACTOR_LABELS, when=paris_time)
+                form=form or {"role": "user"}, roles=ROLE_LABELS, factors=FACTOR_LABELS, when=when)
 
 
 async def users_list(request: Request):
@@ -179,7 +173,7 @@ async def require_second_factor(request: Request):
 
 def _user_page(request: Request, target: User, *, status_code: int = 200, error: str | None = None):
     return page(request, "users_show.html", status_code=status_code, person=target, error=error,
-                roles=ROLE_LABELS, factors=FACTOR_LABELS, when=paris_time, myself=target.id == person(request).id)
+                roles=ROLE_LABELS, factors=FACTOR_LABELS, when=when, myself=target.id == person(request).id)
 
 
 async def users_show(request: Request):
@@ -279,13 +273,15 @@ def _audit_page(request: Request):
     me = person(request)
     query = request.query_params
     action, actor, search = (query.get(name, "").strip() for name in ("action", "who", "q"))
-    try:
-        number = max(1, int(query.get("page", "1")))
-    except ValueError:
-        number = 1
     engine = engine_of(request)
-    found = store.audit_entries(engine, me.account_id, platform=me.superadmin, action=action or None,
-                                actor=actor or None, search=search or None, page=number)
+
+    def entries(number: int) -> store.AuditPage:
+        return store.audit_entries(engine, me.account_id, platform=me.superadmin, action=action or None,
+                                   actor=actor or None, search=search or None, page=number)
+
+    found = entries(page_number(request))
+    if found.page > found.pages:  # past the last page (a hand-typed number): the last one
+        found = entries(found.pages)
     actions, actors = store.audit_choices(engine, me.account_id, platform=me.superadmin)
     filters = {name: value for name, value in (("action", action), ("who", actor), ("q", search)) if value}
 
@@ -293,7 +289,7 @@ def _audit_page(request: Request):
         return "/audit?" + urlencode({**filters, "page": wanted})
 
     return page(request, "audit.html", labels=ACTION_LABELS, found=found, actions=actions, actors=actors, action=action, actor=actor,
-                search=search, when=paris_time, platform=me.superadmin,
+                search=search, when=when, platform=me.superadmin,
                 previous=page_url(found.page - 1) if found.page > 1 else None,
                 next=page_url(found.page + 1) if found.page < found.pages else None)
 

@@ -8,8 +8,14 @@ account are never found (404), whatever their id (ACC-3); a role that may not ac
 
 from __future__ import annotations
 
+import contextvars
+import hashlib
+import hmac
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 from sqlalchemy import Engine, insert
@@ -24,6 +30,11 @@ from pipelines.store.users import User
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))  # autoescaped
 ACCESS = ("public", "partial", "full")
+PARIS = ZoneInfo("Europe/Paris")
+MAX_PAGE = 1_000_000  # a page number beyond any list: clamped, so an OFFSET never overflows
+FLASH_KINDS = ("ok", "error")
+# The app secret flash messages are signed with; the guard sets it at the start of every request.
+SIGNING_KEY: contextvars.ContextVar[bytes] = contextvars.ContextVar("console_signing_key")
 
 
 def access(level: str) -> Callable:
@@ -78,6 +89,47 @@ def not_found(what: str = "Page introuvable") -> HTTPException:
     return HTTPException(404, what)
 
 
+def whole_number(raw: str | None, *, lower: int = 1, upper: int = 10**9, signed: bool = False) -> int | None:
+    """An integer typed in a URL or a form, within [lower, upper]; None for anything else (`²`, `١`, `1e3`, 5,000
+    digits): ASCII digits only, so `int()` never raises and a huge value never reaches SQL."""
+    text = (raw or "").strip()
+    digits = text[1:] if signed and text[:1] in "+-" and len(text) > 1 else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > max(len(str(abs(lower))), len(str(upper))):
+        return None
+    value = int(text)
+    return value if lower <= value <= upper else None
+
+
+def page_number(request: Request, name: str = "page") -> int:
+    """The page asked for in the query string: 1 when absent or not a number, at most MAX_PAGE."""
+    raw = (request.query_params.get(name) or "").strip()
+    if raw.isascii() and raw.isdigit() and len(raw) > len(str(MAX_PAGE)):
+        return MAX_PAGE
+    return whole_number(raw, upper=MAX_PAGE) or 1
+
+
+def paris_time(moment: datetime | str | None, shape: str = "%d/%m/%Y %H:%M") -> str:
+    """A stored instant as people read it: Paris time. A naive one is UTC (SQLite gives instants back naive),
+    never the machine's local time."""
+    if moment is None or moment == "":
+        return ""
+    moment = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(PARIS).strftime(shape)
+
+
+def campaign_of(request: Request, campaign_id: str | None = None, what: str = "Campagne introuvable"):
+    """The person's account's campaign of the path (or `campaign_id`), or 404: another account's is exactly as
+    absent as a missing one (ACC-3). Blocking: async endpoints call it through run_in_threadpool."""
+    from pipelines.store import campaigns as store
+
+    try:
+        return store.get(engine_of(request), campaign_id or request.path_params["campaign_id"], account_id(request))
+    except store.CampaignError:
+        raise not_found(what) from None
+
+
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
@@ -109,7 +161,7 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
     return TEMPLATES.TemplateResponse(request, template, status_code=status_code, context={
         "user": session.user if session and session.stage == "full" else None,
         "csrf_field": csrf_field(request), "csrf_token": csrf_token(request), "path": request.url.path,
-        **context})
+        "flash": flash_of(request), **context})
 
 
 def see_other(url: str) -> RedirectResponse:
@@ -117,8 +169,34 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def flash_url(url: str, message: str) -> str:
-    """`url` with a short message the next page shows (`?ok=`)."""
-    from urllib.parse import urlencode
+def _signature(key: bytes, kind: str, message: str) -> str:
+    return hmac.new(key, f"flash\n{kind}\n{message}".encode(), hashlib.sha256).hexdigest()[:32]
 
-    return f"{url}{'&' if '?' in url else '?'}{urlencode({'ok': message})}"
+
+def _key_bytes(secret: str | bytes) -> bytes:
+    return secret if isinstance(secret, bytes) else secret.encode()
+
+
+def flash_url(url: str, message: str, kind: str = "ok") -> str:
+    """`url` with a short message the next page shows (`?ok=` or `?error=`), signed with the app secret so that
+    nobody puts words on our pages through a link; unsigned (so never shown) when no request set the key."""
+    if kind not in FLASH_KINDS:
+        raise ValueError(f"flash kind {kind!r} is not one of {FLASH_KINDS}")
+    key = SIGNING_KEY.get(None)
+    query = {kind: message}
+    if key:
+        query["sig"] = _signature(_key_bytes(key), kind, message)
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
+
+
+def flash_of(request: Request) -> dict[str, str] | None:
+    """The message `flash_url` put in this page's URL, {"kind", "message"}, when its signature holds; else None."""
+    secret = getattr(request.app.state, "secret", None)
+    signature = request.query_params.get("sig", "")
+    if not secret or not signature:
+        return None
+    for kind in FLASH_KINDS:
+        message = request.query_params.get(kind)
+        if message and hmac.compare_digest(_signature(_key_bytes(secret), kind, message), signature):
+            return {"kind": kind, "message": message}
+    return None

@@ -161,3 +161,20 @@ def test_bl1_blacklist_pages_are_paged(app):
     second = admin.get("/blacklists/own", params={"page": 2})
     assert "+33600000051" in second.text and "+33600000001" not in second.text
     assert admin.get("/blacklists/nope").status_code == 404
+
+
+@pytest.mark.parametrize("number", ["²", "٣", "-2", "0", "9" * 5000, str(2**63)])
+def test_bl1_an_odd_page_number_shows_a_page_never_a_500(app, number):
+    from pipelines.store.blacklists import add_numbers
+
+    add_numbers(app.state.engine, "own", "default", [f"+336{n:08d}" for n in range(1, 61)], source="cli")
+    admin = _logged(app, "admin@example.fr")
+    for url in ("/blacklists/own", "/blacklists/history"):
+        shown = admin.get(url, params={"page": number})
+        assert shown.status_code == 200 and "Page " in shown.text
+
+
+def test_bl1_a_forged_error_link_puts_no_words_on_the_page(app):
+    admin = _logged(app, "admin@example.fr")
+    assert "Appelez" not in admin.get("/blacklists/own", params={"error": "Appelez le 0899"}).text
+    assert "Appelez" not in admin.get("/blacklists/own", params={"ok": "Appelez le 0899", "sig": "0" * 32}).text

@@ -169,3 +169,21 @@ def test_list4_pages_need_a_login(app):
     anonymous = client(app)
     for url in ("/lists", "/lists/clients"):
         assert anonymous.get(url).status_code in (302, 303, 307)
+
+
+@pytest.mark.parametrize("version", ["²", "٣", "0", "-1", "1e3", "9" * 5000, str(2**63)])
+def test_list4_a_version_no_list_can_have_is_not_found_never_a_500(app, version):
+    browser = _logged(app)
+    _import(browser, "Clients")
+    assert browser.get("/lists/Clients", params={"version": version}).status_code == 404
+    assert browser.get("/lists/Clients", params={"version": "1"}).status_code == 200
+
+
+def test_list4_a_refused_change_says_why_with_a_signed_message_a_forged_one_shows_nothing(app):
+    browser = _logged(app)
+    _import(browser, "Clients")
+    token = csrf_of(browser.get("/lists/Clients"))
+    refused = browser.post("/lists/Clients/remove", data={"csrf_token": token, "number": "0600000000"})
+    assert refused.status_code == 303 and "error=" in refused.headers["location"]
+    forged = browser.get("/lists/Clients", params={"error": "Appelez le 0899 000 000"})
+    assert "0899" not in forged.text
