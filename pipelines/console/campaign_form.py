@@ -13,7 +13,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from pipelines.spec import PARIS, SpecError
+from pipelines.console.web import paris_time, whole_number
+from pipelines.spec import SpecError
 from pipelines.spec.form import FLATTENED, spec_from_form, trigger_form
 
 # The form's French groups, in the order a person fills a campaign in; "Listes" is drawn by hand.
@@ -107,6 +108,8 @@ CHOICES = {
 }
 TEXTAREAS = ("message", "description", "defaults", "recipients")
 SAVED_LIST = re.compile(r"^[^:]+(:[1-9][0-9]*)?$")
+MAX_INTEGER = 10**15  # beyond it an integer field stays text, which the spec's validation names (CAMP-2)
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # a datetime-local input's value
 
 
 @dataclass
@@ -203,7 +206,8 @@ def _value(schema: dict, kind: str, raw: Any) -> Any:
         return None
     types = _types(schema)
     if "integer" in types:
-        return int(text) if re.fullmatch(r"[+-]?\d+", text) else text
+        number = whole_number(text, lower=-MAX_INTEGER, upper=MAX_INTEGER, signed=True)
+        return text if number is None else number
     if "number" in types:
         try:
             return float(text.replace(",", "."))
@@ -244,9 +248,9 @@ def _paris_local(value: Any) -> str:
         moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     except ValueError:
         return str(value)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(PARIS)
-    return moment.strftime("%Y-%m-%dT%H:%M")
+    if moment.tzinfo is not None:  # a naive send time is already Paris time (SEND-1)
+        return paris_time(moment, LOCAL_INPUT)
+    return moment.strftime(LOCAL_INPUT)
 
 
 def values_of_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -352,3 +356,19 @@ def problems_by_field(error: SpecError) -> dict[str, list[str]]:
     for problem in error.problems:
         found.setdefault(form_field(problem.field), []).append(f"{in_french(problem.message)} ({problem.rule})")
     return found
+
+
+def tracking_open(values: dict, message: str) -> bool:
+    """Link tracking's fields show open when the message holds URLs or a tracking field is filled in (URL-1)."""
+    return has_links(message) or any(values.get(name) for name in (
+        "track_links", "tracking_domain", "preview_title", "preview_description", "preview_image"))
+
+
+def has_links(message: str) -> bool:
+    """Whether the message holds URLs (URL-1): the form then opens its link tracking fields."""
+    from pipelines.links.detect import LinkError, find_urls
+
+    try:
+        return bool(find_urls(message).urls)
+    except LinkError:
+        return True

@@ -146,3 +146,25 @@ def choose(engine: Engine, bucket: Path, account: str, form, kept: list[str] | N
             except (LookupError, ValueError, StoreError) as error:
                 chosen.problems.append(f"liste enregistrée {entry} introuvable ({error})")
     return chosen
+
+
+def spec_files(spec_text: str | None) -> list[str]:
+    """The list files a campaign's stored spec (YAML) reads (a form may keep them)."""
+    import yaml
+
+    if not spec_text:
+        return []
+    return [item for item in (yaml.safe_load(spec_text) or {}).get("lists") or [] if isinstance(item, str)]
+
+
+def kept_files(engine: Engine, account: str, campaign_id: str | None) -> list[str]:
+    """The list files of the account's campaign `campaign_id` (the edit form's counter), none for another's
+    (ACC-3). Blocking."""
+    from pipelines.store.campaigns import CampaignError, get
+
+    if not campaign_id:
+        return []
+    try:
+        return spec_files(get(engine, campaign_id, account).spec)
+    except CampaignError:
+        return []

@@ -14,10 +14,12 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from pipelines.console import counter
-from pipelines.console.campaign_form import conf_from_form, field_views, problems_by_field, sections, spec_of, \
-    values_of_spec
-from pipelines.console.campaign_lists import choose, file_ref, shown_file
-from pipelines.console.web import account_id, audit, engine_of, flash_url, not_found, page, person, see_other
+from pipelines.console.campaign_form import conf_from_form, field_views, has_links, problems_by_field, sections, \
+    spec_of, tracking_open, values_of_spec
+from pipelines.console.campaign_lists import choose, file_ref, shown_file, spec_files
+from pipelines.console.web import (
+    account_id, audit, campaign_of, engine_of, flash_url, page, page_number, paris_time, person, see_other,
+)
 from pipelines.spec import PARIS, SpecError
 from pipelines.store import campaigns as store, get_account
 from pipelines.store.campaigns import EDITABLE, STATUSES, CampaignError
@@ -30,12 +32,7 @@ NEW_MESSAGE = "\nSTOP 36184"  # MSG-2: the opt-out mention is pre-filled
 _DAYS = {"Mon": "lun.", "Tue": "mar.", "Wed": "mer.", "Thu": "jeu.", "Fri": "ven.", "Sat": "sam.", "Sun": "dim."}
 
 
-def paris(moment: datetime | str | None) -> str:
-    """A time as the pages show it: Paris time, day first."""
-    if not moment:
-        return ""
-    moment = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-    return moment.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
+paris = paris_time  # the templates' name for it (the dashboard's too)
 
 
 def send_time(campaign: store.Campaign) -> datetime | None:
@@ -64,29 +61,17 @@ def window_in_french(policy: str | None) -> str:
 
 async def _campaign(request: Request) -> store.Campaign:
     """The campaign of the path, within the person's account, or 404 (ACC-3: another account's is as absent)."""
-    try:
-        return await run_in_threadpool(store.get, engine_of(request), request.path_params["campaign_id"],
-                                       account_id(request))
-    except CampaignError:
-        raise not_found("Campagne introuvable") from None
+    return await run_in_threadpool(campaign_of, request)
 
 
-def spec_files(campaign: store.Campaign | None) -> list[str]:
-    """The list files a campaign's stored spec reads (a form may keep them)."""
-    if campaign is None:
-        return []
-    return [item for item in (yaml.safe_load(campaign.spec) or {}).get("lists") or [] if isinstance(item, str)]
-
-
-async def kept_files(request: Request, campaign_id: str | None) -> list[str]:
-    """The list files of the person's campaign `campaign_id` (the edit form's counter), none for another's."""
-    if not campaign_id:
-        return []
-    try:
-        campaign = await run_in_threadpool(store.get, engine_of(request), campaign_id, account_id(request))
-    except CampaignError:
-        return []
-    return spec_files(campaign)
+def _listing(request: Request, status: str | None, search: str, number: int) -> dict:
+    """The list page's context (blocking: the store, each shown campaign's spec for its send time)."""
+    found = store.list_campaigns(engine_of(request), account_id(request), status, search or None)
+    pages = max((len(found) + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    number = min(number, pages)
+    shown = found[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
+    return {"campaigns": shown, "total": len(found), "page_number": number, "pages": pages,
+            "send_times": {campaign.id: send_time(campaign) for campaign in shown}}
 
 
 async def campaign_list(request: Request):
@@ -94,51 +79,34 @@ async def campaign_list(request: Request):
     search = (request.query_params.get("q") or "").strip()
     status = request.query_params.get("status") or None
     status = status if status in STATUSES else None
-    try:
-        number = max(int(request.query_params.get("page", "1")), 1)
-    except ValueError:
-        number = 1
-    found = await run_in_threadpool(store.list_campaigns, engine_of(request), account_id(request), status,
-                                    search or None)
-    shown = found[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
-    return page(request, "campaigns_list.html", campaigns=shown, total=len(found), search=search, status=status,
-                page_number=number, pages=max((len(found) + PAGE_SIZE - 1) // PAGE_SIZE, 1), words=STATUS_WORDS,
-                types=TYPE_WORDS, paris=paris, send_time=send_time)
+    context = await run_in_threadpool(_listing, request, status, search, page_number(request))
+    return page(request, "campaigns_list.html", search=search, status=status, words=STATUS_WORDS, types=TYPE_WORDS,
+                paris=paris, **context)
+
+
+def _form_context(request: Request, values: dict) -> dict:
+    """What the form shows beside the values (blocking: the account, its saved lists, the files' names)."""
+    from pipelines.store.lists import list_lists
+
+    engine, account, bucket = engine_of(request), account_id(request), request.app.state.bucket
+    settings = get_account(engine, account)
+    message = values.get("message") or ""
+    return {"account": settings, "saved": list_lists(engine, account),
+            "files": [(file_ref(bucket, account, path), shown_file(bucket, account, path))
+                      for path in values.get("lists") or []],
+            "window": window_in_french(values.get("send_window") or settings.send_window),
+            "has_links": has_links(message), "tracking_open": tracking_open(values, message)}
 
 
 async def _form_page(request: Request, values: dict, *, campaign: store.Campaign | None = None,
                      errors: dict | None = None, status_code: int = 200, preview=None, upload: str | None = None,
                      refusal: str | None = None, notice: str | None = None):
     """The create/edit form with `values`, the problems by field, and an upload's preview."""
-    from pipelines.store.lists import list_lists
-
-    engine, account, bucket = engine_of(request), account_id(request), request.app.state.bucket
-    settings = await run_in_threadpool(get_account, engine, account)
-    saved = await run_in_threadpool(list_lists, engine, account)
-    files = [(file_ref(bucket, account, path), shown_file(bucket, account, path)) for path in values.get("lists") or []]
-    message = values.get("message") or ""
+    context = await run_in_threadpool(_form_context, request, values)
     return page(request, "campaigns_form.html", status_code=status_code, campaign=campaign,
-                fields=field_views(values, errors), sections=sections(), errors=errors or {}, files=files,
-                saved=saved, chosen_saved=values.get("saved_lists") or [], recipients=values.get("recipients") or "",
-                window=window_in_french(values.get("send_window") or settings.send_window), account=settings,
-                preview=preview, upload=upload, refusal=refusal, notice=notice, has_links=_has_links(message),
-                tracking_open=tracking_open(values, message))
-
-
-def tracking_open(values: dict, message: str) -> bool:
-    """Link tracking's fields show open when the message holds URLs or a tracking field is filled in (URL-1)."""
-    return _has_links(message) or any(values.get(name) for name in (
-        "track_links", "tracking_domain", "preview_title", "preview_description", "preview_image"))
-
-
-def _has_links(message: str) -> bool:
-    """Whether the message holds URLs (URL-1): the form then opens its link tracking fields."""
-    from pipelines.links.detect import LinkError, find_urls
-
-    try:
-        return bool(find_urls(message).urls)
-    except LinkError:
-        return True
+                fields=field_views(values, errors), sections=sections(), errors=errors or {},
+                chosen_saved=values.get("saved_lists") or [], recipients=values.get("recipients") or "",
+                preview=preview, upload=upload, refusal=refusal, notice=notice, **context)
 
 
 async def new_form(request: Request):
@@ -152,7 +120,8 @@ async def edit_form(request: Request):
     if campaign.status not in EDITABLE:
         return see_other(flash_url(f"/campaigns/{campaign.id}", "Seuls les brouillons et les campagnes programmées "
                                                                  "se modifient : dupliquez-la (CAMP-3)."))
-    return await _form_page(request, values_of_spec(yaml.safe_load(campaign.spec) or {}), campaign=campaign)
+    values = await run_in_threadpool(lambda: values_of_spec(yaml.safe_load(campaign.spec) or {}))
+    return await _form_page(request, values, campaign=campaign)
 
 
 def _posted_values(form, files: list[str]) -> dict:
@@ -170,7 +139,8 @@ async def _submit(request: Request, campaign: store.Campaign | None = None):
 
     engine, account, bucket = engine_of(request), account_id(request), request.app.state.bucket
     async with request.form(max_files=1, max_fields=300) as form:
-        chosen = await run_in_threadpool(choose, engine, bucket, account, form, spec_files(campaign), False)
+        kept = await run_in_threadpool(spec_files, campaign.spec if campaign else None)
+        chosen = await run_in_threadpool(choose, engine, bucket, account, form, kept, False)
         values = _posted_values(form, chosen.files)
         upload = form.get("file")
         if isinstance(upload, UploadFile) and upload.filename:
@@ -194,7 +164,8 @@ async def _submit(request: Request, campaign: store.Campaign | None = None):
                                 status_code=400)
     except CampaignError as error:
         return await _form_page(request, values, campaign=campaign, errors={"": [str(error)]}, status_code=409)
-    audit(request, "campaign.create" if campaign is None else "campaign.edit", saved.id, saved.name)
+    await run_in_threadpool(audit, request, "campaign.create" if campaign is None else "campaign.edit", saved.id,
+                            saved.name)
     done = "Brouillon enregistré." if campaign is None else "Campagne modifiée."
     return see_other(flash_url(f"/campaigns/{saved.id}", done))
 
@@ -219,28 +190,33 @@ def _refusal(campaign: store.Campaign):
                               "(CAMP-3).")
 
 
-async def show(request: Request):
-    """GET /campaigns/{id}: the spec in short, the status, the lifecycle's events, the actions it allows."""
-    campaign = await _campaign(request)
-    events = await run_in_threadpool(store.events, engine_of(request), campaign.id)
+def _show_context(request: Request, campaign: store.Campaign) -> dict:
+    """The campaign page's context (blocking: its events, its spec's YAML, its files' names, the account)."""
+    events = store.events(engine_of(request), campaign.id)
     spec = yaml.safe_load(campaign.spec) or {}
     bucket, account = request.app.state.bucket, account_id(request)
     files = [shown_file(bucket, account, item) for item in spec.get("lists") or [] if isinstance(item, str)]
     saved = [item["saved"] + (f" (version {item['version']})" if item.get("version") else "")
              for item in spec.get("lists") or [] if isinstance(item, dict)]
-    settings = await run_in_threadpool(get_account, engine_of(request), account)
+    settings = get_account(engine_of(request), account)
     narrowed = (spec.get("account") or {}).get("send_window") if isinstance(spec.get("account"), dict) else None
-    return page(request, "campaigns_show.html", campaign=campaign, spec=spec, events=events, files=files,
-                saved=saved, words=STATUS_WORDS, types=TYPE_WORDS, paris=paris, editable=campaign.status in EDITABLE,
-                send_at=send_time(campaign),
-                window=window_in_french(narrowed or settings.send_window))
+    return {"spec": spec, "events": events, "files": files, "saved": saved, "send_at": send_time(campaign),
+            "window": window_in_french(narrowed or settings.send_window)}
+
+
+async def show(request: Request):
+    """GET /campaigns/{id}: the spec in short, the status, the lifecycle's events, the actions it allows."""
+    campaign = await _campaign(request)
+    context = await run_in_threadpool(_show_context, request, campaign)
+    return page(request, "campaigns_show.html", campaign=campaign, words=STATUS_WORDS, types=TYPE_WORDS,
+                paris=paris, editable=campaign.status in EDITABLE, **context)
 
 
 async def duplicate(request: Request):
     """POST /campaigns/{id}/duplicate: a new draft copied from any campaign (CAMP-3)."""
     campaign = await _campaign(request)
     copy = await run_in_threadpool(store.duplicate, engine_of(request), campaign.id, account_id(request))
-    audit(request, "campaign.duplicate", copy.id, f"from {campaign.id}")
+    await run_in_threadpool(audit, request, "campaign.duplicate", copy.id, f"from {campaign.id}")
     return see_other(flash_url(f"/campaigns/{copy.id}", "Campagne dupliquée : voici la copie, en brouillon."))
 
 
@@ -252,7 +228,7 @@ async def cancel(request: Request):
                                        by=person(request).login)
     except CampaignError as error:
         return see_other(flash_url(f"/campaigns/{campaign.id}", f"Annulation refusée : {error}"))
-    audit(request, "campaign.cancel", campaign.id, done.outcome)
+    await run_in_threadpool(audit, request, "campaign.cancel", campaign.id, done.outcome)
     said = ("Campagne annulée : elle n'enverra rien." if done.outcome == "cancelled"
             else "Annulation demandée : l'envoi s'arrête avant son prochain lot.")
     return see_other(flash_url(f"/campaigns/{campaign.id}", said))
@@ -265,7 +241,7 @@ async def delete(request: Request):
         await run_in_threadpool(store.delete, engine_of(request), campaign.id, account_id(request))
     except CampaignError as error:
         return see_other(flash_url(f"/campaigns/{campaign.id}", f"Suppression refusée : {error}"))
-    audit(request, "campaign.delete", campaign.id, campaign.name)
+    await run_in_threadpool(audit, request, "campaign.delete", campaign.id, campaign.name)
     return see_other(flash_url("/campaigns", f"Brouillon « {campaign.name} » supprimé."))
 
 

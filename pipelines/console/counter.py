@@ -175,13 +175,11 @@ def form_count(engine, bucket, account: str, form, kept: list[str] | None = None
 
 async def counter(request: Request):
     """POST /campaigns/counter (htmx, the form's values): the counter's fragment."""
-    from pipelines.console.campaigns import kept_files
-
-    from pipelines.console.campaign_form import SECTIONS, conf_from_form, field_views
-    from pipelines.console.campaigns import tracking_open
+    from pipelines.console.campaign_form import SECTIONS, conf_from_form, field_views, tracking_open
+    from pipelines.console.campaign_lists import kept_files
 
     async with request.form(max_files=1, max_fields=300) as form:
-        kept = await kept_files(request, form.get("campaign_id"))
+        kept = await run_in_threadpool(kept_files, engine_of(request), account_id(request), form.get("campaign_id"))
         count = await run_in_threadpool(form_count, engine_of(request), request.app.state.bucket,
                                         account_id(request), form, kept)
         conf = conf_from_form(form)

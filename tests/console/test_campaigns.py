@@ -273,3 +273,43 @@ def test_camp3_cancel_a_running_campaign_asks_it_to_stop(tmp_path, monkeypatch):
     assert answer.status_code == 303 and "Annulation+demand" in answer.headers["location"]
     assert store.cancel_requested(engine, campaign_id) and store.get(engine, campaign_id).status == "running"
     assert "l&#39;envoi s&#39;arrête avant son prochain lot" in browser.get(answer.headers["location"]).text
+
+
+def test_camp2_an_integer_field_of_5000_digits_is_its_fields_error_never_a_500(tmp_path, monkeypatch):
+    app, browser = _browser(tmp_path, monkeypatch)
+    for odd in ("9" * 5000, "²", "-" + "9" * 5000):
+        answer = browser.post("/campaigns/new", data=_form(browser, recipients="0612345678", max_parts=odd))
+        assert answer.status_code == 400, answer.text[:300]
+        assert re.search(r'id="f-max_parts"[^>]*aria-invalid="true"', answer.text)
+    assert store.list_campaigns(app.state.engine, "default") == []
+
+
+def test_camp4_an_odd_page_number_shows_a_page_never_a_500(tmp_path, monkeypatch):
+    app, browser = _browser(tmp_path, monkeypatch)
+    store.create(app.state.engine, {"name": "Seule", "message": MESSAGE, "recipients": [{"mobile": "0612345678"}]},
+                 "default")
+    for odd in ("²", "0", "-1", "9" * 5000, str(2**63)):
+        shown = browser.get("/campaigns", params={"page": odd})
+        assert shown.status_code == 200 and "Seule" in shown.text
+
+
+def test_camp4_times_are_paris_time_whatever_the_machines_zone(tmp_path, monkeypatch):
+    import time
+    from datetime import datetime
+
+    from sqlalchemy import update
+
+    from pipelines.store.schema import campaigns as table
+
+    app, browser = _browser(tmp_path, monkeypatch)
+    campaign_id = _create(browser, recipients="0612345678")
+    with app.state.engine.begin() as connection:  # naive, as SQLite gives it back: UTC
+        connection.execute(update(table).values(created_at=datetime(2026, 1, 15, 12, 0)))
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert "15/01/2026 13:00" in browser.get(f"/campaigns/{campaign_id}").text
+        assert "15/01/2026 13:00" in browser.get("/campaigns").text
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
