@@ -2,11 +2,13 @@
 approval (SEND-3/4), as the console's Airflow user, through `pipelines.airflow_rest` (plain HTTP, no Airflow import).
 
 Every call here blocks: endpoints run them with `run_in_threadpool`. A refusal or an unreachable Airflow is an
-`AirflowUnavailable` whose message is said to the person as is (French).
+`AirflowUnavailable` whose message is said to the person as is (French): the HTTP status only, never Airflow's
+own answer, which goes to the log.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -18,6 +20,7 @@ APPROVAL_TASK = "approve"  # dags/sms_campaign.py: the CampaignApprovalOperator'
 APPROVE, REJECT = "Approve", "Reject"  # Airflow's ApprovalOperator options (HITL), as the run page shows them
 _TOKENS: dict[tuple[str, str], str] = {}  # (url, user) → JWT, shared by the console's threads
 _LOCK = threading.Lock()
+LOG = logging.getLogger(__name__)
 
 
 class AirflowUnavailable(RuntimeError):
@@ -60,7 +63,9 @@ class Airflow:
         try:
             self.api.login(self.key[1], self.password)
         except (OSError, RuntimeError) as error:
-            raise AirflowUnavailable(f"Connexion à Airflow impossible ({self.key[0]}) : {error}") from None
+            LOG.warning("Airflow login as %r on %s failed: %s", self.key[1], self.key[0], error)
+            raise AirflowUnavailable("Connexion à Airflow impossible : l'identifiant de la console est refusé ou "
+                                     "Airflow ne répond pas.") from None
         with _LOCK:
             _TOKENS[self.key] = self.api.token
 
@@ -74,7 +79,8 @@ class Airflow:
             try:
                 status, answer = self.api.call(method, path, body)
             except OSError as error:
-                raise AirflowUnavailable(f"Airflow ne répond pas ({self.key[0]}) : {error}") from None
+                LOG.warning("Airflow on %s unreachable (%s %s): %s", self.key[0], method, path, error)
+                raise AirflowUnavailable("Airflow ne répond pas : réessayez dans quelques minutes.") from None
             if status != 401 or attempt == 2:
                 return status, answer
             self._login()
@@ -85,14 +91,16 @@ class Airflow:
         status, run = self.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns",
                                 {"logical_date": None, "conf": {"campaign_id": campaign_id}})
         if status not in (200, 201) or not isinstance(run, dict):
-            raise AirflowUnavailable(f"Airflow a refusé de lancer la campagne ({status}) : {run}")
+            LOG.warning("Airflow refused to trigger campaign %s (HTTP %s): %r", campaign_id, status, run)
+            raise AirflowUnavailable(f"Airflow a refusé de lancer la campagne (erreur HTTP {status}).")
         return run["dag_run_id"]
 
     def run(self, run_id: str) -> RunView:
         """The run's state, its tasks' states and its pending approval, in three reads."""
         status, run = self.call("GET", run_path(run_id))
         if status != 200 or not isinstance(run, dict):
-            raise AirflowUnavailable(f"Airflow ne connaît pas l'exécution {run_id} ({status}).")
+            LOG.warning("Airflow did not give run %s (HTTP %s): %r", run_id, status, run)
+            raise AirflowUnavailable(f"Airflow ne connaît pas l'exécution {run_id} (erreur HTTP {status}).")
         _, answer = self.call("GET", f"{run_path(run_id)}/taskInstances?limit=100")
         tasks: dict[str, str] = {}
         for instance in (answer or {}).get("task_instances", []) if isinstance(answer, dict) else []:
@@ -126,5 +134,6 @@ class Airflow:
             "PATCH", f"{run_path(run_id)}/taskInstances/{quote(instance['task_id'], safe='')}/"
                      f"{int(instance.get('map_index', -1))}/hitlDetails", {"chosen_options": [option]})
         if status != 200:
-            raise AirflowUnavailable(f"Airflow a refusé la réponse ({status}) : {answer}")
+            LOG.warning("Airflow refused the answer %s to run %s (HTTP %s): %r", option, run_id, status, answer)
+            raise AirflowUnavailable(f"Airflow a refusé la réponse (erreur HTTP {status}).")
         return answer if isinstance(answer, dict) else {}

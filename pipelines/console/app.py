@@ -18,7 +18,7 @@ from pipelines.console.web import page
 
 STATIC = Path(__file__).with_name("static")
 # Each module's `routes`, in this order; a module owns its paths (English) and its pages (French labels).
-PAGES = ("auth", "account", "people", "dashboard", "campaigns", "lists", "reports", "blacklists")
+PAGES = ("auth", "account", "people", "dashboard", "campaigns", "approval", "lists", "reports", "blacklists")
 TITLES = {401: "Connexion requise", 403: "Accès refusé", 404: "Page introuvable", 405: "Méthode non permise",
           413: "Fichier trop gros"}
 

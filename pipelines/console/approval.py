@@ -11,6 +11,7 @@ campaign is not found (ACC-3).
 from __future__ import annotations
 
 import threading
+import weakref
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,20 +19,18 @@ from starlette.routing import Route
 
 from pipelines.console import airflow
 from pipelines.console.approval_panel import approval_body, number, plan_summary, send4, stage, wait_target
-from pipelines.console.web import account_id, audit, engine_of, flash_url, not_found, page, person, see_other
+from pipelines.console.web import audit, campaign_of, engine_of, flash_url, page, person, see_other
 from pipelines.store import campaigns as store
 
 SENDABLE = ("draft",)  # a draft is sent; a scheduled one already has its run (CAMP-3)
-_SENDING: dict[str, threading.Lock] = {}  # campaign id → its send lock (see _trigger)
+# campaign id → its send lock while a send holds it (see _trigger); gone once no send holds it
+_SENDING: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
 _LOCKS_GUARD = threading.Lock()
 
 
 def _campaign(request: Request) -> store.Campaign:
     """The campaign of the path, in the person's account only (ACC-3: another account's is exactly as absent)."""
-    try:
-        return store.get(engine_of(request), request.path_params["campaign_id"], account_id(request))
-    except store.CampaignError:
-        raise not_found("Campagne introuvable") from None
+    return campaign_of(request)
 
 
 def _panel_url(campaign: store.Campaign) -> str:
@@ -80,8 +79,10 @@ def _trigger(request: Request, campaign: store.Campaign) -> str | None:
     One send at a time per campaign in this process (a double click, two tabs): the second finds it scheduled and
     triggers nothing. None when the campaign is no longer a draft.
     """
-    with _LOCKS_GUARD:
-        lock = _SENDING.setdefault(campaign.id, threading.Lock())
+    with _LOCKS_GUARD:  # the lock lives as long as a send holds it: the map keeps no campaign once sent
+        lock = _SENDING.get(campaign.id)
+        if lock is None:
+            lock = _SENDING[campaign.id] = threading.Lock()
     with lock:
         if store.get(engine_of(request), campaign.id).status not in SENDABLE:
             return None

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
+from pipelines.console.web import in_paris
 from pipelines.layout import CampaignPaths, PlanSummary, SummaryError, read_summary
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -67,7 +68,7 @@ def approval_body(text: str | None) -> list[Markup]:
 
 def paris_words(moment: datetime) -> str:
     """'jeudi 26 novembre 2026 à 08:00 (heure de Paris)'."""
-    local = moment.astimezone(PARIS)
+    local = in_paris(moment)
     return f"{DAYS[local.weekday()]} {local.day} {MONTHS[local.month - 1]} {local.year} à {local:%H:%M} (heure de Paris)"
 
 

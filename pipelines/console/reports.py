@@ -2,8 +2,7 @@
 charts of its statuses and of its deliveries (and clicks) over time, its replies, and the CSV per category.
 
 The figures and the CSV come from the code the CLI runs (`smsflow stats`, `smsflow report`: `pipelines.report`),
-on the bucket's warehouse. Another account's campaign is not found, on every route (ACC-3). This module also
-gathers the send and approval routes (`pipelines.console.approval`), which the app's PAGES does not list.
+on the bucket's warehouse. Another account's campaign is not found, on every route (ACC-3).
 """
 
 from __future__ import annotations
@@ -18,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse
 from starlette.routing import Route
 
-from pipelines.console import approval, charts
+from pipelines.console import charts
 from pipelines.console.approval_panel import number
 from pipelines.console.reports_data import CATEGORY_WORDS, activity, export, figures
-from pipelines.console.web import account_id, audit, engine_of, not_found, page
+from pipelines.console.web import account_id, audit, campaign_of, engine_of, not_found, page
 from pipelines.store import campaigns as store
 
 RAN = ("running", "finished", "cancelled")  # CAMP-3: the statuses a campaign has once its run started sending
@@ -29,11 +28,7 @@ RAN = ("running", "finished", "cancelled")  # CAMP-3: the statuses a campaign ha
 
 def _campaign(request: Request) -> store.Campaign:
     """The campaign of the path in the person's account (ACC-3); another account's or none: absent (404)."""
-    try:
-        campaign = store.get(engine_of(request), request.path_params["campaign_id"], account_id(request))
-    except store.CampaignError:
-        raise not_found("Rapport introuvable") from None
-    return campaign
+    return campaign_of(request, what="Rapport introuvable")
 
 
 def _ran(request: Request) -> list[store.Campaign]:
@@ -108,4 +103,4 @@ routes = [
     Route("/reports", list_reports, methods=["GET"]),
     Route("/reports/{campaign_id}", show_report, methods=["GET"]),
     Route("/reports/{campaign_id}/csv/{category}", download, methods=["GET"]),
-] + approval.routes
+]

@@ -108,15 +108,20 @@ def page_number(request: Request, name: str = "page") -> int:
     return whole_number(raw, upper=MAX_PAGE) or 1
 
 
-def paris_time(moment: datetime | str | None, shape: str = "%d/%m/%Y %H:%M") -> str:
-    """A stored instant as people read it: Paris time. A naive one is UTC (SQLite gives instants back naive),
-    never the machine's local time."""
-    if moment is None or moment == "":
-        return ""
+def in_paris(moment: datetime | str) -> datetime:
+    """A stored instant in Paris time. A naive one is UTC (SQLite gives instants back naive), never the machine's
+    local time."""
     moment = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(PARIS).strftime(shape)
+    return moment.astimezone(PARIS)
+
+
+def paris_time(moment: datetime | str | None, shape: str = "%d/%m/%Y %H:%M") -> str:
+    """A stored instant as people read it: Paris time (`in_paris`), day first; none is ""."""
+    if moment is None or moment == "":
+        return ""
+    return in_paris(moment).strftime(shape)
 
 
 def campaign_of(request: Request, campaign_id: str | None = None, what: str = "Campagne introuvable"):

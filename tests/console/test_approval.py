@@ -38,6 +38,7 @@ class FakeAirflow(ThreadingHTTPServer):
         self.state, self.tasks, self.pending, self.answered, self.logins = "running", {}, None, None, 0
         self.expire_next = False  # the next authorised call answers 401 (an expired token)
         self.trigger_delay = 0.0  # seconds a trigger takes (a slow Airflow)
+        self.trigger_refusal: tuple[int, object] | None = None  # (status, body) a trigger answers instead
 
     @property
     def url(self) -> str:
@@ -72,6 +73,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._answer(401, {"detail": "Not authenticated"})
         if self.command == "POST" and self.path == "/api/v2/dags/sms_campaign/dagRuns":
             time.sleep(airflow.trigger_delay)
+            if airflow.trigger_refusal:
+                return self._answer(*airflow.trigger_refusal)
             return self._answer(200, {"dag_run_id": RUN_ID, "state": "queued", "conf": body["conf"]})
         if self.path == RUN_PATH:
             return self._answer(200, {"dag_run_id": RUN_ID, "state": airflow.state, "note": None})
@@ -410,3 +413,49 @@ def test_send3_the_panel_included_with_only_the_campaign_loads_itself():
     html = TEMPLATES.get_template("campaigns_run_panel.html").render(campaign=SimpleNamespace(id="soldes-1"))
     assert 'hx-get="/campaigns/soldes-1/run" hx-trigger="load" hx-swap="outerHTML"' in html
     assert '<a href="/campaigns/soldes-1/run">' in html
+
+
+def test_send3_airflows_own_refusal_is_logged_the_person_reads_its_status_only(tmp_path, monkeypatch, airflow,
+                                                                               caplog):
+    from pipelines.store import campaigns as store
+
+    app, campaign_id, _ = _app(tmp_path, monkeypatch, airflow)
+    airflow.trigger_refusal = (500, {"detail": "Traceback: sqlalchemy.exc at /opt/airflow/secret_module.py"})
+    ana = _browser(app, "ana@acme.fr")
+    with caplog.at_level("WARNING", logger="pipelines.console.airflow"):
+        answer = _post(ana, f"/campaigns/{campaign_id}/send")
+    assert answer.status_code == 503 and "Airflow a refusé de lancer la campagne (erreur HTTP 500)" in answer.text
+    assert "secret_module" not in answer.text and "Traceback" not in answer.text
+    assert "secret_module" in caplog.text
+    assert "secret_module" not in _audited(app, "campaign.send.refused")[0][2]
+    assert store.get(app.state.engine, campaign_id).status == "draft"
+
+
+def test_send3_the_send_locks_are_dropped_once_the_send_is_done(tmp_path, monkeypatch, airflow):
+    from pipelines.console import approval
+
+    app, campaign_id, _ = _app(tmp_path, monkeypatch, airflow)
+    assert _post(_browser(app, "ana@acme.fr"), f"/campaigns/{campaign_id}/send").status_code == 303
+    assert campaign_id not in approval._SENDING and len(approval._SENDING) == 0
+
+
+def test_send3_the_approval_routes_are_the_apps_own_page_module_not_the_reports():
+    from pipelines.console import app, approval, reports
+
+    assert "approval" in app.PAGES
+    assert not {route.path for route in approval.routes} & {route.path for route in reports.routes}
+
+
+def test_send4_the_send_time_is_paris_time_whatever_the_machines_zone(monkeypatch):
+    import time as clock
+
+    from pipelines.console.approval_panel import paris_words
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    clock.tzset()
+    try:
+        assert "à 13:00 (heure de Paris)" in paris_words(datetime(2026, 1, 15, 12, 0))
+        assert "à 13:00 (heure de Paris)" in paris_words(datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc))
+    finally:
+        monkeypatch.delenv("TZ")
+        clock.tzset()

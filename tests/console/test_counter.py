@@ -210,3 +210,15 @@ def test_msg5_jinja_template_counted_on_the_longest_values(tmp_path, monkeypatch
     figures, fragment = _count(browser, "Bonjour {{ Prénom | upper }} STOP 36184", upload=reference)
     assert figures == _measured("Bonjour MAXIMILIENNE STOP 36184")
     assert 'role="alert"' not in fragment
+
+
+def test_enc6_the_counter_imports_no_campaign_page_module_no_cycle():
+    import ast
+    from pathlib import Path
+
+    import pipelines.console.counter as counter
+
+    tree = ast.parse(Path(counter.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert "pipelines.console.campaigns" not in imported
