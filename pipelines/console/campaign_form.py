@@ -107,7 +107,7 @@ CHOICES = {
                     "charter-2026": "08:00–21:30 à partir du 1er mars 2026 (charter-2026)"},
 }
 TEXTAREAS = ("message", "description", "defaults", "recipients")
-SAVED_LIST = re.compile(r"^[^:]+(:[1-9][0-9]*)?$")
+SAVED_LIST = re.compile(r"^[^:]+(:[1-9][0-9]{0,8})?$")  # a version int() reads at once
 MAX_INTEGER = 10**15  # beyond it an integer field stays text, which the spec's validation names (CAMP-2)
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # a datetime-local input's value
 

@@ -85,11 +85,14 @@ def saved_fields(engine: Engine, account: str, entry: str) -> tuple[tuple[str, .
     """`NAME` (its latest version) or `NAME:VERSION` of the account's saved lists."""
     from pipelines.store.lists import list_lists
 
+    from pipelines.console.web import whole_number
+
     name, _, version = entry.partition(":")
     found = next((saved for saved in list_lists(engine, account) if saved.name == name), None)
-    if found is None:
+    wanted = whole_number(version) if version else found.version if found else None
+    if found is None or wanted is None:
         raise LookupError(name)
-    return _saved_fields(engine, account, name, int(version or found.version), found.created_at.isoformat())
+    return _saved_fields(engine, account, name, wanted, found.created_at.isoformat())
 
 
 def allowed_file(bucket: Path, account: str, value: str, kept: list[str]) -> Path | None:

@@ -313,3 +313,13 @@ def test_camp4_times_are_paris_time_whatever_the_machines_zone(tmp_path, monkeyp
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_camp3_a_saved_list_version_of_5000_digits_is_refused_never_a_500(tmp_path, monkeypatch):
+    app, browser = _browser(tmp_path, monkeypatch)
+    odd = "Clients:" + "9" * 5000
+    answer = browser.post("/campaigns/new", data=_form(browser, saved_lists=odd))
+    assert answer.status_code in (303, 400), answer.text[:300]
+    counted = browser.post("/campaigns/counter", data={**_form(browser), "saved_lists": odd},
+                           headers={"HX-Request": "true"})
+    assert counted.status_code == 200 and "introuvable" in counted.text
