@@ -14,7 +14,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from pipelines.store.engine import now
 from pipelines.store.schema import console_sessions, users
-from pipelines.store.users import User, as_user
+from pipelines.store.users import User, as_user, end_sessions
 
 STAGES = ("password", "activation", "full")  # password: second factor awaited; activation: USER-3's new password
 TOUCH_EVERY = timedelta(minutes=5)
@@ -84,8 +84,5 @@ def close_session(engine: Engine, key: str) -> None:
 
 
 def close_all(engine: Engine, user_id: int) -> int:
-    """Logout everywhere: every session of the user ends now. Returns how many there were."""
-    stamp = now()
-    with engine.begin() as connection:
-        connection.execute(update(users).where(users.c.id == user_id).values(sessions_valid_after=stamp))
-        return connection.execute(delete(console_sessions).where(console_sessions.c.user_id == user_id)).rowcount
+    """Logout everywhere: every session of the user ends now (the store's `end_sessions`). Returns how many."""
+    return end_sessions(engine, user_id)

@@ -15,10 +15,10 @@ from sqlalchemy import Engine, delete, func, insert, or_, select, update
 
 from pipelines.store.accounts import account_in
 from pipelines.store.engine import now
-from pipelines.store.schema import accounts, audit_log, console_sessions, trusted_devices, user_codes, users
+from pipelines.store.schema import accounts, audit_log, trusted_devices, user_codes, users
 from pipelines.store.second_factor import issue_code
 from pipelines.store.users import (
-    EMAIL, ROLES, User, UserError, as_user, create_user, find_login, set_password, temporary_password,
+    EMAIL, ROLES, User, UserError, as_user, create_user, end_sessions, find_login, set_password, temporary_password,
 )
 
 AUDIT_PAGE = 50
@@ -61,13 +61,12 @@ def add_person(engine: Engine, account_id: str, email: str, *, role: str = "user
 
 def give_temporary_password(engine: Engine, user_id: int, *, account_id: str | None = None) -> tuple[User, str, str]:
     """USER-3 started by an administrator: a new temporary password and activation code for the user; their
-    sessions end (the old password no longer opens one)."""
+    sessions end with the old password (`set_password`)."""
     with engine.connect() as connection:
         _user_row(connection, user_id, account_id)
     password = temporary_password()
     set_password(engine, user_id, password, temporary=True)
-    with engine.begin() as connection:
-        end_sessions(connection, user_id)
+    with engine.connect() as connection:
         row = _user_row(connection, user_id, None)
     return as_user(row), password, issue_code(engine, user_id, "activation")
 
@@ -107,12 +106,6 @@ def _keeps_an_admin(connection, row, *, role: str, active: bool) -> None:
     if not others:
         raise LastAdminError(f"{row.login}: the last active administrator of account {row.account_id!r} stays "
                              f"an active administrator (make another user an administrator first) [USER-4]")
-
-
-def end_sessions(connection, user_id: int) -> int:
-    """Every console session of the user ends now (a deactivated login, a reset second factor)."""
-    connection.execute(update(users).where(users.c.id == user_id).values(sessions_valid_after=now()))
-    return connection.execute(delete(console_sessions).where(console_sessions.c.user_id == user_id)).rowcount
 
 
 def set_active(engine: Engine, user_id: int, active: bool, *, account_id: str | None = None) -> User:
@@ -161,7 +154,7 @@ def update_person(engine: Engine, user_id: int, *, account_id: str | None = None
 
 def reset_second_factor(engine: Engine, user_id: int, *, account_id: str | None = None) -> User:
     """USER-2: an administrator resets a user's second factor: method, authenticator secret, login and recovery
-    codes and trusted devices are gone; the user enrols again at their next login."""
+    codes and trusted devices are gone, and the user's sessions end; they enrol again at their next login."""
     with engine.begin() as connection:
         _user_row(connection, user_id, account_id)
         connection.execute(update(users).where(users.c.id == user_id).values(
@@ -169,6 +162,7 @@ def reset_second_factor(engine: Engine, user_id: int, *, account_id: str | None 
         connection.execute(delete(user_codes).where(user_codes.c.user_id == user_id,
                                                     user_codes.c.purpose.in_(SECOND_FACTOR_CODES)))
         connection.execute(delete(trusted_devices).where(trusted_devices.c.user_id == user_id))
+        end_sessions(connection, user_id)
         return as_user(_user_row(connection, user_id, None))
 
 

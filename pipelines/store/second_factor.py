@@ -13,10 +13,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
 
 from pipelines.store.engine import now
-from pipelines.store.schema import accounts, trusted_devices, user_codes, users
+from pipelines.store.schema import accounts, audit_log, trusted_devices, user_codes, users
 from pipelines.store.users import UserError
 
 METHODS = ("totp", "sms", "email")
@@ -83,7 +83,7 @@ def totp_uri(secret: str, login: str) -> str:
 def _step_of(secret: str, code: str, at: datetime) -> int | None:
     """The time step (current ±1) whose code is `code`, or None."""
     code = _normal(code)
-    if not (code.isdigit() and len(code) == 6):
+    if not (code.isascii() and code.isdigit() and len(code) == 6):  # "١٢٣٤٥٦".isdigit() too
         return None
     totp, current = _totp(secret), int(at.timestamp()) // STEP
     for step in (current - 1, current, current + 1):
@@ -139,20 +139,27 @@ def issue_code(engine: Engine, user_id: int, purpose: str, channel: str | None =
 def check_code(engine: Engine, user_id: int, purpose: str, code: str, *, channel: str | None = None,
                at: datetime | None = None) -> bool:
     """The user's live code for `purpose` (of `channel` when given): unexpired, unused, under 5 attempts.
-    A match uses it up; every try counts."""
-    at = at or now()
+    The try is counted first, in one write that refuses a sixth (parallel tries cannot pass the limit); only a
+    counted try is checked, and a match uses the code up."""
+    at, code = at or now(), _normal(code)
     with engine.begin() as connection:
-        query = select(user_codes).where(user_codes.c.user_id == user_id, user_codes.c.purpose == purpose,
-                                         user_codes.c.used_at.is_(None))
+        query = select(user_codes.c.id, user_codes.c.code_hash, user_codes.c.expires_at).where(
+            user_codes.c.user_id == user_id, user_codes.c.purpose == purpose, user_codes.c.used_at.is_(None))
         if channel is not None:
             query = query.where(user_codes.c.channel == channel)
         row = connection.execute(query.order_by(user_codes.c.id.desc())).first()
-        if row is None or _aware(row.expires_at) <= at or row.attempts >= MAX_ATTEMPTS:
+        if row is None or _aware(row.expires_at) <= at:
             return False
-        good = _matches(_normal(code), row.code_hash)
-        connection.execute(update(user_codes).where(user_codes.c.id == row.id).values(
-            attempts=user_codes.c.attempts + 1, used_at=at if good else None))
-        return good
+        counted = connection.execute(update(user_codes).where(
+            user_codes.c.id == row.id, user_codes.c.used_at.is_(None), user_codes.c.attempts < MAX_ATTEMPTS)
+            .values(attempts=user_codes.c.attempts + 1)).rowcount
+        if not counted or not (code.isascii() and code.isdigit() and len(code) == 6):
+            return False
+        if not _matches(code, row.code_hash):
+            return False
+        used = connection.execute(update(user_codes).where(user_codes.c.id == row.id, user_codes.c.used_at.is_(None))
+                                  .values(used_at=at)).rowcount
+        return used == 1
 
 
 def confirm_channel(engine: Engine, user_id: int, channel: str, code: str, *, at: datetime | None = None) -> bool:
@@ -165,6 +172,27 @@ def confirm_channel(engine: Engine, user_id: int, channel: str, code: str, *, at
         connection.execute(update(users).where(users.c.id == user_id).values(
             second_factor=channel, totp_secret=None, totp_pending=None, totp_last_step=None, updated_at=now()))
     return True
+
+
+SEND_COOLDOWN = timedelta(seconds=30)  # between two codes sent to a user (« Renvoyer le code »)
+SENDS_PER_HOUR = 10
+
+
+def send_wait(engine: Engine, user_id: int, *, at: datetime | None = None) -> timedelta:
+    """How long before another code may be sent to the user (zero: now): 30 s after the last one, and no more
+    than ten in an hour, counted from the audit log's `second_factor_code_sent` lines (every code sent is audited)."""
+    at = at or now()
+    with engine.connect() as connection:
+        sent = [_aware(moment) for moment in connection.execute(select(audit_log.c.at).where(
+            audit_log.c.user_id == user_id, audit_log.c.action == "second_factor_code_sent",
+            audit_log.c.at > at - timedelta(hours=1)).order_by(audit_log.c.at.desc()).limit(SENDS_PER_HOUR))
+            .scalars()]
+    if not sent:
+        return timedelta(0)
+    wait = sent[0] + SEND_COOLDOWN - at
+    if len(sent) >= SENDS_PER_HOUR:  # the oldest of the last ten leaves the hour first
+        wait = max(wait, sent[-1] + timedelta(hours=1) - at)
+    return max(wait, timedelta(0))
 
 
 # --- recovery codes -----------------------------------------------------------------------------------------
@@ -184,7 +212,7 @@ def new_recovery_codes(engine: Engine, user_id: int, *, at: datetime | None = No
 def use_recovery_code(engine: Engine, user_id: int, code: str, *, at: datetime | None = None) -> bool:
     """A recovery code instead of any other code: it works once."""
     at, code = at or now(), _normal(code)
-    if len(code) != 10:
+    if not (code.isascii() and len(code) == 10):
         return False
     with engine.begin() as connection:
         rows = connection.execute(select(user_codes.c.id, user_codes.c.code_hash).where(
@@ -198,8 +226,6 @@ def use_recovery_code(engine: Engine, user_id: int, code: str, *, at: datetime |
 
 
 def recovery_codes_left(engine: Engine, user_id: int) -> int:
-    from sqlalchemy import func
-
     with engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(user_codes).where(
             user_codes.c.user_id == user_id, user_codes.c.purpose == "recovery",

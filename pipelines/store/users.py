@@ -12,11 +12,11 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, select, update
 
 from pipelines.store.accounts import account_in
 from pipelines.store.engine import StoreError, now
-from pipelines.store.schema import audit_log, user_codes, users
+from pipelines.store.schema import audit_log, console_sessions, user_codes, users
 
 ROLES = ("admin", "user")
 MIN_PASSWORD = 11  # USER-1
@@ -168,8 +168,19 @@ def list_users(engine: Engine, account_id: str) -> list[User]:
         return [as_user(row) for row in rows]
 
 
+def end_sessions(store: Connection | Engine, user_id: int) -> int:
+    """Every console session of the user ends now (logout everywhere, a new password, a deactivated login, a reset
+    second factor); `store` is an open connection (its transaction) or an engine. Returns how many there were."""
+    if isinstance(store, Engine):
+        with store.begin() as connection:
+            return end_sessions(connection, user_id)
+    store.execute(update(users).where(users.c.id == user_id).values(sessions_valid_after=now()))
+    return store.execute(delete(console_sessions).where(console_sessions.c.user_id == user_id)).rowcount
+
+
 def set_password(engine: Engine, user_id: int, password: str, *, temporary: bool = False) -> None:
-    """A new password (USER-1 policy), clearing a lockout."""
+    """A new password (USER-1 policy), clearing a lockout; every session of the user ends (whoever set it: the
+    person, an administrator, the CLI), so a session opened with the old password does not outlive it."""
     check_password(password)
     stamp = now()
     with engine.begin() as connection:
@@ -179,23 +190,35 @@ def set_password(engine: Engine, user_id: int, password: str, *, temporary: bool
         connection.execute(update(user_codes).where(  # a forgotten password's offer ends with the new password
             user_codes.c.user_id == user_id, user_codes.c.purpose == "temporary", user_codes.c.used_at.is_(None))
             .values(used_at=stamp))
+        end_sessions(connection, user_id)
 
 
 TEMPORARY_MINUTES = 30  # USER-3: how long a forgotten password's temporary password opens the activation step
 
 
-def offer_temporary_password(engine: Engine, user_id: int, *, at: datetime | None = None) -> str:
+OFFER_EVERY = timedelta(seconds=60)  # USER-3: at most one forgotten-password mail pair per login in this time
+
+
+def offer_temporary_password(engine: Engine, user_id: int, *, at: datetime | None = None) -> str | None:
     """USER-3, a forgotten password: a temporary password that opens only the activation step, for
     TEMPORARY_MINUTES, BESIDE the user's own password, which keeps working until a new one is chosen (so a stranger
-    who types someone's login on the forgotten-password page locks nobody out). A new offer voids the previous."""
+    who types someone's login on the forgotten-password page locks nobody out). A new offer voids the previous.
+    None (and no new offer) when one was made less than OFFER_EVERY ago: the page cannot flood a mailbox."""
     at = at or now()
     password = temporary_password()
+    password_hash = hash_password(password)  # the same cost whether or not an offer is made
     with engine.begin() as connection:
+        # a no-op write first: it takes the user's row lock, so two requests at once cannot both see no recent offer
+        connection.execute(update(users).where(users.c.id == user_id).values(failed_logins=users.c.failed_logins))
+        last = connection.execute(select(func.max(user_codes.c.created_at)).where(
+            user_codes.c.user_id == user_id, user_codes.c.purpose == "temporary")).scalar()
+        if last is not None and _aware(last) > at - OFFER_EVERY:
+            return None
         connection.execute(update(user_codes).where(
             user_codes.c.user_id == user_id, user_codes.c.purpose == "temporary", user_codes.c.used_at.is_(None))
             .values(used_at=at))
         connection.execute(insert(user_codes).values(
-            user_id=user_id, purpose="temporary", channel=None, code_hash=hash_password(password), attempts=0,
+            user_id=user_id, purpose="temporary", channel=None, code_hash=password_hash, attempts=0,
             created_at=at, expires_at=at + timedelta(minutes=TEMPORARY_MINUTES)))
     return password
 
@@ -216,7 +239,8 @@ def _offered_temporary(connection, user_id: int, password: str, at: datetime) ->
 LOCK_AFTER = 5
 FIRST_LOCK = timedelta(minutes=1)
 MAX_LOCK = timedelta(hours=1)
-UNKNOWN_MEMORY = timedelta(hours=24)  # how far back failures of an unknown login count (no account enumeration)
+FAILURE_MEMORY = timedelta(hours=24)  # how far back failures count, for a known login as for an unknown one
+UNKNOWN_MEMORY = FAILURE_MEMORY
 _DUMMY: list[str] = []
 
 
@@ -248,12 +272,12 @@ def _dummy_hash() -> str:
 
 
 def _unknown_lock(connection, login: str, at: datetime) -> timedelta:
-    """The lock an unknown login would have by now, from its failures in the audit log: an unknown login is
-    locked exactly like a known one, so a lock message says nothing about whether the login exists."""
+    """The lock an unknown login would have by now, from its failures in the audit log (written with the login
+    lowered and trimmed, as `login` is here: an exact comparison an index on the actor can serve): an unknown login
+    is locked exactly like a known one, so a lock message says nothing about whether the login exists."""
     count, last = connection.execute(
         select(func.count(), func.max(audit_log.c.at)).where(
-            audit_log.c.action == "login_failed", func.lower(func.trim(audit_log.c.actor)) == login,
-            audit_log.c.user_id.is_(None),
+            audit_log.c.action == "login_failed", audit_log.c.actor == login, audit_log.c.user_id.is_(None),
             audit_log.c.at > at - UNKNOWN_MEMORY)).one()
     if not count:
         return timedelta(0)
@@ -266,17 +290,49 @@ def lock_left(row, at: datetime) -> timedelta:
     return max(until - at, timedelta(0)) if until else timedelta(0)
 
 
-def note_failure(engine: Engine, user_id: int, *, at: datetime | None = None) -> timedelta:
-    """One more failure in a row (a wrong password or second-factor code); returns the lock it brings."""
+def claim_attempt(engine: Engine, user_id: int, *, at: datetime | None = None) -> timedelta:
+    """USER-1: count an attempt (password or second-factor code) as a failure BEFORE checking it, in one atomic
+    write that a lock refuses: parallel attempts cannot all slip through before the lock. Returns the time left on
+    the lock (zero: the attempt is counted and may be checked; a right answer then calls `release_attempt` or
+    `note_success`). `locked_until` keeps the last failure's time plus its lock, so failures older than
+    FAILURE_MEMORY no longer count, as for an unknown login."""
     at = at or now()
     with engine.begin() as connection:
+        recent = or_(users.c.locked_until.is_(None), users.c.locked_until > at - FAILURE_MEMORY)
+        counted = connection.execute(update(users).where(
+            users.c.id == user_id, or_(users.c.locked_until.is_(None), users.c.locked_until <= at))
+            .values(failed_logins=case((recent, users.c.failed_logins + 1), else_=1))).rowcount
+        row = connection.execute(select(users.c.failed_logins, users.c.locked_until)
+                                 .where(users.c.id == user_id)).one()
+        if not counted:
+            return max(lock_left(row, at), timedelta(microseconds=1))
         connection.execute(update(users).where(users.c.id == user_id)
-                           .values(failed_logins=users.c.failed_logins + 1))
-        failures = connection.execute(select(users.c.failed_logins).where(users.c.id == user_id)).scalar_one()
-        lock = lock_length(failures)
-        if lock:
-            connection.execute(update(users).where(users.c.id == user_id).values(locked_until=at + lock))
-    return lock
+                           .values(locked_until=at + lock_length(row.failed_logins)))
+    return timedelta(0)
+
+
+def release_attempt(engine: Engine, user_id: int, *, at: datetime | None = None) -> None:
+    """The attempt counted by `claim_attempt` was right: it is no failure (nor the lock it brought)."""
+    at = at or now()
+    with engine.begin() as connection:
+        connection.execute(update(users).where(users.c.id == user_id).values(
+            failed_logins=case((users.c.failed_logins > 0, users.c.failed_logins - 1), else_=0), locked_until=at))
+
+
+def failure_lock(engine: Engine, user_id: int, *, at: datetime | None = None) -> timedelta:
+    """The lock the failures counted so far bring from `at` (what a counted wrong attempt answers)."""
+    at = at or now()
+    with engine.connect() as connection:
+        row = connection.execute(select(users.c.locked_until).where(users.c.id == user_id)).one()
+    return lock_left(row, at)
+
+
+def note_failure(engine: Engine, user_id: int, *, at: datetime | None = None) -> timedelta:
+    """One more failure in a row (a wrong code checked without `claim_attempt`; none while the login is locked);
+    returns the lock the failures bring."""
+    at = at or now()
+    claim_attempt(engine, user_id, at=at)
+    return failure_lock(engine, user_id, at=at)
 
 
 def note_success(engine: Engine, user_id: int, *, at: datetime | None = None) -> None:
@@ -288,28 +344,47 @@ def note_success(engine: Engine, user_id: int, *, at: datetime | None = None) ->
 
 
 def attempt_login(engine: Engine, login: str, password: str, *, at: datetime | None = None) -> LoginAttempt:
-    """USER-1: check an identifier and password, with lockout and backoff. A locked login's password is not
-    checked (a dummy hash is, to take the same time); an unknown or deactivated login answers like a wrong
-    password. A success here does not reset the count: the second factor may still fail (`note_success`)."""
+    """USER-1: check an identifier and password, with lockout and backoff. The attempt is counted before the
+    password is checked (`claim_attempt`); a locked login's password is not checked. Every answer verifies one
+    hash (a dummy one for a locked, unknown or deactivated login), so its time says nothing; an unknown or
+    deactivated login answers like a wrong password. A success here does not reset the count: the second factor
+    may still fail (`note_success`)."""
     at = at or now()
     login = login.strip().lower()
     with engine.connect() as connection:
         row = find_login(connection, login)
         unknown_wait = _unknown_lock(connection, login, at) if row is None else timedelta(0)
-    wait = lock_left(row, at) if row is not None else unknown_wait
+    wait = claim_attempt(engine, row.id, at=at) if row is not None else unknown_wait
     if wait:
         verify_password(_dummy_hash(), password)
         return LoginAttempt("locked", as_user(row) if row is not None else None, wait)
-    if row is None:
+    if row is None or not row.active:
         verify_password(_dummy_hash(), password)
-        return LoginAttempt("wrong", None)
-    if row.active and verify_password(row.password_hash, password):
+        return LoginAttempt("wrong", None if row is None else as_user(row),
+                            timedelta(0) if row is None else failure_lock(engine, row.id, at=at))
+    if verify_password(row.password_hash, password):
+        release_attempt(engine, row.id, at=at)
         return LoginAttempt("ok", as_user(row))
-    if row.active:
-        with engine.connect() as connection:
-            if _offered_temporary(connection, row.id, password, at):  # it opens only the activation step
-                return LoginAttempt("ok", replace(as_user(row), password_temporary=True))
-    return LoginAttempt("wrong", as_user(row), note_failure(engine, row.id, at=at))
+    with engine.connect() as connection:
+        if _offered_temporary(connection, row.id, password, at):  # it opens only the activation step
+            release_attempt(engine, row.id, at=at)
+            return LoginAttempt("ok", replace(as_user(row), password_temporary=True))
+    return LoginAttempt("wrong", as_user(row), failure_lock(engine, row.id, at=at))
+
+
+def recheck_password(engine: Engine, user_id: int, password: str, *, at: datetime | None = None) -> str:
+    """A logged-in person confirms their current password before a sensitive change (their second factor, its
+    recovery codes): "ok", "wrong" (counted towards the lockout, like a login's) or "locked" (not checked)."""
+    at = at or now()
+    if claim_attempt(engine, user_id, at=at):
+        verify_password(_dummy_hash(), password)
+        return "locked"
+    with engine.connect() as connection:
+        stored = connection.execute(select(users.c.password_hash).where(users.c.id == user_id)).scalar_one()
+    if verify_password(stored, password):
+        release_attempt(engine, user_id, at=at)
+        return "ok"
+    return "wrong"
 
 
 def temporary_password(length: int = 16) -> str:

@@ -3,6 +3,8 @@ trusted devices, with the clock given (`at=`) instead of waited for."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pyotp
@@ -14,8 +16,8 @@ from pipelines.store.second_factor import (
     check_code, check_totp, confirm_channel, confirm_totp, device_trusted, forget_devices, issue_code, list_devices,
     new_recovery_codes, recovery_codes_left, start_totp, trust_device, use_recovery_code)
 from pipelines.store.users import (
-    UserError, attempt_login, create_user, lock_length, note_success, password_problems, temporary_password,
-    update_user_password)
+    UserError, attempt_login, create_user, lock_length, note_success, offer_temporary_password, password_problems,
+    set_password, temporary_password, update_user_password)
 
 PASSWORD = "Motdepasse-2026!"
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
@@ -85,9 +87,10 @@ def test_user1_a_success_resets_the_count(store, ann):
 
 
 def test_user1_an_unknown_login_is_locked_like_a_known_one(store):
-    """Failures of an unknown login come from the audit log, so its lock says nothing about whether it exists."""
+    """Failures of an unknown login come from the audit log (its actor written lowered and trimmed, compared
+    exactly), so its lock says nothing about whether it exists."""
     with store.begin() as connection:
-        connection.execute(insert(audit_log), [dict(action="login_failed", actor="Ghost@Example.com", user_id=None,
+        connection.execute(insert(audit_log), [dict(action="login_failed", actor="ghost@example.com", user_id=None,
                                                     at=T0 + timedelta(seconds=n)) for n in range(5)])
     locked = attempt_login(store, "ghost@example.com", "x", at=T0 + timedelta(seconds=34))
     assert (locked.outcome, locked.user, locked.wait) == ("locked", None, timedelta(seconds=30))
@@ -171,3 +174,112 @@ def test_user2_a_trusted_device_lasts_seven_days_for_its_user_only(store, ann):
     assert not device_trusted(store, ann.id, "forged", at=T0)
     assert [device.user_agent for device in list_devices(store, ann.id, at=T0)] == ["Firefox"]
     assert forget_devices(store, ann.id) == 1 and not device_trusted(store, ann.id, token, at=T0)
+
+
+def slow_hashes(monkeypatch, seconds: float = 0.05) -> list[str]:
+    """Password checks as slow as production's (~60 ms) so that parallel attempts overlap; the hashes checked."""
+    import pipelines.store.users as store_users
+
+    checked, real = [], store_users.verify_password
+
+    def verify(password_hash, password):
+        time.sleep(seconds)
+        checked.append(password_hash)
+        return real(password_hash, password)
+
+    monkeypatch.setattr(store_users, "verify_password", verify)
+    return checked
+
+
+def failures_of(store, user_id: int) -> int:
+    with store.connect() as connection:
+        return connection.execute(select(users.c.failed_logins).where(users.c.id == user_id)).scalar_one()
+
+
+def test_user1_parallel_wrong_passwords_cannot_slip_past_the_lock(store, ann, monkeypatch):
+    """The attempt is counted before its password is checked: after four failures, of 20 attempts at once only
+    the fifth is checked, the others find the lock."""
+    for second in range(4):
+        attempt_login(store, ann.login, "wrong", at=T0 + timedelta(seconds=second))
+    slow_hashes(monkeypatch)
+    with ThreadPoolExecutor(20) as pool:
+        outcomes = list(pool.map(lambda _: attempt_login(store, ann.login, "Pas-le-bon-2026").outcome, range(20)))
+    assert outcomes.count("wrong") == 1 and outcomes.count("locked") == 19
+    assert failures_of(store, ann.id) == 5
+
+
+def test_user1_the_right_password_during_the_count_is_no_failure(store, ann):
+    for second in range(4):
+        attempt_login(store, ann.login, "wrong", at=T0 + timedelta(seconds=second))
+    assert attempt_login(store, ann.login, PASSWORD, at=T0 + timedelta(seconds=5)).outcome == "ok"
+    assert failures_of(store, ann.id) == 4  # not reset (the second factor may fail), not counted either
+    assert attempt_login(store, ann.login, PASSWORD, at=T0 + timedelta(seconds=6)).outcome == "ok"  # no lock
+
+
+def test_user2_parallel_wrong_codes_are_checked_five_times_at_most(store, ann, monkeypatch):
+    """The try is counted (attempts < 5, in the UPDATE itself) before the code is checked: 20 tries at once on
+    PostgreSQL (SQLite runs one write transaction at a time) check it five times at most."""
+    import pipelines.store.second_factor as second_factor
+
+    code = issue_code(store, ann.id, "login", "email")
+    checked, real = [], second_factor._matches
+
+    def slow_match(typed, stored):
+        time.sleep(0.05)
+        checked.append(typed)
+        return real(typed, stored)
+
+    monkeypatch.setattr(second_factor, "_matches", slow_match)
+    wrong = f"{(int(code) + 1) % 10 ** 6:06d}"
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: check_code(store, ann.id, "login", wrong, channel="email"), range(20)))
+    assert not any(answers) and len(checked) <= 5
+    with store.connect() as connection:
+        assert connection.execute(select(user_codes.c.attempts).where(user_codes.c.user_id == ann.id)).scalar_one() == 5
+    assert not check_code(store, ann.id, "login", code, channel="email")  # the limit holds for the right code
+
+
+def test_user2_codes_in_other_digits_are_refused_not_an_error(store, ann):
+    """"١٢٣٤٥٦".isdigit() is True in Python: a code of such digits is a wrong code, never a crash."""
+    secret = start_totp(store, ann.id)
+    assert confirm_totp(store, ann.id, pyotp.TOTP(secret).at(T0), at=T0)
+    arabic = "\u0661\u0662\u0663\u0664\u0665\u0666"
+    assert not check_totp(store, ann.id, arabic, at=T0 + timedelta(seconds=30))
+    assert not confirm_totp(store, ann.id, arabic, at=T0)
+    issue_code(store, ann.id, "login", "email")
+    assert not check_code(store, ann.id, "login", arabic, channel="email")
+    assert not use_recovery_code(store, ann.id, "\u00b2" * 10)
+
+
+def test_user1_a_deactivated_login_costs_a_password_check_too(store, ann, monkeypatch):
+    with store.begin() as connection:
+        connection.execute(update(users).where(users.c.id == ann.id).values(active=False))
+    checked = slow_hashes(monkeypatch, 0)
+    assert attempt_login(store, ann.login, PASSWORD, at=T0).outcome == "wrong"
+    assert len(checked) == 1  # the dummy hash: the answer takes as long as a wrong password's
+
+
+def test_user1_a_known_logins_failures_older_than_24_hours_no_longer_count(store, ann):
+    for second in range(4):
+        attempt_login(store, ann.login, "wrong", at=T0 + timedelta(seconds=second))
+    later = attempt_login(store, ann.login, "wrong", at=T0 + timedelta(hours=24, seconds=4))
+    assert (later.outcome, later.wait) == ("wrong", timedelta(0))  # a fifth failure, but a day later: the first
+    assert failures_of(store, ann.id) == 1
+
+
+def test_user1_a_new_password_or_a_second_factor_reset_ends_every_session(store, ann):
+    from pipelines.console.sessions import find_session, open_session
+    from pipelines.store.people import reset_second_factor
+
+    key = open_session(store, ann.id, "full", hours=8)
+    set_password(store, ann.id, "Nouveau-mot-2027!")  # as an administrator or `smsflow users password` does
+    assert find_session(store, key) is None
+    key = open_session(store, ann.id, "full", hours=8)
+    reset_second_factor(store, ann.id)
+    assert find_session(store, key) is None
+
+
+def test_user3_one_forgotten_password_offer_a_minute_at_most(store, ann):
+    assert offer_temporary_password(store, ann.id, at=T0)
+    assert offer_temporary_password(store, ann.id, at=T0 + timedelta(seconds=59)) is None
+    assert offer_temporary_password(store, ann.id, at=T0 + timedelta(seconds=61))
