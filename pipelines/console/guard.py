@@ -22,7 +22,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Match
 
 from pipelines.console.sessions import find_session, new_key
-from pipelines.console.web import access_of
+from pipelines.console.web import SIGNING_KEY, access_of
 
 COOKIE = "smsflow_session"
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -70,6 +70,7 @@ class Guard:
             return await self.app(scope, receive, send)
         state = scope["app"].state
         secret, settings = state.secret, state.settings
+        SIGNING_KEY.set(secret)  # flash messages on this request's pages are signed with it (web.flash_url)
         request = Request(scope)
         static = scope["path"].startswith("/static/")
         key, fresh = self._key(request, secret)
