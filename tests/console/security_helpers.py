@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 import yaml
-from console_helpers import add_user, client, console_app, csrf_of, log_in
+from console_helpers import PASSWORD, add_user, client, console_app, csrf_of, log_in
 from sqlalchemy import func, select
 
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
@@ -154,13 +154,13 @@ def token_of(browser) -> str:
     return csrf_of(browser.get("/"))
 
 
-
 def enrol_totp(browser) -> tuple[object, str]:
     """Enrol an authenticator app on /account as a person does: the secret read from the page, a first code."""
     import pyotp
 
     token = token_of(browser)
-    assert browser.post("/account/second-factor", data={"method": "totp", "csrf_token": token}).status_code == 303
+    chosen = browser.post("/account/second-factor", data={"method": "totp", "current": PASSWORD, "csrf_token": token})
+    assert chosen.status_code == 303, chosen.text[:800]  # the current password again: USER-2's sensitive change
     shown = browser.get("/account/second-factor?method=totp")
     secret = re.search(r'id="secret">([A-Z2-7]+)<', shown.text).group(1)
     totp = pyotp.TOTP(secret)
