@@ -366,9 +366,10 @@ def attempt_login(engine: Engine, login: str, password: str, *, at: datetime | N
         release_attempt(engine, row.id, at=at)
         return LoginAttempt("ok", as_user(row))
     with engine.connect() as connection:
-        if _offered_temporary(connection, row.id, password, at):  # it opens only the activation step
-            release_attempt(engine, row.id, at=at)
-            return LoginAttempt("ok", replace(as_user(row), password_temporary=True))
+        temporary = _offered_temporary(connection, row.id, password, at)
+    if temporary:  # it opens only the activation step
+        release_attempt(engine, row.id, at=at)
+        return LoginAttempt("ok", replace(as_user(row), password_temporary=True))
     return LoginAttempt("wrong", as_user(row), failure_lock(engine, row.id, at=at))
 
 

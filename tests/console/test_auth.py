@@ -253,3 +253,74 @@ def test_user3_mails_go_through_the_smtp_relay_when_one_is_set(tmp_path, monkeyp
     subjects = [message_from_bytes(data, policy=policy.default)["Subject"] for data in relay.received]
     assert subjects == ["Votre mot de passe temporaire smsflow", "Votre code d'activation smsflow"]
     assert not (tmp_path / "outbox").exists()
+
+
+def test_user1_failed_logins_are_audited_lowered_so_the_unknown_login_lock_compares_them_exactly(tmp_path, monkeypatch):
+    """The unknown-login lock counts `login_failed` lines with `actor = :login` (no lower/trim scan): the console
+    writes the actor lowered and trimmed, so any spelling of the login counts towards one lock."""
+    app = console_app(tmp_path, monkeypatch)
+    spellings = ["Ghost@Example.com", " GHOST@example.com", "ghost@EXAMPLE.com ", "ghost@example.com", "Ghost@example.COM"]
+    for spelling in spellings:
+        assert log_in(client(app), spelling, "Pas-le-bon-2026").status_code == 401
+    assert log_in(client(app), "GHOST@example.com", "Pas-le-bon-2026").status_code == 429
+    assert {actor for action, actor in actions(app) if action == "login_failed"} == {"ghost@example.com"}
+
+
+def asgi_post(app, browser, path: str, form: dict) -> tuple[object, list[int]]:
+    """POST `form` to the app at the ASGI level with the browser's cookies: (the answer's status, how many mails
+    were in the outbox when the answer's last byte was sent)."""
+    from urllib.parse import urlencode
+
+    import anyio
+
+    body = urlencode(form).encode()
+    cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+             "headers": [(b"host", b"testserver"), (b"content-type", b"application/x-www-form-urlencoded"),
+                         (b"content-length", str(len(body)).encode()), (b"cookie", cookie.encode())],
+             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    status, mails_at_answer = [], []
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            mails_at_answer.append(len(outbox_mails(tmp_outbox(app))))
+
+    async def call():
+        await app(scope, receive, send)
+
+    anyio.run(call)
+    return status[0], mails_at_answer
+
+
+def tmp_outbox(app):
+    """The folder whose `outbox` holds the test's mails (console_app puts it beside the bucket)."""
+    return app.state.bucket.parent
+
+
+def test_user3_forgotten_password_mails_go_after_the_answer_and_once_a_minute(tmp_path, monkeypatch):
+    """The answer leaves before the mails (an SMTP relay's 30 s cannot tell a real login from an unknown one), and a
+    login gets one mail pair a minute at most (the same answer either way: no mailbox flooding)."""
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    browser = client(app)
+    token = csrf_of(browser.get("/password/forgot"))
+    status, mails_at_answer = asgi_post(app, browser, "/password/forgot",
+                                        {"login": "ann@example.com", "csrf_token": token})
+    assert (status, mails_at_answer) == (200, [0])  # answered with no mail sent yet
+    assert len(outbox_mails(tmp_path)) == 2  # then both were sent
+    first = browser.post("/password/forgot", data={"login": "ann@example.com", "csrf_token": token})
+    again = browser.post("/password/forgot", data={"login": "ANN@example.com", "csrf_token": token})
+    unknown = browser.post("/password/forgot", data={"login": "ghost@example.com", "csrf_token": token})
+    assert without_tokens(first.text) == without_tokens(again.text) == without_tokens(unknown.text)
+    assert len(outbox_mails(tmp_path)) == 2  # within the minute: no new pair
+    with app.state.engine.begin() as connection:
+        connection.execute(update(user_codes).where(user_codes.c.purpose == "temporary")
+                           .values(created_at=now() - timedelta(seconds=61)))
+    browser.post("/password/forgot", data={"login": "ann@example.com", "csrf_token": token})
+    assert len(outbox_mails(tmp_path)) == 4
