@@ -20,7 +20,7 @@ from pipelines.console.campaign_lists import choose, file_ref, shown_file, spec_
 from pipelines.console.web import (
     account_id, audit, campaign_of, engine_of, flash_url, page, page_number, paris_time, person, see_other,
 )
-from pipelines.spec import PARIS, SpecError
+from pipelines.spec import SpecError
 from pipelines.store import campaigns as store, get_account
 from pipelines.store.campaigns import EDITABLE, STATUSES, CampaignError
 
@@ -36,16 +36,8 @@ paris = paris_time  # the templates' name for it (the dashboard's too)
 
 
 def send_time(campaign: store.Campaign) -> datetime | None:
-    """The campaign's send time as its spec says it (Paris time unless it has an offset, SEND-1). Read from the
-    spec, not the `send_at` column: SQLite keeps that column's wall-clock time without its offset."""
-    if campaign.send_at is None:
-        return None
-    value = (yaml.safe_load(campaign.spec) or {}).get("send_at")
-    try:
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    except ValueError:
-        return campaign.send_at
-    return moment.replace(tzinfo=PARIS) if moment.tzinfo is None else moment
+    """The campaign's send time (SEND-1): the store keeps it in UTC, shown in Paris time by `paris`."""
+    return campaign.send_at
 
 
 def window_in_french(policy: str | None) -> str:
