@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
@@ -18,10 +17,9 @@ from pipelines.console.guard import COOKIE
 from pipelines.console.notify import NotifyError
 from pipelines.console.sessions import close_all, close_session
 from pipelines.console.web import access, audit, engine_of, flash_url, page, see_other
-from pipelines.store.engine import now
-from pipelines.store.schema import users
-from pipelines.store.second_factor import check_code, check_totp, required_for, trust_device, use_recovery_code
-from pipelines.store.users import attempt_login, lock_left, note_failure
+from pipelines.store.second_factor import (
+    check_code, check_totp, required_for, send_wait, trust_device, use_recovery_code)
+from pipelines.store.users import attempt_login, claim_attempt
 
 WRONG = "Identifiant ou mot de passe incorrect."
 METHOD_TEXT = {"totp": "Saisissez le code à 6 chiffres affiché par votre application d'authentification.",
@@ -59,7 +57,9 @@ async def login(request: Request):
     attempt = await run_in_threadpool(attempt_login, engine_of(request), login_name, password)
     if attempt.outcome != "ok":
         action = "login_locked" if attempt.outcome == "locked" else "login_failed"
-        await run_in_threadpool(audit, request, action, login_name, user=attempt.user, actor=login_name)
+        # the actor as the store compares it (lowered, trimmed): an unknown login's lock counts these lines
+        await run_in_threadpool(audit, request, action, login_name, user=attempt.user,
+                                actor=login_name.strip().lower())
         error = locked_message(attempt.wait) if attempt.outcome == "locked" else WRONG
         return page(request, "login.html", status_code=429 if attempt.outcome == "locked" else 401, next=target,
                     login=login_name, error=error)
@@ -82,8 +82,11 @@ async def second_factor_form(request: Request):
     if elsewhere is not None:
         return elsewhere
     user = session.user
-    if not user.second_factor:
-        return await _without_factor(request, user, request.query_params.get("next"))
+    if not user.second_factor:  # reset meanwhile: a button (a POST) continues; a GET changes nothing
+        if await run_in_threadpool(required_for, engine_of(request), user.account_id):
+            return see_other("/account/second-factor")
+        return page(request, "login_second_factor.html", method=None, method_text=None, error=None,
+                    next=next_path(request.query_params.get("next")))
     problem = ("L'envoi du code a échoué : utilisez « Renvoyer le code » ou un code de secours."
                if request.query_params.get("problem") == "send" else None)
     return _second_factor_page(request, user, error=problem)
@@ -111,16 +114,11 @@ def _check(engine, user, code: str, recovery: str) -> bool:
     return check_code(engine, user.id, "login", code, channel=user.second_factor)
 
 
-def _lock_of(engine, user_id: int):
-    with engine.connect() as connection:
-        row = connection.execute(select(users.c.locked_until).where(users.c.id == user_id)).one()
-    return lock_left(row, now())
-
-
 @access("partial")
 async def second_factor(request: Request):
     """USER-2: the code (app, SMS or email) or a recovery code; a success opens the full session on a new key,
-    and trusts this browser for 7 days when asked. Failures count towards the lockout like wrong passwords."""
+    and trusts this browser for 7 days when asked. Each try counts towards the lockout like a wrong password, before
+    it is checked (`claim_attempt`: parallel tries cannot pass the lock); a success resets the count."""
     session = request.scope["console_session"]
     elsewhere = _stage_page(session)
     if elsewhere is not None:
@@ -131,12 +129,11 @@ async def second_factor(request: Request):
     if not user.second_factor:
         return await _without_factor(request, user, target)
     code, recovery = str(form.get("code", "")), str(form.get("recovery", ""))
-    wait = await run_in_threadpool(_lock_of, engine, user.id)
+    wait = await run_in_threadpool(claim_attempt, engine, user.id)
     if wait:
         await run_in_threadpool(audit, request, "login_locked", user.login, "second factor", user=user)
         return _second_factor_page(request, user, 429, locked_message(wait), target)
     if not await run_in_threadpool(_check, engine, user, code, recovery):
-        await run_in_threadpool(note_failure, engine, user.id)
         await run_in_threadpool(audit, request, "second_factor_failed", user.login,
                                 "recovery code" if recovery.strip() else user.second_factor, user=user)
         return _second_factor_page(request, user, 401, "Code incorrect, expiré ou déjà utilisé.", target)
@@ -151,7 +148,8 @@ async def second_factor(request: Request):
 
 @access("partial")
 async def resend_code(request: Request):
-    """« Renvoyer le code »: a new SMS or email code; the ones sent before are void."""
+    """« Renvoyer le code »: a new SMS or email code (the ones sent before are void), 30 s after the last one at
+    the soonest and ten an hour at most (`send_wait`): the button cannot flood a phone or a mailbox."""
     session = request.scope["console_session"]
     elsewhere = _stage_page(session)
     if elsewhere is not None:
@@ -161,6 +159,11 @@ async def resend_code(request: Request):
     target = next_path(form.get("next"))
     if user.second_factor not in ("sms", "email"):
         return see_other("/login/second-factor")
+    wait = await run_in_threadpool(send_wait, engine_of(request), user.id)
+    if wait:
+        await run_in_threadpool(audit, request, "second_factor_resend_refused", user.login, waiting(wait), user=user)
+        return _second_factor_page(request, user, 429, f"Un code vient de vous être envoyé : vous pourrez en "
+                                   f"demander un nouveau dans {waiting(wait)}.", target)
     try:
         await run_in_threadpool(send_login_code, request, user, user.second_factor)
     except NotifyError as error:

@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 
 import pyotp
-from console_helpers import add_user, client, console_app, csrf_of, log_in
+from console_helpers import PASSWORD, add_user, client, console_app, csrf_of, log_in
 from sqlalchemy import select, update
 from test_auth import outbox_mails
 
@@ -23,7 +23,8 @@ CODES = re.compile(r"<code>([0-9a-f]{5}-[0-9a-f]{5})</code>")
 def enrol_totp(browser) -> tuple[str, list[str]]:
     """Enrol the app from the page's secret and a first code; (the secret, the recovery codes shown)."""
     choose = browser.get("/account/second-factor")
-    started = browser.post("/account/second-factor", data={"method": "totp", "csrf_token": csrf_of(choose)})
+    started = browser.post("/account/second-factor", data={"method": "totp", "current": PASSWORD,
+                                                            "csrf_token": csrf_of(choose)})
     assert started.headers["location"] == "/account/second-factor?method=totp"
     page = browser.get(started.headers["location"])
     assert '<div class="qr"><svg' in page.text and "style=" not in page.text  # CSP: no inline style
@@ -36,7 +37,8 @@ def enrol_totp(browser) -> tuple[str, list[str]]:
 
 def enrol_email(browser, tmp_path) -> None:
     choose = browser.get("/account/second-factor")
-    browser.post("/account/second-factor", data={"method": "email", "csrf_token": csrf_of(choose)})
+    browser.post("/account/second-factor", data={"method": "email", "current": PASSWORD,
+                                                 "csrf_token": csrf_of(choose)})
     page = browser.get("/account/second-factor?method=email")
     code = last_code(tmp_path)
     assert browser.post("/account/second-factor/confirm", data={
@@ -45,6 +47,16 @@ def enrol_email(browser, tmp_path) -> None:
 
 def last_code(tmp_path) -> str:
     return re.search(r"\b(\d{6})\b", outbox_mails(tmp_path)[-1].get_content()).group(1)
+
+
+def age_sends(app, seconds: float) -> None:
+    """Every code sent so far, as if sent `seconds` earlier (the resend limits count them from the audit log)."""
+    with app.state.engine.begin() as connection:
+        rows = connection.execute(select(audit_log.c.id, audit_log.c.at)
+                                  .where(audit_log.c.action == "second_factor_code_sent")).all()
+        for row in rows:
+            connection.execute(update(audit_log).where(audit_log.c.id == row.id)
+                               .values(at=row.at - timedelta(seconds=seconds)))
 
 
 def log_out(browser) -> None:
@@ -130,6 +142,7 @@ def test_user2_an_expired_email_code_is_refused_and_resend_sends_a_new_one(tmp_p
     assert second_step(again, code).status_code == 401
     page = again.get("/login/second-factor")
     assert "Renvoyer le code" in page.text
+    age_sends(app, seconds=31)  # the 30 s cooldown since the login's code has passed
     resent = again.post("/login/second-factor/resend", data={"csrf_token": csrf_of(page)})
     assert resent.headers["location"].startswith("/login/second-factor?ok=")
     fresh = last_code(tmp_path)
@@ -198,8 +211,8 @@ def test_user2_sms_code_sent_through_smsflows_own_smpp_client(tmp_path, monkeypa
     browser = client(app)
     log_in(browser, "ann@example.com")
     choose = browser.get("/account/second-factor")
-    assert browser.post("/account/second-factor", data={"method": "sms", "csrf_token": csrf_of(choose)}
-                        ).headers["location"] == "/account/second-factor?method=sms"
+    assert browser.post("/account/second-factor", data={
+        "method": "sms", "current": PASSWORD, "csrf_token": csrf_of(choose)}).headers["location"] == "/account/second-factor?method=sms"
     sent = simulator.records("message")
     assert [(message["destination"], message["data_coding"]) for message in sent] == [("33612345678", 0)]
     code = re.search(r"\b(\d{6})\b", sent[-1]["text"]).group(1)
@@ -221,12 +234,14 @@ def test_user2_sms_is_refused_as_a_method_without_an_smsc(tmp_path, monkeypatch)
     log_in(browser, "ann@example.com")
     choose = browser.get("/account/second-factor")
     assert "envoi de SMS non configuré" in choose.text
-    refused = browser.post("/account/second-factor", data={"method": "sms", "csrf_token": csrf_of(choose)})
+    refused = browser.post("/account/second-factor", data={"method": "sms", "current": PASSWORD,
+                                                           "csrf_token": csrf_of(choose)})
     assert refused.status_code == 400 and "pas configuré" in refused.text
 
 
 def test_user2_a_second_factor_reset_meanwhile_lets_the_password_suffice(tmp_path, monkeypatch):
-    """An administrator reset the user's second factor between the two steps: no loop between pages."""
+    """The second factor was reset between the two steps (in the store: an administrator's reset also ends the
+    session): no loop between pages, and the GET changes nothing: a "Continuer" button (a POST) opens the session."""
     app = console_app(tmp_path, monkeypatch)
     ann = add_user(app, "ann@example.com")
     browser = client(app)
@@ -236,7 +251,11 @@ def test_user2_a_second_factor_reset_meanwhile_lets_the_password_suffice(tmp_pat
     assert log_in(browser, "ann@example.com").headers["location"] == "/login/second-factor"
     with app.state.engine.begin() as connection:
         connection.execute(update(users).where(users.c.id == ann.id).values(second_factor=None, totp_secret=None))
-    assert browser.get("/login/second-factor").headers["location"] == "/"
+    page = browser.get("/login/second-factor")
+    assert page.status_code == 200 and "Continuer" in page.text
+    assert browser.get("/account").headers["location"].startswith("/login")  # still half-open after the GET
+    go = browser.post("/login/second-factor", data={"csrf_token": csrf_of(page)})
+    assert go.headers["location"] == "/"
     assert browser.get("/account").status_code == 200
 
 
@@ -255,3 +274,88 @@ def test_user2_wrong_codes_lock_the_login_like_wrong_passwords(tmp_path, monkeyp
         assert second_step(browser, wrong).status_code == 401
     locked = second_step(browser, right)
     assert locked.status_code == 429 and "bloquée pendant encore" in locked.text
+
+
+ARABIC_DIGITS = "\u0661\u0662\u0663\u0664\u0665\u0666"  # "١٢٣٤٥٦".isdigit() is True in Python
+
+
+def test_user2_a_code_of_non_ascii_digits_is_a_wrong_code_not_a_500(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    browser = client(app)
+    log_in(browser, "ann@example.com")
+    choose = browser.get("/account/second-factor")
+    browser.post("/account/second-factor", data={"method": "totp", "current": PASSWORD, "csrf_token": csrf_of(choose)})
+    page = browser.get("/account/second-factor?method=totp")
+    refused = browser.post("/account/second-factor/confirm", data={
+        "method": "totp", "code": ARABIC_DIGITS, "csrf_token": csrf_of(page)})
+    assert refused.status_code == 400 and "Code incorrect" in refused.text
+    enrol_totp(browser)
+    log_out(browser)
+    log_in(browser, "ann@example.com")
+    wrong = second_step(browser, ARABIC_DIGITS)
+    assert wrong.status_code == 401 and "Code incorrect" in wrong.text
+    assert second_step(browser, recovery="\u00b2" * 10).status_code == 401
+
+
+def test_user2_parallel_wrong_codes_cannot_slip_past_the_lock(tmp_path, monkeypatch):
+    """Each try is counted before its code is checked: after four failures, of 20 tries at once only one is
+    checked, the others find the lock (429)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pipelines.console.auth as auth
+
+    app = console_app(tmp_path, monkeypatch)
+    ann = add_user(app, "ann@example.com")
+    browser = client(app)
+    log_in(browser, "ann@example.com")
+    enrol_totp(browser)
+    log_out(browser)
+    log_in(browser, "ann@example.com")
+    token = csrf_of(browser.get("/login/second-factor"))
+    with app.state.engine.begin() as connection:
+        connection.execute(update(users).where(users.c.id == ann.id).values(failed_logins=4))
+    checked, real = [], auth._check
+
+    def slow_check(*args):  # as slow as an SMTP round trip or a busy store, so that the tries overlap
+        time.sleep(0.05)
+        checked.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(auth, "_check", slow_check)
+
+    def attempt(_):
+        other = client(app)
+        other.cookies.set(COOKIE, browser.cookies.get(COOKIE))
+        return other.post("/login/second-factor", data={"code": "000000", "csrf_token": token}).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(attempt, range(20)))
+    assert len(checked) <= 1 and answers.count(429) >= 19
+
+
+def test_user2_resending_the_code_waits_30_seconds_and_ten_an_hour(tmp_path, monkeypatch):
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, "ann@example.com")
+    browser = client(app)
+    log_in(browser, "ann@example.com")
+    enrol_email(browser, tmp_path)
+    again = client(app)
+    log_in(again, "ann@example.com")  # a code sent now
+    sent = len(outbox_mails(tmp_path))
+
+    def resend():
+        return again.post("/login/second-factor/resend", data={"csrf_token": csrf_of(again.get("/login/second-factor"))})
+
+    early = resend()
+    assert early.status_code == 429 and "vous pourrez en demander un nouveau dans" in early.text
+    assert len(outbox_mails(tmp_path)) == sent
+    for _ in range(8):  # the enrolment's, the login's and 8 resends: ten codes in the hour
+        age_sends(app, seconds=31)
+        assert resend().headers["location"].startswith("/login/second-factor?ok=")
+    age_sends(app, seconds=31)
+    eleventh = resend()
+    assert eleventh.status_code == 429 and "min" in eleventh.text
+    assert len(outbox_mails(tmp_path)) == sent + 8
+    age_sends(app, seconds=3600)
+    assert resend().status_code == 303
