@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from pipelines.console import account_second_factor
-from pipelines.console.account_second_factor import METHOD_NAMES
+from pipelines.console.account_second_factor import METHOD_NAMES, password_refusal
 from pipelines.console.auth_steps import switch_session
 from pipelines.console.guard import COOKIE
 from pipelines.console.sessions import close_all
@@ -64,21 +64,26 @@ async def logout_everywhere(request: Request):
 
 
 async def recovery_codes(request: Request):
-    """Ten new recovery codes (the earlier ones stop working), shown this once."""
+    """Ten new recovery codes (the earlier ones stop working), shown this once; the current password first."""
     user = person(request)
     if not user.second_factor:
         return see_other("/account/second-factor")
+    refusal = await password_refusal(request, await request.form())
+    if refusal:
+        return await run_in_threadpool(_account_page, request, 400, [refusal])
     codes = await run_in_threadpool(new_recovery_codes, engine_of(request), user.id)
     await run_in_threadpool(audit, request, "recovery_codes_renewed", user.login)
     return page(request, "account_recovery_codes.html", codes=codes, forced=False, target="/account")
 
 
 async def forget_device(request: Request):
-    """Forget one trusted browser (`device`), or all of them: they will be asked the second factor again."""
+    """Forget one trusted browser (`device`), or all of them (no `device`): they will be asked the second factor
+    again. A `device` that is no store id ("²", "-1", 2**63) is a 400, never all of them nor a 500."""
     user = person(request)
-    device = str((await request.form()).get("device", ""))
-    count = await run_in_threadpool(forget_devices, engine_of(request), user.id,
-                                    int(device) if device.isdigit() else None)
+    device = str((await request.form()).get("device", "")).strip()
+    if device and not (device.isascii() and device.isdigit() and int(device) < 2 ** 63):
+        return await run_in_threadpool(_account_page, request, 400, ["Appareil inconnu."])
+    count = await run_in_threadpool(forget_devices, engine_of(request), user.id, int(device) if device else None)
     await run_in_threadpool(audit, request, "device_forgotten", user.login, device or "all")
     return see_other(flash_url("/account", f"Appareils oubliés : {count}."))
 

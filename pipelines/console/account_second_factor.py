@@ -15,7 +15,7 @@ from pipelines.console.notify import NotifyError
 from pipelines.console.web import access, audit, engine_of, page, see_other
 from pipelines.store.second_factor import (
     confirm_channel, confirm_totp, new_recovery_codes, pending_totp, required_for, start_totp, totp_uri)
-from pipelines.store.users import get_user, note_failure
+from pipelines.store.users import get_user, note_failure, recheck_password
 
 METHOD_NAMES = {"totp": "Application d'authentification (Google Authenticator, FreeOTP…)", "sms": "Code par SMS",
                 "email": "Code par email"}
@@ -42,6 +42,21 @@ async def _enrolling(request: Request):
     except NotHere:
         session = request.scope["console_session"]
         return (None, None), see_other("/password/new" if session.stage == "activation" else "/login/second-factor")
+
+
+PASSWORD_REFUSED = {"wrong": "Le mot de passe actuel est incorrect.",
+                    "locked": "Trop d'essais infructueux : réessayez plus tard."}
+
+
+async def password_refusal(request: Request, form) -> str | None:
+    """USER-2: a sensitive change asks for the current password again (a stolen session alone cannot make it):
+    None when it is right, else what to say (a wrong one counts towards the lockout)."""
+    user = request.scope["console_session"].user
+    outcome = await run_in_threadpool(recheck_password, engine_of(request), user.id, str(form.get("current", "")))
+    if outcome == "ok":
+        return None
+    await run_in_threadpool(audit, request, "password_recheck_failed", user.login, outcome)
+    return PASSWORD_REFUSED[outcome]
 
 
 def qr_svg(uri: str) -> Markup:
@@ -78,13 +93,19 @@ async def choose_form(request: Request):
 
 @access("partial")
 async def choose(request: Request):
-    """Start enrolling a method: a pending TOTP secret, or a first code sent by SMS or email."""
+    """Start enrolling a method: a pending TOTP secret, or a first code sent by SMS or email. On /account (not at a
+    forced enrolment, where the password was just typed) the current password first: a stolen session alone cannot
+    replace the second factor."""
     (user, forced), elsewhere = await _enrolling(request)
     if elsewhere:
         return elsewhere
-    method = str((await request.form()).get("method", ""))
+    form = await request.form()
+    method = str(form.get("method", ""))
     if method not in METHOD_NAMES:
         return _choose_page(request, user, forced, 400, "Choisissez une méthode.")
+    refusal = None if forced else await password_refusal(request, form)
+    if refusal:
+        return _choose_page(request, user, forced, 400, refusal)
     if method == "totp":
         await run_in_threadpool(start_totp, engine_of(request), user.id)
     else:

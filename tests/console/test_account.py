@@ -81,7 +81,8 @@ def test_user2_new_recovery_codes_void_the_old_ones(tmp_path, monkeypatch):
     app, browser = logged_in(tmp_path, monkeypatch)
     _, old = enrol_totp(browser)
     assert "Codes de secours restants : 10 sur 10" in browser.get("/account").text
-    renewed = browser.post("/account/recovery-codes", data={"csrf_token": csrf_of(browser.get("/account"))})
+    renewed = browser.post("/account/recovery-codes", data={"current": PASSWORD,
+                                                            "csrf_token": csrf_of(browser.get("/account"))})
     new = CODES.findall(renewed.text)
     assert len(new) == 10 and not set(new) & set(old)
     other = client(app)
@@ -105,3 +106,40 @@ def test_user2_trusted_devices_are_listed_and_forgotten(tmp_path, monkeypatch):
     log_out(browser)
     assert log_in(browser, "ann@example.com").headers["location"] == "/login/second-factor"
     assert "device_forgotten" in audited(app)
+
+
+def test_user2_a_stolen_session_alone_cannot_replace_the_second_factor_or_its_recovery_codes(tmp_path, monkeypatch):
+    """Changing (or adding) the method and new recovery codes ask for the current password again; a wrong one is
+    refused (and counts towards the lockout), nothing changes."""
+    from pipelines.store.second_factor import pending_totp
+
+    app, browser = logged_in(tmp_path, monkeypatch)
+    secret, old = enrol_totp(browser)
+    choose = browser.get("/account/second-factor")
+    assert 'name="current"' in choose.text and 'for="current"' in choose.text
+    for typed in ({}, {"current": "Pas-le-bon-2026"}):
+        refused = browser.post("/account/second-factor", data={"method": "totp", "csrf_token": csrf_of(choose),
+                                                                **typed})
+        assert refused.status_code == 400 and "Le mot de passe actuel est incorrect." in refused.text
+    ann = browser.get("/account")
+    assert pending_totp(app.state.engine, 1) is None
+    refused = browser.post("/account/recovery-codes", data={"current": "Pas-le-bon-2026", "csrf_token": csrf_of(ann)})
+    assert refused.status_code == 400 and not CODES.findall(refused.text)
+    assert "password_recheck_failed" in audited(app)
+    log_out(browser)
+    log_in(browser, "ann@example.com")
+    assert second_step(browser, recovery=old[0]).headers["location"] == "/"  # the old codes still work
+
+
+def test_user2_a_device_id_that_is_no_store_id_is_a_400_and_forgets_nothing(tmp_path, monkeypatch):
+    """"²".isdigit() is True and int("²") fails; 2**64 overflows SQLite's integers: neither is a 500, nor "all"."""
+    app, browser = logged_in(tmp_path, monkeypatch)
+    secret, _ = enrol_totp(browser)
+    log_out(browser)
+    log_in(browser, "ann@example.com")
+    second_step(browser, pyotp.TOTP(secret).at(time.time() + 30), trust="1")
+    for device in ("\u00b2", "-1", str(2 ** 64), "abc"):
+        answer = browser.post("/account/devices/forget", data={"device": device,
+                                                               "csrf_token": csrf_of(browser.get("/account"))})
+        assert answer.status_code == 400 and "Appareil inconnu." in answer.text
+    assert "Oublier cet appareil" in browser.get("/account").text

@@ -196,6 +196,10 @@ def test_user2_an_account_that_requires_a_second_factor_makes_its_users_enrol_at
     partial = browser.cookies.get(COOKIE)
     assert browser.get("/login/second-factor").headers["location"] == "/account/second-factor"
     assert browser.get("/account").headers["location"] == "/login/second-factor"  # the account page needs more
+    assert 'name="current"' not in browser.get("/account/second-factor").text  # the password was just typed
+    choose = browser.get("/account/second-factor")
+    assert browser.post("/account/second-factor", data={"method": "totp", "csrf_token": csrf_of(choose)}
+                        ).status_code == 303  # a forced enrolment does not ask for it again
     secret, codes = enrol_totp(browser)
     assert len(codes) == 10 and browser.cookies.get(COOKIE) != partial
     assert browser.get("/account").status_code == 200
