@@ -149,12 +149,12 @@ def role(login: str = typer.Argument(..., help="The user's login."),
 
 @group.command("reset-2fa")
 def reset_2fa(login: str = typer.Argument(..., help="The user's login."), store: str = store_option()) -> None:
-    """Reset a user's second factor (USER-2): method, recovery codes and trusted devices cleared; they enrol again
-    at their next login."""
+    """Reset a user's second factor (USER-2): method, recovery codes and trusted devices cleared, their sessions
+    ended; they enrol again at their next login."""
     from pipelines.store.people import reset_second_factor
 
     _change(store, login, "user.second_factor_reset", lambda engine, user_id: reset_second_factor(engine, user_id),
-            "second factor reset (they enrol again at their next login)")
+            "second factor reset, their sessions ended (they enrol again at their next login)")
 
 
 @group.command("password")
@@ -163,7 +163,7 @@ def password(
     password_stdin: bool = typer.Option(False, "--password-stdin", help=PASSWORD_STDIN),
     store: str = store_option(),
 ) -> None:
-    """Set a user's password (USER-1 policy), read from stdin; it also clears a lockout."""
+    """Set a user's password (USER-1 policy), read from stdin; it also clears a lockout and ends their sessions."""
     from pipelines.store.users import UserError, get_user, set_password
 
     if not password_stdin:
@@ -174,4 +174,4 @@ def password(
         set_password(engine, user_id, new)
         return get_user(engine, user_id)
 
-    _change(store, login, "user.password", change, "password set")
+    _change(store, login, "user.password", change, "password set, their sessions ended")

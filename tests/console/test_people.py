@@ -206,6 +206,8 @@ def test_user4_an_admin_changes_a_users_details(app):
 def test_user2_an_admin_resets_a_users_second_factor(app):
     add_user(app, "admin@acme.fr", role="admin")
     member = add_user(app, "member@acme.fr")
+    member_browser = logged_in(app, "member@acme.fr")  # a session from before the reset (a stolen one, say)
+    assert member_browser.get("/account").status_code == 200
     stamp = now()
     with app.state.engine.begin() as connection:
         connection.execute(users.update().where(users.c.id == member.id).values(
@@ -224,6 +226,7 @@ def test_user2_an_admin_resets_a_users_second_factor(app):
         assert connection.execute(select(user_codes).where(user_codes.c.user_id == member.id)).all() == []
         assert connection.execute(select(trusted_devices).where(trusted_devices.c.user_id == member.id)).all() == []
     assert [row.target for row in audited(app, "user.second_factor_reset")] == ["member@acme.fr"]
+    assert member_browser.get("/account").headers["location"].startswith("/login")  # the reset ended it
 
 
 def test_user2_an_admin_requires_a_second_factor_for_the_account(app):

@@ -146,3 +146,23 @@ def test_user4_the_audit_query_pages_and_filters_alike_on_both_stores(store):
     assert audit_entries(store, "acme", search="soldes").total == 2
     assert audit_entries(store, "acme", platform=True).total == 4
     assert audit_choices(store, "acme") == (["campaign.create", "list.import"], ["ana@acme.fr", "bob@acme.fr"])
+
+
+def test_user2_user1_reset_2fa_and_password_from_the_cli_end_the_users_sessions(store_url, monkeypatch):
+    """An operator's second-factor reset or new password ends every session of the user at once (one opened with
+    the old password or before the reset, a stolen one, say, does not outlive it)."""
+    from pipelines.console.sessions import find_session, open_session
+
+    assert run(store_url, "add", "ana@acme.fr", "--password-stdin", stdin=GOOD + "\n",
+               monkeypatch=monkeypatch).returncode == 0
+    engine = open_store(store_url)
+    ana = person_of_login(engine, "ana@acme.fr")
+    key = open_session(engine, ana.id, "full", hours=8)
+    reset = run(store_url, "reset-2fa", "ana@acme.fr")
+    assert reset.returncode == 0 and "sessions ended" in reset.stderr
+    assert find_session(engine, key) is None
+    key = open_session(engine, ana.id, "full", hours=8)
+    changed = run(store_url, "password", "ana@acme.fr", "--password-stdin", stdin="Autre-mot2passe\n",
+                  monkeypatch=monkeypatch)
+    assert changed.returncode == 0 and "sessions ended" in changed.stderr
+    assert find_session(engine, key) is None
