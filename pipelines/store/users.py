@@ -73,9 +73,8 @@ HASH_PROFILE = "SMSFLOW_PASSWORD_HASH"  # "cheapest": argon2-cffi's CHEAPEST pro
 
 
 def _hasher():
-    """Argon2id with argon2-cffi's RFC 9106 low-memory profile (64 MiB, 3 passes: ~60 ms a hash here). A test suite
-    sets SMSFLOW_PASSWORD_HASH=cheapest (Argon2id at its minimum cost) so that its thousands of logins take no
-    minutes; a hash records its own parameters, so either checks the other's hashes."""
+    """Argon2id, RFC 9106's low-memory profile (64 MiB, 3 passes: ~60 ms); SMSFLOW_PASSWORD_HASH=cheapest in test
+    suites (a hash records its parameters: either checks the other's hashes)."""
     import os
 
     from argon2 import PasswordHasher, profiles
@@ -240,7 +239,6 @@ LOCK_AFTER = 5
 FIRST_LOCK = timedelta(minutes=1)
 MAX_LOCK = timedelta(hours=1)
 FAILURE_MEMORY = timedelta(hours=24)  # how far back failures count, for a known login as for an unknown one
-UNKNOWN_MEMORY = FAILURE_MEMORY
 _DUMMY: list[str] = []
 
 
@@ -278,7 +276,7 @@ def _unknown_lock(connection, login: str, at: datetime) -> timedelta:
     count, last = connection.execute(
         select(func.count(), func.max(audit_log.c.at)).where(
             audit_log.c.action == "login_failed", audit_log.c.actor == login, audit_log.c.user_id.is_(None),
-            audit_log.c.at > at - UNKNOWN_MEMORY)).one()
+            audit_log.c.at > at - FAILURE_MEMORY)).one()
     if not count:
         return timedelta(0)
     return max(_aware(last) + lock_length(count) - at, timedelta(0))
@@ -328,8 +326,7 @@ def failure_lock(engine: Engine, user_id: int, *, at: datetime | None = None) ->
 
 
 def note_failure(engine: Engine, user_id: int, *, at: datetime | None = None) -> timedelta:
-    """One more failure in a row (a wrong code checked without `claim_attempt`; none while the login is locked);
-    returns the lock the failures bring."""
+    """One more failure (a wrong code checked without `claim_attempt`); returns the lock the failures bring."""
     at = at or now()
     claim_attempt(engine, user_id, at=at)
     return failure_lock(engine, user_id, at=at)
