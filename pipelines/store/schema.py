@@ -311,4 +311,5 @@ audit_log = Table(
     Column("ip", String(64)),
     Column("at", DateTime(timezone=True), nullable=False),
     Index(None, "account_id", "at"),
+    Index(None, "action", "actor", "at"),  # an unknown login's lockout counts its recent failures (USER-1)
 )
