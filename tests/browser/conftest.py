@@ -18,6 +18,7 @@ from helpers import smsflow_here, start_smsflow, wait_until
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking"]
+AIRFLOW_CFG = "[workers]\nexecution_api_timeout = 60\n"
 SCREENSHOTS = Path(__file__).with_name("screenshots")  # gitignored: the main pages as the last run saw them
 
 
@@ -49,6 +50,10 @@ def airflow_stack(tmp_path):
     conftest), with the console; `smsflow airflow --stop` at the end, every process gone."""
     bucket, home = tmp_path / "bucket", tmp_path / "airflow_home"
     chosen = {"SMSFLOW_AIRFLOW_HOME": str(home)}
+    home.mkdir()
+    # On a loaded 2-core machine Airflow's API server on SQLite was seen silent for ~50 s while the first run
+    # started: its task supervisor (5 s timeout, a few retries) then killed the task. Give it a minute.
+    (home / "airflow.cfg").write_text(AIRFLOW_CFG, encoding="utf-8")
     printed = tmp_path / "smsflow-airflow.out"
     began = time.monotonic()
     with printed.open("w", encoding="utf-8") as sink:

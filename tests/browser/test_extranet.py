@@ -135,13 +135,19 @@ def test_user2_send3_send4_rep1_a_person_logs_in_with_totp_creates_sends_and_rea
 
     # SEND-3, SEND-4: send, the test message and the summary, then « Confirmer l'envoi » answers Airflow's approval
     page.click("#run-panel button:has-text('Envoyer')")
-    wait_for_step(page, "approve")
+    page.wait_for_function(  # the approval's request there to answer (or the run ended)
+        """() => { const panel = document.querySelector('#run-panel');
+                   return ['failed', 'cancelled'].includes(panel?.dataset.step)
+                       || [...(panel?.querySelectorAll('button') || [])].some(b => b.textContent.includes('Confirmer')); }""",
+        timeout=STEP_TIMEOUT)
+    confirm = page.locator("#run-panel button:has-text(\"Confirmer l'envoi\")")
+    assert confirm.count() == 1, page.inner_text("#run-panel")
     panel = page.inner_text("#run-panel")
     assert "Résumé de la campagne" in panel and "12" in panel and TEST_NUMBER[1:] in panel.replace(" ", ""), panel
     screenshot(page, "approval")
     page.screenshot(path=str(screenshot.folder / "console.png"))  # the README's picture (docs/console.png)
     timings["approval asked"] = time.monotonic() - began
-    page.click("#run-panel button:has-text(\"Confirmer l'envoi\")")
+    confirm.click()
     wait_for_step(page, "finished")
     timings["campaign sent"] = time.monotonic() - began
 
