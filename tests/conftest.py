@@ -41,7 +41,8 @@ def _store_backend(item) -> str | None:
 
 # Whole Airflow stacks first: with `--dist loadfile` a file runs on one worker, and the longest ones started last
 # would leave one core idle at the end (longest first).
-LONGEST_FIRST = ("stack/test_production_stack.py", "e2e/test_demo.py", "e2e/test_demo_s3.py", "dags/test_approval_race.py", "dags/test_campaign_run.py",
+LONGEST_FIRST = ("stack/test_production_stack.py", "e2e/test_demo.py", "browser/test_extranet.py", "e2e/test_demo_s3.py",
+                 "dags/test_approval_race.py", "dags/test_campaign_run.py",
                  "dags/test_lifecycle.py", "dags/test_settlement_mark_failed.py")
 
 
