@@ -5,7 +5,6 @@ product uses itself)."""
 from __future__ import annotations
 
 import secrets
-import tempfile
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
@@ -70,18 +69,16 @@ def sms_available(settings) -> bool:
 
 
 def send_sms(settings, number: str, text: str) -> None:
-    """One SMS through smsflow's SMPP client (the test-send path: one bind, a ledger of its own, thrown away),
-    from the short code, in GSM7; raises NotifyError when no SMSC is configured or it refuses."""
-    from pipelines.dispatch.test_send import send_test
+    """One SMS through smsflow's SMPP client (a notification: one bind, a ledger of its own, thrown away), from
+    the short code; raises NotifyError when no SMSC is configured or it refuses."""
+    from pipelines.dispatch.test_send import send_notification
 
     smsc = smsc_settings(settings)
     if smsc is None:
         raise NotifyError("L'envoi de SMS n'est pas configuré sur cette plateforme : choisissez une autre méthode.")
-    with tempfile.TemporaryDirectory(prefix="smsflow-notify-") as folder:
-        try:
-            results = send_test(text, "GSM7", [number], smsc, DEFAULT_SENDER, Path(folder) / "ledger",
-                                Path(folder) / "events")
-        except Exception as error:  # noqa: BLE001 - any failure of the bind is the same answer to the person
-            raise NotifyError(f"Le SMS n'a pas pu être envoyé ({type(error).__name__}).") from None
-    if not results or results[0].status != 0:
+    try:
+        result = send_notification(text, number, smsc, DEFAULT_SENDER)
+    except Exception as error:  # noqa: BLE001 - any failure of the bind is the same answer to the person
+        raise NotifyError(f"Le SMS n'a pas pu être envoyé ({type(error).__name__}).") from None
+    if result.status != 0:
         raise NotifyError("Le SMS a été refusé par l'opérateur.")

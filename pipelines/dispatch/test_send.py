@@ -62,3 +62,17 @@ def send_test(message: str, encoding: str, numbers: list[str], settings: SmscSet
     answers = {first_parts[key]: (status, message_id) for key, status, message_id in
                state.select("key", "status", "message_id").iter_rows()}
     return [TestSendResult(number, *answers.get(index, (None, None))) for index, number in enumerate(numbers)]
+
+
+def send_notification(text: str, number: str, settings: SmscSettings, sender: str) -> TestSendResult:
+    """One platform notification (the extranet's SMS login code, USER-2): one message over one bind, like a test
+    send but outside any campaign, with a ledger of its own thrown away after; returns the SMSC's answer."""
+    import tempfile
+
+    from pipelines.encoding import is_gsm7
+
+    encoding = "GSM7" if is_gsm7(text) else "UCS2"
+    with tempfile.TemporaryDirectory(prefix="smsflow-notify-") as folder:
+        (result, *_) = send_test(text, encoding, [number], settings, sender, Path(folder) / "ledger",
+                                 Path(folder) / "events")
+    return result
