@@ -75,6 +75,9 @@ def airflow_environment(home: Path, bucket: Path, smsc_url: str, port: int, pass
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "600",
+        # A task's calls to the API server wait up to 60 s (default 5 s): on a loaded 2-core machine the API server
+        # on SQLite was seen silent ~50 s while a task started, and the task's supervisor killed it.
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
         "AIRFLOW__API__BASE_URL": local if host not in ("0.0.0.0", "::") else f"http://{socket.getfqdn()}:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{local}/execution/",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
