@@ -55,7 +55,9 @@ test: install  ## the whole test suite (the stack test included; the soak is `ma
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium || exit 1; \
 	fi
-	.venv/bin/python -m pytest -n 2 --dist loadfile -q -m "not soak"
+	@# --no-loadscope-reorder: the files run in tests/conftest.py's order (the longest first); xdist's default puts
+	@# the files with the most tests first, which left the whole-Airflow files (one or two tests each) for the end.
+	.venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -q -m "not soak"
 
 soak: install  ## the stack test with a bigger second drop (KILL_ROWS=100000) for the worker killed mid-dispatch
 	SMSFLOW_STACK_KILL_ROWS=$(or $(KILL_ROWS),100000) .venv/bin/python -m pytest -q tests/stack
