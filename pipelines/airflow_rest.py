@@ -14,16 +14,22 @@ class AirflowApi:
     def __init__(self, base: str):
         self.base, self.token = base, None
 
-    def call(self, method: str, path: str, body: dict | None = None):
+    def call(self, method: str, path: str, body: dict | None = None, timeout: float = 120):
+        """(HTTP status, the answer's JSON or text). A read that times out is asked once more: Airflow's API
+        server on SQLite (make airflow) has been seen silent for ~50 s on a loaded machine."""
         request = urllib.request.Request(
             self.base + path, method=method, data=None if body is None else json.dumps(body).encode(),
             headers={"Content-Type": "application/json",
                      **({"Authorization": f"Bearer {self.token}"} if self.token else {})})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode(errors="replace")
+        for attempt in (1, 2):
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    return response.status, json.loads(response.read() or b"null")
+            except urllib.error.HTTPError as error:
+                return error.code, error.read().decode(errors="replace")
+            except TimeoutError:
+                if method != "GET" or attempt == 2:
+                    raise
 
     def login(self, username: str, password: str) -> None:
         """Sign in as a user (no default: the stack's admin password is generated, never admin/admin)."""
