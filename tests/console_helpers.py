@@ -51,3 +51,12 @@ def log_in(browser, login: str, password: str = PASSWORD):
     """GET /login, then POST the form with its token; returns the POST's response."""
     token = csrf_of(browser.get("/login"))
     return browser.post("/login", data={"login": login, "password": password, "csrf_token": token})
+
+
+def logged_in(tmp_path, monkeypatch, login: str = "ana@example.fr", account: str = "default", role: str = "user"):
+    """(the app, a client logged in as a new user of `account` with `role`)."""
+    app = console_app(tmp_path, monkeypatch)
+    add_user(app, login, account=account, role=role)
+    browser = client(app)
+    log_in(browser, login)
+    return app, browser

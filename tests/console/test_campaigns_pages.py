@@ -7,7 +7,7 @@ import io
 import re
 
 import yaml
-from console_helpers import add_user, client, console_app, csrf_of, log_in
+from console_helpers import add_user, client, csrf_of, log_in, logged_in
 from helpers import smsflow_here
 
 from pipelines.store import campaigns as store
@@ -17,11 +17,7 @@ MESSAGE = "Bonjour ${Prénom}, -20 % ce week-end. STOP 36184"
 
 
 def _browser(tmp_path, monkeypatch, login="ana@example.fr", account="default"):
-    app = console_app(tmp_path, monkeypatch)
-    add_user(app, login, account=account)
-    browser = client(app)
-    log_in(browser, login)
-    return app, browser
+    return logged_in(tmp_path, monkeypatch, login, account)
 
 
 def _upload(browser, content: str = CONTACTS, name: str = "clients.csv") -> str:

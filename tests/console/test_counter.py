@@ -10,7 +10,7 @@ import re
 
 import polars as pl
 import yaml
-from console_helpers import add_user, client, console_app, csrf_of, log_in
+from console_helpers import add_user, client, csrf_of, log_in, logged_in
 
 from pipelines import encoding as enc
 from pipelines.store import campaigns as store
@@ -19,11 +19,7 @@ CONTACTS = "Prénom;Mobile;Ville\nJérôme;0612345678;Orléans\nMaximilienne;069
 
 
 def _browser(tmp_path, monkeypatch, login="ana@example.fr", account="default"):
-    app = console_app(tmp_path, monkeypatch)
-    add_user(app, login, account=account)
-    browser = client(app)
-    log_in(browser, login)
-    return app, browser
+    return logged_in(tmp_path, monkeypatch, login, account)
 
 
 def _upload(browser, content: str = CONTACTS) -> str:

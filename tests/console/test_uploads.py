@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import io
 
-from console_helpers import add_user, client, console_app, csrf_of, log_in
+from console_helpers import csrf_of, logged_in
 
 FRENCH_1252 = "Prénom;Mobile;Téléphone;Ville\r\nJérôme;06 12 34 56 78;01 23 45 67 89;Orléans\r\n" \
               "Zoé;+33 6 98 76 54 32;;Besançon\r\nAndré;0611223344;;Sète\r\n"
 
 
 def _browser(tmp_path, monkeypatch, login="ana@example.fr", account="default", role="admin"):
-    app = console_app(tmp_path, monkeypatch)
-    add_user(app, login, account=account, role=role)
-    browser = client(app)
-    log_in(browser, login)
-    return app, browser
+    return logged_in(tmp_path, monkeypatch, login, account, role)
 
 
 def _preview(browser, name: str, content: bytes, htmx: bool = True):
